@@ -1,0 +1,52 @@
+# SPDX-License-Identifier: Apache-2.0
+# Thin wrapper: deps, build, test, demo, bench. The real build is CMake (build/).
+BUILD_DIR ?= build
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+DEB_PACKAGES := build-essential cmake pkg-config clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
+	libgrpc++-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev libabsl-dev \
+	libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libspdlog-dev libfmt-dev libyaml-cpp-dev \
+	libsystemd-dev libcpp-httplib-dev iproute2 ethtool curl socat python3 procps util-linux
+
+.PHONY: all deps build test test-unit test-bpf test-e2e demo bench clean
+
+all: build
+
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		echo "make deps: installing $$missing"; \
+		if [ "$$(id -u)" != 0 ]; then echo "make deps: need root to apt-get install: $$missing" >&2; exit 1; fi; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	else echo "make deps: all packages present"; fi
+
+$(BUILD_DIR)/CMakeCache.txt:
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release -DXLB_WARNINGS_AS_ERRORS=ON $(CMAKE_FLAGS)
+
+build: deps $(BUILD_DIR)/CMakeCache.txt
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+test: build
+	cd $(BUILD_DIR) && ctest --output-on-failure --no-tests=error
+
+test-unit: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -L unit
+
+test-bpf: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -L bpf
+
+test-e2e: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -L e2e
+
+demo: build
+	bash tests/e2e/demo.sh $(BUILD_DIR)
+
+bench: build
+	$(BUILD_DIR)/bench/xlb-bench --out BENCHMARKS.md
+
+clean:
+	rm -rf $(BUILD_DIR)

@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: Apache-2.0
+// IP address and prefix parsing/formatting (inet_pton/inet_ntop based).
+#include "common/address.h"
+
+#include <arpa/inet.h>
+
+#include <cstring>
+
+#include "absl/status/status.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "xlb/abi.h"
+
+namespace xlb {
+
+bool IpAddress::isV4() const { return family == XLB_AF_INET; }
+bool IpAddress::isV6() const { return family == XLB_AF_INET6; }
+
+std::string IpAddress::toString() const {
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (isV4()) {
+    inet_ntop(AF_INET, bytes.data(), buf, sizeof(buf));
+  } else if (isV6()) {
+    inet_ntop(AF_INET6, bytes.data(), buf, sizeof(buf));
+  } else {
+    return "<unset>";
+  }
+  return buf;
+}
+
+absl::StatusOr<IpAddress> parseIpAddress(std::string_view text) {
+  std::string s(text);
+  IpAddress out;
+  if (s.find(':') == std::string::npos) {
+    if (inet_pton(AF_INET, s.c_str(), out.bytes.data()) == 1) {
+      out.family = XLB_AF_INET;
+      return out;
+    }
+  } else if (inet_pton(AF_INET6, s.c_str(), out.bytes.data()) == 1) {
+    out.family = XLB_AF_INET6;
+    return out;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("\"", text, "\" is not an IPv4 or IPv6 address (e.g. 10.0.0.1 or 2001:db8::1)"));
+}
+
+std::string IpPrefix::toString() const { return absl::StrCat(address.toString(), "/", length); }
+
+absl::StatusOr<IpPrefix> parseIpPrefix(std::string_view text) {
+  auto slash = text.find('/');
+  if (slash == std::string_view::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", text, "\" is not a prefix (e.g. 172.16.0.0/16 or fd00::/64)"));
+  }
+  auto addr = parseIpAddress(text.substr(0, slash));
+  if (!addr.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", text, "\" is not a prefix (e.g. 172.16.0.0/16 or fd00::/64)"));
+  }
+  int len = 0;
+  int max = addr->isV4() ? 32 : 128;
+  if (!absl::SimpleAtoi(text.substr(slash + 1), &len) || len < 0 || len > max) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", text, "\": prefix length must be 0..", max));
+  }
+  for (int bit = len; bit < max; ++bit) {
+    if (addr->bytes[bit / 8] & (0x80 >> (bit % 8))) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("\"", text, "\": host bits are set (did you mean ", addr->toString(), "/",
+                       len, " with host bits cleared?)"));
+    }
+  }
+  return IpPrefix{*addr, len};
+}
+
+std::string formatHostPort(const IpAddress& address, uint16_t port) {
+  if (address.isV6()) return absl::StrCat("[", address.toString(), "]:", port);
+  return absl::StrCat(address.toString(), ":", port);
+}
+
+}  // namespace xlb

@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: Apache-2.0
+// IP address and prefix parsing/formatting shared by config, state, dataplane and the CLI.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+
+namespace xlb {
+
+// An IPv4 or IPv6 address in network byte order, laid out like the data-plane keys: IPv4 in
+// bytes[0..3], the rest zero; family is XLB_AF_INET or XLB_AF_INET6.
+struct IpAddress {
+  std::array<uint8_t, 16> bytes{};
+  uint8_t family = 0;
+
+  bool isV4() const;
+  bool isV6() const;
+  std::string toString() const;
+  auto operator<=>(const IpAddress&) const = default;
+};
+
+// Parses a literal ("10.0.0.1", "2001:db8::1"); brackets and zone ids are rejected.
+absl::StatusOr<IpAddress> parseIpAddress(std::string_view text);
+
+struct IpPrefix {
+  IpAddress address;
+  int length = 0;
+  std::string toString() const;
+};
+
+// Parses "10.0.0.0/16" or "fd00::/64"; host bits must be zero.
+absl::StatusOr<IpPrefix> parseIpPrefix(std::string_view text);
+
+// "10.0.0.1:80" or "[2001:db8::1]:80" ("/tcp" suffixes are not handled here).
+std::string formatHostPort(const IpAddress& address, uint16_t port);
+
+}  // namespace xlb

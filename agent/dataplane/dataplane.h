@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: Apache-2.0
+// The data-plane interface: the only way the agent reads or writes BPF state (real and fake impls).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "xlb/abi.h"
+
+namespace xlb::dataplane {
+
+// A snapshot of every counter, summed over CPUs.
+struct CounterSnapshot {
+  std::vector<uint64_t> global;                // XLB_STAT_MAX entries
+  std::vector<uint64_t> drops;                 // XLB_DROP_MAX entries
+  std::vector<xlb_counters> vips;              // XLB_MAX_VIPS entries, by vip id
+  std::vector<xlb_counters> backends;          // XLB_MAX_BACKENDS entries, by backend id
+};
+
+// Writes are individually atomic (one map update each); callers order them so that the data plane is
+// never inconsistent: backends and table before the VIP entry on add, the reverse on delete.
+class Dataplane {
+ public:
+  virtual ~Dataplane() = default;
+
+  virtual absl::Status upsertVip(const xlb_vip_key& key, const xlb_vip_value& value) = 0;
+  virtual absl::Status deleteVip(const xlb_vip_key& key) = 0;
+
+  // Per-address VIP counts (slow-path classification of malformed packets).
+  virtual absl::Status upsertVipAddr(const xlb_addr_key& key, const xlb_addr_value& value) = 0;
+  virtual absl::Status deleteVipAddr(const xlb_addr_key& key) = 0;
+
+  virtual absl::Status upsertBackend(uint32_t id, const xlb_backend& backend) = 0;
+  // Clears the slot (flags = 0): flows recorded on it are re-steered.
+  virtual absl::Status deleteBackend(uint32_t id) = 0;
+
+  // Builds a new selection table aside (size = table.size(), entries = backend ids) and swaps it in
+  // for vip_id with one pointer update. An empty table removes the VIP's table.
+  virtual absl::Status setSelectionTable(uint32_t vip_id, std::span<const uint32_t> table) = 0;
+
+  virtual absl::Status setSettings(const xlb_settings& settings) = 0;
+
+  virtual absl::StatusOr<CounterSnapshot> readCounters() = 0;
+};
+
+}  // namespace xlb::dataplane

@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* The data-plane ABI: map keys/values, limits and enums shared by the BPF programs and the agent. */
+#pragma once
+
+#ifdef __cplusplus
+#include <linux/types.h>
+#include <cstddef>
+#define XLB_ABI_ASSERT(cond, msg) static_assert(cond, msg)
+#else
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+#define XLB_ABI_ASSERT(cond, msg) _Static_assert(cond, msg)
+#endif
+
+/* Bumped whenever any struct or map below changes layout; part of every pinned map's name suffix. */
+#define XLB_ABI_VERSION 1
+
+/* ---- limits ------------------------------------------------------------------------------------ */
+#define XLB_MAX_VIPS 1024           /* vip ids are 0 .. XLB_MAX_VIPS-1 */
+#define XLB_MAX_BACKENDS 16384      /* backend ids (one per VIP membership) 0 .. XLB_MAX_BACKENDS-1 */
+#define XLB_DEFAULT_FLOWS 1048576   /* default flow-table capacity (agent may resize before load) */
+#define XLB_MAGLEV_DEFAULT_M 65537  /* default Maglev table size (prime) */
+#define XLB_MAGLEV_MAX_M 1000003    /* largest accepted table size (prime) */
+#define XLB_MAX_WEIGHT 65535
+
+/* ---- address families (stored in `family` fields) ------------------------------------------------ */
+#define XLB_AF_INET 4
+#define XLB_AF_INET6 6
+
+/* ---- forwarding modes (xlb_vip_value.fwd_mode) ---------------------------------------------------- */
+#define XLB_FWD_DSR 1  /* L2 direct server return: rewrite MACs only */
+#define XLB_FWD_IPIP 2 /* IPIP / IP6IP6 (or 4in6 / 6in4) encapsulation */
+
+/* ---- selection algorithms (xlb_vip_value.algorithm) ----------------------------------------------- */
+#define XLB_ALG_MAGLEV 1
+
+/* ---- VIP flags ----------------------------------------------------------------------------------- */
+#define XLB_VIP_F_NONE 0
+
+/* ---- backend flags ------------------------------------------------------------------------------- */
+#define XLB_BE_F_ACTIVE 0x1 /* slot in use; a flow whose backend lost this flag is re-steered */
+
+/* ---- global counters (xlb_stats, per-CPU array, index below) --------------------------------------
+ * Indexes 0..4 are the XDP action values themselves (XDP_ABORTED .. XDP_REDIRECT). */
+#define XLB_STAT_ABORTED 0
+#define XLB_STAT_DROP 1
+#define XLB_STAT_PASS 2
+#define XLB_STAT_TX 3
+#define XLB_STAT_REDIRECT 4
+#define XLB_STAT_RX 5            /* every packet the balancer saw */
+#define XLB_STAT_NON_VIP 6       /* well-formed, not for a VIP: passed */
+#define XLB_STAT_MALFORMED_PASS 7 /* malformed, destination unknown or not a VIP: passed */
+#define XLB_STAT_NON_IP 8        /* not IPv4/IPv6 (ARP, LLDP ...): passed */
+#define XLB_STAT_ICMP_PASS 9     /* ICMP/ICMPv6 to a VIP address: passed to the kernel */
+#define XLB_STAT_FLOW_HIT 10     /* packet followed a recorded flow */
+#define XLB_STAT_FLOW_NEW 11     /* algorithm ran, flow recorded */
+#define XLB_STAT_FLOW_RESTEER 12 /* recorded backend was gone: re-selected */
+#define XLB_STAT_FLOW_UPDATE_FAIL 13 /* flow-table insert failed (forwarded anyway) */
+#define XLB_STAT_FIB_LOOKUP 14   /* next-hop cache refreshed through bpf_fib_lookup */
+#define XLB_STAT_NO_NEIGH_PASS 15 /* ipip packet handed to the kernel: neighbour unresolved */
+#define XLB_STAT_MAX 16
+
+/* ---- drop reasons (xlb_drops, per-CPU array, index below) -----------------------------------------
+ * Only packets addressed to a VIP (address, or address+port+proto) are ever dropped. */
+#define XLB_DROP_TRUNCATED 0     /* L4 header (or IPv6 header chain) shorter than required */
+#define XLB_DROP_BAD_IHL 1       /* IPv4 IHL < 5 */
+#define XLB_DROP_IP_OPTIONS 2    /* IPv4 header with options, or IPv6 extension headers */
+#define XLB_DROP_FRAGMENT 3      /* IPv4 MF/offset or IPv6 fragment header */
+#define XLB_DROP_UNKNOWN_PROTO 4 /* protocol other than TCP/UDP/ICMP to a VIP address */
+#define XLB_DROP_NO_BACKEND 5    /* VIP has no usable backend */
+#define XLB_DROP_NO_NEIGH 6      /* dsr: backend's neighbour entry unresolved */
+#define XLB_DROP_FIB 7           /* bpf_fib_lookup found no route to the backend */
+#define XLB_DROP_ENCAP 8         /* bpf_xdp_adjust_head failed */
+#define XLB_DROP_BAD_LEN 9       /* IP total/payload length larger than the frame */
+#define XLB_DROP_MAX 10
+
+/* ---- decap program counters (xlb_dc_stats, per-CPU array) --------------------------------------- */
+#define XLB_DC_RX 0
+#define XLB_DC_DECAP4 1   /* outer IPv4 removed */
+#define XLB_DC_DECAP6 2   /* outer IPv6 removed */
+#define XLB_DC_PASS 3     /* not encapsulated: untouched */
+#define XLB_DC_MALFORMED 4 /* encapsulated but truncated/fragmented/options: dropped */
+#define XLB_DC_MAX 5
+
+/* ---- map names (pinned under /sys/fs/bpf/xlb/) ---------------------------------------------------- */
+#define XLB_PIN_DIR "/sys/fs/bpf/xlb"
+
+/* ---- maps ------------------------------------------------------------------------------------------
+ * xlb_vips     HASH            xlb_vip_key -> xlb_vip_value
+ * xlb_vip_addrs HASH           xlb_addr_key -> xlb_addr_value (addresses that carry any VIP)
+ * xlb_tables   ARRAY_OF_MAPS   vip id -> inner ARRAY (u32): [0] = table size M, [1..M] = backend ids
+ * xlb_backends ARRAY           backend id -> xlb_backend
+ * xlb_flows    LRU_HASH        xlb_flow_key -> xlb_flow_value
+ * xlb_nh_cache PERCPU_ARRAY    backend id -> xlb_nexthop (bpf_fib_lookup result, refreshed each second)
+ * xlb_stats    PERCPU_ARRAY    XLB_STAT_* -> __u64
+ * xlb_drops    PERCPU_ARRAY    XLB_DROP_* -> __u64
+ * xlb_vip_stats PERCPU_ARRAY   vip id -> xlb_counters
+ * xlb_be_stats PERCPU_ARRAY    backend id -> xlb_counters
+ * xlb_settings ARRAY[1]        0 -> xlb_settings (written by the agent)
+ * xlb_dc_stats PERCPU_ARRAY    XLB_DC_* -> __u64 (decap program)
+ */
+
+struct xlb_vip_key {
+	__u8 addr[16]; /* network order; IPv4 in addr[0..3], rest zero */
+	__be16 port;   /* network order; 0 = every port */
+	__u8 proto;    /* IPPROTO_TCP / IPPROTO_UDP */
+	__u8 family;   /* XLB_AF_INET / XLB_AF_INET6 */
+};
+XLB_ABI_ASSERT(sizeof(struct xlb_vip_key) == 20, "xlb_vip_key layout");
+
+struct xlb_vip_value {
+	__u32 vip_id;
+	__u8 algorithm; /* XLB_ALG_* */
+	__u8 fwd_mode;  /* XLB_FWD_* */
+	__u16 flags;    /* XLB_VIP_F_* */
+};
+XLB_ABI_ASSERT(sizeof(struct xlb_vip_value) == 8, "xlb_vip_value layout");
+
+struct xlb_addr_key {
+	__u8 addr[16];
+	__u8 family;
+	__u8 pad[3];
+};
+XLB_ABI_ASSERT(sizeof(struct xlb_addr_key) == 20, "xlb_addr_key layout");
+
+struct xlb_addr_value {
+	__u32 nr_vips;      /* VIPs on this address */
+	__u32 nr_wildcard;  /* of which port 0 (all ports) */
+};
+XLB_ABI_ASSERT(sizeof(struct xlb_addr_value) == 8, "xlb_addr_value layout");
+
+struct xlb_backend {
+	__u8 addr[16]; /* network order; IPv4 in addr[0..3] */
+	__u8 family;   /* XLB_AF_* */
+	__u8 flags;    /* XLB_BE_F_* */
+	__u16 pad;
+	__u32 gen;     /* bumped by the agent whenever the id is (re)assigned */
+	__u32 vip_id;  /* owning VIP, for counters and sanity */
+};
+XLB_ABI_ASSERT(sizeof(struct xlb_backend) == 28, "xlb_backend layout");
+
+struct xlb_flow_key {
+	__u8 src[16];
+	__u8 dst[16];
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 family;
+	__u8 pad[2];
+};
+XLB_ABI_ASSERT(sizeof(struct xlb_flow_key) == 40, "xlb_flow_key layout");
+
+struct xlb_flow_value {
+	__u32 backend_id;
+	__u32 backend_gen; /* must equal xlb_backend.gen, else the backend was replaced: re-steer */
+	__u64 last_seen_ns; /* bpf_ktime_get_coarse_ns(), refreshed at most once a second */
+};
+XLB_ABI_ASSERT(sizeof(struct xlb_flow_value) == 16, "xlb_flow_value layout");
+
+struct xlb_nexthop {
+	__u8 dmac[6];
+	__u8 smac[6];
+	__u32 ifindex;
+	__u32 gen;        /* xlb_backend.gen this entry was resolved for */
+	__u32 pad;
+	__u64 expires_ns; /* 0 = never resolved */
+};
+XLB_ABI_ASSERT(sizeof(struct xlb_nexthop) == 32, "xlb_nexthop layout");
+
+struct xlb_counters {
+	__u64 packets;
+	__u64 bytes;
+	__u64 new_flows;
+};
+XLB_ABI_ASSERT(sizeof(struct xlb_counters) == 24, "xlb_counters layout");
+
+/* Runtime settings the agent writes into xlb_settings[0]. */
+struct xlb_settings {
+	__u8 encap_v4_prefix[4];  /* outer IPv4 source = prefix | (flow hash & host mask) */
+	__be32 encap_v4_host_mask; /* network order, e.g. 0.0.255.255 for a /16 */
+	__u8 encap_v6_prefix[16]; /* outer IPv6 source: prefix, low 32 bits | (flow hash & host mask) */
+	__be32 encap_v6_host_mask; /* network order, applied to the last 32 bits */
+	__u32 nr_wildcard_vips;   /* VIPs with port 0: when 0 the balancer skips the wildcard lookup */
+};
+XLB_ABI_ASSERT(sizeof(struct xlb_settings) == 32, "xlb_settings layout");
