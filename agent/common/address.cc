@@ -28,7 +28,7 @@ std::string IpAddress::toString() const {
   return buf;
 }
 
-absl::StatusOr<IpAddress> parseIpAddress(std::string_view text) {
+absl::StatusOr<IpAddress> parseIpAddress(absl::string_view text) {
   std::string s(text);
   IpAddress out;
   if (s.find(':') == std::string::npos) {
@@ -46,9 +46,9 @@ absl::StatusOr<IpAddress> parseIpAddress(std::string_view text) {
 
 std::string IpPrefix::toString() const { return absl::StrCat(address.toString(), "/", length); }
 
-absl::StatusOr<IpPrefix> parseIpPrefix(std::string_view text) {
+absl::StatusOr<IpPrefix> parseIpPrefix(absl::string_view text) {
   auto slash = text.find('/');
-  if (slash == std::string_view::npos) {
+  if (slash == absl::string_view::npos) {
     return absl::InvalidArgumentError(
         absl::StrCat("\"", text, "\" is not a prefix (e.g. 172.16.0.0/16 or fd00::/64)"));
   }

@@ -5,7 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <string>
-#include <string_view>
+#include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
 
@@ -24,7 +24,7 @@ struct IpAddress {
 };
 
 // Parses a literal ("10.0.0.1", "2001:db8::1"); brackets and zone ids are rejected.
-absl::StatusOr<IpAddress> parseIpAddress(std::string_view text);
+absl::StatusOr<IpAddress> parseIpAddress(absl::string_view text);
 
 struct IpPrefix {
   IpAddress address;
@@ -33,7 +33,7 @@ struct IpPrefix {
 };
 
 // Parses "10.0.0.0/16" or "fd00::/64"; host bits must be zero.
-absl::StatusOr<IpPrefix> parseIpPrefix(std::string_view text);
+absl::StatusOr<IpPrefix> parseIpPrefix(absl::string_view text);
 
 // "10.0.0.1:80" or "[2001:db8::1]:80" ("/tcp" suffixes are not handled here).
 std::string formatHostPort(const IpAddress& address, uint16_t port);

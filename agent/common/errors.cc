@@ -11,7 +11,7 @@
 
 namespace xlb {
 
-std::string_view errnoName(int err) {
+absl::string_view errnoName(int err) {
   switch (std::abs(err)) {
     case EPERM: return "EPERM";
     case ENOENT: return "ENOENT";
@@ -41,7 +41,7 @@ std::string_view errnoName(int err) {
   }
 }
 
-absl::Status errnoStatus(std::string_view what, int err) {
+absl::Status errnoStatus(absl::string_view what, int err) {
   int e = std::abs(err);
   std::string msg = absl::StrCat(what, ": ", std::strerror(e), " (", errnoName(e), ")");
   switch (e) {
