@@ -37,6 +37,11 @@ absl::string_view errnoName(int err) {
     case ETIMEDOUT: return "ETIMEDOUT";
     case ECONNREFUSED: return "ECONNREFUSED";
     case EADDRINUSE: return "EADDRINUSE";
+    case ENETUNREACH: return "ENETUNREACH";
+    case EHOSTUNREACH: return "EHOSTUNREACH";
+    case ENXIO: return "ENXIO";
+    case ENOTEMPTY: return "ENOTEMPTY";
+    case EOVERFLOW: return "EOVERFLOW";
     default: return "E?";
   }
 }
