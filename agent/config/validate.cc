@@ -1,0 +1,359 @@
+// SPDX-License-Identifier: Apache-2.0
+// Configuration rules: every message names the field path, the offending value and how to fix it.
+#include "config/validate.h"
+
+#include <map>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "maglev/maglev.h"
+#include "xlb/abi.h"
+
+namespace xlb::config {
+namespace {
+
+constexpr char kAddressExample[] = "e.g. 10.0.0.10 or 2001:db8::10";
+constexpr char kPrimeExamples[] = "e.g. 1021, 4099, 65537, 131071, 1000003";
+constexpr size_t kMaxNameLength = 63;
+
+// Collects every violation so the operator fixes them all in one round trip.
+class Errors {
+ public:
+  void invalid(absl::string_view path, absl::string_view what) {
+    invalid_.push_back(absl::StrCat(path, ": ", what));
+  }
+  void exhausted(absl::string_view path, absl::string_view what) {
+    exhausted_.push_back(absl::StrCat(path, ": ", what));
+  }
+  absl::Status status() const {
+    if (!invalid_.empty()) {
+      std::vector<std::string> all = invalid_;
+      all.insert(all.end(), exhausted_.begin(), exhausted_.end());
+      return absl::InvalidArgumentError(absl::StrJoin(all, "\n"));
+    }
+    if (!exhausted_.empty()) return absl::ResourceExhaustedError(absl::StrJoin(exhausted_, "\n"));
+    return absl::OkStatus();
+  }
+
+ private:
+  std::vector<std::string> invalid_;
+  std::vector<std::string> exhausted_;
+};
+
+std::string join(absl::string_view path, absl::string_view field) {
+  return absl::StrCat(path, ".", field);
+}
+
+bool isUnicast(const IpAddress& a) {
+  const auto& b = a.bytes;
+  if (a.isV4()) {
+    uint32_t v = (uint32_t{b[0]} << 24) | (uint32_t{b[1]} << 16) | (uint32_t{b[2]} << 8) | b[3];
+    if (v == 0 || v == 0xffffffffu) return false;  // unspecified, limited broadcast
+    if (b[0] >= 224 && b[0] <= 239) return false;  // multicast
+    return true;
+  }
+  if (b[0] == 0xff) return false;  // multicast
+  for (uint8_t x : b) {
+    if (x != 0) return true;
+  }
+  return false;  // ::
+}
+
+// Parses and checks an address field; returns it when usable.
+std::optional<IpAddress> checkAddress(Errors& errors, absl::string_view path,
+                                      absl::string_view text, absl::string_view role) {
+  if (text.empty()) {
+    errors.invalid(path, absl::StrCat("missing (", kAddressExample, ")"));
+    return std::nullopt;
+  }
+  auto addr = parseIpAddress(text);
+  if (!addr.ok()) {
+    errors.invalid(path, addr.status().message());
+    return std::nullopt;
+  }
+  if (!isUnicast(*addr)) {
+    errors.invalid(path, absl::StrCat("\"", text, "\" is not a unicast address (", role,
+                                      " cannot be unspecified, multicast or broadcast)"));
+    return std::nullopt;
+  }
+  return *addr;
+}
+
+void checkRange(Errors& errors, absl::string_view path, uint64_t value, uint64_t lo, uint64_t hi) {
+  if (value < lo || value > hi) {
+    errors.invalid(path, absl::StrCat(value, " is not in [", lo, ", ", hi, "]"));
+  }
+}
+
+void checkProtocol(Errors& errors, absl::string_view path, int protocol) {
+  if (protocol == v1::PROTOCOL_UNSPECIFIED) {
+    errors.invalid(path, "missing (tcp or udp)");
+  } else if (!v1::Protocol_IsValid(protocol)) {
+    errors.invalid(path, absl::StrCat(protocol, " is not a known protocol (tcp or udp)"));
+  }
+}
+
+void checkVipKeyFields(Errors& errors, absl::string_view path, absl::string_view address,
+                       uint32_t port, int protocol) {
+  checkAddress(errors, join(path, "address"), address, "a VIP");
+  checkRange(errors, join(path, "port"), port, 0, 65535);
+  checkProtocol(errors, join(path, "protocol"), protocol);
+}
+
+std::optional<IpAddress> checkBackend(Errors& errors, const v1::Backend& backend,
+                                      absl::string_view path) {
+  auto addr = checkAddress(errors, join(path, "address"), backend.address(), "a backend");
+  if (backend.has_weight()) checkRange(errors, join(path, "weight"), backend.weight(), 0, XLB_MAX_WEIGHT);
+  return addr;
+}
+
+void checkVip(Errors& errors, const v1::Vip& vip, absl::string_view path) {
+  if (!vip.name().empty()) {
+    bool ok = vip.name().size() <= kMaxNameLength;
+    for (char c : vip.name()) {
+      if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') {
+        ok = false;
+      }
+    }
+    if (!ok) {
+      errors.invalid(join(path, "name"),
+                     absl::StrCat("\"", vip.name(), "\" must be 1-", kMaxNameLength,
+                                  " characters of A-Z a-z 0-9 . _ -"));
+    }
+  }
+  checkVipKeyFields(errors, path, vip.address(), vip.port(), vip.protocol());
+  if (!v1::Algorithm_IsValid(vip.algorithm())) {
+    errors.invalid(join(path, "algorithm"),
+                   absl::StrCat(vip.algorithm(), " is not a known algorithm (maglev)"));
+  }
+  if (!v1::ForwardingMode_IsValid(vip.forwarding())) {
+    errors.invalid(join(path, "forwarding"),
+                   absl::StrCat(vip.forwarding(), " is not a known forwarding mode (dsr or ipip)"));
+  }
+
+  // Backends: each valid on its own, each address once. Any family mix is fine: dsr only rewrites
+  // MACs, and ipip encapsulates in the backend's family (IPIP, IP6IP6, 4in6, 6in4).
+  std::map<IpAddress, int> seen;
+  for (int i = 0; i < vip.backends_size(); ++i) {
+    std::string bpath = absl::StrCat(path, ".backends[", i, "]");
+    auto addr = checkBackend(errors, vip.backends(i), bpath);
+    if (!addr) continue;
+    auto [it, inserted] = seen.emplace(*addr, i);
+    if (!inserted) {
+      errors.invalid(join(bpath, "address"),
+                     absl::StrCat("\"", vip.backends(i).address(), "\" duplicates ", path,
+                                  ".backends[", it->second, "] (each backend once per VIP)"));
+    }
+  }
+
+  const uint64_t n = static_cast<uint64_t>(vip.backends_size());
+  if (n > XLB_MAX_BACKENDS) {
+    errors.exhausted(join(path, "backends"),
+                     absl::StrCat(n, " backends exceed the data-plane limit of ", XLB_MAX_BACKENDS));
+  }
+  const std::string mpath = join(path, "maglev_table_size");
+  if (vip.has_maglev_table_size()) {
+    uint32_t m = vip.maglev_table_size();
+    if (m < kMinMaglevTableSize || m > XLB_MAGLEV_MAX_M) {
+      errors.invalid(mpath, absl::StrCat(m, " is not in [", kMinMaglevTableSize, ", ",
+                                         XLB_MAGLEV_MAX_M, "]"));
+    } else if (!maglev::isPrime(m)) {
+      errors.invalid(mpath, absl::StrCat(m, " is not a prime (", kPrimeExamples, ")"));
+    } else if (m < kMaglevSizePerBackend * n) {
+      errors.invalid(mpath, absl::StrCat(m, " is too small for ", n, " backends (use a prime >= ",
+                                         kMaglevSizePerBackend, " x backends = ",
+                                         kMaglevSizePerBackend * n, ", e.g. 131071) "
+                                         "for an even spread"));
+    }
+  } else if (XLB_MAGLEV_DEFAULT_M < kMaglevSizePerBackend * n && n <= XLB_MAX_BACKENDS) {
+    errors.invalid(mpath, absl::StrCat("the default ", XLB_MAGLEV_DEFAULT_M, " is too small for ", n,
+                                       " backends (set a prime >= ", kMaglevSizePerBackend * n,
+                                       ", e.g. 1000003)"));
+  }
+}
+
+void checkPrefix(Errors& errors, absl::string_view path, absl::string_view text, bool v4) {
+  if (text.empty()) return;  // default applies
+  auto prefix = parseIpPrefix(text);
+  if (!prefix.ok()) {
+    errors.invalid(path, prefix.status().message());
+    return;
+  }
+  if (prefix->address.isV4() != v4) {
+    errors.invalid(path, absl::StrCat("\"", text, "\" is not an IPv", v4 ? 4 : 6, " prefix (e.g. ",
+                                      v4 ? kDefaultEncapV4 : kDefaultEncapV6, ")"));
+    return;
+  }
+  int lo = v4 ? 8 : 64, hi = v4 ? 32 : 128;
+  if (prefix->length < lo || prefix->length > hi) {
+    errors.invalid(path, absl::StrCat("\"", text, "\": prefix length ", prefix->length,
+                                      " is not in [", lo, ", ", hi, "] (e.g. ",
+                                      v4 ? kDefaultEncapV4 : kDefaultEncapV6, ")"));
+  }
+}
+
+}  // namespace
+
+std::string VipKey::toString() const {
+  return absl::StrCat(formatHostPort(address, port), "/", protocolName(protocol));
+}
+
+v1::VipKey VipKey::toProto() const {
+  v1::VipKey out;
+  out.set_address(address.toString());
+  out.set_port(port);
+  out.set_protocol(protocol);
+  return out;
+}
+
+absl::StatusOr<VipKey> vipKeyOf(const v1::VipKey& key) {
+  if (auto st = validateVipKey(key, "vip"); !st.ok()) return st;
+  VipKey out;
+  out.address = *parseIpAddress(key.address());
+  out.port = static_cast<uint16_t>(key.port());
+  out.protocol = key.protocol();
+  return out;
+}
+
+absl::StatusOr<VipKey> vipKeyOf(const v1::Vip& vip) {
+  v1::VipKey key;
+  key.set_address(vip.address());
+  key.set_port(vip.port());
+  key.set_protocol(vip.protocol());
+  return vipKeyOf(key);
+}
+
+std::optional<std::pair<uint64_t, uint64_t>> fieldRange(absl::string_view full_name) {
+  if (full_name == "xlb.v1.Backend.weight" || full_name == "xlb.v1.SetBackendWeightRequest.weight") {
+    return std::make_pair(uint64_t{0}, uint64_t{XLB_MAX_WEIGHT});
+  }
+  if (full_name == "xlb.v1.Vip.port" || full_name == "xlb.v1.VipKey.port") {
+    return std::make_pair(uint64_t{0}, uint64_t{65535});
+  }
+  if (full_name == "xlb.v1.Vip.maglev_table_size") {
+    return std::make_pair(uint64_t{kMinMaglevTableSize}, uint64_t{XLB_MAGLEV_MAX_M});
+  }
+  return std::nullopt;
+}
+
+absl::Status validateConfig(const v1::Config& config) {
+  Errors errors;
+  std::map<VipKey, int> keys;
+  std::map<std::string, int> names;
+  uint64_t total_backends = 0;
+  for (int i = 0; i < config.vips_size(); ++i) {
+    const v1::Vip& vip = config.vips(i);
+    std::string path = absl::StrCat("vips[", i, "]");
+    checkVip(errors, vip, path);
+    total_backends += vip.backends_size();
+    if (auto key = vipKeyOf(vip); key.ok()) {
+      auto [it, inserted] = keys.emplace(*key, i);
+      if (!inserted) {
+        errors.invalid(path, absl::StrCat(key->toString(), " is already defined by vips[",
+                                          it->second,
+                                          "] (a VIP is identified by address, port and protocol)"));
+      }
+    }
+    if (!vip.name().empty()) {
+      auto [it, inserted] = names.emplace(vip.name(), i);
+      if (!inserted) {
+        errors.invalid(join(path, "name"), absl::StrCat("\"", vip.name(), "\" is already used by vips[",
+                                                        it->second, "] (names must be unique)"));
+      }
+    }
+  }
+  if (config.vips_size() > XLB_MAX_VIPS) {
+    errors.exhausted("vips", absl::StrCat(config.vips_size(), " VIPs exceed the data-plane limit of ",
+                                          XLB_MAX_VIPS));
+  }
+  if (total_backends > XLB_MAX_BACKENDS) {
+    errors.exhausted("vips[*].backends",
+                     absl::StrCat(total_backends, " backends in total exceed the data-plane limit of ",
+                                  XLB_MAX_BACKENDS, " (each VIP membership uses one)"));
+  }
+  if (config.has_encap()) {
+    checkPrefix(errors, "encap.source_v4_prefix", config.encap().source_v4_prefix(), true);
+    checkPrefix(errors, "encap.source_v6_prefix", config.encap().source_v6_prefix(), false);
+  }
+  return errors.status();
+}
+
+absl::Status validateVip(const v1::Vip& vip, absl::string_view path) {
+  Errors errors;
+  checkVip(errors, vip, path);
+  return errors.status();
+}
+
+absl::Status validateBackend(const v1::Backend& backend, absl::string_view path) {
+  Errors errors;
+  checkBackend(errors, backend, path);
+  return errors.status();
+}
+
+absl::Status validateVipKey(const v1::VipKey& key, absl::string_view path) {
+  Errors errors;
+  checkVipKeyFields(errors, path, key.address(), key.port(), key.protocol());
+  return errors.status();
+}
+
+absl::Status validateWeight(uint32_t weight, absl::string_view path) {
+  Errors errors;
+  checkRange(errors, path, weight, 0, XLB_MAX_WEIGHT);
+  return errors.status();
+}
+
+absl::Status validateBackendAddress(absl::string_view address, absl::string_view path) {
+  Errors errors;
+  checkAddress(errors, path, address, "a backend");
+  return errors.status();
+}
+
+std::string canonicalAddress(absl::string_view address) {
+  auto addr = parseIpAddress(address);
+  return addr.ok() ? addr->toString() : std::string(address);
+}
+
+v1::Vip normalizeVip(const v1::Vip& in) {
+  v1::Vip vip = in;
+  vip.set_address(canonicalAddress(vip.address()));
+  if (vip.algorithm() == v1::ALGORITHM_UNSPECIFIED) vip.set_algorithm(v1::ALGORITHM_MAGLEV);
+  if (vip.forwarding() == v1::FORWARDING_MODE_UNSPECIFIED) {
+    vip.set_forwarding(v1::FORWARDING_MODE_DSR);
+  }
+  if (!vip.has_maglev_table_size()) vip.set_maglev_table_size(XLB_MAGLEV_DEFAULT_M);
+  for (auto& backend : *vip.mutable_backends()) {
+    backend.set_address(canonicalAddress(backend.address()));
+    if (!backend.has_weight()) backend.set_weight(1);
+  }
+  return vip;
+}
+
+v1::Config normalize(const v1::Config& in) {
+  v1::Config config = in;
+  for (auto& vip : *config.mutable_vips()) vip = normalizeVip(vip);
+  auto* encap = config.mutable_encap();
+  if (encap->source_v4_prefix().empty()) encap->set_source_v4_prefix(kDefaultEncapV4);
+  if (encap->source_v6_prefix().empty()) encap->set_source_v6_prefix(kDefaultEncapV6);
+  return config;
+}
+
+const char* protocolName(v1::Protocol p) {
+  switch (p) {
+    case v1::PROTOCOL_TCP:
+      return "tcp";
+    case v1::PROTOCOL_UDP:
+      return "udp";
+    default:
+      return "unspecified";
+  }
+}
+
+const char* forwardingName(v1::ForwardingMode f) {
+  return f == v1::FORWARDING_MODE_IPIP ? "ipip" : "dsr";
+}
+
+const char* algorithmName(v1::Algorithm) { return "maglev"; }
+
+}  // namespace xlb::config

@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: Apache-2.0
+// The one place xlb's configuration rules live: used by the config loader, State and every RPC.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "common/address.h"
+#include "xlb/v1/xlb.pb.h"
+
+namespace xlb::config {
+
+inline constexpr uint32_t kMinMaglevTableSize = 1021;
+inline constexpr uint32_t kMaglevSizePerBackend = 10;  // M >= 10 x backends keeps load within ~1%
+inline constexpr char kDefaultEncapV4[] = "172.16.0.0/16";
+inline constexpr char kDefaultEncapV6[] = "fd00:7862::/64";
+
+// A VIP's identity, parsed: address + port + protocol. Ordered, so usable as a map key.
+struct VipKey {
+  IpAddress address;
+  uint16_t port = 0;
+  v1::Protocol protocol = v1::PROTOCOL_UNSPECIFIED;
+
+  auto operator<=>(const VipKey&) const = default;
+  // "10.0.0.10:80/tcp", "[2001:db8::10]:443/udp".
+  std::string toString() const;
+  v1::VipKey toProto() const;
+};
+
+// Parse the identity of an already validated VIP / key (INVALID_ARGUMENT otherwise).
+absl::StatusOr<VipKey> vipKeyOf(const v1::Vip& vip);
+absl::StatusOr<VipKey> vipKeyOf(const v1::VipKey& key);
+
+// Documented [min, max] of a numeric field by full proto name ("xlb.v1.Backend.weight"), if any. The
+// YAML parser uses it to word out-of-range values exactly like the validator.
+std::optional<std::pair<uint64_t, uint64_t>> fieldRange(absl::string_view full_name);
+
+// Every rule of the whole config; all violations at once, one per line, each naming the field path,
+// the value and a hint. INVALID_ARGUMENT, or RESOURCE_EXHAUSTED when the only problems are data-plane
+// limits (XLB_MAX_VIPS, XLB_MAX_BACKENDS).
+absl::Status validateConfig(const v1::Config& config);
+
+// The same rules for single pieces (RPC requests); `path` prefixes every message ("vip.port: ...").
+absl::Status validateVip(const v1::Vip& vip, absl::string_view path);
+absl::Status validateBackend(const v1::Backend& backend, absl::string_view path);
+absl::Status validateVipKey(const v1::VipKey& key, absl::string_view path);
+absl::Status validateWeight(uint32_t weight, absl::string_view path);
+// A backend address (not a full Backend message), e.g. DeleteBackendRequest.address.
+absl::Status validateBackendAddress(absl::string_view address, absl::string_view path);
+
+// Fills defaults (weight 1, algorithm maglev, forwarding dsr, maglev_table_size 65537, encap
+// prefixes) and canonicalises addresses, so GetConfig shows the effective values. Call on a valid
+// config; unparsable addresses are left as written.
+v1::Config normalize(const v1::Config& config);
+v1::Vip normalizeVip(const v1::Vip& vip);
+
+// Canonical text of an address literal ("2001:DB8:0::1" -> "2001:db8::1"), or the input if invalid.
+std::string canonicalAddress(absl::string_view address);
+
+const char* protocolName(v1::Protocol p);        // "tcp", "udp", "unspecified"
+const char* forwardingName(v1::ForwardingMode f);  // "dsr", "ipip"
+const char* algorithmName(v1::Algorithm a);       // "maglev"
+
+}  // namespace xlb::config

@@ -1,0 +1,348 @@
+// SPDX-License-Identifier: Apache-2.0
+// Descriptor-driven YAML <-> protobuf conversion for the config file.
+#include "config/yaml.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/match.h"
+#include "config/validate.h"
+
+namespace xlb::config {
+namespace {
+
+using google::protobuf::Descriptor;
+using google::protobuf::EnumDescriptor;
+using google::protobuf::EnumValueDescriptor;
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
+using google::protobuf::Reflection;
+
+// The prefix protoc style puts on every value of an enum: "PROTOCOL_" for Protocol,
+// "FORWARDING_MODE_" for ForwardingMode (CamelCase -> UPPER_SNAKE + "_").
+std::string enumPrefix(const EnumDescriptor* e) {
+  std::string out;
+  for (char c : e->name()) {
+    if (absl::ascii_isupper(static_cast<unsigned char>(c)) && !out.empty()) out.push_back('_');
+    out.push_back(absl::ascii_toupper(static_cast<unsigned char>(c)));
+  }
+  out.push_back('_');
+  return out;
+}
+
+// Short lowercase YAML spelling of an enum value ("tcp"), or the full name if it lacks the prefix.
+std::string enumShortName(const EnumValueDescriptor* v) {
+  std::string prefix = enumPrefix(v->type());
+  const std::string& name = v->name();
+  if (absl::StartsWith(name, prefix)) return absl::AsciiStrToLower(name.substr(prefix.size()));
+  return name;
+}
+
+std::string where(const YAML::Node& node) {
+  const YAML::Mark mark = node.Mark();
+  if (mark.is_null()) return "";
+  return absl::StrCat(" (line ", mark.line + 1, ", column ", mark.column + 1, ")");
+}
+
+class Parser {
+ public:
+  std::vector<std::string> errors;
+
+  void parseMessage(const YAML::Node& node, Message* msg, const std::string& path) {
+    const Descriptor* desc = msg->GetDescriptor();
+    if (node.IsNull()) return;
+    if (!node.IsMap()) {
+      fail(node, path, absl::StrCat("expected a mapping with keys ", knownKeys(desc)));
+      return;
+    }
+    for (const auto& kv : node) {
+      std::string key;
+      if (!kv.first.IsScalar()) {
+        fail(kv.first, path, "keys must be plain field names");
+        continue;
+      }
+      key = kv.first.Scalar();
+      std::string child = path.empty() ? key : absl::StrCat(path, ".", key);
+      const FieldDescriptor* field = desc->FindFieldByName(key);
+      if (field == nullptr) {
+        fail(kv.first, child, absl::StrCat("unknown field (known: ", knownKeys(desc), ")"));
+        continue;
+      }
+      if (kv.second.IsNull()) continue;  // `key:` with no value leaves the field unset
+      if (field->is_repeated()) {
+        if (!kv.second.IsSequence()) {
+          fail(kv.second, child, "expected a list");
+          continue;
+        }
+        for (size_t i = 0; i < kv.second.size(); ++i) {
+          parseValue(kv.second[i], msg, field, absl::StrCat(child, "[", i, "]"));
+        }
+      } else {
+        parseValue(kv.second, msg, field, child);
+      }
+    }
+  }
+
+ private:
+  void fail(const YAML::Node& node, const std::string& path, const std::string& what) {
+    errors.push_back(absl::StrCat(path.empty() ? "config" : path, ": ", what, where(node)));
+  }
+
+  static std::string knownKeys(const Descriptor* desc) {
+    std::vector<std::string> names;
+    for (int i = 0; i < desc->field_count(); ++i) names.push_back(desc->field(i)->name());
+    return absl::StrJoin(names, ", ");
+  }
+
+  void parseValue(const YAML::Node& node, Message* msg, const FieldDescriptor* field,
+                  const std::string& path) {
+    const Reflection* refl = msg->GetReflection();
+    const bool rep = field->is_repeated();
+    if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+      Message* sub = rep ? refl->AddMessage(msg, field) : refl->MutableMessage(msg, field);
+      parseMessage(node, sub, path);
+      return;
+    }
+    if (!node.IsScalar()) {
+      fail(node, path, absl::StrCat("expected a ", typeName(field), ", got a ",
+                                    node.IsMap() ? "mapping" : "list"));
+      return;
+    }
+    const std::string& text = node.Scalar();
+    const std::string quoted = absl::StrCat("\"", text, "\"");
+    switch (field->cpp_type()) {
+      case FieldDescriptor::CPPTYPE_STRING:
+        rep ? refl->AddString(msg, field, text) : refl->SetString(msg, field, text);
+        return;
+      case FieldDescriptor::CPPTYPE_BOOL: {
+        bool v;
+        if (!absl::SimpleAtob(text, &v)) return fail(node, path, quoted + " is not true or false");
+        rep ? refl->AddBool(msg, field, v) : refl->SetBool(msg, field, v);
+        return;
+      }
+      case FieldDescriptor::CPPTYPE_UINT32: {
+        uint32_t v;
+        if (!absl::SimpleAtoi(text, &v)) return failInteger(node, field, path, text, UINT32_MAX);
+        rep ? refl->AddUInt32(msg, field, v) : refl->SetUInt32(msg, field, v);
+        return;
+      }
+      case FieldDescriptor::CPPTYPE_UINT64: {
+        uint64_t v;
+        if (!absl::SimpleAtoi(text, &v)) return failInteger(node, field, path, text, UINT64_MAX);
+        rep ? refl->AddUInt64(msg, field, v) : refl->SetUInt64(msg, field, v);
+        return;
+      }
+      case FieldDescriptor::CPPTYPE_INT32: {
+        int32_t v;
+        if (!absl::SimpleAtoi(text, &v)) return fail(node, path, quoted + " is not an integer");
+        rep ? refl->AddInt32(msg, field, v) : refl->SetInt32(msg, field, v);
+        return;
+      }
+      case FieldDescriptor::CPPTYPE_INT64: {
+        int64_t v;
+        if (!absl::SimpleAtoi(text, &v)) return fail(node, path, quoted + " is not an integer");
+        rep ? refl->AddInt64(msg, field, v) : refl->SetInt64(msg, field, v);
+        return;
+      }
+      case FieldDescriptor::CPPTYPE_DOUBLE:
+      case FieldDescriptor::CPPTYPE_FLOAT: {
+        double v;
+        if (!absl::SimpleAtod(text, &v)) return fail(node, path, quoted + " is not a number");
+        if (field->cpp_type() == FieldDescriptor::CPPTYPE_DOUBLE) {
+          rep ? refl->AddDouble(msg, field, v) : refl->SetDouble(msg, field, v);
+        } else {
+          rep ? refl->AddFloat(msg, field, static_cast<float>(v))
+              : refl->SetFloat(msg, field, static_cast<float>(v));
+        }
+        return;
+      }
+      case FieldDescriptor::CPPTYPE_ENUM: {
+        const EnumValueDescriptor* v = findEnum(field->enum_type(), text);
+        if (v == nullptr) {
+          return fail(node, path,
+                      absl::StrCat(quoted, " is not one of ", enumChoices(field->enum_type())));
+        }
+        rep ? refl->AddEnum(msg, field, v) : refl->SetEnum(msg, field, v);
+        return;
+      }
+      case FieldDescriptor::CPPTYPE_MESSAGE:
+        return;  // handled above
+    }
+  }
+
+  // An unsigned field got something else: a negative or too large number is reported against the
+  // field's documented range when it has one ("-2 is not in [0, 65535]"), so the YAML and the API
+  // give the same message.
+  void failInteger(const YAML::Node& node, const FieldDescriptor* field, const std::string& path,
+                   const std::string& text, uint64_t type_max) {
+    int64_t signed_value;
+    double d;
+    bool numeric = absl::SimpleAtoi(text, &signed_value) || absl::SimpleAtod(text, &d);
+    if (numeric && text.find_first_of(".eE") == std::string::npos) {
+      auto range = fieldRange(field->full_name());
+      if (range) {
+        return fail(node, path,
+                    absl::StrCat(text, " is not in [", range->first, ", ", range->second, "]"));
+      }
+      return fail(node, path, absl::StrCat(text, " is not in [0, ", type_max, "]"));
+    }
+    fail(node, path, absl::StrCat("\"", text, "\" is not an unsigned integer"));
+  }
+
+  static const EnumValueDescriptor* findEnum(const EnumDescriptor* e, const std::string& text) {
+    std::string upper = absl::AsciiStrToUpper(text);
+    const std::string prefix = enumPrefix(e);
+    for (int i = 0; i < e->value_count(); ++i) {
+      const EnumValueDescriptor* v = e->value(i);
+      if (v->number() == 0) continue;  // *_UNSPECIFIED means "not written": never accepted
+      if (v->name() == upper || v->name() == prefix + upper) return v;
+    }
+    return nullptr;
+  }
+
+  static std::string enumChoices(const EnumDescriptor* e) {
+    std::vector<std::string> names;
+    for (int i = 0; i < e->value_count(); ++i) {
+      if (e->value(i)->number() != 0) names.push_back(enumShortName(e->value(i)));
+    }
+    return absl::StrJoin(names, ", ");
+  }
+
+  static std::string typeName(const FieldDescriptor* field) {
+    switch (field->cpp_type()) {
+      case FieldDescriptor::CPPTYPE_STRING:
+        return "string";
+      case FieldDescriptor::CPPTYPE_ENUM:
+        return absl::StrCat("value (", enumChoices(field->enum_type()), ")");
+      case FieldDescriptor::CPPTYPE_BOOL:
+        return "boolean";
+      default:
+        return "number";
+    }
+  }
+};
+
+void emitScalar(YAML::Emitter& out, const Message& msg, const FieldDescriptor* field, int index) {
+  const Reflection* refl = msg.GetReflection();
+  const bool rep = field->is_repeated();
+  switch (field->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_STRING:
+      out << (rep ? refl->GetRepeatedString(msg, field, index) : refl->GetString(msg, field));
+      break;
+    case FieldDescriptor::CPPTYPE_BOOL:
+      out << (rep ? refl->GetRepeatedBool(msg, field, index) : refl->GetBool(msg, field));
+      break;
+    case FieldDescriptor::CPPTYPE_UINT32:
+      out << (rep ? refl->GetRepeatedUInt32(msg, field, index) : refl->GetUInt32(msg, field));
+      break;
+    case FieldDescriptor::CPPTYPE_UINT64:
+      out << (rep ? refl->GetRepeatedUInt64(msg, field, index) : refl->GetUInt64(msg, field));
+      break;
+    case FieldDescriptor::CPPTYPE_INT32:
+      out << (rep ? refl->GetRepeatedInt32(msg, field, index) : refl->GetInt32(msg, field));
+      break;
+    case FieldDescriptor::CPPTYPE_INT64:
+      out << (rep ? refl->GetRepeatedInt64(msg, field, index) : refl->GetInt64(msg, field));
+      break;
+    case FieldDescriptor::CPPTYPE_DOUBLE:
+      out << (rep ? refl->GetRepeatedDouble(msg, field, index) : refl->GetDouble(msg, field));
+      break;
+    case FieldDescriptor::CPPTYPE_FLOAT:
+      out << (rep ? refl->GetRepeatedFloat(msg, field, index) : refl->GetFloat(msg, field));
+      break;
+    case FieldDescriptor::CPPTYPE_ENUM:
+      out << enumShortName(rep ? refl->GetRepeatedEnum(msg, field, index)
+                               : refl->GetEnum(msg, field));
+      break;
+    case FieldDescriptor::CPPTYPE_MESSAGE:
+      break;
+  }
+}
+
+void emitMessage(YAML::Emitter& out, const Message& msg) {
+  const Reflection* refl = msg.GetReflection();
+  std::vector<const FieldDescriptor*> fields;
+  refl->ListFields(msg, &fields);  // only set fields (and proto3 optionals that are present)
+  out << YAML::BeginMap;
+  for (const FieldDescriptor* field : fields) {
+    out << YAML::Key << field->name() << YAML::Value;
+    if (field->is_repeated()) {
+      out << YAML::BeginSeq;
+      for (int i = 0; i < refl->FieldSize(msg, field); ++i) {
+        if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+          emitMessage(out, refl->GetRepeatedMessage(msg, field, i));
+        } else {
+          emitScalar(out, msg, field, i);
+        }
+      }
+      out << YAML::EndSeq;
+    } else if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+      emitMessage(out, refl->GetMessage(msg, field));
+    } else {
+      emitScalar(out, msg, field, -1);
+    }
+  }
+  out << YAML::EndMap;
+}
+
+}  // namespace
+
+absl::StatusOr<v1::Config> parseConfigYaml(absl::string_view text) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(text));
+  } catch (const YAML::Exception& e) {
+    // yaml-cpp marks are 0-based; editors count from 1.
+    return absl::InvalidArgumentError(absl::StrCat("yaml: line ", e.mark.line + 1, ", column ",
+                                                   e.mark.column + 1, ": ", e.msg));
+  }
+  v1::Config config;
+  Parser parser;
+  try {
+    parser.parseMessage(root, &config, "");
+  } catch (const YAML::Exception& e) {
+    parser.errors.push_back(absl::StrCat("yaml: line ", e.mark.line + 1, ", column ",
+                                         e.mark.column + 1, ": ", e.msg));
+  }
+  if (!parser.errors.empty()) {
+    return absl::InvalidArgumentError(absl::StrJoin(parser.errors, "\n"));
+  }
+  return config;
+}
+
+absl::StatusOr<v1::Config> loadConfigFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    int err = errno;
+    return absl::NotFoundError(absl::StrCat(path, ": cannot open: ", std::strerror(err)));
+  }
+  std::stringstream buf;
+  buf << in.rdbuf();
+  auto config = parseConfigYaml(buf.str());
+  if (!config.ok()) {
+    // One error reads "file: error"; several go one per line under the file name.
+    absl::string_view msg = config.status().message();
+    return absl::Status(config.status().code(),
+                        absl::StrCat(path, msg.find('\n') == absl::string_view::npos ? ": " : ":\n",
+                                     msg));
+  }
+  return config;
+}
+
+std::string toYaml(const google::protobuf::Message& message) {
+  YAML::Emitter out;
+  emitMessage(out, message);
+  return std::string(out.c_str()) + "\n";
+}
+
+}  // namespace xlb::config

@@ -1,0 +1,27 @@
+// SPDX-License-Identifier: Apache-2.0
+// YAML <-> xlb.v1.Config, driven by the proto descriptor so the file and the API share one schema.
+#pragma once
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "xlb/v1/xlb.pb.h"
+
+namespace xlb::config {
+
+// Parses YAML text into a Config. Keys are the proto's snake_case field names; enums are written
+// lowercase without their prefix (`protocol: tcp`) or as full enum names (`PROTOCOL_TCP`). Unknown
+// keys and type mismatches are errors naming the path (`vips[1].backends[3].weight: "abc" is not an
+// unsigned integer (line 9, column 17)`); every such error is reported at once, INVALID_ARGUMENT.
+// This only checks shape and types: call validateConfig() for the semantic rules.
+absl::StatusOr<v1::Config> parseConfigYaml(absl::string_view text);
+
+// Reads and parses a file; errors are prefixed with the path.
+absl::StatusOr<v1::Config> loadConfigFile(const std::string& path);
+
+// Renders any message as YAML in the same dialect parseConfigYaml accepts (fields at their default
+// value are omitted unless explicitly present).
+std::string toYaml(const google::protobuf::Message& message);
+
+}  // namespace xlb::config

@@ -1,0 +1,341 @@
+// SPDX-License-Identifier: Apache-2.0
+// Golden tests for the config loader and validator: every rule with its exact error text.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "config/validate.h"
+#include "config/yaml.h"
+#include "xlb/abi.h"
+
+namespace xlb::config {
+namespace {
+
+v1::Config parseOk(const std::string& yaml) {
+  auto c = parseConfigYaml(yaml);
+  EXPECT_TRUE(c.ok()) << c.status();
+  return c.ok() ? *c : v1::Config{};
+}
+
+std::string parseError(const std::string& yaml) {
+  auto c = parseConfigYaml(yaml);
+  EXPECT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+  return std::string(c.status().message());
+}
+
+std::string validateError(const std::string& yaml,
+                          absl::StatusCode code = absl::StatusCode::kInvalidArgument) {
+  auto st = validateConfig(parseOk(yaml));
+  EXPECT_EQ(st.code(), code) << st;
+  return std::string(st.message());
+}
+
+constexpr char kGood[] = R"(
+vips:
+  - name: web
+    address: 10.0.0.10
+    port: 80
+    protocol: tcp
+    forwarding: ipip
+    algorithm: maglev
+    maglev_table_size: 1021
+    backends:
+      - address: 10.0.1.1
+        weight: 2
+      - address: 2001:db8::1
+  - address: 2001:DB8::10
+    port: 53
+    protocol: PROTOCOL_UDP
+encap:
+  source_v4_prefix: 172.20.0.0/16
+)";
+
+TEST(ConfigYamlTest, ParsesEveryFieldKind) {
+  v1::Config c = parseOk(kGood);
+  ASSERT_EQ(c.vips_size(), 2);
+  const auto& web = c.vips(0);
+  EXPECT_EQ(web.name(), "web");
+  EXPECT_EQ(web.protocol(), v1::PROTOCOL_TCP);
+  EXPECT_EQ(web.forwarding(), v1::FORWARDING_MODE_IPIP);
+  EXPECT_EQ(web.algorithm(), v1::ALGORITHM_MAGLEV);
+  EXPECT_EQ(web.maglev_table_size(), 1021u);
+  ASSERT_EQ(web.backends_size(), 2);
+  EXPECT_TRUE(web.backends(0).has_weight());
+  EXPECT_EQ(web.backends(0).weight(), 2u);
+  EXPECT_FALSE(web.backends(1).has_weight());
+  EXPECT_EQ(c.vips(1).protocol(), v1::PROTOCOL_UDP);
+  EXPECT_FALSE(c.vips(1).has_maglev_table_size());
+  EXPECT_EQ(c.encap().source_v4_prefix(), "172.20.0.0/16");
+  EXPECT_TRUE(validateConfig(c).ok()) << validateConfig(c);
+}
+
+TEST(ConfigYamlTest, EmptyDocumentIsAnEmptyConfig) {
+  EXPECT_EQ(parseOk("").vips_size(), 0);
+  EXPECT_EQ(parseOk("vips: []\n").vips_size(), 0);
+}
+
+TEST(ConfigYamlTest, TypeErrorsNameThePath) {
+  EXPECT_EQ(parseError("vips:\n  - address: 10.0.0.1\n    backends:\n      - address: 10.0.1.1\n"
+                       "        weight: abc\n"),
+            "vips[0].backends[0].weight: \"abc\" is not an unsigned integer (line 5, column 17)");
+  EXPECT_EQ(parseError("vips:\n  - port: -2\n"), "vips[0].port: -2 is not in [0, 65535] (line 2, column 11)");
+  EXPECT_EQ(parseError("vips:\n  - backends:\n      - weight: -2\n"),
+            "vips[0].backends[0].weight: -2 is not in [0, 65535] (line 3, column 17)");
+  EXPECT_EQ(parseError("vips:\n  - protocol: sctp\n"),
+            "vips[0].protocol: \"sctp\" is not one of tcp, udp (line 2, column 15)");
+  EXPECT_EQ(parseError("vips:\n  - protocol: unspecified\n"),
+            "vips[0].protocol: \"unspecified\" is not one of tcp, udp (line 2, column 15)");
+  EXPECT_EQ(parseError("vips:\n  - forwarding: nat\n"),
+            "vips[0].forwarding: \"nat\" is not one of dsr, ipip (line 2, column 17)");
+  EXPECT_EQ(parseError("vips: 3\n"), "vips: expected a list (line 1, column 7)");
+  EXPECT_EQ(parseError("vips:\n  - address: [1, 2]\n"),
+            "vips[0].address: expected a string, got a list (line 2, column 14)");
+  EXPECT_EQ(parseError("- a\n"),
+            "config: expected a mapping with keys vips, encap (line 1, column 1)");
+}
+
+TEST(ConfigYamlTest, UnknownFieldsAreErrorsAndAllAreReported) {
+  EXPECT_EQ(parseError("vips:\n  - address: 10.0.0.1\n    bakends: []\nencp: {}\n"),
+            "vips[0].bakends: unknown field (known: name, address, port, protocol, algorithm, "
+            "forwarding, maglev_table_size, backends) (line 3, column 5)\n"
+            "encp: unknown field (known: vips, encap) (line 4, column 1)");
+}
+
+TEST(ConfigYamlTest, SyntaxErrorsKeepLineAndColumn) {
+  std::string err = parseError("vips:\n  - address: 10.0.0.1\n   port: [80\n");
+  EXPECT_EQ(err.rfind("yaml: line ", 0), 0u) << err;
+}
+
+TEST(ConfigYamlTest, CaseInsensitiveEnumsAndNullValues) {
+  v1::Config c = parseOk("vips:\n  - protocol: TCP\n    forwarding: FORWARDING_MODE_DSR\n"
+                         "    maglev_table_size:\n");
+  EXPECT_EQ(c.vips(0).protocol(), v1::PROTOCOL_TCP);
+  EXPECT_EQ(c.vips(0).forwarding(), v1::FORWARDING_MODE_DSR);
+  EXPECT_FALSE(c.vips(0).has_maglev_table_size());
+}
+
+TEST(ConfigYamlTest, RoundTripsThroughToYaml) {
+  v1::Config c = normalize(parseOk(kGood));
+  std::string yaml = toYaml(c);
+  v1::Config back = parseOk(yaml);
+  EXPECT_EQ(back.SerializeAsString(), c.SerializeAsString()) << yaml;
+  EXPECT_NE(yaml.find("protocol: tcp"), std::string::npos) << yaml;
+}
+
+TEST(ConfigYamlTest, LoadFileErrorsNameTheFile) {
+  auto missing = loadConfigFile("/nonexistent/xlb.yaml");
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(missing.status().message(),
+            "/nonexistent/xlb.yaml: cannot open: No such file or directory");
+
+  std::string path = testing::TempDir() + "/xlb-config-test.yaml";
+  std::ofstream(path) << "vips:\n  - port: x\n";
+  auto bad = loadConfigFile(path);
+  EXPECT_EQ(bad.status().message(),
+            path + ": vips[0].port: \"x\" is not an unsigned integer (line 2, column 11)");
+  std::ofstream(path) << kGood;
+  EXPECT_TRUE(loadConfigFile(path).ok());
+  std::remove(path.c_str());
+}
+
+// ---- validation rules ----------------------------------------------------------------------------
+
+TEST(ConfigValidateTest, Address) {
+  EXPECT_EQ(validateError("vips:\n  - address: 10.0.0.300\n    protocol: tcp\n"),
+            "vips[0].address: \"10.0.0.300\" is not an IPv4 or IPv6 address (e.g. 10.0.0.1 or "
+            "2001:db8::1)");
+  EXPECT_EQ(validateError("vips:\n  - protocol: tcp\n"),
+            "vips[0].address: missing (e.g. 10.0.0.10 or 2001:db8::10)");
+  EXPECT_EQ(validateError("vips:\n  - address: 224.0.0.1\n    protocol: tcp\n"),
+            "vips[0].address: \"224.0.0.1\" is not a unicast address (a VIP cannot be "
+            "unspecified, multicast or broadcast)");
+  EXPECT_EQ(validateError("vips:\n  - address: '::'\n    protocol: tcp\n"),
+            "vips[0].address: \"::\" is not a unicast address (a VIP cannot be unspecified, "
+            "multicast or broadcast)");
+}
+
+TEST(ConfigValidateTest, PortAndProtocol) {
+  EXPECT_EQ(validateError("vips:\n  - address: 10.0.0.1\n    port: 70000\n    protocol: udp\n"),
+            "vips[0].port: 70000 is not in [0, 65535]");
+  EXPECT_EQ(validateError("vips:\n  - address: 10.0.0.1\n    port: 80\n"),
+            "vips[0].protocol: missing (tcp or udp)");
+  v1::Config c;
+  auto* vip = c.add_vips();
+  vip->set_address("10.0.0.1");
+  vip->set_protocol(static_cast<v1::Protocol>(7));
+  vip->set_forwarding(static_cast<v1::ForwardingMode>(9));
+  vip->set_algorithm(static_cast<v1::Algorithm>(5));
+  EXPECT_EQ(validateConfig(c).message(),
+            "vips[0].protocol: 7 is not a known protocol (tcp or udp)\n"
+            "vips[0].algorithm: 5 is not a known algorithm (maglev)\n"
+            "vips[0].forwarding: 9 is not a known forwarding mode (dsr or ipip)");
+}
+
+TEST(ConfigValidateTest, Name) {
+  EXPECT_EQ(validateError("vips:\n  - name: my web\n    address: 10.0.0.1\n    protocol: tcp\n"),
+            "vips[0].name: \"my web\" must be 1-63 characters of A-Z a-z 0-9 . _ -");
+}
+
+TEST(ConfigValidateTest, DuplicateKeysAndNames) {
+  EXPECT_EQ(validateError(R"(
+vips:
+  - {name: a, address: 10.0.0.1, port: 80, protocol: tcp}
+  - {name: a, address: 10.0.0.1, port: 80, protocol: udp}
+  - {name: b, address: 10.0.0.01, port: 80, protocol: tcp}
+  - {address: 2001:db8::1, port: 80, protocol: tcp}
+  - {address: "2001:DB8:0::1", port: 80, protocol: tcp}
+)"),
+            "vips[1].name: \"a\" is already used by vips[0] (names must be unique)\n"
+            "vips[2].address: \"10.0.0.01\" is not an IPv4 or IPv6 address (e.g. 10.0.0.1 or "
+            "2001:db8::1)\n"
+            "vips[4]: [2001:db8::1]:80/tcp is already defined by vips[3] (a VIP is identified by "
+            "address, port and protocol)");
+}
+
+TEST(ConfigValidateTest, Backends) {
+  EXPECT_EQ(validateError(R"(
+vips:
+  - address: 10.0.0.1
+    protocol: tcp
+    backends:
+      - {address: 10.0.1.1, weight: 70000}
+      - {address: 10.0.1.x}
+      - {address: 10.0.1.1}
+      - {address: 0.0.0.0}
+      - {}
+)"),
+            "vips[0].backends[0].weight: 70000 is not in [0, 65535]\n"
+            "vips[0].backends[1].address: \"10.0.1.x\" is not an IPv4 or IPv6 address (e.g. "
+            "10.0.0.1 or 2001:db8::1)\n"
+            "vips[0].backends[2].address: \"10.0.1.1\" duplicates vips[0].backends[0] (each "
+            "backend once per VIP)\n"
+            "vips[0].backends[3].address: \"0.0.0.0\" is not a unicast address (a backend cannot "
+            "be unspecified, multicast or broadcast)\n"
+            "vips[0].backends[4].address: missing (e.g. 10.0.0.10 or 2001:db8::10)");
+}
+
+TEST(ConfigValidateTest, AnyFamilyMixIsAllowed) {
+  auto st = validateConfig(parseOk(R"(
+vips:
+  - {address: 10.0.0.1, protocol: tcp, forwarding: ipip, backends: [{address: "2001:db8::1"}, {address: 10.0.1.1}]}
+  - {address: "2001:db8::10", protocol: tcp, forwarding: dsr, backends: [{address: 10.0.1.1}]}
+)"));
+  EXPECT_TRUE(st.ok()) << st;
+}
+
+TEST(ConfigValidateTest, MaglevTableSize) {
+  EXPECT_EQ(validateError("vips:\n  - {address: 10.0.0.1, protocol: tcp, maglev_table_size: 65536}\n"),
+            "vips[0].maglev_table_size: 65536 is not a prime (e.g. 1021, 4099, 65537, 131071, "
+            "1000003)");
+  EXPECT_EQ(validateError("vips:\n  - {address: 10.0.0.1, protocol: tcp, maglev_table_size: 101}\n"),
+            "vips[0].maglev_table_size: 101 is not in [1021, 1000003]");
+  EXPECT_EQ(validateError("vips:\n  - {address: 10.0.0.1, protocol: tcp, maglev_table_size: 1000033}\n"),
+            "vips[0].maglev_table_size: 1000033 is not in [1021, 1000003]");
+  std::string yaml = "vips:\n  - {address: 10.0.0.1, protocol: tcp, maglev_table_size: 1021, backends: [";
+  for (int i = 0; i < 103; ++i) yaml += "{address: 10.0.1." + std::to_string(i + 1) + "},";
+  yaml += "]}\n";
+  EXPECT_EQ(validateError(yaml),
+            "vips[0].maglev_table_size: 1021 is too small for 103 backends (use a prime >= 10 x "
+            "backends = 1030, e.g. 131071) for an even spread");
+}
+
+TEST(ConfigValidateTest, DefaultTableTooSmallForManyBackends) {
+  v1::Config c;
+  auto* vip = c.add_vips();
+  vip->set_address("10.0.0.1");
+  vip->set_protocol(v1::PROTOCOL_TCP);
+  for (int i = 0; i < 6600; ++i) {
+    vip->add_backends()->set_address("10." + std::to_string(i / 250 + 1) + ".0." +
+                                     std::to_string(i % 250 + 1));
+  }
+  EXPECT_EQ(validateConfig(c).message(),
+            "vips[0].maglev_table_size: the default 65537 is too small for 6600 backends (set a "
+            "prime >= 66000, e.g. 1000003)");
+  vip->set_maglev_table_size(1000003);
+  EXPECT_TRUE(validateConfig(c).ok());
+}
+
+TEST(ConfigValidateTest, EncapPrefixes) {
+  EXPECT_EQ(validateError("encap:\n  source_v4_prefix: 16.0.0.0/4\n  source_v6_prefix: fd00::/48\n"),
+            "encap.source_v4_prefix: \"16.0.0.0/4\": prefix length 4 is not in [8, 32] (e.g. "
+            "172.16.0.0/16)\n"
+            "encap.source_v6_prefix: \"fd00::/48\": prefix length 48 is not in [64, 128] (e.g. "
+            "fd00:7862::/64)");
+  EXPECT_EQ(validateError("encap:\n  source_v4_prefix: fd00::/64\n"),
+            "encap.source_v4_prefix: \"fd00::/64\" is not an IPv4 prefix (e.g. 172.16.0.0/16)");
+  EXPECT_EQ(validateError("encap:\n  source_v4_prefix: 10.0.0.1/16\n"),
+            "encap.source_v4_prefix: \"10.0.0.1/16\": host bits are set (did you mean "
+            "10.0.0.1/16 with host bits cleared?)");
+}
+
+TEST(ConfigValidateTest, LimitsAreResourceExhausted) {
+  v1::Config c;
+  for (int i = 0; i < XLB_MAX_VIPS + 1; ++i) {
+    auto* vip = c.add_vips();
+    vip->set_address("10.0." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1));
+    vip->set_port(80);
+    vip->set_protocol(v1::PROTOCOL_TCP);
+  }
+  auto st = validateConfig(c);
+  EXPECT_EQ(st.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(std::string(st.message()), "vips: 1025 VIPs exceed the data-plane limit of 1024");
+}
+
+TEST(ConfigValidateTest, AllErrorsAtOnceInvalidWinsOverExhausted) {
+  v1::Config c;
+  for (int i = 0; i < XLB_MAX_VIPS + 1; ++i) {
+    auto* vip = c.add_vips();
+    vip->set_address("10.0." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1));
+    vip->set_protocol(v1::PROTOCOL_TCP);
+  }
+  c.mutable_vips(3)->set_port(70000);
+  auto st = validateConfig(c);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(std::string(st.message()), "vips[3].port: 70000 is not in [0, 65535]\n"
+                          "vips: 1025 VIPs exceed the data-plane limit of 1024");
+}
+
+TEST(ConfigValidateTest, PiecesUseTheGivenPath) {
+  v1::Vip vip;
+  vip.set_address("10.0.0.1");
+  vip.set_port(70000);
+  vip.set_protocol(v1::PROTOCOL_TCP);
+  EXPECT_EQ(validateVip(vip, "vip").message(), "vip.port: 70000 is not in [0, 65535]");
+  v1::Backend b;
+  b.set_address("nope");
+  b.set_weight(1);
+  EXPECT_EQ(validateBackend(b, "backend").message(),
+            "backend.address: \"nope\" is not an IPv4 or IPv6 address (e.g. 10.0.0.1 or "
+            "2001:db8::1)");
+  v1::VipKey key;
+  key.set_address("10.0.0.1");
+  EXPECT_EQ(validateVipKey(key, "vip").message(), "vip.protocol: missing (tcp or udp)");
+  EXPECT_EQ(validateWeight(65536, "weight").message(), "weight: 65536 is not in [0, 65535]");
+  EXPECT_TRUE(validateWeight(0, "weight").ok());
+}
+
+TEST(ConfigNormalizeTest, FillsDefaultsAndCanonicalises) {
+  v1::Config c = normalize(parseOk(
+      "vips:\n  - {address: \"2001:DB8:0::10\", protocol: tcp, backends: [{address: 10.0.1.1}]}\n"));
+  const auto& vip = c.vips(0);
+  EXPECT_EQ(vip.address(), "2001:db8::10");
+  EXPECT_EQ(vip.algorithm(), v1::ALGORITHM_MAGLEV);
+  EXPECT_EQ(vip.forwarding(), v1::FORWARDING_MODE_DSR);
+  EXPECT_EQ(vip.maglev_table_size(), 65537u);
+  EXPECT_EQ(vip.backends(0).weight(), 1u);
+  EXPECT_EQ(c.encap().source_v4_prefix(), "172.16.0.0/16");
+  EXPECT_EQ(c.encap().source_v6_prefix(), "fd00:7862::/64");
+  // Idempotent.
+  EXPECT_EQ(normalize(c).SerializeAsString(), c.SerializeAsString());
+}
+
+TEST(ConfigKeyTest, Formatting) {
+  auto k = vipKeyOf(normalize(parseOk("vips:\n  - {address: \"2001:db8::1\", port: 443, protocol: udp}\n")).vips(0));
+  ASSERT_TRUE(k.ok());
+  EXPECT_EQ(k->toString(), "[2001:db8::1]:443/udp");
+}
+
+}  // namespace
+}  // namespace xlb::config
