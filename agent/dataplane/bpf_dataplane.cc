@@ -1,0 +1,392 @@
+// SPDX-License-Identifier: Apache-2.0
+// BpfDataplane: skeleton lifecycle, map pinning, XDP link attach/update, map reads and writes.
+#include "dataplane/bpf_dataplane.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/if_link.h>
+#include <net/if.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <filesystem>
+#include <mutex>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/errors.h"
+#include "spdlog/spdlog.h"
+#include "xlb_balancer.skel.h"
+
+namespace xlb::dataplane {
+namespace {
+
+constexpr uint32_t kBpffsMagic = 0xcafe4a11;  // BPF_FS_MAGIC
+constexpr const char* kBpffsRoot = "/sys/fs/bpf";
+
+std::shared_ptr<spdlog::logger> logger(const std::string& name) {
+  auto l = spdlog::get(name);
+  if (!l) {
+    l = spdlog::default_logger()->clone(name);
+    // Another thread may have registered it meanwhile; either instance logs the same way.
+    try {
+      spdlog::register_logger(l);
+    } catch (const spdlog::spdlog_ex&) {
+      l = spdlog::get(name);
+    }
+  }
+  return l;
+}
+
+std::shared_ptr<spdlog::logger> log() { return logger("dataplane"); }
+
+int libbpfPrint(enum libbpf_print_level level, const char* fmt, va_list args) {
+  char buf[1024];
+  int n = vsnprintf(buf, sizeof(buf), fmt, args);
+  if (n <= 0) return 0;
+  std::string msg(buf, std::min<size_t>(static_cast<size_t>(n), sizeof(buf) - 1));
+  while (!msg.empty() && (msg.back() == '\n' || msg.back() == '\r')) msg.pop_back();
+  auto l = logger("libbpf");
+  switch (level) {
+    case LIBBPF_WARN:
+      l->warn("{}", msg);
+      break;
+    case LIBBPF_INFO:
+      l->info("{}", msg);
+      break;
+    default:
+      l->debug("{}", msg);
+      break;
+  }
+  return n;
+}
+
+bool isBpffs(const char* path) {
+  struct statfs st {};
+  return statfs(path, &st) == 0 && static_cast<uint32_t>(st.f_type) == kBpffsMagic;
+}
+
+bool pathExists(const std::string& path) {
+  struct stat st {};
+  return stat(path.c_str(), &st) == 0;
+}
+
+// Reads `n` entries of a per-CPU array (values of type T, 8-byte multiple) and sums them over CPUs
+// with `add`. One batch syscall per chunk instead of one lookup per id.
+template <typename T, typename Add>
+absl::Status readPerCpu(int fd, absl::string_view name, uint32_t n, int ncpus, std::vector<T>& out,
+                        Add add) {
+  static_assert(sizeof(T) % 8 == 0, "per-CPU values are 8-byte aligned per CPU");
+  out.assign(n, T{});
+  std::vector<uint32_t> keys(n);
+  std::vector<T> vals(static_cast<size_t>(n) * ncpus);
+  uint32_t in_batch = 0, out_batch = 0;
+  size_t got = 0;
+  bool first = true;
+  while (got < n) {
+    uint32_t count = static_cast<uint32_t>(n - got);
+    int err = bpf_map_lookup_batch(fd, first ? nullptr : &in_batch, &out_batch, keys.data() + got,
+                                   vals.data() + got * ncpus, &count, nullptr);
+    got += count;
+    first = false;
+    in_batch = out_batch;
+    if (err == -ENOENT) break;
+    if (err) return errnoStatus(absl::StrCat("read map ", name), err);
+    if (count == 0) break;
+  }
+  for (size_t i = 0; i < got; ++i) {
+    uint32_t k = keys[i];
+    if (k >= n) continue;
+    for (int c = 0; c < ncpus; ++c) add(out[k], vals[i * ncpus + c]);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status mapUpdate(int fd, absl::string_view name, const void* key, const void* value) {
+  int err = bpf_map_update_elem(fd, key, value, BPF_ANY);
+  if (err) return errnoStatus(absl::StrCat("update map ", name), err);
+  return absl::OkStatus();
+}
+
+absl::Status mapDelete(int fd, absl::string_view name, const void* key) {
+  int err = bpf_map_delete_elem(fd, key);
+  if (err && err != -ENOENT) return errnoStatus(absl::StrCat("delete from map ", name), err);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+void installLibbpfLogger() {
+  static std::once_flag once;
+  std::call_once(once, [] { libbpf_set_print(libbpfPrint); });
+}
+
+absl::Status ensureBpffsDir(const std::string& dir) {
+  const std::string root = kBpffsRoot;
+  if (dir.rfind(root, 0) == 0 && !isBpffs(kBpffsRoot)) {
+    std::error_code ec;
+    std::filesystem::create_directories(root, ec);
+    if (mount("bpf", kBpffsRoot, "bpf", 0, nullptr) != 0)
+      return errnoStatus(absl::StrCat("mount bpffs at ", root), errno);
+    log()->info("mounted bpffs at {}", root);
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return errnoStatus(absl::StrCat("create pin directory ", dir), ec.value());
+  if (!isBpffs(dir.c_str()))
+    return absl::FailedPreconditionError(
+        absl::StrCat("pin directory ", dir, " is not on a bpffs (mount -t bpf bpf <dir>)"));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<BpfDataplane>> BpfDataplane::create(const BpfOptions& opts) {
+  installLibbpfLogger();
+  if (opts.flow_table_size == 0)
+    return absl::InvalidArgumentError("flow_table_size: 0 is not a valid flow table size (>= 1)");
+  std::unique_ptr<BpfDataplane> dp(new BpfDataplane());
+  if (auto st = dp->load(opts); !st.ok()) return st;
+  if (!opts.interface.empty()) {
+    if (auto st = dp->attach(opts); !st.ok()) return st;
+  }
+  return dp;
+}
+
+absl::Status BpfDataplane::load(const BpfOptions& opts) {
+  std::string map_dir;
+  if (!opts.pin_dir.empty()) {
+    map_dir = absl::StrCat(opts.pin_dir, "/v", XLB_ABI_VERSION);
+    if (auto st = ensureBpffsDir(map_dir); !st.ok()) return st;
+  }
+
+  skel_ = xlb_balancer__open();
+  if (!skel_) return errnoStatus("open BPF object xlb_balancer", errno);
+
+  flow_table_size_ = opts.flow_table_size;
+  if (!map_dir.empty()) {
+    // A pinned flow table is reused with its size: flows outlive agent restarts, and libbpf refuses
+    // to reuse a pin whose max_entries differs from the object's.
+    std::string flows_pin = map_dir + "/xlb_flows";
+    int fd = bpf_obj_get(flows_pin.c_str());
+    if (fd >= 0) {
+      bpf_map_info info{};
+      uint32_t len = sizeof(info);
+      if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && info.max_entries != flow_table_size_) {
+        log()->warn("reusing pinned flow table {} with {} entries (requested {}); remove it to resize",
+                    flows_pin, info.max_entries, flow_table_size_);
+        flow_table_size_ = info.max_entries;
+      }
+      close(fd);
+    }
+  }
+  int err = bpf_map__set_max_entries(skel_->maps.xlb_flows, flow_table_size_);
+  if (err) return errnoStatus("set xlb_flows size", err);
+
+  if (!map_dir.empty()) {
+    struct bpf_map* map;
+    bpf_object__for_each_map(map, skel_->obj) {
+      std::string path = absl::StrCat(map_dir, "/", bpf_map__name(map));
+      err = bpf_map__set_pin_path(map, path.c_str());
+      if (err) return errnoStatus(absl::StrCat("set pin path ", path), err);
+    }
+  }
+
+  err = xlb_balancer__load(skel_);
+  if (err) {
+    auto st = errnoStatus("load BPF program xlb_balancer", err);
+    if (!map_dir.empty())
+      return absl::Status(st.code(), absl::StrCat(st.message(), " (if maps pinned in ", map_dir,
+                                                   " are stale, remove that directory)"));
+    return st;
+  }
+  ncpus_ = libbpf_num_possible_cpus();
+  if (ncpus_ <= 0) return errnoStatus("count possible CPUs", ncpus_);
+  log()->info("loaded xlb_balancer: flow table {} entries, maps {}", flow_table_size_,
+              map_dir.empty() ? std::string("unpinned") : map_dir);
+  return absl::OkStatus();
+}
+
+absl::Status BpfDataplane::attach(const BpfOptions& opts) {
+  unsigned ifindex = if_nametoindex(opts.interface.c_str());
+  if (ifindex == 0)
+    return absl::NotFoundError(
+        absl::StrCat("interface ", opts.interface, ": no such interface (check `ip link`)"));
+  interface_ = opts.interface;
+  int prog_fd = programFd();
+  if (!opts.pin_dir.empty()) link_pin_ = absl::StrCat(opts.pin_dir, "/link_", opts.interface);
+
+  if (!link_pin_.empty() && pathExists(link_pin_)) {
+    int fd = bpf_obj_get(link_pin_.c_str());
+    if (fd >= 0) {
+      bpf_link_info info{};
+      uint32_t len = sizeof(info);
+      bool same_if = bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && info.type == BPF_LINK_TYPE_XDP &&
+                     info.xdp.ifindex == ifindex;
+      if (same_if && bpf_link_update(fd, prog_fd, nullptr) == 0) {
+        link_fd_ = fd;
+        log()->info("replaced the program on pinned XDP link {} ({})", link_pin_, opts.interface);
+        return absl::OkStatus();
+      }
+      log()->warn("pinned link {} is stale (interface gone or re-created); attaching anew", link_pin_);
+      close(fd);
+    }
+    unlink(link_pin_.c_str());
+  }
+
+  LIBBPF_OPTS(bpf_link_create_opts, lopts);
+  lopts.flags = opts.xdp_generic ? XDP_FLAGS_SKB_MODE : 0;
+  int fd = bpf_link_create(prog_fd, static_cast<int>(ifindex), BPF_XDP, &lopts);
+  if (fd < 0) {
+    auto st = errnoStatus(absl::StrCat("attach XDP to ", opts.interface), fd);
+    if (fd == -EBUSY || fd == -EEXIST)
+      return absl::FailedPreconditionError(
+          absl::StrCat(st.message(), ": another XDP program is attached (`ip link set dev ",
+                       opts.interface, " xdp off` to remove it)"));
+    return st;
+  }
+  link_fd_ = fd;
+  if (!link_pin_.empty()) {
+    int err = bpf_obj_pin(fd, link_pin_.c_str());
+    if (err) return errnoStatus(absl::StrCat("pin XDP link at ", link_pin_), err);
+  }
+  log()->info("attached xlb_balancer to {} ({} mode){}", opts.interface,
+              opts.xdp_generic ? "generic" : "native",
+              link_pin_.empty() ? "" : absl::StrCat(", link pinned at ", link_pin_));
+  return absl::OkStatus();
+}
+
+BpfDataplane::~BpfDataplane() {
+  if (link_fd_ >= 0) close(link_fd_);
+  if (skel_) xlb_balancer__destroy(skel_);
+}
+
+absl::Status BpfDataplane::detach() {
+  if (link_fd_ < 0) return absl::FailedPreconditionError("detach: the balancer is not attached");
+  int err = bpf_link_detach(link_fd_);
+  if (err && err != -ENOLINK) return errnoStatus(absl::StrCat("detach XDP from ", interface_), err);
+  if (!link_pin_.empty()) unlink(link_pin_.c_str());
+  close(link_fd_);
+  link_fd_ = -1;
+  log()->info("detached xlb_balancer from {}", interface_);
+  return absl::OkStatus();
+}
+
+int BpfDataplane::programFd() const { return bpf_program__fd(skel_->progs.xlb_balancer); }
+
+int BpfDataplane::mapFd(absl::string_view name) const {
+  struct bpf_map* map =
+      bpf_object__find_map_by_name(skel_->obj, std::string(name.data(), name.size()).c_str());
+  return map ? bpf_map__fd(map) : -1;
+}
+
+absl::Status BpfDataplane::upsertVip(const xlb_vip_key& key, const xlb_vip_value& value) {
+  if (value.vip_id >= XLB_MAX_VIPS)
+    return absl::InvalidArgumentError(
+        absl::StrCat("vip id ", value.vip_id, " is not below XLB_MAX_VIPS (", XLB_MAX_VIPS, ")"));
+  return mapUpdate(bpf_map__fd(skel_->maps.xlb_vips), "xlb_vips", &key, &value);
+}
+
+absl::Status BpfDataplane::deleteVip(const xlb_vip_key& key) {
+  return mapDelete(bpf_map__fd(skel_->maps.xlb_vips), "xlb_vips", &key);
+}
+
+absl::Status BpfDataplane::upsertVipAddr(const xlb_addr_key& key, const xlb_addr_value& value) {
+  return mapUpdate(bpf_map__fd(skel_->maps.xlb_vip_addrs), "xlb_vip_addrs", &key, &value);
+}
+
+absl::Status BpfDataplane::deleteVipAddr(const xlb_addr_key& key) {
+  return mapDelete(bpf_map__fd(skel_->maps.xlb_vip_addrs), "xlb_vip_addrs", &key);
+}
+
+absl::Status BpfDataplane::upsertBackend(uint32_t id, const xlb_backend& backend) {
+  if (id >= XLB_MAX_BACKENDS)
+    return absl::InvalidArgumentError(absl::StrCat("backend id ", id,
+                                                   " is not below XLB_MAX_BACKENDS (",
+                                                   XLB_MAX_BACKENDS, ")"));
+  return mapUpdate(bpf_map__fd(skel_->maps.xlb_backends), "xlb_backends", &id, &backend);
+}
+
+absl::Status BpfDataplane::deleteBackend(uint32_t id) {
+  if (id >= XLB_MAX_BACKENDS)
+    return absl::InvalidArgumentError(absl::StrCat("backend id ", id,
+                                                   " is not below XLB_MAX_BACKENDS (",
+                                                   XLB_MAX_BACKENDS, ")"));
+  xlb_backend empty{};
+  return mapUpdate(bpf_map__fd(skel_->maps.xlb_backends), "xlb_backends", &id, &empty);
+}
+
+absl::Status BpfDataplane::setSelectionTable(uint32_t vip_id, std::span<const uint32_t> table) {
+  if (vip_id >= XLB_MAX_VIPS)
+    return absl::InvalidArgumentError(
+        absl::StrCat("vip id ", vip_id, " is not below XLB_MAX_VIPS (", XLB_MAX_VIPS, ")"));
+  int outer = bpf_map__fd(skel_->maps.xlb_tables);
+  if (table.empty()) return mapDelete(outer, "xlb_tables", &vip_id);
+  if (table.size() > XLB_MAGLEV_MAX_M)
+    return absl::InvalidArgumentError(absl::StrCat("selection table size ", table.size(),
+                                                   " exceeds ", XLB_MAGLEV_MAX_M));
+  for (uint32_t id : table) {
+    if (id >= XLB_MAX_BACKENDS)
+      return absl::InvalidArgumentError(
+          absl::StrCat("selection table entry ", id, " is not a backend id (< ", XLB_MAX_BACKENDS, ")"));
+  }
+
+  // Build the new table aside: the data plane only ever sees the old or the complete new one.
+  const uint32_t n = static_cast<uint32_t>(table.size()) + 1;
+  LIBBPF_OPTS(bpf_map_create_opts, copts, .map_flags = BPF_F_INNER_MAP);
+  int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "xlb_table", sizeof(uint32_t), sizeof(uint32_t), n,
+                          &copts);
+  if (fd < 0) return errnoStatus("create selection table map", fd);
+  std::vector<uint32_t> keys(n), vals(n);
+  for (uint32_t i = 0; i < n; ++i) keys[i] = i;
+  vals[0] = static_cast<uint32_t>(table.size());
+  std::copy(table.begin(), table.end(), vals.begin() + 1);
+  uint32_t count = n;
+  int err = bpf_map_update_batch(fd, keys.data(), vals.data(), &count, nullptr);
+  if (err) {
+    close(fd);
+    return errnoStatus("fill selection table map", err);
+  }
+  // The outer map holds its own reference; our fd is no longer needed after the swap.
+  err = bpf_map_update_elem(outer, &vip_id, &fd, BPF_ANY);
+  close(fd);
+  if (err) return errnoStatus("update map xlb_tables", err);
+  return absl::OkStatus();
+}
+
+absl::Status BpfDataplane::setSettings(const xlb_settings& settings) {
+  uint32_t zero = 0;
+  return mapUpdate(bpf_map__fd(skel_->maps.xlb_settings), "xlb_settings", &zero, &settings);
+}
+
+absl::StatusOr<CounterSnapshot> BpfDataplane::readCounters() {
+  CounterSnapshot snap;
+  auto add_u64 = [](uint64_t& acc, const uint64_t& v) { acc += v; };
+  auto add_counters = [](xlb_counters& acc, const xlb_counters& v) {
+    acc.packets += v.packets;
+    acc.bytes += v.bytes;
+    acc.new_flows += v.new_flows;
+  };
+  if (auto st = readPerCpu(bpf_map__fd(skel_->maps.xlb_stats), "xlb_stats", XLB_STAT_MAX, ncpus_,
+                           snap.global, add_u64);
+      !st.ok())
+    return st;
+  if (auto st = readPerCpu(bpf_map__fd(skel_->maps.xlb_drops), "xlb_drops", XLB_DROP_MAX, ncpus_,
+                           snap.drops, add_u64);
+      !st.ok())
+    return st;
+  if (auto st = readPerCpu(bpf_map__fd(skel_->maps.xlb_vip_stats), "xlb_vip_stats", XLB_MAX_VIPS,
+                           ncpus_, snap.vips, add_counters);
+      !st.ok())
+    return st;
+  if (auto st = readPerCpu(bpf_map__fd(skel_->maps.xlb_be_stats), "xlb_be_stats",
+                           XLB_MAX_BACKENDS, ncpus_, snap.backends, add_counters);
+      !st.ok())
+    return st;
+  return snap;
+}
+
+}  // namespace xlb::dataplane

@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: Apache-2.0
+// The BPF implementation of Dataplane: loads the XDP balancer, pins its maps, attaches it to an interface.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "dataplane/dataplane.h"
+#include "xlb/abi.h"
+
+struct xlb_balancer;
+
+namespace xlb::dataplane {
+
+struct BpfOptions {
+  std::string interface;              // attach XDP here; empty = load only (tests, bench)
+  std::string pin_dir = XLB_PIN_DIR;  // maps + link pinned here; empty = no pinning (tests)
+  uint32_t flow_table_size = XLB_DEFAULT_FLOWS;
+  bool xdp_generic = false;  // SKB mode instead of native
+};
+
+// Maps are pinned as <pin_dir>/v<XLB_ABI_VERSION>/<map name>, so a restarted agent of the same ABI
+// reuses them (flows, counters and tables survive) and an incompatible one never does. The XDP link
+// is pinned as <pin_dir>/link_<ifname>; a later create() for that interface swaps the program in
+// atomically (bpf_link_update) instead of detaching.
+class BpfDataplane final : public Dataplane {
+ public:
+  static absl::StatusOr<std::unique_ptr<BpfDataplane>> create(const BpfOptions& opts);
+  // Closes fds; does NOT detach (the pinned link keeps the program attached). Without pinning the
+  // link dies with its fd, so an unpinned attachment ends here.
+  ~BpfDataplane() override;
+
+  BpfDataplane(const BpfDataplane&) = delete;
+  BpfDataplane& operator=(const BpfDataplane&) = delete;
+
+  // Explicit detach: removes the program from the interface and the link pin.
+  absl::Status detach();
+  // For BPF_PROG_TEST_RUN in tests and the benchmark.
+  int programFd() const;
+  // fd of one of the balancer's maps by name ("xlb_flows"), or -1. For tests, bench and debugging.
+  int mapFd(absl::string_view name) const;
+  uint32_t flowTableSize() const { return flow_table_size_; }
+
+  absl::Status upsertVip(const xlb_vip_key& key, const xlb_vip_value& value) override;
+  // Deletes are idempotent: removing an absent entry is not an error.
+  absl::Status deleteVip(const xlb_vip_key& key) override;
+  absl::Status upsertVipAddr(const xlb_addr_key& key, const xlb_addr_value& value) override;
+  absl::Status deleteVipAddr(const xlb_addr_key& key) override;
+  absl::Status upsertBackend(uint32_t id, const xlb_backend& backend) override;
+  absl::Status deleteBackend(uint32_t id) override;
+  absl::Status setSelectionTable(uint32_t vip_id, std::span<const uint32_t> table) override;
+  absl::Status setSettings(const xlb_settings& settings) override;
+  absl::StatusOr<CounterSnapshot> readCounters() override;
+
+ private:
+  BpfDataplane() = default;
+  absl::Status load(const BpfOptions& opts);
+  absl::Status attach(const BpfOptions& opts);
+
+  xlb_balancer* skel_ = nullptr;
+  int link_fd_ = -1;
+  std::string link_pin_;  // empty when the link is not pinned
+  std::string interface_;
+  uint32_t flow_table_size_ = 0;
+  int ncpus_ = 1;
+};
+
+// Routes libbpf's messages to spdlog (logger "libbpf"); idempotent. Also used by xlb-decap.
+void installLibbpfLogger();
+
+// Makes sure `dir` exists on a bpffs, mounting bpffs at /sys/fs/bpf first when it is not mounted
+// and `dir` lies below it.
+absl::Status ensureBpffsDir(const std::string& dir);
+
+}  // namespace xlb::dataplane

@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* The XDP L4 balancer: parse, VIP lookup, flow table, Maglev selection, next hop, DSR or IPIP forward.
+ *
+ * Packet rules (the README repeats them; keep both in sync):
+ *  - Not IPv4/IPv6 (ARP, LLDP, a second VLAN tag ...)            -> PASS, XLB_STAT_NON_IP
+ *  - Ethernet, VLAN tag or IP header truncated, or IP version not matching the ethertype
+ *    (destination unknowable)                                     -> PASS, XLB_STAT_MALFORMED_PASS
+ *  - Otherwise the destination address is known. For the cases below the balancer looks it up in
+ *    xlb_vip_addrs (only on this slow path): addressed to a VIP address -> DROP with the reason,
+ *    else -> PASS, XLB_STAT_MALFORMED_PASS:
+ *      IPv4 IHL < 5                                               XLB_DROP_BAD_IHL
+ *      IPv4 options (IHL > 5), IPv6 extension headers             XLB_DROP_IP_OPTIONS
+ *      IPv4 total length < 20 or > frame, IPv6 payload length 0
+ *      (jumbogram) or > frame                                     XLB_DROP_BAD_LEN
+ *      IPv4 MF or fragment offset, IPv6 fragment header           XLB_DROP_FRAGMENT
+ *      TCP/UDP header truncated                                   XLB_DROP_TRUNCATED
+ *  - ICMP/ICMPv6: to a VIP address -> PASS, XLB_STAT_ICMP_PASS; else PASS, XLB_STAT_NON_VIP
+ *  - Another protocol: to a VIP address -> DROP XLB_DROP_UNKNOWN_PROTO; else PASS, XLB_STAT_NON_VIP
+ *  - Well-formed TCP/UDP not matching a VIP (exact port, then port 0 if any wildcard VIP exists)
+ *                                                                 -> PASS, XLB_STAT_NON_VIP
+ *  - For a VIP: no usable backend -> DROP XLB_DROP_NO_BACKEND; no route -> DROP XLB_DROP_FIB;
+ *    neighbour unresolved: dsr -> DROP XLB_DROP_NO_NEIGH, ipip -> PASS the encapsulated packet to
+ *    the kernel (it resolves the neighbour; XLB_STAT_NO_NEIGH_PASS); head adjust failure ->
+ *    DROP XLB_DROP_ENCAP. Else XDP_TX (same interface) or XDP_REDIRECT.
+ * Every packet counts XLB_STAT_RX and xlb_stats[final action].
+ */
+#include "lib/common.h"
+#include "lib/encap.h"
+#include "lib/flow.h"
+#include "lib/nexthop.h"
+#include "lib/parse.h"
+#include "lib/stats.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+static __always_inline int xlb_egress(struct xdp_md *ctx, __u32 ifindex)
+{
+	if (ifindex == ctx->ingress_ifindex)
+		return XDP_TX;
+	return bpf_redirect(ifindex, 0);
+}
+
+static __always_inline int xlb_forward_ipip(struct xdp_md *ctx, const struct xlb_pkt *pkt,
+					    const struct xlb_backend *be, struct xlb_nexthop *nh,
+					    __u32 hash)
+{
+	__u32 zero = 0;
+	struct xlb_settings *st = bpf_map_lookup_elem(&xlb_settings, &zero);
+	int err;
+
+	if (be->family == XLB_AF_INET6)
+		err = pkt->vlan ? xlb_encap(ctx, pkt, be, st, nh, hash, 18, 1)
+				: xlb_encap(ctx, pkt, be, st, nh, hash, 14, 1);
+	else
+		err = pkt->vlan ? xlb_encap(ctx, pkt, be, st, nh, hash, 18, 0)
+				: xlb_encap(ctx, pkt, be, st, nh, hash, 14, 0);
+	if (err)
+		return xlb_drop(XLB_DROP_ENCAP);
+	if (!nh)
+		return xlb_pass(XLB_STAT_NO_NEIGH_PASS);
+	return xlb_egress(ctx, nh->ifindex);
+}
+
+static __always_inline int xlb_process(struct xdp_md *ctx)
+{
+	struct xlb_vip_key vk __attribute__((aligned(8))) = {};
+	struct xlb_pkt pkt = {};
+	struct xlb_vip_value *vip;
+	struct xlb_nexthop *nh = NULL;
+	struct xlb_backend *be;
+	__u32 hash = 0, be_id = 0, *vd, *d;
+	int hashed = 0, new_flow = 0, rc;
+	__u64 now;
+
+	rc = xlb_parse(ctx, &pkt);
+	if (rc != XLB_CONTINUE)
+		return rc;
+
+	vd = (__u32 *)vk.addr;
+	d = (__u32 *)pkt.key.dst;
+	vd[0] = d[0];
+	vd[1] = d[1];
+	vd[2] = d[2];
+	vd[3] = d[3];
+	vk.port = pkt.key.dport;
+	vk.proto = pkt.key.proto;
+	vk.family = pkt.key.family;
+	vip = bpf_map_lookup_elem(&xlb_vips, &vk);
+	if (!vip) {
+		__u32 zero = 0;
+		struct xlb_settings *st = bpf_map_lookup_elem(&xlb_settings, &zero);
+
+		if (!st || !st->nr_wildcard_vips)
+			return xlb_pass(XLB_STAT_NON_VIP);
+		vk.port = 0;
+		vip = bpf_map_lookup_elem(&xlb_vips, &vk);
+		if (!vip)
+			return xlb_pass(XLB_STAT_NON_VIP);
+	}
+
+	now = bpf_ktime_get_coarse_ns();
+	be = xlb_flow_backend(&pkt, vip->vip_id, now, &hash, &hashed, &be_id, &new_flow);
+	if (!be)
+		return xlb_drop(XLB_DROP_NO_BACKEND);
+	xlb_count_traffic(&xlb_vip_stats, vip->vip_id, pkt.frame_len, new_flow);
+	xlb_count_traffic(&xlb_be_stats, be_id, pkt.frame_len, new_flow);
+
+	rc = xlb_nexthop(ctx, be_id, be, now, &nh);
+	if (vip->fwd_mode == XLB_FWD_IPIP) {
+		if (rc == BPF_FIB_LKUP_RET_NO_NEIGH)
+			nh = NULL;
+		else if (rc != BPF_FIB_LKUP_RET_SUCCESS)
+			return xlb_drop(XLB_DROP_FIB);
+		return xlb_forward_ipip(ctx, &pkt, be, nh, xlb_pkt_hash(&pkt, &hash, &hashed));
+	}
+
+	/* DSR: the backend owns the VIP on a loopback; only the MAC addresses change. */
+	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH)
+		return xlb_drop(XLB_DROP_NO_NEIGH);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS || !nh)
+		return xlb_drop(XLB_DROP_FIB);
+	{
+		void *data = (void *)(long)ctx->data;
+		void *data_end = (void *)(long)ctx->data_end;
+
+		if (data + sizeof(struct ethhdr) > data_end)
+			return xlb_drop(XLB_DROP_TRUNCATED); /* unreachable: parsed above */
+		xlb_copy_macs(data, nh);
+	}
+	return xlb_egress(ctx, nh->ifindex);
+}
+
+SEC("xdp")
+int xlb_balancer(struct xdp_md *ctx)
+{
+	int action = xlb_process(ctx);
+
+	xlb_count(XLB_STAT_RX);
+	xlb_count(action);
+	return action;
+}

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* The balancer's maps, exactly as listed in xlb/abi.h; the agent pins each one by name. */
+#pragma once
+
+#include "lib/common.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XLB_MAX_VIPS);
+	__type(key, struct xlb_vip_key);
+	__type(value, struct xlb_vip_value);
+} xlb_vips SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XLB_MAX_VIPS);
+	__type(key, struct xlb_addr_key);
+	__type(value, struct xlb_addr_value);
+} xlb_vip_addrs SEC(".maps");
+
+/* Inner selection table template. BPF_F_INNER_MAP lets every VIP's table have its own size (M + 1);
+ * the price is that lookups keep their runtime bounds check, which we need anyway. */
+struct xlb_table_inner {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_INNER_MAP);
+	__type(key, __u32);
+	__type(value, __u32);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, XLB_MAX_VIPS);
+	__type(key, __u32);
+	__array(values, struct xlb_table_inner);
+} xlb_tables SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XLB_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct xlb_backend);
+} xlb_backends SEC(".maps");
+
+/* max_entries is overwritten by the agent (bpf_map__set_max_entries) before load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, XLB_DEFAULT_FLOWS);
+	__type(key, struct xlb_flow_key);
+	__type(value, struct xlb_flow_value);
+} xlb_flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XLB_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct xlb_nexthop);
+} xlb_nh_cache SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XLB_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} xlb_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XLB_DROP_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} xlb_drops SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XLB_MAX_VIPS);
+	__type(key, __u32);
+	__type(value, struct xlb_counters);
+} xlb_vip_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XLB_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct xlb_counters);
+} xlb_be_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xlb_settings);
+} xlb_settings SEC(".maps");

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Next hop toward a backend: a per-CPU cache of bpf_fib_lookup results, valid for one second and
+ * for one backend generation. Failures are never cached: the next packet asks the FIB again. */
+#pragma once
+
+#include "lib/stats.h"
+
+#define XLB_NH_TTL_NS XLB_NSEC_PER_SEC
+
+/* Returns a BPF_FIB_LKUP_RET_* code; on SUCCESS *out points at the (cached) next hop. */
+static __always_inline int xlb_nexthop(struct xdp_md *ctx, __u32 be_id, const struct xlb_backend *be,
+				       __u64 now, struct xlb_nexthop **out)
+{
+	struct bpf_fib_lookup fib = {};
+	struct xlb_nexthop *nh;
+	const __u32 *addr = (const __u32 *)be->addr;
+	int rc;
+
+	nh = bpf_map_lookup_elem(&xlb_nh_cache, &be_id);
+	if (!nh)
+		return BPF_FIB_LKUP_RET_NOT_FWDED;
+	if (likely(nh->expires_ns > now && nh->gen == be->gen)) {
+		*out = nh;
+		return BPF_FIB_LKUP_RET_SUCCESS;
+	}
+
+	fib.ifindex = ctx->ingress_ifindex;
+	if (be->family == XLB_AF_INET) {
+		fib.family = XLB_SYS_AF_INET;
+		fib.ipv4_dst = addr[0];
+	} else {
+		fib.family = XLB_SYS_AF_INET6;
+		fib.ipv6_dst[0] = addr[0];
+		fib.ipv6_dst[1] = addr[1];
+		fib.ipv6_dst[2] = addr[2];
+		fib.ipv6_dst[3] = addr[3];
+	}
+	xlb_count(XLB_STAT_FIB_LOOKUP);
+	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS) {
+		nh->expires_ns = 0;
+		return rc;
+	}
+	__builtin_memcpy(nh->dmac, fib.dmac, 6);
+	__builtin_memcpy(nh->smac, fib.smac, 6);
+	nh->ifindex = fib.ifindex;
+	nh->gen = be->gen;
+	nh->expires_ns = now + XLB_NH_TTL_NS;
+	*out = nh;
+	return BPF_FIB_LKUP_RET_SUCCESS;
+}

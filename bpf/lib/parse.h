@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Packet parsing for the balancer: Ethernet (+ one VLAN tag), IPv4/IPv6, TCP/UDP, and the malformed-
+ * packet classification (drop if addressed to a VIP address, else pass) described in balancer.bpf.c. */
+#pragma once
+
+#include "lib/stats.h"
+
+#define XLB_CONTINUE (-1) /* parse succeeded: a well-formed TCP/UDP packet, go on to the VIP lookup */
+
+/* Everything the later stages need from the headers. `key` is aligned: the verifier refuses
+ * misaligned stack accesses ("misaligned stack access off ...") and we store it word by word. */
+struct xlb_pkt {
+	struct xlb_flow_key key __attribute__((aligned(8)));
+	__u32 l3_off;    /* 14, or 18 with a VLAN tag */
+	__u32 ip_len;    /* IP header + payload, from the IP header (frame may carry Ethernet padding) */
+	__u32 frame_len; /* bytes counted in the per-VIP/backend counters */
+	__u8 tcp_flags;
+	__u8 tos;        /* inner DSCP/ECN, copied to the outer header */
+	__u8 vlan;
+	__u8 pad;
+};
+
+/* Slow path for malformed / odd packets: one lookup in xlb_vip_addrs decides between dropping (the
+ * packet is addressed to a VIP address; we must never hand a half-understood packet to a backend nor
+ * let it reach a kernel that does not own the address) and passing it to the kernel. */
+static __always_inline int xlb_classify(const struct xlb_pkt *pkt, __u32 drop_reason, __u32 pass_stat)
+{
+	struct xlb_addr_key ak __attribute__((aligned(8))) = {};
+	const __u32 *dst = (const __u32 *)pkt->key.dst;
+	__u32 *a = (__u32 *)ak.addr;
+
+	a[0] = dst[0];
+	a[1] = dst[1];
+	a[2] = dst[2];
+	a[3] = dst[3];
+	ak.family = pkt->key.family;
+	if (bpf_map_lookup_elem(&xlb_vip_addrs, &ak))
+		return xlb_drop(drop_reason);
+	return xlb_pass(pass_stat);
+}
+
+/* ICMP to a VIP address goes to the kernel (ping, PMTU errors); count it apart from ordinary traffic. */
+static __always_inline int xlb_classify_icmp(const struct xlb_pkt *pkt)
+{
+	struct xlb_addr_key ak __attribute__((aligned(8))) = {};
+	const __u32 *dst = (const __u32 *)pkt->key.dst;
+	__u32 *a = (__u32 *)ak.addr;
+
+	a[0] = dst[0];
+	a[1] = dst[1];
+	a[2] = dst[2];
+	a[3] = dst[3];
+	ak.family = pkt->key.family;
+	if (bpf_map_lookup_elem(&xlb_vip_addrs, &ak))
+		return xlb_pass(XLB_STAT_ICMP_PASS);
+	return xlb_pass(XLB_STAT_NON_VIP);
+}
+
+/* Transport header: ports (+ TCP flags). `l4` is already known to be inside the IP packet's start. */
+static __always_inline int xlb_parse_l4(struct xlb_pkt *pkt, void *l4, void *data_end, __u8 proto)
+{
+	if (proto == IPPROTO_TCP) {
+		struct tcphdr *th = l4;
+
+		if ((void *)(th + 1) > data_end)
+			return xlb_classify(pkt, XLB_DROP_TRUNCATED, XLB_STAT_MALFORMED_PASS);
+		pkt->key.sport = th->source;
+		pkt->key.dport = th->dest;
+		pkt->tcp_flags = ((__u8 *)th)[13];
+	} else {
+		struct udphdr *uh = l4;
+
+		if ((void *)(uh + 1) > data_end)
+			return xlb_classify(pkt, XLB_DROP_TRUNCATED, XLB_STAT_MALFORMED_PASS);
+		pkt->key.sport = uh->source;
+		pkt->key.dport = uh->dest;
+	}
+	pkt->key.proto = proto;
+	return XLB_CONTINUE;
+}
+
+static __always_inline int xlb4_parse(struct xlb_pkt *pkt, struct iphdr *iph, void *data_end)
+{
+	__u32 *src = (__u32 *)pkt->key.src;
+	__u32 *dst = (__u32 *)pkt->key.dst;
+	__u32 tot_len;
+	__u8 proto;
+
+	if ((void *)(iph + 1) > data_end)
+		return xlb_pass(XLB_STAT_MALFORMED_PASS); /* destination unknowable */
+	if (iph->version != 4)
+		return xlb_pass(XLB_STAT_MALFORMED_PASS); /* not the packet the ethertype claims */
+
+	pkt->key.family = XLB_AF_INET;
+	src[0] = iph->saddr;
+	dst[0] = iph->daddr;
+	pkt->tos = iph->tos;
+	proto = iph->protocol;
+
+	/* Cheap checks first; only a failing packet pays the xlb_vip_addrs lookup. */
+	if (unlikely(iph->ihl != 5)) {
+		if (iph->ihl < 5)
+			return xlb_classify(pkt, XLB_DROP_BAD_IHL, XLB_STAT_MALFORMED_PASS);
+		return xlb_classify(pkt, XLB_DROP_IP_OPTIONS, XLB_STAT_MALFORMED_PASS);
+	}
+	tot_len = bpf_ntohs(iph->tot_len);
+	if (unlikely(tot_len < sizeof(*iph) || (void *)iph + tot_len > data_end))
+		return xlb_classify(pkt, XLB_DROP_BAD_LEN, XLB_STAT_MALFORMED_PASS);
+	pkt->ip_len = tot_len;
+	if (unlikely(iph->frag_off & bpf_htons(XLB_IP_MF | XLB_IP_OFFSET)))
+		return xlb_classify(pkt, XLB_DROP_FRAGMENT, XLB_STAT_MALFORMED_PASS);
+	if (likely(proto == IPPROTO_TCP || proto == IPPROTO_UDP))
+		return xlb_parse_l4(pkt, iph + 1, data_end, proto);
+	if (proto == IPPROTO_ICMP)
+		return xlb_classify_icmp(pkt);
+	return xlb_classify(pkt, XLB_DROP_UNKNOWN_PROTO, XLB_STAT_NON_VIP);
+}
+
+static __always_inline int xlb6_parse(struct xlb_pkt *pkt, struct ipv6hdr *ip6h, void *data_end)
+{
+	__u32 *src = (__u32 *)pkt->key.src;
+	__u32 *dst = (__u32 *)pkt->key.dst;
+	__u32 first, plen;
+	__u8 nh;
+
+	if ((void *)(ip6h + 1) > data_end)
+		return xlb_pass(XLB_STAT_MALFORMED_PASS);
+	first = bpf_ntohl(*(__be32 *)ip6h);
+	if ((first >> 28) != 6)
+		return xlb_pass(XLB_STAT_MALFORMED_PASS);
+
+	pkt->key.family = XLB_AF_INET6;
+	src[0] = ip6h->saddr.in6_u.u6_addr32[0];
+	src[1] = ip6h->saddr.in6_u.u6_addr32[1];
+	src[2] = ip6h->saddr.in6_u.u6_addr32[2];
+	src[3] = ip6h->saddr.in6_u.u6_addr32[3];
+	dst[0] = ip6h->daddr.in6_u.u6_addr32[0];
+	dst[1] = ip6h->daddr.in6_u.u6_addr32[1];
+	dst[2] = ip6h->daddr.in6_u.u6_addr32[2];
+	dst[3] = ip6h->daddr.in6_u.u6_addr32[3];
+	pkt->tos = (first >> 20) & 0xff;
+	nh = ip6h->nexthdr;
+
+	plen = bpf_ntohs(ip6h->payload_len);
+	/* payload_len 0 means a jumbogram (hop-by-hop option): not something we balance. */
+	if (unlikely(plen == 0 || (void *)(ip6h + 1) + plen > data_end))
+		return xlb_classify(pkt, XLB_DROP_BAD_LEN, XLB_STAT_MALFORMED_PASS);
+	pkt->ip_len = plen + sizeof(*ip6h);
+	if (likely(nh == IPPROTO_TCP || nh == IPPROTO_UDP))
+		return xlb_parse_l4(pkt, ip6h + 1, data_end, nh);
+	if (nh == IPPROTO_ICMPV6)
+		return xlb_classify_icmp(pkt);
+	if (nh == XLB_NEXTHDR_FRAGMENT)
+		return xlb_classify(pkt, XLB_DROP_FRAGMENT, XLB_STAT_MALFORMED_PASS);
+	if (nh == XLB_NEXTHDR_HOP || nh == XLB_NEXTHDR_ROUTING || nh == XLB_NEXTHDR_DEST ||
+	    nh == XLB_NEXTHDR_AUTH || nh == XLB_NEXTHDR_MOBILITY || nh == XLB_NEXTHDR_HIP ||
+	    nh == XLB_NEXTHDR_SHIM6)
+		return xlb_classify(pkt, XLB_DROP_IP_OPTIONS, XLB_STAT_MALFORMED_PASS);
+	return xlb_classify(pkt, XLB_DROP_UNKNOWN_PROTO, XLB_STAT_NON_VIP);
+}
+
+/* Returns XLB_CONTINUE for a well-formed TCP/UDP packet (pkt filled) or the final XDP action. */
+static __always_inline int xlb_parse(struct xdp_md *ctx, struct xlb_pkt *pkt)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	__be16 proto;
+	__u32 off = sizeof(*eth);
+
+	pkt->frame_len = data_end - data;
+	if ((void *)(eth + 1) > data_end)
+		return xlb_pass(XLB_STAT_MALFORMED_PASS);
+	proto = eth->h_proto;
+	if (xlb_is_vlan(proto)) {
+		struct xlb_vlan_hdr *vh = (void *)(eth + 1);
+
+		if ((void *)(vh + 1) > data_end)
+			return xlb_pass(XLB_STAT_MALFORMED_PASS);
+		proto = vh->encap_proto;
+		off += sizeof(*vh);
+		pkt->vlan = 1;
+	}
+	pkt->l3_off = off;
+	if (proto == bpf_htons(ETH_P_IP))
+		return xlb4_parse(pkt, data + off, data_end);
+	if (proto == bpf_htons(ETH_P_IPV6))
+		return xlb6_parse(pkt, data + off, data_end);
+	return xlb_pass(XLB_STAT_NON_IP);
+}
