@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: Apache-2.0
+// `lbctl apply -f FILE [--dry-run]` and `lbctl config get`: the declarative whole-config interface.
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "commands.h"
+#include "config/yaml.h"
+
+namespace xlb::cli {
+namespace {
+
+struct ApplyArgs {
+  std::string file;
+  bool dry_run = false;
+};
+
+int applyConfig(Client& client, const ApplyArgs& a, OutputFormat format) {
+  // The agent's own loader: the file means exactly what it would mean as the agent's --config.
+  auto config = xlb::config::loadConfigFile(a.file);
+  if (!config.ok()) {
+    return reportLocalError(
+        absl::Status(config.status().code(), absl::StrCat(a.file, ": ", config.status().message())),
+        kExitUsage);
+  }
+  xlb::v1::ApplyConfigRequest req;
+  *req.mutable_config() = *config;
+  req.set_dry_run(a.dry_run);
+  return callAndPrint<xlb::v1::ApplyConfigResponse>(
+      client,
+      [&](grpc::ClientContext* c, xlb::v1::ApplyConfigResponse* r) {
+        return client.stub().ApplyConfig(c, req, r);
+      },
+      [&](const xlb::v1::ApplyConfigResponse& r) {
+        if (format == OutputFormat::kJson) {
+          std::cout << toJson(r);
+          return;
+        }
+        if (r.changes().empty()) {
+          std::cout << "no changes: the agent already runs " << a.file << "\n";
+          return;
+        }
+        std::cout << (a.dry_run || !r.applied() ? "plan (dry run, nothing changed):\n" : "applied:\n");
+        for (const auto& line : r.changes()) std::cout << "  " << line << "\n";
+      });
+}
+
+int getConfig(Client& client, OutputFormat format) {
+  xlb::v1::GetConfigRequest req;
+  return callAndPrint<xlb::v1::Config>(
+      client,
+      [&](grpc::ClientContext* c, xlb::v1::Config* r) { return client.stub().GetConfig(c, req, r); },
+      [&](const xlb::v1::Config& r) {
+        std::cout << (format == OutputFormat::kJson ? toJson(r) : xlb::config::toYaml(r));
+      });
+}
+
+}  // namespace
+
+void addApplyCommands(CLI::App& app, CommandContext& ctx) {
+  auto args = std::make_shared<ApplyArgs>();
+  auto* apply = app.add_subcommand(
+      "apply", "Replace the agent's whole configuration with a YAML file (declarative, idempotent)");
+  apply->add_option("-f,--file", args->file, "Config file (same format as xlb-agent --config)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  apply->add_flag("--dry-run", args->dry_run, "Validate and print the plan; change nothing");
+  apply->callback([&ctx, args] {
+    ctx.action = [&ctx, args](Client& c) { return applyConfig(c, *args, ctx.global.format()); };
+  });
+
+  auto* config = app.add_subcommand("config", "Show the running configuration");
+  config->require_subcommand(1);
+  auto* get = config->add_subcommand(
+      "get", "Print the effective configuration (YAML; -o json for protobuf JSON)");
+  get->callback([&ctx] {
+    ctx.action = [&ctx](Client& c) { return getConfig(c, ctx.global.format()); };
+  });
+}
+
+}  // namespace xlb::cli

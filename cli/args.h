@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: Apache-2.0
+// Parsing of lbctl's command-line value syntaxes: VIP keys, backend specs, durations, server URIs.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "xlb/v1/xlb.pb.h"
+
+namespace xlb::cli {
+
+// "10.0.0.1:80/tcp", "[2001:db8::1]:443/udp", "10.0.0.1:0/tcp" (port 0 = all ports). The port is
+// range-checked by the agent (validation lives in one place), so only its syntax is checked here.
+absl::StatusOr<xlb::v1::VipKey> parseVipKey(absl::string_view text);
+
+// "10.0.1.1", "10.0.1.1:3", "2001:db8::5", "[2001:db8::5]:3" -> Backend with optional weight.
+absl::StatusOr<xlb::v1::Backend> parseBackendSpec(absl::string_view text);
+
+// "5s", "250ms", "1m", "2" (seconds). Must be > 0.
+absl::StatusOr<std::chrono::milliseconds> parseDuration(absl::string_view text);
+
+// "unix:///run/xlb/xlb.sock" and "host:port" pass through; a bare absolute path gets "unix://".
+std::string normalizeServer(absl::string_view server);
+
+// "tcp" / "udp" (or "unspecified").
+std::string protocolName(xlb::v1::Protocol p);
+std::string forwardingName(xlb::v1::ForwardingMode m);
+std::string algorithmName(xlb::v1::Algorithm a);
+
+// Canonical "10.0.0.1:80/tcp" / "[2001:db8::1]:80/tcp" form (addresses normalized when parseable).
+std::string formatVipKey(const xlb::v1::VipKey& key);
+std::string formatVipKey(const xlb::v1::Vip& vip);
+
+// True when both keys name the same VIP (addresses compared after parsing, so "2001:db8:0::1" matches
+// "2001:db8::1").
+bool sameVip(const xlb::v1::VipKey& a, const xlb::v1::Vip& b);
+// True when both strings are the same IP address (textual comparison as a fallback).
+bool sameAddress(absl::string_view a, absl::string_view b);
+
+}  // namespace xlb::cli

@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: Apache-2.0
+// lbctl's connection to xlb-agent: global options, the gRPC stub, deadlines and error reporting.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "grpcpp/grpcpp.h"
+#include "output.h"
+#include "xlb/v1/xlb.grpc.pb.h"
+
+namespace xlb::cli {
+
+// Exit codes: 0 success, 1 the agent refused or could not be reached, 2 bad command line.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitRpc = 1;
+inline constexpr int kExitUsage = 2;
+
+// Options shared by every command; filled by CLI11 before any command runs.
+struct GlobalOptions {
+  std::string server = "unix:///run/xlb/xlb.sock";
+  std::string output = "table";
+  std::string timeout = "5s";
+  OutputFormat format() const { return output == "json" ? OutputFormat::kJson : OutputFormat::kTable; }
+};
+
+class Client {
+ public:
+  // Fails (exit code kExitUsage) only for a malformed --timeout; connecting is lazy.
+  static absl::StatusOr<std::unique_ptr<Client>> create(const GlobalOptions& opts);
+
+  xlb::v1::Balancer::Stub& stub() { return *stub_; }
+  // A fresh context with the configured deadline, one per RPC.
+  std::unique_ptr<grpc::ClientContext> context() const;
+  const std::string& target() const { return target_; }
+
+ private:
+  Client(std::string target, std::chrono::milliseconds timeout);
+  std::string target_;
+  std::chrono::milliseconds timeout_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<xlb::v1::Balancer::Stub> stub_;
+};
+
+// Prints the RPC failure to stderr as "lbctl: CODE: message" (with a hint naming the socket when the
+// agent is unreachable) and returns kExitRpc.
+int reportRpcError(const grpc::Status& status, const std::string& target, std::ostream& err = std::cerr);
+
+// Prints a local (pre-RPC) error such as an unparsable VIP string and returns `exit_code`.
+int reportLocalError(const absl::Status& status, int exit_code, std::ostream& err = std::cerr);
+
+// Runs `rpc` with a fresh context; on failure reports and returns kExitRpc, else calls `done`.
+template <typename Resp>
+int callAndPrint(Client& client,
+                 const std::function<grpc::Status(grpc::ClientContext*, Resp*)>& rpc,
+                 const std::function<void(const Resp&)>& done) {
+  Resp resp;
+  auto ctx = client.context();
+  grpc::Status st = rpc(ctx.get(), &resp);
+  if (!st.ok()) return reportRpcError(st, client.target());
+  done(resp);
+  return kExitOk;
+}
+
+}  // namespace xlb::cli

@@ -1,0 +1,29 @@
+// SPDX-License-Identifier: Apache-2.0
+// Registration of lbctl's command groups; each group lives in its own file.
+#pragma once
+
+#include <functional>
+
+#include "CLI/CLI.hpp"
+#include "client.h"
+
+namespace xlb::cli {
+
+// The command CLI11 selected: set by the subcommand's callback, run by main() once parsing succeeded
+// and the client exists. Returns the process exit code.
+using Action = std::function<int(Client&)>;
+
+struct CommandContext {
+  GlobalOptions global;
+  Action action;
+};
+
+void addVipCommands(CLI::App& app, CommandContext& ctx);      // vip.cc
+void addBackendCommands(CLI::App& app, CommandContext& ctx);  // backend.cc
+void addStatsCommand(CLI::App& app, CommandContext& ctx);     // stats.cc
+void addApplyCommands(CLI::App& app, CommandContext& ctx);    // apply.cc (apply, config get)
+
+// Shared by vip/backend: prints a Vip returned by a mutation as a table or JSON.
+void printVip(const xlb::v1::Vip& vip, OutputFormat format);
+
+}  // namespace xlb::cli

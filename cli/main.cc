@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: Apache-2.0
+// lbctl: command-line client of xlb-agent's gRPC API (xlb.v1.Balancer).
+#include <iostream>
+
+#include "CLI/CLI.hpp"
+#include "commands.h"
+
+int main(int argc, char** argv) {
+  using namespace xlb::cli;
+  CommandContext ctx;
+  CLI::App app{"lbctl: control the xlb load balancer through xlb-agent's API", "lbctl"};
+  // Global options may also be given after the command (`lbctl vip list -o json`).
+  app.fallthrough(true);
+  app.require_subcommand(1);
+  app.add_option("-s,--server", ctx.global.server,
+                 "Agent endpoint: unix:///path.sock, /path.sock or host:port")
+      ->capture_default_str();
+  app.add_option("-o,--output", ctx.global.output, "Output format")
+      ->check(CLI::IsMember({"table", "json"}))
+      ->capture_default_str();
+  app.add_option("--timeout", ctx.global.timeout, "Deadline per RPC (e.g. 5s, 500ms)")
+      ->capture_default_str();
+
+  addVipCommands(app, ctx);
+  addBackendCommands(app, ctx);
+  addStatsCommand(app, ctx);
+  addApplyCommands(app, ctx);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kExitUsage;
+  }
+  if (!ctx.action) {
+    std::cerr << "lbctl: no command given (see lbctl --help)\n";
+    return kExitUsage;
+  }
+  auto client = Client::create(ctx.global);
+  if (!client.ok()) return reportLocalError(client.status(), kExitUsage);
+  return ctx.action(**client);
+}

@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: Apache-2.0
+// lbctl output formatting: tables, JSON, error lines.
+#include "output.h"
+
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "args.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace xlb::cli {
+
+Table::Table(std::vector<std::string> header, std::vector<bool> numeric)
+    : header_(std::move(header)), numeric_(std::move(numeric)) {
+  numeric_.resize(header_.size(), false);
+}
+
+void Table::addRow(std::vector<std::string> cells) {
+  cells.resize(header_.size());
+  rows_.push_back(std::move(cells));
+}
+
+void Table::print(std::ostream& out) const {
+  std::vector<size_t> width(header_.size(), 0);
+  auto measure = [&](const std::vector<std::string>& row) {
+    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+  };
+  measure(header_);
+  for (const auto& r : rows_) measure(r);
+  auto emit = [&](const std::vector<std::string>& row) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      const bool last = i + 1 == row.size();
+      const size_t pad = width[i] - row[i].size();
+      if (numeric_[i]) {
+        line.append(pad, ' ');
+        line += row[i];
+      } else {
+        line += row[i];
+        if (!last) line.append(pad, ' ');
+      }
+      if (!last) line += "  ";
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out << line << '\n';
+  };
+  emit(header_);
+  for (const auto& r : rows_) emit(r);
+}
+
+std::string Table::toString() const {
+  std::ostringstream s;
+  print(s);
+  return s.str();
+}
+
+std::string toJson(const google::protobuf::Message& msg) {
+  google::protobuf::util::JsonPrintOptions opts;
+  opts.add_whitespace = true;
+  opts.always_print_primitive_fields = true;
+  opts.preserve_proto_field_names = true;
+  std::string out;
+  auto st = google::protobuf::util::MessageToJsonString(msg, &out, opts);
+  if (!st.ok()) return absl::StrCat("{\"error\": \"", std::string(st.message()), "\"}\n");
+  if (out.empty() || out.back() != '\n') out += '\n';
+  return out;
+}
+
+std::string statusCodeName(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK:
+      return "OK";
+    case grpc::StatusCode::CANCELLED:
+      return "CANCELLED";
+    case grpc::StatusCode::UNKNOWN:
+      return "UNKNOWN";
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return "INVALID_ARGUMENT";
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::NOT_FOUND:
+      return "NOT_FOUND";
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return "ALREADY_EXISTS";
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return "PERMISSION_DENIED";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return "RESOURCE_EXHAUSTED";
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return "FAILED_PRECONDITION";
+    case grpc::StatusCode::ABORTED:
+      return "ABORTED";
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return "OUT_OF_RANGE";
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return "UNIMPLEMENTED";
+    case grpc::StatusCode::INTERNAL:
+      return "INTERNAL";
+    case grpc::StatusCode::UNAVAILABLE:
+      return "UNAVAILABLE";
+    case grpc::StatusCode::DATA_LOSS:
+      return "DATA_LOSS";
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return "UNAUTHENTICATED";
+    default:
+      return absl::StrCat("CODE_", static_cast<int>(code));
+  }
+}
+
+std::string formatError(grpc::StatusCode code, const std::string& message) {
+  std::vector<absl::string_view> lines = absl::StrSplit(message, '\n', absl::SkipEmpty());
+  if (lines.size() <= 1) {
+    return absl::StrCat("lbctl: ", statusCodeName(code), ": ", message, "\n");
+  }
+  std::string out = absl::StrCat("lbctl: ", statusCodeName(code), ": ", lines.size(), " errors:\n");
+  for (auto l : lines) absl::StrAppend(&out, "  ", l, "\n");
+  return out;
+}
+
+std::string formatCount(uint64_t v) { return absl::StrCat(v); }
+
+namespace {
+uint32_t effectiveWeight(const xlb::v1::Backend& b) { return b.has_weight() ? b.weight() : 1; }
+}  // namespace
+
+Table vipTable(const std::vector<const xlb::v1::Vip*>& vips) {
+  Table t({"VIP", "NAME", "FORWARDING", "ALGORITHM", "TABLE", "BACKENDS"},
+          {false, false, false, false, true, false});
+  for (const auto* v : vips) {
+    std::vector<std::string> bes;
+    for (const auto& b : v->backends()) {
+      bes.push_back(absl::StrCat(b.address(), "*", effectiveWeight(b)));
+    }
+    t.addRow({formatVipKey(*v), v->name().empty() ? "-" : v->name(),
+              forwardingName(v->forwarding()), algorithmName(v->algorithm()),
+              v->has_maglev_table_size() ? absl::StrCat(v->maglev_table_size()) : "default",
+              bes.empty() ? "-" : absl::StrJoin(bes, ",")});
+  }
+  return t;
+}
+
+Table backendTable(const xlb::v1::Vip& vip) {
+  uint64_t total = 0;
+  for (const auto& b : vip.backends()) total += effectiveWeight(b);
+  Table t({"BACKEND", "WEIGHT", "SHARE"}, {false, true, true});
+  for (const auto& b : vip.backends()) {
+    const uint32_t w = effectiveWeight(b);
+    std::string share = total == 0 ? "0.0%" : absl::StrFormat("%.1f%%", 100.0 * w / total);
+    t.addRow({b.address(), absl::StrCat(w), share});
+  }
+  return t;
+}
+
+}  // namespace xlb::cli
