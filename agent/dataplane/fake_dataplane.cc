@@ -1,0 +1,176 @@
+// SPDX-License-Identifier: Apache-2.0
+// In-memory Dataplane for unit tests (see fake_dataplane.h).
+#include "dataplane/fake_dataplane.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "common/address.h"
+
+namespace xlb::dataplane {
+namespace {
+
+template <typename T>
+FakeVipKey bytesOf(const T& key) {
+  static_assert(sizeof(T) == 20);
+  FakeVipKey out;
+  std::memcpy(out.bytes.data(), &key, sizeof(T));
+  return out;
+}
+
+IpAddress addressOf(const uint8_t* bytes, uint8_t family) {
+  IpAddress a;
+  std::memcpy(a.bytes.data(), bytes, 16);
+  a.family = family;
+  return a;
+}
+
+}  // namespace
+
+std::string describeVipKey(const xlb_vip_key& key) {
+  const char* proto = key.proto == IPPROTO_TCP ? "tcp" : key.proto == IPPROTO_UDP ? "udp" : "?";
+  return absl::StrCat(formatHostPort(addressOf(key.addr, key.family), ntohs(key.port)), "/", proto);
+}
+
+std::string describeAddrKey(const xlb_addr_key& key) {
+  return addressOf(key.addr, key.family).toString();
+}
+
+FakeDataplane::FakeDataplane() : backends_(XLB_MAX_BACKENDS) {
+  counters_.global.assign(XLB_STAT_MAX, 0);
+  counters_.drops.assign(XLB_DROP_MAX, 0);
+  counters_.vips.assign(XLB_MAX_VIPS, xlb_counters{});
+  counters_.backends.assign(XLB_MAX_BACKENDS, xlb_counters{});
+}
+
+absl::Status FakeDataplane::record(const std::string& op, const std::string& key) {
+  calls_.push_back({op, key});
+  ++mutations_;
+  if (auto it = fail_at_.find(mutations_); it != fail_at_.end()) {
+    absl::Status st = it->second;
+    fail_at_.erase(it);
+    return st;
+  }
+  for (auto it = op_failures_.begin(); it != op_failures_.end(); ++it) {
+    if (it->op != op) continue;
+    if (it->skip-- > 0) continue;
+    absl::Status st = it->status;
+    op_failures_.erase(it);
+    return st;
+  }
+  return absl::OkStatus();
+}
+
+void FakeDataplane::failNthCall(int n, absl::Status status) {
+  fail_at_[mutations_ + n] = std::move(status);
+}
+
+void FakeDataplane::failOp(const std::string& op, absl::Status status, int skip) {
+  op_failures_.push_back({op, std::move(status), skip});
+}
+
+void FakeDataplane::clearFailures() {
+  fail_at_.clear();
+  op_failures_.clear();
+}
+
+std::vector<std::string> FakeDataplane::ops() const {
+  std::vector<std::string> out;
+  for (const auto& c : calls_) out.push_back(c.op);
+  return out;
+}
+
+absl::Status FakeDataplane::upsertVip(const xlb_vip_key& key, const xlb_vip_value& value) {
+  if (auto st = record("upsertVip", describeVipKey(key)); !st.ok()) return st;
+  vips_[bytesOf(key)] = value;
+  return absl::OkStatus();
+}
+
+absl::Status FakeDataplane::deleteVip(const xlb_vip_key& key) {
+  if (auto st = record("deleteVip", describeVipKey(key)); !st.ok()) return st;
+  vips_.erase(bytesOf(key));
+  return absl::OkStatus();
+}
+
+absl::Status FakeDataplane::upsertVipAddr(const xlb_addr_key& key, const xlb_addr_value& value) {
+  if (auto st = record("upsertVipAddr", describeAddrKey(key)); !st.ok()) return st;
+  addrs_[bytesOf(key)] = value;
+  return absl::OkStatus();
+}
+
+absl::Status FakeDataplane::deleteVipAddr(const xlb_addr_key& key) {
+  if (auto st = record("deleteVipAddr", describeAddrKey(key)); !st.ok()) return st;
+  addrs_.erase(bytesOf(key));
+  return absl::OkStatus();
+}
+
+absl::Status FakeDataplane::upsertBackend(uint32_t id, const xlb_backend& backend) {
+  if (auto st = record("upsertBackend", absl::StrCat("backend ", id)); !st.ok()) return st;
+  if (id >= backends_.size()) return absl::InvalidArgumentError("backend id out of range");
+  backends_[id] = backend;
+  return absl::OkStatus();
+}
+
+absl::Status FakeDataplane::deleteBackend(uint32_t id) {
+  if (auto st = record("deleteBackend", absl::StrCat("backend ", id)); !st.ok()) return st;
+  if (id >= backends_.size()) return absl::InvalidArgumentError("backend id out of range");
+  backends_[id].flags = 0;  // like the BPF map: the slot stays, marked free
+  return absl::OkStatus();
+}
+
+absl::Status FakeDataplane::setSelectionTable(uint32_t vip_id, std::span<const uint32_t> table) {
+  if (auto st = record("setSelectionTable", absl::StrCat("vip ", vip_id, " size ", table.size()));
+      !st.ok()) {
+    return st;
+  }
+  if (vip_id >= XLB_MAX_VIPS) return absl::InvalidArgumentError("vip id out of range");
+  if (table.empty()) {
+    tables_.erase(vip_id);
+  } else {
+    tables_[vip_id].assign(table.begin(), table.end());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FakeDataplane::setSettings(const xlb_settings& settings) {
+  if (auto st = record("setSettings", "settings"); !st.ok()) return st;
+  settings_ = settings;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<CounterSnapshot> FakeDataplane::readCounters() {
+  if (!read_failure_.ok()) return read_failure_;
+  return counters_;
+}
+
+std::optional<xlb_vip_value> FakeDataplane::vip(const xlb_vip_key& key) const {
+  auto it = vips_.find(bytesOf(key));
+  if (it == vips_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<xlb_addr_value> FakeDataplane::vipAddr(const xlb_addr_key& key) const {
+  auto it = addrs_.find(bytesOf(key));
+  if (it == addrs_.end()) return std::nullopt;
+  return it->second;
+}
+
+xlb_backend FakeDataplane::backend(uint32_t id) const {
+  return id < backends_.size() ? backends_[id] : xlb_backend{};
+}
+
+size_t FakeDataplane::activeBackendCount() const {
+  size_t n = 0;
+  for (const auto& b : backends_) n += (b.flags & XLB_BE_F_ACTIVE) ? 1 : 0;
+  return n;
+}
+
+std::vector<uint32_t> FakeDataplane::table(uint32_t vip_id) const {
+  auto it = tables_.find(vip_id);
+  return it == tables_.end() ? std::vector<uint32_t>{} : it->second;
+}
+
+}  // namespace xlb::dataplane

@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: Apache-2.0
+// In-memory Dataplane for unit tests: mirrors the BPF maps, logs every call, injects failures.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dataplane/dataplane.h"
+
+namespace xlb::dataplane {
+
+// Comparable wrappers so the ABI structs can key std::map without touching abi.h.
+// Both xlb_vip_key and xlb_addr_key are 20 bytes (asserted in abi.h).
+struct FakeVipKey {
+  std::array<uint8_t, 20> bytes;
+  auto operator<=>(const FakeVipKey&) const = default;
+};
+
+class FakeDataplane final : public Dataplane {
+ public:
+  // One logged call: op is the method name ("upsertVip", "setSelectionTable", ...), key a readable
+  // identification ("10.0.0.10:80/tcp", "backend 3", "vip 0 size 1021").
+  struct Call {
+    std::string op;
+    std::string key;
+  };
+
+  absl::Status upsertVip(const xlb_vip_key& key, const xlb_vip_value& value) override;
+  absl::Status deleteVip(const xlb_vip_key& key) override;
+  absl::Status upsertVipAddr(const xlb_addr_key& key, const xlb_addr_value& value) override;
+  absl::Status deleteVipAddr(const xlb_addr_key& key) override;
+  absl::Status upsertBackend(uint32_t id, const xlb_backend& backend) override;
+  absl::Status deleteBackend(uint32_t id) override;
+  absl::Status setSelectionTable(uint32_t vip_id, std::span<const uint32_t> table) override;
+  absl::Status setSettings(const xlb_settings& settings) override;
+  absl::StatusOr<CounterSnapshot> readCounters() override;
+
+  // ---- failure injection: the matching call fails with `status` and changes nothing ----
+  // Fails the nth (1-based) mutating call from now on, whatever its op.
+  void failNthCall(int n, absl::Status status);
+  // Fails the next call of `op` (e.g. "setSelectionTable"), `skip` matching calls later.
+  void failOp(const std::string& op, absl::Status status, int skip = 0);
+  void clearFailures();
+
+  // ---- inspection ----
+  const std::vector<Call>& calls() const { return calls_; }
+  void clearCalls() { calls_.clear(); }
+  std::vector<std::string> ops() const;  // just the op names, in order
+
+  std::optional<xlb_vip_value> vip(const xlb_vip_key& key) const;
+  std::optional<xlb_addr_value> vipAddr(const xlb_addr_key& key) const;
+  size_t vipCount() const { return vips_.size(); }
+  size_t vipAddrCount() const { return addrs_.size(); }
+  // The slot as the data plane sees it (flags 0 = free / deleted).
+  xlb_backend backend(uint32_t id) const;
+  size_t activeBackendCount() const;
+  // Empty when the VIP has no table.
+  std::vector<uint32_t> table(uint32_t vip_id) const;
+  size_t tableCount() const { return tables_.size(); }
+  const xlb_settings& settings() const { return settings_; }
+
+  // Counters returned by readCounters(); tests fill them in.
+  CounterSnapshot& counters() { return counters_; }
+  void failReadCounters(absl::Status status) { read_failure_ = std::move(status); }
+
+  FakeDataplane();
+
+ private:
+  // Logs the call and returns the injected failure, if any.
+  absl::Status record(const std::string& op, const std::string& key);
+
+  std::vector<Call> calls_;
+  int mutations_ = 0;
+  std::map<int, absl::Status> fail_at_;  // absolute mutation number -> status
+  struct OpFailure {
+    std::string op;
+    absl::Status status;
+    int skip;
+  };
+  std::vector<OpFailure> op_failures_;
+
+  std::map<FakeVipKey, xlb_vip_value> vips_;
+  std::map<FakeVipKey, xlb_addr_value> addrs_;
+  std::vector<xlb_backend> backends_;
+  std::map<uint32_t, std::vector<uint32_t>> tables_;
+  xlb_settings settings_{};
+  CounterSnapshot counters_;
+  absl::Status read_failure_;
+};
+
+// Readable forms of the ABI keys, shared by the fake's call log and test messages.
+std::string describeVipKey(const xlb_vip_key& key);
+std::string describeAddrKey(const xlb_addr_key& key);
+
+}  // namespace xlb::dataplane

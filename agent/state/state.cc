@@ -1,0 +1,616 @@
+// SPDX-License-Identifier: Apache-2.0
+// Desired state: validate (config/) -> plan the diff against the data plane -> apply in a safe order,
+// rolling back on failure.
+#include "state/state.h"
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <cstring>
+#include <functional>
+#include <set>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "maglev/maglev.h"
+#include "spdlog/spdlog.h"
+
+namespace xlb::state {
+
+using config::VipKey;
+
+// One data-plane write and how to undo it.
+struct State::Step {
+  std::string what;
+  std::function<absl::Status()> apply;
+  std::function<absl::Status()> undo;
+};
+
+struct State::Plan {
+  Model next;
+  std::vector<Step> steps;
+  std::vector<std::string> lines;
+};
+
+namespace {
+
+xlb_vip_key toVipKey(const VipKey& key) {
+  xlb_vip_key out{};
+  std::memcpy(out.addr, key.address.bytes.data(), 16);
+  out.port = htons(key.port);
+  out.proto = key.protocol == v1::PROTOCOL_UDP ? IPPROTO_UDP : IPPROTO_TCP;
+  out.family = key.address.family;
+  return out;
+}
+
+xlb_addr_key toAddrKey(const IpAddress& address) {
+  xlb_addr_key out{};
+  std::memcpy(out.addr, address.bytes.data(), 16);
+  out.family = address.family;
+  return out;
+}
+
+xlb_vip_value toVipValue(uint32_t id, const v1::Vip& spec) {
+  xlb_vip_value v{};
+  v.vip_id = id;
+  v.algorithm = XLB_ALG_MAGLEV;
+  v.fwd_mode = spec.forwarding() == v1::FORWARDING_MODE_IPIP ? XLB_FWD_IPIP : XLB_FWD_DSR;
+  v.flags = XLB_VIP_F_NONE;
+  return v;
+}
+
+xlb_backend toBackend(uint32_t vip_id, const IpAddress& address, uint32_t gen) {
+  xlb_backend b{};
+  std::memcpy(b.addr, address.bytes.data(), 16);
+  b.family = address.family;
+  b.flags = XLB_BE_F_ACTIVE;
+  b.gen = gen;
+  b.vip_id = vip_id;
+  return b;
+}
+
+template <typename T>
+bool sameBytes(const T& a, const T& b) {
+  return std::memcmp(&a, &b, sizeof(T)) == 0;
+}
+
+// Host mask in network order for the bits a /len prefix leaves to the flow hash, within 32 bits.
+uint32_t hostMask(int len_in_last_word) {
+  if (len_in_last_word <= 0) return 0xffffffffu;
+  if (len_in_last_word >= 32) return 0;
+  return htonl(0xffffffffu >> len_in_last_word);
+}
+
+xlb_settings toSettings(const v1::Config& config, uint32_t nr_wildcard) {
+  xlb_settings s{};
+  auto v4 = parseIpPrefix(config.encap().source_v4_prefix());
+  auto v6 = parseIpPrefix(config.encap().source_v6_prefix());
+  if (v4.ok()) {
+    std::memcpy(s.encap_v4_prefix, v4->address.bytes.data(), 4);
+    s.encap_v4_host_mask = hostMask(v4->length);
+  }
+  if (v6.ok()) {
+    std::memcpy(s.encap_v6_prefix, v6->address.bytes.data(), 16);
+    s.encap_v6_host_mask = hostMask(v6->length - 96);  // only the last 32 bits carry the hash
+  }
+  s.nr_wildcard_vips = nr_wildcard;
+  return s;
+}
+
+// The Maglev inputs of a VIP; equal inputs give an equal table, so this decides "rebuild or not".
+struct TableInputs {
+  uint32_t m = 0;
+  std::vector<maglev::MaglevBackend> backends;  // weight > 0 only, address order
+
+  bool operator==(const TableInputs& o) const {
+    if (m != o.m || backends.size() != o.backends.size()) return false;
+    for (size_t i = 0; i < backends.size(); ++i) {
+      const auto& a = backends[i];
+      const auto& b = o.backends[i];
+      if (a.id != b.id || a.key != b.key || a.weight != b.weight) return false;
+    }
+    return true;
+  }
+};
+
+std::string describeTable(const VipKey& key, const TableInputs& in) {
+  if (in.backends.empty()) {
+    return absl::StrCat("table of vip ", key.toString(),
+                        " is empty (no backend with weight > 0): new flows are dropped");
+  }
+  return absl::StrCat("table of vip ", key.toString(), " (M ", in.m, ", ", in.backends.size(),
+                      in.backends.size() == 1 ? " backend)" : " backends)");
+}
+
+}  // namespace
+
+State::State(dataplane::Dataplane& dataplane)
+    : dataplane_(dataplane), gens_(XLB_MAX_BACKENDS, 0) {}
+
+State::~State() = default;
+
+absl::StatusOr<State::Plan> State::plan(const v1::Config& desired) {
+  Plan plan;
+  plan.next.vip_ids = model_.vip_ids;
+  plan.next.backend_ids = model_.backend_ids;
+  plan.next.config = desired;
+  const Model& cur = model_;
+  Model& next = plan.next;
+  dataplane::Dataplane& dp = dataplane_;
+
+  // Phases, concatenated at the end in the order that keeps the data plane consistent: a VIP entry
+  // is only ever visible with its backends and table in place, and nothing is freed while a VIP
+  // entry still refers to it.
+  std::vector<Step> add_backends, set_tables, set_settings, set_addrs, set_vips, del_vips,
+      del_addrs, del_tables, del_backends;
+  std::vector<std::string> removal_lines;
+
+  auto tableInputs = [](const Entry& e) {
+    TableInputs in;
+    in.m = e.spec.maglev_table_size();
+    for (const auto& [addr, m] : e.members) {
+      if (m.weight > 0) in.backends.push_back({m.id, addr.toString(), m.weight});
+    }
+    return in;
+  };
+  auto buildTable = [](const TableInputs& in) -> absl::StatusOr<std::vector<uint32_t>> {
+    return maglev::buildTable(in.backends, in.m);
+  };
+
+  // ---- VIPs present in the desired config ----
+  std::set<VipKey> desired_keys;
+  for (const v1::Vip& spec : desired.vips()) {
+    auto key = config::vipKeyOf(spec);
+    if (!key.ok()) return key.status();  // validated before: not expected
+    desired_keys.insert(*key);
+    auto old_it = cur.vips.find(*key);
+    const Entry* old = old_it == cur.vips.end() ? nullptr : &old_it->second;
+
+    Entry e;
+    e.key = *key;
+    e.spec = spec;
+    if (old != nullptr) {
+      e.id = old->id;
+    } else {
+      auto id = next.vip_ids.allocate();
+      if (!id) {
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "no free vip id for ", key->toString(), " (all ", XLB_MAX_VIPS, " in use)"));
+      }
+      e.id = *id;
+    }
+    e.value = toVipValue(e.id, spec);
+    const std::string kstr = key->toString();
+    if (old == nullptr) {
+      plan.lines.push_back(absl::StrCat("add vip ", kstr, " (id ", e.id, ", ",
+                                        config::algorithmName(spec.algorithm()), ", ",
+                                        config::forwardingName(spec.forwarding()), ")"));
+    } else {
+      if (old->spec.forwarding() != spec.forwarding()) {
+        plan.lines.push_back(absl::StrCat("set forwarding of vip ", kstr, ": ",
+                                          config::forwardingName(old->spec.forwarding()), " -> ",
+                                          config::forwardingName(spec.forwarding())));
+      }
+      if (old->spec.name() != spec.name()) {
+        plan.lines.push_back(absl::StrCat("rename vip ", kstr, ": \"", old->spec.name(),
+                                          "\" -> \"", spec.name(), "\""));
+      }
+    }
+
+    // Memberships: a (VIP, address) pair keeps its backend id while it exists.
+    for (const v1::Backend& b : spec.backends()) {
+      auto addr = parseIpAddress(b.address());
+      if (!addr.ok()) return addr.status();
+      Member m;
+      m.address = *addr;
+      m.weight = b.weight();
+      const Member* old_m = nullptr;
+      if (old != nullptr) {
+        auto it = old->members.find(*addr);
+        if (it != old->members.end()) old_m = &it->second;
+      }
+      if (old_m != nullptr) {
+        m.id = old_m->id;
+        m.gen = old_m->gen;
+        if (old_m->weight != m.weight) {
+          plan.lines.push_back(absl::StrCat("set weight of backend ", b.address(), " in vip ", kstr,
+                                            ": ", old_m->weight, " -> ", m.weight));
+        }
+        if (resync_) {
+          xlb_backend be = toBackend(e.id, m.address, m.gen);
+          uint32_t id = m.id;
+          add_backends.push_back({absl::StrCat("rewrite backend ", id),
+                                  [&dp, id, be] { return dp.upsertBackend(id, be); },
+                                  [] { return absl::OkStatus(); }});
+        }
+      } else {
+        auto id = next.backend_ids.allocate();
+        if (!id) {
+          return absl::ResourceExhaustedError(
+              absl::StrCat("no free backend id for ", b.address(), " in vip ", kstr, " (all ",
+                           XLB_MAX_BACKENDS, " in use)"));
+        }
+        m.id = *id;
+        m.gen = gens_[m.id] + 1;
+        plan.lines.push_back(absl::StrCat("add backend ", b.address(), " to vip ", kstr, " (id ",
+                                          m.id, ", weight ", m.weight, ")"));
+        xlb_backend be = toBackend(e.id, m.address, m.gen);
+        uint32_t bid = m.id, gen = m.gen;
+        std::vector<uint32_t>* gens = &gens_;
+        add_backends.push_back({absl::StrCat("add backend ", b.address(), " to vip ", kstr),
+                                [&dp, bid, be, gen, gens] {
+                                  auto st = dp.upsertBackend(bid, be);
+                                  if (st.ok()) (*gens)[bid] = gen;  // never rolled back
+                                  return st;
+                                },
+                                [&dp, bid] { return dp.deleteBackend(bid); }});
+      }
+      e.members.emplace(*addr, m);
+    }
+
+    // Removed memberships of a surviving VIP.
+    if (old != nullptr) {
+      for (const auto& [addr, m] : old->members) {
+        if (e.members.count(addr)) continue;
+        removal_lines.push_back(absl::StrCat("remove backend ", addr.toString(), " from vip ", kstr,
+                                             " (id ", m.id, ")"));
+        xlb_backend be = toBackend(old->id, m.address, m.gen);
+        uint32_t bid = m.id;
+        del_backends.push_back({absl::StrCat("remove backend ", addr.toString(), " from vip ", kstr),
+                                [&dp, bid] { return dp.deleteBackend(bid); },
+                                [&dp, bid, be] { return dp.upsertBackend(bid, be); }});
+      }
+    }
+
+    // Table: rebuilt only when its inputs changed, and swapped in whole.
+    TableInputs in = tableInputs(e);
+    bool changed = old == nullptr || !(tableInputs(*old) == in) || resync_;
+    if (changed) {
+      auto table = buildTable(in);
+      if (!table.ok()) return table.status();
+      plan.lines.push_back(absl::StrCat(old == nullptr ? "build " : "rebuild ",
+                                        describeTable(*key, in)));
+      uint32_t vid = e.id;
+      std::function<absl::Status()> undo;
+      if (old == nullptr) {
+        undo = [&dp, vid] { return dp.setSelectionTable(vid, {}); };
+      } else {
+        TableInputs old_in = tableInputs(*old);
+        undo = [&dp, vid, old_in, buildTable] {
+          auto t = buildTable(old_in);
+          if (!t.ok()) return t.status();
+          return dp.setSelectionTable(vid, *t);
+        };
+      }
+      set_tables.push_back({absl::StrCat("set table of vip ", kstr),
+                            [&dp, vid, t = std::move(*table)] { return dp.setSelectionTable(vid, t); },
+                            std::move(undo)});
+    }
+
+    // The VIP entry itself: new, or its value (forwarding/algorithm) changed.
+    if (old == nullptr || !sameBytes(old->value, e.value) || resync_) {
+      xlb_vip_key k = toVipKey(*key);
+      xlb_vip_value v = e.value;
+      std::function<absl::Status()> undo;
+      if (old == nullptr) {
+        undo = [&dp, k] { return dp.deleteVip(k); };
+      } else {
+        xlb_vip_value ov = old->value;
+        undo = [&dp, k, ov] { return dp.upsertVip(k, ov); };
+      }
+      set_vips.push_back({absl::StrCat("write vip ", kstr),
+                          [&dp, k, v] { return dp.upsertVip(k, v); }, std::move(undo)});
+    }
+    next.vips.emplace(*key, std::move(e));
+  }
+
+  // ---- VIPs no longer desired: entry first, then table, then its backends ----
+  for (const auto& [key, old] : cur.vips) {
+    if (desired_keys.count(key)) continue;
+    const std::string kstr = key.toString();
+    removal_lines.insert(removal_lines.begin(),
+                         absl::StrCat("remove vip ", kstr, " (id ", old.id, ", ",
+                                      old.members.size(), " backends)"));
+    xlb_vip_key k = toVipKey(key);
+    xlb_vip_value ov = old.value;
+    del_vips.push_back({absl::StrCat("remove vip ", kstr), [&dp, k] { return dp.deleteVip(k); },
+                        [&dp, k, ov] { return dp.upsertVip(k, ov); }});
+    uint32_t vid = old.id;
+    TableInputs old_in = tableInputs(old);
+    del_tables.push_back({absl::StrCat("remove table of vip ", kstr),
+                          [&dp, vid] { return dp.setSelectionTable(vid, {}); },
+                          [&dp, vid, old_in, buildTable] {
+                            auto t = buildTable(old_in);
+                            if (!t.ok()) return t.status();
+                            return dp.setSelectionTable(vid, *t);
+                          }});
+    for (const auto& [addr, m] : old.members) {
+      xlb_backend be = toBackend(old.id, m.address, m.gen);
+      uint32_t bid = m.id;
+      del_backends.push_back({absl::StrCat("remove backend ", addr.toString(), " from vip ", kstr),
+                              [&dp, bid] { return dp.deleteBackend(bid); },
+                              [&dp, bid, be] { return dp.upsertBackend(bid, be); }});
+    }
+  }
+  // Ids are released only now, after every allocation: an id freed in this transaction is still
+  // live in the data plane until the removal phase, so it must not be handed to a new backend.
+  for (const auto& [key, old] : cur.vips) {
+    auto it = next.vips.find(key);
+    if (it == next.vips.end()) {
+      next.vip_ids.release(old.id);
+      for (const auto& [addr, m] : old.members) next.backend_ids.release(m.id);
+    } else {
+      for (const auto& [addr, m] : old.members) {
+        if (!it->second.members.count(addr)) next.backend_ids.release(m.id);
+      }
+    }
+  }
+
+  // ---- per-address VIP counts ----
+  auto countAddrs = [](const std::map<VipKey, Entry>& vips) {
+    std::map<IpAddress, xlb_addr_value> out;
+    for (const auto& [key, e] : vips) {
+      auto& v = out[key.address];
+      v.nr_vips++;
+      if (key.port == 0) v.nr_wildcard++;
+    }
+    return out;
+  };
+  auto old_addrs = countAddrs(cur.vips);
+  auto new_addrs = countAddrs(next.vips);
+  uint32_t nr_wildcard = 0;
+  for (const auto& [addr, v] : new_addrs) {
+    nr_wildcard += v.nr_wildcard;
+    auto it = old_addrs.find(addr);
+    if (it != old_addrs.end() && sameBytes(it->second, v) && !resync_) continue;
+    xlb_addr_key k = toAddrKey(addr);
+    std::function<absl::Status()> undo;
+    if (it == old_addrs.end()) {
+      undo = [&dp, k] { return dp.deleteVipAddr(k); };
+    } else {
+      xlb_addr_value ov = it->second;
+      undo = [&dp, k, ov] { return dp.upsertVipAddr(k, ov); };
+    }
+    set_addrs.push_back({absl::StrCat("write vip address ", addr.toString()),
+                         [&dp, k, v] { return dp.upsertVipAddr(k, v); }, std::move(undo)});
+  }
+  for (const auto& [addr, ov] : old_addrs) {
+    if (new_addrs.count(addr)) continue;
+    xlb_addr_key k = toAddrKey(addr);
+    del_addrs.push_back({absl::StrCat("remove vip address ", addr.toString()),
+                         [&dp, k] { return dp.deleteVipAddr(k); },
+                         [&dp, k, ov] { return dp.upsertVipAddr(k, ov); }});
+  }
+
+  // ---- settings (encap source prefixes, wildcard count) before any VIP entry uses them ----
+  next.settings = toSettings(desired, nr_wildcard);
+  next.settings_written = true;
+  if (!cur.settings_written || !sameBytes(cur.settings, next.settings) || resync_) {
+    if (!cur.settings_written ||
+        cur.config.encap().SerializeAsString() != desired.encap().SerializeAsString()) {
+      plan.lines.push_back(absl::StrCat("set encap source prefixes ",
+                                        desired.encap().source_v4_prefix(), " and ",
+                                        desired.encap().source_v6_prefix()));
+    }
+    xlb_settings s = next.settings, os = cur.settings;
+    set_settings.push_back({"write settings", [&dp, s] { return dp.setSettings(s); },
+                            [&dp, os] { return dp.setSettings(os); }});
+  }
+
+  plan.lines.insert(plan.lines.end(), removal_lines.begin(), removal_lines.end());
+  for (auto* phase : {&add_backends, &set_tables, &set_settings, &set_addrs, &set_vips, &del_vips,
+                      &del_addrs, &del_tables, &del_backends}) {
+    for (auto& s : *phase) plan.steps.push_back(std::move(s));
+  }
+  return plan;
+}
+
+absl::Status State::execute(Plan& plan) {
+  for (size_t done = 0; done < plan.steps.size(); ++done) {
+    absl::Status st = plan.steps[done].apply();
+    if (st.ok()) continue;
+    // Undo what this transaction applied, newest first, so the data plane returns to the state
+    // model_ still describes.
+    std::vector<std::string> rollback_errors;
+    for (size_t i = done; i-- > 0;) {
+      absl::Status u = plan.steps[i].undo();
+      if (!u.ok()) {
+        spdlog::error("state: rollback of '{}' failed: {}", plan.steps[i].what, u.ToString());
+        rollback_errors.push_back(absl::StrCat(plan.steps[i].what, ": ", u.message()));
+      }
+    }
+    std::string msg = absl::StrCat(plan.steps[done].what, ": ", st.message(), " (rolled back ",
+                                   done, done == 1 ? " change" : " changes", "; nothing applied)");
+    if (!rollback_errors.empty()) {
+      // The data plane may now differ from model_; the next apply rewrites everything.
+      resync_ = true;
+      msg = absl::StrCat(plan.steps[done].what, ": ", st.message(),
+                         "; rollback incomplete, the next change rewrites all entries: ",
+                         absl::StrJoin(rollback_errors, "; "));
+    }
+    spdlog::warn("state: apply failed: {}", msg);
+    return absl::Status(st.code(), msg);
+  }
+  if (!plan.steps.empty()) {
+    spdlog::info("state: applied {} data-plane writes ({} VIPs)", plan.steps.size(),
+                 plan.next.vips.size());
+  }
+  model_ = std::move(plan.next);
+  resync_ = false;
+  return absl::OkStatus();
+}
+
+absl::Status State::applyLocked(const v1::Config& config, bool dry_run,
+                                std::vector<std::string>* changes) {
+  if (auto st = config::validateConfig(config); !st.ok()) return st;
+  v1::Config normalized = config::normalize(config);
+  auto plan = this->plan(normalized);
+  if (!plan.ok()) return plan.status();
+  if (changes != nullptr) *changes = plan->lines;
+  if (dry_run) return absl::OkStatus();
+  return execute(*plan);
+}
+
+absl::Status State::applyConfig(const v1::Config& config, bool dry_run,
+                                std::vector<std::string>* changes) {
+  std::lock_guard lock(mu_);
+  return applyLocked(config, dry_run, changes);
+}
+
+v1::Config State::config() const {
+  std::lock_guard lock(mu_);
+  if (!model_.settings_written) return config::normalize(model_.config);  // nothing applied yet
+  return model_.config;
+}
+
+int State::findVip(const VipKey& key) const {
+  for (int i = 0; i < model_.config.vips_size(); ++i) {
+    auto k = config::vipKeyOf(model_.config.vips(i));
+    if (k.ok() && *k == key) return i;
+  }
+  return -1;
+}
+
+absl::StatusOr<v1::Vip> State::vipLocked(const VipKey& key) const {
+  int i = findVip(key);
+  if (i < 0) return absl::NotFoundError(absl::StrCat("vip ", key.toString(), " not found"));
+  return model_.config.vips(i);
+}
+
+absl::StatusOr<v1::Vip> State::addVip(const v1::Vip& vip) {
+  if (auto st = config::validateVip(vip, "vip"); !st.ok()) return st;
+  auto key = config::vipKeyOf(vip);
+  if (!key.ok()) return key.status();
+  std::lock_guard lock(mu_);
+  if (findVip(*key) >= 0) {
+    return absl::AlreadyExistsError(absl::StrCat(
+        "vip ", key->toString(), " already exists (delete it first, or change it with apply)"));
+  }
+  if (!vip.name().empty()) {
+    for (const auto& other : model_.config.vips()) {
+      if (other.name() == vip.name()) {
+        auto other_key = config::vipKeyOf(other);
+        return absl::AlreadyExistsError(absl::StrCat(
+            "vip.name: \"", vip.name(), "\" is already used by vip ",
+            other_key.ok() ? other_key->toString() : other.address(), " (names must be unique)"));
+      }
+    }
+  }
+  v1::Config next = model_.config;
+  *next.add_vips() = config::normalizeVip(vip);
+  if (auto st = applyLocked(next, false, nullptr); !st.ok()) return st;
+  return vipLocked(*key);
+}
+
+absl::Status State::deleteVip(const v1::VipKey& key_proto) {
+  auto key = config::vipKeyOf(key_proto);
+  if (!key.ok()) return key.status();
+  std::lock_guard lock(mu_);
+  int i = findVip(*key);
+  if (i < 0) return absl::NotFoundError(absl::StrCat("vip ", key->toString(), " not found"));
+  v1::Config next = model_.config;
+  next.mutable_vips()->DeleteSubrange(i, 1);
+  return applyLocked(next, false, nullptr);
+}
+
+namespace {
+
+// Index of `address` among the VIP's backends (compared as addresses, not strings), or -1.
+int findBackend(const v1::Vip& vip, const IpAddress& address) {
+  for (int i = 0; i < vip.backends_size(); ++i) {
+    auto a = parseIpAddress(vip.backends(i).address());
+    if (a.ok() && *a == address) return i;
+  }
+  return -1;
+}
+
+}  // namespace
+
+absl::StatusOr<v1::Vip> State::addBackend(const v1::VipKey& key_proto, const v1::Backend& backend) {
+  auto key = config::vipKeyOf(key_proto);
+  if (!key.ok()) return key.status();
+  if (auto st = config::validateBackend(backend, "backend"); !st.ok()) return st;
+  auto address = *parseIpAddress(backend.address());
+  std::lock_guard lock(mu_);
+  int i = findVip(*key);
+  if (i < 0) return absl::NotFoundError(absl::StrCat("vip ", key->toString(), " not found"));
+  if (findBackend(model_.config.vips(i), address) >= 0) {
+    return absl::AlreadyExistsError(absl::StrCat("backend ", address.toString(),
+                                                 " already exists in vip ", key->toString()));
+  }
+  v1::Config next = model_.config;
+  v1::Backend* b = next.mutable_vips(i)->add_backends();
+  *b = backend;
+  b->set_address(address.toString());
+  if (!b->has_weight()) b->set_weight(1);
+  if (auto st = applyLocked(next, false, nullptr); !st.ok()) return st;
+  return vipLocked(*key);
+}
+
+absl::StatusOr<v1::Vip> State::deleteBackend(const v1::VipKey& key_proto,
+                                             const std::string& address_text) {
+  auto key = config::vipKeyOf(key_proto);
+  if (!key.ok()) return key.status();
+  if (auto st = config::validateBackendAddress(address_text, "address"); !st.ok()) return st;
+  auto address = *parseIpAddress(address_text);
+  std::lock_guard lock(mu_);
+  int i = findVip(*key);
+  if (i < 0) return absl::NotFoundError(absl::StrCat("vip ", key->toString(), " not found"));
+  int b = findBackend(model_.config.vips(i), address);
+  if (b < 0) {
+    return absl::NotFoundError(absl::StrCat("backend ", address.toString(), " not found in vip ",
+                                            key->toString()));
+  }
+  v1::Config next = model_.config;
+  next.mutable_vips(i)->mutable_backends()->DeleteSubrange(b, 1);
+  if (auto st = applyLocked(next, false, nullptr); !st.ok()) return st;
+  return vipLocked(*key);
+}
+
+absl::StatusOr<v1::Vip> State::setBackendWeight(const v1::VipKey& key_proto,
+                                                const std::string& address_text, uint32_t weight) {
+  auto key = config::vipKeyOf(key_proto);
+  if (!key.ok()) return key.status();
+  if (auto st = config::validateBackendAddress(address_text, "address"); !st.ok()) return st;
+  if (auto st = config::validateWeight(weight, "weight"); !st.ok()) return st;
+  auto address = *parseIpAddress(address_text);
+  std::lock_guard lock(mu_);
+  int i = findVip(*key);
+  if (i < 0) return absl::NotFoundError(absl::StrCat("vip ", key->toString(), " not found"));
+  int b = findBackend(model_.config.vips(i), address);
+  if (b < 0) {
+    return absl::NotFoundError(absl::StrCat("backend ", address.toString(), " not found in vip ",
+                                            key->toString()));
+  }
+  v1::Config next = model_.config;
+  next.mutable_vips(i)->mutable_backends(b)->set_weight(weight);
+  if (auto st = applyLocked(next, false, nullptr); !st.ok()) return st;
+  return vipLocked(*key);
+}
+
+std::vector<VipIds> State::ids() const {
+  std::lock_guard lock(mu_);
+  std::vector<VipIds> out;
+  for (const v1::Vip& spec : model_.config.vips()) {
+    auto key = config::vipKeyOf(spec);
+    if (!key.ok()) continue;
+    auto it = model_.vips.find(*key);
+    if (it == model_.vips.end()) continue;
+    VipIds v;
+    v.key = *key;
+    v.name = spec.name();
+    v.id = it->second.id;
+    for (const v1::Backend& b : spec.backends()) {
+      auto addr = parseIpAddress(b.address());
+      if (!addr.ok()) continue;
+      auto m = it->second.members.find(*addr);
+      if (m == it->second.members.end()) continue;
+      v.backends.push_back({b.address(), b.weight(), m->second.id});
+    }
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+}  // namespace xlb::state
