@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: Apache-2.0
+// Counter naming and id resolution for GetStats.
+#include "stats/stats.h"
+
+#include "xlb/abi.h"
+
+namespace xlb::stats {
+namespace {
+
+uint64_t at(const std::vector<uint64_t>& v, size_t i) { return i < v.size() ? v[i] : 0; }
+
+xlb_counters at(const std::vector<xlb_counters>& v, size_t i) {
+  return i < v.size() ? v[i] : xlb_counters{};
+}
+
+void fill(v1::Counters* out, const xlb_counters& c) {
+  out->set_packets(c.packets);
+  out->set_bytes(c.bytes);
+  out->set_new_flows(c.new_flows);
+}
+
+}  // namespace
+
+const std::vector<std::string>& globalCounterNames() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> n(XLB_STAT_MAX);
+    n[XLB_STAT_ABORTED] = "aborted";
+    n[XLB_STAT_DROP] = "drop";
+    n[XLB_STAT_PASS] = "pass";
+    n[XLB_STAT_TX] = "tx";
+    n[XLB_STAT_REDIRECT] = "redirect";
+    n[XLB_STAT_RX] = "rx";
+    n[XLB_STAT_NON_VIP] = "non_vip";
+    n[XLB_STAT_MALFORMED_PASS] = "malformed_pass";
+    n[XLB_STAT_NON_IP] = "non_ip";
+    n[XLB_STAT_ICMP_PASS] = "icmp_pass";
+    n[XLB_STAT_FLOW_HIT] = "flow_hit";
+    n[XLB_STAT_FLOW_NEW] = "flow_new";
+    n[XLB_STAT_FLOW_RESTEER] = "flow_resteer";
+    n[XLB_STAT_FLOW_UPDATE_FAIL] = "flow_update_fail";
+    n[XLB_STAT_FIB_LOOKUP] = "fib_lookup";
+    n[XLB_STAT_NO_NEIGH_PASS] = "no_neigh_pass";
+    static_assert(XLB_STAT_MAX == 16, "name the new XLB_STAT_* counter here");
+    return n;
+  }();
+  return names;
+}
+
+const std::vector<std::string>& dropReasonNames() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> n(XLB_DROP_MAX);
+    n[XLB_DROP_TRUNCATED] = "truncated";
+    n[XLB_DROP_BAD_IHL] = "bad_ihl";
+    n[XLB_DROP_IP_OPTIONS] = "ip_options";
+    n[XLB_DROP_FRAGMENT] = "fragment";
+    n[XLB_DROP_UNKNOWN_PROTO] = "unknown_proto";
+    n[XLB_DROP_NO_BACKEND] = "no_backend";
+    n[XLB_DROP_NO_NEIGH] = "no_neigh";
+    n[XLB_DROP_FIB] = "fib";
+    n[XLB_DROP_ENCAP] = "encap";
+    n[XLB_DROP_BAD_LEN] = "bad_len";
+    static_assert(XLB_DROP_MAX == 10, "name the new XLB_DROP_* reason here");
+    return n;
+  }();
+  return names;
+}
+
+v1::Stats buildStats(const dataplane::CounterSnapshot& snapshot,
+                     std::span<const state::VipIds> ids) {
+  v1::Stats out;
+  // rx first, then what happened to packets (actions), then the flow/slow-path events.
+  static constexpr int kGlobalOrder[] = {
+      XLB_STAT_RX,        XLB_STAT_TX,          XLB_STAT_PASS,          XLB_STAT_DROP,
+      XLB_STAT_REDIRECT,  XLB_STAT_ABORTED,     XLB_STAT_NON_VIP,       XLB_STAT_MALFORMED_PASS,
+      XLB_STAT_NON_IP,    XLB_STAT_ICMP_PASS,   XLB_STAT_FLOW_HIT,      XLB_STAT_FLOW_NEW,
+      XLB_STAT_FLOW_RESTEER, XLB_STAT_FLOW_UPDATE_FAIL, XLB_STAT_FIB_LOOKUP,
+      XLB_STAT_NO_NEIGH_PASS};
+  static_assert(std::size(kGlobalOrder) == XLB_STAT_MAX);
+  for (int i : kGlobalOrder) {
+    auto* c = out.add_global();
+    c->set_name(globalCounterNames()[i]);
+    c->set_value(at(snapshot.global, i));
+  }
+  for (int i = 0; i < XLB_DROP_MAX; ++i) {
+    auto* c = out.add_drops();
+    c->set_name(dropReasonNames()[i]);
+    c->set_value(at(snapshot.drops, i));
+  }
+  for (const state::VipIds& vip : ids) {
+    auto* v = out.add_vips();
+    *v->mutable_vip() = vip.key.toProto();
+    v->set_name(vip.name);
+    fill(v->mutable_counters(), at(snapshot.vips, vip.id));
+    for (const state::BackendIds& b : vip.backends) {
+      auto* bs = v->add_backends();
+      bs->set_address(b.address);
+      bs->set_weight(b.weight);
+      fill(bs->mutable_counters(), at(snapshot.backends, b.id));
+    }
+  }
+  return out;
+}
+
+}  // namespace xlb::stats
