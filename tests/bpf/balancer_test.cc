@@ -9,6 +9,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <net/if.h>
+#include <unistd.h>
+#include <filesystem>
 #include <memory>
 #include <set>
 #include <vector>
@@ -548,6 +551,59 @@ TEST_F(BalancerTest, DecapLeavesPlainTrafficAndDropsBrokenTunnels) {
   EXPECT_GE(sums[XLB_DC_MALFORMED], 3u);
   EXPECT_GE(sums[XLB_DC_PASS], 2u);
   EXPECT_GE(sums[XLB_DC_RX], 5u);
+}
+
+}  // namespace
+}  // namespace xlb::test
+
+namespace xlb::test {
+namespace {
+
+// The agent path: maps pinned under <pin_dir>/v1, link pinned; a second instance (agent restart)
+// reuses the maps and swaps the program on the same link; detach() removes it.
+TEST(BpfDataplanePinning, RestartReusesMapsAndLinkThenDetaches) {
+  const std::string pin_dir = "/sys/fs/bpf/xlbt" + std::to_string(getpid());
+  dataplane::BpfOptions opts;
+  opts.interface = "peer1";
+  opts.pin_dir = pin_dir;
+  opts.flow_table_size = 1024;
+  auto first = dataplane::BpfDataplane::create(opts);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE((*first)->upsertVip(vipKey("10.200.0.1", 80, kTcp), {3, XLB_ALG_MAGLEV, XLB_FWD_DSR, 0}).ok());
+  int link = bpf_obj_get((pin_dir + "/link_peer1").c_str());
+  ASSERT_GE(link, 0) << "link not pinned";
+  bpf_link_info info{};
+  uint32_t len = sizeof(info);
+  ASSERT_EQ(bpf_obj_get_info_by_fd(link, &info, &len), 0);
+  const uint32_t link_id = info.id;
+  EXPECT_EQ(info.xdp.ifindex, if_nametoindex("peer1"));
+  close(link);
+  first->reset();  // agent exits: program stays attached through the pinned link
+
+  opts.flow_table_size = 2048;  // a different size must not break the restart
+  auto second = dataplane::BpfDataplane::create(opts);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ((*second)->flowTableSize(), 1024u) << "pinned flow table reused with its size";
+  xlb_vip_key k = vipKey("10.200.0.1", 80, kTcp);
+  xlb_vip_value v{};
+  EXPECT_EQ(bpf_map_lookup_elem((*second)->mapFd("xlb_vips"), &k, &v), 0) << "pinned map reused";
+  EXPECT_EQ(v.vip_id, 3u);
+  link = bpf_obj_get((pin_dir + "/link_peer1").c_str());
+  ASSERT_GE(link, 0);
+  info = {};
+  len = sizeof(info);
+  ASSERT_EQ(bpf_obj_get_info_by_fd(link, &info, &len), 0);
+  EXPECT_EQ(info.id, link_id) << "the same link was updated, not re-created";
+  bpf_prog_info pinfo{};
+  uint32_t plen = sizeof(pinfo);
+  ASSERT_EQ(bpf_obj_get_info_by_fd((*second)->programFd(), &pinfo, &plen), 0);
+  EXPECT_EQ(info.prog_id, pinfo.id) << "link runs the new program";
+  close(link);
+
+  ASSERT_TRUE((*second)->detach().ok());
+  EXPECT_LT(bpf_obj_get((pin_dir + "/link_peer1").c_str()), 0);
+  second->reset();
+  std::filesystem::remove_all(pin_dir);
 }
 
 }  // namespace
