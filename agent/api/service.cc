@@ -1,0 +1,120 @@
+// SPDX-License-Identifier: Apache-2.0
+// RPC -> State mapping; all validation happens in config/ (through State).
+#include "api/service.h"
+
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+
+#include "spdlog/spdlog.h"
+#include "stats/stats.h"
+
+namespace xlb::api {
+namespace {
+
+// Logs mutations (who changed what) and failures; reads stay quiet.
+grpc::Status finish(grpc::ServerContext* ctx, const char* rpc, const std::string& what,
+                    const absl::Status& st) {
+  if (st.ok()) {
+    spdlog::info("api: {} {} from {}", rpc, what, ctx ? ctx->peer() : "?");
+  } else {
+    spdlog::warn("api: {} {} from {} failed: {}", rpc, what, ctx ? ctx->peer() : "?",
+                 st.ToString());
+  }
+  return toGrpcStatus(st);
+}
+
+std::string describeKey(const v1::VipKey& key) {
+  auto k = config::vipKeyOf(key);
+  return k.ok() ? k->toString() : key.address();
+}
+
+}  // namespace
+
+grpc::Status toGrpcStatus(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+BalancerService::BalancerService(state::State& state, dataplane::Dataplane& dataplane)
+    : state_(state), dataplane_(dataplane) {}
+
+grpc::Status BalancerService::ApplyConfig(grpc::ServerContext* ctx,
+                                          const v1::ApplyConfigRequest* req,
+                                          v1::ApplyConfigResponse* resp) {
+  std::vector<std::string> changes;
+  absl::Status st = state_.applyConfig(req->config(), req->dry_run(), &changes);
+  if (st.ok()) {
+    for (auto& c : changes) resp->add_changes(std::move(c));
+    resp->set_applied(!req->dry_run());
+  }
+  if (req->dry_run()) return toGrpcStatus(st);
+  return finish(ctx, "ApplyConfig",
+                absl::StrCat(req->config().vips_size(), " VIPs, ", changes.size(), " changes"), st);
+}
+
+grpc::Status BalancerService::GetConfig(grpc::ServerContext*, const v1::GetConfigRequest*,
+                                        v1::Config* resp) {
+  *resp = state_.config();
+  return grpc::Status::OK;
+}
+
+grpc::Status BalancerService::ListVips(grpc::ServerContext*, const v1::ListVipsRequest*,
+                                       v1::ListVipsResponse* resp) {
+  v1::Config config = state_.config();
+  resp->mutable_vips()->Swap(config.mutable_vips());
+  return grpc::Status::OK;
+}
+
+grpc::Status BalancerService::AddVip(grpc::ServerContext* ctx, const v1::AddVipRequest* req,
+                                     v1::Vip* resp) {
+  auto vip = state_.addVip(req->vip());
+  if (vip.ok()) *resp = *vip;
+  return finish(ctx, "AddVip", absl::StrCat(req->vip().address(), ":", req->vip().port()),
+                vip.status());
+}
+
+grpc::Status BalancerService::DeleteVip(grpc::ServerContext* ctx, const v1::DeleteVipRequest* req,
+                                        v1::Empty*) {
+  return finish(ctx, "DeleteVip", describeKey(req->vip()), state_.deleteVip(req->vip()));
+}
+
+grpc::Status BalancerService::AddBackend(grpc::ServerContext* ctx,
+                                         const v1::AddBackendRequest* req, v1::Vip* resp) {
+  auto vip = state_.addBackend(req->vip(), req->backend());
+  if (vip.ok()) *resp = *vip;
+  return finish(ctx, "AddBackend",
+                absl::StrCat(req->backend().address(), " to ", describeKey(req->vip())),
+                vip.status());
+}
+
+grpc::Status BalancerService::DeleteBackend(grpc::ServerContext* ctx,
+                                            const v1::DeleteBackendRequest* req, v1::Vip* resp) {
+  auto vip = state_.deleteBackend(req->vip(), req->address());
+  if (vip.ok()) *resp = *vip;
+  return finish(ctx, "DeleteBackend",
+                absl::StrCat(req->address(), " from ", describeKey(req->vip())), vip.status());
+}
+
+grpc::Status BalancerService::SetBackendWeight(grpc::ServerContext* ctx,
+                                               const v1::SetBackendWeightRequest* req,
+                                               v1::Vip* resp) {
+  auto vip = state_.setBackendWeight(req->vip(), req->address(), req->weight());
+  if (vip.ok()) *resp = *vip;
+  return finish(ctx, "SetBackendWeight",
+                absl::StrCat(req->address(), " in ", describeKey(req->vip()), " to ",
+                             req->weight()),
+                vip.status());
+}
+
+grpc::Status BalancerService::GetStats(grpc::ServerContext*, const v1::GetStatsRequest*,
+                                       v1::Stats* resp) {
+  // Ids first: a VIP added between the two reads simply shows zero counters.
+  std::vector<state::VipIds> ids = state_.ids();
+  auto snapshot = dataplane_.readCounters();
+  if (!snapshot.ok()) return toGrpcStatus(snapshot.status());
+  *resp = stats::buildStats(*snapshot, ids);
+  return grpc::Status::OK;
+}
+
+}  // namespace xlb::api

@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: Apache-2.0
+// The xlb.v1.Balancer gRPC service: a thin mapping of each RPC onto State (and stats/ for GetStats).
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/status.h"
+#include "dataplane/dataplane.h"
+#include "state/state.h"
+#include "xlb/v1/xlb.grpc.pb.h"
+
+namespace xlb::api {
+
+// absl and gRPC share the canonical code numbering, so this is one-to-one: INVALID_ARGUMENT stays
+// INVALID_ARGUMENT, never UNKNOWN.
+grpc::Status toGrpcStatus(const absl::Status& status);
+
+class BalancerService final : public v1::Balancer::Service {
+ public:
+  BalancerService(state::State& state, dataplane::Dataplane& dataplane);
+
+  grpc::Status ApplyConfig(grpc::ServerContext* ctx, const v1::ApplyConfigRequest* req,
+                           v1::ApplyConfigResponse* resp) override;
+  grpc::Status GetConfig(grpc::ServerContext* ctx, const v1::GetConfigRequest* req,
+                         v1::Config* resp) override;
+  grpc::Status ListVips(grpc::ServerContext* ctx, const v1::ListVipsRequest* req,
+                        v1::ListVipsResponse* resp) override;
+  grpc::Status AddVip(grpc::ServerContext* ctx, const v1::AddVipRequest* req,
+                      v1::Vip* resp) override;
+  grpc::Status DeleteVip(grpc::ServerContext* ctx, const v1::DeleteVipRequest* req,
+                         v1::Empty* resp) override;
+  grpc::Status AddBackend(grpc::ServerContext* ctx, const v1::AddBackendRequest* req,
+                          v1::Vip* resp) override;
+  grpc::Status DeleteBackend(grpc::ServerContext* ctx, const v1::DeleteBackendRequest* req,
+                             v1::Vip* resp) override;
+  grpc::Status SetBackendWeight(grpc::ServerContext* ctx, const v1::SetBackendWeightRequest* req,
+                                v1::Vip* resp) override;
+  grpc::Status GetStats(grpc::ServerContext* ctx, const v1::GetStatsRequest* req,
+                        v1::Stats* resp) override;
+
+ private:
+  state::State& state_;
+  dataplane::Dataplane& dataplane_;
+};
+
+}  // namespace xlb::api
