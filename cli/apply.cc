@@ -2,7 +2,6 @@
 // `lbctl apply -f FILE [--dry-run]` and `lbctl config get`: the declarative whole-config interface.
 #include <iostream>
 
-#include "absl/strings/str_cat.h"
 #include "commands.h"
 #include "config/yaml.h"
 
@@ -17,11 +16,8 @@ struct ApplyArgs {
 int applyConfig(Client& client, const ApplyArgs& a, OutputFormat format) {
   // The agent's own loader: the file means exactly what it would mean as the agent's --config.
   auto config = xlb::config::loadConfigFile(a.file);
-  if (!config.ok()) {
-    return reportLocalError(
-        absl::Status(config.status().code(), absl::StrCat(a.file, ": ", config.status().message())),
-        kExitUsage);
-  }
+  // The loader's errors already name the file (and line/column for YAML errors).
+  if (!config.ok()) return reportLocalError(config.status(), kExitUsage);
   xlb::v1::ApplyConfigRequest req;
   *req.mutable_config() = *config;
   req.set_dry_run(a.dry_run);

@@ -4,6 +4,7 @@
 
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -115,7 +116,14 @@ std::string formatError(grpc::StatusCode code, const std::string& message) {
   if (lines.size() <= 1) {
     return absl::StrCat("lbctl: ", statusCodeName(code), ": ", message, "\n");
   }
-  std::string out = absl::StrCat("lbctl: ", statusCodeName(code), ": ", lines.size(), " errors:\n");
+  std::string out;
+  if (absl::EndsWith(lines.front(), ":")) {
+    // A heading such as "config.yaml:" followed by its errors.
+    out = absl::StrCat("lbctl: ", statusCodeName(code), ": ", lines.front(), "\n");
+    lines.erase(lines.begin());
+  } else {
+    out = absl::StrCat("lbctl: ", statusCodeName(code), ": ", lines.size(), " errors:\n");
+  }
   for (auto l : lines) absl::StrAppend(&out, "  ", l, "\n");
   return out;
 }

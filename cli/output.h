@@ -38,7 +38,7 @@ std::string toJson(const google::protobuf::Message& msg);
 std::string statusCodeName(grpc::StatusCode code);
 
 // Renders "lbctl: CODE: message"; a multi-line message (all validation errors at once) gets one
-// indented line per error.
+// indented line per error, under "N errors:" or under its own first line when that ends with ":".
 std::string formatError(grpc::StatusCode code, const std::string& message);
 
 // Tables for the resources lbctl shows.

@@ -205,6 +205,11 @@ TEST(FormatError, SingleAndMultiLine) {
             "lbctl: INVALID_ARGUMENT: 2 errors:\n"
             "  vips[0].port: 70000 is not in [0, 65535]\n"
             "  vips[1].protocol: unspecified\n");
+  EXPECT_EQ(formatError(grpc::StatusCode::INVALID_ARGUMENT,
+                        "/etc/xlb/xlb.yaml:\nvips[0].portt: unknown field\nvips[1]: not a map"),
+            "lbctl: INVALID_ARGUMENT: /etc/xlb/xlb.yaml:\n"
+            "  vips[0].portt: unknown field\n"
+            "  vips[1]: not a map\n");
 }
 
 TEST(StatusCodeName, AllCodes) {

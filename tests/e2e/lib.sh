@@ -1,0 +1,306 @@
+# SPDX-License-Identifier: Apache-2.0
+# e2e library: a namespace topology (client, load balancer, backends on one bridged L2 segment),
+# xlb-agent/lbctl/xlb-decap wrappers, bounded wait helpers and a cleanup trap. Source it, then call
+# e2e_init BUILD_DIR.
+#
+# Topology (every name carries the per-run prefix xlbt<pid>-, so parallel runs never collide):
+#
+#   ns <P>cl  client   10.200.0.2   fd00:200::2    routes the VIPs via the LB
+#   ns <P>lb  LB       10.200.0.1   fd00:200::1    xlb-agent, XDP balancer on its segment veth
+#   ns <P>bN  backend  10.200.0.1N  fd00:200::1N   VIPs on lo, HTTP :80 and a stream server :9000
+#   ns <P>sw  switch   bridge br0 with one veth port per node (p-<node>)
+#
+# The client's packet for a VIP goes client -> br0 -> LB (XDP: dsr MAC rewrite or ipip encap, XDP_TX
+# back out the same veth) -> br0 -> backend, and the backend answers the client directly over br0.
+# veth + XDP rules from TESTBED.md that this relies on:
+#  - XDP_TX on a veth is only delivered when the peer runs XDP: xdp_pass.bpf.o sits on p-lb;
+#  - the client sends TCP through an XDP forwarder: its tx checksum offload is off;
+#  - ipip adds 20/40 bytes: segment MTU 1600, the client keeps 1500 so its MSS leaves room;
+#  - nsenter --net keeps /sys/fs/bpf visible (ip netns exec would remount /sys).
+
+set -u -o pipefail
+
+E2E_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+P="xlbt$$-"
+RUN_DIR=""
+PIN_DIR="/sys/fs/bpf/xlbt$$"
+DECAP_PIN_ROOT="/sys/fs/bpf/xlbt$$-decap"
+SOCK=""
+AGENT_PID=""
+E2E_BG_PIDS=()
+E2E_CURRENT_TEST=""
+
+VIP4=10.100.0.10
+VIP6=fd00:100::10
+LB4=10.200.0.1
+LB6=fd00:200::1
+CL4=10.200.0.2
+CL6=fd00:200::2
+SEG_MTU=1600
+CLIENT_MTU=1500
+
+log() { printf '[%s] %s\n' "$(date +%T.%3N)" "$*"; }
+
+skip() {
+	echo "SKIP: $*"
+	exit 77
+}
+
+# Stops the test: the EXIT trap prints diagnostics and cleans up.
+fail() {
+	echo "FAIL${E2E_CURRENT_TEST:+ [$E2E_CURRENT_TEST]}: $*" >&2
+	exit 1
+}
+
+# be4 N / be6 N: backend N's segment address.
+be4() { echo "10.200.0.1$1"; }
+be6() { echo "fd00:200::1$1"; }
+
+# nsx NODE CMD...: run CMD in the node's network namespace (mount namespace kept: bpffs visible).
+nsx() {
+	local node=$1
+	shift
+	nsenter --net="/run/netns/${P}${node}" "$@"
+}
+
+# The node's interface on the segment (unique per run, so pin paths keyed by ifname never collide).
+ifname() { echo "${P}$1"; }
+
+e2e_init() {
+	[ "$(id -u)" = 0 ] || skip "needs root (network namespaces, XDP, bpffs)"
+	[ $# -ge 1 ] || fail "usage: $0 BUILD_DIR"
+	BUILD=$(cd "$1" 2>/dev/null && pwd) || fail "build dir $1 does not exist (run make build)"
+	LBCTL_BIN=$BUILD/cli/lbctl
+	AGENT_BIN=$BUILD/agent/xlb-agent
+	DECAP_BIN=$BUILD/agent/decap/xlb-decap
+	XDP_PASS_OBJ=$BUILD/tests/e2e/xdp_pass.bpf.o
+	local tool
+	for tool in ip nsenter curl socat python3 ethtool timeout; do
+		command -v "$tool" >/dev/null || skip "tool '$tool' not installed (make deps)"
+	done
+	local bin
+	for bin in "$LBCTL_BIN" "$AGENT_BIN" "$DECAP_BIN" "$XDP_PASS_OBJ"; do
+		[ -e "$bin" ] || fail "$bin not built (run make build)"
+	done
+	ip netns add "${P}probe" 2>/dev/null || skip "cannot create network namespaces"
+	ip netns del "${P}probe"
+	if ! mountpoint -q /sys/fs/bpf; then
+		mount -t bpf bpf /sys/fs/bpf || skip "cannot mount bpffs at /sys/fs/bpf"
+	fi
+	RUN_DIR=$(mktemp -d "/tmp/xlbt$$.XXXXXX")
+	SOCK=$RUN_DIR/xlb.sock
+	trap e2e_cleanup EXIT
+	trap 'exit 130' INT TERM
+	log "run $P: build $BUILD, run dir $RUN_DIR"
+}
+
+e2e_cleanup() {
+	local rc=$?
+	set +e
+	trap - EXIT
+	if [ "$rc" != 0 ] && [ "$rc" != 77 ] && [ -n "$RUN_DIR" ]; then
+		echo "---- diagnostics (exit $rc) ----" >&2
+		if [ -f "$RUN_DIR/agent.log" ]; then
+			echo "---- xlb-agent log (last 40 lines) ----" >&2
+			tail -n 40 "$RUN_DIR/agent.log" >&2
+		fi
+		if [ -S "$SOCK" ]; then
+			echo "---- lbctl stats ----" >&2
+			"$LBCTL_BIN" --server "unix://$SOCK" --timeout 2s stats >&2 2>&1
+		fi
+	fi
+	agent_stop
+	local pid
+	for pid in "${E2E_BG_PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null; done
+	# A process left in a namespace keeps its veths alive: kill them all before deleting.
+	local ns
+	for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^${P}"); do
+		ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null
+	done
+	for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^${P}"); do
+		ip netns del "$ns" 2>/dev/null
+	done
+	rm -rf "$PIN_DIR" "$DECAP_PIN_ROOT" 2>/dev/null
+	[ -n "$RUN_DIR" ] && rm -rf "$RUN_DIR"
+	exit "$rc"
+}
+
+# wait_for TIMEOUT_S WHAT CMD...: polls CMD every 100 ms; fails the test after TIMEOUT_S seconds.
+wait_for() {
+	local timeout=$1 what=$2
+	shift 2
+	local deadline=$((SECONDS + timeout))
+	until "$@" >/dev/null 2>&1; do
+		[ "$SECONDS" -lt "$deadline" ] || fail "timed out after ${timeout}s waiting for $what"
+		sleep 0.1
+	done
+}
+
+# ---- topology ------------------------------------------------------------------------------------
+
+topo_switch() {
+	ip netns add "${P}sw" || fail "ip netns add ${P}sw"
+	nsx sw ip link set lo up
+	nsx sw ip link add br0 type bridge || fail "create bridge"
+	# No multicast snooping: without an MLD querier it can hold back IPv6 neighbour solicitations.
+	nsx sw ip link set br0 type bridge mcast_snooping 0
+	nsx sw ip link set br0 up
+}
+
+# topo_node NODE ADDR4 ADDR6 MTU: a namespace with one veth into the bridge.
+topo_node() {
+	local node=$1 a4=$2 a6=$3 mtu=$4 dev
+	dev=$(ifname "$node")
+	ip netns add "${P}${node}" || fail "ip netns add ${P}${node}"
+	nsx "$node" ip link set lo up
+	nsx sw ip link add "p-$node" mtu "$SEG_MTU" type veth peer name "$dev" netns "${P}${node}" \
+		mtu "$mtu" || fail "veth for $node"
+	nsx sw ip link set "p-$node" master br0 up
+	nsx "$node" ip link set "$dev" up
+	nsx "$node" ip addr add "$a4/24" dev "$dev"
+	nsx "$node" ip -6 addr add "$a6/64" dev "$dev" nodad
+}
+
+# topo_create NBACKENDS: switch, client, LB and backends 1..NBACKENDS (all running their servers).
+topo_create() {
+	local n=$1 i
+	topo_switch
+	topo_node cl "$CL4" "$CL6" "$CLIENT_MTU"
+	# The client's TCP crosses an XDP forwarder: a partial checksum would be lost (TESTBED.md).
+	nsx cl ethtool -K "$(ifname cl)" tx off >/dev/null 2>&1
+	nsx cl ip route add "$VIP4/32" via "$LB4"
+	nsx cl ip -6 route add "$VIP6/128" via "$LB6"
+
+	topo_node lb "$LB4" "$LB6" "$SEG_MTU"
+	nsx lb sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 \
+		net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
+		net.ipv4.conf.all.accept_local=1
+	nsx lb sysctl -qw "net.ipv4.conf.$(ifname lb).rp_filter=0" "net.ipv4.conf.$(ifname lb).accept_local=1"
+	# XDP_TX out of the LB's veth needs an XDP program on its peer.
+	nsx sw ip link set dev p-lb xdpdrv obj "$XDP_PASS_OBJ" sec xdp || fail "attach xdp_pass to p-lb"
+
+	for i in $(seq 1 "$n"); do
+		topo_backend "$i"
+	done
+}
+
+# topo_backend N: backend bN with the VIPs on lo, ARP hidden, HTTP on :80 (GET /id -> "bN") and a
+# stream server on :9000 (50 lines "bN <seq>", one per 100 ms).
+topo_backend() {
+	local i=$1 node="b$1" dev
+	dev=$(ifname "$node")
+	topo_node "$node" "$(be4 "$i")" "$(be6 "$i")" "$SEG_MTU"
+	nsx "$node" ip addr add "$VIP4/32" dev lo
+	nsx "$node" ip -6 addr add "$VIP6/128" dev lo
+	nsx "$node" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
+		net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+	nsx "$node" sysctl -qw "net.ipv4.conf.$dev.arp_ignore=1" "net.ipv4.conf.$dev.arp_announce=2" \
+		"net.ipv4.conf.$dev.rp_filter=0"
+	mkdir -p "$RUN_DIR/www-$node"
+	echo "$node" >"$RUN_DIR/www-$node/id"
+	# python's http.server binds dual-stack for --bind ::, so one server covers both VIPs.
+	nsx "$node" python3 -m http.server 80 --bind :: --directory "$RUN_DIR/www-$node" \
+		>"$RUN_DIR/http-$node.log" 2>&1 &
+	E2E_BG_PIDS+=($!)
+	disown $!
+	nsx "$node" socat "TCP6-LISTEN:9000,fork,reuseaddr,ipv6only=0" \
+		SYSTEM:"for i in \$(seq 1 50); do echo $node \$i; sleep 0.1; done" \
+		>"$RUN_DIR/stream-$node.log" 2>&1 &
+	E2E_BG_PIDS+=($!)
+	disown $!
+	wait_for 10 "HTTP server on $node" nsx "$node" curl -sf --max-time 1 "http://$(be4 "$i")/id"
+	wait_for 5 "stream server on $node" nsx "$node" sh -c "ss -ltn | grep -q ':9000 '"
+}
+
+# decap_attach N: xlb-decap on backend N's segment veth (ipip mode); pins under a per-run root.
+decap_attach() {
+	local node="b$1"
+	nsx "$node" "$DECAP_BIN" attach --interface "$(ifname "$node")" --pin-root "$DECAP_PIN_ROOT" \
+		>"$RUN_DIR/decap-$node.log" 2>&1 ||
+		fail "xlb-decap attach on $node: $(cat "$RUN_DIR/decap-$node.log")"
+}
+
+# ---- agent and lbctl -----------------------------------------------------------------------------
+
+# agent_start CONFIG_FILE [extra flags]: xlb-agent in the LB namespace, waits for "xlb-agent ready".
+agent_start() {
+	local cfg=$1
+	shift
+	nsx lb "$AGENT_BIN" --config "$cfg" --interface "$(ifname lb)" --listen "unix://$SOCK" \
+		--pin-dir "$PIN_DIR" --flow-table-size 65536 --detach-on-exit "$@" \
+		>"$RUN_DIR/agent.log" 2>&1 &
+	AGENT_PID=$!
+	local deadline=$((SECONDS + 20))
+	until grep -q "xlb-agent ready" "$RUN_DIR/agent.log"; do
+		kill -0 "$AGENT_PID" 2>/dev/null || {
+			AGENT_PID=""
+			fail "xlb-agent exited during startup: $(tail -n 20 "$RUN_DIR/agent.log")"
+		}
+		[ "$SECONDS" -lt "$deadline" ] || fail "xlb-agent not ready after 20s"
+		sleep 0.1
+	done
+	log "xlb-agent ready (pid $AGENT_PID)"
+}
+
+# agent_stop: SIGTERM, then SIGKILL after 5 s.
+agent_stop() {
+	[ -n "$AGENT_PID" ] || return 0
+	kill -TERM "$AGENT_PID" 2>/dev/null
+	local i
+	for i in $(seq 1 50); do
+		kill -0 "$AGENT_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$AGENT_PID" 2>/dev/null; then
+		echo "xlb-agent did not stop within 5s of SIGTERM: killing it" >&2
+		kill -KILL "$AGENT_PID" 2>/dev/null
+	fi
+	wait "$AGENT_PID" 2>/dev/null
+	AGENT_PID=""
+}
+
+lbctl() { "$LBCTL_BIN" --server "unix://$SOCK" "$@"; }
+
+# ---- traffic -------------------------------------------------------------------------------------
+
+# vip_url FAMILY PORT PATH
+vip_url() {
+	if [ "$1" = 6 ]; then echo "http://[$VIP6]:$2$3"; else echo "http://$VIP4:$2$3"; fi
+}
+
+# http_burst N URL OUT: N new connections from the client (4 in parallel, 5 s each at most); writes
+# one line per request to OUT: the backend's name, or FAIL.
+http_burst() {
+	local n=$1 url=$2 out=$3
+	seq 1 "$n" | nsx cl xargs -P 4 -I{} sh -c "curl -sS -g --max-time 5 '$url' 2>/dev/null || echo FAIL" \
+		>"$out"
+}
+
+# check_shares COUNTS_FILE TOTAL "b1=1 b2=1 b3=2": every backend within +-30% of its weight share;
+# nothing else (no FAIL, no unexpected backend).
+check_shares() {
+	local file=$1 total=$2 weights=$3
+	local got
+	got=$(grep -c . "$file")
+	[ "$got" = "$total" ] || fail "expected $total responses, got $got"
+	local failed
+	failed=$(grep -c '^FAIL$' "$file")
+	[ "$failed" = 0 ] || fail "$failed of $total requests failed"
+	local wsum=0 kv
+	for kv in $weights; do wsum=$((wsum + ${kv#*=})); done
+	local summary="" bad=""
+	for kv in $weights; do
+		local name=${kv%%=*} w=${kv#*=} count expected lo hi
+		count=$(grep -cx "$name" "$file")
+		expected=$((total * w / wsum))
+		lo=$((expected * 70 / 100))
+		hi=$((expected * 130 / 100))
+		summary+=" $name=$count(expect $expected)"
+		if [ "$count" -lt "$lo" ] || [ "$count" -gt "$hi" ]; then bad+=" $name"; fi
+	done
+	local unknown
+	unknown=$(grep -v '^FAIL$' "$file" | sort -u | grep -vxE "$(echo "$weights" | sed -E 's/=[0-9]+//g; s/ +/|/g; s/^\||\|$//g')")
+	[ -z "$unknown" ] || fail "responses from unexpected backends: $unknown"
+	log "shares:$summary"
+	[ -z "$bad" ] || fail "backend share outside +-30% of its weight:$bad (${summary# })"
+}
