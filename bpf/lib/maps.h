@@ -42,7 +42,9 @@ struct {
 	__type(value, struct xlb_backend);
 } xlb_backends SEC(".maps");
 
-/* max_entries is overwritten by the agent (bpf_map__set_max_entries) before load. */
+/* max_entries is overwritten by the agent (bpf_map__set_max_entries) before load. A common LRU (not
+ * BPF_F_NO_COMMON_LRU): per-CPU lists measured no faster here, and they would split the capacity
+ * per CPU, which the documented --flow-table-size semantics do not expect. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, XLB_DEFAULT_FLOWS);
