@@ -5,7 +5,6 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-
 #include "spdlog/spdlog.h"
 #include "stats/stats.h"
 

@@ -173,4 +173,23 @@ std::vector<uint32_t> FakeDataplane::table(uint32_t vip_id) const {
   return it == tables_.end() ? std::vector<uint32_t>{} : it->second;
 }
 
+DataplaneContents FakeDataplane::contents() const {
+  DataplaneContents out;
+  for (const auto& [k, v] : vips_) {
+    xlb_vip_key key;
+    std::memcpy(&key, k.bytes.data(), sizeof(key));
+    out.vips.emplace_back(key, v);
+  }
+  for (const auto& [k, v] : addrs_) {
+    xlb_addr_key key;
+    std::memcpy(&key, k.bytes.data(), sizeof(key));
+    out.addrs.emplace_back(key, v);
+  }
+  for (uint32_t id = 0; id < backends_.size(); ++id) {
+    if (backends_[id].gen != 0 || backends_[id].flags != 0) out.backends.emplace_back(id, backends_[id]);
+  }
+  for (const auto& [id, t] : tables_) out.table_vip_ids.push_back(id);
+  return out;
+}
+
 }  // namespace xlb::dataplane

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/contents.h"
 #include "dataplane/dataplane.h"
 
 namespace xlb::dataplane {
@@ -62,6 +63,8 @@ class FakeDataplane final : public Dataplane {
   std::vector<uint32_t> table(uint32_t vip_id) const;
   size_t tableCount() const { return tables_.size(); }
   const xlb_settings& settings() const { return settings_; }
+  // Everything the maps hold, like readBpfContents() for the real maps.
+  DataplaneContents contents() const;
 
   // Counters returned by readCounters(); tests fill them in.
   CounterSnapshot& counters() { return counters_; }

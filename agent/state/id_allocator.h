@@ -28,6 +28,13 @@ class IdAllocator {
     }
     return std::nullopt;
   }
+  // Marks an id in use that was assigned elsewhere (adopted from the data plane).
+  bool mark(uint32_t id) {
+    if (id >= used_.size() || used_[id]) return false;
+    used_[id] = true;
+    ++in_use_;
+    return true;
+  }
   void release(uint32_t id) {
     if (id < used_.size() && used_[id]) {
       used_[id] = false;

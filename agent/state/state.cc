@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cstring>
 #include <functional>
 #include <set>
@@ -123,6 +124,13 @@ std::string describeTable(const VipKey& key, const TableInputs& in) {
                       in.backends.size() == 1 ? " backend)" : " backends)");
 }
 
+std::string dataplaneKeyString(const xlb_vip_key& k) {
+  IpAddress a;
+  std::memcpy(a.bytes.data(), k.addr, 16);
+  a.family = k.family;
+  return absl::StrCat(formatHostPort(a, ntohs(k.port)), "/", static_cast<int>(k.proto));
+}
+
 }  // namespace
 
 State::State(dataplane::Dataplane& dataplane)
@@ -192,7 +200,7 @@ absl::StatusOr<State::Plan> State::plan(const v1::Config& desired) {
                                           config::forwardingName(old->spec.forwarding()), " -> ",
                                           config::forwardingName(spec.forwarding())));
       }
-      if (old->spec.name() != spec.name()) {
+      if (old->spec.name() != spec.name() && !old->adopted) {
         plan.lines.push_back(absl::StrCat("rename vip ", kstr, ": \"", old->spec.name(),
                                           "\" -> \"", spec.name(), "\""));
       }
@@ -213,7 +221,7 @@ absl::StatusOr<State::Plan> State::plan(const v1::Config& desired) {
       if (old_m != nullptr) {
         m.id = old_m->id;
         m.gen = old_m->gen;
-        if (old_m->weight != m.weight) {
+        if (old_m->weight != m.weight && !old->adopted) {
           plan.lines.push_back(absl::StrCat("set weight of backend ", b.address(), " in vip ", kstr,
                                             ": ", old_m->weight, " -> ", m.weight));
         }
@@ -333,6 +341,41 @@ absl::StatusOr<State::Plan> State::plan(const v1::Config& desired) {
                               [&dp, bid, be] { return dp.upsertBackend(bid, be); }});
     }
   }
+  // ---- leftovers adopted from a previous agent that nothing refers to ----
+  // No undo: they are garbage, and a failed transaction keeps them listed for the next one.
+  size_t strays = cur.stray_vips.size() + cur.stray_addrs.size() + cur.stray_tables.size() +
+                  cur.stray_backends.size();
+  auto noUndo = [] { return absl::OkStatus(); };
+  for (const xlb_vip_key& k : cur.stray_vips) {
+    del_vips.push_back({"remove stale vip entry " + dataplaneKeyString(k),
+                        [&dp, k] { return dp.deleteVip(k); }, noUndo});
+  }
+  for (const xlb_addr_key& k : cur.stray_addrs) {
+    IpAddress a;
+    std::memcpy(a.bytes.data(), k.addr, 16);
+    a.family = k.family;
+    bool in_use = false;
+    for (const auto& [key, e] : next.vips) in_use |= key.address == a;
+    if (in_use) continue;  // rewritten by the address phase below
+    del_addrs.push_back({"remove stale vip address", [&dp, k] { return dp.deleteVipAddr(k); },
+                         noUndo});
+  }
+  // Stray ids stay marked in the allocators until here, so no new VIP or backend received one.
+  for (uint32_t vid : cur.stray_tables) {
+    next.vip_ids.release(vid);
+    del_tables.push_back({absl::StrCat("remove stale table of vip id ", vid),
+                          [&dp, vid] { return dp.setSelectionTable(vid, {}); }, noUndo});
+  }
+  for (uint32_t bid : cur.stray_backends) {
+    next.backend_ids.release(bid);
+    del_backends.push_back({absl::StrCat("remove stale backend ", bid),
+                            [&dp, bid] { return dp.deleteBackend(bid); }, noUndo});
+  }
+  if (strays > 0) {
+    removal_lines.push_back(absl::StrCat("remove ", strays,
+                                         " stale map entries left by a previous agent"));
+  }
+
   // Ids are released only now, after every allocation: an id freed in this transaction is still
   // live in the data plane until the removal phase, so it must not be handed to a new backend.
   for (const auto& [key, old] : cur.vips) {
@@ -450,6 +493,91 @@ absl::Status State::applyLocked(const v1::Config& config, bool dry_run,
   if (changes != nullptr) *changes = plan->lines;
   if (dry_run) return absl::OkStatus();
   return execute(*plan);
+}
+
+absl::Status State::adopt(const dataplane::DataplaneContents& contents) {
+  std::lock_guard lock(mu_);
+  if (model_.settings_written || !model_.vips.empty()) {
+    return absl::FailedPreconditionError("adopt() must run before the first change is applied");
+  }
+  auto addressOf = [](const uint8_t* bytes, uint8_t family) {
+    IpAddress a;
+    std::memcpy(a.bytes.data(), bytes, 16);
+    a.family = family;
+    return a;
+  };
+  auto validFamily = [](uint8_t f) { return f == XLB_AF_INET || f == XLB_AF_INET6; };
+
+  // Generations only ever grow, also across agents: a flow recorded against (id, gen) must never
+  // match a different backend assigned to that id later.
+  for (const auto& [id, b] : contents.backends) {
+    if (id < gens_.size()) gens_[id] = std::max(gens_[id], b.gen);
+  }
+
+  std::map<uint32_t, VipKey> by_id;
+  for (const auto& [k, v] : contents.vips) {
+    v1::Protocol proto = k.proto == IPPROTO_TCP   ? v1::PROTOCOL_TCP
+                         : k.proto == IPPROTO_UDP ? v1::PROTOCOL_UDP
+                                                  : v1::PROTOCOL_UNSPECIFIED;
+    if (!validFamily(k.family) || proto == v1::PROTOCOL_UNSPECIFIED || v.vip_id >= XLB_MAX_VIPS ||
+        by_id.count(v.vip_id)) {
+      model_.stray_vips.push_back(k);
+      continue;
+    }
+    Entry e;
+    e.key = VipKey{addressOf(k.addr, k.family), ntohs(k.port), proto};
+    e.id = v.vip_id;
+    e.value = v;
+    e.adopted = true;
+    e.spec.set_address(e.key.address.toString());
+    e.spec.set_port(e.key.port);
+    e.spec.set_protocol(proto);
+    e.spec.set_algorithm(v1::ALGORITHM_MAGLEV);
+    e.spec.set_forwarding(v.fwd_mode == XLB_FWD_IPIP ? v1::FORWARDING_MODE_IPIP
+                                                     : v1::FORWARDING_MODE_DSR);
+    e.spec.set_maglev_table_size(0);  // unknown: forces one rebuild (identical if nothing changed)
+    model_.vip_ids.mark(e.id);
+    by_id[e.id] = e.key;
+    model_.vips.emplace(e.key, std::move(e));
+  }
+  size_t members = 0;
+  for (const auto& [id, b] : contents.backends) {
+    if (!(b.flags & XLB_BE_F_ACTIVE)) continue;
+    auto owner = by_id.find(b.vip_id);
+    IpAddress a = addressOf(b.addr, b.family);
+    if (owner == by_id.end() || !validFamily(b.family) || id >= XLB_MAX_BACKENDS ||
+        model_.vips[owner->second].members.count(a)) {
+      model_.stray_backends.push_back(id);
+      model_.backend_ids.mark(id);
+      continue;
+    }
+    Entry& e = model_.vips[owner->second];
+    e.members.emplace(a, Member{id, b.gen, a, 0});
+    e.spec.add_backends()->set_address(a.toString());
+    model_.backend_ids.mark(id);
+    ++members;
+  }
+  for (uint32_t vid : contents.table_vip_ids) {
+    if (by_id.count(vid)) continue;
+    model_.stray_tables.push_back(vid);
+    model_.vip_ids.mark(vid);
+  }
+  for (const auto& [k, v] : contents.addrs) {
+    IpAddress a = addressOf(k.addr, k.family);
+    bool used = false;
+    for (const auto& [key, e] : model_.vips) used |= key.address == a;
+    if (!used) model_.stray_addrs.push_back(k);
+  }
+  for (const auto& [key, e] : model_.vips) *model_.config.add_vips() = e.spec;
+  // The adopted counts and settings may be half-written (an agent killed mid-change): rewrite all.
+  resync_ = !model_.vips.empty() || !contents.backends.empty();
+  size_t strays = model_.stray_vips.size() + model_.stray_addrs.size() +
+                  model_.stray_tables.size() + model_.stray_backends.size();
+  if (!model_.vips.empty() || strays > 0) {
+    spdlog::info("state: adopted {} VIPs and {} backends from the pinned maps ({} stale entries)",
+                 model_.vips.size(), members, strays);
+  }
+  return absl::OkStatus();
 }
 
 absl::Status State::applyConfig(const v1::Config& config, bool dry_run,

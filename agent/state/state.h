@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "common/address.h"
 #include "config/validate.h"
+#include "dataplane/contents.h"
 #include "dataplane/dataplane.h"
 #include "state/id_allocator.h"
 #include "xlb/v1/xlb.pb.h"
@@ -37,6 +38,13 @@ class State {
  public:
   explicit State(dataplane::Dataplane& dataplane);
   ~State();
+
+  // Takes over what the (pinned, hence persistent) maps already hold, before the first change: VIPs
+  // and memberships found there keep their ids and generations, so the first applyConfig() with the
+  // same config changes no id and established flows survive an agent restart; whatever that config
+  // does not contain is removed by it, including entries no VIP refers to. FAILED_PRECONDITION after
+  // a change was applied.
+  absl::Status adopt(const dataplane::DataplaneContents& contents);
 
   // Replaces the whole desired state. `changes` (optional) receives the plan lines; with dry_run
   // nothing is written. Applying the same config twice writes nothing the second time.
@@ -72,6 +80,7 @@ class State {
     v1::Vip spec;  // normalized
     std::map<IpAddress, Member> members;
     xlb_vip_value value{};
+    bool adopted = false;  // read back from the maps: weights, name and table size unknown
   };
   // What the data plane holds (and the config it came from).
   struct Model {
@@ -81,6 +90,11 @@ class State {
     IdAllocator backend_ids{XLB_MAX_BACKENDS};
     xlb_settings settings{};
     bool settings_written = false;
+    // Adopted entries nothing refers to (or that contradict each other): removed by the next apply.
+    std::vector<xlb_vip_key> stray_vips;
+    std::vector<xlb_addr_key> stray_addrs;
+    std::vector<uint32_t> stray_tables;
+    std::vector<uint32_t> stray_backends;
   };
   struct Step;
   struct Plan;

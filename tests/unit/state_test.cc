@@ -448,5 +448,113 @@ TEST_F(StateTest, ConfigShowsEffectiveValues) {
   EXPECT_EQ(c.vips(0).algorithm(), v1::ALGORITHM_MAGLEV);
 }
 
+// ---- restart: adopting what the pinned maps hold ----
+
+TEST_F(StateTest, RestartWithTheSameConfigKeepsIdsGenerationsAndTables) {
+  ASSERT_TRUE(state_.applyConfig(yaml(kTwoVips), false, nullptr).ok());
+  // Churn a little so ids are not trivially 0..n.
+  ASSERT_TRUE(state_.deleteBackend(protoKey("10.0.0.10", 80), "10.0.1.1").ok());
+  ASSERT_TRUE(state_.addBackend(protoKey("10.0.0.10", 80), backend("10.0.1.1")).ok());
+  v1::Config running = state_.config();
+  auto ids_before = state_.ids();
+  auto contents_before = dp_.contents();
+  std::vector<uint32_t> table0 = dp_.table(0), table1 = dp_.table(1);
+
+  State restarted(dp_);
+  ASSERT_TRUE(restarted.adopt(dp_.contents()).ok());
+  dp_.clearCalls();
+  ASSERT_TRUE(restarted.applyConfig(running, false, nullptr).ok());
+  // Nothing deleted, nothing renumbered: every write is a rewrite of an identical value.
+  for (const auto& c : dp_.calls()) {
+    EXPECT_TRUE(c.op.rfind("upsert", 0) == 0 || c.op == "setSelectionTable" || c.op == "setSettings")
+        << c.op << " " << c.key;
+  }
+  auto ids_after = restarted.ids();
+  ASSERT_EQ(ids_after.size(), ids_before.size());
+  for (size_t i = 0; i < ids_before.size(); ++i) {
+    EXPECT_EQ(ids_after[i].id, ids_before[i].id);
+    ASSERT_EQ(ids_after[i].backends.size(), ids_before[i].backends.size());
+    for (size_t j = 0; j < ids_before[i].backends.size(); ++j) {
+      EXPECT_EQ(ids_after[i].backends[j].id, ids_before[i].backends[j].id);
+    }
+  }
+  EXPECT_EQ(dp_.table(0), table0);
+  EXPECT_EQ(dp_.table(1), table1);
+  auto contents_after = dp_.contents();
+  ASSERT_EQ(contents_after.backends.size(), contents_before.backends.size());
+  for (size_t i = 0; i < contents_before.backends.size(); ++i) {
+    EXPECT_EQ(contents_after.backends[i].second.gen, contents_before.backends[i].second.gen);
+    EXPECT_EQ(contents_after.backends[i].second.flags, contents_before.backends[i].second.flags);
+  }
+  // And the restarted state is idempotent from then on.
+  dp_.clearCalls();
+  ASSERT_TRUE(restarted.applyConfig(running, false, nullptr).ok());
+  EXPECT_TRUE(dp_.calls().empty());
+}
+
+TEST_F(StateTest, RestartWithADifferentConfigRemovesLeftovers) {
+  ASSERT_TRUE(state_.applyConfig(yaml(kTwoVips), false, nullptr).ok());
+  State restarted(dp_);
+  ASSERT_TRUE(restarted.adopt(dp_.contents()).ok());
+  std::vector<std::string> changes;
+  ASSERT_TRUE(restarted
+                  .applyConfig(yaml("vips:\n  - {address: 10.0.0.77, port: 80, protocol: tcp, "
+                                    "maglev_table_size: 1021, backends: [{address: 10.0.1.1}]}\n"),
+                               false, &changes)
+                  .ok());
+  EXPECT_EQ(dp_.vipCount(), 1u);
+  EXPECT_EQ(dp_.vipAddrCount(), 1u);
+  EXPECT_EQ(dp_.tableCount(), 1u);
+  EXPECT_EQ(dp_.activeBackendCount(), 1u);
+  EXPECT_FALSE(dp_.vip(vipKey("10.0.0.10", 80)).has_value());
+  // The new VIP did not inherit a live id of a VIP being removed.
+  EXPECT_EQ(dp_.vip(vipKey("10.0.0.77", 80))->vip_id, 2u);
+  EXPECT_NE(std::find(changes.begin(), changes.end(), "remove vip 10.0.0.10:80/tcp (id 0, 2 backends)"),
+            changes.end());
+  // Generations keep growing across agents: backend id 3 is new (gen 1), but ids 0..2 were used.
+  uint32_t id = dp_.table(2).at(0);
+  EXPECT_EQ(id, 3u);
+  EXPECT_EQ(dp_.backend(id).gen, 1u);
+}
+
+TEST_F(StateTest, AdoptedGenerationsAreNeverReused) {
+  xlb_backend old{};
+  old.gen = 41;  // inactive slot with history
+  ASSERT_TRUE(dp_.upsertBackend(0, old).ok());
+  ASSERT_TRUE(state_.adopt(dp_.contents()).ok());
+  ASSERT_TRUE(state_.applyConfig(yaml("vips:\n  - {address: 10.0.0.1, protocol: tcp, "
+                                      "maglev_table_size: 1021, backends: [{address: 10.0.1.1}]}\n"),
+                                  false, nullptr)
+                  .ok());
+  EXPECT_EQ(dp_.backend(0).gen, 42u);
+}
+
+TEST_F(StateTest, StrayEntriesAreRemoved) {
+  // A backend owned by no VIP, a table for an unused vip id, an address entry without VIPs, and
+  // a VIP entry with an invalid protocol.
+  xlb_backend orphan{};
+  orphan.flags = XLB_BE_F_ACTIVE;
+  orphan.family = XLB_AF_INET;
+  orphan.gen = 1;
+  orphan.vip_id = 9;
+  ASSERT_TRUE(dp_.upsertBackend(7, orphan).ok());
+  uint32_t t[] = {7, 7, 7};
+  ASSERT_TRUE(dp_.setSelectionTable(9, t).ok());
+  ASSERT_TRUE(dp_.upsertVipAddr(addrKey("10.9.9.9"), xlb_addr_value{1, 0}).ok());
+  ASSERT_TRUE(dp_.upsertVip(vipKey("10.9.9.8", 1, 132), xlb_vip_value{3, 1, 1, 0}).ok());
+  ASSERT_TRUE(state_.adopt(dp_.contents()).ok());
+  std::vector<std::string> changes;
+  ASSERT_TRUE(state_.applyConfig(v1::Config{}, false, &changes).ok());
+  EXPECT_EQ(dp_.vipCount(), 0u);
+  EXPECT_EQ(dp_.vipAddrCount(), 0u);
+  EXPECT_EQ(dp_.tableCount(), 0u);
+  EXPECT_EQ(dp_.activeBackendCount(), 0u);
+  EXPECT_NE(std::find(changes.begin(), changes.end(),
+                      "remove 4 stale map entries left by a previous agent"),
+            changes.end());
+  // Adoption only before the first change.
+  EXPECT_EQ(state_.adopt(dp_.contents()).code(), absl::StatusCode::kFailedPrecondition);
+}
+
 }  // namespace
 }  // namespace xlb::state

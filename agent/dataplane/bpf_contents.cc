@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: Apache-2.0
+// Map iteration over the balancer's maps (bpf_map_get_next_key + lookup), for start-up adoption.
+#include "dataplane/bpf_contents.h"
+
+#include <bpf/bpf.h>
+
+#include <cerrno>
+
+#include "absl/strings/str_cat.h"
+#include "common/errors.h"
+
+namespace xlb::dataplane {
+namespace {
+
+absl::StatusOr<int> fdOf(const BpfDataplane& dp, const char* name) {
+  int fd = dp.mapFd(name);
+  if (fd < 0) return absl::InternalError(absl::StrCat("map ", name, " not found in the program"));
+  return fd;
+}
+
+// Iterates a hash map. Entries deleted concurrently are skipped (nothing else writes while the
+// agent starts, but a lookup miss must not abort the walk).
+template <typename K, typename V>
+absl::Status readHash(const BpfDataplane& dp, const char* name, std::vector<std::pair<K, V>>* out) {
+  auto fd = fdOf(dp, name);
+  if (!fd.ok()) return fd.status();
+  K key{}, next{};
+  const void* prev = nullptr;
+  while (bpf_map_get_next_key(*fd, prev, &next) == 0) {
+    V value{};
+    if (bpf_map_lookup_elem(*fd, &next, &value) == 0) out->emplace_back(next, value);
+    key = next;
+    prev = &key;
+  }
+  if (errno != ENOENT) return errnoStatus(absl::StrCat("iterate map ", name), errno);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<DataplaneContents> readBpfContents(const BpfDataplane& dp) {
+  DataplaneContents out;
+  if (auto st = readHash(dp, "xlb_vips", &out.vips); !st.ok()) return st;
+  if (auto st = readHash(dp, "xlb_vip_addrs", &out.addrs); !st.ok()) return st;
+
+  auto backends = fdOf(dp, "xlb_backends");
+  if (!backends.ok()) return backends.status();
+  for (uint32_t id = 0; id < XLB_MAX_BACKENDS; ++id) {
+    xlb_backend b{};
+    if (bpf_map_lookup_elem(*backends, &id, &b) != 0) {
+      return errnoStatus(absl::StrCat("lookup map xlb_backends[", id, "]"), errno);
+    }
+    if (b.gen != 0 || b.flags != 0) out.backends.emplace_back(id, b);
+  }
+
+  // ARRAY_OF_MAPS: a lookup from user space returns the inner map's id, ENOENT when empty.
+  auto tables = fdOf(dp, "xlb_tables");
+  if (!tables.ok()) return tables.status();
+  for (uint32_t id = 0; id < XLB_MAX_VIPS; ++id) {
+    uint32_t inner_id = 0;
+    if (bpf_map_lookup_elem(*tables, &id, &inner_id) == 0) {
+      out.table_vip_ids.push_back(id);
+    } else if (errno != ENOENT) {
+      return errnoStatus(absl::StrCat("lookup map xlb_tables[", id, "]"), errno);
+    }
+  }
+  return out;
+}
+
+}  // namespace xlb::dataplane

@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: Apache-2.0
+// xlb-agent: loads and attaches the XDP balancer, applies the config file, serves the gRPC API.
+#include <signal.h>
+
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "CLI/CLI.hpp"
+#include "api/server.h"
+#include "api/service.h"
+#include "config/validate.h"
+#include "config/yaml.h"
+#include "dataplane/bpf_contents.h"
+#include "dataplane/bpf_dataplane.h"
+#include "spdlog/spdlog.h"
+#include "state/state.h"
+#include "xlb/abi.h"
+
+namespace {
+
+constexpr int kExitFailure = 1;
+constexpr int kExitBadConfig = 2;
+
+struct Options {
+  std::string config;
+  std::string interface;
+  bool no_attach = false;
+  std::string listen = "unix:///run/xlb/xlb.sock";
+  std::string pin_dir = XLB_PIN_DIR;
+  uint32_t flow_table_size = XLB_DEFAULT_FLOWS;
+  bool xdp_generic = false;
+  bool detach_on_exit = false;
+  std::string log_level = "info";
+};
+
+int run(const Options& opts) {
+  // Block the stop signals before any thread exists (gRPC starts several) so that only the
+  // dedicated waiter below ever receives them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  // Parse and validate the file before touching the kernel: a typo must not detach a running
+  // balancer or leave a half-configured one.
+  xlb::v1::Config config;
+  if (!opts.config.empty()) {
+    auto loaded = xlb::config::loadConfigFile(opts.config);
+    if (!loaded.ok()) {
+      std::cerr << "xlb-agent: invalid config " << loaded.status().message() << "\n";
+      return kExitBadConfig;
+    }
+    if (auto st = xlb::config::validateConfig(*loaded); !st.ok()) {
+      std::cerr << "xlb-agent: invalid config " << opts.config << ":\n" << st.message() << "\n";
+      return kExitBadConfig;
+    }
+    config = *loaded;
+  }
+
+  xlb::dataplane::installLibbpfLogger();
+  xlb::dataplane::BpfOptions bpf;
+  bpf.interface = opts.no_attach ? "" : opts.interface;
+  bpf.pin_dir = opts.pin_dir;
+  bpf.flow_table_size = opts.flow_table_size;
+  bpf.xdp_generic = opts.xdp_generic;
+  auto dataplane = xlb::dataplane::BpfDataplane::create(bpf);
+  if (!dataplane.ok()) {
+    spdlog::critical("agent: data plane: {}", std::string(dataplane.status().message()));
+    return kExitFailure;
+  }
+
+  xlb::state::State state(**dataplane);
+  // Pinned maps outlive the agent: take over what a previous agent left so unchanged VIPs keep their
+  // ids (flows survive the restart) and whatever the config no longer has is removed below.
+  auto contents = xlb::dataplane::readBpfContents(**dataplane);
+  if (!contents.ok()) {
+    spdlog::critical("agent: reading the pinned maps: {}", std::string(contents.status().message()));
+    return kExitFailure;
+  }
+  if (auto st = state.adopt(*contents); !st.ok()) {
+    spdlog::critical("agent: {}", std::string(st.message()));
+    return kExitFailure;
+  }
+  std::vector<std::string> changes;
+  if (auto st = state.applyConfig(config, false, &changes); !st.ok()) {
+    // Validation passed above, so this is the data plane refusing (e.g. a map is full).
+    spdlog::critical("agent: applying {}: {}", opts.config.empty() ? "empty config" : opts.config,
+                     std::string(st.message()));
+    return st.code() == absl::StatusCode::kInvalidArgument ? kExitBadConfig : kExitFailure;
+  }
+  for (const auto& line : changes) spdlog::info("agent: {}", line);
+
+  xlb::api::BalancerService service(state, **dataplane);
+  auto server = xlb::api::startServer(opts.listen, &service);
+  if (!server.ok()) {
+    spdlog::critical("agent: gRPC: {}", std::string(server.status().message()));
+    return kExitFailure;
+  }
+
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    spdlog::info("agent: {} received, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    (*server)->Shutdown();
+  });
+
+  spdlog::info("xlb-agent ready: interface {}, {} VIPs, listening on {}",
+               opts.no_attach ? "(none, --no-attach)" : opts.interface, config.vips_size(),
+               opts.listen);
+  (*server)->Wait();
+  waiter.join();
+
+  int rc = 0;
+  if (!xlb::api::unixSocketPath(opts.listen).empty()) {
+    std::remove(xlb::api::unixSocketPath(opts.listen).c_str());
+  }
+  if (opts.detach_on_exit && !opts.no_attach) {
+    if (auto st = (*dataplane)->detach(); !st.ok()) {
+      spdlog::error("agent: detach from {}: {}", opts.interface, std::string(st.message()));
+      rc = kExitFailure;
+    } else {
+      spdlog::info("agent: detached from {}", opts.interface);
+    }
+  } else if (!opts.no_attach) {
+    spdlog::info("agent: leaving the balancer attached to {} (pinned); traffic keeps flowing",
+                 opts.interface);
+  }
+  return rc;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options opts;
+  CLI::App app{"xlb-agent: XDP L4 load balancer agent"};
+  app.add_option("--config", opts.config, "YAML config file (the xlb.v1.Config schema)");
+  auto* iface = app.add_option("--interface", opts.interface, "Interface to attach the balancer to");
+  auto* no_attach =
+      app.add_flag("--no-attach", opts.no_attach, "Load and pin the program, attach nowhere");
+  iface->excludes(no_attach);
+  app.add_option("--listen", opts.listen, "gRPC listen address (unix:///path or host:port)")
+      ->capture_default_str();
+  app.add_option("--pin-dir", opts.pin_dir, "bpffs directory for pinned maps and the XDP link")
+      ->capture_default_str();
+  app.add_option("--flow-table-size", opts.flow_table_size, "Flow table capacity (entries)")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 1u << 28));
+  app.add_flag("--xdp-generic", opts.xdp_generic, "Attach in generic (SKB) mode");
+  app.add_flag("--detach-on-exit", opts.detach_on_exit,
+               "Detach the balancer on exit (default: keep forwarding)");
+  app.add_option("--log-level", opts.log_level, "trace, debug, info, warn, error, critical")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  try {
+    app.parse(argc, argv);
+    if (opts.interface.empty() && !opts.no_attach) {
+      throw CLI::RequiredError("--interface (or --no-attach)");
+    }
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);            // prints help or the error
+    return rc == 0 ? 0 : kExitBadConfig;  // usage errors: 2, like other xlb tools
+  }
+
+  // Set before anything clones the default logger (modules create named loggers from it).
+  spdlog::set_default_logger(spdlog::default_logger()->clone("agent"));
+  spdlog::set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%n] [%l] %v");
+  spdlog::set_level(spdlog::level::from_str(opts.log_level));
+  return run(opts);
+}
