@@ -41,7 +41,7 @@ struct BenchCfg {  // struct xlb_bench_cfg
   uint32_t sport_off;
   uint32_t bump;
   uint32_t nr_ports;
-  uint32_t pad;
+  uint32_t saddr_off;
   uint8_t pkt[kPktLen];
 };
 
@@ -91,12 +91,13 @@ class Bench {
 
   // Median ns/packet of `rounds` test runs of `repeat` packets; verifies the action every round.
   double run(int target_fd, const Bytes& frame, uint32_t want_action, bool bump, uint32_t sport_off,
-             uint32_t repeat = 0, Bytes* first_out = nullptr) {
+             uint32_t repeat = 0, Bytes* first_out = nullptr, uint32_t saddr_off = 0) {
     BenchCfg cfg{};
     if (frame.size() > kPktLen) die("bench frame too long");
     memcpy(cfg.pkt, frame.data(), frame.size());
     cfg.bump = bump;
     cfg.sport_off = sport_off;
+    cfg.saddr_off = saddr_off;
     uint32_t zero = 0;
     if (bpf_map_update_elem(bpf_map__fd(w_->maps.xlb_bench_cfg), &zero, &cfg, BPF_ANY))
       die("write bench packet");
@@ -296,14 +297,16 @@ int main(int argc, char** argv) {
   if (out.size() != kPktLen || (out[5] != 0xb1 && out[5] != 0xb2)) die("dsr output has wrong MACs");
   rows.push_back({"IPv4 TCP established", "dsr", ns, "<= 40 ns", "output checked: backend MAC"});
 
+  // Source address (offset 26) and port both carry a per-run counter: every packet is a 5-tuple the
+  // flow table has never seen, so this is a real insert (the table is large enough not to evict).
   ns = bench.run(bal, v4("192.0.2.1", "10.100.0.10", 0, 80, kTcp, kSyn), XDP_TX, true, 34,
-                 std::min<uint32_t>(repeat, 200000));
+                 std::min<uint32_t>(repeat, 200000), nullptr, 26);
   rows.push_back({"IPv4 TCP SYN (new flow each packet)", "dsr", ns, "<= 90 ns",
-                  "source port bumped per packet; flow entry written"});
+                  "new 5-tuple per packet; flow entry inserted"});
 
   ns = bench.run(bal, v4("192.0.2.1", "10.100.0.10", 1000, 80, kTcp, kSyn), XDP_TX, false, 0);
-  rows.push_back({"IPv4 TCP SYN, same flow (entry replaced)", "dsr", ns, "-",
-                  "selection runs, existing flow entry rewritten"});
+  rows.push_back({"IPv4 TCP SYN, reused 5-tuple", "dsr", ns, "-",
+                  "selection runs, existing flow entry rewritten in place"});
 
   ns = bench.run(bal, v4("192.0.2.1", "10.100.0.10", 1000, 53, kUdp, 0), XDP_TX, false, 0);
   rows.push_back({"IPv4 UDP established", "dsr", ns, "<= 40 ns", ""});
@@ -401,6 +404,17 @@ int main(int argc, char** argv) {
   }
   md << "\nNorth-star figures are for the program itself; compare them with the \"net\" column "
         "(test-run's per-packet timing also includes the kernel's loop and xdp_buff reset).\n\n"
+     << "Reading the numbers:\n"
+     << "- A brand-new 5-tuple costs one LRU-hash insert: the kernel pops a node from the LRU free "
+        "lists (global lock when the per-CPU cache runs dry), copies the key and links a cold bucket; "
+        "that, not the balancer's own instructions, is most of the SYN row. A reused 5-tuple (port "
+        "reuse, SYN retransmit) is rewritten in place and costs about as much as an established "
+        "packet plus the selection.\n"
+     << "- With 1M live flows and a different flow per packet, the bucket and the element miss the "
+        "caches and the TLB (two-level paging in this VM), which dominates; a flow seen "
+        "back-to-back (the other established rows) stays hot.\n"
+     << "- ipip adds bpf_xdp_adjust_head, the outer header (and the IPv4 checksum) over dsr.\n"
+     << "- The VM has 2 vCPUs shared with builds; figures move by 10-30% between runs.\n\n"
      << "## Maglev (agent side, M = 65537)\n\n"
      << "| Backends | buildTable (ms, median of 5) |\n|---:|---:|\n";
   for (const auto& m : mrows) md << "| " << m.n << " | " << num("%.2f", m.ms) << " |\n";

@@ -26,26 +26,27 @@ xlb_flow_backend(struct xlb_pkt *pkt, __u32 vip_id, __u64 now, __u32 *hash, int 
 	struct xlb_flow_value *fv = NULL;
 	struct xlb_backend *be;
 
-	/* A bare SYN always starts a new connection: skip the lookup (a retransmitted SYN hashes to the
-	 * same slot, so it still lands on the same backend while the table is unchanged). */
-	if (pkt->key.proto != IPPROTO_TCP ||
-	    (pkt->tcp_flags & (XLB_TCP_FLAG_SYN | XLB_TCP_FLAG_ACK)) != XLB_TCP_FLAG_SYN) {
-		fv = bpf_map_lookup_elem(&xlb_flows, &pkt->key);
-		if (fv) {
-			__u32 id = fv->backend_id;
+	/* A bare SYN always starts a new connection and runs the selection; it still looks the flow up
+	 * so that a reused 5-tuple (client port reuse, SYN retransmit) is rewritten in place: an LRU
+	 * update_elem allocates a node and frees the old one, several times the cost of a lookup. */
+	int syn = pkt->key.proto == IPPROTO_TCP &&
+		  (pkt->tcp_flags & (XLB_TCP_FLAG_SYN | XLB_TCP_FLAG_ACK)) == XLB_TCP_FLAG_SYN;
 
-			be = bpf_map_lookup_elem(&xlb_backends, &id);
-			if (likely(be && (be->flags & XLB_BE_F_ACTIVE) && be->gen == fv->backend_gen)) {
-				/* Refresh at most once a second: keeps the entry's cache line clean. */
-				if (now - fv->last_seen_ns > XLB_NSEC_PER_SEC)
-					fv->last_seen_ns = now;
-				xlb_count(XLB_STAT_FLOW_HIT);
-				*be_id = id;
-				*new_flow = 0;
-				return be;
-			}
-			xlb_count(XLB_STAT_FLOW_RESTEER);
+	fv = bpf_map_lookup_elem(&xlb_flows, &pkt->key);
+	if (fv && !syn) {
+		__u32 id = fv->backend_id;
+
+		be = bpf_map_lookup_elem(&xlb_backends, &id);
+		if (likely(be && (be->flags & XLB_BE_F_ACTIVE) && be->gen == fv->backend_gen)) {
+			/* Refresh at most once a second: keeps the entry's cache line clean. */
+			if (now - fv->last_seen_ns > XLB_NSEC_PER_SEC)
+				fv->last_seen_ns = now;
+			xlb_count(XLB_STAT_FLOW_HIT);
+			*be_id = id;
+			*new_flow = 0;
+			return be;
 		}
+		xlb_count(XLB_STAT_FLOW_RESTEER);
 	}
 
 	be = xlb_select(vip_id, xlb_pkt_hash(pkt, hash, hashed), be_id);
