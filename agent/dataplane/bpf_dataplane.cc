@@ -11,6 +11,7 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
@@ -20,6 +21,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/errors.h"
+#include "dataplane/neighbour.h"
 #include "spdlog/spdlog.h"
 #include "xlb_balancer.skel.h"
 
@@ -307,7 +309,20 @@ absl::Status BpfDataplane::upsertBackend(uint32_t id, const xlb_backend& backend
     return absl::InvalidArgumentError(absl::StrCat("backend id ", id,
                                                    " is not below XLB_MAX_BACKENDS (",
                                                    XLB_MAX_BACKENDS, ")"));
-  return mapUpdate(bpf_map__fd(skel_->maps.xlb_backends), "xlb_backends", &id, &backend);
+  auto status = mapUpdate(bpf_map__fd(skel_->maps.xlb_backends), "xlb_backends", &id, &backend);
+  if (status.ok() && !interface_.empty() && (backend.flags & XLB_BE_F_ACTIVE)) {
+    // bpf_fib_lookup() never triggers ARP/ND; without a resolved neighbour the balancer would drop
+    // (dsr) or hand packets to the kernel (ipip). Best effort: an unroutable backend is reported,
+    // not fatal, so one bad address does not block a whole config.
+    IpAddress addr;
+    addr.family = backend.family;
+    std::copy(std::begin(backend.addr), std::end(backend.addr), addr.bytes.begin());
+    if (auto route = ensureManagedNeighbour(addr); !route.ok()) {
+      spdlog::warn("[dataplane] backend {}: cannot keep its next hop resolved: {}", addr.toString(),
+                   route.status().ToString());
+    }
+  }
+  return status;
 }
 
 absl::Status BpfDataplane::deleteBackend(uint32_t id) {
