@@ -74,11 +74,12 @@ int run(const Options& opts) {
   }
 
   xlb::state::State state(**dataplane);
-  // Pinned maps outlive the agent: take over what a previous agent left so unchanged VIPs keep their
-  // ids (flows survive the restart) and whatever the config no longer has is removed below.
+  // Pinned maps outlive the agent: take over what a previous agent left so unchanged VIPs keep
+  // their ids (flows survive the restart) and whatever the config no longer has is removed below.
   auto contents = xlb::dataplane::readBpfContents(**dataplane);
   if (!contents.ok()) {
-    spdlog::critical("agent: reading the pinned maps: {}", std::string(contents.status().message()));
+    spdlog::critical("agent: reading the pinned maps: {}",
+                     std::string(contents.status().message()));
     return kExitFailure;
   }
   if (auto st = state.adopt(*contents); !st.ok()) {
@@ -138,7 +139,8 @@ int main(int argc, char** argv) {
   Options opts;
   CLI::App app{"xlb-agent: XDP L4 load balancer agent"};
   app.add_option("--config", opts.config, "YAML config file (the xlb.v1.Config schema)");
-  auto* iface = app.add_option("--interface", opts.interface, "Interface to attach the balancer to");
+  auto* iface =
+      app.add_option("--interface", opts.interface, "Interface to attach the balancer to");
   auto* no_attach =
       app.add_flag("--no-attach", opts.no_attach, "Load and pin the program, attach nowhere");
   iface->excludes(no_attach);
@@ -161,7 +163,7 @@ int main(int argc, char** argv) {
       throw CLI::RequiredError("--interface (or --no-attach)");
     }
   } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);            // prints help or the error
+    int rc = app.exit(e);                 // prints help or the error
     return rc == 0 ? 0 : kExitBadConfig;  // usage errors: 2, like other xlb tools
   }
 

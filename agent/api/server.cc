@@ -34,7 +34,8 @@ bool socketIsLive(const std::string& path) {
 
 absl::Status prepareUnixSocket(const std::string& path) {
   if (path.size() >= sizeof(sockaddr_un::sun_path)) {
-    return absl::InvalidArgumentError(absl::StrCat("--listen: socket path \"", path, "\" is longer than ",
+    return absl::InvalidArgumentError(absl::StrCat("--listen: socket path \"", path,
+                                                   "\" is longer than ",
                                                    sizeof(sockaddr_un::sun_path) - 1, " bytes"));
   }
   std::filesystem::path parent = std::filesystem::path(path).parent_path();
@@ -43,7 +44,7 @@ absl::Status prepareUnixSocket(const std::string& path) {
     std::filesystem::create_directories(parent, ec);
     if (ec) return errnoStatus(absl::StrCat("create directory ", parent.string()), ec.value());
   }
-  struct stat st{};
+  struct stat st {};
   if (::lstat(path.c_str(), &st) != 0) {
     if (errno == ENOENT) return absl::OkStatus();
     return errnoStatus(absl::StrCat("stat ", path), errno);
@@ -53,8 +54,8 @@ absl::Status prepareUnixSocket(const std::string& path) {
         absl::StrCat(path, " exists and is not a socket; remove it or choose another --listen"));
   }
   if (socketIsLive(path)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "another process (an xlb-agent already running?) is listening on ", path));
+    return absl::FailedPreconditionError(
+        absl::StrCat("another process (an xlb-agent already running?) is listening on ", path));
   }
   spdlog::info("api: removing stale socket {}", path);
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
@@ -84,8 +85,8 @@ absl::StatusOr<std::unique_ptr<grpc::Server>> startServer(const std::string& lis
   builder.RegisterService(service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", listen,
-                                               " (see the gRPC error above)"));
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", listen, " (see the gRPC error above)"));
   }
   if (!path.empty() && ::chmod(path.c_str(), 0660) != 0) {
     int err = errno;

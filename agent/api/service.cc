@@ -78,8 +78,8 @@ grpc::Status BalancerService::DeleteVip(grpc::ServerContext* ctx, const v1::Dele
   return finish(ctx, "DeleteVip", describeKey(req->vip()), state_.deleteVip(req->vip()));
 }
 
-grpc::Status BalancerService::AddBackend(grpc::ServerContext* ctx,
-                                         const v1::AddBackendRequest* req, v1::Vip* resp) {
+grpc::Status BalancerService::AddBackend(grpc::ServerContext* ctx, const v1::AddBackendRequest* req,
+                                         v1::Vip* resp) {
   auto vip = state_.addBackend(req->vip(), req->backend());
   if (vip.ok()) *resp = *vip;
   return finish(ctx, "AddBackend",
@@ -100,10 +100,10 @@ grpc::Status BalancerService::SetBackendWeight(grpc::ServerContext* ctx,
                                                v1::Vip* resp) {
   auto vip = state_.setBackendWeight(req->vip(), req->address(), req->weight());
   if (vip.ok()) *resp = *vip;
-  return finish(ctx, "SetBackendWeight",
-                absl::StrCat(req->address(), " in ", describeKey(req->vip()), " to ",
-                             req->weight()),
-                vip.status());
+  return finish(
+      ctx, "SetBackendWeight",
+      absl::StrCat(req->address(), " in ", describeKey(req->vip()), " to ", req->weight()),
+      vip.status());
 }
 
 grpc::Status BalancerService::GetStats(grpc::ServerContext*, const v1::GetStatsRequest*,

@@ -105,7 +105,8 @@ void checkVipKeyFields(Errors& errors, absl::string_view path, absl::string_view
 std::optional<IpAddress> checkBackend(Errors& errors, const v1::Backend& backend,
                                       absl::string_view path) {
   auto addr = checkAddress(errors, join(path, "address"), backend.address(), "a backend");
-  if (backend.has_weight()) checkRange(errors, join(path, "weight"), backend.weight(), 0, XLB_MAX_WEIGHT);
+  if (backend.has_weight())
+    checkRange(errors, join(path, "weight"), backend.weight(), 0, XLB_MAX_WEIGHT);
   return addr;
 }
 
@@ -150,26 +151,28 @@ void checkVip(Errors& errors, const v1::Vip& vip, absl::string_view path) {
 
   const uint64_t n = static_cast<uint64_t>(vip.backends_size());
   if (n > XLB_MAX_BACKENDS) {
-    errors.exhausted(join(path, "backends"),
-                     absl::StrCat(n, " backends exceed the data-plane limit of ", XLB_MAX_BACKENDS));
+    errors.exhausted(
+        join(path, "backends"),
+        absl::StrCat(n, " backends exceed the data-plane limit of ", XLB_MAX_BACKENDS));
   }
   const std::string mpath = join(path, "maglev_table_size");
   if (vip.has_maglev_table_size()) {
     uint32_t m = vip.maglev_table_size();
     if (m < kMinMaglevTableSize || m > XLB_MAGLEV_MAX_M) {
-      errors.invalid(mpath, absl::StrCat(m, " is not in [", kMinMaglevTableSize, ", ",
-                                         XLB_MAGLEV_MAX_M, "]"));
+      errors.invalid(
+          mpath, absl::StrCat(m, " is not in [", kMinMaglevTableSize, ", ", XLB_MAGLEV_MAX_M, "]"));
     } else if (!maglev::isPrime(m)) {
       errors.invalid(mpath, absl::StrCat(m, " is not a prime (", kPrimeExamples, ")"));
     } else if (m < kMaglevSizePerBackend * n) {
-      errors.invalid(mpath, absl::StrCat(m, " is too small for ", n, " backends (use a prime >= ",
-                                         kMaglevSizePerBackend, " x backends = ",
-                                         kMaglevSizePerBackend * n, ", e.g. 131071) "
+      errors.invalid(mpath, absl::StrCat(m, " is too small for ", n,
+                                         " backends (use a prime >= ", kMaglevSizePerBackend,
+                                         " x backends = ", kMaglevSizePerBackend * n,
+                                         ", e.g. 131071) "
                                          "for an even spread"));
     }
   } else if (XLB_MAGLEV_DEFAULT_M < kMaglevSizePerBackend * n && n <= XLB_MAX_BACKENDS) {
-    errors.invalid(mpath, absl::StrCat("the default ", XLB_MAGLEV_DEFAULT_M, " is too small for ", n,
-                                       " backends (set a prime >= ", kMaglevSizePerBackend * n,
+    errors.invalid(mpath, absl::StrCat("the default ", XLB_MAGLEV_DEFAULT_M, " is too small for ",
+                                       n, " backends (set a prime >= ", kMaglevSizePerBackend * n,
                                        ", e.g. 1000003)"));
   }
 }
@@ -188,9 +191,9 @@ void checkPrefix(Errors& errors, absl::string_view path, absl::string_view text,
   }
   int lo = v4 ? 8 : 64, hi = v4 ? 32 : 128;
   if (prefix->length < lo || prefix->length > hi) {
-    errors.invalid(path, absl::StrCat("\"", text, "\": prefix length ", prefix->length,
-                                      " is not in [", lo, ", ", hi, "] (e.g. ",
-                                      v4 ? kDefaultEncapV4 : kDefaultEncapV6, ")"));
+    errors.invalid(
+        path, absl::StrCat("\"", text, "\": prefix length ", prefix->length, " is not in [", lo,
+                           ", ", hi, "] (e.g. ", v4 ? kDefaultEncapV4 : kDefaultEncapV6, ")"));
   }
 }
 
@@ -226,7 +229,8 @@ absl::StatusOr<VipKey> vipKeyOf(const v1::Vip& vip) {
 }
 
 std::optional<std::pair<uint64_t, uint64_t>> fieldRange(absl::string_view full_name) {
-  if (full_name == "xlb.v1.Backend.weight" || full_name == "xlb.v1.SetBackendWeightRequest.weight") {
+  if (full_name == "xlb.v1.Backend.weight" ||
+      full_name == "xlb.v1.SetBackendWeightRequest.weight") {
     return std::make_pair(uint64_t{0}, uint64_t{XLB_MAX_WEIGHT});
   }
   if (full_name == "xlb.v1.Vip.port" || full_name == "xlb.v1.VipKey.port") {
@@ -251,27 +255,29 @@ absl::Status validateConfig(const v1::Config& config) {
     if (auto key = vipKeyOf(vip); key.ok()) {
       auto [it, inserted] = keys.emplace(*key, i);
       if (!inserted) {
-        errors.invalid(path, absl::StrCat(key->toString(), " is already defined by vips[",
-                                          it->second,
-                                          "] (a VIP is identified by address, port and protocol)"));
+        errors.invalid(path,
+                       absl::StrCat(key->toString(), " is already defined by vips[", it->second,
+                                    "] (a VIP is identified by address, port and protocol)"));
       }
     }
     if (!vip.name().empty()) {
       auto [it, inserted] = names.emplace(vip.name(), i);
       if (!inserted) {
-        errors.invalid(join(path, "name"), absl::StrCat("\"", vip.name(), "\" is already used by vips[",
-                                                        it->second, "] (names must be unique)"));
+        errors.invalid(join(path, "name"),
+                       absl::StrCat("\"", vip.name(), "\" is already used by vips[", it->second,
+                                    "] (names must be unique)"));
       }
     }
   }
   if (config.vips_size() > XLB_MAX_VIPS) {
-    errors.exhausted("vips", absl::StrCat(config.vips_size(), " VIPs exceed the data-plane limit of ",
-                                          XLB_MAX_VIPS));
+    errors.exhausted("vips", absl::StrCat(config.vips_size(),
+                                          " VIPs exceed the data-plane limit of ", XLB_MAX_VIPS));
   }
   if (total_backends > XLB_MAX_BACKENDS) {
-    errors.exhausted("vips[*].backends",
-                     absl::StrCat(total_backends, " backends in total exceed the data-plane limit of ",
-                                  XLB_MAX_BACKENDS, " (each VIP membership uses one)"));
+    errors.exhausted(
+        "vips[*].backends",
+        absl::StrCat(total_backends, " backends in total exceed the data-plane limit of ",
+                     XLB_MAX_BACKENDS, " (each VIP membership uses one)"));
   }
   if (config.has_encap()) {
     checkPrefix(errors, "encap.source_v4_prefix", config.encap().source_v4_prefix(), true);

@@ -36,13 +36,13 @@ struct VipKey {
 absl::StatusOr<VipKey> vipKeyOf(const v1::Vip& vip);
 absl::StatusOr<VipKey> vipKeyOf(const v1::VipKey& key);
 
-// Documented [min, max] of a numeric field by full proto name ("xlb.v1.Backend.weight"), if any. The
-// YAML parser uses it to word out-of-range values exactly like the validator.
+// Documented [min, max] of a numeric field by full proto name ("xlb.v1.Backend.weight"), if any.
+// The YAML parser uses it to word out-of-range values exactly like the validator.
 std::optional<std::pair<uint64_t, uint64_t>> fieldRange(absl::string_view full_name);
 
 // Every rule of the whole config; all violations at once, one per line, each naming the field path,
-// the value and a hint. INVALID_ARGUMENT, or RESOURCE_EXHAUSTED when the only problems are data-plane
-// limits (XLB_MAX_VIPS, XLB_MAX_BACKENDS).
+// the value and a hint. INVALID_ARGUMENT, or RESOURCE_EXHAUSTED when the only problems are
+// data-plane limits (XLB_MAX_VIPS, XLB_MAX_BACKENDS).
 absl::Status validateConfig(const v1::Config& config);
 
 // The same rules for single pieces (RPC requests); `path` prefixes every message ("vip.port: ...").
@@ -62,8 +62,8 @@ v1::Vip normalizeVip(const v1::Vip& vip);
 // Canonical text of an address literal ("2001:DB8:0::1" -> "2001:db8::1"), or the input if invalid.
 std::string canonicalAddress(absl::string_view address);
 
-const char* protocolName(v1::Protocol p);        // "tcp", "udp", "unspecified"
+const char* protocolName(v1::Protocol p);          // "tcp", "udp", "unspecified"
 const char* forwardingName(v1::ForwardingMode f);  // "dsr", "ipip"
-const char* algorithmName(v1::Algorithm a);       // "maglev"
+const char* algorithmName(v1::Algorithm a);        // "maglev"
 
 }  // namespace xlb::config

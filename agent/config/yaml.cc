@@ -12,10 +12,10 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/match.h"
 #include "config/validate.h"
 
 namespace xlb::config {
@@ -114,8 +114,9 @@ class Parser {
       return;
     }
     if (!node.IsScalar()) {
-      fail(node, path, absl::StrCat("expected a ", typeName(field), ", got a ",
-                                    node.IsMap() ? "mapping" : "list"));
+      fail(node, path,
+           absl::StrCat("expected a ", typeName(field), ", got a ",
+                        node.IsMap() ? "mapping" : "list"));
       return;
     }
     const std::string& text = node.Scalar();
@@ -303,16 +304,16 @@ absl::StatusOr<v1::Config> parseConfigYaml(absl::string_view text) {
     root = YAML::Load(std::string(text));
   } catch (const YAML::Exception& e) {
     // yaml-cpp marks are 0-based; editors count from 1.
-    return absl::InvalidArgumentError(absl::StrCat("yaml: line ", e.mark.line + 1, ", column ",
-                                                   e.mark.column + 1, ": ", e.msg));
+    return absl::InvalidArgumentError(
+        absl::StrCat("yaml: line ", e.mark.line + 1, ", column ", e.mark.column + 1, ": ", e.msg));
   }
   v1::Config config;
   Parser parser;
   try {
     parser.parseMessage(root, &config, "");
   } catch (const YAML::Exception& e) {
-    parser.errors.push_back(absl::StrCat("yaml: line ", e.mark.line + 1, ", column ",
-                                         e.mark.column + 1, ": ", e.msg));
+    parser.errors.push_back(
+        absl::StrCat("yaml: line ", e.mark.line + 1, ", column ", e.mark.column + 1, ": ", e.msg));
   }
   if (!parser.errors.empty()) {
     return absl::InvalidArgumentError(absl::StrJoin(parser.errors, "\n"));
@@ -332,9 +333,9 @@ absl::StatusOr<v1::Config> loadConfigFile(const std::string& path) {
   if (!config.ok()) {
     // One error reads "file: error"; several go one per line under the file name.
     absl::string_view msg = config.status().message();
-    return absl::Status(config.status().code(),
-                        absl::StrCat(path, msg.find('\n') == absl::string_view::npos ? ": " : ":\n",
-                                     msg));
+    return absl::Status(
+        config.status().code(),
+        absl::StrCat(path, msg.find('\n') == absl::string_view::npos ? ": " : ":\n", msg));
   }
   return config;
 }

@@ -186,7 +186,8 @@ DataplaneContents FakeDataplane::contents() const {
     out.addrs.emplace_back(key, v);
   }
   for (uint32_t id = 0; id < backends_.size(); ++id) {
-    if (backends_[id].gen != 0 || backends_[id].flags != 0) out.backends.emplace_back(id, backends_[id]);
+    if (backends_[id].gen != 0 || backends_[id].flags != 0)
+      out.backends.emplace_back(id, backends_[id]);
   }
   for (const auto& [id, t] : tables_) out.table_vip_ids.push_back(id);
   return out;

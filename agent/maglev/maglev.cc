@@ -10,9 +10,9 @@
 namespace xlb::maglev {
 namespace {
 
-// Stable 64-bit hash of a byte string: FNV-1a followed by the murmur3 finalizer for avalanche. We can
-// not use std::hash or absl::Hash: both may differ between processes, and a restarted agent must
-// produce the same table or established flows would move.
+// Stable 64-bit hash of a byte string: FNV-1a followed by the murmur3 finalizer for avalanche. We
+// can not use std::hash or absl::Hash: both may differ between processes, and a restarted agent
+// must produce the same table or established flows would move.
 uint64_t stableHash(const std::string& s, uint64_t seed) {
   uint64_t h = 0xcbf29ce484222325ULL ^ seed;
   for (unsigned char c : s) {
@@ -67,12 +67,13 @@ absl::StatusOr<std::vector<uint32_t>> buildTable(std::span<const MaglevBackend> 
     }
   }
   if (live.size() > m) {
-    return absl::InvalidArgumentError(absl::StrCat("maglev table size ", m, " is smaller than ",
-                                                   live.size(), " backends"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("maglev table size ", m, " is smaller than ", live.size(), " backends"));
   }
 
   const size_t n = live.size();
-  // pos[i] is backend i's current permutation entry (offset + j*skip) mod m, advanced incrementally.
+  // pos[i] is backend i's current permutation entry (offset + j*skip) mod m, advanced
+  // incrementally.
   std::vector<uint32_t> pos(n), skip(n);
   std::vector<uint64_t> credit(n, 0);
   uint32_t max_weight = 0;

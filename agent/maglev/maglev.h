@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Weighted Maglev lookup-table construction (Eisenbud et al., NSDI'16 §3.4): pure and deterministic.
+// Weighted Maglev lookup-table construction (Eisenbud et al., NSDI'16 §3.4): pure and
+// deterministic.
 #pragma once
 
 #include <cstdint>
@@ -18,9 +19,11 @@ struct MaglevBackend {
 };
 
 // Returns `m` backend ids (m must be prime). Backends with weight 0 get no slot; no backend with a
-// positive weight yields an empty table. Deterministic across processes and independent of the order
-// of `backends` (they are visited in key order), so a restarted agent rebuilds the same table.
-absl::StatusOr<std::vector<uint32_t>> buildTable(std::span<const MaglevBackend> backends, uint32_t m);
+// positive weight yields an empty table. Deterministic across processes and independent of the
+// order of `backends` (they are visited in key order), so a restarted agent rebuilds the same
+// table.
+absl::StatusOr<std::vector<uint32_t>> buildTable(std::span<const MaglevBackend> backends,
+                                                 uint32_t m);
 
 bool isPrime(uint32_t n);
 

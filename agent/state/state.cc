@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-// Desired state: validate (config/) -> plan the diff against the data plane -> apply in a safe order,
-// rolling back on failure.
+// Desired state: validate (config/) -> plan the diff against the data plane -> apply in a safe
+// order, rolling back on failure.
 #include "state/state.h"
 
-#include <netinet/in.h>
 #include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <algorithm>
 #include <cstring>
@@ -133,8 +133,7 @@ std::string dataplaneKeyString(const xlb_vip_key& k) {
 
 }  // namespace
 
-State::State(dataplane::Dataplane& dataplane)
-    : dataplane_(dataplane), gens_(XLB_MAX_BACKENDS, 0) {}
+State::State(dataplane::Dataplane& dataplane) : dataplane_(dataplane), gens_(XLB_MAX_BACKENDS, 0) {}
 
 State::~State() = default;
 
@@ -183,8 +182,8 @@ absl::StatusOr<State::Plan> State::plan(const v1::Config& desired) {
     } else {
       auto id = next.vip_ids.allocate();
       if (!id) {
-        return absl::ResourceExhaustedError(absl::StrCat(
-            "no free vip id for ", key->toString(), " (all ", XLB_MAX_VIPS, " in use)"));
+        return absl::ResourceExhaustedError(absl::StrCat("no free vip id for ", key->toString(),
+                                                         " (all ", XLB_MAX_VIPS, " in use)"));
       }
       e.id = *id;
     }
@@ -201,8 +200,8 @@ absl::StatusOr<State::Plan> State::plan(const v1::Config& desired) {
                                           config::forwardingName(spec.forwarding())));
       }
       if (old->spec.name() != spec.name() && !old->adopted) {
-        plan.lines.push_back(absl::StrCat("rename vip ", kstr, ": \"", old->spec.name(),
-                                          "\" -> \"", spec.name(), "\""));
+        plan.lines.push_back(absl::StrCat("rename vip ", kstr, ": \"", old->spec.name(), "\" -> \"",
+                                          spec.name(), "\""));
       }
     }
 
@@ -235,9 +234,9 @@ absl::StatusOr<State::Plan> State::plan(const v1::Config& desired) {
       } else {
         auto id = next.backend_ids.allocate();
         if (!id) {
-          return absl::ResourceExhaustedError(
-              absl::StrCat("no free backend id for ", b.address(), " in vip ", kstr, " (all ",
-                           XLB_MAX_BACKENDS, " in use)"));
+          return absl::ResourceExhaustedError(absl::StrCat("no free backend id for ", b.address(),
+                                                           " in vip ", kstr, " (all ",
+                                                           XLB_MAX_BACKENDS, " in use)"));
         }
         m.id = *id;
         m.gen = gens_[m.id] + 1;
@@ -265,9 +264,10 @@ absl::StatusOr<State::Plan> State::plan(const v1::Config& desired) {
                                              " (id ", m.id, ")"));
         xlb_backend be = toBackend(old->id, m.address, m.gen);
         uint32_t bid = m.id;
-        del_backends.push_back({absl::StrCat("remove backend ", addr.toString(), " from vip ", kstr),
-                                [&dp, bid] { return dp.deleteBackend(bid); },
-                                [&dp, bid, be] { return dp.upsertBackend(bid, be); }});
+        del_backends.push_back(
+            {absl::StrCat("remove backend ", addr.toString(), " from vip ", kstr),
+             [&dp, bid] { return dp.deleteBackend(bid); },
+             [&dp, bid, be] { return dp.upsertBackend(bid, be); }});
       }
     }
 
@@ -277,8 +277,8 @@ absl::StatusOr<State::Plan> State::plan(const v1::Config& desired) {
     if (changed) {
       auto table = buildTable(in);
       if (!table.ok()) return table.status();
-      plan.lines.push_back(absl::StrCat(old == nullptr ? "build " : "rebuild ",
-                                        describeTable(*key, in)));
+      plan.lines.push_back(
+          absl::StrCat(old == nullptr ? "build " : "rebuild ", describeTable(*key, in)));
       uint32_t vid = e.id;
       std::function<absl::Status()> undo;
       if (old == nullptr) {
@@ -291,9 +291,10 @@ absl::StatusOr<State::Plan> State::plan(const v1::Config& desired) {
           return dp.setSelectionTable(vid, *t);
         };
       }
-      set_tables.push_back({absl::StrCat("set table of vip ", kstr),
-                            [&dp, vid, t = std::move(*table)] { return dp.setSelectionTable(vid, t); },
-                            std::move(undo)});
+      set_tables.push_back(
+          {absl::StrCat("set table of vip ", kstr),
+           [&dp, vid, t = std::move(*table)] { return dp.setSelectionTable(vid, t); },
+           std::move(undo)});
     }
 
     // The VIP entry itself: new, or its value (forwarding/algorithm) changed.
@@ -317,9 +318,9 @@ absl::StatusOr<State::Plan> State::plan(const v1::Config& desired) {
   for (const auto& [key, old] : cur.vips) {
     if (desired_keys.count(key)) continue;
     const std::string kstr = key.toString();
-    removal_lines.insert(removal_lines.begin(),
-                         absl::StrCat("remove vip ", kstr, " (id ", old.id, ", ",
-                                      old.members.size(), " backends)"));
+    removal_lines.insert(
+        removal_lines.begin(),
+        absl::StrCat("remove vip ", kstr, " (id ", old.id, ", ", old.members.size(), " backends)"));
     xlb_vip_key k = toVipKey(key);
     xlb_vip_value ov = old.value;
     del_vips.push_back({absl::StrCat("remove vip ", kstr), [&dp, k] { return dp.deleteVip(k); },
@@ -357,8 +358,8 @@ absl::StatusOr<State::Plan> State::plan(const v1::Config& desired) {
     bool in_use = false;
     for (const auto& [key, e] : next.vips) in_use |= key.address == a;
     if (in_use) continue;  // rewritten by the address phase below
-    del_addrs.push_back({"remove stale vip address", [&dp, k] { return dp.deleteVipAddr(k); },
-                         noUndo});
+    del_addrs.push_back(
+        {"remove stale vip address", [&dp, k] { return dp.deleteVipAddr(k); }, noUndo});
   }
   // Stray ids stay marked in the allocators until here, so no new VIP or backend received one.
   for (uint32_t vid : cur.stray_tables) {
@@ -372,8 +373,8 @@ absl::StatusOr<State::Plan> State::plan(const v1::Config& desired) {
                             [&dp, bid] { return dp.deleteBackend(bid); }, noUndo});
   }
   if (strays > 0) {
-    removal_lines.push_back(absl::StrCat("remove ", strays,
-                                         " stale map entries left by a previous agent"));
+    removal_lines.push_back(
+        absl::StrCat("remove ", strays, " stale map entries left by a previous agent"));
   }
 
   // Ids are released only now, after every allocation: an id freed in this transaction is still
@@ -664,8 +665,8 @@ absl::StatusOr<v1::Vip> State::addBackend(const v1::VipKey& key_proto, const v1:
   int i = findVip(*key);
   if (i < 0) return absl::NotFoundError(absl::StrCat("vip ", key->toString(), " not found"));
   if (findBackend(model_.config.vips(i), address) >= 0) {
-    return absl::AlreadyExistsError(absl::StrCat("backend ", address.toString(),
-                                                 " already exists in vip ", key->toString()));
+    return absl::AlreadyExistsError(
+        absl::StrCat("backend ", address.toString(), " already exists in vip ", key->toString()));
   }
   v1::Config next = model_.config;
   v1::Backend* b = next.mutable_vips(i)->add_backends();
@@ -687,8 +688,8 @@ absl::StatusOr<v1::Vip> State::deleteBackend(const v1::VipKey& key_proto,
   if (i < 0) return absl::NotFoundError(absl::StrCat("vip ", key->toString(), " not found"));
   int b = findBackend(model_.config.vips(i), address);
   if (b < 0) {
-    return absl::NotFoundError(absl::StrCat("backend ", address.toString(), " not found in vip ",
-                                            key->toString()));
+    return absl::NotFoundError(
+        absl::StrCat("backend ", address.toString(), " not found in vip ", key->toString()));
   }
   v1::Config next = model_.config;
   next.mutable_vips(i)->mutable_backends()->DeleteSubrange(b, 1);
@@ -708,8 +709,8 @@ absl::StatusOr<v1::Vip> State::setBackendWeight(const v1::VipKey& key_proto,
   if (i < 0) return absl::NotFoundError(absl::StrCat("vip ", key->toString(), " not found"));
   int b = findBackend(model_.config.vips(i), address);
   if (b < 0) {
-    return absl::NotFoundError(absl::StrCat("backend ", address.toString(), " not found in vip ",
-                                            key->toString()));
+    return absl::NotFoundError(
+        absl::StrCat("backend ", address.toString(), " not found in vip ", key->toString()));
   }
   v1::Config next = model_.config;
   next.mutable_vips(i)->mutable_backends(b)->set_weight(weight);

@@ -42,8 +42,8 @@ class State {
   // Takes over what the (pinned, hence persistent) maps already hold, before the first change: VIPs
   // and memberships found there keep their ids and generations, so the first applyConfig() with the
   // same config changes no id and established flows survive an agent restart; whatever that config
-  // does not contain is removed by it, including entries no VIP refers to. FAILED_PRECONDITION after
-  // a change was applied.
+  // does not contain is removed by it, including entries no VIP refers to. FAILED_PRECONDITION
+  // after a change was applied.
   absl::Status adopt(const dataplane::DataplaneContents& contents);
 
   // Replaces the whole desired state. `changes` (optional) receives the plan lines; with dry_run
@@ -55,8 +55,9 @@ class State {
   v1::Config config() const;
 
   // Single-object changes; each is a full transaction like applyConfig. Returned Vip messages are
-  // the VIP as it now stands. Codes: INVALID_ARGUMENT (bad request, paths "vip.port", "backend.weight"),
-  // ALREADY_EXISTS, NOT_FOUND, RESOURCE_EXHAUSTED, or the data plane's error (after rollback).
+  // the VIP as it now stands. Codes: INVALID_ARGUMENT (bad request, paths "vip.port",
+  // "backend.weight"), ALREADY_EXISTS, NOT_FOUND, RESOURCE_EXHAUSTED, or the data plane's error
+  // (after rollback).
   absl::StatusOr<v1::Vip> addVip(const v1::Vip& vip);
   absl::Status deleteVip(const v1::VipKey& key);
   absl::StatusOr<v1::Vip> addBackend(const v1::VipKey& key, const v1::Backend& backend);

@@ -69,12 +69,14 @@ v1::Stats buildStats(const dataplane::CounterSnapshot& snapshot,
                      std::span<const state::VipIds> ids) {
   v1::Stats out;
   // rx first, then what happened to packets (actions), then the flow/slow-path events.
-  static constexpr int kGlobalOrder[] = {
-      XLB_STAT_RX,        XLB_STAT_TX,          XLB_STAT_PASS,          XLB_STAT_DROP,
-      XLB_STAT_REDIRECT,  XLB_STAT_ABORTED,     XLB_STAT_NON_VIP,       XLB_STAT_MALFORMED_PASS,
-      XLB_STAT_NON_IP,    XLB_STAT_ICMP_PASS,   XLB_STAT_FLOW_HIT,      XLB_STAT_FLOW_NEW,
-      XLB_STAT_FLOW_RESTEER, XLB_STAT_FLOW_UPDATE_FAIL, XLB_STAT_FIB_LOOKUP,
-      XLB_STAT_NO_NEIGH_PASS};
+  static constexpr int kGlobalOrder[] = {XLB_STAT_RX,           XLB_STAT_TX,
+                                         XLB_STAT_PASS,         XLB_STAT_DROP,
+                                         XLB_STAT_REDIRECT,     XLB_STAT_ABORTED,
+                                         XLB_STAT_NON_VIP,      XLB_STAT_MALFORMED_PASS,
+                                         XLB_STAT_NON_IP,       XLB_STAT_ICMP_PASS,
+                                         XLB_STAT_FLOW_HIT,     XLB_STAT_FLOW_NEW,
+                                         XLB_STAT_FLOW_RESTEER, XLB_STAT_FLOW_UPDATE_FAIL,
+                                         XLB_STAT_FIB_LOOKUP,   XLB_STAT_NO_NEIGH_PASS};
   static_assert(std::size(kGlobalOrder) == XLB_STAT_MAX);
   for (int i : kGlobalOrder) {
     auto* c = out.add_global();

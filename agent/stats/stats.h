@@ -16,9 +16,9 @@ namespace xlb::stats {
 const std::vector<std::string>& globalCounterNames();
 const std::vector<std::string>& dropReasonNames();
 
-// Global counters in a stable, readable order (rx first), drops in index order, then one VipStats per
-// configured VIP with its backends, resolved through State's id mapping. Counter vectors shorter than
-// expected are treated as zeros.
+// Global counters in a stable, readable order (rx first), drops in index order, then one VipStats
+// per configured VIP with its backends, resolved through State's id mapping. Counter vectors
+// shorter than expected are treated as zeros.
 v1::Stats buildStats(const dataplane::CounterSnapshot& snapshot,
                      std::span<const state::VipIds> ids);
 

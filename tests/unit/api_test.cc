@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-// The Balancer service over a real gRPC server on a unix socket, backed by State + the fake data plane.
-#include <gtest/gtest.h>
+// The Balancer service over a real gRPC server on a unix socket, backed by State + the fake data
+// plane.
 #include <grpcpp/grpcpp.h>
-#include <sys/stat.h>
+#include <gtest/gtest.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -75,7 +76,7 @@ class ApiTest : public ::testing::Test {
 };
 
 TEST_F(ApiTest, SocketIsCreatedWithMode0660) {
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::stat(socket_.c_str(), &st), 0);
   EXPECT_TRUE(S_ISSOCK(st.st_mode));
   EXPECT_EQ(st.st_mode & 0777, 0660u);
@@ -184,7 +185,8 @@ TEST_F(ApiTest, ErrorsKeepTheirCodesAndPaths) {
   EXPECT_EQ(weight.error_message(), "backend.weight: 70000 is not in [0, 65535]");
 
   // A data-plane failure: code preserved, state unchanged.
-  dp_.failOp("upsertVip", absl::ResourceExhaustedError("update map xlb_vips: No space left on device (ENOSPC)"));
+  dp_.failOp("upsertVip",
+             absl::ResourceExhaustedError("update map xlb_vips: No space left on device (ENOSPC)"));
   auto full = addVip("10.0.0.11", 80);
   EXPECT_EQ(full.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_NE(full.error_message().find("ENOSPC"), std::string::npos) << full.error_message();
@@ -234,8 +236,9 @@ TEST_F(ApiTest, ApplyConfigDryRunThenApplyThenGetConfig) {
     v1::ApplyConfigResponse resp;
     auto st = stub_->ApplyConfig(&ctx, req, &resp);
     EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-    EXPECT_EQ(st.error_message(), "vips[0].port: 70000 is not in [0, 65535]\n"
-                                  "vips[0].backends[0].weight: 70000 is not in [0, 65535]");
+    EXPECT_EQ(st.error_message(),
+              "vips[0].port: 70000 is not in [0, 65535]\n"
+              "vips[0].backends[0].weight: 70000 is not in [0, 65535]");
   }
 }
 

@@ -80,7 +80,8 @@ TEST(ConfigYamlTest, TypeErrorsNameThePath) {
   EXPECT_EQ(parseError("vips:\n  - address: 10.0.0.1\n    backends:\n      - address: 10.0.1.1\n"
                        "        weight: abc\n"),
             "vips[0].backends[0].weight: \"abc\" is not an unsigned integer (line 5, column 17)");
-  EXPECT_EQ(parseError("vips:\n  - port: -2\n"), "vips[0].port: -2 is not in [0, 65535] (line 2, column 11)");
+  EXPECT_EQ(parseError("vips:\n  - port: -2\n"),
+            "vips[0].port: -2 is not in [0, 65535] (line 2, column 11)");
   EXPECT_EQ(parseError("vips:\n  - backends:\n      - weight: -2\n"),
             "vips[0].backends[0].weight: -2 is not in [0, 65535] (line 3, column 17)");
   EXPECT_EQ(parseError("vips:\n  - protocol: sctp\n"),
@@ -109,8 +110,9 @@ TEST(ConfigYamlTest, SyntaxErrorsKeepLineAndColumn) {
 }
 
 TEST(ConfigYamlTest, CaseInsensitiveEnumsAndNullValues) {
-  v1::Config c = parseOk("vips:\n  - protocol: TCP\n    forwarding: FORWARDING_MODE_DSR\n"
-                         "    maglev_table_size:\n");
+  v1::Config c = parseOk(
+      "vips:\n  - protocol: TCP\n    forwarding: FORWARDING_MODE_DSR\n"
+      "    maglev_table_size:\n");
   EXPECT_EQ(c.vips(0).protocol(), v1::PROTOCOL_TCP);
   EXPECT_EQ(c.vips(0).forwarding(), v1::FORWARDING_MODE_DSR);
   EXPECT_FALSE(c.vips(0).has_maglev_table_size());
@@ -140,7 +142,8 @@ TEST(ConfigYamlTest, LoadFileErrorsNameTheFile) {
   std::remove(path.c_str());
 }
 
-// ---- validation rules ----------------------------------------------------------------------------
+// ---- validation rules
+// ----------------------------------------------------------------------------
 
 TEST(ConfigValidateTest, Address) {
   EXPECT_EQ(validateError("vips:\n  - address: 10.0.0.300\n    protocol: tcp\n"),
@@ -226,14 +229,18 @@ vips:
 }
 
 TEST(ConfigValidateTest, MaglevTableSize) {
-  EXPECT_EQ(validateError("vips:\n  - {address: 10.0.0.1, protocol: tcp, maglev_table_size: 65536}\n"),
-            "vips[0].maglev_table_size: 65536 is not a prime (e.g. 1021, 4099, 65537, 131071, "
-            "1000003)");
-  EXPECT_EQ(validateError("vips:\n  - {address: 10.0.0.1, protocol: tcp, maglev_table_size: 101}\n"),
-            "vips[0].maglev_table_size: 101 is not in [1021, 1000003]");
-  EXPECT_EQ(validateError("vips:\n  - {address: 10.0.0.1, protocol: tcp, maglev_table_size: 1000033}\n"),
-            "vips[0].maglev_table_size: 1000033 is not in [1021, 1000003]");
-  std::string yaml = "vips:\n  - {address: 10.0.0.1, protocol: tcp, maglev_table_size: 1021, backends: [";
+  EXPECT_EQ(
+      validateError("vips:\n  - {address: 10.0.0.1, protocol: tcp, maglev_table_size: 65536}\n"),
+      "vips[0].maglev_table_size: 65536 is not a prime (e.g. 1021, 4099, 65537, 131071, "
+      "1000003)");
+  EXPECT_EQ(
+      validateError("vips:\n  - {address: 10.0.0.1, protocol: tcp, maglev_table_size: 101}\n"),
+      "vips[0].maglev_table_size: 101 is not in [1021, 1000003]");
+  EXPECT_EQ(
+      validateError("vips:\n  - {address: 10.0.0.1, protocol: tcp, maglev_table_size: 1000033}\n"),
+      "vips[0].maglev_table_size: 1000033 is not in [1021, 1000003]");
+  std::string yaml =
+      "vips:\n  - {address: 10.0.0.1, protocol: tcp, maglev_table_size: 1021, backends: [";
   for (int i = 0; i < 103; ++i) yaml += "{address: 10.0.1." + std::to_string(i + 1) + "},";
   yaml += "]}\n";
   EXPECT_EQ(validateError(yaml),
@@ -258,11 +265,12 @@ TEST(ConfigValidateTest, DefaultTableTooSmallForManyBackends) {
 }
 
 TEST(ConfigValidateTest, EncapPrefixes) {
-  EXPECT_EQ(validateError("encap:\n  source_v4_prefix: 16.0.0.0/4\n  source_v6_prefix: fd00::/48\n"),
-            "encap.source_v4_prefix: \"16.0.0.0/4\": prefix length 4 is not in [8, 32] (e.g. "
-            "172.16.0.0/16)\n"
-            "encap.source_v6_prefix: \"fd00::/48\": prefix length 48 is not in [64, 128] (e.g. "
-            "fd00:7862::/64)");
+  EXPECT_EQ(
+      validateError("encap:\n  source_v4_prefix: 16.0.0.0/4\n  source_v6_prefix: fd00::/48\n"),
+      "encap.source_v4_prefix: \"16.0.0.0/4\": prefix length 4 is not in [8, 32] (e.g. "
+      "172.16.0.0/16)\n"
+      "encap.source_v6_prefix: \"fd00::/48\": prefix length 48 is not in [64, 128] (e.g. "
+      "fd00:7862::/64)");
   EXPECT_EQ(validateError("encap:\n  source_v4_prefix: fd00::/64\n"),
             "encap.source_v4_prefix: \"fd00::/64\" is not an IPv4 prefix (e.g. 172.16.0.0/16)");
   EXPECT_EQ(validateError("encap:\n  source_v4_prefix: 10.0.0.1/16\n"),
@@ -293,8 +301,9 @@ TEST(ConfigValidateTest, AllErrorsAtOnceInvalidWinsOverExhausted) {
   c.mutable_vips(3)->set_port(70000);
   auto st = validateConfig(c);
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(std::string(st.message()), "vips[3].port: 70000 is not in [0, 65535]\n"
-                          "vips: 1025 VIPs exceed the data-plane limit of 1024");
+  EXPECT_EQ(std::string(st.message()),
+            "vips[3].port: 70000 is not in [0, 65535]\n"
+            "vips: 1025 VIPs exceed the data-plane limit of 1024");
 }
 
 TEST(ConfigValidateTest, PiecesUseTheGivenPath) {
@@ -317,8 +326,9 @@ TEST(ConfigValidateTest, PiecesUseTheGivenPath) {
 }
 
 TEST(ConfigNormalizeTest, FillsDefaultsAndCanonicalises) {
-  v1::Config c = normalize(parseOk(
-      "vips:\n  - {address: \"2001:DB8:0::10\", protocol: tcp, backends: [{address: 10.0.1.1}]}\n"));
+  v1::Config c =
+      normalize(parseOk("vips:\n  - {address: \"2001:DB8:0::10\", protocol: tcp, backends: "
+                        "[{address: 10.0.1.1}]}\n"));
   const auto& vip = c.vips(0);
   EXPECT_EQ(vip.address(), "2001:db8::10");
   EXPECT_EQ(vip.algorithm(), v1::ALGORITHM_MAGLEV);
@@ -332,7 +342,9 @@ TEST(ConfigNormalizeTest, FillsDefaultsAndCanonicalises) {
 }
 
 TEST(ConfigKeyTest, Formatting) {
-  auto k = vipKeyOf(normalize(parseOk("vips:\n  - {address: \"2001:db8::1\", port: 443, protocol: udp}\n")).vips(0));
+  auto k = vipKeyOf(
+      normalize(parseOk("vips:\n  - {address: \"2001:db8::1\", port: 443, protocol: udp}\n"))
+          .vips(0));
   ASSERT_TRUE(k.ok());
   EXPECT_EQ(k->toString(), "[2001:db8::1]:443/udp");
 }

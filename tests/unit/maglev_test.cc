@@ -15,8 +15,8 @@ namespace {
 std::vector<MaglevBackend> makeBackends(int n, uint32_t weight = 1) {
   std::vector<MaglevBackend> out;
   for (int i = 0; i < n; ++i) {
-    out.push_back({static_cast<uint32_t>(i), "10.1." + std::to_string(i / 256) + "." +
-                                                 std::to_string(i % 256), weight});
+    out.push_back({static_cast<uint32_t>(i),
+                   "10.1." + std::to_string(i / 256) + "." + std::to_string(i % 256), weight});
   }
   return out;
 }
@@ -90,7 +90,8 @@ TEST(MaglevTest, RemovingOneBackendMovesLittleElse) {
     for (size_t i = 0; i < t1->size(); ++i) {
       if ((*t1)[i] != removed && (*t1)[i] != (*t2)[i]) ++extra;
     }
-    EXPECT_LE(extra, 65537 / 100) << "n=" << n << ": " << extra << " slots of surviving backends moved";
+    EXPECT_LE(extra, 65537 / 100) << "n=" << n << ": " << extra
+                                  << " slots of surviving backends moved";
   }
 }
 
@@ -160,8 +161,8 @@ TEST(MaglevTest, ThousandBackendsIsFast) {
   auto backends = makeBackends(1000);
   auto start = std::chrono::steady_clock::now();
   auto table = buildTable(backends, 65537);
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                std::chrono::steady_clock::now() - start)
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                  start)
                 .count();
   ASSERT_TRUE(table.ok());
   EXPECT_EQ(countSlots(*table).size(), 1000u);

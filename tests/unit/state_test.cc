@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-// State tests against the fake data plane: planning order, idempotence, id stability, rollback, codes.
+// State tests against the fake data plane: planning order, idempotence, id stability, rollback,
+// codes.
 #include "state/state.h"
 
 #include <arpa/inet.h>
-#include <netinet/in.h>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 
 #include <algorithm>
 #include <cstring>
@@ -117,10 +117,9 @@ TEST_F(StateTest, FreshApplyWritesEverythingInConsistentOrder) {
   std::vector<std::string> changes;
   ASSERT_TRUE(state_.applyConfig(yaml(kTwoVips), false, &changes).ok());
   // Backends, then tables, then settings and addresses, then VIP entries last.
-  EXPECT_THAT(dp_.ops(),
-              ElementsAre("upsertBackend", "upsertBackend", "upsertBackend", "setSelectionTable",
-                          "setSelectionTable", "setSettings", "upsertVipAddr", "upsertVipAddr",
-                          "upsertVip", "upsertVip"));
+  EXPECT_THAT(dp_.ops(), ElementsAre("upsertBackend", "upsertBackend", "upsertBackend",
+                                     "setSelectionTable", "setSelectionTable", "setSettings",
+                                     "upsertVipAddr", "upsertVipAddr", "upsertVip", "upsertVip"));
   EXPECT_THAT(changes,
               ElementsAre("add vip 10.0.0.10:80/tcp (id 0, maglev, dsr)",
                           "add backend 10.0.1.1 to vip 10.0.0.10:80/tcp (id 0, weight 1)",
@@ -193,16 +192,16 @@ TEST_F(StateTest, ModifyPlansOnlyTheDifference) {
   modified.replace(modified.find("      - {address: 10.0.1.2, weight: 3}"),
                    std::string("      - {address: 10.0.1.2, weight: 3}").size(),
                    "      - {address: 10.0.1.3}");
-  modified.replace(modified.find("    protocol: tcp\n"), 18, "    protocol: tcp\n    forwarding: ipip\n");
+  modified.replace(modified.find("    protocol: tcp\n"), 18,
+                   "    protocol: tcp\n    forwarding: ipip\n");
   ASSERT_TRUE(state_.applyConfig(yaml(modified), false, &changes).ok());
-  EXPECT_THAT(dp_.ops(), ElementsAre("upsertBackend", "setSelectionTable", "upsertVip",
-                                     "deleteBackend"));
+  EXPECT_THAT(dp_.ops(),
+              ElementsAre("upsertBackend", "setSelectionTable", "upsertVip", "deleteBackend"));
   EXPECT_EQ(dp_.calls()[3].key, "backend " + std::to_string(gone));
-  EXPECT_THAT(changes,
-              ElementsAre("set forwarding of vip 10.0.0.10:80/tcp: dsr -> ipip",
-                          "add backend 10.0.1.3 to vip 10.0.0.10:80/tcp (id 3, weight 1)",
-                          "rebuild table of vip 10.0.0.10:80/tcp (M 1021, 2 backends)",
-                          "remove backend 10.0.1.2 from vip 10.0.0.10:80/tcp (id 1)"));
+  EXPECT_THAT(changes, ElementsAre("set forwarding of vip 10.0.0.10:80/tcp: dsr -> ipip",
+                                   "add backend 10.0.1.3 to vip 10.0.0.10:80/tcp (id 3, weight 1)",
+                                   "rebuild table of vip 10.0.0.10:80/tcp (M 1021, 2 backends)",
+                                   "remove backend 10.0.1.2 from vip 10.0.0.10:80/tcp (id 1)"));
   EXPECT_EQ(backendId("10.0.0.10", "10.0.1.1"), keep);
   EXPECT_EQ(dp_.backend(gone).flags, 0);
   EXPECT_EQ(dp_.vip(vipKey("10.0.0.10", 80))->fwd_mode, XLB_FWD_IPIP);
@@ -320,7 +319,8 @@ TEST_F(StateTest, RollbackRestoresEveryEntryOnInjectedFailure) {
 
   for (int n = 1;; ++n) {
     dp_.clearCalls();
-    dp_.failNthCall(n, absl::ResourceExhaustedError("update map xlb_vips: No space left on device (ENOSPC)"));
+    dp_.failNthCall(
+        n, absl::ResourceExhaustedError("update map xlb_vips: No space left on device (ENOSPC)"));
     absl::Status st = state_.applyConfig(next, false, nullptr);
     if (st.ok()) {
       EXPECT_GT(n, 5);
@@ -385,7 +385,8 @@ TEST_F(StateTest, ErrorCodes) {
   EXPECT_EQ(state_.addVip(dup).status().message(), "vip.port: 70000 is not in [0, 65535]");
 
   EXPECT_EQ(state_.deleteVip(protoKey("10.0.0.11", 80)).code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(state_.deleteVip(protoKey("10.0.0.11", 80)).message(), "vip 10.0.0.11:80/tcp not found");
+  EXPECT_EQ(state_.deleteVip(protoKey("10.0.0.11", 80)).message(),
+            "vip 10.0.0.11:80/tcp not found");
   EXPECT_EQ(state_.deleteVip(protoKey("10.0.0.11", 80, v1::PROTOCOL_UNSPECIFIED)).message(),
             "vip.protocol: missing (tcp or udp)");
 
@@ -438,9 +439,10 @@ TEST_F(StateTest, AddressesCompareCanonically) {
 
 TEST_F(StateTest, ConfigShowsEffectiveValues) {
   EXPECT_EQ(state_.config().encap().source_v4_prefix(), "172.16.0.0/16");
-  ASSERT_TRUE(state_.applyConfig(yaml("vips:\n  - {address: 10.0.0.1, protocol: tcp, backends: "
-                                      "[{address: 10.0.1.1}]}\n"),
-                                  false, nullptr)
+  ASSERT_TRUE(state_
+                  .applyConfig(yaml("vips:\n  - {address: 10.0.0.1, protocol: tcp, backends: "
+                                    "[{address: 10.0.1.1}]}\n"),
+                               false, nullptr)
                   .ok());
   v1::Config c = state_.config();
   EXPECT_EQ(c.vips(0).maglev_table_size(), 65537u);
@@ -466,7 +468,8 @@ TEST_F(StateTest, RestartWithTheSameConfigKeepsIdsGenerationsAndTables) {
   ASSERT_TRUE(restarted.applyConfig(running, false, nullptr).ok());
   // Nothing deleted, nothing renumbered: every write is a rewrite of an identical value.
   for (const auto& c : dp_.calls()) {
-    EXPECT_TRUE(c.op.rfind("upsert", 0) == 0 || c.op == "setSelectionTable" || c.op == "setSettings")
+    EXPECT_TRUE(c.op.rfind("upsert", 0) == 0 || c.op == "setSelectionTable" ||
+                c.op == "setSettings")
         << c.op << " " << c.key;
   }
   auto ids_after = restarted.ids();
@@ -509,8 +512,9 @@ TEST_F(StateTest, RestartWithADifferentConfigRemovesLeftovers) {
   EXPECT_FALSE(dp_.vip(vipKey("10.0.0.10", 80)).has_value());
   // The new VIP did not inherit a live id of a VIP being removed.
   EXPECT_EQ(dp_.vip(vipKey("10.0.0.77", 80))->vip_id, 2u);
-  EXPECT_NE(std::find(changes.begin(), changes.end(), "remove vip 10.0.0.10:80/tcp (id 0, 2 backends)"),
-            changes.end());
+  EXPECT_NE(
+      std::find(changes.begin(), changes.end(), "remove vip 10.0.0.10:80/tcp (id 0, 2 backends)"),
+      changes.end());
   // Generations keep growing across agents: backend id 3 is new (gen 1), but ids 0..2 were used.
   uint32_t id = dp_.table(2).at(0);
   EXPECT_EQ(id, 3u);
@@ -522,9 +526,10 @@ TEST_F(StateTest, AdoptedGenerationsAreNeverReused) {
   old.gen = 41;  // inactive slot with history
   ASSERT_TRUE(dp_.upsertBackend(0, old).ok());
   ASSERT_TRUE(state_.adopt(dp_.contents()).ok());
-  ASSERT_TRUE(state_.applyConfig(yaml("vips:\n  - {address: 10.0.0.1, protocol: tcp, "
-                                      "maglev_table_size: 1021, backends: [{address: 10.0.1.1}]}\n"),
-                                  false, nullptr)
+  ASSERT_TRUE(state_
+                  .applyConfig(yaml("vips:\n  - {address: 10.0.0.1, protocol: tcp, "
+                                    "maglev_table_size: 1021, backends: [{address: 10.0.1.1}]}\n"),
+                               false, nullptr)
                   .ok());
   EXPECT_EQ(dp_.backend(0).gen, 42u);
 }

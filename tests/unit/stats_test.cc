@@ -14,7 +14,8 @@ namespace {
 
 const bool kQuiet = (spdlog::set_level(spdlog::level::err), true);
 
-std::map<std::string, uint64_t> byName(const google::protobuf::RepeatedPtrField<v1::NamedCounter>& c) {
+std::map<std::string, uint64_t> byName(
+    const google::protobuf::RepeatedPtrField<v1::NamedCounter>& c) {
   std::map<std::string, uint64_t> out;
   for (const auto& n : c) out[n.name()] = n.value();
   return out;
