@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# xlb-agent start-up checks that need no root: usage errors and invalid configs exit 2 with every
+# error listed, before the data plane is touched.
+set -u
+agent="$1"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail=0
+
+expect() {  # expect NAME RC PATTERN -- command...
+	local name=$1 want_rc=$2 pattern=$3
+	shift 4
+	local out rc
+	out=$("$@" 2>&1)
+	rc=$?
+	if [[ $rc -ne $want_rc ]] || ! grep -qF -- "$pattern" <<<"$out"; then
+		echo "FAIL $name: rc=$rc (want $want_rc), output:"
+		echo "$out"
+		fail=1
+	else
+		echo "ok   $name"
+	fi
+}
+
+expect usage_missing_interface 2 "--interface (or --no-attach) is required" -- "$agent"
+expect usage_bad_log_level 2 "--log-level" -- "$agent" --no-attach --log-level loud
+expect usage_both 2 "excludes" -- "$agent" --no-attach --interface lo
+
+printf 'vips:\n  - address: 10.0.0.300\n    port: 70000\n    protocol: tcp\n' >"$tmp/bad.yaml"
+expect invalid_config_all_errors 2 'vips[0].port: 70000 is not in [0, 65535]' -- \
+	"$agent" --no-attach --config "$tmp/bad.yaml" --pin-dir "$tmp/pins"
+expect invalid_config_address 2 'vips[0].address: "10.0.0.300" is not an IPv4 or IPv6 address' -- \
+	"$agent" --no-attach --config "$tmp/bad.yaml" --pin-dir "$tmp/pins"
+
+printf 'vips:\n  - adress: 10.0.0.1\n' >"$tmp/typo.yaml"
+expect unknown_field 2 'vips[0].adress: unknown field' -- \
+	"$agent" --no-attach --config "$tmp/typo.yaml" --pin-dir "$tmp/pins"
+expect missing_file 2 'cannot open' -- "$agent" --no-attach --config "$tmp/nope.yaml"
+
+# Nothing was loaded or pinned for any of these.
+if [[ -e "$tmp/pins" ]]; then
+	echo "FAIL: an invalid start-up created $tmp/pins"
+	fail=1
+fi
+exit $fail
