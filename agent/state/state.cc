@@ -115,13 +115,23 @@ struct TableInputs {
   }
 };
 
-std::string describeTable(const VipKey& key, const TableInputs& in) {
+std::string describeTable(const VipKey& key, const TableInputs& in, bool is_new) {
   if (in.backends.empty()) {
-    return absl::StrCat("table of vip ", key.toString(),
-                        " is empty (no backend with weight > 0): new flows are dropped");
+    return absl::StrCat("vip ", key.toString(),
+                        " has no backend with weight > 0: its packets are dropped (no_backend)");
   }
-  return absl::StrCat("table of vip ", key.toString(), " (M ", in.m, ", ", in.backends.size(),
+  return absl::StrCat(is_new ? "build" : "rebuild", " table of vip ", key.toString(), " (M ", in.m,
+                      ", ", in.backends.size(),
                       in.backends.size() == 1 ? " backend)" : " backends)");
+}
+
+// Rebuilds a previous table for rollback. An adopted VIP's table size is unknown (m == 0): nothing
+// to restore then, and the next apply rebuilds it anyway because its inputs still differ.
+absl::Status restoreTable(dataplane::Dataplane& dp, uint32_t vip_id, const TableInputs& in) {
+  if (in.m == 0) return absl::OkStatus();
+  auto t = maglev::buildTable(in.backends, in.m);
+  if (!t.ok()) return t.status();
+  return dp.setSelectionTable(vip_id, *t);
 }
 
 std::string dataplaneKeyString(const xlb_vip_key& k) {
@@ -273,23 +283,24 @@ absl::StatusOr<State::Plan> State::plan(const v1::Config& desired) {
 
     // Table: rebuilt only when its inputs changed, and swapped in whole.
     TableInputs in = tableInputs(e);
-    bool changed = old == nullptr || !(tableInputs(*old) == in) || resync_;
+    // A new VIP without weighted backends has no table to write (the data plane drops its
+    // packets as no_backend), but the plan still says so.
+    bool changed =
+        old == nullptr ? !in.backends.empty() || resync_ : !(tableInputs(*old) == in) || resync_;
+    if (old == nullptr && in.backends.empty()) plan.lines.push_back(describeTable(*key, in, true));
     if (changed) {
       auto table = buildTable(in);
       if (!table.ok()) return table.status();
-      plan.lines.push_back(
-          absl::StrCat(old == nullptr ? "build " : "rebuild ", describeTable(*key, in)));
+      if (old != nullptr || !in.backends.empty()) {
+        plan.lines.push_back(describeTable(*key, in, old == nullptr));
+      }
       uint32_t vid = e.id;
       std::function<absl::Status()> undo;
       if (old == nullptr) {
         undo = [&dp, vid] { return dp.setSelectionTable(vid, {}); };
       } else {
         TableInputs old_in = tableInputs(*old);
-        undo = [&dp, vid, old_in, buildTable] {
-          auto t = buildTable(old_in);
-          if (!t.ok()) return t.status();
-          return dp.setSelectionTable(vid, *t);
-        };
+        undo = [&dp, vid, old_in] { return restoreTable(dp, vid, old_in); };
       }
       set_tables.push_back(
           {absl::StrCat("set table of vip ", kstr),
@@ -327,13 +338,12 @@ absl::StatusOr<State::Plan> State::plan(const v1::Config& desired) {
                         [&dp, k, ov] { return dp.upsertVip(k, ov); }});
     uint32_t vid = old.id;
     TableInputs old_in = tableInputs(old);
-    del_tables.push_back({absl::StrCat("remove table of vip ", kstr),
-                          [&dp, vid] { return dp.setSelectionTable(vid, {}); },
-                          [&dp, vid, old_in, buildTable] {
-                            auto t = buildTable(old_in);
-                            if (!t.ok()) return t.status();
-                            return dp.setSelectionTable(vid, *t);
-                          }});
+    // Only a VIP with weighted backends has a table; an adopted one may have any.
+    if (!old_in.backends.empty() || old.adopted) {
+      del_tables.push_back({absl::StrCat("remove table of vip ", kstr),
+                            [&dp, vid] { return dp.setSelectionTable(vid, {}); },
+                            [&dp, vid, old_in] { return restoreTable(dp, vid, old_in); }});
+    }
     for (const auto& [addr, m] : old.members) {
       xlb_backend be = toBackend(old.id, m.address, m.gen);
       uint32_t bid = m.id;
@@ -401,23 +411,37 @@ absl::StatusOr<State::Plan> State::plan(const v1::Config& desired) {
     }
     return out;
   };
+  // A count that grows is written before the VIP entries appear; one that shrinks only after the
+  // entries are gone, so the data plane never under-counts a VIP that is still live (a wildcard
+  // count of 0 would make the balancer skip the lookup of a wildcard VIP still in the map). Mixed
+  // changes go through the field-wise maximum.
+  auto widen = [](const xlb_addr_value& a, const xlb_addr_value& b) {
+    return xlb_addr_value{std::max(a.nr_vips, b.nr_vips), std::max(a.nr_wildcard, b.nr_wildcard)};
+  };
   auto old_addrs = countAddrs(cur.vips);
   auto new_addrs = countAddrs(next.vips);
+  std::vector<Step> shrink_addrs;
   uint32_t nr_wildcard = 0;
   for (const auto& [addr, v] : new_addrs) {
     nr_wildcard += v.nr_wildcard;
     auto it = old_addrs.find(addr);
-    if (it != old_addrs.end() && sameBytes(it->second, v) && !resync_) continue;
     xlb_addr_key k = toAddrKey(addr);
-    std::function<absl::Status()> undo;
+    const std::string what = absl::StrCat("write vip address ", addr.toString());
     if (it == old_addrs.end()) {
-      undo = [&dp, k] { return dp.deleteVipAddr(k); };
-    } else {
-      xlb_addr_value ov = it->second;
-      undo = [&dp, k, ov] { return dp.upsertVipAddr(k, ov); };
+      set_addrs.push_back({what, [&dp, k, v] { return dp.upsertVipAddr(k, v); },
+                           [&dp, k] { return dp.deleteVipAddr(k); }});
+      continue;
     }
-    set_addrs.push_back({absl::StrCat("write vip address ", addr.toString()),
-                         [&dp, k, v] { return dp.upsertVipAddr(k, v); }, std::move(undo)});
+    const xlb_addr_value ov = it->second;
+    const xlb_addr_value wide = widen(ov, v);
+    if (!sameBytes(wide, ov) || resync_) {
+      set_addrs.push_back({what, [&dp, k, wide] { return dp.upsertVipAddr(k, wide); },
+                           [&dp, k, ov] { return dp.upsertVipAddr(k, ov); }});
+    }
+    if (!sameBytes(wide, v)) {
+      shrink_addrs.push_back({what, [&dp, k, v] { return dp.upsertVipAddr(k, v); },
+                              [&dp, k, wide] { return dp.upsertVipAddr(k, wide); }});
+    }
   }
   for (const auto& [addr, ov] : old_addrs) {
     if (new_addrs.count(addr)) continue;
@@ -427,9 +451,11 @@ absl::StatusOr<State::Plan> State::plan(const v1::Config& desired) {
                          [&dp, k, ov] { return dp.upsertVipAddr(k, ov); }});
   }
 
-  // ---- settings (encap source prefixes, wildcard count) before any VIP entry uses them ----
+  // ---- settings: encap prefixes before any VIP entry uses them; the wildcard count, like the
+  // address counts above, grows before the VIP entries and shrinks after ----
   next.settings = toSettings(desired, nr_wildcard);
   next.settings_written = true;
+  std::vector<Step> shrink_settings;
   if (!cur.settings_written || !sameBytes(cur.settings, next.settings) || resync_) {
     if (!cur.settings_written ||
         cur.config.encap().SerializeAsString() != desired.encap().SerializeAsString()) {
@@ -437,14 +463,24 @@ absl::StatusOr<State::Plan> State::plan(const v1::Config& desired) {
                                         desired.encap().source_v4_prefix(), " and ",
                                         desired.encap().source_v6_prefix()));
     }
-    xlb_settings s = next.settings, os = cur.settings;
-    set_settings.push_back({"write settings", [&dp, s] { return dp.setSettings(s); },
-                            [&dp, os] { return dp.setSettings(os); }});
+    xlb_settings wide = next.settings;
+    if (cur.settings_written) {
+      wide.nr_wildcard_vips = std::max(cur.settings.nr_wildcard_vips, nr_wildcard);
+    }
+    const xlb_settings os = cur.settings, s = next.settings;
+    if (!cur.settings_written || !sameBytes(cur.settings, wide) || resync_) {
+      set_settings.push_back({"write settings", [&dp, wide] { return dp.setSettings(wide); },
+                              [&dp, os] { return dp.setSettings(os); }});
+    }
+    if (!sameBytes(wide, s)) {
+      shrink_settings.push_back({"write settings", [&dp, s] { return dp.setSettings(s); },
+                                 [&dp, wide] { return dp.setSettings(wide); }});
+    }
   }
 
   plan.lines.insert(plan.lines.end(), removal_lines.begin(), removal_lines.end());
   for (auto* phase : {&add_backends, &set_tables, &set_settings, &set_addrs, &set_vips, &del_vips,
-                      &del_addrs, &del_tables, &del_backends}) {
+                      &shrink_addrs, &shrink_settings, &del_addrs, &del_tables, &del_backends}) {
     for (auto& s : *phase) plan.steps.push_back(std::move(s));
   }
   return plan;

@@ -228,6 +228,41 @@ TEST_F(StateTest, RemovingAVipDeletesEntryThenTableThenBackends) {
   EXPECT_EQ(dp_.vip(vipKey("2001:db8::53", 0, IPPROTO_UDP))->vip_id, 1u);
 }
 
+TEST_F(StateTest, CountsShrinkOnlyAfterTheVipEntryIsGone) {
+  // Two VIPs on one address, one of them a wildcard; remove the wildcard one.
+  ASSERT_TRUE(state_
+                  .applyConfig(yaml(R"(
+vips:
+  - {address: 10.0.0.10, port: 80, protocol: tcp, maglev_table_size: 1021}
+  - {address: 10.0.0.10, port: 0, protocol: udp, maglev_table_size: 1021}
+)"),
+                               false, nullptr)
+                  .ok());
+  EXPECT_EQ(dp_.settings().nr_wildcard_vips, 1u);
+  EXPECT_EQ(dp_.vipAddr(addrKey("10.0.0.10"))->nr_vips, 2u);
+  dp_.clearCalls();
+  ASSERT_TRUE(state_
+                  .applyConfig(yaml("vips:\n  - {address: 10.0.0.10, port: 80, protocol: tcp, "
+                                    "maglev_table_size: 1021}\n"),
+                               false, nullptr)
+                  .ok());
+  EXPECT_THAT(dp_.ops(), ElementsAre("deleteVip", "upsertVipAddr", "setSettings"));
+  EXPECT_EQ(dp_.settings().nr_wildcard_vips, 0u);
+  EXPECT_EQ(dp_.vipAddr(addrKey("10.0.0.10"))->nr_vips, 1u);
+  EXPECT_EQ(dp_.vipAddr(addrKey("10.0.0.10"))->nr_wildcard, 0u);
+  // And growing again writes the counts before the entry.
+  dp_.clearCalls();
+  ASSERT_TRUE(state_
+                  .applyConfig(yaml(R"(
+vips:
+  - {address: 10.0.0.10, port: 80, protocol: tcp, maglev_table_size: 1021}
+  - {address: 10.0.0.10, port: 0, protocol: udp, maglev_table_size: 1021}
+)"),
+                               false, nullptr)
+                  .ok());
+  EXPECT_THAT(dp_.ops(), ElementsAre("setSettings", "upsertVipAddr", "upsertVip"));
+}
+
 TEST_F(StateTest, IdsAreStableAndFreedIdsAreNotReusedFirst) {
   ASSERT_TRUE(state_.applyConfig(yaml(kTwoVips), false, nullptr).ok());
   auto key = protoKey("10.0.0.10", 80);
