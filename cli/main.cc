@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // lbctl: command-line client of xlb-agent's gRPC API (xlb.v1.Balancer).
 #include <iostream>
+#include <string>
 
 #include "CLI/CLI.hpp"
 #include "commands.h"
@@ -11,6 +12,10 @@ int main(int argc, char** argv) {
   CLI::App app{"lbctl: control the xlb load balancer through xlb-agent's API", "lbctl"};
   // Global options may also be given after the command (`lbctl vip list -o json`).
   app.fallthrough(true);
+  // Usage errors look like every other lbctl error line.
+  app.failure_message([](const CLI::App*, const CLI::Error& e) {
+    return std::string("lbctl: usage: ") + e.what() + " (see lbctl --help)\n";
+  });
   app.require_subcommand(1);
   app.add_option("-s,--server", ctx.global.server,
                  "Agent endpoint: unix:///path.sock, /path.sock or host:port")

@@ -10,7 +10,11 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 REQUESTS4=300
 REQUESTS6=90
 
-banner() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+if [ -t 1 ]; then
+	banner() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+else
+	banner() { printf '\n== %s\n' "$*"; }
+fi
 
 # count_responses FILE: "bN: count" per backend, plus failures.
 count_responses() {

@@ -231,7 +231,7 @@ agent_start() {
 		>"$RUN_DIR/agent.log" 2>&1 &
 	AGENT_PID=$!
 	local deadline=$((SECONDS + 20))
-	until grep -q "xlb-agent ready" "$RUN_DIR/agent.log"; do
+	until grep -qs "xlb-agent ready" "$RUN_DIR/agent.log"; do
 		kill -0 "$AGENT_PID" 2>/dev/null || {
 			AGENT_PID=""
 			fail "xlb-agent exited during startup: $(tail -n 20 "$RUN_DIR/agent.log")"
@@ -268,12 +268,22 @@ vip_url() {
 	if [ "$1" = 6 ]; then echo "http://[$VIP6]:$2$3"; else echo "http://$VIP4:$2$3"; fi
 }
 
-# http_burst N URL OUT: N new connections from the client (4 in parallel, 5 s each at most); writes
-# one line per request to OUT: the backend's name, or FAIL.
+# http_burst N URL OUT: N new connections from the client (4 curl processes, 10 requests each per
+# invocation, 5 s per request at most); writes one line per request to OUT: the backend's name, or
+# FAIL. python's http.server speaks HTTP/1.0 and closes every connection, so each request is a new
+# TCP connection (a new flow for the balancer; test_distribution checks that against the counters).
 http_burst() {
-	local n=$1 url=$2 out=$3
-	seq 1 "$n" | nsx cl xargs -P 4 -I{} sh -c "curl -sS -g --max-time 5 '$url' 2>/dev/null || echo FAIL" \
-		>"$out"
+	local n=$1 url=$2 out=$3 batch=10
+	local urls
+	urls=$(printf "'%s' " $(yes "$url" | head -n "$batch"))
+	seq 1 $(((n + batch - 1) / batch)) | nsx cl xargs -P 4 -I{} sh -c "curl -s -g --max-time 5 $urls; true" |
+		grep -E '^b[0-9]+$' | head -n "$n" >"$out"
+	local got
+	got=$(grep -c . "$out")
+	while [ "$got" -lt "$n" ]; do
+		echo FAIL >>"$out"
+		got=$((got + 1))
+	done
 }
 
 # check_shares COUNTS_FILE TOTAL "b1=1 b2=1 b3=2": every backend within +-30% of its weight share;

@@ -73,6 +73,9 @@ test_distribution() {
 	[ "$fam" = 6 ] && vip=$VIP6
 	local before after
 	before=$(stats_new_flows "$vip" 80) || fail "lbctl stats failed"
+	# One request first: if the VIP does not answer at all, fail in seconds, not after the burst.
+	wait_for 10 "a first response from $(vip_url "$fam" 80 /id)" \
+		nsx cl curl -sf -g --max-time 1 "$(vip_url "$fam" 80 /id)"
 	local out=$RUN_DIR/burst-$fam.txt t0=$SECONDS
 	http_burst "$CONNECTIONS" "$(vip_url "$fam" 80 /id)" "$out"
 	log "$CONNECTIONS requests in $((SECONDS - t0))s"
@@ -135,7 +138,7 @@ test_long_lived_stream() {
 	# New connections follow the new backend set.
 	local firsts=$RUN_DIR/stream-firsts-$fam.txt
 	seq 1 24 | nsx cl xargs -P 6 -I{} sh -c \
-		"timeout 3 socat -u '$target' STDOUT 2>/dev/null | head -n 1 | cut -d' ' -f1; true" >"$firsts"
+		"timeout 2 socat -u '$target' STDOUT 2>/dev/null | head -n 1 | cut -d' ' -f1; true" >"$firsts"
 	[ "$(grep -c . "$firsts")" = 24 ] || fail "only $(grep -c . "$firsts") of 24 new stream connections answered"
 	! grep -qx "b$victim" "$firsts" || fail "a new connection reached removed backend b$victim"
 	grep -qx b4 "$firsts" || fail "no new connection reached the added backend b4 (24 tries)"
