@@ -178,4 +178,10 @@ run test_distribution 6
 run test_long_lived_stream 4
 run test_long_lived_stream 6
 E2E_CURRENT_TEST=""
+# For the record (not asserted): the data plane's non-zero drop reasons over the whole run.
+log "non-zero drops: $(lbctl -o json stats | python3 -c '
+import json, sys
+drops = [d["name"] + "=" + str(d["value"]) for d in json.load(sys.stdin).get("drops", [])
+         if int(d.get("value", 0))]
+print(" ".join(drops) or "none")')"
 log "PASS: e2e traffic ($MODE)"
