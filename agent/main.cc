@@ -2,6 +2,7 @@
 // xlb-agent: loads and attaches the XDP balancer, applies the config file, serves the gRPC API.
 #include <signal.h>
 
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -106,7 +107,8 @@ int run(const Options& opts) {
     int sig = 0;
     sigwait(&stop_signals, &sig);
     spdlog::info("agent: {} received, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-    (*server)->Shutdown();
+    // In-flight RPCs get a few seconds to finish; then they are cancelled.
+    (*server)->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   });
 
   spdlog::info("xlb-agent ready: interface {}, {} VIPs, listening on {}",
