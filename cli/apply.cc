@@ -35,7 +35,8 @@ int applyConfig(Client& client, const ApplyArgs& a, OutputFormat format) {
           std::cout << "no changes: the agent already runs " << a.file << "\n";
           return;
         }
-        std::cout << (a.dry_run || !r.applied() ? "plan (dry run, nothing changed):\n" : "applied:\n");
+        std::cout << (a.dry_run || !r.applied() ? "plan (dry run, nothing changed):\n"
+                                                : "applied:\n");
         for (const auto& line : r.changes()) std::cout << "  " << line << "\n";
       });
 }
@@ -44,7 +45,9 @@ int getConfig(Client& client, OutputFormat format) {
   xlb::v1::GetConfigRequest req;
   return callAndPrint<xlb::v1::Config>(
       client,
-      [&](grpc::ClientContext* c, xlb::v1::Config* r) { return client.stub().GetConfig(c, req, r); },
+      [&](grpc::ClientContext* c, xlb::v1::Config* r) {
+        return client.stub().GetConfig(c, req, r);
+      },
       [&](const xlb::v1::Config& r) {
         std::cout << (format == OutputFormat::kJson ? toJson(r) : xlb::config::toYaml(r));
       });
@@ -55,7 +58,8 @@ int getConfig(Client& client, OutputFormat format) {
 void addApplyCommands(CLI::App& app, CommandContext& ctx) {
   auto args = std::make_shared<ApplyArgs>();
   auto* apply = app.add_subcommand(
-      "apply", "Replace the agent's whole configuration with a YAML file (declarative, idempotent)");
+      "apply",
+      "Replace the agent's whole configuration with a YAML file (declarative, idempotent)");
   apply->add_option("-f,--file", args->file, "Config file (same format as xlb-agent --config)")
       ->required()
       ->check(CLI::ExistingFile);
@@ -68,9 +72,8 @@ void addApplyCommands(CLI::App& app, CommandContext& ctx) {
   config->require_subcommand(1);
   auto* get = config->add_subcommand(
       "get", "Print the effective configuration (YAML; -o json for protobuf JSON)");
-  get->callback([&ctx] {
-    ctx.action = [&ctx](Client& c) { return getConfig(c, ctx.global.format()); };
-  });
+  get->callback(
+      [&ctx] { ctx.action = [&ctx](Client& c) { return getConfig(c, ctx.global.format()); }; });
 }
 
 }  // namespace xlb::cli

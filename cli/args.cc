@@ -12,8 +12,8 @@
 namespace xlb::cli {
 namespace {
 
-// Splits "HOST:REST" / "[V6]:REST" / bare "HOST". `rest` is empty (has_rest false) when no ":" suffix.
-// A bare IPv6 literal without brackets is taken whole (it cannot carry a port).
+// Splits "HOST:REST" / "[V6]:REST" / bare "HOST". `rest` is empty (has_rest false) when no ":"
+// suffix. A bare IPv6 literal without brackets is taken whole (it cannot carry a port).
 struct HostSplit {
   std::string host;
   bool has_rest = false;
@@ -59,7 +59,8 @@ absl::StatusOr<HostSplit> splitHost(absl::string_view text, absl::string_view wh
 absl::Status checkAddress(absl::string_view host, absl::string_view what, absl::string_view text) {
   auto addr = parseIpAddress(host);
   if (!addr.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(what, " \"", text, "\": ", addr.status().message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " \"", text, "\": ", addr.status().message()));
   }
   return absl::OkStatus();
 }
@@ -71,8 +72,8 @@ absl::StatusOr<xlb::v1::VipKey> parseVipKey(absl::string_view text) {
   auto slash = text.rfind('/');
   if (slash == absl::string_view::npos) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "vip \"", text, "\": missing \"/tcp\" or \"/udp\" (expected ADDR:PORT/PROTO, e.g. ", kExample,
-        ")"));
+        "vip \"", text, "\": missing \"/tcp\" or \"/udp\" (expected ADDR:PORT/PROTO, e.g. ",
+        kExample, ")"));
   }
   std::string proto = absl::AsciiStrToLower(text.substr(slash + 1));
   xlb::v1::VipKey key;
@@ -196,7 +197,8 @@ bool sameAddress(absl::string_view a, absl::string_view b) {
 }
 
 bool sameVip(const xlb::v1::VipKey& a, const xlb::v1::Vip& b) {
-  return a.port() == b.port() && a.protocol() == b.protocol() && sameAddress(a.address(), b.address());
+  return a.port() == b.port() && a.protocol() == b.protocol() &&
+         sameAddress(a.address(), b.address());
 }
 
 }  // namespace xlb::cli

@@ -34,8 +34,8 @@ std::string algorithmName(xlb::v1::Algorithm a);
 std::string formatVipKey(const xlb::v1::VipKey& key);
 std::string formatVipKey(const xlb::v1::Vip& vip);
 
-// True when both keys name the same VIP (addresses compared after parsing, so "2001:db8:0::1" matches
-// "2001:db8::1").
+// True when both keys name the same VIP (addresses compared after parsing, so "2001:db8:0::1"
+// matches "2001:db8::1").
 bool sameVip(const xlb::v1::VipKey& a, const xlb::v1::Vip& b);
 // True when both strings are the same IP address (textual comparison as a fallback).
 bool sameAddress(absl::string_view a, absl::string_view b);

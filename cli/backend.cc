@@ -47,9 +47,9 @@ int backendList(Client& client, const BackendArgs& a, OutputFormat format) {
       return kExitOk;
     }
   }
-  return reportLocalError(
-      absl::NotFoundError(absl::StrCat("vip ", formatVipKey(*key), " does not exist (see lbctl vip list)")),
-      kExitRpc);
+  return reportLocalError(absl::NotFoundError(absl::StrCat("vip ", formatVipKey(*key),
+                                                           " does not exist (see lbctl vip list)")),
+                          kExitRpc);
 }
 
 int backendAdd(Client& client, const BackendArgs& a, bool weight_set, OutputFormat format) {
@@ -117,7 +117,8 @@ void addBackendCommands(CLI::App& app, CommandContext& ctx) {
   auto* add = be->add_subcommand("add", "Add a backend to a VIP (ALREADY_EXISTS if present)");
   add->add_option("vip", add_args->vip, kVipHelp)->required();
   add->add_option("address", add_args->address, "Backend IPv4/IPv6 address")->required();
-  auto* w = add->add_option("--weight", add_args->weight, "Relative share of new flows (default 1)");
+  auto* w =
+      add->add_option("--weight", add_args->weight, "Relative share of new flows (default 1)");
   add->callback([&ctx, add_args, w] {
     ctx.action = [&ctx, add_args, w](Client& c) {
       return backendAdd(c, *add_args, w->count() > 0, ctx.global.format());

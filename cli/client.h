@@ -26,7 +26,9 @@ struct GlobalOptions {
   std::string server = "unix:///run/xlb/xlb.sock";
   std::string output = "table";
   std::string timeout = "5s";
-  OutputFormat format() const { return output == "json" ? OutputFormat::kJson : OutputFormat::kTable; }
+  OutputFormat format() const {
+    return output == "json" ? OutputFormat::kJson : OutputFormat::kTable;
+  }
 };
 
 class Client {
@@ -47,9 +49,10 @@ class Client {
   std::unique_ptr<xlb::v1::Balancer::Stub> stub_;
 };
 
-// Prints the RPC failure to stderr as "lbctl: CODE: message" (with a hint naming the socket when the
-// agent is unreachable) and returns kExitRpc.
-int reportRpcError(const grpc::Status& status, const std::string& target, std::ostream& err = std::cerr);
+// Prints the RPC failure to stderr as "lbctl: CODE: message" (with a hint naming the socket when
+// the agent is unreachable) and returns kExitRpc.
+int reportRpcError(const grpc::Status& status, const std::string& target,
+                   std::ostream& err = std::cerr);
 
 // Prints a local (pre-RPC) error such as an unparsable VIP string and returns `exit_code`.
 int reportLocalError(const absl::Status& status, int exit_code, std::ostream& err = std::cerr);

@@ -9,8 +9,8 @@
 
 namespace xlb::cli {
 
-// The command CLI11 selected: set by the subcommand's callback, run by main() once parsing succeeded
-// and the client exists. Returns the process exit code.
+// The command CLI11 selected: set by the subcommand's callback, run by main() once parsing
+// succeeded and the client exists. Returns the process exit code.
 using Action = std::function<int(Client&)>;
 
 struct CommandContext {

@@ -45,7 +45,8 @@ std::string formatError(grpc::StatusCode code, const std::string& message);
 Table vipTable(const std::vector<const xlb::v1::Vip*>& vips);
 Table backendTable(const xlb::v1::Vip& vip);
 
-// 1234567 -> "1234567"; bytes -> "1.2 MiB" style is avoided on purpose: scripts parse the table too.
+// 1234567 -> "1234567"; bytes -> "1.2 MiB" style is avoided on purpose: scripts parse the table
+// too.
 std::string formatCount(uint64_t v);
 
 }  // namespace xlb::cli

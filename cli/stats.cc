@@ -34,11 +34,12 @@ void printStats(const xlb::v1::Stats& s) {
     for (const auto& b : v.backends()) total_flows += b.counters().new_flows();
     for (const auto& b : v.backends()) {
       const uint64_t nf = b.counters().new_flows();
-      backends.addRow({key, b.address(), absl::StrCat(b.weight()), formatCount(b.counters().packets()),
-                       formatCount(b.counters().bytes()), formatCount(nf),
-                       total_flows == 0 ? "-"
-                                        : absl::StrFormat("%.1f%%", 100.0 * static_cast<double>(nf) /
-                                                                        static_cast<double>(total_flows))});
+      backends.addRow(
+          {key, b.address(), absl::StrCat(b.weight()), formatCount(b.counters().packets()),
+           formatCount(b.counters().bytes()), formatCount(nf),
+           total_flows == 0 ? "-"
+                            : absl::StrFormat("%.1f%%", 100.0 * static_cast<double>(nf) /
+                                                            static_cast<double>(total_flows))});
     }
   }
   std::cout << "\nVIPs\n";
@@ -50,13 +51,16 @@ void printStats(const xlb::v1::Stats& s) {
 }  // namespace
 
 void addStatsCommand(CLI::App& app, CommandContext& ctx) {
-  auto* stats = app.add_subcommand("stats", "Show data-plane counters (global, drops, VIPs, backends)");
+  auto* stats =
+      app.add_subcommand("stats", "Show data-plane counters (global, drops, VIPs, backends)");
   stats->callback([&ctx] {
     ctx.action = [&ctx](Client& client) {
       xlb::v1::GetStatsRequest req;
       return callAndPrint<xlb::v1::Stats>(
           client,
-          [&](grpc::ClientContext* c, xlb::v1::Stats* r) { return client.stub().GetStats(c, req, r); },
+          [&](grpc::ClientContext* c, xlb::v1::Stats* r) {
+            return client.stub().GetStats(c, req, r);
+          },
           [&](const xlb::v1::Stats& r) {
             if (ctx.global.format() == OutputFormat::kJson) {
               std::cout << toJson(r);

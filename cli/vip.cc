@@ -93,14 +93,14 @@ void addVipCommands(CLI::App& app, CommandContext& ctx) {
   vip->require_subcommand(1);
 
   auto* list = vip->add_subcommand("list", "List VIPs and their backends");
-  list->callback([&ctx] {
-    ctx.action = [&ctx](Client& c) { return vipList(c, ctx.global.format()); };
-  });
+  list->callback(
+      [&ctx] { ctx.action = [&ctx](Client& c) { return vipList(c, ctx.global.format()); }; });
 
   auto args = std::make_shared<VipAddArgs>();
   auto* add = vip->add_subcommand("add", "Add a VIP (ALREADY_EXISTS if its key is taken)");
-  add->add_option("vip", args->key, "ADDR:PORT/PROTO, e.g. 10.0.0.10:80/tcp, [2001:db8::10]:443/udp; "
-                                    "port 0 = all ports")
+  add->add_option("vip", args->key,
+                  "ADDR:PORT/PROTO, e.g. 10.0.0.10:80/tcp, [2001:db8::10]:443/udp; "
+                  "port 0 = all ports")
       ->required();
   add->add_option("--name", args->name, "Operator label, unique among VIPs");
   add->add_option("--forwarding", args->forwarding, "How packets reach backends")

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Unit tests for lbctl's argument syntaxes (VIP keys, backend specs, durations) and output formatting.
+// Unit tests for lbctl's argument syntaxes (VIP keys, backend specs, durations) and output
+// formatting.
 #include <gtest/gtest.h>
 
 #include "args.h"
@@ -58,7 +59,8 @@ TEST(ParseVipKey, Errors) {
        "vip \"10.0.0.300:80/tcp\": \"10.0.0.300\" is not an IPv4 or IPv6 address (e.g. 10.0.0.1 or "
        "2001:db8::1)"},
       {"2001:db8::1:80/tcp",
-       "vip \"2001:db8::1:80/tcp\": missing port (expected ADDR:PORT/PROTO, port 0 = all ports, e.g. "
+       "vip \"2001:db8::1:80/tcp\": missing port (expected ADDR:PORT/PROTO, port 0 = all ports, "
+       "e.g. "
        "10.0.0.10:80/tcp or [2001:db8::10]:443/udp)"},
       {"[2001:db8::1:80/tcp",
        "vip \"[2001:db8::1:80\": missing \"]\" (e.g. 10.0.0.10:80/tcp or [2001:db8::10]:443/udp)"},

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Runs the real lbctl binary against the real gRPC service (State + FakeDataplane) on a unix socket:
-// every command's output, exit code and error line, without root or a kernel data plane.
+// Runs the real lbctl binary against the real gRPC service (State + FakeDataplane) on a unix
+// socket: every command's output, exit code and error line, without root or a kernel data plane.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -92,7 +92,8 @@ class LbctlApiTest : public ::testing::Test {
 };
 
 TEST_F(LbctlApiTest, VipAddListDelete) {
-  auto add = lbctl("vip add 10.100.0.10:80/tcp --name web --backend 10.0.1.11 --backend 10.0.1.12:3");
+  auto add =
+      lbctl("vip add 10.100.0.10:80/tcp --name web --backend 10.0.1.11 --backend 10.0.1.12:3");
   ASSERT_EQ(add.rc, 0) << add.err;
   EXPECT_NE(add.out.find("10.100.0.10:80/tcp"), std::string::npos) << add.out;
   EXPECT_NE(add.out.find("web"), std::string::npos) << add.out;
@@ -144,7 +145,8 @@ TEST_F(LbctlApiTest, ErrorsKeepTheirCodesAndChangeNothing) {
 
   auto usage = lbctl("vip add 10.100.0.300:80/tcp");
   EXPECT_EQ(usage.rc, 2);
-  EXPECT_EQ(usage.err.rfind("lbctl: INVALID_ARGUMENT: vip \"10.100.0.300:80/tcp\"", 0), 0u) << usage.err;
+  EXPECT_EQ(usage.err.rfind("lbctl: INVALID_ARGUMENT: vip \"10.100.0.300:80/tcp\"", 0), 0u)
+      << usage.err;
 
   EXPECT_EQ(lbctl("vip list").out, before);
 }
