@@ -269,14 +269,16 @@ vip_url() {
 }
 
 # http_burst N URL OUT: N new connections from the client (4 curl processes, 10 requests each per
-# invocation, 5 s per request at most); writes one line per request to OUT: the backend's name, or
+# invocation, 5 s per request and 60 s for the burst at most); writes one line per request to OUT: the backend's name, or
 # FAIL. python's http.server speaks HTTP/1.0 and closes every connection, so each request is a new
 # TCP connection (a new flow for the balancer; test_distribution checks that against the counters).
 http_burst() {
 	local n=$1 url=$2 out=$3 batch=10
 	local urls
 	urls=$(printf "'%s' " $(yes "$url" | head -n "$batch"))
-	seq 1 $(((n + batch - 1) / batch)) | nsx cl xargs -P 4 -I{} sh -c "curl -s -g --max-time 5 $urls; true" |
+	# The whole burst is bounded too (a half-broken path must not hold the suite for minutes).
+	seq 1 $(((n + batch - 1) / batch)) |
+		nsx cl timeout 60 xargs -P 4 -I{} sh -c "curl -s -g --max-time 5 $urls; true" |
 		grep -E '^b[0-9]+$' | head -n "$n" >"$out"
 	local got
 	got=$(grep -c . "$out")
