@@ -7,6 +7,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "common/address.h"
 
 namespace xlb::cli {
@@ -168,8 +170,32 @@ std::string forwardingName(xlb::v1::ForwardingMode m) {
 }
 
 std::string algorithmName(xlb::v1::Algorithm a) {
-  (void)a;
-  return "maglev";  // the only algorithm; UNSPECIFIED means MAGLEV
+  if (a == xlb::v1::ALGORITHM_UNSPECIFIED) return "maglev";  // UNSPECIFIED means MAGLEV
+  const auto* value = xlb::v1::Algorithm_descriptor()->FindValueByNumber(a);
+  if (value == nullptr) return absl::StrCat("algorithm_", static_cast<int>(a));
+  // ALGORITHM_SOURCE_HASH -> "source_hash": the config file's spelling.
+  return absl::AsciiStrToLower(absl::StripPrefix(value->name(), "ALGORITHM_"));
+}
+
+std::vector<std::string> algorithmNames() {
+  std::vector<std::string> names;
+  const auto* d = xlb::v1::Algorithm_descriptor();
+  for (int i = 0; i < d->value_count(); ++i) {
+    if (d->value(i)->number() == xlb::v1::ALGORITHM_UNSPECIFIED) continue;
+    names.push_back(algorithmName(static_cast<xlb::v1::Algorithm>(d->value(i)->number())));
+  }
+  return names;
+}
+
+absl::StatusOr<xlb::v1::Algorithm> parseAlgorithm(absl::string_view text) {
+  const std::string want = absl::AsciiStrToLower(text);
+  const auto* d = xlb::v1::Algorithm_descriptor();
+  for (int i = 0; i < d->value_count(); ++i) {
+    auto a = static_cast<xlb::v1::Algorithm>(d->value(i)->number());
+    if (a != xlb::v1::ALGORITHM_UNSPECIFIED && algorithmName(a) == want) return a;
+  }
+  return absl::InvalidArgumentError(absl::StrCat("algorithm \"", text, "\" is not one of ",
+                                                 absl::StrJoin(algorithmNames(), ", ")));
 }
 
 namespace {

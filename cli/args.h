@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -29,6 +30,10 @@ std::string normalizeServer(absl::string_view server);
 std::string protocolName(xlb::v1::Protocol p);
 std::string forwardingName(xlb::v1::ForwardingMode m);
 std::string algorithmName(xlb::v1::Algorithm a);
+// Every selectable algorithm in config-file spelling ("maglev", ...), from the proto descriptor, so
+// lbctl accepts whatever the schema it was built with defines.
+std::vector<std::string> algorithmNames();
+absl::StatusOr<xlb::v1::Algorithm> parseAlgorithm(absl::string_view text);
 
 // Canonical "10.0.0.1:80/tcp" / "[2001:db8::1]:80/tcp" form (addresses normalized when parseable).
 std::string formatVipKey(const xlb::v1::VipKey& key);

@@ -56,7 +56,9 @@ int vipAdd(Client& client, const VipAddArgs& a, bool table_size_set, OutputForma
   vip->set_protocol(key->protocol());
   vip->set_forwarding(a.forwarding == "ipip" ? xlb::v1::FORWARDING_MODE_IPIP
                                              : xlb::v1::FORWARDING_MODE_DSR);
-  vip->set_algorithm(xlb::v1::ALGORITHM_MAGLEV);
+  auto algorithm = parseAlgorithm(a.algorithm);
+  if (!algorithm.ok()) return reportLocalError(algorithm.status(), kExitUsage);
+  vip->set_algorithm(*algorithm);
   if (table_size_set) vip->set_maglev_table_size(a.table_size);
   for (const auto& spec : a.backends) {
     auto b = parseBackendSpec(spec);
@@ -107,7 +109,7 @@ void addVipCommands(CLI::App& app, CommandContext& ctx) {
       ->check(CLI::IsMember({"dsr", "ipip"}))
       ->capture_default_str();
   add->add_option("--algorithm", args->algorithm, "Backend selection")
-      ->check(CLI::IsMember({"maglev"}))
+      ->check(CLI::IsMember(algorithmNames()))
       ->capture_default_str();
   auto* m = add->add_option("--maglev-table-size", args->table_size,
                             "Maglev table size M (prime, default 65537)");

@@ -152,6 +152,24 @@ TEST(SameVip, ComparesParsedAddresses) {
   EXPECT_FALSE(sameVip(k, v));
 }
 
+TEST(Algorithm, NamesFollowTheSchema) {
+  EXPECT_EQ(algorithmName(v1::ALGORITHM_UNSPECIFIED), "maglev");
+  EXPECT_EQ(algorithmName(v1::ALGORITHM_MAGLEV), "maglev");
+  auto names = algorithmNames();
+  ASSERT_FALSE(names.empty());
+  EXPECT_EQ(names.front(), "maglev");
+  for (const auto& n : names) {
+    auto a = parseAlgorithm(n);
+    ASSERT_TRUE(a.ok()) << n;
+    EXPECT_EQ(algorithmName(*a), n);
+  }
+  EXPECT_EQ(*parseAlgorithm("MAGLEV"), v1::ALGORITHM_MAGLEV);
+  auto bad = parseAlgorithm("wrr");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(std::string(bad.status().message().substr(0, 36)),
+            "algorithm \"wrr\" is not one of maglev");
+}
+
 TEST(Table, AlignsColumnsAndRightAlignsNumbers) {
   Table t({"NAME", "COUNT", "NOTE"}, {false, true, false});
   t.addRow({"a", "1", "x"});
