@@ -2,6 +2,7 @@
 // Configuration rules: every message names the field path, the offending value and how to fix it.
 #include "config/validate.h"
 
+#include <algorithm>
 #include <map>
 #include <vector>
 
@@ -102,11 +103,113 @@ void checkVipKeyFields(Errors& errors, absl::string_view path, absl::string_view
   checkProtocol(errors, join(path, "protocol"), protocol);
 }
 
+bool probes(v1::HealthCheckType t) {
+  return t == v1::HEALTH_CHECK_TYPE_TCP || t == v1::HEALTH_CHECK_TYPE_HTTP ||
+         t == v1::HEALTH_CHECK_TYPE_GRPC;
+}
+
+// The fields of one written HealthCheck (a VIP default or a backend override). `type` is the type
+// that applies to it after inheritance: it decides which sub-message is allowed.
+void checkHealthFields(Errors& errors, const v1::HealthCheck& hc, absl::string_view path,
+                       v1::HealthCheckType type) {
+  if (!v1::HealthCheckType_IsValid(hc.type())) {
+    errors.invalid(join(path, "type"),
+                   absl::StrCat(hc.type(), " is not a known check type (none, tcp, http or grpc)"));
+  }
+  if (hc.has_interval_ms()) {
+    checkRange(errors, join(path, "interval_ms"), hc.interval_ms(), kMinIntervalMs, kMaxIntervalMs);
+  }
+  if (hc.has_timeout_ms()) {
+    checkRange(errors, join(path, "timeout_ms"), hc.timeout_ms(), 1, kMaxIntervalMs);
+  }
+  if (hc.has_rise()) checkRange(errors, join(path, "rise"), hc.rise(), 1, 100);
+  if (hc.has_fall()) checkRange(errors, join(path, "fall"), hc.fall(), 1, 100);
+  if (hc.has_jitter_percent()) {
+    checkRange(errors, join(path, "jitter_percent"), hc.jitter_percent(), 0, 50);
+  }
+  if (!hc.address().empty()) {
+    checkAddress(errors, join(path, "address"), hc.address(), "a health-check target");
+  }
+  checkRange(errors, join(path, "port"), hc.port(), 0, 65535);
+  const char* tname = healthCheckTypeName(type);
+  if (hc.has_http()) {
+    const std::string hpath = join(path, "http");
+    if (type != v1::HEALTH_CHECK_TYPE_HTTP) {
+      errors.invalid(hpath, absl::StrCat("only allowed with type http (type is ", tname, ")"));
+    }
+    const v1::HttpCheck& h = hc.http();
+    bool method_ok = true;
+    for (char c : h.method()) method_ok &= absl::ascii_isupper(static_cast<unsigned char>(c));
+    if (!method_ok) {
+      errors.invalid(join(hpath, "method"), absl::StrCat("\"", h.method(),
+                                                         "\" is not an HTTP method (e.g. GET, HEAD)"));
+    }
+    if (!h.path().empty() && h.path()[0] != '/') {
+      errors.invalid(join(hpath, "path"),
+                     absl::StrCat("\"", h.path(), "\" must start with '/' (e.g. /healthz)"));
+    }
+    for (absl::string_view field : {h.path(), h.host()}) {
+      if (field.find_first_of(" \r\n\t") != absl::string_view::npos) {
+        errors.invalid(join(hpath, field.data() == h.path().data() ? "path" : "host"),
+                       absl::StrCat("\"", field, "\" must not contain spaces or line breaks"));
+      }
+    }
+    for (int i = 0; i < h.expected_statuses_size(); ++i) {
+      const auto& r = h.expected_statuses(i);
+      const std::string rpath = absl::StrCat(hpath, ".expected_statuses[", i, "]");
+      bool low_ok = r.low() >= 100 && r.low() <= 599, high_ok = r.high() >= 100 && r.high() <= 599;
+      if (!low_ok) checkRange(errors, join(rpath, "low"), r.low(), 100, 599);
+      if (!high_ok) checkRange(errors, join(rpath, "high"), r.high(), 100, 599);
+      if (low_ok && high_ok && r.low() > r.high()) {
+        errors.invalid(rpath, absl::StrCat("low ", r.low(), " is greater than high ", r.high(),
+                                           " (a range is low..high, e.g. {low: 200, high: 299})"));
+      }
+    }
+  }
+  if (hc.has_grpc() && type != v1::HEALTH_CHECK_TYPE_GRPC) {
+    errors.invalid(join(path, "grpc"),
+                   absl::StrCat("only allowed with type grpc (type is ", tname, ")"));
+  }
+}
+
+// A VIP default (`backend` null) or a backend override: fields, then the rules that need the
+// merged check (timeout within the interval, a port for port-0 VIPs), reported where they were
+// written.
+void checkHealth(Errors& errors, const v1::Vip& vip, const v1::Backend* backend,
+                 absl::string_view owner_path) {
+  const v1::HealthCheck& written = backend ? backend->health_check() : vip.health_check();
+  const std::string path = join(owner_path, "health_check");
+  v1::HealthCheck merged = backend ? effectiveHealthCheck(vip, *backend)
+                                   : normalizeHealthCheck(vip.health_check());
+  checkHealthFields(errors, written, path, merged.type());
+  const bool own_timing = written.has_timeout_ms() || written.has_interval_ms();
+  if (own_timing && merged.timeout_ms() > merged.interval_ms() &&
+      merged.interval_ms() >= kMinIntervalMs) {
+    errors.invalid(join(path, "timeout_ms"),
+                   absl::StrCat(merged.timeout_ms(), " must not exceed interval_ms (",
+                                merged.interval_ms(), ")"));
+  }
+  if (vip.port() == 0 && probes(merged.type()) && merged.port() == 0) {
+    // A backend inheriting everything was already reported on the VIP.
+    v1::HealthCheck vip_check = normalizeHealthCheck(vip.health_check());
+    bool reported = backend && probes(vip_check.type()) && vip_check.port() == 0;
+    if (!reported) {
+      errors.invalid(join(path, "port"),
+                     "missing: the VIP serves every port (port 0), so a health check needs a port "
+                     "(e.g. port: 80)");
+    }
+  }
+}
+
 std::optional<IpAddress> checkBackend(Errors& errors, const v1::Backend& backend,
                                       absl::string_view path) {
   auto addr = checkAddress(errors, join(path, "address"), backend.address(), "a backend");
   if (backend.has_weight())
     checkRange(errors, join(path, "weight"), backend.weight(), 0, XLB_MAX_WEIGHT);
+  if (!v1::BackendState_IsValid(backend.state())) {
+    errors.invalid(join(path, "state"),
+                   absl::StrCat(backend.state(), " is not a known state (active or draining)"));
+  }
   return addr;
 }
 
@@ -127,8 +230,20 @@ void checkVip(Errors& errors, const v1::Vip& vip, absl::string_view path) {
   checkVipKeyFields(errors, path, vip.address(), vip.port(), vip.protocol());
   if (!v1::Algorithm_IsValid(vip.algorithm())) {
     errors.invalid(join(path, "algorithm"),
-                   absl::StrCat(vip.algorithm(), " is not a known algorithm (maglev)"));
+                   absl::StrCat(vip.algorithm(),
+                                " is not a known algorithm (maglev, source_hash, round_robin, "
+                                "random or least_conn)"));
+  } else if (vip.source_hash_include_port() && vip.algorithm() != v1::ALGORITHM_SOURCE_HASH) {
+    errors.invalid(join(path, "source_hash_include_port"),
+                   absl::StrCat("only applies to algorithm source_hash (algorithm is ",
+                                algorithmName(vip.algorithm()), ")"));
   }
+  if (!v1::AllDownPolicy_IsValid(vip.all_down_policy())) {
+    errors.invalid(join(path, "all_down_policy"),
+                   absl::StrCat(vip.all_down_policy(),
+                                " is not a known policy (keep_last_healthy or drop)"));
+  }
+  if (vip.has_health_check()) checkHealth(errors, vip, nullptr, path);
   if (!v1::ForwardingMode_IsValid(vip.forwarding())) {
     errors.invalid(join(path, "forwarding"),
                    absl::StrCat(vip.forwarding(), " is not a known forwarding mode (dsr or ipip)"));
@@ -140,6 +255,7 @@ void checkVip(Errors& errors, const v1::Vip& vip, absl::string_view path) {
   for (int i = 0; i < vip.backends_size(); ++i) {
     std::string bpath = absl::StrCat(path, ".backends[", i, "]");
     auto addr = checkBackend(errors, vip.backends(i), bpath);
+    if (vip.backends(i).has_health_check()) checkHealth(errors, vip, &vip.backends(i), bpath);
     if (!addr) continue;
     auto [it, inserted] = seen.emplace(*addr, i);
     if (!inserted) {
@@ -236,6 +352,22 @@ std::optional<std::pair<uint64_t, uint64_t>> fieldRange(absl::string_view full_n
   if (full_name == "xlb.v1.Vip.port" || full_name == "xlb.v1.VipKey.port") {
     return std::make_pair(uint64_t{0}, uint64_t{65535});
   }
+  if (full_name == "xlb.v1.HealthCheck.interval_ms") {
+    return std::make_pair(uint64_t{kMinIntervalMs}, uint64_t{kMaxIntervalMs});
+  }
+  if (full_name == "xlb.v1.HealthCheck.timeout_ms") {
+    return std::make_pair(uint64_t{1}, uint64_t{kMaxIntervalMs});
+  }
+  if (full_name == "xlb.v1.HealthCheck.rise" || full_name == "xlb.v1.HealthCheck.fall") {
+    return std::make_pair(uint64_t{1}, uint64_t{100});
+  }
+  if (full_name == "xlb.v1.HealthCheck.jitter_percent") {
+    return std::make_pair(uint64_t{0}, uint64_t{50});
+  }
+  if (full_name == "xlb.v1.HealthCheck.port") return std::make_pair(uint64_t{0}, uint64_t{65535});
+  if (full_name == "xlb.v1.StatusRange.low" || full_name == "xlb.v1.StatusRange.high") {
+    return std::make_pair(uint64_t{100}, uint64_t{599});
+  }
   if (full_name == "xlb.v1.Vip.maglev_table_size") {
     return std::make_pair(uint64_t{kMinMaglevTableSize}, uint64_t{XLB_MAGLEV_MAX_M});
   }
@@ -329,11 +461,76 @@ v1::Vip normalizeVip(const v1::Vip& in) {
     vip.set_forwarding(v1::FORWARDING_MODE_DSR);
   }
   if (!vip.has_maglev_table_size()) vip.set_maglev_table_size(XLB_MAGLEV_DEFAULT_M);
+  if (vip.all_down_policy() == v1::ALL_DOWN_POLICY_UNSPECIFIED) {
+    vip.set_all_down_policy(v1::ALL_DOWN_POLICY_KEEP_LAST_HEALTHY);
+  }
+  if (vip.has_health_check()) *vip.mutable_health_check() = normalizeHealthCheck(vip.health_check());
   for (auto& backend : *vip.mutable_backends()) {
     backend.set_address(canonicalAddress(backend.address()));
     if (!backend.has_weight()) backend.set_weight(1);
+    if (backend.state() == v1::BACKEND_STATE_UNSPECIFIED) {
+      backend.set_state(v1::BACKEND_STATE_ACTIVE);
+    }
+    // A backend override stays as written: its unset fields are inherited from the VIP.
+    if (backend.has_health_check() && !backend.health_check().address().empty()) {
+      backend.mutable_health_check()->set_address(
+          canonicalAddress(backend.health_check().address()));
+    }
   }
   return vip;
+}
+
+v1::HealthCheck normalizeHealthCheck(const v1::HealthCheck& in) {
+  v1::HealthCheck hc = in;
+  if (hc.type() == v1::HEALTH_CHECK_TYPE_UNSPECIFIED) hc.set_type(v1::HEALTH_CHECK_TYPE_NONE);
+  if (!hc.has_interval_ms()) hc.set_interval_ms(kDefaultIntervalMs);
+  if (!hc.has_timeout_ms()) hc.set_timeout_ms(std::min(kDefaultTimeoutMs, hc.interval_ms()));
+  if (!hc.has_rise()) hc.set_rise(kDefaultRise);
+  if (!hc.has_fall()) hc.set_fall(kDefaultFall);
+  if (!hc.has_jitter_percent()) hc.set_jitter_percent(kDefaultJitterPercent);
+  if (!hc.address().empty()) hc.set_address(canonicalAddress(hc.address()));
+  if (hc.type() == v1::HEALTH_CHECK_TYPE_HTTP) {
+    auto* h = hc.mutable_http();
+    if (h->method().empty()) h->set_method("GET");
+    if (h->path().empty()) h->set_path("/");
+    if (h->expected_statuses_size() == 0) {
+      auto* r = h->add_expected_statuses();
+      r->set_low(200);
+      r->set_high(399);
+    }
+  }
+  if (hc.type() == v1::HEALTH_CHECK_TYPE_GRPC) hc.mutable_grpc();  // shown, service ""
+  return hc;
+}
+
+v1::HealthCheck effectiveHealthCheck(const v1::Vip& vip, const v1::Backend& backend) {
+  // Merge the written messages first and fill defaults last, so that a default timeout follows an
+  // overridden interval.
+  v1::HealthCheck hc = vip.health_check();
+  if (backend.has_health_check()) {
+    const v1::HealthCheck& o = backend.health_check();
+    if (o.type() != v1::HEALTH_CHECK_TYPE_UNSPECIFIED && o.type() != hc.type()) {
+      hc.set_type(o.type());
+      if (o.type() != v1::HEALTH_CHECK_TYPE_HTTP) hc.clear_http();
+      if (o.type() != v1::HEALTH_CHECK_TYPE_GRPC) hc.clear_grpc();
+    }
+    if (o.has_interval_ms()) hc.set_interval_ms(o.interval_ms());
+    if (o.has_timeout_ms()) hc.set_timeout_ms(o.timeout_ms());
+    if (o.has_rise()) hc.set_rise(o.rise());
+    if (o.has_fall()) hc.set_fall(o.fall());
+    if (o.has_jitter_percent()) hc.set_jitter_percent(o.jitter_percent());
+    if (!o.address().empty()) hc.set_address(o.address());
+    if (o.port() != 0) hc.set_port(o.port());
+    if (o.has_http()) *hc.mutable_http() = o.http();
+    if (o.has_grpc()) *hc.mutable_grpc() = o.grpc();
+  }
+  hc = normalizeHealthCheck(hc);
+  // An inherited timeout (perhaps the default the VIP's normalization filled in) follows an
+  // interval the backend shortened; a timeout written in the override is validated instead.
+  if (!backend.health_check().has_timeout_ms() && hc.timeout_ms() > hc.interval_ms()) {
+    hc.set_timeout_ms(hc.interval_ms());
+  }
+  return hc;
 }
 
 v1::Config normalize(const v1::Config& in) {
@@ -360,6 +557,40 @@ const char* forwardingName(v1::ForwardingMode f) {
   return f == v1::FORWARDING_MODE_IPIP ? "ipip" : "dsr";
 }
 
-const char* algorithmName(v1::Algorithm) { return "maglev"; }
+const char* algorithmName(v1::Algorithm a) {
+  switch (a) {
+    case v1::ALGORITHM_SOURCE_HASH:
+      return "source_hash";
+    case v1::ALGORITHM_ROUND_ROBIN:
+      return "round_robin";
+    case v1::ALGORITHM_RANDOM:
+      return "random";
+    case v1::ALGORITHM_LEAST_CONN:
+      return "least_conn";
+    default:
+      return "maglev";
+  }
+}
+
+const char* healthCheckTypeName(v1::HealthCheckType t) {
+  switch (t) {
+    case v1::HEALTH_CHECK_TYPE_TCP:
+      return "tcp";
+    case v1::HEALTH_CHECK_TYPE_HTTP:
+      return "http";
+    case v1::HEALTH_CHECK_TYPE_GRPC:
+      return "grpc";
+    default:
+      return "none";
+  }
+}
+
+const char* backendStateName(v1::BackendState s) {
+  return s == v1::BACKEND_STATE_DRAINING ? "draining" : "active";
+}
+
+const char* allDownPolicyName(v1::AllDownPolicy p) {
+  return p == v1::ALL_DOWN_POLICY_DROP ? "drop" : "keep_last_healthy";
+}
 
 }  // namespace xlb::config

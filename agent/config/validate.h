@@ -20,6 +20,15 @@ inline constexpr uint32_t kMaglevSizePerBackend = 10;  // M >= 10 x backends kee
 inline constexpr char kDefaultEncapV4[] = "172.16.0.0/16";
 inline constexpr char kDefaultEncapV6[] = "fd00:7862::/64";
 
+// Health-check defaults (normalize() writes them into a VIP's health_check).
+inline constexpr uint32_t kDefaultIntervalMs = 1000;
+inline constexpr uint32_t kDefaultTimeoutMs = 500;  // capped at the interval
+inline constexpr uint32_t kDefaultRise = 2;
+inline constexpr uint32_t kDefaultFall = 2;
+inline constexpr uint32_t kDefaultJitterPercent = 10;
+inline constexpr uint32_t kMinIntervalMs = 10;
+inline constexpr uint32_t kMaxIntervalMs = 3'600'000;
+
 // A VIP's identity, parsed: address + port + protocol. Ordered, so usable as a map key.
 struct VipKey {
   IpAddress address;
@@ -59,11 +68,21 @@ absl::Status validateBackendAddress(absl::string_view address, absl::string_view
 v1::Config normalize(const v1::Config& config);
 v1::Vip normalizeVip(const v1::Vip& vip);
 
+// The check that applies to one backend: the VIP's default (normalized) with the backend's override
+// on top (fields the override leaves unset are inherited; a changed type drops the other type's
+// sub-message), defaults filled. No health_check anywhere = type none.
+v1::HealthCheck effectiveHealthCheck(const v1::Vip& vip, const v1::Backend& backend);
+// Fills every default of a check whose type is set (interval, timeout, rise, fall, jitter, http).
+v1::HealthCheck normalizeHealthCheck(const v1::HealthCheck& check);
+
 // Canonical text of an address literal ("2001:DB8:0::1" -> "2001:db8::1"), or the input if invalid.
 std::string canonicalAddress(absl::string_view address);
 
 const char* protocolName(v1::Protocol p);          // "tcp", "udp", "unspecified"
 const char* forwardingName(v1::ForwardingMode f);  // "dsr", "ipip"
-const char* algorithmName(v1::Algorithm a);        // "maglev"
+const char* algorithmName(v1::Algorithm a);        // "maglev", "source_hash", ...
+const char* healthCheckTypeName(v1::HealthCheckType t);  // "none", "tcp", "http", "grpc"
+const char* backendStateName(v1::BackendState s);        // "active", "draining"
+const char* allDownPolicyName(v1::AllDownPolicy p);      // "keep_last_healthy", "drop"
 
 }  // namespace xlb::config

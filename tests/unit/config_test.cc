@@ -100,7 +100,8 @@ TEST(ConfigYamlTest, TypeErrorsNameThePath) {
 TEST(ConfigYamlTest, UnknownFieldsAreErrorsAndAllAreReported) {
   EXPECT_EQ(parseError("vips:\n  - address: 10.0.0.1\n    bakends: []\nencp: {}\n"),
             "vips[0].bakends: unknown field (known: name, address, port, protocol, algorithm, "
-            "forwarding, maglev_table_size, backends) (line 3, column 5)\n"
+            "forwarding, maglev_table_size, backends, source_hash_include_port, health_check, "
+            "all_down_policy) (line 3, column 5)\n"
             "encp: unknown field (known: vips, encap) (line 4, column 1)");
 }
 
@@ -169,10 +170,11 @@ TEST(ConfigValidateTest, PortAndProtocol) {
   vip->set_address("10.0.0.1");
   vip->set_protocol(static_cast<v1::Protocol>(7));
   vip->set_forwarding(static_cast<v1::ForwardingMode>(9));
-  vip->set_algorithm(static_cast<v1::Algorithm>(5));
+  vip->set_algorithm(static_cast<v1::Algorithm>(6));
   EXPECT_EQ(validateConfig(c).message(),
             "vips[0].protocol: 7 is not a known protocol (tcp or udp)\n"
-            "vips[0].algorithm: 5 is not a known algorithm (maglev)\n"
+            "vips[0].algorithm: 6 is not a known algorithm (maglev, source_hash, round_robin, random "
+            "or least_conn)\n"
             "vips[0].forwarding: 9 is not a known forwarding mode (dsr or ipip)");
 }
 
@@ -338,6 +340,130 @@ TEST(ConfigNormalizeTest, FillsDefaultsAndCanonicalises) {
   EXPECT_EQ(c.encap().source_v4_prefix(), "172.16.0.0/16");
   EXPECT_EQ(c.encap().source_v6_prefix(), "fd00:7862::/64");
   // Idempotent.
+  EXPECT_EQ(normalize(c).SerializeAsString(), c.SerializeAsString());
+}
+
+// ---- issue 3: algorithms, health checks, backend state, all-down policy ----
+
+constexpr char kVipHead[] = "vips:\n  - address: 10.0.0.10\n    port: 80\n    protocol: tcp\n";
+
+TEST(ConfigHealthTest, ValidChecksPass) {
+  absl::Status st = validateConfig(parseOk(std::string(kVipHead) + R"(    algorithm: least_conn
+    all_down_policy: drop
+    health_check:
+      type: http
+      interval_ms: 200
+      timeout_ms: 100
+      http: {path: /healthz, expected_statuses: [{low: 200, high: 204}], body_contains: ok}
+    backends:
+      - {address: 10.0.1.1, state: draining}
+      - address: 10.0.1.2
+        health_check: {type: grpc, port: 9090, grpc: {service: web}}
+      - address: 10.0.1.3
+        health_check: {type: tcp, address: 192.168.1.3, port: 22}
+)"));
+  EXPECT_TRUE(st.ok()) << st;
+}
+
+TEST(ConfigHealthTest, GoldenErrors) {
+  EXPECT_EQ(validateError(std::string(kVipHead) +
+                          "    health_check: {type: tcp, interval_ms: 1000, timeout_ms: 2000}\n"),
+            "vips[0].health_check.timeout_ms: 2000 must not exceed interval_ms (1000)");
+  EXPECT_EQ(validateError(std::string(kVipHead) + "    health_check: {type: tcp, timeout_ms: 1500}\n"),
+            "vips[0].health_check.timeout_ms: 1500 must not exceed interval_ms (1000)");
+  EXPECT_EQ(
+      validateError(std::string(kVipHead) +
+                    "    health_check:\n      type: http\n      http: {path: healthz, method: get, "
+                    "expected_statuses: [{low: 99, high: 200}, {low: 500, high: 400}, "
+                    "{low: 200, high: 600}]}\n"),
+      "vips[0].health_check.http.method: \"get\" is not an HTTP method (e.g. GET, HEAD)\n"
+      "vips[0].health_check.http.path: \"healthz\" must start with '/' (e.g. /healthz)\n"
+      "vips[0].health_check.http.expected_statuses[0].low: 99 is not in [100, 599]\n"
+      "vips[0].health_check.http.expected_statuses[1]: low 500 is greater than high 400 (a range "
+      "is low..high, e.g. {low: 200, high: 299})\n"
+      "vips[0].health_check.http.expected_statuses[2].high: 600 is not in [100, 599]");
+  EXPECT_EQ(validateError(std::string(kVipHead) +
+                          "    health_check: {type: tcp, http: {path: /}, grpc: {service: x}}\n"),
+            "vips[0].health_check.http: only allowed with type http (type is tcp)\n"
+            "vips[0].health_check.grpc: only allowed with type grpc (type is tcp)");
+  EXPECT_EQ(validateError(std::string(kVipHead) +
+                          "    health_check: {type: tcp, interval_ms: 5, rise: 0, fall: 101, "
+                          "jitter_percent: 51, address: 224.0.0.1}\n"),
+            "vips[0].health_check.interval_ms: 5 is not in [10, 3600000]\n"
+            "vips[0].health_check.rise: 0 is not in [1, 100]\n"
+            "vips[0].health_check.fall: 101 is not in [1, 100]\n"
+            "vips[0].health_check.jitter_percent: 51 is not in [0, 50]\n"
+            "vips[0].health_check.address: \"224.0.0.1\" is not a unicast address (a health-check "
+            "target cannot be unspecified, multicast or broadcast)");
+  // A port-0 VIP: the check needs its own port; reported once where it is inherited from.
+  EXPECT_EQ(validateError("vips:\n  - address: 10.0.0.10\n    protocol: tcp\n    health_check: "
+                          "{type: tcp}\n    backends: [{address: 10.0.1.1}, {address: 10.0.1.2, "
+                          "health_check: {port: 81}}]\n"),
+            "vips[0].health_check.port: missing: the VIP serves every port (port 0), so a health "
+            "check needs a port (e.g. port: 80)");
+  EXPECT_EQ(validateError("vips:\n  - address: 10.0.0.10\n    protocol: tcp\n    backends: "
+                          "[{address: 10.0.1.1, health_check: {type: http}}]\n"),
+            "vips[0].backends[0].health_check.port: missing: the VIP serves every port (port 0), "
+            "so a health check needs a port (e.g. port: 80)");
+  // An override is checked against the type it ends up with.
+  EXPECT_EQ(validateError(std::string(kVipHead) +
+                          "    health_check: {type: http}\n    backends:\n      - address: "
+                          "10.0.1.1\n        health_check: {type: tcp, http: {path: /x}}\n"),
+            "vips[0].backends[0].health_check.http: only allowed with type http (type is tcp)");
+}
+
+TEST(ConfigHealthTest, StatePolicyAndSourceHashPort) {
+  v1::Config c = parseOk(std::string(kVipHead) + "    source_hash_include_port: true\n");
+  c.mutable_vips(0)->add_backends()->set_address("10.0.1.1");
+  c.mutable_vips(0)->mutable_backends(0)->set_state(static_cast<v1::BackendState>(7));
+  c.mutable_vips(0)->set_all_down_policy(static_cast<v1::AllDownPolicy>(9));
+  EXPECT_EQ(validateConfig(c).message(),
+            "vips[0].source_hash_include_port: only applies to algorithm source_hash (algorithm "
+            "is maglev)\n"
+            "vips[0].all_down_policy: 9 is not a known policy (keep_last_healthy or drop)\n"
+            "vips[0].backends[0].state: 7 is not a known state (active or draining)");
+  c.mutable_vips(0)->set_algorithm(v1::ALGORITHM_SOURCE_HASH);
+  c.mutable_vips(0)->set_all_down_policy(v1::ALL_DOWN_POLICY_DROP);
+  c.mutable_vips(0)->mutable_backends(0)->set_state(v1::BACKEND_STATE_DRAINING);
+  EXPECT_TRUE(validateConfig(c).ok());
+  // YAML spelling errors name the choices.
+  EXPECT_EQ(parseError(std::string(kVipHead) + "    algorithm: wrr\n"),
+            "vips[0].algorithm: \"wrr\" is not one of maglev, source_hash, round_robin, random, "
+            "least_conn (line 5, column 16)");
+  EXPECT_EQ(parseError(std::string(kVipHead) + "    health_check: {timeout_ms: -1}\n"),
+            "vips[0].health_check.timeout_ms: -1 is not in [1, 3600000] (line 5, column 32)");
+}
+
+TEST(ConfigHealthTest, NormalizeFillsHealthDefaults) {
+  v1::Config c = normalize(parseOk(std::string(kVipHead) +
+                                   "    health_check: {type: http, interval_ms: 300}\n"
+                                   "    backends:\n      - address: 10.0.1.1\n"
+                                   "        health_check: {interval_ms: 100}\n"));
+  const v1::Vip& vip = c.vips(0);
+  EXPECT_EQ(vip.all_down_policy(), v1::ALL_DOWN_POLICY_KEEP_LAST_HEALTHY);
+  EXPECT_EQ(vip.backends(0).state(), v1::BACKEND_STATE_ACTIVE);
+  const v1::HealthCheck& hc = vip.health_check();
+  EXPECT_EQ(hc.interval_ms(), 300u);
+  EXPECT_EQ(hc.timeout_ms(), 300u);  // default 500, capped at the interval
+  EXPECT_EQ(hc.rise(), 2u);
+  EXPECT_EQ(hc.fall(), 2u);
+  EXPECT_EQ(hc.jitter_percent(), 10u);
+  EXPECT_EQ(hc.http().method(), "GET");
+  EXPECT_EQ(hc.http().path(), "/");
+  ASSERT_EQ(hc.http().expected_statuses_size(), 1);
+  EXPECT_EQ(hc.http().expected_statuses(0).low(), 200u);
+  EXPECT_EQ(hc.http().expected_statuses(0).high(), 399u);
+  // The override stays as written; the effective check merges it and follows its interval.
+  EXPECT_FALSE(vip.backends(0).health_check().has_timeout_ms());
+  v1::HealthCheck eff = effectiveHealthCheck(vip, vip.backends(0));
+  EXPECT_EQ(eff.type(), v1::HEALTH_CHECK_TYPE_HTTP);
+  EXPECT_EQ(eff.interval_ms(), 100u);
+  EXPECT_EQ(eff.timeout_ms(), 100u);
+  EXPECT_EQ(eff.http().path(), "/");
+  // No check anywhere: type none. Idempotent.
+  v1::Backend bare;
+  bare.set_address("10.0.1.9");
+  EXPECT_EQ(effectiveHealthCheck(v1::Vip{}, bare).type(), v1::HEALTH_CHECK_TYPE_NONE);
   EXPECT_EQ(normalize(c).SerializeAsString(), c.SerializeAsString());
 }
 
