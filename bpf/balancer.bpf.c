@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* The XDP L4 balancer: parse, VIP lookup, flow table, Maglev selection, next hop, DSR or IPIP forward.
+/* The XDP L4 balancer: parse, VIP lookup, flow table, selection (the VIP's algorithm), next hop, DSR
+ * or IPIP forward.
  *
  * Packet rules (the README repeats them; keep both in sync):
  *  - Not IPv4/IPv6 (ARP, LLDP, a second VLAN tag ...)            -> PASS, XLB_STAT_NON_IP
@@ -99,7 +100,7 @@ static __always_inline int xlb_process(struct xdp_md *ctx)
 	}
 
 	now = bpf_ktime_get_coarse_ns();
-	be = xlb_flow_backend(&pkt, vip->vip_id, now, &hash, &hashed, &be_id, &new_flow);
+	be = xlb_flow_backend(&pkt, vip, now, &hash, &hashed, &be_id, &new_flow);
 	if (!be)
 		return xlb_drop(XLB_DROP_NO_BACKEND);
 	xlb_count_traffic(&xlb_vip_stats, vip->vip_id, pkt.frame_len, new_flow);

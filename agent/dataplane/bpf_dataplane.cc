@@ -9,6 +9,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -331,7 +332,11 @@ absl::Status BpfDataplane::deleteBackend(uint32_t id) {
                                                    " is not below XLB_MAX_BACKENDS (",
                                                    XLB_MAX_BACKENDS, ")"));
   xlb_backend empty{};
-  return mapUpdate(bpf_map__fd(skel_->maps.xlb_backends), "xlb_backends", &id, &empty);
+  if (auto st = mapUpdate(bpf_map__fd(skel_->maps.xlb_backends), "xlb_backends", &id, &empty);
+      !st.ok())
+    return st;
+  // After the slot: flows still recorded on it re-steer without touching the count (gen mismatch).
+  return setOpenFlows(id, 0);
 }
 
 absl::Status BpfDataplane::setSelectionTable(uint32_t vip_id, std::span<const uint32_t> table) {
@@ -402,6 +407,73 @@ absl::StatusOr<CounterSnapshot> BpfDataplane::readCounters() {
       !st.ok())
     return st;
   return snap;
+}
+
+absl::StatusOr<std::vector<uint64_t>> BpfDataplane::readOpenFlows() {
+  const int fd = bpf_map__fd(skel_->maps.xlb_be_conns);
+  std::vector<uint32_t> keys(XLB_MAX_BACKENDS);
+  std::vector<uint64_t> vals(XLB_MAX_BACKENDS);
+  std::vector<uint64_t> out(XLB_MAX_BACKENDS, 0);
+  uint32_t in_batch = 0, out_batch = 0;
+  size_t got = 0;
+  bool first = true;
+  while (got < XLB_MAX_BACKENDS) {
+    uint32_t count = static_cast<uint32_t>(XLB_MAX_BACKENDS - got);
+    int err = bpf_map_lookup_batch(fd, first ? nullptr : &in_batch, &out_batch, keys.data() + got,
+                                   vals.data() + got, &count, nullptr);
+    got += count;
+    first = false;
+    in_batch = out_batch;
+    if (err == -ENOENT) break;
+    if (err) return errnoStatus("read map xlb_be_conns", err);
+    if (count == 0) break;
+  }
+  for (size_t i = 0; i < got; ++i) {
+    if (keys[i] < XLB_MAX_BACKENDS) out[keys[i]] = vals[i];
+  }
+  return out;
+}
+
+absl::Status BpfDataplane::setOpenFlows(uint32_t backend_id, uint64_t count) {
+  if (backend_id >= XLB_MAX_BACKENDS)
+    return absl::InvalidArgumentError(absl::StrCat("backend id ", backend_id,
+                                                   " is not below XLB_MAX_BACKENDS (",
+                                                   XLB_MAX_BACKENDS, ")"));
+  return mapUpdate(bpf_map__fd(skel_->maps.xlb_be_conns), "xlb_be_conns", &backend_id, &count);
+}
+
+absl::Status BpfDataplane::forEachFlow(const FlowVisitor& fn) {
+  const int fd = bpf_map__fd(skel_->maps.xlb_flows);
+  uint32_t chunk = kFlowBatch;
+  std::vector<xlb_flow_key> keys(chunk);
+  std::vector<xlb_flow_value> vals(chunk);
+  // Hash-map batches resume at a bucket index; the token is opaque to us (8 bytes is enough).
+  uint64_t in_batch = 0, out_batch = 0;
+  bool first = true;
+  for (;;) {
+    uint32_t count = chunk;
+    int err = bpf_map_lookup_batch(fd, first ? nullptr : &in_batch, &out_batch, keys.data(),
+                                   vals.data(), &count, nullptr);
+    if (err == -ENOSPC && count == 0) {
+      // One bucket holds more entries than the buffer: grow it and retry the same position.
+      chunk *= 2;
+      keys.resize(chunk);
+      vals.resize(chunk);
+      continue;
+    }
+    if (err && err != -ENOENT) return errnoStatus("read map xlb_flows", err);
+    for (uint32_t i = 0; i < count; ++i) fn(keys[i], vals[i]);
+    if (err == -ENOENT) break;  // end of the table (count may still carry the last entries)
+    first = false;
+    in_batch = out_batch;
+  }
+  return absl::OkStatus();
+}
+
+uint64_t BpfDataplane::monotonicNowNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
 }  // namespace xlb::dataplane

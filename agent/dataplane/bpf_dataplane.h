@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -55,6 +56,13 @@ class BpfDataplane final : public Dataplane {
   absl::Status setSelectionTable(uint32_t vip_id, std::span<const uint32_t> table) override;
   absl::Status setSettings(const xlb_settings& settings) override;
   absl::StatusOr<CounterSnapshot> readCounters() override;
+  absl::StatusOr<std::vector<uint64_t>> readOpenFlows() override;
+  absl::Status setOpenFlows(uint32_t backend_id, uint64_t count) override;
+  // BPF_MAP_LOOKUP_BATCH over xlb_flows, kFlowBatch entries per syscall.
+  absl::Status forEachFlow(const FlowVisitor& fn) override;
+  uint64_t monotonicNowNs() override;
+
+  static constexpr uint32_t kFlowBatch = 4096;
 
  private:
   BpfDataplane() = default;

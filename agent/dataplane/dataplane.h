@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -33,8 +34,11 @@ class Dataplane {
   virtual absl::Status upsertVipAddr(const xlb_addr_key& key, const xlb_addr_value& value) = 0;
   virtual absl::Status deleteVipAddr(const xlb_addr_key& key) = 0;
 
+  // Clearing XLB_BE_F_ACTIVE (health-down) re-steers the backend's flows on their next packet, each
+  // subtracted from its open count; a draining backend stays ACTIVE and leaves the table instead.
   virtual absl::Status upsertBackend(uint32_t id, const xlb_backend& backend) = 0;
-  // Clears the slot (flags = 0): flows recorded on it are re-steered.
+  // Clears the slot (all zero, gen 0): flows recorded on it are re-steered. Also zeroes its open
+  // count, so that a later owner of the id starts from 0.
   virtual absl::Status deleteBackend(uint32_t id) = 0;
 
   // Builds a new selection table aside (size = table.size(), entries = backend ids) and swaps it in
@@ -44,6 +48,22 @@ class Dataplane {
   virtual absl::Status setSettings(const xlb_settings& settings) = 0;
 
   virtual absl::StatusOr<CounterSnapshot> readCounters() = 0;
+
+  // ---- open flows per backend (xlb_be_conns; rules in xlb/abi.h) ----
+  // XLB_MAX_BACKENDS entries, by backend id. Not a snapshot: the data plane keeps counting.
+  virtual absl::StatusOr<std::vector<uint64_t>> readOpenFlows() = 0;
+  // Overwrites one count (reconciliation, or reset when a membership goes away). A flow opening or
+  // closing between the caller's count and this write is lost until the next reconciliation.
+  virtual absl::Status setOpenFlows(uint32_t backend_id, uint64_t count) = 0;
+
+  // Calls fn for every entry of the flow table, in batches (no lock held; entries added or evicted
+  // meanwhile may or may not be seen). fn must not call back into the Dataplane.
+  using FlowVisitor = std::function<void(const xlb_flow_key&, const xlb_flow_value&)>;
+  virtual absl::Status forEachFlow(const FlowVisitor& fn) = 0;
+
+  // The data plane's clock (bpf_ktime_get_coarse_ns = CLOCK_MONOTONIC_COARSE), to judge
+  // xlb_flow_value.last_seen_ns.
+  virtual uint64_t monotonicNowNs() = 0;
 };
 
 }  // namespace xlb::dataplane

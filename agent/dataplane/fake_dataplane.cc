@@ -39,7 +39,7 @@ std::string describeAddrKey(const xlb_addr_key& key) {
   return addressOf(key.addr, key.family).toString();
 }
 
-FakeDataplane::FakeDataplane() : backends_(XLB_MAX_BACKENDS) {
+FakeDataplane::FakeDataplane() : backends_(XLB_MAX_BACKENDS), open_flows_(XLB_MAX_BACKENDS, 0) {
   counters_.global.assign(XLB_STAT_MAX, 0);
   counters_.drops.assign(XLB_DROP_MAX, 0);
   counters_.vips.assign(XLB_MAX_VIPS, xlb_counters{});
@@ -117,7 +117,8 @@ absl::Status FakeDataplane::upsertBackend(uint32_t id, const xlb_backend& backen
 absl::Status FakeDataplane::deleteBackend(uint32_t id) {
   if (auto st = record("deleteBackend", absl::StrCat("backend ", id)); !st.ok()) return st;
   if (id >= backends_.size()) return absl::InvalidArgumentError("backend id out of range");
-  backends_[id].flags = 0;  // like the BPF map: the slot stays, marked free
+  backends_[id].flags = 0;  // the slot stays, marked free
+  open_flows_[id] = 0;      // like BpfDataplane::deleteBackend (not a separate logged call)
   return absl::OkStatus();
 }
 
@@ -144,6 +145,34 @@ absl::Status FakeDataplane::setSettings(const xlb_settings& settings) {
 absl::StatusOr<CounterSnapshot> FakeDataplane::readCounters() {
   if (!read_failure_.ok()) return read_failure_;
   return counters_;
+}
+
+absl::StatusOr<std::vector<uint64_t>> FakeDataplane::readOpenFlows() {
+  if (!read_failure_.ok()) return read_failure_;
+  return open_flows_;
+}
+
+absl::Status FakeDataplane::setOpenFlows(uint32_t backend_id, uint64_t count) {
+  if (auto st = record("setOpenFlows", absl::StrCat("backend ", backend_id)); !st.ok()) return st;
+  if (backend_id >= open_flows_.size()) return absl::InvalidArgumentError("backend id out of range");
+  open_flows_[backend_id] = count;
+  return absl::OkStatus();
+}
+
+absl::Status FakeDataplane::forEachFlow(const FlowVisitor& fn) {
+  if (!flow_failure_.ok()) return flow_failure_;
+  for (const auto& [k, v] : flows_) fn(k, v);
+  return absl::OkStatus();
+}
+
+void FakeDataplane::putFlow(const xlb_flow_key& key, const xlb_flow_value& value) {
+  for (auto& [k, v] : flows_) {
+    if (std::memcmp(&k, &key, sizeof(key)) == 0) {
+      v = value;
+      return;
+    }
+  }
+  flows_.emplace_back(key, value);
 }
 
 std::optional<xlb_vip_value> FakeDataplane::vip(const xlb_vip_key& key) const {

@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "dataplane/contents.h"
@@ -39,6 +40,11 @@ class FakeDataplane final : public Dataplane {
   absl::Status setSelectionTable(uint32_t vip_id, std::span<const uint32_t> table) override;
   absl::Status setSettings(const xlb_settings& settings) override;
   absl::StatusOr<CounterSnapshot> readCounters() override;
+  absl::StatusOr<std::vector<uint64_t>> readOpenFlows() override;
+  // Logged and failure-injectable like every other mutation.
+  absl::Status setOpenFlows(uint32_t backend_id, uint64_t count) override;
+  absl::Status forEachFlow(const FlowVisitor& fn) override;
+  uint64_t monotonicNowNs() override { return now_ns_; }
 
   // ---- failure injection: the matching call fails with `status` and changes nothing ----
   // Fails the nth (1-based) mutating call from now on, whatever its op.
@@ -70,6 +76,18 @@ class FakeDataplane final : public Dataplane {
   CounterSnapshot& counters() { return counters_; }
   void failReadCounters(absl::Status status) { read_failure_ = std::move(status); }
 
+  // ---- flow table and clock, as the data plane would hold them (not logged as calls) ----
+  // Adds or replaces the entry for `key` (the fake keeps insertion order for forEachFlow).
+  void putFlow(const xlb_flow_key& key, const xlb_flow_value& value);
+  void clearFlows() { flows_.clear(); }
+  size_t flowCount() const { return flows_.size(); }
+  void failForEachFlow(absl::Status status) { flow_failure_ = std::move(status); }
+  void setMonotonicNowNs(uint64_t ns) { now_ns_ = ns; }
+  // The open-flow count of one backend (what readOpenFlows returns for it).
+  uint64_t openFlows(uint32_t id) const { return id < open_flows_.size() ? open_flows_[id] : 0; }
+  // Sets a count without logging a call: what the data plane's own increments would do.
+  void setOpenFlowsDirect(uint32_t id, uint64_t count) { open_flows_.at(id) = count; }
+
   FakeDataplane();
 
  private:
@@ -93,6 +111,10 @@ class FakeDataplane final : public Dataplane {
   xlb_settings settings_{};
   CounterSnapshot counters_;
   absl::Status read_failure_;
+  std::vector<uint64_t> open_flows_;
+  std::vector<std::pair<xlb_flow_key, xlb_flow_value>> flows_;
+  absl::Status flow_failure_;
+  uint64_t now_ns_ = 1'000'000'000'000;  // an arbitrary non-zero monotonic time
 };
 
 // Readable forms of the ABI keys, shared by the fake's call log and test messages.

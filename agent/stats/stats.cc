@@ -40,7 +40,9 @@ const std::vector<std::string>& globalCounterNames() {
     n[XLB_STAT_FLOW_UPDATE_FAIL] = "flow_update_fail";
     n[XLB_STAT_FIB_LOOKUP] = "fib_lookup";
     n[XLB_STAT_NO_NEIGH_PASS] = "no_neigh_pass";
-    static_assert(XLB_STAT_MAX == 16, "name the new XLB_STAT_* counter here");
+    n[XLB_STAT_FLOW_CLOSE] = "flow_close";
+    n[XLB_STAT_CONNS_UNDERFLOW] = "conns_underflow";
+    static_assert(XLB_STAT_MAX == 18, "name the new XLB_STAT_* counter here");
     return n;
   }();
   return names;
@@ -76,7 +78,8 @@ v1::Stats buildStats(const dataplane::CounterSnapshot& snapshot,
                                          XLB_STAT_NON_IP,       XLB_STAT_ICMP_PASS,
                                          XLB_STAT_FLOW_HIT,     XLB_STAT_FLOW_NEW,
                                          XLB_STAT_FLOW_RESTEER, XLB_STAT_FLOW_UPDATE_FAIL,
-                                         XLB_STAT_FIB_LOOKUP,   XLB_STAT_NO_NEIGH_PASS};
+                                         XLB_STAT_FIB_LOOKUP,   XLB_STAT_NO_NEIGH_PASS,
+                                         XLB_STAT_FLOW_CLOSE,   XLB_STAT_CONNS_UNDERFLOW};
   static_assert(std::size(kGlobalOrder) == XLB_STAT_MAX);
   for (int i : kGlobalOrder) {
     auto* c = out.add_global();

@@ -34,7 +34,9 @@
 #define XLB_NEXTHDR_HIP 139
 #define XLB_NEXTHDR_SHIM6 140
 
+#define XLB_TCP_FLAG_FIN 0x01
 #define XLB_TCP_FLAG_SYN 0x02
+#define XLB_TCP_FLAG_RST 0x04
 #define XLB_TCP_FLAG_ACK 0x10
 
 #ifndef likely

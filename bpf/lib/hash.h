@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* The flow hash: MurmurHash3 (x86_32) mixing over the 5-tuple words; picks the backend and the outer
- * source address, so one flow always lands on one backend and one backend RSS queue. */
+/* The flow hash: MurmurHash3 (x86_32) mixing over the 5-tuple words; picks the backend (maglev) and
+ * the outer source address, so one flow always lands on one backend and one backend RSS queue. The
+ * source hash (source_hash algorithm) mixes the client address, optionally with its port. */
 #pragma once
 
 #include "lib/common.h"
@@ -66,4 +67,25 @@ static __always_inline __u32 xlb6_flow_hash(const struct xlb_flow_key *key)
 	h = xlb_hash_mix(h, rest[0]);
 	h = xlb_hash_mix(h, rest[1]);
 	return xlb_hash_final(h, 40);
+}
+
+/* source_hash: the client address only (IPv4: one word), plus the source port when `with_port`. The
+ * port word is the __be16 as stored in the key, zero-extended. */
+static __always_inline __u32 xlb_src_hash(const struct xlb_flow_key *key, int with_port)
+{
+	const __u32 *src = (const __u32 *)key->src;
+	__u32 h = XLB_HASH_SEED, len = 4;
+
+	h = xlb_hash_mix(h, src[0]);
+	if (key->family == XLB_AF_INET6) {
+		h = xlb_hash_mix(h, src[1]);
+		h = xlb_hash_mix(h, src[2]);
+		h = xlb_hash_mix(h, src[3]);
+		len = 16;
+	}
+	if (with_port) {
+		h = xlb_hash_mix(h, (__u32)key->sport);
+		len += 4;
+	}
+	return xlb_hash_final(h, len);
 }

@@ -93,3 +93,21 @@ struct {
 	__type(key, __u32);
 	__type(value, struct xlb_settings);
 } xlb_settings SEC(".maps");
+
+/* Round-robin position per VIP, per CPU: no shared cache line bounces between CPUs on new flows. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XLB_MAX_VIPS);
+	__type(key, __u32);
+	__type(value, __u32);
+} xlb_rr SEC(".maps");
+
+/* Open flows per backend (rules in xlb/abi.h). Shared with atomic adds because least_conn compares
+ * the global counts; it is touched only when a flow opens, closes or moves, never on an ordinary
+ * established packet, and lives apart from the flow entries' cache lines. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XLB_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, __u64);
+} xlb_be_conns SEC(".maps");

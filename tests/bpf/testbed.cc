@@ -127,6 +127,24 @@ uint32_t flowHash(const xlb_flow_key& k) {
   return fin(h, 40);
 }
 
+uint32_t sourceHash(const xlb_flow_key& k, bool with_port) {
+  uint32_t h = 0x786c6230, len = 4;
+  h = mix(h, word(k.src));
+  if (k.family == XLB_AF_INET6) {
+    for (int i = 4; i < 16; i += 4) h = mix(h, word(k.src + i));
+    len = 16;
+  }
+  if (with_port) {
+    h = mix(h, static_cast<uint32_t>(k.sport));  // the __be16 as stored, zero-extended
+    len += 4;
+  }
+  return fin(h, len);
+}
+
+uint32_t slotOf(uint32_t hash, uint32_t m) {
+  return 1 + static_cast<uint32_t>((static_cast<uint64_t>(hash) * m) >> 32);
+}
+
 xlb_flow_key flowKey(const std::string& src, const std::string& dst, uint16_t sport, uint16_t dport,
                      uint8_t proto) {
   xlb_flow_key k{};

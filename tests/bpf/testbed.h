@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Test bed for the BPF tests: a private network namespace with veths and static neighbours (so
-// bpf_fib_lookup gives known MACs), BPF_PROG_TEST_RUN helpers, and a C++ twin of the flow hash.
+// bpf_fib_lookup gives known MACs), BPF_PROG_TEST_RUN helpers, and C++ twins of the hashes.
 #pragma once
 
 #include <cstdint>
@@ -39,6 +39,10 @@ RunResult runTc(int prog_fd, const Bytes& in);
 
 // The balancer's flow hash (bpf/lib/hash.h), reimplemented to predict outer source addresses.
 uint32_t flowHash(const xlb_flow_key& key);
+// The source_hash algorithm's hash (client address, + source port when with_port).
+uint32_t sourceHash(const xlb_flow_key& key, bool with_port);
+// The selection-table slot (1..m) a hash picks: multiply-shift, as bpf/lib/select.h.
+uint32_t slotOf(uint32_t hash, uint32_t m);
 xlb_flow_key flowKey(const std::string& src, const std::string& dst, uint16_t sport, uint16_t dport,
                      uint8_t proto);
 

@@ -14,7 +14,7 @@
 #endif
 
 /* Bumped whenever any struct or map below changes layout; part of every pinned map's name suffix. */
-#define XLB_ABI_VERSION 1
+#define XLB_ABI_VERSION 2
 
 /* ---- limits ------------------------------------------------------------------------------------ */
 #define XLB_MAX_VIPS 1024           /* vip ids are 0 .. XLB_MAX_VIPS-1 */
@@ -32,14 +32,40 @@
 #define XLB_FWD_DSR 1  /* L2 direct server return: rewrite MACs only */
 #define XLB_FWD_IPIP 2 /* IPIP / IP6IP6 (or 4in6 / 6in4) encapsulation */
 
-/* ---- selection algorithms (xlb_vip_value.algorithm) ----------------------------------------------- */
+/* ---- selection algorithms (xlb_vip_value.algorithm) -----------------------------------------------
+ * Every algorithm picks one slot 1..M of the VIP's selection table (xlb_tables); the agent fills the
+ * table with backend ids in weight proportion (a Maglev permutation for maglev/source_hash/random/
+ * least_conn, a smooth weighted round-robin sequence for round_robin). The data plane only chooses
+ * the slot, and only for a new flow: a recorded flow keeps its backend whatever the algorithm, so
+ * changing a VIP's algorithm (or table) affects new flows only. An unknown value selects like maglev.
+ *  MAGLEV       slot from the 5-tuple hash (bpf/lib/hash.h): consistent hashing, NSDI'16 §3.4
+ *  SOURCE_HASH  slot from the hash of the client address only (+ source port with
+ *               XLB_VIP_F_HASH_SRC_PORT): every connection of one client lands on one backend
+ *  ROUND_ROBIN  slot = 1 + (xlb_rr[vip id] mod M), then the counter advances. xlb_rr is per CPU:
+ *               each CPU walks the sequence on its own, so over n CPUs the shares are exact per CPU
+ *               and within n flows per backend overall (RSS spreads flows over CPUs)
+ *  RANDOM       slot from bpf_get_prandom_u32()
+ *  LEAST_CONN   power of two choices: two distinct random slots, the backend with the lower
+ *               xlb_be_conns / weight wins (open_a * weight_b vs open_b * weight_a in 64 bits;
+ *               ties go to the first draw) */
 #define XLB_ALG_MAGLEV 1
+#define XLB_ALG_SOURCE_HASH 2
+#define XLB_ALG_ROUND_ROBIN 3
+#define XLB_ALG_RANDOM 4
+#define XLB_ALG_LEAST_CONN 5
 
 /* ---- VIP flags ----------------------------------------------------------------------------------- */
 #define XLB_VIP_F_NONE 0
+#define XLB_VIP_F_HASH_SRC_PORT 0x1 /* source_hash: hash the client address and source port */
 
 /* ---- backend flags ------------------------------------------------------------------------------- */
-#define XLB_BE_F_ACTIVE 0x1 /* slot in use; a flow whose backend lost this flag is re-steered */
+/* ACTIVE: slot in use and healthy. The agent clears it for a deleted backend and for one that health
+ * checks found DOWN: flows recorded on a non-ACTIVE backend are re-steered on their next packet (no
+ * black hole). A DRAINING backend stays ACTIVE (its flows continue) but is absent from the table. */
+#define XLB_BE_F_ACTIVE 0x1
+
+/* ---- flow flags (xlb_flow_value.flags) -------------------------------------------------------------- */
+#define XLB_FLOW_F_CLOSING 0x1 /* FIN/RST seen from the client: already subtracted from xlb_be_conns */
 
 /* ---- global counters (xlb_stats, per-CPU array, index below) --------------------------------------
  * Indexes 0..4 are the XDP action values themselves (XDP_ABORTED .. XDP_REDIRECT). */
@@ -59,7 +85,9 @@
 #define XLB_STAT_FLOW_UPDATE_FAIL 13 /* flow-table insert failed (forwarded anyway) */
 #define XLB_STAT_FIB_LOOKUP 14   /* next-hop cache refreshed through bpf_fib_lookup */
 #define XLB_STAT_NO_NEIGH_PASS 15 /* ipip packet handed to the kernel: neighbour unresolved */
-#define XLB_STAT_MAX 16
+#define XLB_STAT_FLOW_CLOSE 16   /* FIN/RST seen on an open flow: its backend's open count decremented */
+#define XLB_STAT_CONNS_UNDERFLOW 17 /* a decrement found the open count at 0 (agent reconciled it) */
+#define XLB_STAT_MAX 18
 
 /* ---- drop reasons (xlb_drops, per-CPU array, index below) -----------------------------------------
  * Only packets addressed to a VIP (address, or address+port+proto) are ever dropped. */
@@ -98,9 +126,28 @@
  * xlb_vip_stats PERCPU_ARRAY   vip id -> xlb_counters
  * xlb_be_stats PERCPU_ARRAY    backend id -> xlb_counters
  * xlb_settings ARRAY[1]        0 -> xlb_settings (written by the agent)
+ * xlb_rr       PERCPU_ARRAY    vip id -> __u32 round-robin position (next slot - 1) on this CPU
+ * xlb_be_conns ARRAY           backend id -> __u64 open flows (shared, atomic adds; see below)
  * xlb_dc_stats PERCPU_ARRAY    XLB_DC_* -> __u64 (decap program)
  */
 
+/* Open flows per backend (xlb_be_conns). Shared, not per CPU, because least_conn reads it on every
+ * new flow; updated with atomic adds.
+ *  +1 when a flow is recorded on the backend: a new entry, a re-steer to it, or a SYN re-opening a
+ *     closing entry (a flow recorded from a FIN/RST packet is born closing and is not counted);
+ *  -1 when a FIN or RST from the client is seen on a flow that is not closing (the entry is then
+ *     marked XLB_FLOW_F_CLOSING, so it is subtracted once), and from the old backend when a flow is
+ *     moved away from a backend whose gen still matches (health-down, or a SYN re-using an open
+ *     entry's 5-tuple never moves it, see flow.h).
+ * Never below zero: a decrement reads the value, skips it when it is 0 (XLB_STAT_CONNS_UNDERFLOW:
+ * the agent reset the count under a flow it did not see) and otherwise subtracts with a
+ * compare-and-swap of the value read (two attempts). A plain read-check-add could let two CPUs both
+ * see 1 and wrap the count to 2^64-1, which least_conn would read as an infinitely loaded backend;
+ * with the CAS a twice-lost race only leaves the count one too high until the next reconciliation.
+ * Flows that end without a FIN/RST seen (server-side close in DSR, idle expiry, LRU eviction) are
+ * not decremented by the data plane: the agent periodically recounts the flow table
+ * (dataplane::countOpenFlows) and writes the counts back. Between two reconciliations a count is
+ * too high by at most the flows that ended silently since the last one. */
 struct xlb_vip_key {
 	__u8 addr[16]; /* network order; IPv4 in addr[0..3], rest zero */
 	__be16 port;   /* network order; 0 = every port */
@@ -134,7 +181,7 @@ struct xlb_backend {
 	__u8 addr[16]; /* network order; IPv4 in addr[0..3] */
 	__u8 family;   /* XLB_AF_* */
 	__u8 flags;    /* XLB_BE_F_* */
-	__u16 pad;
+	__u16 weight;  /* the agent's weight for this membership (least_conn); 0 counts as 1 */
 	__u32 gen;     /* bumped by the agent whenever the id is (re)assigned */
 	__u32 vip_id;  /* owning VIP, for counters and sanity */
 };
@@ -155,8 +202,13 @@ struct xlb_flow_value {
 	__u32 backend_id;
 	__u32 backend_gen; /* must equal xlb_backend.gen, else the backend was replaced: re-steer */
 	__u64 last_seen_ns; /* bpf_ktime_get_coarse_ns(), refreshed at most once a second */
+	__u32 flags;        /* XLB_FLOW_F_* */
+	__u32 pad;
 };
-XLB_ABI_ASSERT(sizeof(struct xlb_flow_value) == 16, "xlb_flow_value layout");
+/* 24 bytes: the flags could hide in the top bits of backend_gen, but a separate word keeps the
+ * user-space readers (reconciliation, tests) free of masks; the LRU element is 8-byte rounded and
+ * still fits the same cache line with its 40-byte key. */
+XLB_ABI_ASSERT(sizeof(struct xlb_flow_value) == 24, "xlb_flow_value layout");
 
 struct xlb_nexthop {
 	__u8 dmac[6];

@@ -1,0 +1,39 @@
+// SPDX-License-Identifier: Apache-2.0
+// Recounting open flows per backend from the flow table (see open_flows.h).
+#include "dataplane/open_flows.h"
+
+namespace xlb::dataplane {
+
+OpenFlowCounter::OpenFlowCounter(std::span<const std::pair<uint32_t, xlb_backend>> backends,
+                                 uint64_t now_ns, uint64_t idle_timeout_ns)
+    : gen_(XLB_MAX_BACKENDS, 0),
+      counts_(XLB_MAX_BACKENDS, 0),
+      now_ns_(now_ns),
+      idle_timeout_ns_(idle_timeout_ns) {
+  for (const auto& [id, be] : backends) {
+    // A cleared slot (deleted backend) has gen 0 and matches no flow.
+    if (id < XLB_MAX_BACKENDS) gen_[id] = be.gen;
+  }
+}
+
+void OpenFlowCounter::add(const xlb_flow_key& /*key*/, const xlb_flow_value& v) {
+  if (v.flags & XLB_FLOW_F_CLOSING) return;
+  if (v.backend_id >= XLB_MAX_BACKENDS) return;
+  const uint32_t gen = gen_[v.backend_id];
+  if (gen == 0 || gen != v.backend_gen) return;
+  // last_seen may be a little ahead of a now read earlier by another CPU's clock: that is fresh.
+  if (v.last_seen_ns < now_ns_ && now_ns_ - v.last_seen_ns > idle_timeout_ns_) return;
+  ++counts_[v.backend_id];
+}
+
+absl::StatusOr<std::vector<uint64_t>> countOpenFlows(
+    Dataplane& dp, std::span<const std::pair<uint32_t, xlb_backend>> backends,
+    uint64_t idle_timeout_ns) {
+  OpenFlowCounter counter(backends, dp.monotonicNowNs(), idle_timeout_ns);
+  auto st = dp.forEachFlow(
+      [&counter](const xlb_flow_key& k, const xlb_flow_value& v) { counter.add(k, v); });
+  if (!st.ok()) return st;
+  return counter.counts();
+}
+
+}  // namespace xlb::dataplane

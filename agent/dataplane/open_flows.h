@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: Apache-2.0
+// Recounting open flows per backend from the flow table: what the agent's reconciler writes back
+// into the data plane's counts (which drift: flows that end without a FIN/RST seen are never
+// subtracted by the data plane).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "dataplane/dataplane.h"
+#include "xlb/abi.h"
+
+namespace xlb::dataplane {
+
+// Counts, per backend id (XLB_MAX_BACKENDS entries), the flows that are open: not XLB_FLOW_F_CLOSING,
+// seen within idle_timeout_ns of now_ns (last_seen_ns is refreshed at most once a second by the data
+// plane, so pass a timeout of a few seconds at least), and recorded for the backend generation that
+// currently holds the id. `backends` is the backend table (id, slot) as the agent wrote it or as
+// readBpfContents() returns it; ids absent from it count nothing.
+class OpenFlowCounter {
+ public:
+  OpenFlowCounter(std::span<const std::pair<uint32_t, xlb_backend>> backends, uint64_t now_ns,
+                  uint64_t idle_timeout_ns);
+  void add(const xlb_flow_key& key, const xlb_flow_value& value);
+  const std::vector<uint64_t>& counts() const { return counts_; }
+
+ private:
+  std::vector<uint32_t> gen_;  // by id; 0 = no backend
+  std::vector<uint64_t> counts_;
+  uint64_t now_ns_, idle_timeout_ns_;
+};
+
+// One scan of dp's flow table with OpenFlowCounter, now taken from dp.monotonicNowNs().
+absl::StatusOr<std::vector<uint64_t>> countOpenFlows(
+    Dataplane& dp, std::span<const std::pair<uint32_t, xlb_backend>> backends,
+    uint64_t idle_timeout_ns);
+
+}  // namespace xlb::dataplane
