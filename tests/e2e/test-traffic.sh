@@ -138,7 +138,7 @@ test_long_lived_stream() {
 	# New connections follow the new backend set.
 	local firsts=$RUN_DIR/stream-firsts-$fam.txt
 	seq 1 24 | nsx cl xargs -P 6 -I{} sh -c \
-		"timeout 2 socat -u '$target' STDOUT 2>/dev/null | head -n 1 | cut -d' ' -f1; true" >"$firsts"
+		"timeout 10 socat -u '$target' STDOUT 2>/dev/null | head -n 1 | cut -d' ' -f1; true" >"$firsts"
 	[ "$(grep -c . "$firsts")" = 24 ] || fail "only $(grep -c . "$firsts") of 24 new stream connections answered"
 	! grep -qx "b$victim" "$firsts" || fail "a new connection reached removed backend b$victim"
 	grep -qx b4 "$firsts" || fail "no new connection reached the added backend b4 (24 tries)"
