@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// xlb-agent: loads and attaches the XDP balancer, applies the config file, serves the gRPC API.
+// xlb-agent: loads and attaches the XDP balancer, applies the config file, runs health checks and
+// the open-flow reconciler, serves the gRPC API.
 #include <signal.h>
 
 #include <chrono>
@@ -16,7 +17,9 @@
 #include "config/yaml.h"
 #include "dataplane/bpf_contents.h"
 #include "dataplane/bpf_dataplane.h"
+#include "health/checker.h"
 #include "spdlog/spdlog.h"
+#include "state/reconciler.h"
 #include "state/state.h"
 #include "xlb/abi.h"
 
@@ -35,6 +38,8 @@ struct Options {
   bool xdp_generic = false;
   bool detach_on_exit = false;
   std::string log_level = "info";
+  uint32_t reconcile_interval_s = 5;
+  uint32_t flow_idle_timeout_s = 300;
 };
 
 int run(const Options& opts) {
@@ -75,6 +80,11 @@ int run(const Options& opts) {
   }
 
   xlb::state::State state(**dataplane);
+  // Declared after State: destroyed (stopped) first, since its listener calls into State.
+  xlb::health::HealthChecker checker(
+      [&state](const std::string& key, const xlb::health::Transition& tr) {
+        state.onHealthTransition(key, tr);
+      });
   // Pinned maps outlive the agent: take over what a previous agent left so unchanged VIPs keep
   // their ids (flows survive the restart) and whatever the config no longer has is removed below.
   auto contents = xlb::dataplane::readBpfContents(**dataplane);
@@ -96,6 +106,17 @@ int run(const Options& opts) {
   }
   for (const auto& line : changes) spdlog::info("agent: {}", line);
 
+  if (auto st = checker.start(); !st.ok()) {
+    spdlog::critical("agent: health checker: {}", std::string(st.message()));
+    return kExitFailure;
+  }
+  state.attachHealthChecker(&checker);
+  xlb::state::Reconciler reconciler(state, std::chrono::seconds(opts.reconcile_interval_s),
+                                    std::chrono::seconds(opts.flow_idle_timeout_s));
+  // Counts left by a previous agent (or a crash) are corrected before the API answers.
+  reconciler.runOnce();
+  reconciler.start();
+
   xlb::api::BalancerService service(state, **dataplane);
   auto server = xlb::api::startServer(opts.listen, &service);
   if (!server.ok()) {
@@ -116,6 +137,10 @@ int run(const Options& opts) {
                opts.listen);
   (*server)->Wait();
   waiter.join();
+  reconciler.stop();
+  // State must not call into a stopped checker (ListBackends still answers until the end).
+  state.attachHealthChecker(nullptr);
+  checker.stop();
 
   int rc = 0;
   if (!xlb::api::unixSocketPath(opts.listen).empty()) {
@@ -156,6 +181,14 @@ int main(int argc, char** argv) {
   app.add_flag("--xdp-generic", opts.xdp_generic, "Attach in generic (SKB) mode");
   app.add_flag("--detach-on-exit", opts.detach_on_exit,
                "Detach the balancer on exit (default: keep forwarding)");
+  app.add_option("--reconcile-interval", opts.reconcile_interval_s,
+                 "Seconds between open-flow recounts of the flow table")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 3600u));
+  app.add_option("--flow-idle-timeout", opts.flow_idle_timeout_s,
+                 "Seconds without a packet after which a flow no longer counts as open")
+      ->capture_default_str()
+      ->check(CLI::Range(2u, 86400u));
   app.add_option("--log-level", opts.log_level, "trace, debug, info, warn, error, critical")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));

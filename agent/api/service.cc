@@ -2,6 +2,7 @@
 // RPC -> State mapping; all validation happens in config/ (through State).
 #include "api/service.h"
 
+#include <chrono>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -112,7 +113,61 @@ grpc::Status BalancerService::GetStats(grpc::ServerContext*, const v1::GetStatsR
   std::vector<state::VipIds> ids = state_.ids();
   auto snapshot = dataplane_.readCounters();
   if (!snapshot.ok()) return toGrpcStatus(snapshot.status());
-  *resp = stats::buildStats(*snapshot, ids);
+  auto open_flows = dataplane_.readOpenFlows();
+  if (!open_flows.ok()) return toGrpcStatus(open_flows.status());
+  *resp = stats::buildStats(*snapshot, ids, *open_flows);
+  return grpc::Status::OK;
+}
+
+grpc::Status BalancerService::ListBackends(grpc::ServerContext*, const v1::ListBackendsRequest* req,
+                                           v1::ListBackendsResponse* resp) {
+  auto status = state_.vipStatus(req->vip());
+  if (!status.ok()) return toGrpcStatus(status.status());
+  *resp->mutable_vip() = std::move(*status);
+  return grpc::Status::OK;
+}
+
+grpc::Status BalancerService::DrainBackend(grpc::ServerContext* ctx,
+                                           const v1::DrainBackendRequest* req,
+                                           v1::BackendStatus* resp) {
+  auto st = state_.drainBackend(req->vip(), req->address());
+  if (st.ok()) *resp = *st;
+  return finish(ctx, "DrainBackend", absl::StrCat(req->address(), " in ", describeKey(req->vip())),
+                st.status());
+}
+
+grpc::Status BalancerService::UndrainBackend(grpc::ServerContext* ctx,
+                                             const v1::UndrainBackendRequest* req,
+                                             v1::BackendStatus* resp) {
+  auto st = state_.undrainBackend(req->vip(), req->address());
+  if (st.ok()) *resp = *st;
+  return finish(ctx, "UndrainBackend",
+                absl::StrCat(req->address(), " in ", describeKey(req->vip())), st.status());
+}
+
+grpc::Status BalancerService::WatchEvents(grpc::ServerContext* ctx,
+                                          const v1::WatchEventsRequest* req,
+                                          grpc::ServerWriter<v1::Event>* writer) {
+  // Subscribe before the snapshot so nothing between the two is missed (an event may then
+  // repeat what the snapshot already said, never the reverse).
+  auto sub = state_.events().subscribe();
+  spdlog::debug("api: WatchEvents from {}", ctx->peer());
+  if (req->initial_state()) {
+    for (const v1::Event& e : state_.healthSnapshot()) {
+      if (!writer->Write(e)) return grpc::Status::OK;  // client gone
+    }
+  }
+  // Short waits so a cancelled or shut-down stream ends promptly: the synchronous API has no
+  // wake-up on cancellation.
+  while (!ctx->IsCancelled()) {
+    auto e = sub->next(std::chrono::milliseconds(200));
+    if (sub->overflowed()) {
+      spdlog::warn("api: WatchEvents from {}: client too slow, stream ended", ctx->peer());
+      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                          "event stream fell behind (events lost); subscribe again");
+    }
+    if (e && !writer->Write(*e)) break;
+  }
   return grpc::Status::OK;
 }
 

@@ -38,6 +38,16 @@ class BalancerService final : public v1::Balancer::Service {
                                 v1::Vip* resp) override;
   grpc::Status GetStats(grpc::ServerContext* ctx, const v1::GetStatsRequest* req,
                         v1::Stats* resp) override;
+  grpc::Status ListBackends(grpc::ServerContext* ctx, const v1::ListBackendsRequest* req,
+                            v1::ListBackendsResponse* resp) override;
+  grpc::Status DrainBackend(grpc::ServerContext* ctx, const v1::DrainBackendRequest* req,
+                            v1::BackendStatus* resp) override;
+  grpc::Status UndrainBackend(grpc::ServerContext* ctx, const v1::UndrainBackendRequest* req,
+                              v1::BackendStatus* resp) override;
+  // Streams events until the client goes away or the server shuts down (Shutdown cancels it). A
+  // client that falls behind the bounded queue gets RESOURCE_EXHAUSTED and must re-subscribe.
+  grpc::Status WatchEvents(grpc::ServerContext* ctx, const v1::WatchEventsRequest* req,
+                           grpc::ServerWriter<v1::Event>* writer) override;
 
  private:
   state::State& state_;

@@ -141,8 +141,8 @@ void checkHealthFields(Errors& errors, const v1::HealthCheck& hc, absl::string_v
     bool method_ok = true;
     for (char c : h.method()) method_ok &= absl::ascii_isupper(static_cast<unsigned char>(c));
     if (!method_ok) {
-      errors.invalid(join(hpath, "method"), absl::StrCat("\"", h.method(),
-                                                         "\" is not an HTTP method (e.g. GET, HEAD)"));
+      errors.invalid(join(hpath, "method"),
+                     absl::StrCat("\"", h.method(), "\" is not an HTTP method (e.g. GET, HEAD)"));
     }
     if (!h.path().empty() && h.path()[0] != '/') {
       errors.invalid(join(hpath, "path"),
@@ -179,8 +179,8 @@ void checkHealth(Errors& errors, const v1::Vip& vip, const v1::Backend* backend,
                  absl::string_view owner_path) {
   const v1::HealthCheck& written = backend ? backend->health_check() : vip.health_check();
   const std::string path = join(owner_path, "health_check");
-  v1::HealthCheck merged = backend ? effectiveHealthCheck(vip, *backend)
-                                   : normalizeHealthCheck(vip.health_check());
+  v1::HealthCheck merged =
+      backend ? effectiveHealthCheck(vip, *backend) : normalizeHealthCheck(vip.health_check());
   checkHealthFields(errors, written, path, merged.type());
   const bool own_timing = written.has_timeout_ms() || written.has_interval_ms();
   if (own_timing && merged.timeout_ms() > merged.interval_ms() &&
@@ -239,9 +239,9 @@ void checkVip(Errors& errors, const v1::Vip& vip, absl::string_view path) {
                                 algorithmName(vip.algorithm()), ")"));
   }
   if (!v1::AllDownPolicy_IsValid(vip.all_down_policy())) {
-    errors.invalid(join(path, "all_down_policy"),
-                   absl::StrCat(vip.all_down_policy(),
-                                " is not a known policy (keep_last_healthy or drop)"));
+    errors.invalid(
+        join(path, "all_down_policy"),
+        absl::StrCat(vip.all_down_policy(), " is not a known policy (keep_last_healthy or drop)"));
   }
   if (vip.has_health_check()) checkHealth(errors, vip, nullptr, path);
   if (!v1::ForwardingMode_IsValid(vip.forwarding())) {
@@ -464,7 +464,8 @@ v1::Vip normalizeVip(const v1::Vip& in) {
   if (vip.all_down_policy() == v1::ALL_DOWN_POLICY_UNSPECIFIED) {
     vip.set_all_down_policy(v1::ALL_DOWN_POLICY_KEEP_LAST_HEALTHY);
   }
-  if (vip.has_health_check()) *vip.mutable_health_check() = normalizeHealthCheck(vip.health_check());
+  if (vip.has_health_check())
+    *vip.mutable_health_check() = normalizeHealthCheck(vip.health_check());
   for (auto& backend : *vip.mutable_backends()) {
     backend.set_address(canonicalAddress(backend.address()));
     if (!backend.has_weight()) backend.set_weight(1);

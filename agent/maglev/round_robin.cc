@@ -17,9 +17,8 @@ absl::StatusOr<std::vector<uint32_t>> buildRoundRobinSequence(
   }
   if (in.empty()) return std::vector<uint32_t>{};
   if (max_len < in.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("round-robin sequence of ", in.size(),
-                                                   " backends does not fit in ", max_len,
-                                                   " slots"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "round-robin sequence of ", in.size(), " backends does not fit in ", max_len, " slots"));
   }
   std::sort(in.begin(), in.end(), [](auto* a, auto* b) { return a->key < b->key; });
 

@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <functional>
 #include <set>
@@ -15,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "maglev/maglev.h"
+#include "maglev/round_robin.h"
 #include "spdlog/spdlog.h"
 
 namespace xlb::state {
@@ -52,20 +54,41 @@ xlb_addr_key toAddrKey(const IpAddress& address) {
   return out;
 }
 
+uint8_t toDataplaneAlgorithm(v1::Algorithm a) {
+  switch (a) {
+    case v1::ALGORITHM_SOURCE_HASH:
+      return XLB_ALG_SOURCE_HASH;
+    case v1::ALGORITHM_ROUND_ROBIN:
+      return XLB_ALG_ROUND_ROBIN;
+    case v1::ALGORITHM_RANDOM:
+      return XLB_ALG_RANDOM;
+    case v1::ALGORITHM_LEAST_CONN:
+      return XLB_ALG_LEAST_CONN;
+    default:
+      return XLB_ALG_MAGLEV;
+  }
+}
+
 xlb_vip_value toVipValue(uint32_t id, const v1::Vip& spec) {
   xlb_vip_value v{};
   v.vip_id = id;
-  v.algorithm = XLB_ALG_MAGLEV;
+  v.algorithm = toDataplaneAlgorithm(spec.algorithm());
   v.fwd_mode = spec.forwarding() == v1::FORWARDING_MODE_IPIP ? XLB_FWD_IPIP : XLB_FWD_DSR;
   v.flags = XLB_VIP_F_NONE;
+  if (spec.algorithm() == v1::ALGORITHM_SOURCE_HASH && spec.source_hash_include_port()) {
+    v.flags |= XLB_VIP_F_HASH_SRC_PORT;
+  }
   return v;
 }
 
-xlb_backend toBackend(uint32_t vip_id, const IpAddress& address, uint32_t gen) {
+// `active` false = health-down: the data plane re-steers the flows still recorded on it.
+xlb_backend toBackend(uint32_t vip_id, const IpAddress& address, uint32_t gen, uint32_t weight,
+                      bool active) {
   xlb_backend b{};
   std::memcpy(b.addr, address.bytes.data(), 16);
   b.family = address.family;
-  b.flags = XLB_BE_F_ACTIVE;
+  b.flags = active ? XLB_BE_F_ACTIVE : 0;
+  b.weight = static_cast<uint16_t>(std::min<uint32_t>(weight, 0xffff));
   b.gen = gen;
   b.vip_id = vip_id;
   return b;
@@ -99,13 +122,18 @@ xlb_settings toSettings(const v1::Config& config, uint32_t nr_wildcard) {
   return s;
 }
 
-// The Maglev inputs of a VIP; equal inputs give an equal table, so this decides "rebuild or not".
+// The table inputs of a VIP; equal inputs give an equal table, so this decides "rebuild or not".
+// Every algorithm but round_robin shares the weighted Maglev table (the data plane only picks the
+// slot differently), so switching among them rewrites the VIP entry and keeps the table.
 struct TableInputs {
   uint32_t m = 0;
-  std::vector<maglev::MaglevBackend> backends;  // weight > 0 only, address order
+  bool round_robin = false;
+  std::vector<maglev::MaglevBackend> backends;  // in rotation (weight > 0), address order
 
   bool operator==(const TableInputs& o) const {
-    if (m != o.m || backends.size() != o.backends.size()) return false;
+    if (m != o.m || round_robin != o.round_robin || backends.size() != o.backends.size()) {
+      return false;
+    }
     for (size_t i = 0; i < backends.size(); ++i) {
       const auto& a = backends[i];
       const auto& b = o.backends[i];
@@ -118,18 +146,23 @@ struct TableInputs {
 std::string describeTable(const VipKey& key, const TableInputs& in, bool is_new) {
   if (in.backends.empty()) {
     return absl::StrCat("vip ", key.toString(),
-                        " has no backend with weight > 0: its packets are dropped (no_backend)");
+                        " has no backend in rotation: its new flows are dropped (no_backend)");
   }
-  return absl::StrCat(is_new ? "build" : "rebuild", " table of vip ", key.toString(), " (M ", in.m,
-                      ", ", in.backends.size(),
+  return absl::StrCat(is_new ? "build" : "rebuild", " ", in.round_robin ? "round-robin " : "",
+                      "table of vip ", key.toString(), " (M ", in.m, ", ", in.backends.size(),
                       in.backends.size() == 1 ? " backend)" : " backends)");
+}
+
+absl::StatusOr<std::vector<uint32_t>> buildSelectionTable(const TableInputs& in) {
+  if (in.round_robin) return maglev::buildRoundRobinSequence(in.backends, in.m);
+  return maglev::buildTable(in.backends, in.m);
 }
 
 // Rebuilds a previous table for rollback. An adopted VIP's table size is unknown (m == 0): nothing
 // to restore then, and the next apply rebuilds it anyway because its inputs still differ.
 absl::Status restoreTable(dataplane::Dataplane& dp, uint32_t vip_id, const TableInputs& in) {
   if (in.m == 0) return absl::OkStatus();
-  auto t = maglev::buildTable(in.backends, in.m);
+  auto t = buildSelectionTable(in);
   if (!t.ok()) return t.status();
   return dp.setSelectionTable(vip_id, *t);
 }
@@ -166,13 +199,11 @@ absl::StatusOr<State::Plan> State::plan(const v1::Config& desired) {
   auto tableInputs = [](const Entry& e) {
     TableInputs in;
     in.m = e.spec.maglev_table_size();
+    in.round_robin = e.spec.algorithm() == v1::ALGORITHM_ROUND_ROBIN;
     for (const auto& [addr, m] : e.members) {
-      if (m.weight > 0) in.backends.push_back({m.id, addr.toString(), m.weight});
+      if (m.in_rotation) in.backends.push_back({m.id, addr.toString(), m.weight});
     }
     return in;
-  };
-  auto buildTable = [](const TableInputs& in) -> absl::StatusOr<std::vector<uint32_t>> {
-    return maglev::buildTable(in.backends, in.m);
   };
 
   // ---- VIPs present in the desired config ----
@@ -216,12 +247,15 @@ absl::StatusOr<State::Plan> State::plan(const v1::Config& desired) {
     }
 
     // Memberships: a (VIP, address) pair keeps its backend id while it exists.
+    std::vector<const Member*> old_of;  // by position in spec.backends(); null = new membership
     for (const v1::Backend& b : spec.backends()) {
       auto addr = parseIpAddress(b.address());
       if (!addr.ok()) return addr.status();
       Member m;
       m.address = *addr;
       m.weight = b.weight();
+      m.draining = b.state() == v1::BACKEND_STATE_DRAINING;
+      m.health = memberHealth(*key, spec, b, *addr);
       const Member* old_m = nullptr;
       if (old != nullptr) {
         auto it = old->members.find(*addr);
@@ -234,12 +268,9 @@ absl::StatusOr<State::Plan> State::plan(const v1::Config& desired) {
           plan.lines.push_back(absl::StrCat("set weight of backend ", b.address(), " in vip ", kstr,
                                             ": ", old_m->weight, " -> ", m.weight));
         }
-        if (resync_) {
-          xlb_backend be = toBackend(e.id, m.address, m.gen);
-          uint32_t id = m.id;
-          add_backends.push_back({absl::StrCat("rewrite backend ", id),
-                                  [&dp, id, be] { return dp.upsertBackend(id, be); },
-                                  [] { return absl::OkStatus(); }});
+        if (old_m->draining != m.draining) {
+          plan.lines.push_back(absl::StrCat(m.draining ? "drain" : "undrain", " backend ",
+                                            b.address(), " in vip ", kstr));
         }
       } else {
         auto id = next.backend_ids.allocate();
@@ -251,19 +282,82 @@ absl::StatusOr<State::Plan> State::plan(const v1::Config& desired) {
         m.id = *id;
         m.gen = gens_[m.id] + 1;
         plan.lines.push_back(absl::StrCat("add backend ", b.address(), " to vip ", kstr, " (id ",
-                                          m.id, ", weight ", m.weight, ")"));
-        xlb_backend be = toBackend(e.id, m.address, m.gen);
-        uint32_t bid = m.id, gen = m.gen;
-        std::vector<uint32_t>* gens = &gens_;
-        add_backends.push_back({absl::StrCat("add backend ", b.address(), " to vip ", kstr),
-                                [&dp, bid, be, gen, gens] {
-                                  auto st = dp.upsertBackend(bid, be);
-                                  if (st.ok()) (*gens)[bid] = gen;  // never rolled back
-                                  return st;
-                                },
-                                [&dp, bid] { return dp.deleteBackend(bid); }});
+                                          m.id, ", weight ", m.weight,
+                                          m.draining ? ", draining)" : ")"));
       }
+      old_of.push_back(old_m);
       e.members.emplace(*addr, m);
+    }
+
+    // Rotation: active (not draining), weighted, not health-down. When health checks find every
+    // such backend down, the all-down policy decides: keep the last healthy set in the table and
+    // its backends ACTIVE in the data plane (fail open), or drop new flows.
+    std::vector<Member*> candidates, healthy;
+    for (auto& [addr, m] : e.members) {
+      if (m.draining || m.weight == 0) continue;
+      candidates.push_back(&m);
+      if (m.health != health::Health::kDown) healthy.push_back(&m);
+    }
+    const bool keep = spec.all_down_policy() != v1::ALL_DOWN_POLICY_DROP;
+    e.all_down = healthy.empty() && !candidates.empty();
+    if (!e.all_down) {
+      for (Member* m : healthy) {
+        m->in_rotation = true;
+        e.last_healthy.insert(m->address);
+      }
+    } else if (keep) {
+      std::set<IpAddress> last = old != nullptr ? old->last_healthy : std::set<IpAddress>{};
+      bool any = false;
+      for (Member* m : candidates) any |= last.count(m->address) > 0;
+      for (Member* m : candidates) {
+        if (!any || last.count(m->address)) {
+          m->in_rotation = true;
+          m->kept = true;
+          e.last_healthy.insert(m->address);
+        }
+      }
+    }
+    if (old != nullptr && old->all_down != e.all_down) {
+      plan.lines.push_back(
+          e.all_down ? absl::StrCat("every backend of vip ", kstr, " is down: ",
+                                    keep ? "keeping the last healthy set (keep_last_healthy)"
+                                         : "dropping new flows (drop)")
+                     : absl::StrCat("vip ", kstr, " recovered: a backend is up again"));
+    }
+
+    // Backend slots: written when new, or when their value (weight, health flag) changed.
+    for (int i = 0; i < spec.backends_size(); ++i) {
+      Member& m = e.members.at(*parseIpAddress(spec.backends(i).address()));
+      const bool active = m.health != health::Health::kDown || m.kept;
+      m.value = toBackend(e.id, m.address, m.gen, m.weight, active);
+      const Member* old_m = old_of[i];
+      const std::string addr_text = m.address.toString();
+      xlb_backend be = m.value;
+      uint32_t bid = m.id;
+      if (old_m != nullptr) {
+        if (sameBytes(old_m->value, be) && !resync_) continue;
+        const bool was_active = old_m->value.flags & XLB_BE_F_ACTIVE;
+        if (was_active != active && !old->adopted) {
+          plan.lines.push_back(
+              active ? absl::StrCat("mark backend ", addr_text, " of vip ", kstr, " active")
+                     : absl::StrCat("mark backend ", addr_text, " of vip ", kstr,
+                                    " down (its flows move to live backends)"));
+        }
+        xlb_backend ob = old_m->value;
+        add_backends.push_back({absl::StrCat("write backend ", addr_text, " of vip ", kstr),
+                                [&dp, bid, be] { return dp.upsertBackend(bid, be); },
+                                [&dp, bid, ob] { return dp.upsertBackend(bid, ob); }});
+        continue;
+      }
+      uint32_t gen = m.gen;
+      std::vector<uint32_t>* gens = &gens_;
+      add_backends.push_back({absl::StrCat("add backend ", addr_text, " to vip ", kstr),
+                              [&dp, bid, be, gen, gens] {
+                                auto st = dp.upsertBackend(bid, be);
+                                if (st.ok()) (*gens)[bid] = gen;  // never rolled back
+                                return st;
+                              },
+                              [&dp, bid] { return dp.deleteBackend(bid); }});
     }
 
     // Removed memberships of a surviving VIP.
@@ -272,7 +366,7 @@ absl::StatusOr<State::Plan> State::plan(const v1::Config& desired) {
         if (e.members.count(addr)) continue;
         removal_lines.push_back(absl::StrCat("remove backend ", addr.toString(), " from vip ", kstr,
                                              " (id ", m.id, ")"));
-        xlb_backend be = toBackend(old->id, m.address, m.gen);
+        xlb_backend be = m.value;
         uint32_t bid = m.id;
         del_backends.push_back(
             {absl::StrCat("remove backend ", addr.toString(), " from vip ", kstr),
@@ -289,7 +383,7 @@ absl::StatusOr<State::Plan> State::plan(const v1::Config& desired) {
         old == nullptr ? !in.backends.empty() || resync_ : !(tableInputs(*old) == in) || resync_;
     if (old == nullptr && in.backends.empty()) plan.lines.push_back(describeTable(*key, in, true));
     if (changed) {
-      auto table = buildTable(in);
+      auto table = buildSelectionTable(in);
       if (!table.ok()) return table.status();
       if (old != nullptr || !in.backends.empty()) {
         plan.lines.push_back(describeTable(*key, in, old == nullptr));
@@ -345,7 +439,7 @@ absl::StatusOr<State::Plan> State::plan(const v1::Config& desired) {
                             [&dp, vid, old_in] { return restoreTable(dp, vid, old_in); }});
     }
     for (const auto& [addr, m] : old.members) {
-      xlb_backend be = toBackend(old.id, m.address, m.gen);
+      xlb_backend be = m.value;
       uint32_t bid = m.id;
       del_backends.push_back({absl::StrCat("remove backend ", addr.toString(), " from vip ", kstr),
                               [&dp, bid] { return dp.deleteBackend(bid); },
@@ -516,8 +610,10 @@ absl::Status State::execute(Plan& plan) {
     spdlog::info("state: applied {} data-plane writes ({} VIPs)", plan.steps.size(),
                  plan.next.vips.size());
   }
+  Model before = std::move(model_);
   model_ = std::move(plan.next);
   resync_ = false;
+  afterApplyLocked(before);
   return absl::OkStatus();
 }
 
@@ -589,7 +685,12 @@ absl::Status State::adopt(const dataplane::DataplaneContents& contents) {
       continue;
     }
     Entry& e = model_.vips[owner->second];
-    e.members.emplace(a, Member{id, b.gen, a, 0});
+    Member m;
+    m.id = id;
+    m.gen = b.gen;
+    m.address = a;
+    m.value = b;
+    e.members.emplace(a, m);
     e.spec.add_backends()->set_address(a.toString());
     model_.backend_ids.mark(id);
     ++members;
@@ -620,7 +721,20 @@ absl::Status State::adopt(const dataplane::DataplaneContents& contents) {
 absl::Status State::applyConfig(const v1::Config& config, bool dry_run,
                                 std::vector<std::string>* changes) {
   std::lock_guard lock(mu_);
-  return applyLocked(config, dry_run, changes);
+  std::vector<std::string> lines;
+  absl::Status st = applyLocked(config, dry_run, &lines);
+  if (st.ok() && !dry_run) {
+    v1::Event e;
+    e.set_kind(v1::Event::KIND_CONFIG_APPLIED);
+    e.set_time_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count());
+    e.set_message(absl::StrCat("config applied: ", model_.config.vips_size(), " VIPs, ",
+                               lines.size(), lines.size() == 1 ? " change" : " changes"));
+    events_.publish(e);
+  }
+  if (changes != nullptr) *changes = std::move(lines);
+  return st;
 }
 
 v1::Config State::config() const {
@@ -771,7 +885,13 @@ std::vector<VipIds> State::ids() const {
       if (!addr.ok()) continue;
       auto m = it->second.members.find(*addr);
       if (m == it->second.members.end()) continue;
-      v.backends.push_back({b.address(), b.weight(), m->second.id});
+      BackendIds bi{b.address(), b.weight(), m->second.id};
+      bi.state = b.state() == v1::BACKEND_STATE_DRAINING ? v1::BACKEND_STATE_DRAINING
+                                                         : v1::BACKEND_STATE_ACTIVE;
+      auto rec = health_.find(healthKey(*key, *addr));
+      bi.health = rec != health_.end() && rec->second.checked ? toProtoHealth(rec->second.health)
+                                                              : v1::HEALTH_UP;
+      v.backends.push_back(std::move(bi));
     }
     out.push_back(std::move(v));
   }

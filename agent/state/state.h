@@ -7,6 +7,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -16,6 +18,8 @@
 #include "config/validate.h"
 #include "dataplane/contents.h"
 #include "dataplane/dataplane.h"
+#include "health/checker.h"
+#include "state/events.h"
 #include "state/id_allocator.h"
 #include "xlb/v1/xlb.pb.h"
 
@@ -26,6 +30,8 @@ struct BackendIds {
   std::string address;
   uint32_t weight = 0;
   uint32_t id = 0;
+  v1::Health health = v1::HEALTH_UNKNOWN;
+  v1::BackendState state = v1::BACKEND_STATE_ACTIVE;
 };
 struct VipIds {
   config::VipKey key;
@@ -68,12 +74,54 @@ class State {
   // vip id / backend id of every VIP and membership, in config order.
   std::vector<VipIds> ids() const;
 
+  // ---- draining ----
+  // DRAINING: out of the selection table, still ACTIVE in the data plane so its flows continue.
+  // Idempotent (draining a draining backend changes nothing and emits no event). NOT_FOUND for an
+  // unknown VIP or backend. The change is also visible in config() (state: draining).
+  absl::StatusOr<v1::BackendStatus> drainBackend(const v1::VipKey& key, const std::string& address);
+  absl::StatusOr<v1::BackendStatus> undrainBackend(const v1::VipKey& key,
+                                                   const std::string& address);
+
+  // ---- observed state ----
+  // Health, drain state, rotation and open flows (read from the data plane) of a VIP's backends.
+  absl::StatusOr<v1::VipStatus> vipStatus(const v1::VipKey& key) const;
+  // One KIND_BACKEND_HEALTH event per configured backend with its current health (WatchEvents
+  // initial_state).
+  std::vector<v1::Event> healthSnapshot() const;
+  EventBus& events() { return events_; }
+
+  // ---- health checks ----
+  // From now on every membership with a check (VIP default merged with the backend override) is a
+  // target of `checker`, updated after each applied change. The checker's listener must call
+  // onHealthTransition. nullptr detaches. The checker must outlive State or be detached first.
+  void attachHealthChecker(health::HealthChecker* checker);
+  // Health-check key of a membership: "10.0.0.10:80/tcp 10.0.1.12".
+  static std::string healthKey(const config::VipKey& vip, const IpAddress& backend);
+  // A transition of one target (the checker's listener; tests call it directly). Updates the
+  // backend's health, rewrites its VIP's table and the backend's ACTIVE flag at once, emits
+  // events. Keys of targets no longer configured are ignored.
+  void onHealthTransition(const std::string& key, const health::Transition& transition);
+  // Retries applying health verdicts whose data-plane write failed earlier (no-op otherwise).
+  absl::Status retryPendingHealth();
+
+  // ---- open flows ----
+  // Recounts open flows per backend from the flow table (flows not closing, seen within
+  // idle_timeout_ns) and writes the counts that differ. The scan runs without the State lock;
+  // backends removed or replaced meanwhile are skipped. Flows opened or closed between the scan
+  // and the write are off by that many until the next round.
+  absl::Status reconcileOpenFlows(uint64_t idle_timeout_ns);
+
  private:
   struct Member {
     uint32_t id = 0;
     uint32_t gen = 0;
     IpAddress address;
     uint32_t weight = 0;
+    bool draining = false;
+    health::Health health = health::Health::kUnknown;  // as used for this plan
+    bool in_rotation = false;                          // in the selection table
+    bool kept = false;    // down, but kept ACTIVE and in the table by keep_last_healthy
+    xlb_backend value{};  // the slot as written in the data plane
   };
   struct Entry {
     uint32_t id = 0;
@@ -81,7 +129,19 @@ class State {
     v1::Vip spec;  // normalized
     std::map<IpAddress, Member> members;
     xlb_vip_value value{};
-    bool adopted = false;  // read back from the maps: weights, name and table size unknown
+    bool adopted = false;   // read back from the maps: weights, name and table size unknown
+    bool all_down = false;  // every candidate backend is health-down: all_down_policy applies
+    std::set<IpAddress> last_healthy;  // the rotation when it last had a live backend
+  };
+  // What health checks found for one membership (key = healthKey()).
+  struct HealthRecord {
+    config::VipKey vip;
+    IpAddress address;
+    bool checked = false;  // the effective check probes (type tcp/http/grpc)
+    health::Health health = health::Health::kUnknown;
+    std::optional<health::Transition> last;
+    uint64_t last_unix_ms = 0;
+    std::string last_reason;
   };
   // What the data plane holds (and the config it came from).
   struct Model {
@@ -108,6 +168,18 @@ class State {
                            std::vector<std::string>* changes);
   absl::StatusOr<v1::Vip> vipLocked(const config::VipKey& key) const;
   int findVip(const config::VipKey& key) const;  // index in model_.config.vips or -1
+  // Health of a membership for planning: up when its check is none, else the last verdict.
+  health::Health memberHealth(const config::VipKey& key, const v1::Vip& spec,
+                              const v1::Backend& backend, const IpAddress& address) const;
+  // After model_ changed: health records and checker targets follow the memberships; events for
+  // what changed between `before` and model_.
+  void afterApplyLocked(const Model& before);
+  absl::StatusOr<v1::BackendStatus> setDrainingLocked(const v1::VipKey& key,
+                                                      const std::string& address, bool draining);
+  v1::BackendStatus backendStatusLocked(const Entry& e, const v1::Backend& spec,
+                                        const std::vector<uint64_t>& open_flows) const;
+  void publish(v1::Event::Kind kind, const config::VipKey& vip, const std::string& backend,
+               const std::string& message);
 
   dataplane::Dataplane& dataplane_;
   mutable std::mutex mu_;
@@ -118,6 +190,16 @@ class State {
   // Set when a rollback itself failed: the data plane may differ from model_, so the next apply
   // rewrites every entry instead of only the differences.
   bool resync_ = false;
+
+  std::map<std::string, HealthRecord> health_;
+  health::HealthChecker* checker_ = nullptr;
+  bool health_pending_ = false;          // a verdict is not yet in the data plane (write failed)
+  std::optional<v1::Event> lead_event_;  // published first by the next afterApplyLocked
+  EventBus events_;
 };
+
+// health/ <-> API vocabulary.
+v1::Health toProtoHealth(health::Health h);
+health::CheckSpec toCheckSpec(const v1::HealthCheck& check);  // a normalized check
 
 }  // namespace xlb::state

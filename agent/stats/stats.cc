@@ -67,8 +67,8 @@ const std::vector<std::string>& dropReasonNames() {
   return names;
 }
 
-v1::Stats buildStats(const dataplane::CounterSnapshot& snapshot,
-                     std::span<const state::VipIds> ids) {
+v1::Stats buildStats(const dataplane::CounterSnapshot& snapshot, std::span<const state::VipIds> ids,
+                     std::span<const uint64_t> open_flows) {
   v1::Stats out;
   // rx first, then what happened to packets (actions), then the flow/slow-path events.
   static constexpr int kGlobalOrder[] = {XLB_STAT_RX,           XLB_STAT_TX,
@@ -101,6 +101,9 @@ v1::Stats buildStats(const dataplane::CounterSnapshot& snapshot,
       bs->set_address(b.address);
       bs->set_weight(b.weight);
       fill(bs->mutable_counters(), at(snapshot.backends, b.id));
+      bs->set_open_flows(b.id < open_flows.size() ? open_flows[b.id] : 0);
+      bs->set_health(b.health);
+      bs->set_state(b.state);
     }
   }
   return out;

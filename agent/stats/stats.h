@@ -18,8 +18,9 @@ const std::vector<std::string>& dropReasonNames();
 
 // Global counters in a stable, readable order (rx first), drops in index order, then one VipStats
 // per configured VIP with its backends, resolved through State's id mapping. Counter vectors
-// shorter than expected are treated as zeros.
-v1::Stats buildStats(const dataplane::CounterSnapshot& snapshot,
-                     std::span<const state::VipIds> ids);
+// shorter than expected are treated as zeros. `open_flows` (by backend id, readOpenFlows()) fills
+// BackendStats.open_flows; health and state come from `ids`.
+v1::Stats buildStats(const dataplane::CounterSnapshot& snapshot, std::span<const state::VipIds> ids,
+                     std::span<const uint64_t> open_flows = {});
 
 }  // namespace xlb::stats

@@ -272,5 +272,154 @@ TEST(ApiServerTest, UnixSocketPath) {
   EXPECT_EQ(unixSocketPath("127.0.0.1:50051"), "");
 }
 
+// ---- issue 3: backend status, drain/undrain, event stream ----
+
+class ApiHealthTest : public ApiTest {
+ protected:
+  void SetUp() override {
+    ApiTest::SetUp();
+    v1::Config c;
+    auto* vip = c.add_vips();
+    vip->set_address("10.0.0.10");
+    vip->set_port(80);
+    vip->set_protocol(v1::PROTOCOL_TCP);
+    vip->set_maglev_table_size(1021);
+    vip->mutable_health_check()->set_type(v1::HEALTH_CHECK_TYPE_TCP);
+    vip->add_backends()->set_address("10.0.1.1");
+    vip->add_backends()->set_address("10.0.1.2");
+    ASSERT_TRUE(state_.applyConfig(c, false, nullptr).ok());
+  }
+  void inject(const std::string& backend, health::Health from, health::Health to,
+              const std::string& reason) {
+    state_.onHealthTransition("10.0.0.10:80/tcp " + backend,
+                              {from, to, health::Clock::now(), reason});
+  }
+};
+
+TEST_F(ApiHealthTest, ListBackendsShowsHealthRotationAndOpenFlows) {
+  inject("10.0.1.2", health::Health::kUnknown, health::Health::kDown,
+         "connect: connection refused");
+  dp_.setOpenFlowsDirect(state_.ids()[0].backends[0].id, 5);
+  grpc::ClientContext ctx;
+  v1::ListBackendsRequest req;
+  *req.mutable_vip() = key("10.0.0.10", 80);
+  v1::ListBackendsResponse resp;
+  ASSERT_TRUE(stub_->ListBackends(&ctx, req, &resp).ok());
+  const v1::VipStatus& v = resp.vip();
+  EXPECT_EQ(v.algorithm(), v1::ALGORITHM_MAGLEV);
+  EXPECT_FALSE(v.all_down());
+  ASSERT_EQ(v.backends_size(), 2);
+  EXPECT_EQ(v.backends(0).address(), "10.0.1.1");
+  EXPECT_EQ(v.backends(0).health(), v1::HEALTH_UNKNOWN);
+  EXPECT_TRUE(v.backends(0).in_rotation());
+  EXPECT_EQ(v.backends(0).open_flows(), 5u);
+  EXPECT_EQ(v.backends(1).health(), v1::HEALTH_DOWN);
+  EXPECT_FALSE(v.backends(1).in_rotation());
+  EXPECT_EQ(v.backends(1).last_transition().from(), v1::HEALTH_UNKNOWN);
+  EXPECT_EQ(v.backends(1).last_transition().to(), v1::HEALTH_DOWN);
+  EXPECT_EQ(v.backends(1).last_transition().reason(), "connect: connection refused");
+  EXPECT_GT(v.backends(1).last_transition().time_unix_ms(), 1'600'000'000'000u);
+
+  grpc::ClientContext c2;
+  *req.mutable_vip() = key("10.0.0.11", 80);
+  auto st = stub_->ListBackends(&c2, req, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(st.error_message(), "vip 10.0.0.11:80/tcp not found");
+  grpc::ClientContext c3;
+  req.mutable_vip()->set_address("10.0.0.300");
+  st = stub_->ListBackends(&c3, req, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(st.error_message().substr(0, 13), "vip.address: ");
+}
+
+TEST_F(ApiHealthTest, DrainAndUndrain) {
+  grpc::ClientContext ctx;
+  v1::DrainBackendRequest req;
+  *req.mutable_vip() = key("10.0.0.10", 80);
+  req.set_address("10.0.1.1");
+  v1::BackendStatus resp;
+  ASSERT_TRUE(stub_->DrainBackend(&ctx, req, &resp).ok());
+  EXPECT_EQ(resp.state(), v1::BACKEND_STATE_DRAINING);
+  EXPECT_FALSE(resp.in_rotation());
+  uint32_t id = state_.ids()[0].backends[0].id;
+  EXPECT_EQ(dp_.backend(id).flags, XLB_BE_F_ACTIVE);  // existing flows continue
+  for (uint32_t slot : dp_.table(0)) EXPECT_NE(slot, id);
+  grpc::ClientContext again;
+  ASSERT_TRUE(stub_->DrainBackend(&again, req, &resp).ok());  // idempotent
+  EXPECT_EQ(resp.state(), v1::BACKEND_STATE_DRAINING);
+
+  grpc::ClientContext c2;
+  v1::UndrainBackendRequest ureq;
+  *ureq.mutable_vip() = key("10.0.0.10", 80);
+  ureq.set_address("10.0.1.1");
+  ASSERT_TRUE(stub_->UndrainBackend(&c2, ureq, &resp).ok());
+  EXPECT_EQ(resp.state(), v1::BACKEND_STATE_ACTIVE);
+  EXPECT_TRUE(resp.in_rotation());
+
+  grpc::ClientContext c3;
+  req.set_address("10.0.1.9");
+  auto st = stub_->DrainBackend(&c3, req, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(st.error_message(), "backend 10.0.1.9 not found in vip 10.0.0.10:80/tcp");
+}
+
+TEST_F(ApiHealthTest, WatchEventsStreamsInitialStateDrainsAndHealthTransitions) {
+  grpc::ClientContext ctx;
+  v1::WatchEventsRequest req;
+  req.set_initial_state(true);
+  auto reader = stub_->WatchEvents(&ctx, req);
+  v1::Event e;
+  ASSERT_TRUE(reader->Read(&e));
+  EXPECT_EQ(e.kind(), v1::Event::KIND_BACKEND_HEALTH);
+  EXPECT_EQ(e.backend(), "10.0.1.1");
+  EXPECT_EQ(e.health_transition().to(), v1::HEALTH_UNKNOWN);
+  ASSERT_TRUE(reader->Read(&e));
+  EXPECT_EQ(e.backend(), "10.0.1.2");
+
+  // The subscription exists once the initial state is out: a drain through the API...
+  {
+    grpc::ClientContext c;
+    v1::DrainBackendRequest d;
+    *d.mutable_vip() = key("10.0.0.10", 80);
+    d.set_address("10.0.1.2");
+    v1::BackendStatus resp;
+    ASSERT_TRUE(stub_->DrainBackend(&c, d, &resp).ok());
+  }
+  ASSERT_TRUE(reader->Read(&e));
+  EXPECT_EQ(e.kind(), v1::Event::KIND_BACKEND_DRAINING);
+  EXPECT_EQ(e.vip().address(), "10.0.0.10");
+  EXPECT_EQ(e.vip().port(), 80u);
+  EXPECT_EQ(e.backend(), "10.0.1.2");
+  // ...and a health transition from the checker.
+  inject("10.0.1.1", health::Health::kUnknown, health::Health::kDown, "http 503");
+  ASSERT_TRUE(reader->Read(&e));
+  EXPECT_EQ(e.kind(), v1::Event::KIND_BACKEND_HEALTH);
+  EXPECT_EQ(e.backend(), "10.0.1.1");
+  EXPECT_EQ(e.health_transition().to(), v1::HEALTH_DOWN);
+  EXPECT_EQ(e.health_transition().reason(), "http 503");
+  // 10.0.1.2 drains and the only other backend is down: all down, keep_last_healthy keeps it.
+  ASSERT_TRUE(reader->Read(&e));
+  EXPECT_EQ(e.kind(), v1::Event::KIND_VIP_ALL_DOWN);
+  ctx.TryCancel();
+  while (reader->Read(&e)) {
+  }
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+}
+
+TEST_F(ApiHealthTest, GetStatsCarriesOpenFlowsHealthAndState) {
+  inject("10.0.1.2", health::Health::kUnknown, health::Health::kDown, "x");
+  ASSERT_TRUE(state_.drainBackend(key("10.0.0.10", 80), "10.0.1.1").ok());
+  dp_.setOpenFlowsDirect(state_.ids()[0].backends[0].id, 3);
+  grpc::ClientContext ctx;
+  v1::Stats stats;
+  ASSERT_TRUE(stub_->GetStats(&ctx, v1::GetStatsRequest{}, &stats).ok());
+  ASSERT_EQ(stats.vips_size(), 1);
+  const auto& b = stats.vips(0).backends();
+  EXPECT_EQ(b[0].open_flows(), 3u);
+  EXPECT_EQ(b[0].state(), v1::BACKEND_STATE_DRAINING);
+  EXPECT_EQ(b[1].health(), v1::HEALTH_DOWN);
+  EXPECT_EQ(b[1].state(), v1::BACKEND_STATE_ACTIVE);
+}
+
 }  // namespace
 }  // namespace xlb::api

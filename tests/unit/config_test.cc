@@ -171,11 +171,12 @@ TEST(ConfigValidateTest, PortAndProtocol) {
   vip->set_protocol(static_cast<v1::Protocol>(7));
   vip->set_forwarding(static_cast<v1::ForwardingMode>(9));
   vip->set_algorithm(static_cast<v1::Algorithm>(6));
-  EXPECT_EQ(validateConfig(c).message(),
-            "vips[0].protocol: 7 is not a known protocol (tcp or udp)\n"
-            "vips[0].algorithm: 6 is not a known algorithm (maglev, source_hash, round_robin, random "
-            "or least_conn)\n"
-            "vips[0].forwarding: 9 is not a known forwarding mode (dsr or ipip)");
+  EXPECT_EQ(
+      validateConfig(c).message(),
+      "vips[0].protocol: 7 is not a known protocol (tcp or udp)\n"
+      "vips[0].algorithm: 6 is not a known algorithm (maglev, source_hash, round_robin, random "
+      "or least_conn)\n"
+      "vips[0].forwarding: 9 is not a known forwarding mode (dsr or ipip)");
 }
 
 TEST(ConfigValidateTest, Name) {
@@ -369,8 +370,9 @@ TEST(ConfigHealthTest, GoldenErrors) {
   EXPECT_EQ(validateError(std::string(kVipHead) +
                           "    health_check: {type: tcp, interval_ms: 1000, timeout_ms: 2000}\n"),
             "vips[0].health_check.timeout_ms: 2000 must not exceed interval_ms (1000)");
-  EXPECT_EQ(validateError(std::string(kVipHead) + "    health_check: {type: tcp, timeout_ms: 1500}\n"),
-            "vips[0].health_check.timeout_ms: 1500 must not exceed interval_ms (1000)");
+  EXPECT_EQ(
+      validateError(std::string(kVipHead) + "    health_check: {type: tcp, timeout_ms: 1500}\n"),
+      "vips[0].health_check.timeout_ms: 1500 must not exceed interval_ms (1000)");
   EXPECT_EQ(
       validateError(std::string(kVipHead) +
                     "    health_check:\n      type: http\n      http: {path: healthz, method: get, "
@@ -435,10 +437,10 @@ TEST(ConfigHealthTest, StatePolicyAndSourceHashPort) {
 }
 
 TEST(ConfigHealthTest, NormalizeFillsHealthDefaults) {
-  v1::Config c = normalize(parseOk(std::string(kVipHead) +
-                                   "    health_check: {type: http, interval_ms: 300}\n"
-                                   "    backends:\n      - address: 10.0.1.1\n"
-                                   "        health_check: {interval_ms: 100}\n"));
+  v1::Config c =
+      normalize(parseOk(std::string(kVipHead) + "    health_check: {type: http, interval_ms: 300}\n"
+                                                "    backends:\n      - address: 10.0.1.1\n"
+                                                "        health_check: {interval_ms: 100}\n"));
   const v1::Vip& vip = c.vips(0);
   EXPECT_EQ(vip.all_down_policy(), v1::ALL_DOWN_POLICY_KEEP_LAST_HEALTHY);
   EXPECT_EQ(vip.backends(0).state(), v1::BACKEND_STATE_ACTIVE);

@@ -71,8 +71,7 @@ TEST(RoundRobinTest, ExactSharesForCoprimeWeights) {
 
 TEST(RoundRobinTest, ScalesDownProportionallyToFit) {
   // 60000 + 30000 + 9999 + 1: the period would be 100000 > M 1021.
-  std::vector<MaglevBackend> b = {
-      {1, "a", 60000}, {2, "b", 30000}, {3, "c", 9999}, {4, "d", 1}};
+  std::vector<MaglevBackend> b = {{1, "a", 60000}, {2, "b", 30000}, {3, "c", 9999}, {4, "d", 1}};
   auto seq = buildRoundRobinSequence(b, 1021);
   ASSERT_TRUE(seq.ok());
   EXPECT_LE(seq->size(), 1021u);

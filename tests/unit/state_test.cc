@@ -310,8 +310,10 @@ TEST_F(StateTest, ZeroWeightKeepsBackendActiveButOutOfTable) {
   auto vip = state_.setBackendWeight(protoKey("10.0.0.10", 80), "10.0.1.2", 0);
   ASSERT_TRUE(vip.ok()) << vip.status();
   EXPECT_EQ(vip->backends(1).weight(), 0u);
-  EXPECT_THAT(dp_.ops(), ElementsAre("setSelectionTable"));
+  // The slot carries the weight (least_conn divides by it): rewritten, then the table swapped.
+  EXPECT_THAT(dp_.ops(), ElementsAre("upsertBackend", "setSelectionTable"));
   EXPECT_EQ(dp_.backend(id).flags, XLB_BE_F_ACTIVE);
+  EXPECT_EQ(dp_.backend(id).weight, 0u);
   EXPECT_EQ(slotsByBackend(0).count(id), 0u);
   // All weights 0: an empty table (the data plane drops with no_backend), VIP stays.
   ASSERT_TRUE(state_.setBackendWeight(protoKey("10.0.0.10", 80), "10.0.1.1", 0).ok());
