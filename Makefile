@@ -47,6 +47,7 @@ demo: build
 
 bench: build
 	$(BUILD_DIR)/bench/xlb-bench --out BENCHMARKS.md
+	$(BUILD_DIR)/bench/health/xlb-health-bench --targets 1000 --interval-ms 1000 --seconds 10 --append BENCHMARKS.md
 
 clean:
 	rm -rf $(BUILD_DIR)
