@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/address.h"
 
@@ -124,7 +125,8 @@ absl::StatusOr<xlb::v1::Backend> parseBackendSpec(absl::string_view text) {
   return b;
 }
 
-absl::StatusOr<std::chrono::milliseconds> parseDuration(absl::string_view text) {
+absl::StatusOr<std::chrono::milliseconds> parseDuration(absl::string_view text,
+                                                        absl::string_view what) {
   absl::string_view num = text;
   int64_t scale_ms = 1000;
   if (absl::EndsWith(text, "ms")) {
@@ -137,11 +139,45 @@ absl::StatusOr<std::chrono::milliseconds> parseDuration(absl::string_view text) 
     scale_ms = 60 * 1000;
   }
   double value = 0;
-  if (num.empty() || !absl::SimpleAtod(num, &value) || !(value > 0) || value > 86400.0 * 1000) {
+  // A sub-millisecond value would silently become 0 ms: refuse it like 0.
+  if (num.empty() || !absl::SimpleAtod(num, &value) || !(value > 0) || value > 86400.0 * 1000 ||
+      value * static_cast<double>(scale_ms) < 1.0) {
     return absl::InvalidArgumentError(
-        absl::StrCat("timeout \"", text, "\" is not a positive duration (e.g. 5s, 500ms, 1m)"));
+        absl::StrCat(what, " \"", text, "\" is not a positive duration (e.g. 5s, 500ms, 1m)"));
   }
   return std::chrono::milliseconds(static_cast<int64_t>(value * static_cast<double>(scale_ms)));
+}
+
+absl::StatusOr<std::vector<xlb::v1::StatusRange>> parseStatusRanges(absl::string_view text,
+                                                                    absl::string_view what) {
+  auto bad = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " \"", text, "\": ", why, " (e.g. 200-399, 200 or 200-299,404)"));
+  };
+  std::vector<xlb::v1::StatusRange> out;
+  if (text.empty()) return bad("empty");
+  for (absl::string_view part : absl::StrSplit(text, ',')) {
+    part = absl::StripAsciiWhitespace(part);
+    absl::string_view lo_text = part, hi_text = part;
+    if (auto dash = part.find('-'); dash != absl::string_view::npos) {
+      lo_text = part.substr(0, dash);
+      hi_text = part.substr(dash + 1);
+    }
+    uint32_t lo = 0, hi = 0;
+    if (lo_text.empty() || hi_text.empty() || !absl::SimpleAtoi(lo_text, &lo) ||
+        !absl::SimpleAtoi(hi_text, &hi)) {
+      return bad(absl::StrCat("\"", part, "\" is not a status code or LOW-HIGH range"));
+    }
+    if (lo < 100 || lo > 599 || hi < 100 || hi > 599) {
+      return bad(absl::StrCat("\"", part, "\" is outside [100, 599]"));
+    }
+    if (lo > hi) return bad(absl::StrCat("\"", part, "\": ", lo, " is above ", hi));
+    xlb::v1::StatusRange r;
+    r.set_low(lo);
+    r.set_high(hi);
+    out.push_back(r);
+  }
+  return out;
 }
 
 std::string normalizeServer(absl::string_view server) {
@@ -196,6 +232,76 @@ absl::StatusOr<xlb::v1::Algorithm> parseAlgorithm(absl::string_view text) {
   }
   return absl::InvalidArgumentError(absl::StrCat("algorithm \"", text, "\" is not one of ",
                                                  absl::StrJoin(algorithmNames(), ", ")));
+}
+
+namespace {
+
+// Lower-case enum value name without its prefix: HEALTH_CHECK_TYPE_TCP -> "tcp".
+std::string enumSpelling(const google::protobuf::EnumDescriptor* d, int number,
+                         absl::string_view prefix) {
+  const auto* value = d->FindValueByNumber(number);
+  if (value == nullptr) return absl::StrCat(number);
+  return absl::AsciiStrToLower(absl::StripPrefix(value->name(), prefix));
+}
+
+// The inverse of enumSpelling for the values other than UNSPECIFIED (0).
+absl::StatusOr<int> parseEnumSpelling(const google::protobuf::EnumDescriptor* d,
+                                      absl::string_view prefix, absl::string_view what,
+                                      absl::string_view text) {
+  const std::string want = absl::AsciiStrToLower(text);
+  std::vector<std::string> names;
+  for (int i = 0; i < d->value_count(); ++i) {
+    const int n = d->value(i)->number();
+    if (n == 0) continue;
+    names.push_back(enumSpelling(d, n, prefix));
+    if (names.back() == want) return n;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat(what, " \"", text, "\" is not one of ", absl::StrJoin(names, ", ")));
+}
+
+}  // namespace
+
+std::string healthCheckTypeName(xlb::v1::HealthCheckType t) {
+  if (t == xlb::v1::HEALTH_CHECK_TYPE_UNSPECIFIED) return "none";
+  return enumSpelling(xlb::v1::HealthCheckType_descriptor(), t, "HEALTH_CHECK_TYPE_");
+}
+
+absl::StatusOr<xlb::v1::HealthCheckType> parseHealthCheckType(absl::string_view text) {
+  auto n = parseEnumSpelling(xlb::v1::HealthCheckType_descriptor(), "HEALTH_CHECK_TYPE_",
+                             "health check", text);
+  if (!n.ok()) return n.status();
+  return static_cast<xlb::v1::HealthCheckType>(*n);
+}
+
+std::string allDownPolicyName(xlb::v1::AllDownPolicy p) {
+  if (p == xlb::v1::ALL_DOWN_POLICY_UNSPECIFIED) return "keep_last_healthy";
+  return enumSpelling(xlb::v1::AllDownPolicy_descriptor(), p, "ALL_DOWN_POLICY_");
+}
+
+absl::StatusOr<xlb::v1::AllDownPolicy> parseAllDownPolicy(absl::string_view text) {
+  auto n = parseEnumSpelling(xlb::v1::AllDownPolicy_descriptor(), "ALL_DOWN_POLICY_",
+                             "all-down policy", text);
+  if (!n.ok()) return n.status();
+  return static_cast<xlb::v1::AllDownPolicy>(*n);
+}
+
+std::string backendStateName(xlb::v1::BackendState s) {
+  if (s == xlb::v1::BACKEND_STATE_UNSPECIFIED) return "active";
+  return enumSpelling(xlb::v1::BackendState_descriptor(), s, "BACKEND_STATE_");
+}
+
+std::string healthName(xlb::v1::Health h) {
+  if (h == xlb::v1::HEALTH_UNSPECIFIED) return "unknown";
+  return enumSpelling(xlb::v1::Health_descriptor(), h, "HEALTH_");
+}
+
+std::string eventKindName(xlb::v1::Event::Kind k) {
+  std::string name = enumSpelling(xlb::v1::Event::Kind_descriptor(), k, "KIND_");
+  for (char& c : name) {
+    if (c == '_') c = '-';
+  }
+  return name;
 }
 
 namespace {

@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   addBackendCommands(app, ctx);
   addStatsCommand(app, ctx);
   addApplyCommands(app, ctx);
+  addEventsCommand(app, ctx);
 
   try {
     app.parse(argc, argv);

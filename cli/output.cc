@@ -2,6 +2,7 @@
 // lbctl output formatting: tables, JSON, error lines.
 #include "output.h"
 
+#include <ctime>
 #include <sstream>
 
 #include "absl/strings/match.h"
@@ -68,6 +69,17 @@ std::string toJson(const google::protobuf::Message& msg) {
   if (!st.ok()) return absl::StrCat("{\"error\": \"", std::string(st.message()), "\"}\n");
   if (out.empty() || out.back() != '\n') out += '\n';
   return out;
+}
+
+std::string toJsonLine(const google::protobuf::Message& msg) {
+  google::protobuf::util::JsonPrintOptions opts;
+  opts.add_whitespace = false;
+  opts.always_print_primitive_fields = true;
+  opts.preserve_proto_field_names = true;
+  std::string out;
+  auto st = google::protobuf::util::MessageToJsonString(msg, &out, opts);
+  if (!st.ok()) return absl::StrCat("{\"error\": \"", std::string(st.message()), "\"}\n");
+  return out + "\n";
 }
 
 std::string statusCodeName(grpc::StatusCode code) {
@@ -160,6 +172,68 @@ Table backendTable(const xlb::v1::Vip& vip) {
     t.addRow({b.address(), absl::StrCat(w), share});
   }
   return t;
+}
+
+std::string formatAge(uint64_t ms) {
+  if (ms < 1000) return absl::StrCat(ms, "ms");
+  const uint64_t s = ms / 1000;
+  if (s < 60) return absl::StrCat(s, "s");
+  if (s < 3600) return absl::StrFormat("%dm%02ds", s / 60, s % 60);
+  if (s < 86400) return absl::StrFormat("%dh%02dm", s / 3600, (s % 3600) / 60);
+  return absl::StrFormat("%dd%02dh", s / 86400, (s % 86400) / 3600);
+}
+
+std::string formatUtcTime(uint64_t unix_ms) {
+  const std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string formatTransition(const xlb::v1::HealthTransition& t, uint64_t now_unix_ms) {
+  if (t.time_unix_ms() == 0) return "-";
+  // A clock step backwards must not print a huge unsigned age.
+  const uint64_t age = now_unix_ms > t.time_unix_ms() ? now_unix_ms - t.time_unix_ms() : 0;
+  std::string out =
+      absl::StrCat(formatAge(age), " ago: ", healthName(t.from()), " -> ", healthName(t.to()));
+  if (!t.reason().empty()) absl::StrAppend(&out, " (", t.reason(), ")");
+  return out;
+}
+
+Table backendStatusTable(const xlb::v1::VipStatus& vip, uint64_t now_unix_ms) {
+  uint64_t rotation_weight = 0;
+  for (const auto& b : vip.backends()) {
+    if (b.in_rotation()) rotation_weight += b.weight();
+  }
+  Table t({"BACKEND", "WEIGHT", "SHARE", "STATE", "HEALTH", "IN ROTATION", "OPEN FLOWS",
+           "LAST TRANSITION"},
+          {false, true, true, false, false, false, true, false});
+  for (const auto& b : vip.backends()) {
+    std::string share = "-";
+    if (b.in_rotation() && rotation_weight > 0) {
+      share = absl::StrFormat("%.1f%%", 100.0 * b.weight() / static_cast<double>(rotation_weight));
+    }
+    t.addRow({b.address(), absl::StrCat(b.weight()), share, backendStateName(b.state()),
+              healthName(b.health()), b.in_rotation() ? "yes" : "no", formatCount(b.open_flows()),
+              formatTransition(b.last_transition(), now_unix_ms)});
+  }
+  return t;
+}
+
+std::string formatEventLine(const xlb::v1::Event& e) {
+  std::string line = absl::StrCat(formatUtcTime(e.time_unix_ms()), " ", eventKindName(e.kind()));
+  if (!e.vip().address().empty()) absl::StrAppend(&line, " ", formatVipKey(e.vip()));
+  if (!e.backend().empty()) absl::StrAppend(&line, " ", e.backend());
+  if (e.kind() == xlb::v1::Event::KIND_BACKEND_HEALTH && e.has_health_transition()) {
+    const auto& t = e.health_transition();
+    absl::StrAppend(&line, " ", healthName(t.from()), " -> ", healthName(t.to()));
+    if (!t.reason().empty()) absl::StrAppend(&line, ": ", t.reason());
+  } else if (!e.message().empty()) {
+    absl::StrAppend(&line, " ", e.message());
+  }
+  return line;
 }
 
 }  // namespace xlb::cli

@@ -34,6 +34,9 @@ class Table {
 // pretty-printed, newline-terminated.
 std::string toJson(const google::protobuf::Message& msg);
 
+// The same JSON on one line (no whitespace), newline-terminated: one object per line for streams.
+std::string toJsonLine(const google::protobuf::Message& msg);
+
 // "INVALID_ARGUMENT", "NOT_FOUND", ...
 std::string statusCodeName(grpc::StatusCode code);
 
@@ -44,6 +47,21 @@ std::string formatError(grpc::StatusCode code, const std::string& message);
 // Tables for the resources lbctl shows.
 Table vipTable(const std::vector<const xlb::v1::Vip*>& vips);
 Table backendTable(const xlb::v1::Vip& vip);
+// `backend list`: observed state per backend (ListBackends). SHARE is the backend's share of new
+// flows now: its weight over the weights of the backends in rotation ("-" when out of rotation).
+// `now_unix_ms` dates the LAST TRANSITION column ("12s ago: up -> down (http 503)").
+Table backendStatusTable(const xlb::v1::VipStatus& vip, uint64_t now_unix_ms);
+
+// Age of an event for humans: "850ms", "12s", "3m05s", "2h07m", "3d04h".
+std::string formatAge(uint64_t ms);
+// "2026-11-25T02:10:03Z" (UTC, second precision; JSON output keeps the milliseconds).
+std::string formatUtcTime(uint64_t unix_ms);
+// "12s ago: up -> down (connect: connection refused)"; "-" for a backend never transitioned.
+std::string formatTransition(const xlb::v1::HealthTransition& t, uint64_t now_unix_ms);
+// One `lbctl events` line:
+// "2026-11-25T02:10:03Z backend-health 10.100.0.10:80/tcp 10.0.1.12 up -> down: connect: ..."
+// Other kinds end with the event's message; VIP and backend are left out when the event has none.
+std::string formatEventLine(const xlb::v1::Event& e);
 
 // 1234567 -> "1234567"; bytes -> "1.2 MiB" style is avoided on purpose: scripts parse the table
 // too.

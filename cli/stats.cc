@@ -24,8 +24,9 @@ void printStats(const xlb::v1::Stats& s) {
   drops.print(std::cout);
 
   Table vips({"VIP", "NAME", "PACKETS", "BYTES", "NEW FLOWS"}, {false, false, true, true, true});
-  Table backends({"VIP", "BACKEND", "WEIGHT", "PACKETS", "BYTES", "NEW FLOWS", "FLOW SHARE"},
-                 {false, false, true, true, true, true, true});
+  Table backends({"VIP", "BACKEND", "WEIGHT", "STATE", "HEALTH", "OPEN FLOWS", "PACKETS", "BYTES",
+                  "NEW FLOWS", "FLOW SHARE"},
+                 {false, false, true, false, false, true, true, true, true, true});
   for (const auto& v : s.vips()) {
     const std::string key = formatVipKey(v.vip());
     vips.addRow({key, v.name().empty() ? "-" : v.name(), formatCount(v.counters().packets()),
@@ -35,7 +36,8 @@ void printStats(const xlb::v1::Stats& s) {
     for (const auto& b : v.backends()) {
       const uint64_t nf = b.counters().new_flows();
       backends.addRow(
-          {key, b.address(), absl::StrCat(b.weight()), formatCount(b.counters().packets()),
+          {key, b.address(), absl::StrCat(b.weight()), backendStateName(b.state()),
+           healthName(b.health()), formatCount(b.open_flows()), formatCount(b.counters().packets()),
            formatCount(b.counters().bytes()), formatCount(nf),
            total_flows == 0 ? "-"
                             : absl::StrFormat("%.1f%%", 100.0 * static_cast<double>(nf) /

@@ -2,6 +2,7 @@
 // `lbctl vip list|add|del`: VIP management.
 #include <iostream>
 
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "args.h"
 #include "commands.h"
@@ -25,7 +26,88 @@ struct VipAddArgs {
   std::string algorithm = "maglev";
   uint32_t table_size = 0;
   std::vector<std::string> backends;
+  bool source_hash_include_port = false;
+  std::string all_down;
+  // Health check: `health_check` is the type; the hc_* values are only read when their option was
+  // given (CLI11 counts), so the agent's defaults apply to everything left out.
+  std::string health_check;
+  std::string hc_interval, hc_timeout, hc_http_path, hc_http_status, hc_grpc_service;
+  uint32_t hc_rise = 0, hc_fall = 0, hc_port = 0;
 };
+
+// The options of `vip add` that belong to the health check, for "needs --health-check" errors.
+struct HealthOptions {
+  CLI::Option* interval = nullptr;
+  CLI::Option* timeout = nullptr;
+  CLI::Option* rise = nullptr;
+  CLI::Option* fall = nullptr;
+  CLI::Option* port = nullptr;
+  CLI::Option* http_path = nullptr;
+  CLI::Option* http_status = nullptr;
+  CLI::Option* grpc_service = nullptr;
+};
+
+bool given(const CLI::Option* o) { return o != nullptr && o->count() > 0; }
+
+// Fills vip->health_check from the --health-check / --hc-* options. Syntax and cross-option errors
+// are caught here (exit 2); ranges (timeout <= interval, rise 1..100, ...) are the agent's
+// validation, which names the config field.
+absl::Status buildHealthCheck(const VipAddArgs& a, const HealthOptions& o, xlb::v1::Vip* vip) {
+  const std::pair<const CLI::Option*, const char*> all[] = {{o.interval, "--hc-interval"},
+                                                            {o.timeout, "--hc-timeout"},
+                                                            {o.rise, "--hc-rise"},
+                                                            {o.fall, "--hc-fall"},
+                                                            {o.port, "--hc-port"},
+                                                            {o.http_path, "--hc-http-path"},
+                                                            {o.http_status, "--hc-http-status"},
+                                                            {o.grpc_service, "--hc-grpc-service"}};
+  if (a.health_check.empty() || a.health_check == "none") {
+    for (const auto& [opt, name] : all) {
+      if (given(opt)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(name, " needs --health-check tcp, http or grpc"));
+      }
+    }
+    if (a.health_check == "none")
+      vip->mutable_health_check()->set_type(xlb::v1::HEALTH_CHECK_TYPE_NONE);
+    return absl::OkStatus();
+  }
+  auto type = parseHealthCheckType(a.health_check);
+  if (!type.ok()) return type.status();
+  auto* hc = vip->mutable_health_check();
+  hc->set_type(*type);
+  if (given(o.http_path) || given(o.http_status)) {
+    if (*type != xlb::v1::HEALTH_CHECK_TYPE_HTTP) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(given(o.http_path) ? "--hc-http-path" : "--hc-http-status",
+                       " needs --health-check http"));
+    }
+  }
+  if (given(o.grpc_service) && *type != xlb::v1::HEALTH_CHECK_TYPE_GRPC) {
+    return absl::InvalidArgumentError("--hc-grpc-service needs --health-check grpc");
+  }
+  if (given(o.interval)) {
+    auto d = parseDuration(a.hc_interval, "--hc-interval");
+    if (!d.ok()) return d.status();
+    hc->set_interval_ms(static_cast<uint32_t>(d->count()));
+  }
+  if (given(o.timeout)) {
+    auto d = parseDuration(a.hc_timeout, "--hc-timeout");
+    if (!d.ok()) return d.status();
+    hc->set_timeout_ms(static_cast<uint32_t>(d->count()));
+  }
+  if (given(o.rise)) hc->set_rise(a.hc_rise);
+  if (given(o.fall)) hc->set_fall(a.hc_fall);
+  if (given(o.port)) hc->set_port(a.hc_port);
+  if (given(o.http_path)) hc->mutable_http()->set_path(a.hc_http_path);
+  if (given(o.http_status)) {
+    auto ranges = parseStatusRanges(a.hc_http_status, "--hc-http-status");
+    if (!ranges.ok()) return ranges.status();
+    for (const auto& r : *ranges) *hc->mutable_http()->add_expected_statuses() = r;
+  }
+  if (given(o.grpc_service)) hc->mutable_grpc()->set_service(a.hc_grpc_service);
+  return absl::OkStatus();
+}
 
 int vipList(Client& client, OutputFormat format) {
   xlb::v1::ListVipsRequest req;
@@ -45,7 +127,8 @@ int vipList(Client& client, OutputFormat format) {
       });
 }
 
-int vipAdd(Client& client, const VipAddArgs& a, bool table_size_set, OutputFormat format) {
+int vipAdd(Client& client, const VipAddArgs& a, bool table_size_set, const HealthOptions& hc,
+           OutputFormat format) {
   auto key = parseVipKey(a.key);
   if (!key.ok()) return reportLocalError(key.status(), kExitUsage);
   xlb::v1::AddVipRequest req;
@@ -60,6 +143,13 @@ int vipAdd(Client& client, const VipAddArgs& a, bool table_size_set, OutputForma
   if (!algorithm.ok()) return reportLocalError(algorithm.status(), kExitUsage);
   vip->set_algorithm(*algorithm);
   if (table_size_set) vip->set_maglev_table_size(a.table_size);
+  vip->set_source_hash_include_port(a.source_hash_include_port);
+  if (!a.all_down.empty()) {
+    auto policy = parseAllDownPolicy(a.all_down);
+    if (!policy.ok()) return reportLocalError(policy.status(), kExitUsage);
+    vip->set_all_down_policy(*policy);
+  }
+  if (auto st = buildHealthCheck(a, hc, vip); !st.ok()) return reportLocalError(st, kExitUsage);
   for (const auto& spec : a.backends) {
     auto b = parseBackendSpec(spec);
     if (!b.ok()) return reportLocalError(b.status(), kExitUsage);
@@ -114,9 +204,34 @@ void addVipCommands(CLI::App& app, CommandContext& ctx) {
   auto* m = add->add_option("--maglev-table-size", args->table_size,
                             "Maglev table size M (prime, default 65537)");
   add->add_option("--backend", args->backends, "ADDR[:WEIGHT] (repeatable), e.g. 10.0.1.11:2");
-  add->callback([&ctx, args, m] {
-    ctx.action = [&ctx, args, m](Client& c) {
-      return vipAdd(c, *args, m->count() > 0, ctx.global.format());
+  add->add_flag("--source-hash-include-port", args->source_hash_include_port,
+                "source_hash: hash the client port too (affinity per connection, not per client)");
+  add->add_option("--all-down", args->all_down,
+                  "When every backend is down: keep_last_healthy (fail open, default) or drop")
+      ->check(CLI::IsMember({"keep_last_healthy", "drop"}));
+  add->add_option("--health-check", args->health_check, "Active health check of the backends")
+      ->check(CLI::IsMember({"tcp", "http", "grpc", "none"}));
+  HealthOptions hc;
+  hc.interval = add->add_option("--hc-interval", args->hc_interval,
+                                "Time between checks, e.g. 1s, 100ms (default 1s)");
+  hc.timeout = add->add_option("--hc-timeout", args->hc_timeout,
+                               "Time a check may take, at most the interval (default 500ms)");
+  hc.rise = add->add_option("--hc-rise", args->hc_rise,
+                            "Consecutive successes before a backend is up (default 2)");
+  hc.fall = add->add_option("--hc-fall", args->hc_fall,
+                            "Consecutive failures before a backend is down (default 2)");
+  hc.port = add->add_option("--hc-port", args->hc_port,
+                            "Port to check (default the VIP's; required for port-0 VIPs)");
+  hc.http_path =
+      add->add_option("--hc-http-path", args->hc_http_path, "http: request path (default /)");
+  hc.http_status = add->add_option("--hc-http-status", args->hc_http_status,
+                                   "http: healthy status codes, e.g. 200-399 or 200,204 "
+                                   "(default 200-399)");
+  hc.grpc_service = add->add_option("--hc-grpc-service", args->hc_grpc_service,
+                                    "grpc: service name for grpc.health.v1 (default: the server)");
+  add->callback([&ctx, args, m, hc] {
+    ctx.action = [&ctx, args, m, hc](Client& c) {
+      return vipAdd(c, *args, m->count() > 0, hc, ctx.global.format());
     };
   });
 

@@ -115,9 +115,89 @@ TEST(ParseDuration, Units) {
   EXPECT_EQ(parseDuration("1m")->count(), 60000);
   EXPECT_EQ(parseDuration("2")->count(), 2000);
   EXPECT_EQ(parseDuration("0.5s")->count(), 500);
-  for (const char* bad : {"", "0s", "-1s", "abc", "5h", "ms"}) {
+  EXPECT_EQ(parseDuration("100ms")->count(), 100);
+  EXPECT_EQ(parseDuration("2m")->count(), 120000);
+  EXPECT_EQ(parseDuration("1.5s")->count(), 1500);
+  for (const char* bad : {"", "0s", "-1s", "abc", "5h", "ms", "0.5ms", "1sec"}) {
     EXPECT_FALSE(parseDuration(bad).ok()) << bad;
   }
+}
+
+TEST(ParseDuration, ErrorsNameTheOptionAndValue) {
+  auto bad = parseDuration("fast", "--hc-interval");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad.status().message(),
+            "--hc-interval \"fast\" is not a positive duration (e.g. 5s, 500ms, 1m)");
+  // The global deadline keeps its historical wording.
+  EXPECT_EQ(parseDuration("soon").status().message(),
+            "timeout \"soon\" is not a positive duration (e.g. 5s, 500ms, 1m)");
+}
+
+TEST(ParseStatusRanges, Forms) {
+  auto one = parseStatusRanges("200-399");
+  ASSERT_TRUE(one.ok()) << one.status();
+  ASSERT_EQ(one->size(), 1u);
+  EXPECT_EQ((*one)[0].low(), 200u);
+  EXPECT_EQ((*one)[0].high(), 399u);
+
+  auto multi = parseStatusRanges("200-299, 404,418-418");
+  ASSERT_TRUE(multi.ok()) << multi.status();
+  ASSERT_EQ(multi->size(), 3u);
+  EXPECT_EQ((*multi)[1].low(), 404u);
+  EXPECT_EQ((*multi)[1].high(), 404u);
+  EXPECT_EQ((*multi)[2].low(), 418u);
+  EXPECT_EQ((*multi)[2].high(), 418u);
+
+  auto edges = parseStatusRanges("100-599");
+  ASSERT_TRUE(edges.ok()) << edges.status();
+}
+
+TEST(ParseStatusRanges, Errors) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"", "--hc-http-status \"\": empty (e.g. 200-399, 200 or 200-299,404)"},
+      {"ok",
+       "--hc-http-status \"ok\": \"ok\" is not a status code or LOW-HIGH range (e.g. "
+       "200-399, 200 or 200-299,404)"},
+      {"200-",
+       "--hc-http-status \"200-\": \"200-\" is not a status code or LOW-HIGH range "
+       "(e.g. 200-399, 200 or 200-299,404)"},
+      {"200,,300",
+       "--hc-http-status \"200,,300\": \"\" is not a status code or LOW-HIGH "
+       "range (e.g. 200-399, 200 or 200-299,404)"},
+      {"99-200",
+       "--hc-http-status \"99-200\": \"99-200\" is outside [100, 599] (e.g. "
+       "200-399, 200 or 200-299,404)"},
+      {"200-600",
+       "--hc-http-status \"200-600\": \"200-600\" is outside [100, 599] (e.g. "
+       "200-399, 200 or 200-299,404)"},
+      {"399-200",
+       "--hc-http-status \"399-200\": \"399-200\": 399 is above 200 (e.g. "
+       "200-399, 200 or 200-299,404)"},
+  };
+  for (const auto& [input, message] : cases) {
+    auto r = parseStatusRanges(input);
+    ASSERT_FALSE(r.ok()) << input;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << input;
+    EXPECT_EQ(r.status().message(), message) << input;
+  }
+}
+
+TEST(EnumNames, ConfigSpellings) {
+  EXPECT_EQ(healthCheckTypeName(v1::HEALTH_CHECK_TYPE_HTTP), "http");
+  EXPECT_EQ(healthCheckTypeName(v1::HEALTH_CHECK_TYPE_UNSPECIFIED), "none");
+  EXPECT_EQ(*parseHealthCheckType("GRPC"), v1::HEALTH_CHECK_TYPE_GRPC);
+  EXPECT_EQ(parseHealthCheckType("icmp").status().message(),
+            "health check \"icmp\" is not one of none, tcp, http, grpc");
+  EXPECT_EQ(allDownPolicyName(v1::ALL_DOWN_POLICY_UNSPECIFIED), "keep_last_healthy");
+  EXPECT_EQ(*parseAllDownPolicy("drop"), v1::ALL_DOWN_POLICY_DROP);
+  EXPECT_FALSE(parseAllDownPolicy("panic").ok());
+  EXPECT_EQ(backendStateName(v1::BACKEND_STATE_UNSPECIFIED), "active");
+  EXPECT_EQ(backendStateName(v1::BACKEND_STATE_DRAINING), "draining");
+  EXPECT_EQ(healthName(v1::HEALTH_DOWN), "down");
+  EXPECT_EQ(healthName(v1::HEALTH_UNSPECIFIED), "unknown");
+  EXPECT_EQ(eventKindName(v1::Event::KIND_BACKEND_HEALTH), "backend-health");
+  EXPECT_EQ(eventKindName(v1::Event::KIND_VIP_ALL_DOWN), "vip-all-down");
 }
 
 TEST(NormalizeServer, Forms) {
@@ -215,6 +295,131 @@ TEST(BackendTable, SharesFollowWeights) {
             "BACKEND    WEIGHT  SHARE\n"
             "10.0.1.11       1  25.0%\n"
             "10.0.1.12       3  75.0%\n");
+}
+
+TEST(FormatAge, Units) {
+  EXPECT_EQ(formatAge(0), "0ms");
+  EXPECT_EQ(formatAge(850), "850ms");
+  EXPECT_EQ(formatAge(12'400), "12s");
+  EXPECT_EQ(formatAge(185'000), "3m05s");
+  EXPECT_EQ(formatAge(7'620'000), "2h07m");
+  EXPECT_EQ(formatAge(273'600'000), "3d04h");
+}
+
+TEST(FormatUtcTime, SecondsInUtc) {
+  EXPECT_EQ(formatUtcTime(0), "1970-01-01T00:00:00Z");
+  EXPECT_EQ(formatUtcTime(1795572603'999), "2026-11-25T02:10:03Z");
+}
+
+// 2026-11-25T02:10:03Z in ms.
+constexpr uint64_t kT = 1795572603'000;
+
+v1::HealthTransition transition(uint64_t t, v1::Health from, v1::Health to,
+                                const std::string& reason) {
+  v1::HealthTransition h;
+  h.set_time_unix_ms(t);
+  h.set_from(from);
+  h.set_to(to);
+  h.set_reason(reason);
+  return h;
+}
+
+TEST(FormatTransition, AgeAndReason) {
+  EXPECT_EQ(formatTransition(v1::HealthTransition(), kT), "-");
+  EXPECT_EQ(formatTransition(transition(kT - 12'000, v1::HEALTH_UP, v1::HEALTH_DOWN,
+                                        "connect: connection refused"),
+                             kT),
+            "12s ago: up -> down (connect: connection refused)");
+  EXPECT_EQ(formatTransition(transition(kT - 65'000, v1::HEALTH_UNKNOWN, v1::HEALTH_UP, ""), kT),
+            "1m05s ago: unknown -> up");
+  // A transition stamped after "now" (clock step) is 0 old, not 584 million years.
+  EXPECT_EQ(formatTransition(transition(kT + 5, v1::HEALTH_DOWN, v1::HEALTH_UP, ""), kT),
+            "0ms ago: down -> up");
+}
+
+TEST(BackendStatusTable, StateHealthRotationFlowsAndShares) {
+  v1::VipStatus v;
+  auto* a = v.add_backends();
+  a->set_address("10.0.1.11");
+  a->set_weight(1);
+  a->set_state(v1::BACKEND_STATE_ACTIVE);
+  a->set_health(v1::HEALTH_UP);
+  a->set_in_rotation(true);
+  a->set_open_flows(17);
+  *a->mutable_last_transition() = transition(kT - 3'000, v1::HEALTH_UNKNOWN, v1::HEALTH_UP, "");
+  auto* b = v.add_backends();
+  b->set_address("10.0.1.12");
+  b->set_weight(2);
+  b->set_state(v1::BACKEND_STATE_ACTIVE);
+  b->set_health(v1::HEALTH_DOWN);
+  b->set_in_rotation(false);
+  *b->mutable_last_transition() =
+      transition(kT - 12'000, v1::HEALTH_UP, v1::HEALTH_DOWN, "connect: connection refused");
+  auto* c = v.add_backends();
+  c->set_address("10.0.1.13");
+  c->set_weight(3);
+  c->set_state(v1::BACKEND_STATE_DRAINING);
+  c->set_health(v1::HEALTH_UNKNOWN);
+  c->set_in_rotation(false);
+  c->set_open_flows(2);
+  auto* d = v.add_backends();
+  d->set_address("10.0.1.14");
+  d->set_weight(3);
+  d->set_health(v1::HEALTH_UP);
+  d->set_in_rotation(true);
+  EXPECT_EQ(
+      backendStatusTable(v, kT).toString(),
+      "BACKEND    WEIGHT  SHARE  STATE     HEALTH   IN ROTATION  OPEN FLOWS  LAST TRANSITION\n"
+      "10.0.1.11       1  25.0%  active    up       yes                  17  3s ago: unknown "
+      "-> up\n"
+      "10.0.1.12       2      -  active    down     no                    0  12s ago: up -> "
+      "down (connect: connection refused)\n"
+      "10.0.1.13       3      -  draining  unknown  no                    2  -\n"
+      "10.0.1.14       3  75.0%  active    up       yes                   0  -\n");
+}
+
+TEST(FormatEventLine, HealthAndOtherKinds) {
+  v1::Event e;
+  e.set_kind(v1::Event::KIND_BACKEND_HEALTH);
+  e.set_time_unix_ms(kT + 250);
+  e.mutable_vip()->set_address("10.100.0.10");
+  e.mutable_vip()->set_port(80);
+  e.mutable_vip()->set_protocol(v1::PROTOCOL_TCP);
+  e.set_backend("10.0.1.12");
+  *e.mutable_health_transition() =
+      transition(kT, v1::HEALTH_UP, v1::HEALTH_DOWN, "connect: connection refused");
+  e.set_message("ignored for health events: the transition says it all");
+  EXPECT_EQ(formatEventLine(e),
+            "2026-11-25T02:10:03Z backend-health 10.100.0.10:80/tcp 10.0.1.12 up -> down: "
+            "connect: connection refused");
+
+  v1::Event d;
+  d.set_kind(v1::Event::KIND_BACKEND_DRAINING);
+  d.set_time_unix_ms(kT);
+  *d.mutable_vip() = e.vip();
+  d.mutable_vip()->set_address("fd00:100::10");
+  d.set_backend("fd00:200::12");
+  d.set_message("drain started");
+  EXPECT_EQ(formatEventLine(d),
+            "2026-11-25T02:10:03Z backend-draining [fd00:100::10]:80/tcp fd00:200::12 drain "
+            "started");
+
+  v1::Event c;
+  c.set_kind(v1::Event::KIND_CONFIG_APPLIED);
+  c.set_time_unix_ms(kT);
+  EXPECT_EQ(formatEventLine(c), "2026-11-25T02:10:03Z config-applied");
+}
+
+TEST(ToJsonLine, OneObjectPerLine) {
+  v1::Event e;
+  e.set_kind(v1::Event::KIND_BACKEND_ACTIVE);
+  e.set_backend("10.0.1.12");
+  const std::string line = toJsonLine(e);
+  ASSERT_FALSE(line.empty());
+  EXPECT_EQ(line.back(), '\n');
+  EXPECT_EQ(line.find('\n'), line.size() - 1) << line;
+  EXPECT_NE(line.find("\"kind\":\"KIND_BACKEND_ACTIVE\""), std::string::npos) << line;
+  EXPECT_NE(line.find("\"backend\":\"10.0.1.12\""), std::string::npos) << line;
 }
 
 TEST(FormatError, SingleAndMultiLine) {

@@ -2,6 +2,7 @@
 // Runs the real lbctl binary against the real gRPC service (State + FakeDataplane) on a unix
 // socket: every command's output, exit code and error line, without root or a kernel data plane.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -163,17 +164,183 @@ TEST_F(LbctlApiTest, BackendCommands) {
   ASSERT_EQ(w.rc, 0) << w.err;
   auto list = lbctl("backend list 10.100.0.10:80/tcp");
   ASSERT_EQ(list.rc, 0) << list.err;
+  // ListBackends: a weight-0 backend is out of rotation; no health check means always up.
   EXPECT_EQ(list.out,
-            "BACKEND    WEIGHT   SHARE\n"
-            "10.0.1.11       0    0.0%\n"
-            "10.0.1.12       3  100.0%\n");
+            "BACKEND    WEIGHT   SHARE  STATE   HEALTH  IN ROTATION  OPEN FLOWS  LAST TRANSITION\n"
+            "10.0.1.11       0       -  active  up      no                    0  -\n"
+            "10.0.1.12       3  100.0%  active  up      yes                   0  -\n");
+  auto json = lbctl("-o json backend list 10.100.0.10:80/tcp");
+  ASSERT_EQ(json.rc, 0) << json.err;
+  EXPECT_NE(json.out.find("\"open_flows\""), std::string::npos) << json.out;
+  EXPECT_NE(json.out.find("\"in_rotation\": true"), std::string::npos) << json.out;
   auto del = lbctl("backend del 10.100.0.10:80/tcp 10.0.1.11");
   ASSERT_EQ(del.rc, 0) << del.err;
   EXPECT_EQ(del.out.find("10.0.1.11"), std::string::npos) << del.out;
   auto nolist = lbctl("backend list 10.100.0.99:80/tcp");
   EXPECT_EQ(nolist.rc, 1);
-  EXPECT_EQ(nolist.err.rfind("lbctl: NOT_FOUND: vip 10.100.0.99:80/tcp does not exist", 0), 0u)
-      << nolist.err;
+  EXPECT_EQ(nolist.err.rfind("lbctl: NOT_FOUND: vip 10.100.0.99:80/tcp", 0), 0u) << nolist.err;
+}
+
+TEST_F(LbctlApiTest, DrainUndrainAndWait) {
+  ASSERT_EQ(lbctl("vip add 10.100.0.10:80/tcp --backend 10.0.1.11 --backend 10.0.1.12").rc, 0);
+  auto drain = lbctl("backend drain 10.100.0.10:80/tcp 10.0.1.12");
+  ASSERT_EQ(drain.rc, 0) << drain.err;
+  EXPECT_NE(drain.out.find("10.0.1.12       1      -  draining"), std::string::npos) << drain.out;
+  auto list = lbctl("backend list 10.100.0.10:80/tcp");
+  EXPECT_NE(list.out.find("10.0.1.11       1  100.0%  active"), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find("10.0.1.12       1       -  draining  up      no"), std::string::npos)
+      << list.out;
+  // Idempotent.
+  ASSERT_EQ(lbctl("backend drain 10.100.0.10:80/tcp 10.0.1.12").rc, 0);
+
+  // Open flows come from the data plane's counters: with 3 open, --wait times out (exit 1, the
+  // remaining count in the message); at 0 it returns at once.
+  auto ids = state_->ids();
+  ASSERT_EQ(ids.size(), 1u);
+  uint32_t id12 = 0;
+  for (const auto& b : ids[0].backends) {
+    if (b.address == "10.0.1.12") id12 = b.id;
+  }
+  ASSERT_NE(id12, 0u);
+  ASSERT_TRUE(dataplane_.setOpenFlows(id12, 3).ok());
+  auto timeout = lbctl("backend drain 10.100.0.10:80/tcp 10.0.1.12 --wait --timeout 600ms");
+  EXPECT_EQ(timeout.rc, 1) << timeout.err;
+  EXPECT_TRUE(timeout.out.empty()) << timeout.out;
+  EXPECT_NE(timeout.err.find("lbctl: waiting for 10.0.1.12 to drain: 3 open flows"),
+            std::string::npos)
+      << timeout.err;
+  EXPECT_NE(timeout.err.find("lbctl: DEADLINE_EXCEEDED: backend 10.0.1.12 of 10.100.0.10:80/tcp "
+                             "still has 3 open flows after 600ms"),
+            std::string::npos)
+      << timeout.err;
+  ASSERT_TRUE(dataplane_.setOpenFlows(id12, 0).ok());
+  auto done = lbctl("backend drain 10.100.0.10:80/tcp 10.0.1.12 --wait --timeout 5s");
+  EXPECT_EQ(done.rc, 0) << done.err;
+  EXPECT_NE(done.err.find("10.0.1.12 drained: 0 open flows"), std::string::npos) << done.err;
+  EXPECT_NE(done.out.find("draining"), std::string::npos) << done.out;
+
+  auto undrain = lbctl("backend undrain 10.100.0.10:80/tcp 10.0.1.12");
+  ASSERT_EQ(undrain.rc, 0) << undrain.err;
+  EXPECT_NE(undrain.out.find("active  up      yes"), std::string::npos) << undrain.out;
+
+  auto missing = lbctl("backend drain 10.100.0.10:80/tcp 10.0.1.99");
+  EXPECT_EQ(missing.rc, 1);
+  EXPECT_EQ(missing.err.rfind("lbctl: NOT_FOUND: ", 0), 0u) << missing.err;
+  auto bad = lbctl("backend drain 10.100.0.10:80/tcp 10.0.1.12 --wait --timeout soon");
+  EXPECT_EQ(bad.rc, 2);
+  EXPECT_EQ(bad.err,
+            "lbctl: INVALID_ARGUMENT: --timeout \"soon\" is not a positive duration (e.g. "
+            "5s, 500ms, 1m)\n");
+}
+
+TEST_F(LbctlApiTest, VipAddHealthCheckAndAlgorithmOptions) {
+  auto add = lbctl(
+      "-o json vip add 10.100.0.10:80/tcp --algorithm source_hash --source-hash-include-port "
+      "--health-check http --hc-interval 100ms --hc-timeout 50ms --hc-rise 3 --hc-fall 2 "
+      "--hc-port 8080 --hc-http-path /healthz --hc-http-status 200-299,418 --all-down drop "
+      "--backend 10.0.1.11");
+  ASSERT_EQ(add.rc, 0) << add.err;
+  const xlb::v1::Config config = state_->config();  // a copy: config() returns by value
+  ASSERT_EQ(config.vips_size(), 1);
+  const auto& vip = config.vips(0);
+  EXPECT_EQ(vip.algorithm(), xlb::v1::ALGORITHM_SOURCE_HASH);
+  EXPECT_TRUE(vip.source_hash_include_port());
+  EXPECT_EQ(vip.all_down_policy(), xlb::v1::ALL_DOWN_POLICY_DROP);
+  const auto& hc = vip.health_check();
+  EXPECT_EQ(hc.type(), xlb::v1::HEALTH_CHECK_TYPE_HTTP);
+  EXPECT_EQ(hc.interval_ms(), 100u);
+  EXPECT_EQ(hc.timeout_ms(), 50u);
+  EXPECT_EQ(hc.rise(), 3u);
+  EXPECT_EQ(hc.fall(), 2u);
+  EXPECT_EQ(hc.port(), 8080u);
+  EXPECT_EQ(hc.http().path(), "/healthz");
+  ASSERT_EQ(hc.http().expected_statuses_size(), 2);
+  EXPECT_EQ(hc.http().expected_statuses(1).low(), 418u);
+
+  auto grpc = lbctl(
+      "vip add 10.100.0.11:80/tcp --algorithm least_conn --health-check grpc "
+      "--hc-grpc-service xlb.Test --backend 10.0.1.11");
+  ASSERT_EQ(grpc.rc, 0) << grpc.err;
+  ASSERT_EQ(state_->config().vips_size(), 2);
+  EXPECT_EQ(state_->config().vips(1).health_check().grpc().service(), "xlb.Test");
+
+  // Local usage errors name the option and value; nothing reaches the agent.
+  const std::pair<const char*, const char*> usage[] = {
+      {"--health-check tcp --hc-interval fast",
+       "lbctl: INVALID_ARGUMENT: --hc-interval \"fast\" is not a positive duration"},
+      {"--health-check http --hc-http-status 200-700",
+       "lbctl: INVALID_ARGUMENT: --hc-http-status \"200-700\": \"200-700\" is outside"},
+      {"--hc-interval 1s", "lbctl: INVALID_ARGUMENT: --hc-interval needs --health-check tcp"},
+      {"--health-check tcp --hc-http-path /x",
+       "lbctl: INVALID_ARGUMENT: --hc-http-path needs --health-check http"},
+      {"--health-check http --hc-grpc-service x",
+       "lbctl: INVALID_ARGUMENT: --hc-grpc-service needs --health-check grpc"},
+      {"--health-check icmp", "lbctl: usage: "},
+      {"--all-down panic", "lbctl: usage: "},
+  };
+  for (const auto& [args, err] : usage) {
+    auto r = lbctl(std::string("vip add 10.100.0.12:80/tcp ") + args);
+    EXPECT_EQ(r.rc, 2) << args << ": " << r.err;
+    EXPECT_EQ(r.err.rfind(err, 0), 0u) << args << ": " << r.err;
+  }
+  // Range rules are the agent's: timeout above interval.
+  auto range = lbctl(
+      "vip add 10.100.0.12:80/tcp --health-check tcp --hc-interval 1s "
+      "--hc-timeout 2s");
+  EXPECT_EQ(range.rc, 1);
+  EXPECT_NE(range.err.find("timeout_ms"), std::string::npos) << range.err;
+  EXPECT_EQ(state_->config().vips_size(), 2);
+}
+
+TEST_F(LbctlApiTest, EventsStreamUntilSigterm) {
+  ASSERT_EQ(lbctl("vip add 10.100.0.10:80/tcp --backend 10.0.1.11 --backend 10.0.1.12").rc, 0);
+  const fs::path out = dir_ / "events.out", err = dir_ / "events.err";
+  // fork+exec (not system()) so the test can signal lbctl itself and collect its exit code.
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    FILE* o = freopen(out.c_str(), "w", stdout);
+    FILE* e = freopen(err.c_str(), "w", stderr);
+    if (o == nullptr || e == nullptr) _exit(127);
+    execl(XLB_LBCTL_PATH, "lbctl", "--server", listen_.c_str(), "events", "--initial-state",
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Bounded waits: poll the output file for up to 5 s.
+  auto waitFor = [&](const std::string& needle) {
+    for (int i = 0; i < 100; ++i) {
+      if (slurp(out).find(needle) != std::string::npos) return true;
+      usleep(50'000);
+    }
+    return false;
+  };
+  // The initial state: one backend-health line per backend.
+  EXPECT_TRUE(waitFor("backend-health 10.100.0.10:80/tcp 10.0.1.12")) << slurp(out);
+  ASSERT_EQ(lbctl("backend drain 10.100.0.10:80/tcp 10.0.1.12").rc, 0);
+  EXPECT_TRUE(waitFor("backend-draining 10.100.0.10:80/tcp 10.0.1.12")) << slurp(out);
+  ASSERT_EQ(kill(pid, SIGTERM), 0);
+  // lbctl exits 0 on SIGTERM, within a bounded time.
+  int status = 0;
+  pid_t got = 0;
+  for (int i = 0; i < 100 && got == 0; ++i) {
+    got = waitpid(pid, &status, WNOHANG);
+    if (got == 0) usleep(50'000);
+  }
+  if (got == 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    FAIL() << "lbctl events still running 5 s after SIGTERM";
+  }
+  ASSERT_TRUE(WIFEXITED(status)) << "lbctl events died of signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(slurp(err), "");
+  // Every line is "<UTC time> <kind> ...".
+  std::istringstream lines(slurp(out));
+  std::string line;
+  while (std::getline(lines, line)) {
+    EXPECT_EQ(line.size() > 21 && line[4] == '-' && line[10] == 'T' && line[19] == 'Z', true)
+        << line;
+  }
 }
 
 TEST_F(LbctlApiTest, ApplyDryRunApplyIdempotentAndConfigGetRoundTrip) {
