@@ -827,13 +827,12 @@ absl::StatusOr<v1::Vip> State::addBackend(const v1::VipKey& key_proto, const v1:
   return vipLocked(*key);
 }
 
-absl::StatusOr<v1::Vip> State::deleteBackend(const v1::VipKey& key_proto,
-                                             const std::string& address_text) {
+absl::StatusOr<State::BackendRef> State::findBackendLocked(const v1::VipKey& key_proto,
+                                                           const std::string& address_text) const {
   auto key = config::vipKeyOf(key_proto);
   if (!key.ok()) return key.status();
   if (auto st = config::validateBackendAddress(address_text, "address"); !st.ok()) return st;
   auto address = *parseIpAddress(address_text);
-  std::lock_guard lock(mu_);
   int i = findVip(*key);
   if (i < 0) return absl::NotFoundError(absl::StrCat("vip ", key->toString(), " not found"));
   int b = findBackend(model_.config.vips(i), address);
@@ -841,31 +840,30 @@ absl::StatusOr<v1::Vip> State::deleteBackend(const v1::VipKey& key_proto,
     return absl::NotFoundError(
         absl::StrCat("backend ", address.toString(), " not found in vip ", key->toString()));
   }
+  return BackendRef{*key, i, b};
+}
+
+absl::StatusOr<v1::Vip> State::deleteBackend(const v1::VipKey& key_proto,
+                                             const std::string& address_text) {
+  std::lock_guard lock(mu_);
+  auto ref = findBackendLocked(key_proto, address_text);
+  if (!ref.ok()) return ref.status();
   v1::Config next = model_.config;
-  next.mutable_vips(i)->mutable_backends()->DeleteSubrange(b, 1);
+  next.mutable_vips(ref->vip)->mutable_backends()->DeleteSubrange(ref->backend, 1);
   if (auto st = applyLocked(next, false, nullptr); !st.ok()) return st;
-  return vipLocked(*key);
+  return vipLocked(ref->key);
 }
 
 absl::StatusOr<v1::Vip> State::setBackendWeight(const v1::VipKey& key_proto,
                                                 const std::string& address_text, uint32_t weight) {
-  auto key = config::vipKeyOf(key_proto);
-  if (!key.ok()) return key.status();
-  if (auto st = config::validateBackendAddress(address_text, "address"); !st.ok()) return st;
   if (auto st = config::validateWeight(weight, "weight"); !st.ok()) return st;
-  auto address = *parseIpAddress(address_text);
   std::lock_guard lock(mu_);
-  int i = findVip(*key);
-  if (i < 0) return absl::NotFoundError(absl::StrCat("vip ", key->toString(), " not found"));
-  int b = findBackend(model_.config.vips(i), address);
-  if (b < 0) {
-    return absl::NotFoundError(
-        absl::StrCat("backend ", address.toString(), " not found in vip ", key->toString()));
-  }
+  auto ref = findBackendLocked(key_proto, address_text);
+  if (!ref.ok()) return ref.status();
   v1::Config next = model_.config;
-  next.mutable_vips(i)->mutable_backends(b)->set_weight(weight);
+  next.mutable_vips(ref->vip)->mutable_backends(ref->backend)->set_weight(weight);
   if (auto st = applyLocked(next, false, nullptr); !st.ok()) return st;
-  return vipLocked(*key);
+  return vipLocked(ref->key);
 }
 
 std::vector<VipIds> State::ids() const {

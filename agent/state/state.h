@@ -168,6 +168,16 @@ class State {
                            std::vector<std::string>* changes);
   absl::StatusOr<v1::Vip> vipLocked(const config::VipKey& key) const;
   int findVip(const config::VipKey& key) const;  // index in model_.config.vips or -1
+  // A backend named by an RPC: its VIP key and indexes in model_.config.
+  struct BackendRef {
+    config::VipKey key;
+    int vip = -1;
+    int backend = -1;
+  };
+  // Validates the VIP key and address (INVALID_ARGUMENT naming the field) and finds both
+  // (NOT_FOUND naming what is missing). Caller holds mu_.
+  absl::StatusOr<BackendRef> findBackendLocked(const v1::VipKey& key,
+                                               const std::string& address) const;
   // Health of a membership for planning: up when its check is none, else the last verdict.
   health::Health memberHealth(const config::VipKey& key, const v1::Vip& spec,
                               const v1::Backend& backend, const IpAddress& address) const;

@@ -34,14 +34,6 @@ uint64_t toUnixMs(health::Clock::time_point at) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(wall.time_since_epoch()).count();
 }
 
-int findBackendIndex(const v1::Vip& vip, const IpAddress& address) {
-  for (int i = 0; i < vip.backends_size(); ++i) {
-    auto a = parseIpAddress(vip.backends(i).address());
-    if (a.ok() && *a == address) return i;
-  }
-  return -1;
-}
-
 }  // namespace
 
 v1::Health toProtoHealth(health::Health h) {
@@ -350,17 +342,9 @@ std::vector<v1::Event> State::healthSnapshot() const {
 absl::StatusOr<v1::BackendStatus> State::setDrainingLocked(const v1::VipKey& key_proto,
                                                            const std::string& address_text,
                                                            bool draining) {
-  auto key = config::vipKeyOf(key_proto);
-  if (!key.ok()) return key.status();
-  if (auto st = config::validateBackendAddress(address_text, "address"); !st.ok()) return st;
-  auto address = *parseIpAddress(address_text);
-  int i = findVip(*key);
-  if (i < 0) return absl::NotFoundError(absl::StrCat("vip ", key->toString(), " not found"));
-  int b = findBackendIndex(model_.config.vips(i), address);
-  if (b < 0) {
-    return absl::NotFoundError(
-        absl::StrCat("backend ", address.toString(), " not found in vip ", key->toString()));
-  }
+  auto ref = findBackendLocked(key_proto, address_text);
+  if (!ref.ok()) return ref.status();
+  const int i = ref->vip, b = ref->backend;
   const v1::BackendState want = draining ? v1::BACKEND_STATE_DRAINING : v1::BACKEND_STATE_ACTIVE;
   const bool is_draining = model_.config.vips(i).backends(b).state() == v1::BACKEND_STATE_DRAINING;
   if (is_draining != draining) {
@@ -370,7 +354,7 @@ absl::StatusOr<v1::BackendStatus> State::setDrainingLocked(const v1::VipKey& key
   }
   auto open = dataplane_.readOpenFlows();
   std::vector<uint64_t> counts = open.ok() ? std::move(*open) : std::vector<uint64_t>{};
-  return backendStatusLocked(model_.vips.at(*key), model_.config.vips(i).backends(b), counts);
+  return backendStatusLocked(model_.vips.at(ref->key), model_.config.vips(i).backends(b), counts);
 }
 
 absl::StatusOr<v1::BackendStatus> State::drainBackend(const v1::VipKey& key,
