@@ -7,7 +7,8 @@
 #
 #   ns <P>cl  client   10.200.0.2   fd00:200::2    routes the VIPs via the LB
 #   ns <P>lb  LB       10.200.0.1   fd00:200::1    xlb-agent, XDP balancer on its segment veth
-#   ns <P>bN  backend  10.200.0.1N  fd00:200::1N   VIPs on lo, HTTP :80 and a stream server :9000
+#   ns <P>bN  backend  10.200.0.1N  fd00:200::1N   VIPs on lo, HTTP :80, a stream server :9000 and
+#                                                  a hold/echo server :9100
 #   ns <P>sw  switch   bridge br0 with one veth port per node (p-<node>)
 #
 # The client's packet for a VIP goes client -> br0 -> LB (XDP: dsr MAC rewrite or ipip encap, XDP_TX
@@ -184,8 +185,9 @@ topo_create() {
 	done
 }
 
-# topo_backend N: backend bN with the VIPs on lo, ARP hidden, HTTP on :80 (GET /id -> "bN") and a
-# stream server on :9000 (50 lines "bN <seq>", one per 100 ms).
+# topo_backend N: backend bN with the VIPs on lo, ARP hidden, HTTP on :80 (GET /id -> "bN"), a
+# stream server on :9000 (50 lines "bN <seq>", one per 100 ms) and a hold/echo server on :9100
+# (sends "bN", then echoes every line back until the client closes: long-lived connections).
 topo_backend() {
 	local i=$1 node="b$1" dev
 	dev=$(ifname "$node")
@@ -208,8 +210,13 @@ topo_backend() {
 		>"$RUN_DIR/stream-$node.log" 2>&1 &
 	E2E_BG_PIDS+=($!)
 	disown $!
+	nsx "$node" socat "TCP6-LISTEN:9100,fork,reuseaddr,ipv6only=0" SYSTEM:"echo $node; cat" \
+		>"$RUN_DIR/hold-$node.log" 2>&1 &
+	E2E_BG_PIDS+=($!)
+	disown $!
 	wait_for 10 "HTTP server on $node" nsx "$node" curl -sf --max-time 1 "http://$(be4 "$i")/id"
 	wait_for 5 "stream server on $node" nsx "$node" sh -c "ss -ltn | grep -q ':9000 '"
+	wait_for 5 "hold server on $node" nsx "$node" sh -c "ss -ltn | grep -q ':9100 '"
 }
 
 # decap_attach N: xlb-decap on backend N's segment veth (ipip mode); pins under a per-run root.
@@ -268,7 +275,8 @@ vip_url() {
 	if [ "$1" = 6 ]; then echo "http://[$VIP6]:$2$3"; else echo "http://$VIP4:$2$3"; fi
 }
 
-# http_burst N URL OUT: N new connections from the client (4 curl processes, 10 requests each per
+# http_burst N URL OUT: N new connections from the client (E2E_CLIENT_CPU=C pins the curls to one
+# CPU, E2E_CURL_OPTS adds curl options such as --interface ADDR) (4 curl processes, 10 requests each per
 # invocation, 5 s per request and 60 s for the burst at most); writes one line per request to OUT: the backend's name, or
 # FAIL. python's http.server speaks HTTP/1.0 and closes every connection, so each request is a new
 # TCP connection (a new flow for the balancer; test_distribution checks that against the counters).
@@ -278,7 +286,8 @@ http_burst() {
 	urls=$(printf "'%s' " $(yes "$url" | head -n "$batch"))
 	# The whole burst is bounded too (a half-broken path must not hold the suite for minutes).
 	seq 1 $(((n + batch - 1) / batch)) |
-		nsx cl timeout 60 xargs -P 4 -I{} sh -c "curl -s -g --max-time 5 $urls; true" |
+		nsx cl ${E2E_CLIENT_CPU:+taskset -c "$E2E_CLIENT_CPU"} timeout 60 \
+			xargs -P 4 -I{} sh -c "curl -s -g --max-time 5 ${E2E_CURL_OPTS:-} $urls; true" |
 		grep -E '^b[0-9]+$' | head -n "$n" >"$out"
 	local got
 	got=$(grep -c . "$out")
@@ -288,10 +297,10 @@ http_burst() {
 	done
 }
 
-# check_shares COUNTS_FILE TOTAL "b1=1 b2=1 b3=2": every backend within +-30% of its weight share;
-# nothing else (no FAIL, no unexpected backend).
+# check_shares COUNTS_FILE TOTAL "b1=1 b2=1 b3=2" [PCT]: every backend within +-PCT% (default 30)
+# of its weight share; nothing else (no FAIL, no unexpected backend).
 check_shares() {
-	local file=$1 total=$2 weights=$3
+	local file=$1 total=$2 weights=$3 pct=${4:-30}
 	local got
 	got=$(grep -c . "$file")
 	[ "$got" = "$total" ] || fail "expected $total responses, got $got"
@@ -305,8 +314,8 @@ check_shares() {
 		local name=${kv%%=*} w=${kv#*=} count expected lo hi
 		count=$(grep -cx "$name" "$file")
 		expected=$((total * w / wsum))
-		lo=$((expected * 70 / 100))
-		hi=$((expected * 130 / 100))
+		lo=$((expected * (100 - pct) / 100))
+		hi=$((expected * (100 + pct) / 100))
 		summary+=" $name=$count(expect $expected)"
 		if [ "$count" -lt "$lo" ] || [ "$count" -gt "$hi" ]; then bad+=" $name"; fi
 	done
@@ -314,5 +323,36 @@ check_shares() {
 	unknown=$(grep -v '^FAIL$' "$file" | sort -u | grep -vxE "$(echo "$weights" | sed -E 's/=[0-9]+//g; s/ +/|/g; s/^\||\|$//g')")
 	[ -z "$unknown" ] || fail "responses from unexpected backends: $unknown"
 	log "shares:$summary"
-	[ -z "$bad" ] || fail "backend share outside +-30% of its weight:$bad (${summary# })"
+	[ -z "$bad" ] || fail "backend share outside +-$pct% of its weight:$bad (${summary# })"
+}
+
+# now_ms: wall-clock milliseconds (the agent's event times use the same clock).
+now_ms() { date +%s%3N; }
+
+# backend_field VIP_KEY ADDR FIELD: one field of a backend's ListBackends status (lbctl -o json),
+# e.g. health, in_rotation, open_flows, state, last_transition.reason.
+backend_field() {
+	lbctl -o json backend list "$1" | python3 -c '
+import ipaddress, json, sys
+want, field = ipaddress.ip_address(sys.argv[1]), sys.argv[2]
+for b in json.load(sys.stdin)["vip"].get("backends", []):
+    if ipaddress.ip_address(b["address"]) == want:
+        v = b
+        for part in field.split("."):
+            v = v.get(part, "") if isinstance(v, dict) else ""
+        print(str(v).lower() if isinstance(v, bool) else v)
+' "$2" "$3"
+}
+
+# backend_is VIP_KEY ADDR FIELD VALUE: true when backend_field prints VALUE (for wait_for).
+backend_is() { [ "$(backend_field "$1" "$2" "$3")" = "$4" ]; }
+
+# kill_listener NODE PORT: SIGKILL the process(es) listening on TCP PORT in NODE (a backend's
+# server dies: new connections are refused). Prints the pids.
+kill_listener() {
+	local pids
+	pids=$(nsx "$1" ss -Hltnp "sport = :$2" | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u)
+	[ -n "$pids" ] || fail "nothing listens on :$2 in $1"
+	kill -KILL $pids
+	echo $pids
 }
