@@ -50,6 +50,13 @@ test_usage_errors() {
 	expect_error 2 'timeout "soon" is not a positive duration' --timeout soon vip list
 	expect_error 2 '.' vip frobnicate
 	expect_error 2 '.' backend weight "$WEB" 10.200.0.11 -- -3
+	expect_error 2 'lbctl: INVALID_ARGUMENT: --hc-interval "fast" is not a positive duration' \
+		vip add 10.100.0.20:80/tcp --health-check tcp --hc-interval fast
+	expect_error 2 'lbctl: INVALID_ARGUMENT: --hc-http-status "200-700": "200-700" is outside \[100, 599\]' \
+		vip add 10.100.0.20:80/tcp --health-check http --hc-http-status 200-700
+	expect_error 2 'lbctl: INVALID_ARGUMENT: --hc-rise needs --health-check' vip add 10.100.0.20:80/tcp --hc-rise 3
+	expect_error 2 'lbctl: INVALID_ARGUMENT: --timeout "never" is not a positive duration' \
+		backend drain "$WEB" 10.200.0.11 --wait --timeout never
 }
 
 # The agent's validation (config/), codes kept end to end.
@@ -67,6 +74,10 @@ test_rpc_errors() {
 	expect_error 1 'lbctl: INVALID_ARGUMENT: .*weight.*70000.*\[0, 65535\]' \
 		backend weight "$WEB" 10.200.0.11 70000
 	expect_error 1 'lbctl: NOT_FOUND: .*10\.100\.0\.99' backend list 10.100.0.99:80/tcp
+	expect_error 1 'lbctl: NOT_FOUND: .*10\.200\.0\.99' backend drain "$WEB" 10.200.0.99
+	expect_error 1 'lbctl: NOT_FOUND: .*10\.200\.0\.99' backend undrain "$WEB" 10.200.0.99
+	expect_error 1 'lbctl: INVALID_ARGUMENT: .*timeout_ms' \
+		vip add 10.100.0.20:80/tcp --health-check tcp --hc-interval 1s --hc-timeout 2s
 }
 
 # apply -f: local YAML errors (exit 2) and the agent's all-errors-at-once validation (exit 1).
