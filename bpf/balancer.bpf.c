@@ -131,9 +131,22 @@ static __always_inline int xlb_process(struct xdp_md *ctx)
 	return xlb_egress(ctx, nh->ifindex);
 }
 
+#ifdef XLB_TEST_BUILD_TAG
+/* Test builds only (tests/e2e/upgrade): a tag in .rodata that tells an upgraded program apart from
+ * the production one (bpftool map dump of the program's .rodata). Without -DXLB_TEST_BUILD_TAG the
+ * production object is byte-identical and has no .rodata at all.
+ */
+const volatile __u32 xlb_test_build_tag = XLB_TEST_BUILD_TAG;
+#endif
+
 SEC("xdp")
 int xlb_balancer(struct xdp_md *ctx)
 {
+#ifdef XLB_TEST_BUILD_TAG
+	/* A reference binds .rodata to the program (it shows in its map_ids); the tag is never 0. */
+	if (!xlb_test_build_tag)
+		return XDP_ABORTED;
+#endif
 	int action = xlb_process(ctx);
 
 	xlb_count(XLB_STAT_RX);

@@ -192,6 +192,9 @@ absl::Status BpfDataplane::load(const BpfOptions& opts) {
   if (!map_dir.empty()) {
     struct bpf_map* map;
     bpf_object__for_each_map(map, skel_->obj) {
+      // .rodata/.data/.bss belong to one build of the program: a pinned copy would be reused by
+      // the next (upgraded) build with the old values, or refused when its layout changed.
+      if (bpf_map__is_internal(map)) continue;
       std::string path = absl::StrCat(map_dir, "/", bpf_map__name(map));
       err = bpf_map__set_pin_path(map, path.c_str());
       if (err) return errnoStatus(absl::StrCat("set pin path ", path), err);
