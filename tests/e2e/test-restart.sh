@@ -23,6 +23,10 @@ agent_run() {
 	local bin=$1
 	shift
 	AGENT_RUNS=$((AGENT_RUNS + 1))
+	# Agents that persist their state keep it in the run dir, shared by this run's agents only.
+	if "$bin" --help 2>/dev/null | grep -q -- '--state-dir'; then
+		set -- --state-dir "$RUN_DIR/state" "$@"
+	fi
 	local alog="$RUN_DIR/agent-$AGENT_RUNS.log"
 	ln -sf "$alog" "$RUN_DIR/agent.log"
 	# nsenter itself (not the nsx function, which would run in a forked subshell) so that $! is the
