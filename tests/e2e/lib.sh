@@ -233,8 +233,10 @@ decap_attach() {
 agent_start() {
 	local cfg=$1
 	shift
-	nsx lb "$AGENT_BIN" --config "$cfg" --interface "$(ifname lb)" --listen "unix://$SOCK" \
-		--pin-dir "$PIN_DIR" --flow-table-size 65536 --detach-on-exit "$@" \
+	# nsenter itself, not the nsx function: a backgrounded function runs in a forked subshell, so $!
+	# would be that shell and agent_stop's SIGTERM would never reach the agent (nsenter execs it).
+	nsenter --net="/run/netns/${P}lb" "$AGENT_BIN" --config "$cfg" --interface "$(ifname lb)" \
+		--listen "unix://$SOCK" --pin-dir "$PIN_DIR" --flow-table-size 65536 --detach-on-exit "$@" \
 		>"$RUN_DIR/agent.log" 2>&1 &
 	AGENT_PID=$!
 	local deadline=$((SECONDS + 20))
