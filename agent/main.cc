@@ -18,6 +18,8 @@
 #include "dataplane/bpf_contents.h"
 #include "dataplane/bpf_dataplane.h"
 #include "health/checker.h"
+#include "metrics/metrics.h"
+#include "metrics/server.h"
 #include "spdlog/spdlog.h"
 #include "state/reconciler.h"
 #include "state/state.h"
@@ -40,6 +42,7 @@ struct Options {
   std::string log_level = "info";
   uint32_t reconcile_interval_s = 5;
   uint32_t flow_idle_timeout_s = 300;
+  std::string metrics_listen = "127.0.0.1:9440";
 };
 
 int run(const Options& opts) {
@@ -117,6 +120,28 @@ int run(const Options& opts) {
   reconciler.runOnce();
   reconciler.start();
 
+  // Prometheus /metrics (README "Metrics"): each scrape reads what GetStats and ListBackends read.
+  // A port that cannot be bound is logged, not fatal: forwarding must not depend on observability.
+  std::unique_ptr<xlb::metrics::MetricsServer> metrics;
+  if (!opts.metrics_listen.empty()) {
+    auto render = [&state, &dp = **dataplane]() -> absl::StatusOr<std::string> {
+      xlb::metrics::AgentInfo agent;
+      agent.version = xlb::metrics::agentVersion();
+      agent.apply = state.applyStats();
+      auto in = xlb::metrics::collectMetrics(state, dp, std::move(agent));
+      if (!in.ok()) return in.status();
+      return xlb::metrics::renderMetrics(*in);
+    };
+    auto started = xlb::metrics::MetricsServer::start(opts.metrics_listen, render);
+    if (started.ok()) {
+      metrics = std::move(*started);
+      spdlog::info("agent: metrics on {} (port {}), GET /metrics", opts.metrics_listen,
+                   metrics->port());
+    } else {
+      spdlog::error("agent: {}; /metrics disabled", std::string(started.status().message()));
+    }
+  }
+
   xlb::api::BalancerService service(state, **dataplane);
   auto server = xlb::api::startServer(opts.listen, &service);
   if (!server.ok()) {
@@ -137,6 +162,7 @@ int run(const Options& opts) {
                opts.listen);
   (*server)->Wait();
   waiter.join();
+  if (metrics) metrics->stop();
   reconciler.stop();
   // State must not call into a stopped checker (ListBackends still answers until the end).
   state.attachHealthChecker(nullptr);
@@ -189,6 +215,9 @@ int main(int argc, char** argv) {
                  "Seconds without a packet after which a flow no longer counts as open")
       ->capture_default_str()
       ->check(CLI::Range(2u, 86400u));
+  app.add_option("--metrics-listen", opts.metrics_listen,
+                 "Prometheus /metrics address (ADDR:PORT, [v6]:PORT; \"\" disables)")
+      ->capture_default_str();
   app.add_option("--log-level", opts.log_level, "trace, debug, info, warn, error, critical")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
@@ -200,6 +229,12 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);                 // prints help or the error
     return rc == 0 ? 0 : kExitBadConfig;  // usage errors: 2, like other xlb tools
+  }
+  if (!opts.metrics_listen.empty()) {
+    if (auto addr = xlb::metrics::parseListenAddress(opts.metrics_listen); !addr.ok()) {
+      std::cerr << "xlb-agent: " << addr.status().message() << "\n";
+      return kExitBadConfig;
+    }
   }
 
   // Set before anything clones the default logger (modules create named loggers from it).

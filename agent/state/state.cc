@@ -619,13 +619,28 @@ absl::Status State::execute(Plan& plan) {
 
 absl::Status State::applyLocked(const v1::Config& config, bool dry_run,
                                 std::vector<std::string>* changes) {
-  if (auto st = config::validateConfig(config); !st.ok()) return st;
-  v1::Config normalized = config::normalize(config);
-  auto plan = this->plan(normalized);
-  if (!plan.ok()) return plan.status();
-  if (changes != nullptr) *changes = plan->lines;
-  if (dry_run) return absl::OkStatus();
-  return execute(*plan);
+  const auto start = std::chrono::steady_clock::now();
+  absl::Status st = [&]() -> absl::Status {
+    if (auto st = config::validateConfig(config); !st.ok()) return st;
+    v1::Config normalized = config::normalize(config);
+    auto plan = this->plan(normalized);
+    if (!plan.ok()) return plan.status();
+    if (changes != nullptr) *changes = plan->lines;
+    if (dry_run) return absl::OkStatus();
+    return execute(*plan);
+  }();
+  if (!dry_run) {
+    ++apply_stats_.total;
+    if (!st.ok()) ++apply_stats_.errors;
+    apply_stats_.last_duration_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+  return st;
+}
+
+ApplyStats State::applyStats() const {
+  std::lock_guard lock(mu_);
+  return apply_stats_;
 }
 
 absl::Status State::adopt(const dataplane::DataplaneContents& contents) {

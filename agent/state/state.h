@@ -33,6 +33,13 @@ struct BackendIds {
   v1::Health health = v1::HEALTH_UNKNOWN;
   v1::BackendState state = v1::BACKEND_STATE_ACTIVE;
 };
+// Non-dry-run applies, successful or not: every applyConfig and single-object change, and the
+// internal re-plans (health verdicts, drain). For /metrics.
+struct ApplyStats {
+  uint64_t total = 0;
+  uint64_t errors = 0;
+  double last_duration_seconds = 0;  // of the most recent apply, successful or not
+};
 struct VipIds {
   config::VipKey key;
   std::string name;
@@ -73,6 +80,7 @@ class State {
 
   // vip id / backend id of every VIP and membership, in config order.
   std::vector<VipIds> ids() const;
+  ApplyStats applyStats() const;
 
   // ---- draining ----
   // DRAINING: out of the selection table, still ACTIVE in the data plane so its flows continue.
@@ -206,6 +214,7 @@ class State {
   bool health_pending_ = false;          // a verdict is not yet in the data plane (write failed)
   std::optional<v1::Event> lead_event_;  // published first by the next afterApplyLocked
   EventBus events_;
+  ApplyStats apply_stats_;
 };
 
 // health/ <-> API vocabulary.

@@ -1,0 +1,36 @@
+// SPDX-License-Identifier: Apache-2.0
+// Gathers one scrape's input from State and the data plane, the way GetStats and ListBackends do.
+#include "metrics/metrics.h"
+
+#include "absl/status/status.h"
+#include "stats/stats.h"
+
+#ifndef XLB_VERSION
+#define XLB_VERSION "unknown"
+#endif
+
+namespace xlb::metrics {
+
+const char* agentVersion() { return XLB_VERSION; }
+
+absl::StatusOr<MetricsInput> collectMetrics(const state::State& state,
+                                            dataplane::Dataplane& dataplane, AgentInfo agent) {
+  MetricsInput in;
+  // Ids first, as GetStats does: a VIP added between the reads shows zero counters.
+  std::vector<state::VipIds> ids = state.ids();
+  auto snapshot = dataplane.readCounters();
+  if (!snapshot.ok()) return snapshot.status();
+  auto open_flows = dataplane.readOpenFlows();
+  if (!open_flows.ok()) return open_flows.status();
+  in.stats = stats::buildStats(*snapshot, ids, *open_flows);
+  for (const state::VipIds& vip : ids) {
+    auto status = state.vipStatus(vip.key.toProto());
+    if (absl::IsNotFound(status.status())) continue;  // deleted meanwhile
+    if (!status.ok()) return status.status();
+    in.vips.push_back(std::move(*status));
+  }
+  in.agent = std::move(agent);
+  return in;
+}
+
+}  // namespace xlb::metrics

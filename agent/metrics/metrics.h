@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: Apache-2.0
+// Prometheus text exposition (format 0.0.4) of the agent's counters and backend state.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "dataplane/dataplane.h"
+#include "state/state.h"
+#include "xlb/v1/xlb.pb.h"
+
+namespace xlb::metrics {
+
+// About the agent itself (xlb_agent_info, xlb_bpf_program_id, xlb_apply_*).
+struct AgentInfo {
+  std::string version;
+  std::optional<uint32_t> program_id;  // the loaded balancer program, when known
+  state::ApplyStats apply;
+};
+
+// Everything one scrape renders: the same building blocks GetStats and ListBackends answer with.
+struct MetricsInput {
+  v1::Stats stats;                 // stats::buildStats()
+  std::vector<v1::VipStatus> vips;  // State::vipStatus() of every VIP (in_rotation, all_down)
+  AgentInfo agent;
+};
+
+// The agent's version (the CMake project version).
+const char* agentVersion();
+
+// Reads counters, open flows and every VIP's status once. A VIP deleted between the reads is
+// simply absent from `vips` (its rotation gauges are then left out of that scrape).
+absl::StatusOr<MetricsInput> collectMetrics(const state::State& state,
+                                            dataplane::Dataplane& dataplane, AgentInfo agent);
+
+// Pure: the exposition text. Families are grouped (HELP, TYPE, then all their samples), label
+// values escaped, counters named *_total, base units (bytes, seconds).
+std::string renderMetrics(const MetricsInput& in);
+
+// Prometheus label-value escaping: backslash, double quote and line feed.
+std::string escapeLabelValue(const std::string& value);
+
+}  // namespace xlb::metrics

@@ -1,0 +1,265 @@
+// SPDX-License-Identifier: Apache-2.0
+// Renders MetricsInput as Prometheus text exposition format 0.0.4.
+#include <charconv>
+#include <map>
+#include <utility>
+
+#include "config/validate.h"
+#include "metrics/metrics.h"
+
+namespace xlb::metrics {
+namespace {
+
+using Labels = std::vector<std::pair<const char*, std::string>>;
+
+// Global data-plane counters with a metric of their own (stats::globalCounterNames()); the XDP
+// actions share xlb_xdp_actions_total and any name not listed here (a counter added to the ABI
+// later) still appears, under xlb_datapath_events_total{event=...}.
+struct GlobalMetric {
+  const char* counter;
+  const char* metric;
+  const char* help;
+};
+constexpr GlobalMetric kGlobalMetrics[] = {
+    {"rx", "xlb_rx_packets_total", "Packets the XDP balancer saw."},
+    {"non_vip", "xlb_non_vip_packets_total",
+     "Well-formed packets not addressed to a VIP, passed to the kernel."},
+    {"malformed_pass", "xlb_malformed_passed_packets_total",
+     "Malformed packets whose destination is not a VIP, passed to the kernel."},
+    {"non_ip", "xlb_non_ip_packets_total", "Non-IP frames (ARP, LLDP, ...), passed to the kernel."},
+    {"icmp_pass", "xlb_icmp_passed_packets_total",
+     "ICMP/ICMPv6 packets to a VIP address, passed to the kernel."},
+    {"flow_hit", "xlb_flow_hits_total", "Packets that followed a recorded flow."},
+    {"flow_new", "xlb_flows_created_total",
+     "New flows: the VIP's algorithm ran and the flow was recorded."},
+    {"flow_resteer", "xlb_flow_resteers_total",
+     "Packets of a recorded flow whose backend was gone, re-selected."},
+    {"flow_update_fail", "xlb_flow_update_failures_total",
+     "Flow-table inserts that failed (the packet was forwarded anyway)."},
+    {"fib_lookup", "xlb_fib_lookups_total", "Next-hop cache refreshes through bpf_fib_lookup."},
+    {"no_neigh_pass", "xlb_no_neighbour_passed_packets_total",
+     "ipip packets handed to the kernel because the next hop's neighbour was unresolved."},
+    {"flow_close", "xlb_flow_closes_total", "FIN/RST seen on an open flow."},
+    {"conns_underflow", "xlb_open_flow_underflows_total",
+     "Open-flow decrements that found the count at 0 (corrected by the agent's reconciler)."},
+};
+constexpr const char* kActions[] = {"aborted", "drop", "pass", "tx", "redirect"};
+
+std::string formatDouble(double v) {
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  if (ec != std::errc()) return "NaN";
+  return std::string(buf, end);
+}
+
+std::string healthName(v1::Health h) {
+  switch (h) {
+    case v1::HEALTH_UP:
+      return "up";
+    case v1::HEALTH_DOWN:
+      return "down";
+    default:
+      return "unknown";
+  }
+}
+
+// Appends families in order; every family is written whole (HELP, TYPE, samples) before the next
+// one, as the format requires.
+class Writer {
+ public:
+  void family(const char* name, const char* type, const char* help) {
+    out_ += "# HELP ";
+    out_ += name;
+    out_ += ' ';
+    out_ += help;  // constant text: no backslash or line feed to escape
+    out_ += "\n# TYPE ";
+    out_ += name;
+    out_ += ' ';
+    out_ += type;
+    out_ += '\n';
+  }
+  void sample(const char* name, const Labels& labels, const std::string& value) {
+    out_ += name;
+    if (!labels.empty()) {
+      out_ += '{';
+      for (size_t i = 0; i < labels.size(); ++i) {
+        if (i > 0) out_ += ',';
+        out_ += labels[i].first;
+        out_ += "=\"";
+        out_ += escapeLabelValue(labels[i].second);
+        out_ += '"';
+      }
+      out_ += '}';
+    }
+    out_ += ' ';
+    out_ += value;
+    out_ += '\n';
+  }
+  void sample(const char* name, const Labels& labels, uint64_t value) {
+    sample(name, labels, std::to_string(value));
+  }
+  void sampleDouble(const char* name, const Labels& labels, double value) {
+    sample(name, labels, formatDouble(value));
+  }
+  std::string take() { return std::move(out_); }
+
+ private:
+  std::string out_;
+};
+
+std::string vipLabel(const v1::VipKey& key) {
+  auto k = config::vipKeyOf(key);
+  // Keys in Stats come from State and are always valid; the fallback keeps a scrape alive anyway.
+  return k.ok() ? k->toString() : key.address() + ":" + std::to_string(key.port());
+}
+
+}  // namespace
+
+std::string escapeLabelValue(const std::string& value) {
+  std::string out;
+  out.reserve(value.size());
+  for (char c : value) {
+    switch (c) {
+      case '\\':
+        out += "\\\\";
+        break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+std::string renderMetrics(const MetricsInput& in) {
+  Writer w;
+  const v1::Stats& s = in.stats;
+
+  // ---- agent ----
+  w.family("xlb_agent_info", "gauge", "Agent build information (always 1).");
+  w.sample("xlb_agent_info", {{"version", in.agent.version}}, uint64_t{1});
+  if (in.agent.program_id) {
+    w.family("xlb_bpf_program_id", "gauge", "Kernel id of the XDP balancer program the agent loaded.");
+    w.sample("xlb_bpf_program_id", {}, uint64_t{*in.agent.program_id});
+  }
+  w.family("xlb_apply_total", "counter",
+           "Configuration applies (API, config file, health and drain re-plans; not dry runs).");
+  w.sample("xlb_apply_total", {}, in.agent.apply.total);
+  w.family("xlb_apply_errors_total", "counter", "Applies that failed (nothing was changed).");
+  w.sample("xlb_apply_errors_total", {}, in.agent.apply.errors);
+  w.family("xlb_last_apply_duration_seconds", "gauge",
+           "Wall time of the most recent apply, successful or not.");
+  w.sampleDouble("xlb_last_apply_duration_seconds", {}, in.agent.apply.last_duration_seconds);
+
+  // ---- global data-plane counters ----
+  std::map<std::string, uint64_t> global;
+  for (const v1::NamedCounter& c : s.global()) global[c.name()] = c.value();
+  w.family("xlb_xdp_actions_total", "counter", "XDP verdicts returned by the balancer, by action.");
+  for (const char* a : kActions) {
+    auto it = global.find(a);
+    w.sample("xlb_xdp_actions_total", {{"action", a}}, it == global.end() ? 0 : it->second);
+    if (it != global.end()) global.erase(it);
+  }
+  for (const GlobalMetric& m : kGlobalMetrics) {
+    auto it = global.find(m.counter);
+    if (it == global.end()) continue;
+    w.family(m.metric, "counter", m.help);
+    w.sample(m.metric, {}, it->second);
+    global.erase(it);
+  }
+  if (!global.empty()) {
+    w.family("xlb_datapath_events_total", "counter",
+             "Other data-plane counters, by the name GetStats gives them.");
+    for (const auto& [name, value] : global) {
+      w.sample("xlb_datapath_events_total", {{"event", name}}, value);
+    }
+  }
+  w.family("xlb_drops_total", "counter", "Packets dropped by the balancer, by reason.");
+  for (const v1::NamedCounter& c : s.drops()) {
+    w.sample("xlb_drops_total", {{"reason", c.name()}}, c.value());
+  }
+
+  // ---- per VIP ----
+  std::vector<std::string> vip_labels;
+  for (const v1::VipStats& v : s.vips()) vip_labels.push_back(vipLabel(v.vip()));
+  auto perVip = [&](const char* name, const char* help, uint64_t (*get)(const v1::Counters&)) {
+    w.family(name, "counter", help);
+    for (int i = 0; i < s.vips_size(); ++i) {
+      w.sample(name, {{"vip", vip_labels[i]}}, get(s.vips(i).counters()));
+    }
+  };
+  perVip("xlb_vip_packets_total", "Packets forwarded to a VIP's backends.",
+         [](const v1::Counters& c) { return c.packets(); });
+  perVip("xlb_vip_bytes_total", "Bytes forwarded to a VIP's backends (as received).",
+         [](const v1::Counters& c) { return c.bytes(); });
+  perVip("xlb_vip_new_flows_total", "Flows a VIP's algorithm placed.",
+         [](const v1::Counters& c) { return c.new_flows(); });
+
+  std::map<std::string, const v1::VipStatus*> status_by_vip;
+  for (const v1::VipStatus& st : in.vips) status_by_vip[vipLabel(st.vip())] = &st;
+  w.family("xlb_vip_all_down", "gauge",
+           "1 while every backend of the VIP is down and its all-down policy is in force.");
+  for (const auto& [label, st] : status_by_vip) {
+    w.sample("xlb_vip_all_down", {{"vip", label}}, uint64_t{st->all_down() ? 1u : 0u});
+  }
+
+  // ---- per backend ----
+  auto perBackend = [&](const char* name, const char* type, const char* help, auto get) {
+    w.family(name, type, help);
+    for (int i = 0; i < s.vips_size(); ++i) {
+      for (const v1::BackendStats& b : s.vips(i).backends()) {
+        w.sample(name, {{"vip", vip_labels[i]}, {"backend", b.address()}}, get(b));
+      }
+    }
+  };
+  perBackend("xlb_backend_packets_total", "counter", "Packets forwarded to a backend.",
+             [](const v1::BackendStats& b) { return b.counters().packets(); });
+  perBackend("xlb_backend_bytes_total", "counter", "Bytes forwarded to a backend (as received).",
+             [](const v1::BackendStats& b) { return b.counters().bytes(); });
+  perBackend("xlb_backend_new_flows_total", "counter", "Flows placed on a backend.",
+             [](const v1::BackendStats& b) { return b.counters().new_flows(); });
+  perBackend("xlb_backend_open_flows", "gauge",
+             "Open flows on a backend (the data plane's count, reconciled periodically).",
+             [](const v1::BackendStats& b) { return b.open_flows(); });
+  perBackend("xlb_backend_weight", "gauge", "Configured weight of a backend.",
+             [](const v1::BackendStats& b) { return uint64_t{b.weight()}; });
+  perBackend("xlb_backend_up", "gauge",
+             "1 unless health checks found the backend down (unknown and unchecked count as up).",
+             [](const v1::BackendStats& b) { return uint64_t{b.health() != v1::HEALTH_DOWN}; });
+  perBackend("xlb_backend_draining", "gauge", "1 while the backend is administratively draining.",
+             [](const v1::BackendStats& b) {
+               return uint64_t{b.state() == v1::BACKEND_STATE_DRAINING};
+             });
+
+  w.family("xlb_backend_health", "gauge",
+           "Health-check state of a backend: 1 for its current state, 0 for the others.");
+  for (int i = 0; i < s.vips_size(); ++i) {
+    for (const v1::BackendStats& b : s.vips(i).backends()) {
+      const std::string current = healthName(b.health());
+      for (const char* h : {"up", "down", "unknown"}) {
+        w.sample("xlb_backend_health",
+                 {{"vip", vip_labels[i]}, {"backend", b.address()}, {"state", h}},
+                 uint64_t{current == h});
+      }
+    }
+  }
+
+  w.family("xlb_backend_in_rotation", "gauge",
+           "1 while the backend is in its VIP's selection table (receives new flows).");
+  for (int i = 0; i < s.vips_size(); ++i) {
+    auto st = status_by_vip.find(vip_labels[i]);
+    if (st == status_by_vip.end()) continue;  // VIP deleted between the reads
+    for (const v1::BackendStatus& b : st->second->backends()) {
+      w.sample("xlb_backend_in_rotation", {{"vip", vip_labels[i]}, {"backend", b.address()}},
+               uint64_t{b.in_rotation()});
+    }
+  }
+  return w.take();
+}
+
+}  // namespace xlb::metrics

@@ -1,0 +1,465 @@
+// SPDX-License-Identifier: Apache-2.0
+// Metrics tests: the exposition text passes a strict 0.0.4 parser, carries the counters and states
+// of State and the data plane, and the HTTP server serves it on /metrics.
+#include <gtest/gtest.h>
+
+#include <cctype>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "dataplane/fake_dataplane.h"
+#include "httplib.h"
+#include "metrics/metrics.h"
+#include "metrics/server.h"
+#include "spdlog/spdlog.h"
+#include "stats/stats.h"
+
+namespace xlb::metrics {
+namespace {
+
+const bool kQuiet = (spdlog::set_level(spdlog::level::err), true);
+
+// ---- a strict parser of the text exposition format 0.0.4 ----
+struct Sample {
+  std::string name;
+  std::map<std::string, std::string> labels;
+  double value = 0;
+};
+struct Exposition {
+  std::vector<Sample> samples;
+  std::map<std::string, std::string> types;  // family -> type
+  std::map<std::string, std::string> help;
+};
+
+bool validMetricName(const std::string& s) {
+  if (s.empty() || !(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_' || s[0] == ':'))
+    return false;
+  for (char c : s) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == ':')) return false;
+  }
+  return true;
+}
+bool validLabelName(const std::string& s) {
+  if (s.empty() || !(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
+  if (s.rfind("__", 0) == 0) return false;  // reserved
+  for (char c : s) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) return false;
+  }
+  return true;
+}
+
+// Fails the current test (with the line) on any violation.
+Exposition parseStrict(const std::string& text) {
+  Exposition out;
+  EXPECT_FALSE(text.empty());
+  EXPECT_EQ(text.back(), '\n') << "the exposition must end with a line feed";
+  std::set<std::string> series;
+  std::set<std::string> finished_families;  // families whose samples ended (must not resume)
+  std::string current_family;
+  size_t pos = 0;
+  int lineno = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    if (nl == std::string::npos) nl = text.size();
+    const std::string line = text.substr(pos, nl - pos);
+    pos = nl + 1;
+    ++lineno;
+    SCOPED_TRACE("line " + std::to_string(lineno) + ": " + line);
+    if (line.empty()) continue;
+    if (line[0] == '#') {
+      std::istringstream in(line);
+      std::string hash, kind, name;
+      in >> hash >> kind >> name;
+      if (kind != "HELP" && kind != "TYPE") continue;  // plain comment
+      EXPECT_TRUE(validMetricName(name));
+      if (name != current_family) {
+        if (!current_family.empty()) finished_families.insert(current_family);
+        EXPECT_EQ(finished_families.count(name), 0u) << "family " << name << " split";
+        current_family = name;
+      }
+      std::string rest;
+      std::getline(in >> std::ws, rest);
+      if (kind == "TYPE") {
+        EXPECT_EQ(out.types.count(name), 0u) << "second TYPE for " << name;
+        EXPECT_TRUE(rest == "counter" || rest == "gauge" || rest == "untyped" ||
+                    rest == "histogram" || rest == "summary")
+            << rest;
+        out.types[name] = rest;
+      } else {
+        EXPECT_EQ(out.help.count(name), 0u) << "second HELP for " << name;
+        EXPECT_FALSE(rest.empty()) << "empty HELP";
+        out.help[name] = rest;
+      }
+      continue;
+    }
+    Sample s;
+    size_t i = 0;
+    while (i < line.size() && line[i] != '{' && line[i] != ' ') ++i;
+    s.name = line.substr(0, i);
+    EXPECT_TRUE(validMetricName(s.name)) << s.name;
+    std::vector<std::string> label_order;
+    if (i < line.size() && line[i] == '{') {
+      ++i;
+      while (i < line.size() && line[i] != '}') {
+        size_t eq = line.find('=', i);
+        if (eq == std::string::npos) {
+          ADD_FAILURE() << "label without '='";
+          return out;
+        }
+        std::string lname = line.substr(i, eq - i);
+        EXPECT_TRUE(validLabelName(lname)) << lname;
+        i = eq + 1;
+        if (i >= line.size() || line[i] != '"') {
+          ADD_FAILURE() << "label value not quoted";
+          return out;
+        }
+        ++i;
+        std::string value;
+        bool closed = false;
+        while (i < line.size()) {
+          char c = line[i++];
+          if (c == '"') {
+            closed = true;
+            break;
+          }
+          if (c == '\\') {
+            if (i >= line.size()) break;
+            char e = line[i++];
+            if (e == 'n') {
+              value += '\n';
+            } else if (e == '\\' || e == '"') {
+              value += e;
+            } else {
+              ADD_FAILURE() << "bad escape \\" << e;
+            }
+            continue;
+          }
+          value += c;
+        }
+        if (!closed) {
+          ADD_FAILURE() << "unterminated label value";
+          return out;
+        }
+        EXPECT_EQ(s.labels.count(lname), 0u) << "label " << lname << " twice";
+        s.labels[lname] = value;
+        label_order.push_back(lname);
+        if (i < line.size() && line[i] == ',') ++i;
+      }
+      if (i >= line.size()) {
+        ADD_FAILURE() << "unterminated label set";
+        return out;
+      }
+      ++i;  // '}'
+    }
+    if (i >= line.size() || line[i] != ' ') {
+      ADD_FAILURE() << "no space before the value";
+      return out;
+    }
+    const std::string value = line.substr(i + 1);
+    EXPECT_EQ(value.find(' '), std::string::npos) << "timestamps are not expected";
+    char* end = nullptr;
+    s.value = std::strtod(value.c_str(), &end);
+    EXPECT_TRUE(!value.empty() && *end == '\0') << "bad value '" << value << "'";
+    // Counters and gauges: the sample name is the family name, declared just before.
+    EXPECT_EQ(s.name, current_family) << "sample outside its family's block";
+    auto type = out.types.find(s.name);
+    EXPECT_NE(type, out.types.end()) << "no TYPE for " << s.name;
+    EXPECT_NE(out.help.find(s.name), out.help.end()) << "no HELP for " << s.name;
+    if (type != out.types.end() && type->second == "counter") {
+      EXPECT_TRUE(s.name.size() > 6 && s.name.substr(s.name.size() - 6) == "_total") << s.name;
+      EXPECT_GE(s.value, 0) << "negative counter";
+    }
+    std::string key = s.name;
+    for (const auto& [k, v] : s.labels) key += "|" + k + "=" + v;
+    EXPECT_TRUE(series.insert(key).second) << "duplicate series " << key;
+    out.samples.push_back(std::move(s));
+  }
+  return out;
+}
+
+// The value of one series; fails when absent.
+double valueOf(const Exposition& e, const std::string& name,
+               const std::map<std::string, std::string>& labels = {}) {
+  for (const Sample& s : e.samples) {
+    if (s.name == name && s.labels == labels) return s.value;
+  }
+  ADD_FAILURE() << "no series " << name;
+  return -1;
+}
+size_t countOf(const Exposition& e, const std::string& name) {
+  size_t n = 0;
+  for (const Sample& s : e.samples) n += s.name == name;
+  return n;
+}
+
+v1::VipKey key(const char* addr, uint32_t port, v1::Protocol proto) {
+  v1::VipKey k;
+  k.set_address(addr);
+  k.set_port(port);
+  k.set_protocol(proto);
+  return k;
+}
+
+// Two VIPs (one IPv6/UDP), three backends, counters set by id, one backend draining.
+class MetricsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    v1::Config c;
+    auto* a = c.add_vips();
+    a->set_address("10.0.0.10");
+    a->set_port(80);
+    a->set_protocol(v1::PROTOCOL_TCP);
+    a->set_name("web-front");
+    a->add_backends()->set_address("10.0.1.11");
+    a->add_backends()->set_address("10.0.1.12");
+    a->mutable_backends(1)->set_weight(3);
+    auto* b = c.add_vips();
+    b->set_address("2001:db8::10");
+    b->set_port(53);
+    b->set_protocol(v1::PROTOCOL_UDP);
+    b->add_backends()->set_address("2001:db8:1::11");
+    auto applied = state_.applyConfig(c, false, nullptr);
+    ASSERT_TRUE(applied.ok()) << applied;
+    ASSERT_TRUE(state_.drainBackend(key("10.0.0.10", 80, v1::PROTOCOL_TCP), "10.0.1.12").ok());
+
+    auto ids = state_.ids();
+    ASSERT_EQ(ids.size(), 2u);
+    dp_.counters().vips[ids[0].id] = {100, 15000, 7};
+    dp_.counters().backends[ids[0].backends[0].id] = {60, 9000, 4};
+    dp_.counters().backends[ids[0].backends[1].id] = {40, 6000, 3};
+    dp_.counters().vips[ids[1].id] = {5, 400, 5};
+    dp_.counters().global[XLB_STAT_RX] = 1000;
+    dp_.counters().global[XLB_STAT_TX] = 900;
+    dp_.counters().global[XLB_STAT_PASS] = 80;
+    dp_.counters().global[XLB_STAT_DROP] = 20;
+    dp_.counters().global[XLB_STAT_FLOW_HIT] = 888;
+    dp_.counters().drops[XLB_DROP_FRAGMENT] = 12;
+    dp_.counters().drops[XLB_DROP_NO_BACKEND] = 8;
+    ASSERT_TRUE(dp_.setOpenFlows(ids[0].backends[0].id, 9).ok());
+  }
+
+  MetricsInput collect() {
+    AgentInfo agent;
+    agent.version = agentVersion();
+    agent.program_id = 42;
+    agent.apply = state_.applyStats();
+    auto in = collectMetrics(state_, dp_, agent);
+    EXPECT_TRUE(in.ok()) << in.status();
+    return in.ok() ? *in : MetricsInput{};
+  }
+
+  dataplane::FakeDataplane dp_;
+  state::State state_{dp_};
+};
+
+TEST_F(MetricsTest, ExpositionIsStrictlyValid) {
+  Exposition e = parseStrict(renderMetrics(collect()));
+  EXPECT_GT(e.samples.size(), 50u);
+  // Every declared family has samples (no empty TYPE blocks in this configuration).
+  for (const auto& [family, type] : e.types) EXPECT_GT(countOf(e, family), 0u) << family;
+}
+
+TEST_F(MetricsTest, GlobalCountersActionsAndDrops) {
+  Exposition e = parseStrict(renderMetrics(collect()));
+  EXPECT_EQ(e.types["xlb_xdp_actions_total"], "counter");
+  EXPECT_EQ(valueOf(e, "xlb_xdp_actions_total", {{"action", "tx"}}), 900);
+  EXPECT_EQ(valueOf(e, "xlb_xdp_actions_total", {{"action", "pass"}}), 80);
+  EXPECT_EQ(valueOf(e, "xlb_xdp_actions_total", {{"action", "drop"}}), 20);
+  EXPECT_EQ(valueOf(e, "xlb_xdp_actions_total", {{"action", "aborted"}}), 0);
+  EXPECT_EQ(valueOf(e, "xlb_xdp_actions_total", {{"action", "redirect"}}), 0);
+  EXPECT_EQ(valueOf(e, "xlb_rx_packets_total"), 1000);
+  EXPECT_EQ(valueOf(e, "xlb_flow_hits_total"), 888);
+  // Every drop reason is present, zero or not.
+  EXPECT_EQ(countOf(e, "xlb_drops_total"), static_cast<size_t>(XLB_DROP_MAX));
+  EXPECT_EQ(valueOf(e, "xlb_drops_total", {{"reason", "fragment"}}), 12);
+  EXPECT_EQ(valueOf(e, "xlb_drops_total", {{"reason", "no_backend"}}), 8);
+  EXPECT_EQ(valueOf(e, "xlb_drops_total", {{"reason", "truncated"}}), 0);
+  // Every global counter is named by a family of its own: none falls back to the catch-all.
+  EXPECT_EQ(countOf(e, "xlb_datapath_events_total"), 0u);
+}
+
+TEST_F(MetricsTest, PerVipAndPerBackend) {
+  Exposition e = parseStrict(renderMetrics(collect()));
+  const std::string v4 = "10.0.0.10:80/tcp";
+  EXPECT_EQ(valueOf(e, "xlb_vip_packets_total", {{"vip", v4}}), 100);
+  EXPECT_EQ(valueOf(e, "xlb_vip_bytes_total", {{"vip", v4}}), 15000);
+  EXPECT_EQ(valueOf(e, "xlb_vip_new_flows_total", {{"vip", v4}}), 7);
+  EXPECT_EQ(countOf(e, "xlb_vip_packets_total"), 2u);
+  const std::map<std::string, std::string> b11 = {{"vip", v4}, {"backend", "10.0.1.11"}};
+  const std::map<std::string, std::string> b12 = {{"vip", v4}, {"backend", "10.0.1.12"}};
+  EXPECT_EQ(valueOf(e, "xlb_backend_packets_total", b11), 60);
+  EXPECT_EQ(valueOf(e, "xlb_backend_bytes_total", b12), 6000);
+  EXPECT_EQ(valueOf(e, "xlb_backend_new_flows_total", b12), 3);
+  EXPECT_EQ(e.types["xlb_backend_open_flows"], "gauge");
+  EXPECT_EQ(valueOf(e, "xlb_backend_open_flows", b11), 9);
+  EXPECT_EQ(valueOf(e, "xlb_backend_open_flows", b12), 0);
+  EXPECT_EQ(valueOf(e, "xlb_backend_weight", b12), 3);
+  // No health check configured: unknown health counts as up; the draining one leaves rotation.
+  EXPECT_EQ(valueOf(e, "xlb_backend_up", b11), 1);
+  auto withState = [](std::map<std::string, std::string> l, const char* s) {
+    l["state"] = s;
+    return l;
+  };
+  EXPECT_EQ(valueOf(e, "xlb_backend_health", withState(b11, "down")), 0);
+  EXPECT_EQ(valueOf(e, "xlb_backend_health", withState(b11, "up")) +
+                valueOf(e, "xlb_backend_health", withState(b11, "unknown")),
+            1);
+  EXPECT_EQ(valueOf(e, "xlb_backend_draining", b12), 1);
+  EXPECT_EQ(valueOf(e, "xlb_backend_draining", b11), 0);
+  EXPECT_EQ(valueOf(e, "xlb_backend_in_rotation", b11), 1);
+  EXPECT_EQ(valueOf(e, "xlb_backend_in_rotation", b12), 0);
+  EXPECT_EQ(valueOf(e, "xlb_vip_all_down", {{"vip", v4}}), 0);
+  // IPv6 VIP label form as lbctl prints it.
+  std::set<std::string> vips;
+  for (const Sample& s : e.samples) {
+    if (s.name == "xlb_vip_packets_total") vips.insert(s.labels.at("vip"));
+  }
+  EXPECT_EQ(vips.count(v4), 1u);
+  EXPECT_EQ(vips.size(), 2u);
+  std::string v6 = *std::next(vips.begin()) == v4 ? *vips.begin() : *std::next(vips.begin());
+  EXPECT_NE(v6.find("2001:db8::10"), std::string::npos) << v6;
+  EXPECT_NE(v6.find("/udp"), std::string::npos) << v6;
+  EXPECT_EQ(valueOf(e, "xlb_vip_packets_total", {{"vip", v6}}), 5);
+}
+
+TEST_F(MetricsTest, HealthDownBackend) {
+  v1::Vip vip;
+  vip.set_address("10.0.0.20");
+  vip.set_port(443);
+  vip.set_protocol(v1::PROTOCOL_TCP);
+  vip.mutable_health_check()->set_type(v1::HEALTH_CHECK_TYPE_TCP);
+  vip.add_backends()->set_address("10.0.1.21");
+  vip.add_backends()->set_address("10.0.1.22");
+  ASSERT_TRUE(state_.addVip(vip).ok());
+  config::VipKey k = *config::vipKeyOf(vip);
+  health::Transition down;
+  down.from = health::Health::kUnknown;
+  down.to = health::Health::kDown;
+  down.reason = "connect: connection refused";
+  state_.onHealthTransition(state::State::healthKey(k, *parseIpAddress("10.0.1.21")), down);
+
+  Exposition e = parseStrict(renderMetrics(collect()));
+  const std::map<std::string, std::string> b21 = {{"vip", "10.0.0.20:443/tcp"},
+                                                  {"backend", "10.0.1.21"}};
+  EXPECT_EQ(valueOf(e, "xlb_backend_up", b21), 0);
+  auto l = b21;
+  l["state"] = "down";
+  EXPECT_EQ(valueOf(e, "xlb_backend_health", l), 1);
+  EXPECT_EQ(valueOf(e, "xlb_backend_in_rotation", b21), 0);
+}
+
+TEST_F(MetricsTest, AgentInfoAndApplyCounters) {
+  const state::ApplyStats before = state_.applyStats();
+  EXPECT_GE(before.total, 2u);  // applyConfig + drain
+  v1::Config bad;
+  bad.add_vips()->set_address("not-an-address");
+  EXPECT_FALSE(state_.applyConfig(bad, false, nullptr).ok());
+  EXPECT_TRUE(state_.applyConfig(bad, true, nullptr).code() != absl::StatusCode::kOk);
+
+  Exposition e = parseStrict(renderMetrics(collect()));
+  EXPECT_EQ(valueOf(e, "xlb_agent_info", {{"version", agentVersion()}}), 1);
+  EXPECT_STRNE(agentVersion(), "unknown");
+  EXPECT_EQ(valueOf(e, "xlb_bpf_program_id"), 42);
+  // The dry run is not counted, the failed apply is.
+  EXPECT_EQ(valueOf(e, "xlb_apply_total"), before.total + 1);
+  EXPECT_EQ(valueOf(e, "xlb_apply_errors_total"), before.errors + 1);
+  EXPECT_GE(valueOf(e, "xlb_last_apply_duration_seconds"), 0);
+  EXPECT_LT(valueOf(e, "xlb_last_apply_duration_seconds"), 10);
+}
+
+TEST(MetricsRenderTest, LabelValuesAreEscaped) {
+  EXPECT_EQ(escapeLabelValue("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+  MetricsInput in;
+  in.agent.version = "1.0 \"quoted\"\\\nnext";
+  in.agent.program_id.reset();
+  auto* v = in.stats.add_vips();
+  v->mutable_vip()->set_address("10.0.0.1");
+  v->mutable_vip()->set_port(80);
+  v->mutable_vip()->set_protocol(v1::PROTOCOL_TCP);
+  v->add_backends()->set_address("10.0.1.1");
+  Exposition e = parseStrict(renderMetrics(in));
+  EXPECT_EQ(valueOf(e, "xlb_agent_info", {{"version", in.agent.version}}), 1);
+  EXPECT_EQ(countOf(e, "xlb_bpf_program_id"), 0u);
+  // A VIP without status (deleted between the reads) has counters but no rotation gauge.
+  EXPECT_EQ(countOf(e, "xlb_backend_in_rotation"), 0u);
+  EXPECT_EQ(countOf(e, "xlb_backend_packets_total"), 1u);
+}
+
+TEST(MetricsRenderTest, UnknownGlobalCounterFallsBackToEvents) {
+  MetricsInput in;
+  auto* c = in.stats.add_global();
+  c->set_name("some_new_counter");
+  c->set_value(3);
+  Exposition e = parseStrict(renderMetrics(in));
+  EXPECT_EQ(valueOf(e, "xlb_datapath_events_total", {{"event", "some_new_counter"}}), 3);
+}
+
+TEST(MetricsServerTest, ListenAddressParsing) {
+  auto a = parseListenAddress("127.0.0.1:9440");
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->first, "127.0.0.1");
+  EXPECT_EQ(a->second, 9440);
+  auto b = parseListenAddress("[::1]:0");
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->first, "::1");
+  EXPECT_EQ(b->second, 0);
+  for (const char* bad : {"9440", "127.0.0.1:", "127.0.0.1:x", "127.0.0.1:70000", ":9440",
+                          "::1:9440"}) {
+    auto r = parseListenAddress(bad);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_NE(r.status().message().find("--metrics-listen"), absl::string_view::npos);
+  }
+}
+
+TEST_F(MetricsTest, ServerServesMetricsOverHttp) {
+  int scrapes = 0;
+  auto server = MetricsServer::start("127.0.0.1:0", [&]() -> absl::StatusOr<std::string> {
+    ++scrapes;
+    return renderMetrics(collect());
+  });
+  ASSERT_TRUE(server.ok()) << server.status();
+  ASSERT_GT((*server)->port(), 0);
+  httplib::Client client("127.0.0.1", (*server)->port());
+  client.set_connection_timeout(5);
+  client.set_read_timeout(5);
+  auto res = client.Get("/metrics");
+  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(res->get_header_value("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
+  Exposition e = parseStrict(res->body);
+  EXPECT_EQ(valueOf(e, "xlb_vip_packets_total", {{"vip", "10.0.0.10:80/tcp"}}), 100);
+
+  // Live: a counter change shows in the next scrape.
+  dp_.counters().global[XLB_STAT_RX] = 5000;
+  res = client.Get("/metrics");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(valueOf(parseStrict(res->body), "xlb_rx_packets_total"), 5000);
+  EXPECT_EQ(scrapes, 2);
+
+  res = client.Get("/nothing-here");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 404);
+  (*server)->stop();
+  EXPECT_FALSE(client.Get("/metrics"));
+}
+
+TEST(MetricsServerTest, RenderFailureIs500AndBusyPortIsAnError) {
+  auto server = MetricsServer::start("127.0.0.1:0", []() -> absl::StatusOr<std::string> {
+    return absl::UnavailableError("read map xlb_stats: Bad file descriptor (EBADF)");
+  });
+  ASSERT_TRUE(server.ok()) << server.status();
+  httplib::Client client("127.0.0.1", (*server)->port());
+  auto res = client.Get("/metrics");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 500);
+  EXPECT_NE(res->body.find("EBADF"), std::string::npos);
+
+  const std::string taken = "127.0.0.1:" + std::to_string((*server)->port());
+  auto second = MetricsServer::start(taken, [] { return absl::StatusOr<std::string>(""); });
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace xlb::metrics
