@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // xlb-agent: loads and attaches the XDP balancer, applies the config file, runs health checks and
-// the open-flow reconciler, serves the gRPC API.
+// the open-flow reconciler, serves the gRPC API and Prometheus /metrics.
 #include <signal.h>
 
 #include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -17,6 +18,7 @@
 #include "config/yaml.h"
 #include "dataplane/bpf_contents.h"
 #include "dataplane/bpf_dataplane.h"
+#include "dataplane/program_info.h"
 #include "health/checker.h"
 #include "metrics/metrics.h"
 #include "metrics/server.h"
@@ -124,9 +126,13 @@ int run(const Options& opts) {
   // A port that cannot be bound is logged, not fatal: forwarding must not depend on observability.
   std::unique_ptr<xlb::metrics::MetricsServer> metrics;
   if (!opts.metrics_listen.empty()) {
-    auto render = [&state, &dp = **dataplane]() -> absl::StatusOr<std::string> {
+    // The program this agent loaded (an upgrade replaces it in the pinned link: the id changes).
+    std::optional<uint32_t> program_id;
+    if (auto id = xlb::dataplane::programId((*dataplane)->programFd()); id.ok()) program_id = *id;
+    auto render = [&state, &dp = **dataplane, program_id]() -> absl::StatusOr<std::string> {
       xlb::metrics::AgentInfo agent;
       agent.version = xlb::metrics::agentVersion();
+      agent.program_id = program_id;
       agent.apply = state.applyStats();
       auto in = xlb::metrics::collectMetrics(state, dp, std::move(agent));
       if (!in.ok()) return in.status();

@@ -23,12 +23,11 @@ absl::StatusOr<MetricsInput> collectMetrics(const state::State& state,
   auto open_flows = dataplane.readOpenFlows();
   if (!open_flows.ok()) return open_flows.status();
   in.stats = stats::buildStats(*snapshot, ids, *open_flows);
-  for (const state::VipIds& vip : ids) {
-    auto status = state.vipStatus(vip.key.toProto());
-    if (absl::IsNotFound(status.status())) continue;  // deleted meanwhile
-    if (!status.ok()) return status.status();
-    in.vips.push_back(std::move(*status));
-  }
+  // A VIP added or deleted between the two reads has counters without status or the reverse; the
+  // renderer emits what each side has.
+  auto status = state.vipStatuses();
+  if (!status.ok()) return status.status();
+  in.vips = std::move(*status);
   in.agent = std::move(agent);
   return in;
 }

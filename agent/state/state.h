@@ -93,6 +93,8 @@ class State {
   // ---- observed state ----
   // Health, drain state, rotation and open flows (read from the data plane) of a VIP's backends.
   absl::StatusOr<v1::VipStatus> vipStatus(const v1::VipKey& key) const;
+  // The same for every VIP, in config order, from one read of the open-flow counts.
+  absl::StatusOr<std::vector<v1::VipStatus>> vipStatuses() const;
   // One KIND_BACKEND_HEALTH event per configured backend with its current health (WatchEvents
   // initial_state).
   std::vector<v1::Event> healthSnapshot() const;
@@ -194,6 +196,8 @@ class State {
   void afterApplyLocked(const Model& before);
   absl::StatusOr<v1::BackendStatus> setDrainingLocked(const v1::VipKey& key,
                                                       const std::string& address, bool draining);
+  v1::VipStatus vipStatusLocked(const v1::Vip& spec, const Entry& e,
+                                const std::vector<uint64_t>& open_flows) const;
   v1::BackendStatus backendStatusLocked(const Entry& e, const v1::Backend& spec,
                                         const std::vector<uint64_t>& open_flows) const;
   void publish(v1::Event::Kind kind, const config::VipKey& vip, const std::string& backend,

@@ -296,15 +296,36 @@ absl::StatusOr<v1::VipStatus> State::vipStatus(const v1::VipKey& key_proto) cons
   }
   auto open = dataplane_.readOpenFlows();
   if (!open.ok()) return open.status();
-  const v1::Vip& spec = model_.config.vips(i);
+  return vipStatusLocked(model_.config.vips(i), it->second, *open);
+}
+
+absl::StatusOr<std::vector<v1::VipStatus>> State::vipStatuses() const {
+  std::lock_guard lock(mu_);
+  // One read of the open-flow counts for every VIP (a per-VIP vipStatus() would read all
+  // XLB_MAX_BACKENDS counts once per VIP).
+  auto open = dataplane_.readOpenFlows();
+  if (!open.ok()) return open.status();
+  std::vector<v1::VipStatus> out;
+  for (const v1::Vip& spec : model_.config.vips()) {
+    auto key = config::vipKeyOf(spec);
+    if (!key.ok()) continue;
+    auto it = model_.vips.find(*key);
+    if (it == model_.vips.end()) continue;
+    out.push_back(vipStatusLocked(spec, it->second, *open));
+  }
+  return out;
+}
+
+v1::VipStatus State::vipStatusLocked(const v1::Vip& spec, const Entry& e,
+                                     const std::vector<uint64_t>& open_flows) const {
   v1::VipStatus out;
-  *out.mutable_vip() = key->toProto();
+  *out.mutable_vip() = e.key.toProto();
   out.set_name(spec.name());
   out.set_algorithm(spec.algorithm());
   out.set_forwarding(spec.forwarding());
-  out.set_all_down(it->second.all_down);
+  out.set_all_down(e.all_down);
   for (const v1::Backend& b : spec.backends()) {
-    *out.add_backends() = backendStatusLocked(it->second, b, *open);
+    *out.add_backends() = backendStatusLocked(e, b, open_flows);
   }
   return out;
 }
