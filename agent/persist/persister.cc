@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: Apache-2.0
+// StatePersister and the start-up choice between the saved state and the config file.
+#include "persist/persister.h"
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "spdlog/spdlog.h"
+
+namespace xlb::persist {
+
+absl::StatusOr<StartupConfig> chooseStartupConfig(const StateStore& store, bool have_file,
+                                                  const std::string& file_path,
+                                                  const v1::Config& file_config,
+                                                  bool config_overrides_state) {
+  StartupConfig from_file{file_config,
+                          have_file ? absl::StrCat("config file ", file_path) : "empty config"};
+  if (config_overrides_state) return from_file;
+  auto saved = store.load();
+  if (saved.ok()) return StartupConfig{*saved, absl::StrCat("saved state ", store.path())};
+  if (absl::IsNotFound(saved.status())) return from_file;
+  return saved.status();
+}
+
+StatePersister::StatePersister(state::State& state, const StateStore& store)
+    : state_(state), store_(store), sub_(state.events().subscribe()) {}
+
+StatePersister::~StatePersister() { stop(); }
+
+void StatePersister::start() {
+  stop_ = false;
+  thread_ = std::thread([this] { loop(); });
+}
+
+void StatePersister::stop() {
+  if (!thread_.joinable()) return;
+  stop_ = true;
+  thread_.join();
+  if (auto st = flush(); !st.ok()) {
+    spdlog::error("persist: final save of {}: {}", store_.path(), std::string(st.message()));
+  }
+}
+
+absl::Status StatePersister::flush() {
+  std::lock_guard lock(mu_);
+  std::string rendered = StateStore::render(state_.config());
+  if (saved_once_ && rendered == last_saved_) return absl::OkStatus();
+  // render() is deterministic, so saving the config we just rendered keeps last_saved_ exact.
+  absl::Status st = store_.save(state_.config());
+  if (!st.ok()) {
+    ++save_errors_;
+    return st;
+  }
+  last_saved_ = std::move(rendered);
+  saved_once_ = true;
+  ++saves_;
+  spdlog::debug("persist: saved {}", store_.path());
+  return absl::OkStatus();
+}
+
+void StatePersister::loop() {
+  while (!stop_) {
+    // Every applied change publishes an event; health-only events cause a comparison, no write. The
+    // timeout bounds the delay even if an event was lost to an overflowed queue.
+    auto ev = sub_->next(std::chrono::milliseconds(500));
+    if (sub_->overflowed()) sub_ = state_.events().subscribe();
+    if (!ev.has_value() && stop_) break;
+    if (auto st = flush(); !st.ok()) {
+      // Logged once per failure streak would be nicer; a failing disk is rare and worth the noise.
+      spdlog::error("persist: saving {}: {} (the running state is unaffected; retrying)",
+                    store_.path(), std::string(st.message()));
+    }
+  }
+}
+
+}  // namespace xlb::persist

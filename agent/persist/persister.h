@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: Apache-2.0
+// Saves the desired state after every applied change (config apply, API edits, drain) and decides at
+// start-up whether the saved state or the --config file is applied.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "persist/state_store.h"
+#include "state/state.h"
+#include "xlb/v1/xlb.pb.h"
+
+namespace xlb::persist {
+
+// What the agent applies first, and why (logged).
+struct StartupConfig {
+  v1::Config config;
+  std::string source;  // "saved state /var/lib/xlb/state.yaml", "config file x.yaml", "empty config"
+};
+
+// The start-up rule (README "State and reload"):
+//  - a saved state exists and is valid, and !config_overrides_state: the saved state is applied
+//    (it already contains what the config file last said plus every API change since); the
+//    --config file is only read on SIGHUP;
+//  - no saved state, or config_overrides_state: the --config file (or an empty config);
+//  - a corrupt saved state without config_overrides_state: DATA_LOSS, the agent refuses to start
+//    (guessing would silently drop VIPs).
+// `file_config` is the already validated --config (empty when !have_file).
+absl::StatusOr<StartupConfig> chooseStartupConfig(const StateStore& store, bool have_file,
+                                                  const std::string& file_path,
+                                                  const v1::Config& file_config,
+                                                  bool config_overrides_state);
+
+// Watches State's event bus and saves State::config() whenever it differs from what was last saved.
+// Writes happen on its own thread, right after the change is applied; stop() saves one last time.
+class StatePersister {
+ public:
+  StatePersister(state::State& state, const StateStore& store);
+  ~StatePersister();
+
+  void start();
+  void stop();
+
+  // Saves now if the state changed since the last save (or nothing was saved yet).
+  absl::Status flush();
+
+  uint64_t saves() const { return saves_.load(); }
+  uint64_t saveErrors() const { return save_errors_.load(); }
+
+ private:
+  void loop();
+
+  state::State& state_;
+  const StateStore& store_;
+  std::shared_ptr<state::EventBus::Subscription> sub_;
+  std::mutex mu_;            // serialises flush()
+  std::string last_saved_;   // render() of the last saved config
+  bool saved_once_ = false;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  std::atomic<uint64_t> saves_{0};
+  std::atomic<uint64_t> save_errors_{0};
+};
+
+}  // namespace xlb::persist
