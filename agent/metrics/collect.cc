@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Gathers one scrape's input from State and the data plane, the way GetStats and ListBackends do.
-#include "metrics/metrics.h"
-
 #include "absl/status/status.h"
+#include "metrics/metrics.h"
 #include "stats/stats.h"
 
 #ifndef XLB_VERSION

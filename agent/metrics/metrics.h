@@ -23,8 +23,8 @@ struct AgentInfo {
 
 // Everything one scrape renders: the same building blocks GetStats and ListBackends answer with.
 struct MetricsInput {
-  v1::Stats stats;                 // stats::buildStats()
-  std::vector<v1::VipStatus> vips;  // State::vipStatus() of every VIP (in_rotation, all_down)
+  v1::Stats stats;                  // stats::buildStats()
+  std::vector<v1::VipStatus> vips;  // State::vipStatuses() (in_rotation, all_down)
   AgentInfo agent;
 };
 

@@ -144,7 +144,8 @@ std::string renderMetrics(const MetricsInput& in) {
   w.family("xlb_agent_info", "gauge", "Agent build information (always 1).");
   w.sample("xlb_agent_info", {{"version", in.agent.version}}, uint64_t{1});
   if (in.agent.program_id) {
-    w.family("xlb_bpf_program_id", "gauge", "Kernel id of the XDP balancer program the agent loaded.");
+    w.family("xlb_bpf_program_id", "gauge",
+             "Kernel id of the XDP balancer program the agent loaded.");
     w.sample("xlb_bpf_program_id", {}, uint64_t{*in.agent.program_id});
   }
   w.family("xlb_apply_total", "counter",
@@ -231,10 +232,9 @@ std::string renderMetrics(const MetricsInput& in) {
   perBackend("xlb_backend_up", "gauge",
              "1 unless health checks found the backend down (unknown and unchecked count as up).",
              [](const v1::BackendStats& b) { return uint64_t{b.health() != v1::HEALTH_DOWN}; });
-  perBackend("xlb_backend_draining", "gauge", "1 while the backend is administratively draining.",
-             [](const v1::BackendStats& b) {
-               return uint64_t{b.state() == v1::BACKEND_STATE_DRAINING};
-             });
+  perBackend(
+      "xlb_backend_draining", "gauge", "1 while the backend is administratively draining.",
+      [](const v1::BackendStats& b) { return uint64_t{b.state() == v1::BACKEND_STATE_DRAINING}; });
 
   w.family("xlb_backend_health", "gauge",
            "Health-check state of a backend: 1 for its current state, 0 for the others.");

@@ -82,9 +82,8 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::start(const std::s
     self->port_ = port;
   }
   if (self->port_ <= 0) {
-    return absl::UnavailableError(
-        absl::StrCat("metrics: cannot listen on ", listen,
-                     " (address in use, not local, or not resolvable)"));
+    return absl::UnavailableError(absl::StrCat("metrics: cannot listen on ", listen,
+                                               " (address in use, not local, or not resolvable)"));
   }
   self->thread_ = std::thread([&srv] { srv.listen_after_bind(); });
   // httplib's stop() only closes the socket once the accept loop runs: wait for it, so that a

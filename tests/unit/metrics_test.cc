@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Metrics tests: the exposition text passes a strict 0.0.4 parser, carries the counters and states
 // of State and the data plane, and the HTTP server serves it on /metrics.
+#include "metrics/metrics.h"
+
 #include <gtest/gtest.h>
 
 #include <cctype>
@@ -11,7 +13,6 @@
 
 #include "dataplane/fake_dataplane.h"
 #include "httplib.h"
-#include "metrics/metrics.h"
 #include "metrics/server.h"
 #include "spdlog/spdlog.h"
 #include "stats/stats.h"
@@ -405,8 +406,8 @@ TEST(MetricsServerTest, ListenAddressParsing) {
   ASSERT_TRUE(b.ok());
   EXPECT_EQ(b->first, "::1");
   EXPECT_EQ(b->second, 0);
-  for (const char* bad : {"9440", "127.0.0.1:", "127.0.0.1:x", "127.0.0.1:70000", ":9440",
-                          "::1:9440"}) {
+  for (const char* bad :
+       {"9440", "127.0.0.1:", "127.0.0.1:x", "127.0.0.1:70000", ":9440", "::1:9440"}) {
     auto r = parseListenAddress(bad);
     EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << bad;
     EXPECT_NE(r.status().message().find("--metrics-listen"), absl::string_view::npos);
