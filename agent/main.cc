@@ -22,6 +22,9 @@
 #include "health/checker.h"
 #include "metrics/metrics.h"
 #include "metrics/server.h"
+#include "persist/notify.h"
+#include "persist/persister.h"
+#include "persist/reload.h"
 #include "spdlog/spdlog.h"
 #include "state/reconciler.h"
 #include "state/state.h"
@@ -45,6 +48,8 @@ struct Options {
   uint32_t reconcile_interval_s = 5;
   uint32_t flow_idle_timeout_s = 300;
   std::string metrics_listen = "127.0.0.1:9440";
+  std::string state_dir = "/var/lib/xlb";
+  bool config_overrides_state = false;
 };
 
 int run(const Options& opts) {
@@ -54,6 +59,7 @@ int run(const Options& opts) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);  // reload, handled by the same waiter
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   // Parse and validate the file before touching the kernel: a typo must not detach a running
@@ -70,6 +76,22 @@ int run(const Options& opts) {
       return kExitBadConfig;
     }
     config = *loaded;
+  }
+
+  // Persisted desired state (README "State and reload"): a saved state wins over --config unless
+  // --config-overrides-state; a corrupt one refuses the start rather than dropping VIPs.
+  std::unique_ptr<xlb::persist::StateStore> store;
+  std::string config_source = opts.config.empty() ? "empty config" : "config file " + opts.config;
+  if (!opts.state_dir.empty()) {
+    store = std::make_unique<xlb::persist::StateStore>(opts.state_dir);
+    auto chosen = xlb::persist::chooseStartupConfig(*store, !opts.config.empty(), opts.config,
+                                                    config, opts.config_overrides_state);
+    if (!chosen.ok()) {
+      std::cerr << "xlb-agent: " << chosen.status().message() << "\n";
+      return kExitBadConfig;
+    }
+    config = chosen->config;
+    config_source = chosen->source;
   }
 
   xlb::dataplane::installLibbpfLogger();
@@ -110,6 +132,19 @@ int run(const Options& opts) {
     return st.code() == absl::StatusCode::kInvalidArgument ? kExitBadConfig : kExitFailure;
   }
   for (const auto& line : changes) spdlog::info("agent: {}", line);
+  spdlog::info("agent: applied {}", config_source);
+  std::unique_ptr<xlb::persist::StatePersister> persister;
+  if (store) {
+    persister = std::make_unique<xlb::persist::StatePersister>(state, *store);
+    // The applied start-up state is saved at once (a first start from --config creates the file).
+    if (auto st = persister->flush(); !st.ok()) {
+      spdlog::critical("agent: saving state: {}", std::string(st.message()));
+      return kExitFailure;
+    }
+    persister->start();
+  }
+  xlb::persist::ConfigReloader reloader(state, opts.config);
+  xlb::persist::SystemdNotifier notifier;
 
   if (auto st = checker.start(); !st.ok()) {
     spdlog::critical("agent: health checker: {}", std::string(st.message()));
@@ -157,7 +192,17 @@ int run(const Options& opts) {
 
   std::thread waiter([&] {
     int sig = 0;
-    sigwait(&stop_signals, &sig);
+    for (;;) {
+      sigwait(&stop_signals, &sig);
+      if (sig != SIGHUP) break;
+      spdlog::info("agent: SIGHUP received, reloading {}", opts.config);
+      notifier.reloading();
+      bool ok = reloader.reload().ok();
+      notifier.ready(ok ? "serving; reloaded " + opts.config
+                        : "serving; reload failed, previous state kept (apply_errors=" +
+                              std::to_string(reloader.applyErrors()) + ")");
+    }
+    notifier.stopping();
     spdlog::info("agent: {} received, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     // In-flight RPCs get a few seconds to finish; then they are cancelled.
     (*server)->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
@@ -166,9 +211,17 @@ int run(const Options& opts) {
   spdlog::info("xlb-agent ready: interface {}, {} VIPs, listening on {}",
                opts.no_attach ? "(none, --no-attach)" : opts.interface, config.vips_size(),
                opts.listen);
+  notifier.ready("serving " + std::to_string(config.vips_size()) + " VIPs on " + opts.listen);
+  // Liveness for the watchdog: the State lock can be taken (a wedged apply stops the pings).
+  notifier.startWatchdog([&state] {
+    (void)state.ids();
+    return true;
+  });
   (*server)->Wait();
   waiter.join();
   if (metrics) metrics->stop();
+  notifier.stopWatchdog();
+  if (persister) persister->stop();  // final save
   reconciler.stop();
   // State must not call into a stopped checker (ListBackends still answers until the end).
   state.attachHealthChecker(nullptr);
@@ -221,6 +274,11 @@ int main(int argc, char** argv) {
                  "Seconds without a packet after which a flow no longer counts as open")
       ->capture_default_str()
       ->check(CLI::Range(2u, 86400u));
+  app.add_option("--state-dir", opts.state_dir,
+                 "Directory of the persisted desired state (state.yaml); empty: no persistence")
+      ->capture_default_str();
+  app.add_flag("--config-overrides-state", opts.config_overrides_state,
+               "Apply --config at start-up even when a saved state exists");
   app.add_option("--metrics-listen", opts.metrics_listen,
                  "Prometheus /metrics address (ADDR:PORT, [v6]:PORT; \"\" disables)")
       ->capture_default_str();
