@@ -236,7 +236,8 @@ agent_start() {
 	# nsenter itself, not the nsx function: a backgrounded function runs in a forked subshell, so $!
 	# would be that shell and agent_stop's SIGTERM would never reach the agent (nsenter execs it).
 	nsenter --net="/run/netns/${P}lb" "$AGENT_BIN" --config "$cfg" --interface "$(ifname lb)" \
-		--listen "unix://$SOCK" --pin-dir "$PIN_DIR" --flow-table-size 65536 --detach-on-exit "$@" \
+		--listen "unix://$SOCK" --pin-dir "$PIN_DIR" --state-dir "$RUN_DIR/state" \
+		--flow-table-size 65536 --detach-on-exit "$@" \
 		>"$RUN_DIR/agent.log" 2>&1 &
 	AGENT_PID=$!
 	local deadline=$((SECONDS + 20))

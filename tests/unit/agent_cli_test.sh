@@ -29,14 +29,14 @@ expect usage_both 2 "excludes" -- "$agent" --no-attach --interface lo
 
 printf 'vips:\n  - address: 10.0.0.300\n    port: 70000\n    protocol: tcp\n' >"$tmp/bad.yaml"
 expect invalid_config_all_errors 2 'vips[0].port: 70000 is not in [0, 65535]' -- \
-	"$agent" --no-attach --config "$tmp/bad.yaml" --pin-dir "$tmp/pins"
+	"$agent" --no-attach --config "$tmp/bad.yaml" --pin-dir "$tmp/pins" --state-dir ""
 expect invalid_config_address 2 'vips[0].address: "10.0.0.300" is not an IPv4 or IPv6 address' -- \
-	"$agent" --no-attach --config "$tmp/bad.yaml" --pin-dir "$tmp/pins"
+	"$agent" --no-attach --config "$tmp/bad.yaml" --pin-dir "$tmp/pins" --state-dir ""
 
 printf 'vips:\n  - adress: 10.0.0.1\n' >"$tmp/typo.yaml"
 expect unknown_field 2 'vips[0].adress: unknown field' -- \
-	"$agent" --no-attach --config "$tmp/typo.yaml" --pin-dir "$tmp/pins"
-expect missing_file 2 'cannot open' -- "$agent" --no-attach --config "$tmp/nope.yaml"
+	"$agent" --no-attach --config "$tmp/typo.yaml" --pin-dir "$tmp/pins" --state-dir ""
+expect missing_file 2 'cannot open' -- "$agent" --no-attach --config "$tmp/nope.yaml" --state-dir ""
 
 # Nothing was loaded or pinned for any of these.
 if [[ -e "$tmp/pins" ]]; then
