@@ -20,10 +20,8 @@ struct xlb_pkt {
 	__u8 pad;
 };
 
-/* Slow path for malformed / odd packets: one lookup in xlb_vip_addrs decides between dropping (the
- * packet is addressed to a VIP address; we must never hand a half-understood packet to a backend nor
- * let it reach a kernel that does not own the address) and passing it to the kernel. */
-static __always_inline int xlb_classify(const struct xlb_pkt *pkt, __u32 drop_reason, __u32 pass_stat)
+/* Slow-path test: is the packet addressed to an address that carries a VIP (any port/protocol)? */
+static __always_inline int xlb_to_vip_addr(const struct xlb_pkt *pkt)
 {
 	struct xlb_addr_key ak __attribute__((aligned(8))) = {};
 	const __u32 *dst = (const __u32 *)pkt->key.dst;
@@ -34,7 +32,15 @@ static __always_inline int xlb_classify(const struct xlb_pkt *pkt, __u32 drop_re
 	a[2] = dst[2];
 	a[3] = dst[3];
 	ak.family = pkt->key.family;
-	if (bpf_map_lookup_elem(&xlb_vip_addrs, &ak))
+	return bpf_map_lookup_elem(&xlb_vip_addrs, &ak) != NULL;
+}
+
+/* Slow path for malformed / odd packets: one lookup in xlb_vip_addrs decides between dropping (the
+ * packet is addressed to a VIP address; we must never hand a half-understood packet to a backend nor
+ * let it reach a kernel that does not own the address) and passing it to the kernel. */
+static __always_inline int xlb_classify(const struct xlb_pkt *pkt, __u32 drop_reason, __u32 pass_stat)
+{
+	if (xlb_to_vip_addr(pkt))
 		return xlb_drop(drop_reason);
 	return xlb_pass(pass_stat);
 }
@@ -42,18 +48,7 @@ static __always_inline int xlb_classify(const struct xlb_pkt *pkt, __u32 drop_re
 /* ICMP to a VIP address goes to the kernel (ping, PMTU errors); count it apart from ordinary traffic. */
 static __always_inline int xlb_classify_icmp(const struct xlb_pkt *pkt)
 {
-	struct xlb_addr_key ak __attribute__((aligned(8))) = {};
-	const __u32 *dst = (const __u32 *)pkt->key.dst;
-	__u32 *a = (__u32 *)ak.addr;
-
-	a[0] = dst[0];
-	a[1] = dst[1];
-	a[2] = dst[2];
-	a[3] = dst[3];
-	ak.family = pkt->key.family;
-	if (bpf_map_lookup_elem(&xlb_vip_addrs, &ak))
-		return xlb_pass(XLB_STAT_ICMP_PASS);
-	return xlb_pass(XLB_STAT_NON_VIP);
+	return xlb_pass(xlb_to_vip_addr(pkt) ? XLB_STAT_ICMP_PASS : XLB_STAT_NON_VIP);
 }
 
 /* Transport header: ports (+ TCP flags). `l4` is already known to be inside the IP packet's start. */
