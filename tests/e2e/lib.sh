@@ -269,6 +269,15 @@ agent_stop() {
 	AGENT_PID=""
 }
 
+# run FUNCTION ARGS...: one named scenario, logged; `fail` inside it names it (E2E_CURRENT_TEST).
+# Scripts may set E2E_TEST_PREFIX (e.g. the forwarding mode) to qualify the name.
+run() {
+	E2E_CURRENT_TEST="${E2E_TEST_PREFIX:-}$*"
+	log "=== $E2E_CURRENT_TEST"
+	"$@"
+	log "--- ok: $E2E_CURRENT_TEST"
+}
+
 lbctl() { "$LBCTL_BIN" --server "unix://$SOCK" "$@"; }
 
 # ---- traffic -------------------------------------------------------------------------------------

@@ -160,13 +160,6 @@ test_least_conn_held() {
 	lbctl backend list "$HOLD"
 }
 
-run() {
-	E2E_CURRENT_TEST="$*"
-	log "=== $E2E_CURRENT_TEST"
-	"$@"
-	log "--- ok: $E2E_CURRENT_TEST"
-}
-
 e2e_init "${1:-}"
 command -v taskset >/dev/null || skip "taskset not installed"
 topo_create 3

@@ -88,13 +88,6 @@ test_drain() {
 	grep -qx "$owner" "$RUN_DIR/probes-undrained.txt" || fail "no new connection reached undrained $owner"
 }
 
-run() {
-	E2E_CURRENT_TEST="$*"
-	log "=== $E2E_CURRENT_TEST"
-	"$@"
-	log "--- ok: $E2E_CURRENT_TEST"
-}
-
 e2e_init "${1:-}"
 topo_create 3
 cat >"$RUN_DIR/xlb.yaml" <<EOF

@@ -139,13 +139,6 @@ test_recovery() {
 	grep -qx "b$victim" "$RUN_DIR/after.txt" || fail "no new connection reached recovered b$victim (60 tries)"
 }
 
-run() {
-	E2E_CURRENT_TEST="$*"
-	log "=== $E2E_CURRENT_TEST"
-	"$@"
-	log "--- ok: $E2E_CURRENT_TEST"
-}
-
 e2e_init "${1:-}"
 topo_create 3
 write_config

@@ -152,13 +152,6 @@ test_grpc_check() {
 	wait_health "$GRPC_VIP" "$addr" HEALTH_UP true "b3 up and back in rotation (SERVING)"
 }
 
-run() {
-	E2E_CURRENT_TEST="$*"
-	log "=== $E2E_CURRENT_TEST"
-	"$@"
-	log "--- ok: $E2E_CURRENT_TEST"
-}
-
 e2e_init "${1:-}"
 GRPC_HEALTH_BIN=$BUILD/tests/e2e/xlb-e2e-grpc-health
 [ -x "$GRPC_HEALTH_BIN" ] || fail "$GRPC_HEALTH_BIN not built (run make build)"

@@ -148,12 +148,6 @@ test_unreachable() {
 	log "ok: unreachable agent -> $(cat "$RUN_DIR/err")"
 }
 
-run() {
-	E2E_CURRENT_TEST="$*"
-	log "=== $E2E_CURRENT_TEST"
-	"$@"
-}
-
 e2e_init "${1:-}"
 topo_create 1
 cat >"$RUN_DIR/xlb.yaml" <<EOF

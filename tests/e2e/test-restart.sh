@@ -283,13 +283,6 @@ test_detach_on_exit() {
 	log "--detach-on-exit: program detached, link pin removed, the VIP no longer answers"
 }
 
-run() {
-	E2E_CURRENT_TEST="$*"
-	log "=== $E2E_CURRENT_TEST"
-	"$@"
-	log "--- ok: $E2E_CURRENT_TEST"
-}
-
 e2e_init "${1:-}"
 UPGRADE_BIN=$BUILD/tests/e2e/upgrade/xlb-agent-upgrade-test
 [ -x "$UPGRADE_BIN" ] || fail "$UPGRADE_BIN not built (run make build)"

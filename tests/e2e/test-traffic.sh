@@ -15,6 +15,7 @@ esac
 # Maglev's hash of random source ports; the +-30% band is 0.075 n away from the mean, i.e.
 # 0.075 n / sqrt(n * 3/16) = 0.173 sqrt(n) sigma. n = 300 gave 3.0 sigma (about 0.3% per check,
 # 8 such checks per dsr+ipip run: ~2% false failures); n = 700 gives 4.58 sigma (~5e-6 per check).
+E2E_TEST_PREFIX="$MODE: "
 CONNECTIONS=700
 
 # vip_key FAMILY PORT: lbctl's ADDR:PORT/PROTO form.
@@ -159,13 +160,6 @@ check_decap_used() {
 		echo "$s" | awk '$1 ~ /^decap[46]$/ && $2 > 0 {found = 1} END {exit !found}' && n=$((n + 1))
 	done
 	[ "$n" -gt 0 ] || fail "no backend decapsulated anything: was the traffic really ipip?"
-}
-
-run() {
-	E2E_CURRENT_TEST="$MODE: $*"
-	log "=== $E2E_CURRENT_TEST"
-	"$@"
-	log "--- ok: $E2E_CURRENT_TEST"
 }
 
 e2e_init "${1:-}"
