@@ -638,6 +638,13 @@ absl::Status State::applyLocked(const v1::Config& config, bool dry_run,
   return st;
 }
 
+void State::recordFailedApply(std::chrono::duration<double> took) {
+  std::lock_guard lock(mu_);
+  ++apply_stats_.total;
+  ++apply_stats_.errors;
+  apply_stats_.last_duration_seconds = took.count();
+}
+
 ApplyStats State::applyStats() const {
   std::lock_guard lock(mu_);
   return apply_stats_;

@@ -3,6 +3,7 @@
 // transactionally (all of it lands, or none of it does).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -81,6 +82,10 @@ class State {
   // vip id / backend id of every VIP and membership, in config order.
   std::vector<VipIds> ids() const;
   ApplyStats applyStats() const;
+  // Counts an apply that failed before reaching State (e.g. a SIGHUP reload whose file cannot be
+  // read or parsed) so apply_errors on /metrics covers every failed apply, not only those that
+  // got as far as validation.
+  void recordFailedApply(std::chrono::duration<double> took);
 
   // ---- draining ----
   // DRAINING: out of the selection table, still ACTIVE in the data plane so its flows continue.

@@ -265,11 +265,13 @@ TEST(ConfigReloader, InvalidFileKeepsRunningStateAndCountsTheError) {
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(std::string(st.message()).find("10.0.0.300"), std::string::npos) << st;
   EXPECT_EQ(r.applyErrors(), 1u);
+  EXPECT_EQ(s.applyStats().errors, 1u);  // what xlb_apply_errors_total exports
   EXPECT_EQ(s.config().DebugString(), good);
 
   fs::remove(path);
   EXPECT_FALSE(r.reload().ok());
   EXPECT_EQ(r.applyErrors(), 2u);
+  EXPECT_EQ(s.applyStats().errors, 2u);  // a missing file counts as well
   EXPECT_EQ(s.config().DebugString(), good);
   EXPECT_EQ(r.reloads(), 3u);
 
