@@ -100,7 +100,8 @@ struct HealthChecker::Impl {
     std::shared_ptr<grpc::Channel> channel;
     std::unique_ptr<grpc::health::v1::Health::Stub> stub;
 
-    explicit Target(TargetSpec s) : ts(std::move(s)), sm(ts.spec.rise, ts.spec.fall) {}
+    explicit Target(TargetSpec s)
+        : ts(std::move(s)), sm(ts.spec.rise, ts.spec.fall, ts.initial) {}
   };
 
   struct GrpcCall {

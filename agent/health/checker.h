@@ -23,6 +23,9 @@ struct TargetSpec {
   std::string key;  // caller's stable identity of the backend, e.g. "10.0.0.10:80/tcp 10.0.1.11"
   Endpoint endpoint;
   CheckSpec spec;
+  // Verdict a new target starts from (e.g. kDown adopted from a previous agent: `rise` successes
+  // bring it back). Ignored for a key the checker already has.
+  Health initial = Health::kUnknown;
 };
 
 struct TargetStatus {

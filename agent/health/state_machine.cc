@@ -15,8 +15,8 @@ const char* healthName(Health h) {
   return "unknown";
 }
 
-HealthStateMachine::HealthStateMachine(uint32_t rise, uint32_t fall)
-    : rise_(std::max<uint32_t>(rise, 1)), fall_(std::max<uint32_t>(fall, 1)) {}
+HealthStateMachine::HealthStateMachine(uint32_t rise, uint32_t fall, Health initial)
+    : rise_(std::max<uint32_t>(rise, 1)), fall_(std::max<uint32_t>(fall, 1)), health_(initial) {}
 
 void HealthStateMachine::setThresholds(uint32_t rise, uint32_t fall) {
   rise_ = std::max<uint32_t>(rise, 1);

@@ -21,7 +21,8 @@ struct Transition {
 // kUnknown as well as kUp); `rise` consecutive successes bring a kDown backend back.
 class HealthStateMachine {
  public:
-  HealthStateMachine(uint32_t rise, uint32_t fall);
+  // `initial` kDown: a verdict carried over (from a previous agent) that needs `rise` successes.
+  HealthStateMachine(uint32_t rise, uint32_t fall, Health initial = Health::kUnknown);
 
   // Feeds one result; returns the transition it caused, if any.
   std::optional<Transition> onResult(const ProbeResult& result, Clock::time_point now);

@@ -87,7 +87,7 @@ xlb_backend toBackend(uint32_t vip_id, const IpAddress& address, uint32_t gen, u
   xlb_backend b{};
   std::memcpy(b.addr, address.bytes.data(), 16);
   b.family = address.family;
-  b.flags = active ? XLB_BE_F_ACTIVE : 0;
+  b.flags = active ? XLB_BE_F_ACTIVE : XLB_BE_F_DOWN;
   b.weight = static_cast<uint16_t>(std::min<uint32_t>(weight, 0xffff));
   b.gen = gen;
   b.vip_id = vip_id;
@@ -696,8 +696,11 @@ absl::Status State::adopt(const dataplane::DataplaneContents& contents) {
     model_.vips.emplace(e.key, std::move(e));
   }
   size_t members = 0;
+  size_t adopted_down = 0;
   for (const auto& [id, b] : contents.backends) {
-    if (!(b.flags & XLB_BE_F_ACTIVE)) continue;
+    // A deleted slot (neither flag) is free; a health-down one (DOWN) is still a member.
+    const bool down = !(b.flags & XLB_BE_F_ACTIVE) && (b.flags & XLB_BE_F_DOWN);
+    if (!(b.flags & XLB_BE_F_ACTIVE) && !down) continue;
     auto owner = by_id.find(b.vip_id);
     IpAddress a = addressOf(b.addr, b.family);
     if (owner == by_id.end() || !validFamily(b.family) || id >= XLB_MAX_BACKENDS ||
@@ -716,6 +719,18 @@ absl::Status State::adopt(const dataplane::DataplaneContents& contents) {
     e.spec.add_backends()->set_address(a.toString());
     model_.backend_ids.mark(id);
     ++members;
+    if (down) {
+      // Health verdicts survive a restart: the backend stays out of rotation until its checks
+      // succeed `rise` times (the checker is seeded with this verdict in afterApplyLocked).
+      HealthRecord rec;
+      rec.vip = owner->second;
+      rec.address = a;
+      rec.checked = true;
+      rec.health = health::Health::kDown;
+      rec.last_reason = "down when the previous agent stopped (pinned backend entry)";
+      health_[healthKey(owner->second, a)] = std::move(rec);
+      ++adopted_down;
+    }
   }
   for (uint32_t vid : contents.table_vip_ids) {
     if (by_id.count(vid)) continue;
@@ -734,8 +749,10 @@ absl::Status State::adopt(const dataplane::DataplaneContents& contents) {
   size_t strays = model_.stray_vips.size() + model_.stray_addrs.size() +
                   model_.stray_tables.size() + model_.stray_backends.size();
   if (!model_.vips.empty() || strays > 0) {
-    spdlog::info("state: adopted {} VIPs and {} backends from the pinned maps ({} stale entries)",
-                 model_.vips.size(), members, strays);
+    spdlog::info(
+        "state: adopted {} VIPs and {} backends ({} health-down) from the pinned maps ({} stale "
+        "entries)",
+        model_.vips.size(), members, adopted_down, strays);
   }
   return absl::OkStatus();
 }

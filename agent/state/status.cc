@@ -130,6 +130,7 @@ void State::afterApplyLocked(const Model& before) {
       t.endpoint.address = hc.address().empty() ? *addr : *parseIpAddress(hc.address());
       t.endpoint.port = static_cast<uint16_t>(hc.port() != 0 ? hc.port() : key->port);
       t.spec = toCheckSpec(hc);
+      t.initial = rec.health;  // used only by a target the checker does not know yet
       targets.push_back(std::move(t));
     }
   }

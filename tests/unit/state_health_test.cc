@@ -206,6 +206,43 @@ TEST_F(StateHealthTest, DownBackendLeavesTheTableAndItsFlowsAreResteered) {
   EXPECT_TRUE(dp_.ops().empty());
 }
 
+TEST_F(StateHealthTest, HealthDownSurvivesAnAgentRestart) {
+  ASSERT_TRUE(state_.applyConfig(yaml(kWeb), false, nullptr).ok());
+  down("10.0.1.2");
+  const uint32_t down_id = id("10.0.1.2");
+  EXPECT_EQ(dp_.backend(down_id).flags, XLB_BE_F_DOWN);  // in use, not ACTIVE
+  const auto table_before = dp_.table(0);
+
+  // A new agent over the same maps, with the same config: the backend stays a member with its id
+  // and stays out of rotation (no data-plane write at all), reported down with the reason.
+  State restarted(dp_);
+  ASSERT_TRUE(restarted.adopt(dp_.contents()).ok());
+  ASSERT_TRUE(restarted.applyConfig(yaml(kWeb), false, nullptr).ok());
+  EXPECT_EQ(dp_.backend(down_id).flags, XLB_BE_F_DOWN);
+  EXPECT_EQ(dp_.table(0), table_before);
+  for (const auto& v : restarted.ids()) {
+    for (const auto& b : v.backends) {
+      if (b.address == "10.0.1.2") {
+        EXPECT_EQ(b.id, down_id);
+      }
+    }
+  }
+  auto st = restarted.vipStatus(protoKey("10.0.0.10", 80));
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->backends(1).address(), "10.0.1.2");
+  EXPECT_EQ(st->backends(1).health(), v1::HEALTH_DOWN);
+  EXPECT_FALSE(st->backends(1).in_rotation());
+  EXPECT_TRUE(st->backends(0).in_rotation());
+
+  // The checker's down -> up transition (after `rise` successes) brings it back.
+  restarted.onHealthTransition("10.0.0.10:80/tcp 10.0.1.2",
+                               tr(health::Health::kDown, health::Health::kUp, "connected"));
+  EXPECT_EQ(dp_.backend(down_id).flags, XLB_BE_F_ACTIVE);
+  std::map<uint32_t, int> counts;
+  for (uint32_t x : dp_.table(0)) counts[x]++;
+  EXPECT_EQ(counts.size(), 3u);
+}
+
 TEST_F(StateHealthTest, AllDownKeepsTheLastHealthySetByDefault) {
   ASSERT_TRUE(state_.applyConfig(yaml(kWeb), false, nullptr).ok());
   auto sub = state_.events().subscribe();

@@ -63,6 +63,10 @@
  * checks found DOWN: flows recorded on a non-ACTIVE backend are re-steered on their next packet (no
  * black hole). A DRAINING backend stays ACTIVE (its flows continue) but is absent from the table. */
 #define XLB_BE_F_ACTIVE 0x1
+/* DOWN: agent bookkeeping only (the data plane reads ACTIVE alone): the slot is in use but health checks
+ * found the backend down. A restarted agent reads it back so the backend stays out of rotation until
+ * `rise` successful checks, instead of rejoining on the first one. */
+#define XLB_BE_F_DOWN 0x2
 
 /* ---- flow flags (xlb_flow_value.flags) -------------------------------------------------------------- */
 #define XLB_FLOW_F_CLOSING 0x1 /* FIN/RST seen from the client: already subtracted from xlb_be_conns */

@@ -76,6 +76,17 @@ TEST_F(StateMachineTest, RiseConsecutiveSuccessesBringItBack) {
   EXPECT_EQ(sm.consecutiveSuccesses(), 3u);
 }
 
+TEST_F(StateMachineTest, ACarriedOverDownVerdictNeedsRiseSuccesses) {
+  HealthStateMachine sm(2, 3, Health::kDown);  // e.g. adopted from the previous agent's maps
+  EXPECT_EQ(sm.health(), Health::kDown);
+  EXPECT_FALSE(sm.onResult(kRefused, at(0)).has_value());  // already down: no transition
+  EXPECT_FALSE(sm.onResult(kOk, at(1)).has_value());       // one success is not enough
+  auto tr = sm.onResult(kOk, at(2));
+  ASSERT_TRUE(tr.has_value());
+  EXPECT_EQ(tr->from, Health::kDown);
+  EXPECT_EQ(tr->to, Health::kUp);
+}
+
 TEST_F(StateMachineTest, ZeroThresholdsBehaveAsOne) {
   HealthStateMachine sm(0, 0);
   EXPECT_TRUE(sm.onResult(kRefused, at(0)).has_value());
