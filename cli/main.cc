@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   addStatsCommand(app, ctx);
   addApplyCommands(app, ctx);
   addEventsCommand(app, ctx);
+  addTopCommand(app, ctx);
 
   try {
     app.parse(argc, argv);
