@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <mutex>
 #include <sstream>
 
@@ -25,14 +27,16 @@ namespace fs = std::filesystem;
 using google::protobuf::Struct;
 using google::protobuf::Value;
 
-// The fake's maps, with readCounters() replaced by a scripted sequence: the n-th GetStats sees
-// counters(n). GetStats runs on the server's threads while the test thread waits for lbctl, so
-// the script is the only state they share, behind a mutex.
-class ScriptedCounters final : public xlb::dataplane::Dataplane {
+// The real service, with every GetStats preceded by a scripted step of the fake's counters: the
+// n-th GetStats sees script(n). GetStats runs on the server's threads while the test thread waits
+// for lbctl; the mutex orders each step with the service's read of the counters, and nothing else
+// touches them. Only the RPCs lbctl top and the test's `vip add` use are forwarded.
+class ScriptedStatsService final : public xlb::v1::Balancer::Service {
  public:
   using Script = std::function<void(int n, xlb::dataplane::CounterSnapshot&)>;
 
-  explicit ScriptedCounters(xlb::dataplane::FakeDataplane& fake) : fake_(fake) {}
+  ScriptedStatsService(xlb::api::BalancerService& inner, xlb::dataplane::FakeDataplane& fake)
+      : inner_(inner), fake_(fake) {}
 
   void setScript(Script s) {
     std::lock_guard lock(mu_);
@@ -44,50 +48,20 @@ class ScriptedCounters final : public xlb::dataplane::Dataplane {
     return reads_;
   }
 
-  absl::StatusOr<xlb::dataplane::CounterSnapshot> readCounters() override {
-    auto snap = fake_.readCounters();  // zeroed arrays of the right sizes
-    if (!snap.ok()) return snap;
+  grpc::Status GetStats(grpc::ServerContext* ctx, const xlb::v1::GetStatsRequest* req,
+                        xlb::v1::Stats* resp) override {
     std::lock_guard lock(mu_);
-    if (script_) script_(reads_, *snap);
+    if (script_) script_(reads_, fake_.counters());
     ++reads_;
-    return snap;
+    return inner_.GetStats(ctx, req, resp);
   }
-
-  absl::Status upsertVip(const xlb_vip_key& k, const xlb_vip_value& v) override {
-    return fake_.upsertVip(k, v);
+  grpc::Status AddVip(grpc::ServerContext* ctx, const xlb::v1::AddVipRequest* req,
+                      xlb::v1::Vip* resp) override {
+    return inner_.AddVip(ctx, req, resp);
   }
-  absl::Status deleteVip(const xlb_vip_key& k) override { return fake_.deleteVip(k); }
-  absl::Status upsertVipAddr(const xlb_addr_key& k, const xlb_addr_value& v) override {
-    return fake_.upsertVipAddr(k, v);
-  }
-  absl::Status deleteVipAddr(const xlb_addr_key& k) override { return fake_.deleteVipAddr(k); }
-  absl::Status upsertBackend(uint32_t id, const xlb_backend& b) override {
-    return fake_.upsertBackend(id, b);
-  }
-  absl::Status deleteBackend(uint32_t id) override { return fake_.deleteBackend(id); }
-  absl::Status setSelectionTable(uint32_t vip_id, std::span<const uint32_t> t) override {
-    return fake_.setSelectionTable(vip_id, t);
-  }
-  absl::Status setSettings(const xlb_settings& s) override { return fake_.setSettings(s); }
-  absl::StatusOr<std::vector<uint64_t>> readOpenFlows() override { return fake_.readOpenFlows(); }
-  absl::Status setOpenFlows(uint32_t id, uint64_t count) override {
-    return fake_.setOpenFlows(id, count);
-  }
-  absl::Status forEachFlow(const FlowVisitor& fn) override { return fake_.forEachFlow(fn); }
-  uint64_t monotonicNowNs() override { return fake_.monotonicNowNs(); }
-  absl::StatusOr<std::optional<xlb_vip_value>> lookupVip(const xlb_vip_key& k) override {
-    return fake_.lookupVip(k);
-  }
-  absl::StatusOr<std::optional<xlb_flow_value>> lookupFlow(const xlb_flow_key& k) override {
-    return fake_.lookupFlow(k);
-  }
-  absl::StatusOr<xlb_backend> readBackend(uint32_t id) override { return fake_.readBackend(id); }
-  absl::StatusOr<std::vector<uint32_t>> readSelectionTable(uint32_t vip_id) override {
-    return fake_.readSelectionTable(vip_id);
-  }
-  absl::StatusOr<xlb_settings> readSettings() override { return fake_.readSettings(); }
 
  private:
+  xlb::api::BalancerService& inner_;
   xlb::dataplane::FakeDataplane& fake_;
   std::mutex mu_;
   Script script_;
@@ -149,7 +123,8 @@ class LbctlTopTest : public ::testing::Test {
     listen_ = "unix://" + (dir_ / "xlb.sock").string();
     state_ = std::make_unique<xlb::state::State>(dataplane_);
     service_ = std::make_unique<xlb::api::BalancerService>(*state_, dataplane_);
-    auto server = xlb::api::startServer(listen_, service_.get());
+    scripted_ = std::make_unique<ScriptedStatsService>(*service_, dataplane_);
+    auto server = xlb::api::startServer(listen_, scripted_.get());
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
   }
@@ -190,10 +165,10 @@ class LbctlTopTest : public ::testing::Test {
 
   fs::path dir_;
   std::string listen_;
-  xlb::dataplane::FakeDataplane fake_;
-  ScriptedCounters dataplane_{fake_};
+  xlb::dataplane::FakeDataplane dataplane_;
   std::unique_ptr<xlb::state::State> state_;
   std::unique_ptr<xlb::api::BalancerService> service_;
+  std::unique_ptr<ScriptedStatsService> scripted_;
   std::unique_ptr<grpc::Server> server_;
 };
 
@@ -202,11 +177,11 @@ TEST_F(LbctlTopTest, JsonLinesRatesFromAdvancingCounters) {
       "10.100.0.10:80/tcp --name web --backend 10.0.1.11 --backend 10.0.1.12:3", "10.100.0.10");
   const uint32_t b11 = be["10.0.1.11"], b12 = be["10.0.1.12"];
   ASSERT_NE(b11, b12);
-  fake_.setOpenFlowsDirect(b11, 4);
-  fake_.setOpenFlowsDirect(b12, 9);
+  dataplane_.setOpenFlowsDirect(b11, 4);
+  dataplane_.setOpenFlowsDirect(b12, 9);
   // Poll n sees n steps of traffic. On the third poll 10.0.1.12's slot is reset (as after an agent
   // restart): its rates must be unknown, not a wrapped-around 1.8e19.
-  dataplane_.setScript([=](int n, xlb::dataplane::CounterSnapshot& s) {
+  scripted_->setScript([=](int n, xlb::dataplane::CounterSnapshot& s) {
     const uint64_t k = static_cast<uint64_t>(n);
     s.vips[vip_id] = {1000 * k, 150000 * k, 20 * k};
     s.backends[b11] = {400 * k, 60000 * k, 8 * k};
@@ -218,7 +193,7 @@ TEST_F(LbctlTopTest, JsonLinesRatesFromAdvancingCounters) {
   Result r = lbctl("top --iterations 2 --interval 200ms -o json");
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_EQ(r.err, "");
-  EXPECT_EQ(dataplane_.reads(), 3);  // a baseline, then one poll per iteration
+  EXPECT_EQ(scripted_->reads(), 3);  // a baseline, then one poll per iteration
   auto ls = lines(r.out);
   ASSERT_EQ(ls.size(), 2u) << r.out;
 
@@ -284,7 +259,7 @@ TEST_F(LbctlTopTest, JsonLinesRatesFromAdvancingCounters) {
 TEST_F(LbctlTopTest, TextSnapshotWhenNotATty) {
   auto [vip_id, be] = addVip("10.100.0.10:80/tcp --name web --backend 10.0.1.11", "10.100.0.10");
   const uint32_t b11 = be["10.0.1.11"];
-  dataplane_.setScript([=](int n, xlb::dataplane::CounterSnapshot& s) {
+  scripted_->setScript([=](int n, xlb::dataplane::CounterSnapshot& s) {
     const uint64_t k = static_cast<uint64_t>(n);
     s.vips[vip_id] = {2000000 * k, 1000000 * k, 0};
     s.backends[b11] = {2000000 * k, 1000000 * k, 0};
