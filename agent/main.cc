@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "CLI/CLI.hpp"
+#include "api/inspect.h"
 #include "api/server.h"
 #include "api/service.h"
 #include "config/validate.h"
@@ -184,7 +185,9 @@ int run(const Options& opts) {
   }
 
   xlb::api::BalancerService service(state, **dataplane);
-  auto server = xlb::api::startServer(opts.listen, &service);
+  // Read-only flow-table and per-packet inspection (lbctl flows / lbctl explain).
+  xlb::api::InspectorService inspector(state, **dataplane);
+  auto server = xlb::api::startServer(opts.listen, {&service, &inspector});
   if (!server.ok()) {
     spdlog::critical("agent: gRPC: {}", std::string(server.status().message()));
     return kExitFailure;

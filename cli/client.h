@@ -37,6 +37,8 @@ class Client {
   static absl::StatusOr<std::unique_ptr<Client>> create(const GlobalOptions& opts);
 
   xlb::v1::Balancer::Stub& stub() { return *stub_; }
+  // For stubs of the agent's other services (same connection, same credentials).
+  const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
   // A fresh context with the configured deadline, one per RPC.
   std::unique_ptr<grpc::ClientContext> context() const;
   const std::string& target() const { return target_; }

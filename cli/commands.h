@@ -24,6 +24,8 @@ void addStatsCommand(CLI::App& app, CommandContext& ctx);     // stats.cc
 void addApplyCommands(CLI::App& app, CommandContext& ctx);    // apply.cc (apply, config get)
 void addEventsCommand(CLI::App& app, CommandContext& ctx);    // events.cc
 void addTopCommand(CLI::App& app, CommandContext& ctx);       // top.cc
+void addFlowsCommand(CLI::App& app, CommandContext& ctx);     // flows.cc
+void addExplainCommand(CLI::App& app, CommandContext& ctx);   // explain.cc
 
 // Shared by vip/backend: prints a Vip returned by a mutation as a table or JSON.
 void printVip(const xlb::v1::Vip& vip, OutputFormat format);

@@ -32,6 +32,8 @@ int main(int argc, char** argv) {
   addApplyCommands(app, ctx);
   addEventsCommand(app, ctx);
   addTopCommand(app, ctx);
+  addFlowsCommand(app, ctx);
+  addExplainCommand(app, ctx);
 
   try {
     app.parse(argc, argv);

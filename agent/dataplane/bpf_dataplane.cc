@@ -479,4 +479,99 @@ uint64_t BpfDataplane::monotonicNowNs() {
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
+// ---- point reads (inspection) ----
+
+absl::StatusOr<std::optional<xlb_vip_value>> BpfDataplane::lookupVip(const xlb_vip_key& key) {
+  xlb_vip_value v{};
+  int err = bpf_map_lookup_elem(bpf_map__fd(skel_->maps.xlb_vips), &key, &v);
+  if (err == -ENOENT) return std::optional<xlb_vip_value>();
+  if (err) return errnoStatus("lookup map xlb_vips", err);
+  return std::optional<xlb_vip_value>(v);
+}
+
+absl::StatusOr<std::optional<xlb_flow_value>> BpfDataplane::lookupFlow(const xlb_flow_key& key) {
+  xlb_flow_value v{};
+  // A lookup from user space neither marks the LRU entry referenced nor refreshes last_seen_ns:
+  // inspecting a flow does not keep it alive.
+  int err = bpf_map_lookup_elem(bpf_map__fd(skel_->maps.xlb_flows), &key, &v);
+  if (err == -ENOENT) return std::optional<xlb_flow_value>();
+  if (err) return errnoStatus("lookup map xlb_flows", err);
+  return std::optional<xlb_flow_value>(v);
+}
+
+absl::StatusOr<xlb_backend> BpfDataplane::readBackend(uint32_t id) {
+  if (id >= XLB_MAX_BACKENDS)
+    return absl::InvalidArgumentError(absl::StrCat("backend id ", id,
+                                                   " is not below XLB_MAX_BACKENDS (",
+                                                   XLB_MAX_BACKENDS, ")"));
+  xlb_backend b{};
+  int err = bpf_map_lookup_elem(bpf_map__fd(skel_->maps.xlb_backends), &id, &b);
+  if (err) return errnoStatus(absl::StrCat("lookup map xlb_backends[", id, "]"), err);
+  return b;
+}
+
+absl::StatusOr<std::vector<uint32_t>> BpfDataplane::readSelectionTable(uint32_t vip_id) {
+  if (vip_id >= XLB_MAX_VIPS)
+    return absl::InvalidArgumentError(
+        absl::StrCat("vip id ", vip_id, " is not below XLB_MAX_VIPS (", XLB_MAX_VIPS, ")"));
+  const int outer = bpf_map__fd(skel_->maps.xlb_tables);
+  // A user-space lookup of an ARRAY_OF_MAPS yields the inner map's id; a concurrent swap may free
+  // that map before we open it (ENOENT from get_fd_by_id): read the new id and try again.
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    uint32_t inner_id = 0;
+    int err = bpf_map_lookup_elem(outer, &vip_id, &inner_id);
+    if (err == -ENOENT) return std::vector<uint32_t>();
+    if (err) return errnoStatus(absl::StrCat("lookup map xlb_tables[", vip_id, "]"), err);
+    int fd = bpf_map_get_fd_by_id(inner_id);
+    if (fd == -ENOENT) continue;
+    if (fd < 0) return errnoStatus(absl::StrCat("open selection table map id ", inner_id), fd);
+    uint32_t zero = 0, m = 0;
+    err = bpf_map_lookup_elem(fd, &zero, &m);
+    if (err) {
+      close(fd);
+      return errnoStatus(absl::StrCat("read selection table of vip id ", vip_id), err);
+    }
+    bpf_map_info info{};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0 || m + 1 > info.max_entries) {
+      close(fd);
+      return absl::DataLossError(absl::StrCat("selection table of vip id ", vip_id, " claims ", m,
+                                              " slots but holds ", info.max_entries - 1));
+    }
+    std::vector<uint32_t> keys(m + 1), vals(m + 1);
+    size_t got = 0;
+    uint32_t in_batch = 0, out_batch = 0;
+    bool first = true;
+    while (got < m + 1) {
+      uint32_t count = static_cast<uint32_t>(m + 1 - got);
+      err = bpf_map_lookup_batch(fd, first ? nullptr : &in_batch, &out_batch, keys.data() + got,
+                                 vals.data() + got, &count, nullptr);
+      got += count;
+      first = false;
+      in_batch = out_batch;
+      if (err == -ENOENT || count == 0) break;
+      if (err) {
+        close(fd);
+        return errnoStatus(absl::StrCat("read selection table of vip id ", vip_id), err);
+      }
+    }
+    close(fd);
+    std::vector<uint32_t> table(m);
+    for (size_t i = 0; i < got; ++i) {
+      if (keys[i] >= 1 && keys[i] <= m) table[keys[i] - 1] = vals[i];
+    }
+    return table;
+  }
+  return absl::UnavailableError(
+      absl::StrCat("selection table of vip id ", vip_id, " kept changing while read; retry"));
+}
+
+absl::StatusOr<xlb_settings> BpfDataplane::readSettings() {
+  uint32_t zero = 0;
+  xlb_settings s{};
+  int err = bpf_map_lookup_elem(bpf_map__fd(skel_->maps.xlb_settings), &zero, &s);
+  if (err) return errnoStatus("lookup map xlb_settings", err);
+  return s;
+}
+
 }  // namespace xlb::dataplane

@@ -61,6 +61,12 @@ class BpfDataplane final : public Dataplane {
   // BPF_MAP_LOOKUP_BATCH over xlb_flows, kFlowBatch entries per syscall.
   absl::Status forEachFlow(const FlowVisitor& fn) override;
   uint64_t monotonicNowNs() override;
+  absl::StatusOr<std::optional<xlb_vip_value>> lookupVip(const xlb_vip_key& key) override;
+  absl::StatusOr<std::optional<xlb_flow_value>> lookupFlow(const xlb_flow_key& key) override;
+  absl::StatusOr<xlb_backend> readBackend(uint32_t id) override;
+  // Follows xlb_tables[vip_id] to the inner map by id; retried when a swap freed it meanwhile.
+  absl::StatusOr<std::vector<uint32_t>> readSelectionTable(uint32_t vip_id) override;
+  absl::StatusOr<xlb_settings> readSettings() override;
 
   static constexpr uint32_t kFlowBatch = 4096;
 

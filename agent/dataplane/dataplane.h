@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -64,6 +65,17 @@ class Dataplane {
   // The data plane's clock (bpf_ktime_get_coarse_ns = CLOCK_MONOTONIC_COARSE), to judge
   // xlb_flow_value.last_seen_ns.
   virtual uint64_t monotonicNowNs() = 0;
+
+  // ---- point reads of what the data plane holds (inspection: lbctl explain) ----
+  // nullopt when the map has no such entry.
+  virtual absl::StatusOr<std::optional<xlb_vip_value>> lookupVip(const xlb_vip_key& key) = 0;
+  virtual absl::StatusOr<std::optional<xlb_flow_value>> lookupFlow(const xlb_flow_key& key) = 0;
+  // The slot as written (all zero when never assigned or deleted).
+  virtual absl::StatusOr<xlb_backend> readBackend(uint32_t id) = 0;
+  // The backend ids of the VIP's live selection table, slots 1..M in order (size() == M); empty
+  // when the VIP has no table.
+  virtual absl::StatusOr<std::vector<uint32_t>> readSelectionTable(uint32_t vip_id) = 0;
+  virtual absl::StatusOr<xlb_settings> readSettings() = 0;
 };
 
 }  // namespace xlb::dataplane

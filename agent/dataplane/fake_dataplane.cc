@@ -222,4 +222,33 @@ DataplaneContents FakeDataplane::contents() const {
   return out;
 }
 
+absl::StatusOr<std::optional<xlb_vip_value>> FakeDataplane::lookupVip(const xlb_vip_key& key) {
+  if (!read_failure_.ok()) return read_failure_;
+  return vip(key);
+}
+
+absl::StatusOr<std::optional<xlb_flow_value>> FakeDataplane::lookupFlow(const xlb_flow_key& key) {
+  if (!read_failure_.ok()) return read_failure_;
+  for (const auto& [k, v] : flows_) {
+    if (std::memcmp(&k, &key, sizeof(key)) == 0) return std::optional<xlb_flow_value>(v);
+  }
+  return std::optional<xlb_flow_value>();
+}
+
+absl::StatusOr<xlb_backend> FakeDataplane::readBackend(uint32_t id) {
+  if (!read_failure_.ok()) return read_failure_;
+  if (id >= backends_.size()) return absl::InvalidArgumentError("backend id out of range");
+  return backends_[id];
+}
+
+absl::StatusOr<std::vector<uint32_t>> FakeDataplane::readSelectionTable(uint32_t vip_id) {
+  if (!read_failure_.ok()) return read_failure_;
+  return table(vip_id);
+}
+
+absl::StatusOr<xlb_settings> FakeDataplane::readSettings() {
+  if (!read_failure_.ok()) return read_failure_;
+  return settings_;
+}
+
 }  // namespace xlb::dataplane

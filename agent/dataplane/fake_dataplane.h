@@ -45,6 +45,12 @@ class FakeDataplane final : public Dataplane {
   absl::Status setOpenFlows(uint32_t backend_id, uint64_t count) override;
   absl::Status forEachFlow(const FlowVisitor& fn) override;
   uint64_t monotonicNowNs() override { return now_ns_; }
+  // Reads of the in-memory maps (not logged; reads fail with failReadCounters' status).
+  absl::StatusOr<std::optional<xlb_vip_value>> lookupVip(const xlb_vip_key& key) override;
+  absl::StatusOr<std::optional<xlb_flow_value>> lookupFlow(const xlb_flow_key& key) override;
+  absl::StatusOr<xlb_backend> readBackend(uint32_t id) override;
+  absl::StatusOr<std::vector<uint32_t>> readSelectionTable(uint32_t vip_id) override;
+  absl::StatusOr<xlb_settings> readSettings() override;
 
   // ---- failure injection: the matching call fails with `status` and changes nothing ----
   // Fails the nth (1-based) mutating call from now on, whatever its op.

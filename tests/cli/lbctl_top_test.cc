@@ -2,10 +2,16 @@
 // Runs the real `lbctl top` against the real gRPC service (State + FakeDataplane) on a unix
 // socket: JSON-lines structure, rates derived from counters that advance between polls, a counter
 // reset, the text snapshot, --vip filtering and errors; no root.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -321,6 +327,66 @@ TEST_F(LbctlTopTest, UsageAndUnreachableAgentErrors) {
   EXPECT_EQ(down.rc, 1);
   EXPECT_TRUE(down.out.empty()) << down.out;
   EXPECT_EQ(down.err.rfind("lbctl: UNAVAILABLE: ", 0), 0u) << down.err;
+}
+
+// On a terminal: the cursor is hidden, each refresh homes the cursor and redraws in place, and
+// Ctrl-C (SIGINT) ends the loop cleanly with exit 0 and the cursor shown again.
+TEST_F(LbctlTopTest, TerminalRedrawAndCtrlC) {
+  addVip("10.100.0.10:80/tcp --name web --backend 10.0.1.11", "10.100.0.10");
+  int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  ASSERT_GE(master, 0);
+  ASSERT_EQ(grantpt(master), 0);
+  ASSERT_EQ(unlockpt(master), 0);
+  const std::string slave_path = ptsname(master);
+  const std::string server = listen_;
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    int slave = open(slave_path.c_str(), O_RDWR | O_NOCTTY);
+    if (slave < 0) _exit(120);
+    dup2(slave, STDOUT_FILENO);
+    execl(XLB_LBCTL_PATH, "lbctl", "--server", server.c_str(), "top", "--interval", "100ms",
+          static_cast<char*>(nullptr));
+    _exit(121);
+  }
+  // Reads the terminal until `done` holds or 10 s pass.
+  std::string screen;
+  auto readUntil = [&](const std::function<bool()>& done) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!done() && std::chrono::steady_clock::now() < deadline) {
+      pollfd p{master, POLLIN, 0};
+      if (poll(&p, 1, 100) <= 0) continue;
+      char buf[4096];
+      ssize_t n = read(master, buf, sizeof buf);
+      if (n <= 0) break;  // EIO once the child closed the terminal
+      screen.append(buf, static_cast<size_t>(n));
+    }
+  };
+  auto count = [&](const std::string& needle) {
+    size_t c = 0;
+    for (size_t p = 0; (p = screen.find(needle, p)) != std::string::npos; ++p) ++c;
+    return c;
+  };
+  // The first frame at once (rates "-"), then refreshes: wait for three redraws.
+  readUntil([&] { return count("VIP / BACKEND") >= 3; });
+  EXPECT_GE(count("VIP / BACKEND"), 3u) << screen;
+  EXPECT_EQ(screen.rfind("\x1b[?25l", 0), 0u) << "cursor hidden first";
+  EXPECT_GE(count("\x1b[H"), 3u);
+  EXPECT_NE(screen.find("10.100.0.10:80/tcp"), std::string::npos) << screen;
+  ASSERT_EQ(kill(pid, SIGINT), 0);
+  int status = 0;
+  for (int i = 0; i < 100 && waitpid(pid, &status, WNOHANG) == 0; ++i) usleep(50000);
+  if (waitpid(pid, &status, WNOHANG) == 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    FAIL() << "lbctl top did not exit on SIGINT";
+  }
+  readUntil([] { return false; });
+  close(master);
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_NE(screen.find("\x1b[?25h"), std::string::npos) << "cursor restored";
+  EXPECT_GT(screen.rfind("\x1b[?25h"), screen.rfind("VIP / BACKEND"));
 }
 
 }  // namespace

@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: Apache-2.0
+// `lbctl flows`: a sample of the data plane's flow table (Inspector.ListFlows), filtered by VIP,
+// backend or client.
+#include <iostream>
+#include <memory>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "args.h"
+#include "commands.h"
+#include "common/address.h"
+#include "inspect_args.h"
+
+namespace xlb::cli {
+namespace {
+
+struct FlowsArgs {
+  std::string vip;
+  std::string vip_name;
+  std::string backend;
+  std::string client;
+  uint32_t limit = 0;
+};
+
+std::string endpoint(const std::string& address, uint32_t port) {
+  auto a = parseIpAddress(address);
+  if (!a.ok()) return absl::StrCat(address, ":", port);
+  return formatHostPort(*a, static_cast<uint16_t>(port));
+}
+
+void printFlows(const xlb::v1::ListFlowsResponse& r) {
+  Table t({"CLIENT", "DESTINATION", "VIP", "BACKEND", "IDLE", "FLAGS"},
+          {false, false, false, false, true, false});
+  for (const auto& f : r.flows()) {
+    std::string vip = "-";
+    if (f.has_vip()) vip = f.vip_name().empty() ? formatVipKey(f.vip()) : f.vip_name();
+    std::string backend = f.backend_address().empty()
+                              ? absl::StrCat("id ", f.backend_id(), " (reassigned)")
+                              : f.backend_address();
+    std::vector<std::string> flags;
+    if (f.closing()) flags.push_back("closing");
+    // The next packet runs the algorithm again (backend deleted or health-down).
+    if (!f.backend_current()) flags.push_back("resteer");
+    t.addRow(
+        {endpoint(f.client_address(), f.client_port()),
+         absl::StrCat(endpoint(f.dst_address(), f.dst_port()), "/", protocolName(f.protocol())),
+         vip, backend, formatAge(f.idle_ms()), flags.empty() ? "-" : absl::StrJoin(flags, ",")});
+  }
+  t.print(std::cout);
+  std::cout << r.flows_size() << " of " << r.matched() << " matching flow"
+            << (r.matched() == 1 ? "" : "s") << " shown (most recently active first; "
+            << r.scanned() << " flow-table entries scanned)";
+  if (r.truncated()) std::cout << "; raise --limit or narrow the filters to see more";
+  std::cout << "\n";
+}
+
+int flows(Client& client, const FlowsArgs& a, OutputFormat format) {
+  xlb::v1::ListFlowsRequest req;
+  if (!a.vip.empty()) {
+    auto key = parseVipFilter(a.vip);
+    if (!key.ok()) return reportLocalError(key.status(), kExitUsage);
+    *req.mutable_vip() = *key;
+  }
+  req.set_vip_name(a.vip_name);
+  if (!a.backend.empty()) {
+    if (auto b = parseIpAddress(a.backend); !b.ok())
+      return reportLocalError(
+          absl::InvalidArgumentError(absl::StrCat("--backend: ", b.status().message())),
+          kExitUsage);
+    req.set_backend(a.backend);
+  }
+  if (!a.client.empty()) {
+    auto c = parseClientFilter(a.client);
+    if (!c.ok()) return reportLocalError(c.status(), kExitUsage);
+    req.set_client(c->address);
+    req.set_client_port(c->port);
+  }
+  req.set_limit(a.limit);
+  auto stub = xlb::v1::Inspector::NewStub(client.channel());
+  return callAndPrint<xlb::v1::ListFlowsResponse>(
+      client,
+      [&](grpc::ClientContext* c, xlb::v1::ListFlowsResponse* r) {
+        return stub->ListFlows(c, req, r);
+      },
+      [&](const xlb::v1::ListFlowsResponse& r) {
+        if (format == OutputFormat::kJson) {
+          std::cout << toJson(r);
+        } else {
+          printFlows(r);
+        }
+      });
+}
+
+}  // namespace
+
+void addFlowsCommand(CLI::App& app, CommandContext& ctx) {
+  auto args = std::make_shared<FlowsArgs>();
+  auto* cmd = app.add_subcommand(
+      "flows", "Show flow-table entries (most recently active first): client, VIP, backend");
+  auto* vip = cmd->add_option("--vip", args->vip,
+                              "Only flows of this VIP: ADDR:PORT[/tcp|udp] (default tcp)");
+  cmd->add_option("--vip-name", args->vip_name, "Only flows of the VIP with this name")
+      ->excludes(vip);
+  cmd->add_option("--backend", args->backend, "Only flows recorded on this backend address");
+  cmd->add_option("--client", args->client,
+                  "Only flows from this client: IP[/LEN][:PORT], [IPv6[/LEN]]:PORT");
+  cmd->add_option("--limit", args->limit, "At most this many flows (1..10000; default 100)");
+  cmd->callback([&ctx, args] {
+    ctx.action = [&ctx, args](Client& client) { return flows(client, *args, ctx.global.format()); };
+  });
+}
+
+}  // namespace xlb::cli

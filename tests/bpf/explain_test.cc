@@ -1,0 +1,325 @@
+// SPDX-License-Identifier: Apache-2.0
+// Explain's prediction against the real XDP balancer under BPF_PROG_TEST_RUN: for random client
+// tuples to maglev and source_hash VIPs (configured through State, as the agent does), the backend
+// Explain names is the one the program forwards the SYN to; afterwards Explain reports the
+// flow-table hit; after a health-down the flow is reported re-steered, to the backend the program
+// then uses.
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+#include <string>
+
+#include "api/inspect.h"
+#include "config/yaml.h"
+#include "dataplane/bpf_dataplane.h"
+#include "packet_builder.h"
+#include "spdlog/spdlog.h"
+#include "state/state.h"
+#include "testbed.h"
+
+namespace xlb::test {
+namespace {
+
+using dataplane::BpfDataplane;
+
+constexpr uint8_t kSyn = 0x02, kAck = 0x10, kTcp = 6;
+const bool kQuiet = (spdlog::set_level(spdlog::level::err), true);
+
+[[noreturn]] void skip(const std::string& why) {
+  fprintf(stderr, "SKIPPED: xlb bpf explain tests: %s\n", why.c_str());
+  std::exit(77);
+}
+
+class Env : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    std::string why = setUpTestbed();
+    if (!why.empty()) skip(why);
+  }
+};
+const auto* const g_env = ::testing::AddGlobalTestEnvironment(new Env);
+
+// Backends with static neighbours in the test bed: what the program's DSR frame to each looks like.
+struct Peer {
+  const char* mac;
+  const char* smac;
+  uint32_t action;
+};
+const std::map<std::string, Peer> kPeers = {
+    {"10.0.0.2", {kBackendMacA, kLbMac, XDP_TX}},
+    {"10.0.0.3", {kBackendMacB, kLbMac, XDP_TX}},
+    {"10.0.1.2", {kBackendMacC, kLb1Mac, XDP_REDIRECT}},
+    {"fd00::2", {kBackendMacA, kLbMac, XDP_TX}},
+    {"fd00::3", {kBackendMacB, kLbMac, XDP_TX}},
+};
+
+constexpr const char* kConfig = R"(
+vips:
+  - name: mag4
+    address: 10.100.9.1
+    port: 80
+    protocol: tcp
+    maglev_table_size: 1021
+    health_check: {type: tcp}
+    backends:
+      - {address: 10.0.0.2}
+      - {address: 10.0.0.3}
+      - {address: 10.0.1.2, weight: 2}
+  - name: src4
+    address: 10.100.9.2
+    port: 80
+    protocol: tcp
+    algorithm: source_hash
+    maglev_table_size: 1021
+    backends:
+      - {address: 10.0.0.2}
+      - {address: 10.0.0.3}
+      - {address: 10.0.1.2}
+  - name: srcport4
+    address: 10.100.9.3
+    port: 0
+    protocol: tcp
+    algorithm: source_hash
+    source_hash_include_port: true
+    maglev_table_size: 1021
+    backends:
+      - {address: 10.0.0.2}
+      - {address: 10.0.0.3}
+  - name: mag6
+    address: 2001:db8::9:1
+    port: 80
+    protocol: tcp
+    backends:
+      - {address: fd00::2}
+      - {address: fd00::3, weight: 3}
+)";
+
+class ExplainBpfTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dataplane::BpfOptions opts;
+    opts.pin_dir = "";
+    opts.flow_table_size = 65536;
+    auto dp = BpfDataplane::create(opts);
+    if (!dp.ok()) skip("cannot load the balancer: " + std::string(dp.status().message()));
+    dp_ = std::move(*dp);
+    state_ = std::make_unique<state::State>(*dp_);
+    inspector_ = std::make_unique<api::InspectorService>(*state_, *dp_);
+    auto config = config::parseConfigYaml(kConfig);
+    ASSERT_TRUE(config.ok()) << config.status();
+    ASSERT_TRUE(state_->applyConfig(*config, false, nullptr).ok());
+  }
+
+  v1::ExplainResponse explain(const std::string& client, uint16_t sport, const std::string& vip,
+                              uint16_t dport) {
+    v1::ExplainRequest req;
+    req.set_src_address(client);
+    req.set_src_port(sport);
+    req.set_dst_address(vip);
+    req.set_dst_port(dport);
+    req.set_protocol(v1::PROTOCOL_TCP);
+    auto r = inspector_->explain(req);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : v1::ExplainResponse{};
+  }
+
+  // Runs one TCP packet through the program; returns the address of the backend the output frame
+  // is addressed to (checked byte for byte) and that the flow entry names, or "" on a mismatch.
+  std::string send(const std::string& client, uint16_t sport, const std::string& vip,
+                   uint16_t dport, uint8_t flags) {
+    PacketBuilder p;
+    p.eth(kLbMac, kClientMac);
+    if (vip.find(':') != std::string::npos)
+      p.ipv6(client, vip);
+    else
+      p.ipv4(client, vip);
+    Bytes in = p.tcp(sport, dport, flags).build();
+    RunResult r = runXdp(dp_->programFd(), in, lbIfindex());
+    EXPECT_EQ(r.err, 0);
+    xlb_flow_key k = flowKey(client, vip, sport, dport, kTcp);
+    xlb_flow_value fv{};
+    if (bpf_map_lookup_elem(dp_->mapFd("xlb_flows"), &k, &fv) != 0) {
+      ADD_FAILURE() << "no flow entry for " << client << ":" << sport;
+      return "";
+    }
+    auto b = dp_->readBackend(fv.backend_id);
+    EXPECT_TRUE(b.ok());
+    IpAddress a;
+    std::memcpy(a.bytes.data(), b->addr, 16);
+    a.family = b->family;
+    const std::string addr = a.toString();
+    auto peer = kPeers.find(addr);
+    if (peer == kPeers.end()) {
+      ADD_FAILURE() << "flow recorded on unexpected backend " << addr;
+      return "";
+    }
+    EXPECT_EQ(r.ret, peer->second.action) << addr;
+    Bytes want = in;
+    Mac d = parseMac(peer->second.mac), s = parseMac(peer->second.smac);
+    std::memcpy(want.data(), d.data(), 6);
+    std::memcpy(want.data() + 6, s.data(), 6);
+    if (r.out != want) {
+      ADD_FAILURE() << "frame for " << client << ":" << sport << " not addressed to " << addr
+                    << ": " << hexdump(r.out);
+      return "";
+    }
+    return addr;
+  }
+
+  // Random clients (198.18.0.0/15 or 2001:db8:c::/48) and ports, reproducible.
+  std::string randomClient(bool v6) {
+    std::uniform_int_distribution<uint32_t> d;
+    const uint32_t x = d(rng_);
+    char buf[64];
+    if (v6)
+      snprintf(buf, sizeof(buf), "2001:db8:c::%x:%x", x >> 16, x & 0xffff);
+    else
+      snprintf(buf, sizeof(buf), "198.%u.%u.%u", 18 + (x >> 24) % 2, (x >> 8) & 0xff, 1 + x % 254);
+    return buf;
+  }
+  uint16_t randomPort() { return static_cast<uint16_t>(1024 + rng_() % 64000); }
+
+  // For `n` random tuples: Explain predicts a new flow and its backend, the SYN goes there, then
+  // Explain reports the flow-table hit. Returns how many flows each backend got.
+  std::map<std::string, int> predictAndSend(const std::string& vip, uint16_t dport, bool v6, int n,
+                                            const char* hash_input) {
+    std::map<std::string, int> got;
+    std::set<std::string> used;
+    for (int i = 0; i < n; ++i) {
+      const std::string client = randomClient(v6);
+      const uint16_t port = randomPort();
+      if (!used.insert(client + "/" + std::to_string(port)).second) continue;
+      SCOPED_TRACE(client + ":" + std::to_string(port) + " -> " + vip);
+      auto e = explain(client, port, vip, dport);
+      EXPECT_EQ(e.decision(), v1::ExplainResponse::DECISION_NEW_FLOW) << e.summary();
+      EXPECT_TRUE(e.predictable());
+      EXPECT_EQ(e.hash_input(), hash_input);
+      const std::string predicted = e.backend().address();
+      const std::string actual = send(client, port, vip, dport, kSyn);
+      EXPECT_EQ(predicted, actual) << e.summary();
+      ++got[actual];
+      auto hit = explain(client, port, vip, dport);
+      EXPECT_EQ(hit.decision(), v1::ExplainResponse::DECISION_FLOW_HIT) << hit.summary();
+      EXPECT_EQ(hit.backend().address(), actual);
+      EXPECT_TRUE(hit.flow_found());
+      EXPECT_FALSE(hit.flow_closing());
+      EXPECT_LE(hit.flow_idle_ms(), 1500u);
+    }
+    return got;
+  }
+
+  std::unique_ptr<BpfDataplane> dp_;
+  std::unique_ptr<state::State> state_;
+  std::unique_ptr<api::InspectorService> inspector_;
+  std::mt19937 rng_{20261125};
+};
+
+TEST_F(ExplainBpfTest, MaglevPredictionIsWhereTheProgramSendsTheSyn) {
+  auto got = predictAndSend("10.100.9.1", 80, false, 300, "5-tuple");
+  EXPECT_EQ(got.size(), 3u) << "300 flows reach every backend";
+  auto got6 = predictAndSend("2001:db8::9:1", 80, true, 200, "5-tuple");
+  EXPECT_EQ(got6.size(), 2u);
+  // The agent's hash is the program's: also equal to the test bed's independent copy.
+  const auto k = flowKey("198.18.7.9", "10.100.9.1", 40000, 80, kTcp);
+  EXPECT_EQ(explain("198.18.7.9", 40000, "10.100.9.1", 80).hash(), flowHash(k));
+}
+
+TEST_F(ExplainBpfTest, SourceHashPredictionIsWhereTheProgramSendsTheSyn) {
+  auto got = predictAndSend("10.100.9.2", 80, false, 300, "client address");
+  EXPECT_EQ(got.size(), 3u);
+  // Port-0 VIP with the client port hashed: any destination port, same rule.
+  auto got_port = predictAndSend("10.100.9.3", 8443, false, 200, "client address + port");
+  EXPECT_EQ(got_port.size(), 2u);
+  EXPECT_EQ(explain("198.18.1.1", 5000, "10.100.9.3", 22).vip_name(), "srcport4");
+}
+
+TEST_F(ExplainBpfTest, NonVipIsPassedAsExplained) {
+  auto e = explain("198.18.0.1", 1000, "10.100.9.1", 81);
+  EXPECT_EQ(e.decision(), v1::ExplainResponse::DECISION_PASS);
+  PacketBuilder p;
+  p.eth(kLbMac, kClientMac);
+  p.ipv4("198.18.0.1", "10.100.9.1");
+  RunResult r = runXdp(dp_->programFd(), p.tcp(1000, 81, kSyn).build(), lbIfindex());
+  EXPECT_EQ(r.err, 0);
+  EXPECT_EQ(r.ret, static_cast<uint32_t>(XDP_PASS));
+}
+
+TEST_F(ExplainBpfTest, FlowOfAHealthDownBackendIsReportedResteeredToWhereTheProgramMovesIt) {
+  // Flows on every backend of mag4.
+  std::map<std::string, std::vector<std::pair<std::string, uint16_t>>> on;
+  for (int i = 0; i < 60; ++i) {
+    const std::string client = randomClient(false);
+    const uint16_t port = randomPort();
+    on[send(client, port, "10.100.9.1", 80, kSyn)].emplace_back(client, port);
+  }
+  ASSERT_FALSE(on["10.0.0.3"].empty());
+
+  // Health checks find 10.0.0.3 down: ACTIVE cleared and the table swapped, as in production.
+  state_->onHealthTransition("10.100.9.1:80/tcp 10.0.0.3",
+                             {health::Health::kUnknown, health::Health::kDown, health::Clock::now(),
+                              "connect: connection refused"});
+  auto b = dp_->readBackend(state_->ids()[0].backends[1].id);
+  ASSERT_TRUE(b.ok());
+  ASSERT_FALSE(b->flags & XLB_BE_F_ACTIVE) << "the health verdict reached the data plane";
+
+  for (const auto& [client, port] : on["10.0.0.3"]) {
+    SCOPED_TRACE(client + ":" + std::to_string(port));
+    auto e = explain(client, port, "10.100.9.1", 80);
+    EXPECT_EQ(e.decision(), v1::ExplainResponse::DECISION_RESTEER) << e.summary();
+    EXPECT_EQ(e.flow_backend().address(), "10.0.0.3");
+    EXPECT_FALSE(e.flow_backend().active());
+    EXPECT_NE(e.backend().address(), "10.0.0.3");
+    EXPECT_EQ(send(client, port, "10.100.9.1", 80, kAck), e.backend().address()) << e.summary();
+    auto after = explain(client, port, "10.100.9.1", 80);
+    EXPECT_EQ(after.decision(), v1::ExplainResponse::DECISION_FLOW_HIT);
+    EXPECT_EQ(after.backend().address(), e.backend().address());
+  }
+  // Flows on the healthy backends are hits that stay where they are.
+  for (const char* addr : {"10.0.0.2", "10.0.1.2"}) {
+    for (const auto& [client, port] : on[addr]) {
+      auto e = explain(client, port, "10.100.9.1", 80);
+      EXPECT_EQ(e.decision(), v1::ExplainResponse::DECISION_FLOW_HIT);
+      EXPECT_EQ(e.backend().address(), addr);
+      EXPECT_EQ(send(client, port, "10.100.9.1", 80, kAck), addr);
+    }
+  }
+}
+
+TEST_F(ExplainBpfTest, ListFlowsSeesTheProgramsFlowsByClientAndBackend) {
+  std::map<std::string, int> per_backend;
+  for (uint16_t port = 20000; port < 20040; ++port)
+    ++per_backend[send("198.19.5.5", port, "10.100.9.1", 80, kSyn)];
+  send("198.19.5.6", 20000, "10.100.9.1", 80, kSyn);
+  v1::ListFlowsRequest req;
+  req.set_client("198.19.5.5");
+  req.set_limit(1000);
+  auto r = inspector_->listFlows(req);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->matched(), 40u);
+  EXPECT_EQ(r->flows_size(), 40);
+  EXPECT_GE(r->scanned(), 41u);
+  for (const auto& f : r->flows()) {
+    EXPECT_EQ(f.vip_name(), "mag4");
+    EXPECT_TRUE(f.backend_current());
+    // What Explain says about each listed flow agrees with the list.
+    auto e = explain(f.client_address(), static_cast<uint16_t>(f.client_port()), "10.100.9.1", 80);
+    EXPECT_EQ(e.backend().address(), f.backend_address());
+  }
+  for (const auto& [addr, n] : per_backend) {
+    req.set_backend(addr);
+    auto by_backend = inspector_->listFlows(req);
+    ASSERT_TRUE(by_backend.ok());
+    EXPECT_EQ(by_backend->matched(), static_cast<uint64_t>(n)) << addr;
+  }
+}
+
+}  // namespace
+}  // namespace xlb::test
