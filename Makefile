@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-# Thin wrapper: deps, build, test, demo, bench. The real build is CMake (build/).
+# Thin wrapper: deps, build, test, demo, bench, deb. The real build is CMake (build/).
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
@@ -7,9 +7,10 @@ CMAKE_FLAGS ?=
 DEB_PACKAGES := build-essential cmake pkg-config clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
 	libgrpc++-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev libabsl-dev \
 	libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libspdlog-dev libfmt-dev libyaml-cpp-dev \
-	libsystemd-dev libcpp-httplib-dev iproute2 ethtool curl socat python3 procps util-linux
+	libsystemd-dev libcpp-httplib-dev iproute2 ethtool curl socat python3 procps util-linux \
+	dpkg-dev
 
-.PHONY: all deps build test test-unit test-bpf test-e2e demo bench clean
+.PHONY: all deps build test test-unit test-bpf test-e2e test-package demo bench deb clean
 
 all: build
 
@@ -42,12 +43,19 @@ test-bpf: build
 test-e2e: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -L e2e
 
+test-package: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -L package
+
 demo: build
 	bash tests/e2e/demo.sh $(BUILD_DIR)
 
 bench: build
 	$(BUILD_DIR)/bench/xlb-bench --out BENCHMARKS.md
 	$(BUILD_DIR)/bench/health/xlb-health-bench --targets 1000 --interval-ms 1000 --seconds 10 --append BENCHMARKS.md
+
+# $(BUILD_DIR)/xlb_<version>_<arch>.deb (README "Packaging").
+deb: build
+	cd $(BUILD_DIR) && cpack -G DEB
 
 clean:
 	rm -rf $(BUILD_DIR)
