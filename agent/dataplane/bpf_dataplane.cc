@@ -172,9 +172,10 @@ absl::Status BpfDataplane::load(const BpfOptions& opts) {
   flow_table_size_ = opts.flow_table_size;
   if (!map_dir.empty()) {
     // A pinned flow table is reused with its size: flows outlive agent restarts, and libbpf refuses
-    // to reuse a pin whose max_entries differs from the object's.
-    std::string flows_pin = map_dir + "/xlb_flows";
-    int fd = bpf_obj_get(flows_pin.c_str());
+    // to reuse a pin whose max_entries differs from the object's. After an ABI change the old
+    // table's size is kept as well, so the migration never has to leave flows behind.
+    std::string flows_pin = MapMigrator::pinnedSource(opts.pin_dir, XLB_ABI_VERSION, "xlb_flows");
+    int fd = flows_pin.empty() ? -1 : bpf_obj_get(flows_pin.c_str());
     if (fd >= 0) {
       bpf_map_info info{};
       uint32_t len = sizeof(info);
@@ -190,15 +191,11 @@ absl::Status BpfDataplane::load(const BpfOptions& opts) {
   if (err) return errnoStatus("set xlb_flows size", err);
 
   if (!map_dir.empty()) {
-    struct bpf_map* map;
-    bpf_object__for_each_map(map, skel_->obj) {
-      // .rodata/.data/.bss belong to one build of the program: a pinned copy would be reused by
-      // the next (upgraded) build with the old values, or refused when its layout changed.
-      if (bpf_map__is_internal(map)) continue;
-      std::string path = absl::StrCat(map_dir, "/", bpf_map__name(map));
-      err = bpf_map__set_pin_path(map, path.c_str());
-      if (err) return errnoStatus(absl::StrCat("set pin path ", path), err);
-    }
+    // Sets the pin paths (or reuses older pins by fd) and leaves incompatible maps unpinned, to be
+    // filled from their old pins before the program takes over.
+    auto migrator = MapMigrator::prepare(skel_->obj, opts.pin_dir, XLB_ABI_VERSION);
+    if (!migrator.ok()) return migrator.status();
+    migrator_ = std::move(*migrator);
   }
 
   err = xlb_balancer__load(skel_);
@@ -213,6 +210,17 @@ absl::Status BpfDataplane::load(const BpfOptions& opts) {
   if (ncpus_ <= 0) return errnoStatus("count possible CPUs", ncpus_);
   log()->info("loaded xlb_balancer: flow table {} entries, maps {}", flow_table_size_,
               map_dir.empty() ? std::string("unpinned") : map_dir);
+  // Without an interface no old program is about to be replaced: migrate at once.
+  if (opts.interface.empty()) return finishMigration();
+  return absl::OkStatus();
+}
+
+absl::Status BpfDataplane::finishMigration() {
+  if (!migrator_) return absl::OkStatus();
+  if (auto st = migrator_->migrate(ncpus_); !st.ok()) return st;
+  if (auto st = migrator_->finish(); !st.ok()) return st;
+  migration_ = migrator_->report();
+  migrator_.reset();
   return absl::OkStatus();
 }
 
@@ -224,6 +232,12 @@ absl::Status BpfDataplane::attach(const BpfOptions& opts) {
   interface_ = opts.interface;
   int prog_fd = programFd();
   if (!opts.pin_dir.empty()) link_pin_ = absl::StrCat(opts.pin_dir, "/link_", opts.interface);
+  // Zero loss across a layout change: the old program keeps running on the old maps while they are
+  // copied, the link switches programs right after, and finishMigration() then catches up the
+  // flows recorded in between before the old pins go.
+  if (migrator_) {
+    if (auto st = migrator_->migrate(ncpus_); !st.ok()) return st;
+  }
 
   if (!link_pin_.empty() && pathExists(link_pin_)) {
     int fd = bpf_obj_get(link_pin_.c_str());
@@ -235,7 +249,7 @@ absl::Status BpfDataplane::attach(const BpfOptions& opts) {
       if (same_if && bpf_link_update(fd, prog_fd, nullptr) == 0) {
         link_fd_ = fd;
         log()->info("replaced the program on pinned XDP link {} ({})", link_pin_, opts.interface);
-        return absl::OkStatus();
+        return finishMigration();
       }
       log()->warn("pinned link {} is stale (interface gone or re-created); attaching anew", link_pin_);
       close(fd);
@@ -262,7 +276,7 @@ absl::Status BpfDataplane::attach(const BpfOptions& opts) {
   log()->info("attached xlb_balancer to {} ({} mode){}", opts.interface,
               opts.xdp_generic ? "generic" : "native",
               link_pin_.empty() ? "" : absl::StrCat(", link pinned at ", link_pin_));
-  return absl::OkStatus();
+  return finishMigration();
 }
 
 BpfDataplane::~BpfDataplane() {

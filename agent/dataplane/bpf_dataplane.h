@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "dataplane/dataplane.h"
+#include "dataplane/migrate.h"
 #include "xlb/abi.h"
 
 struct xlb_balancer;
@@ -25,9 +26,10 @@ struct BpfOptions {
 };
 
 // Maps are pinned as <pin_dir>/v<XLB_ABI_VERSION>/<map name>, so a restarted agent of the same ABI
-// reuses them (flows, counters and tables survive) and an incompatible one never does. The XDP link
-// is pinned as <pin_dir>/link_<ifname>; a later create() for that interface swaps the program in
-// atomically (bpf_link_update) instead of detaching.
+// reuses them (flows, counters and tables survive). A map pinned with another layout (in v<N>, or
+// in the newest older v<K> when v<N> lacks it) is migrated into a new map rather than refused (see
+// migrate.h). The XDP link is pinned as <pin_dir>/link_<ifname>; a later create() for that
+// interface swaps the program in atomically (bpf_link_update) instead of detaching.
 class BpfDataplane final : public Dataplane {
  public:
   static absl::StatusOr<std::unique_ptr<BpfDataplane>> create(const BpfOptions& opts);
@@ -45,6 +47,9 @@ class BpfDataplane final : public Dataplane {
   // fd of one of the balancer's maps by name ("xlb_flows"), or -1. For tests, bench and debugging.
   int mapFd(absl::string_view name) const;
   uint32_t flowTableSize() const { return flow_table_size_; }
+  // What create() did to each map when it migrated pinned maps (one entry per map, already logged);
+  // empty when it reused every pin as it was or had nothing pinned.
+  const std::vector<MapMigration>& migration() const { return migration_; }
 
   absl::Status upsertVip(const xlb_vip_key& key, const xlb_vip_value& value) override;
   // Deletes are idempotent: removing an absent entry is not an error.
@@ -74,6 +79,9 @@ class BpfDataplane final : public Dataplane {
   BpfDataplane() = default;
   absl::Status load(const BpfOptions& opts);
   absl::Status attach(const BpfOptions& opts);
+  // Completes a pending migration once the link runs the new program (or right after load when
+  // nothing is attached).
+  absl::Status finishMigration();
 
   xlb_balancer* skel_ = nullptr;
   int link_fd_ = -1;
@@ -81,6 +89,8 @@ class BpfDataplane final : public Dataplane {
   std::string interface_;
   uint32_t flow_table_size_ = 0;
   int ncpus_ = 1;
+  std::unique_ptr<MapMigrator> migrator_;  // set between load() and finishMigration()
+  std::vector<MapMigration> migration_;
 };
 
 // Routes libbpf's messages to spdlog (logger "libbpf"); idempotent. Also used by xlb-decap.

@@ -16,6 +16,20 @@
 /* Bumped whenever any struct or map below changes layout; part of every pinned map's name suffix. */
 #define XLB_ABI_VERSION 2
 
+/* XLB_TEST_LAYOUT 3: test builds only (tests/e2e/upgrade, test-migrate.sh), never installed. The next
+ * ABI version with incompatible layouts of each kind the agent's migration handles: a value struct
+ * that grows (xlb_flow_value 24->32, field-wise), a per-CPU value struct that grows (xlb_nexthop
+ * 32->40), a per-CPU array that grows (xlb_stats 18->19 entries, common range), and a key whose
+ * members change at the same size (xlb_addr_key, not mappable: reset). Everything the agent's C++
+ * reads through other modules keeps its size and member offsets. */
+#ifdef XLB_TEST_LAYOUT
+#if XLB_TEST_LAYOUT != 3 || XLB_ABI_VERSION != 2
+#error "XLB_TEST_LAYOUT 3 is written against ABI version 2: update it with the ABI"
+#endif
+#undef XLB_ABI_VERSION
+#define XLB_ABI_VERSION 3
+#endif
+
 /* ---- limits ------------------------------------------------------------------------------------ */
 #define XLB_MAX_VIPS 1024           /* vip ids are 0 .. XLB_MAX_VIPS-1 */
 #define XLB_MAX_BACKENDS 16384      /* backend ids (one per VIP membership) 0 .. XLB_MAX_BACKENDS-1 */
@@ -91,7 +105,11 @@
 #define XLB_STAT_NO_NEIGH_PASS 15 /* ipip packet handed to the kernel: neighbour unresolved */
 #define XLB_STAT_FLOW_CLOSE 16   /* FIN/RST seen on an open flow: its backend's open count decremented */
 #define XLB_STAT_CONNS_UNDERFLOW 17 /* a decrement found the open count at 0 (agent reconciled it) */
+#ifdef XLB_TEST_LAYOUT
+#define XLB_STAT_MAX 19 /* one more index, never counted */
+#else
 #define XLB_STAT_MAX 18
+#endif
 
 /* ---- drop reasons (xlb_drops, per-CPU array, index below) -----------------------------------------
  * Only packets addressed to a VIP (address, or address+port+proto) are ever dropped. */
@@ -171,7 +189,12 @@ XLB_ABI_ASSERT(sizeof(struct xlb_vip_value) == 8, "xlb_vip_value layout");
 struct xlb_addr_key {
 	__u8 addr[16];
 	__u8 family;
+#ifdef XLB_TEST_LAYOUT
+	__u8 scope; /* same bytes, other members: the key is not mappable */
+	__u8 pad[2];
+#else
 	__u8 pad[3];
+#endif
 };
 XLB_ABI_ASSERT(sizeof(struct xlb_addr_key) == 20, "xlb_addr_key layout");
 
@@ -208,11 +231,18 @@ struct xlb_flow_value {
 	__u64 last_seen_ns; /* bpf_ktime_get_coarse_ns(), refreshed at most once a second */
 	__u32 flags;        /* XLB_FLOW_F_* */
 	__u32 pad;
+#ifdef XLB_TEST_LAYOUT
+	__u64 created_ns; /* never written: zero in migrated and new entries alike */
+#endif
 };
 /* 24 bytes: the flags could hide in the top bits of backend_gen, but a separate word keeps the
  * user-space readers (reconciliation, tests) free of masks; the LRU element is 8-byte rounded and
  * still fits the same cache line with its 40-byte key. */
+#ifdef XLB_TEST_LAYOUT
+XLB_ABI_ASSERT(sizeof(struct xlb_flow_value) == 32, "xlb_flow_value test layout");
+#else
 XLB_ABI_ASSERT(sizeof(struct xlb_flow_value) == 24, "xlb_flow_value layout");
+#endif
 
 struct xlb_nexthop {
 	__u8 dmac[6];
@@ -221,8 +251,15 @@ struct xlb_nexthop {
 	__u32 gen;        /* xlb_backend.gen this entry was resolved for */
 	__u32 pad;
 	__u64 expires_ns; /* 0 = never resolved */
+#ifdef XLB_TEST_LAYOUT
+	__u64 resolved_ns; /* never written */
+#endif
 };
+#ifdef XLB_TEST_LAYOUT
+XLB_ABI_ASSERT(sizeof(struct xlb_nexthop) == 40, "xlb_nexthop test layout");
+#else
 XLB_ABI_ASSERT(sizeof(struct xlb_nexthop) == 32, "xlb_nexthop layout");
+#endif
 
 struct xlb_counters {
 	__u64 packets;
