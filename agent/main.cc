@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/str_join.h"
 #include "api/inspect.h"
 #include "api/server.h"
 #include "api/service.h"
@@ -40,7 +41,8 @@ struct Options {
   std::string config;
   std::string interface;
   bool no_attach = false;
-  std::string listen = "unix:///run/xlb/xlb.sock";
+  // --listen (repeatable), --socket-group, TLS and request limits (README "API security").
+  xlb::api::ServerOptions api;
   std::string pin_dir = XLB_PIN_DIR;
   uint32_t flow_table_size = XLB_DEFAULT_FLOWS;
   bool xdp_generic = false;
@@ -184,10 +186,10 @@ int run(const Options& opts) {
     }
   }
 
-  xlb::api::BalancerService service(state, **dataplane);
+  xlb::api::BalancerService service(state, **dataplane, opts.api.limits);
   // Read-only flow-table and per-packet inspection (lbctl flows / lbctl explain).
   xlb::api::InspectorService inspector(state, **dataplane);
-  auto server = xlb::api::startServer(opts.listen, {&service, &inspector});
+  auto server = xlb::api::startServer(opts.api, {&service, &inspector});
   if (!server.ok()) {
     spdlog::critical("agent: gRPC: {}", std::string(server.status().message()));
     return kExitFailure;
@@ -211,10 +213,11 @@ int run(const Options& opts) {
     (*server)->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   });
 
+  const std::string listening = absl::StrJoin(opts.api.listen, ", ");
   spdlog::info("xlb-agent ready: interface {}, {} VIPs, listening on {}",
                opts.no_attach ? "(none, --no-attach)" : opts.interface, config.vips_size(),
-               opts.listen);
-  notifier.ready("serving " + std::to_string(config.vips_size()) + " VIPs on " + opts.listen);
+               listening);
+  notifier.ready("serving " + std::to_string(config.vips_size()) + " VIPs on " + listening);
   // Liveness for the watchdog: the State lock can be taken (a wedged apply stops the pings).
   notifier.startWatchdog([&state] {
     (void)state.ids();
@@ -231,8 +234,10 @@ int run(const Options& opts) {
   checker.stop();
 
   int rc = 0;
-  if (!xlb::api::unixSocketPath(opts.listen).empty()) {
-    std::remove(xlb::api::unixSocketPath(opts.listen).c_str());
+  for (const std::string& listen : opts.api.listen) {
+    if (!xlb::api::unixSocketPath(listen).empty()) {
+      std::remove(xlb::api::unixSocketPath(listen).c_str());
+    }
   }
   if (opts.detach_on_exit && !opts.no_attach) {
     if (auto st = (*dataplane)->detach(); !st.ok()) {
@@ -259,8 +264,32 @@ int main(int argc, char** argv) {
   auto* no_attach =
       app.add_flag("--no-attach", opts.no_attach, "Load and pin the program, attach nowhere");
   iface->excludes(no_attach);
-  app.add_option("--listen", opts.listen, "gRPC listen address (unix:///path or host:port)")
+  app.add_option("--listen", opts.api.listen,
+                 "gRPC listen address, repeatable: unix:///path.sock, HOST:PORT (TLS)")
+      ->capture_default_str()
+      ->expected(1)
+      ->take_all();
+  app.add_option("--socket-group", opts.api.socket_group,
+                 "Group (name or gid) of unix sockets, mode 0660; \"\" keeps the agent's group")
       ->capture_default_str();
+  app.add_option("--tls-cert", opts.api.tls_cert, "PEM server certificate for TCP listeners");
+  app.add_option("--tls-key", opts.api.tls_key, "PEM private key of --tls-cert");
+  app.add_option("--client-ca", opts.api.client_ca,
+                 "PEM CA bundle: TCP clients must present a certificate it signed (mutual TLS)");
+  app.add_flag("--insecure-plaintext-tcp", opts.api.insecure_plaintext_tcp,
+               "Allow TCP listeners without TLS (no authentication at all; tests only)");
+  app.add_option("--max-request-bytes", opts.api.limits.max_request_bytes,
+                 "Largest accepted gRPC request (bytes)")
+      ->capture_default_str()
+      ->check(CLI::Range(1024u, xlb::api::RequestLimits::kMaxMaxRequestBytes));
+  app.add_option("--max-vips-per-request", opts.api.limits.max_vips_per_request,
+                 "Most VIPs in one ApplyConfig request")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, static_cast<uint32_t>(XLB_MAX_VIPS)));
+  app.add_option("--max-backends-per-request", opts.api.limits.max_backends_per_request,
+                 "Most backends in one request (ApplyConfig: over all VIPs; AddVip)")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, static_cast<uint32_t>(XLB_MAX_BACKENDS)));
   app.add_option("--pin-dir", opts.pin_dir, "bpffs directory for pinned maps and the XDP link")
       ->capture_default_str();
   app.add_option("--flow-table-size", opts.flow_table_size, "Flow table capacity (entries)")
@@ -296,6 +325,12 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);                 // prints help or the error
     return rc == 0 ? 0 : kExitBadConfig;  // usage errors: 2, like other xlb tools
+  }
+  // Listener and TLS mistakes (and unreadable or mismatched PEM files) exit 2 before the data plane
+  // is touched.
+  if (auto st = xlb::api::checkServerOptions(opts.api); !st.ok()) {
+    std::cerr << "xlb-agent: " << st.message() << "\n";
+    return kExitBadConfig;
   }
   if (!opts.metrics_listen.empty()) {
     if (auto addr = xlb::metrics::parseListenAddress(opts.metrics_listen); !addr.ok()) {

@@ -14,26 +14,43 @@
 #include "output.h"
 #include "xlb/v1/xlb.grpc.pb.h"
 
-namespace xlb::cli {
-
 // Exit codes: 0 success, 1 the agent refused or could not be reached, 2 bad command line.
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitRpc = 1;
 inline constexpr int kExitUsage = 2;
+
+namespace CLI {
+class App;
+}
+
+namespace xlb::cli {
 
 // Options shared by every command; filled by CLI11 before any command runs.
 struct GlobalOptions {
   std::string server = "unix:///run/xlb/xlb.sock";
   std::string output = "table";
   std::string timeout = "5s";
+  // TLS for a host:port --server (README "API security"): CA bundle to verify the agent (empty:
+  // the system roots), client certificate and key for mutual TLS, name expected in the agent's
+  // certificate instead of the host part of --server.
+  std::string tls_ca;
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_server_name;
+  // Plaintext to a host:port agent started with --insecure-plaintext-tcp.
+  bool insecure_plaintext = false;
   OutputFormat format() const {
     return output == "json" ? OutputFormat::kJson : OutputFormat::kTable;
   }
 };
 
+// Registers --server and the TLS options (with their XLB_SERVER / LBCTL_TLS_* variables) on `app`.
+void addConnectionOptions(CLI::App& app, GlobalOptions& opts);
+
 class Client {
  public:
-  // Fails (exit code kExitUsage) only for a malformed --timeout; connecting is lazy.
+  // Fails (exit code kExitUsage) for a malformed --timeout, contradictory connection options or an
+  // unreadable TLS file; connecting is lazy.
   static absl::StatusOr<std::unique_ptr<Client>> create(const GlobalOptions& opts);
 
   xlb::v1::Balancer::Stub& stub() { return *stub_; }
@@ -44,15 +61,18 @@ class Client {
   const std::string& target() const { return target_; }
 
  private:
-  Client(std::string target, std::chrono::milliseconds timeout);
+  Client(std::string target, std::chrono::milliseconds timeout,
+         std::shared_ptr<grpc::ChannelCredentials> creds, const std::string& server_name);
   std::string target_;
   std::chrono::milliseconds timeout_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<xlb::v1::Balancer::Stub> stub_;
 };
 
-// Prints the RPC failure to stderr as "lbctl: CODE: message" (with a hint naming the socket when
-// the agent is unreachable) and returns kExitRpc.
+// Prints the RPC failure to stderr as "lbctl: CODE: message" and returns kExitRpc. When the agent
+// is unreachable the message says why and what to check: the socket (unix), or for host:port a
+// refused TLS handshake (client certificate missing or not trusted, server not trusted, TLS vs
+// plaintext mismatch).
 int reportRpcError(const grpc::Status& status, const std::string& target,
                    std::ostream& err = std::cerr);
 

@@ -17,9 +17,7 @@ int main(int argc, char** argv) {
     return std::string("lbctl: usage: ") + e.what() + " (see lbctl --help)\n";
   });
   app.require_subcommand(1);
-  app.add_option("-s,--server", ctx.global.server,
-                 "Agent endpoint: unix:///path.sock, /path.sock or host:port")
-      ->capture_default_str();
+  addConnectionOptions(app, ctx.global);  // --server and TLS (client.cc)
   app.add_option("-o,--output", ctx.global.output, "Output format")
       ->check(CLI::IsMember({"table", "json"}))
       ->capture_default_str();

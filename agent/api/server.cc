@@ -231,11 +231,12 @@ absl::Status prepareSocketDirectory(const std::filesystem::path& dir, std::optio
         absl::StrCat(dir.string(), " is not a directory; choose another --listen"));
   }
   if (!gid) return absl::OkStatus();
-  // A private root:root directory (systemd's RuntimeDirectory=xlb, mode 0750) exists only for the
-  // agent's socket: it gets the socket group. Shared directories (/run, /tmp: others may enter)
-  // and directories someone chose an owner for are never touched.
-  if (st.st_uid == 0 && st.st_gid == 0 && (st.st_mode & 0007) == 0 && ::geteuid() == 0 &&
-      *gid != 0) {
+  // A root:root directory made for group access but closed to others (systemd's
+  // RuntimeDirectory=xlb with RuntimeDirectoryMode=0750) exists for the agent's socket: it gets the
+  // socket group. Shared directories (/run, /tmp: others may enter), private ones (/root: 0700)
+  // and directories someone gave a group are never touched.
+  if (st.st_uid == 0 && st.st_gid == 0 && (st.st_mode & 0007) == 0 && (st.st_mode & 0010) != 0 &&
+      ::geteuid() == 0 && *gid != 0) {
     if (::chown(dir.c_str(), static_cast<uid_t>(-1), *gid) != 0) {
       return errnoStatus(absl::StrCat("chgrp ", *gid, " ", dir.string()), errno);
     }

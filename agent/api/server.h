@@ -43,11 +43,12 @@ std::string unixSocketPath(const std::string& listen);
 absl::Status checkServerOptions(const ServerOptions& options);
 
 // Serves every service on every listener. Runs checkServerOptions first. For unix sockets:
-// creates a missing parent directory 0750 root:<group>, gives an existing private root:root
-// directory (systemd's RuntimeDirectory) that group, removes a stale socket left by a dead agent
-// (but refuses, FAILED_PRECONDITION, when another process still accepts on it), and sets the
-// socket to 0660 root:<group> so only root and the group may drive the balancer. `tcp_ports`, when
-// given, receives the bound port of each TCP listener in order (useful with port 0).
+// creates a missing parent directory 0750 root:<group>, gives an existing root:root directory
+// open to its group but closed to others (systemd's RuntimeDirectory, 0750) that group, removes a
+// stale socket left by a dead agent (but refuses, FAILED_PRECONDITION, when another process still
+// accepts on it), and sets the socket to 0660 root:<group> so only root and the group may drive the
+// balancer. `tcp_ports`, when given, receives the bound port of each TCP listener in order (useful
+// with port 0).
 absl::StatusOr<std::unique_ptr<grpc::Server>> startServer(
     const ServerOptions& options, const std::vector<grpc::Service*>& services,
     std::vector<int>* tcp_ports = nullptr);

@@ -12,14 +12,27 @@
 namespace xlb::api {
 namespace {
 
+// The caller for the audit log: its address, plus the certificate's common name on an mTLS
+// listener (the identity that was actually verified).
+std::string describePeer(grpc::ServerContext* ctx) {
+  if (ctx == nullptr) return "?";
+  std::string peer = ctx->peer();
+  auto auth = ctx->auth_context();
+  if (auth && auth->IsPeerAuthenticated()) {
+    for (const auto& cn : auth->FindPropertyValues(GRPC_X509_CN_PROPERTY_NAME)) {
+      absl::StrAppend(&peer, " (CN=", std::string(cn.data(), cn.size()), ")");
+    }
+  }
+  return peer;
+}
+
 // Logs mutations (who changed what) and failures; reads stay quiet.
 grpc::Status finish(grpc::ServerContext* ctx, const char* rpc, const std::string& what,
                     const absl::Status& st) {
   if (st.ok()) {
-    spdlog::info("api: {} {} from {}", rpc, what, ctx ? ctx->peer() : "?");
+    spdlog::info("api: {} {} from {}", rpc, what, describePeer(ctx));
   } else {
-    spdlog::warn("api: {} {} from {} failed: {}", rpc, what, ctx ? ctx->peer() : "?",
-                 st.ToString());
+    spdlog::warn("api: {} {} from {} failed: {}", rpc, what, describePeer(ctx), st.ToString());
   }
   return toGrpcStatus(st);
 }
@@ -36,12 +49,16 @@ grpc::Status toGrpcStatus(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
-BalancerService::BalancerService(state::State& state, dataplane::Dataplane& dataplane)
-    : state_(state), dataplane_(dataplane) {}
+BalancerService::BalancerService(state::State& state, dataplane::Dataplane& dataplane,
+                                 RequestLimits limits)
+    : state_(state), dataplane_(dataplane), limits_(limits) {}
 
 grpc::Status BalancerService::ApplyConfig(grpc::ServerContext* ctx,
                                           const v1::ApplyConfigRequest* req,
                                           v1::ApplyConfigResponse* resp) {
+  if (auto st = checkConfigLimits(req->config(), limits_, "config"); !st.ok()) {
+    return finish(ctx, "ApplyConfig", absl::StrCat(req->config().vips_size(), " VIPs"), st);
+  }
   std::vector<std::string> changes;
   absl::Status st = state_.applyConfig(req->config(), req->dry_run(), &changes);
   if (st.ok()) {
@@ -68,6 +85,9 @@ grpc::Status BalancerService::ListVips(grpc::ServerContext*, const v1::ListVipsR
 
 grpc::Status BalancerService::AddVip(grpc::ServerContext* ctx, const v1::AddVipRequest* req,
                                      v1::Vip* resp) {
+  if (auto st = checkVipLimits(req->vip(), limits_, "vip"); !st.ok()) {
+    return finish(ctx, "AddVip", absl::StrCat(req->vip().address(), ":", req->vip().port()), st);
+  }
   auto vip = state_.addVip(req->vip());
   if (vip.ok()) *resp = *vip;
   return finish(ctx, "AddVip", absl::StrCat(req->vip().address(), ":", req->vip().port()),

@@ -6,6 +6,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/status.h"
+#include "api/limits.h"
 #include "dataplane/dataplane.h"
 #include "state/state.h"
 #include "xlb/v1/xlb.grpc.pb.h"
@@ -18,7 +19,8 @@ grpc::Status toGrpcStatus(const absl::Status& status);
 
 class BalancerService final : public v1::Balancer::Service {
  public:
-  BalancerService(state::State& state, dataplane::Dataplane& dataplane);
+  // `limits` bound the objects of one request (ApplyConfig, AddVip): checked before anything else.
+  BalancerService(state::State& state, dataplane::Dataplane& dataplane, RequestLimits limits = {});
 
   grpc::Status ApplyConfig(grpc::ServerContext* ctx, const v1::ApplyConfigRequest* req,
                            v1::ApplyConfigResponse* resp) override;
@@ -52,6 +54,7 @@ class BalancerService final : public v1::Balancer::Service {
  private:
   state::State& state_;
   dataplane::Dataplane& dataplane_;
+  RequestLimits limits_;
 };
 
 }  // namespace xlb::api

@@ -420,4 +420,60 @@ TEST_F(LbctlApiTest, UnreachableAgentNamesTheSocket) {
       << r.err;
 }
 
+// ---- issue 4: connection options (TLS flags, plaintext TCP, XLB_SERVER) ----
+
+TEST_F(LbctlApiTest, ContradictoryConnectionOptionsAreUsageErrors) {
+  auto tls_on_unix = lbctl("--tls-ca /etc/ssl/certs/ca-certificates.crt vip list");
+  EXPECT_EQ(tls_on_unix.rc, 2);
+  EXPECT_EQ(tls_on_unix.err,
+            "lbctl: INVALID_ARGUMENT: --tls-ca/--tls-cert/--tls-key/--tls-server-name (or "
+            "LBCTL_TLS_*) apply to a host:port --server; " +
+                listen_ + " is a unix socket, whose file mode and group decide who may connect\n");
+  auto half = lbctl("--tls-cert /etc/hostname vip list", "127.0.0.1:1");
+  EXPECT_EQ(half.rc, 2);
+  EXPECT_EQ(half.err,
+            "lbctl: INVALID_ARGUMENT: --tls-cert needs --tls-key too (the client certificate and "
+            "its key, for mutual TLS)\n");
+  auto both = lbctl("--insecure-plaintext --tls-ca /etc/hostname vip list", "127.0.0.1:1");
+  EXPECT_EQ(both.rc, 2);
+  EXPECT_NE(both.err.find("--insecure-plaintext contradicts"), std::string::npos) << both.err;
+  const std::string missing = (dir_ / "missing-ca.pem").string();
+  auto unreadable = lbctl("--tls-ca " + missing + " vip list", "127.0.0.1:1");
+  EXPECT_EQ(unreadable.rc, 2);
+  EXPECT_EQ(unreadable.err, "lbctl: INVALID_ARGUMENT: --tls-ca " + missing +
+                                ": cannot read: No such file or directory\n");
+  writeFile("notpem.txt", "hello\n");
+  auto notpem = lbctl("--tls-ca " + (dir_ / "notpem.txt").string() + " vip list", "127.0.0.1:1");
+  EXPECT_EQ(notpem.rc, 2);
+  EXPECT_NE(notpem.err.find("not a PEM file"), std::string::npos) << notpem.err;
+}
+
+TEST_F(LbctlApiTest, ServerFromTheEnvironment) {
+  const fs::path out = dir_ / "out";
+  std::string cmd = "XLB_SERVER=" + shellQuote(listen_) + " " + XLB_LBCTL_PATH +
+                    " vip add 10.100.0.20:80/tcp >" + out.string() + " 2>&1";
+  EXPECT_EQ(std::system(cmd.c_str()), 0) << slurp(out);
+  EXPECT_EQ(state_->config().vips_size(), 1);
+}
+
+TEST_F(LbctlApiTest, PlaintextTcpOnlyWithTheInsecureFlagOnBothSides) {
+  xlb::api::ServerOptions o;
+  o.listen = {"127.0.0.1:0"};
+  o.insecure_plaintext_tcp = true;
+  std::vector<int> ports;
+  auto tcp = xlb::api::startServer(o, {service_.get()}, &ports);
+  ASSERT_TRUE(tcp.ok()) << tcp.status();
+  const std::string server = "127.0.0.1:" + std::to_string(ports.at(0));
+  auto plain = lbctl("--insecure-plaintext vip add 10.100.0.30:80/tcp", server);
+  EXPECT_EQ(plain.rc, 0) << plain.err;
+  // Without the flag lbctl speaks TLS (system roots), which a plaintext agent cannot answer.
+  auto tls = lbctl("--timeout 3s vip list", server);
+  EXPECT_EQ(tls.rc, 1);
+  EXPECT_EQ(tls.err.rfind(
+                "lbctl: UNAVAILABLE: cannot connect to " + server + ": TLS handshake failed (", 0),
+            0u)
+      << tls.err;
+  (*tcp)->Shutdown();
+}
+
 }  // namespace

@@ -10,6 +10,8 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "api/server.h"
 #include "api/service.h"
@@ -419,6 +421,373 @@ TEST_F(ApiHealthTest, GetStatsCarriesOpenFlowsHealthAndState) {
   EXPECT_EQ(b[0].state(), v1::BACKEND_STATE_DRAINING);
   EXPECT_EQ(b[1].health(), v1::HEALTH_DOWN);
   EXPECT_EQ(b[1].state(), v1::BACKEND_STATE_ACTIVE);
+}
+
+// ---- issue 4: API security (listeners, socket group, TLS/mTLS, request limits) ----
+
+v1::Vip vipWithBackends(const std::string& addr, int backends) {
+  v1::Vip vip;
+  vip.set_address(addr);
+  vip.set_port(80);
+  vip.set_protocol(v1::PROTOCOL_TCP);
+  vip.set_maglev_table_size(1021);
+  for (int i = 0; i < backends; ++i) {
+    vip.add_backends()->set_address("10.0.1." + std::to_string(i + 1));
+  }
+  return vip;
+}
+
+class ApiLimitsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = makeTempDir();
+    limits_.max_vips_per_request = 2;
+    limits_.max_backends_per_request = 3;
+    limits_.max_request_bytes = 4096;
+    service_ = std::make_unique<BalancerService>(state_, dp_, limits_);
+    ServerOptions o;
+    o.listen = {"unix://" + dir_ + "/xlb.sock"};
+    o.socket_group.clear();
+    o.limits = limits_;
+    auto server = startServer(o, {service_.get()});
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+    stub_ =
+        v1::Balancer::NewStub(grpc::CreateChannel(o.listen[0], grpc::InsecureChannelCredentials()));
+  }
+  void TearDown() override {
+    if (server_) server_->Shutdown();
+    std::filesystem::remove_all(dir_);
+  }
+  grpc::Status apply(const v1::Config& config, bool dry_run = false) {
+    grpc::ClientContext ctx;
+    v1::ApplyConfigRequest req;
+    *req.mutable_config() = config;
+    req.set_dry_run(dry_run);
+    v1::ApplyConfigResponse resp;
+    return stub_->ApplyConfig(&ctx, req, &resp);
+  }
+
+  dataplane::FakeDataplane dp_;
+  state::State state_{dp_};
+  RequestLimits limits_;
+  std::unique_ptr<BalancerService> service_;
+  std::string dir_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<v1::Balancer::Stub> stub_;
+};
+
+TEST_F(ApiLimitsTest, TooManyVipsOrBackendsAreRefusedBeforeAnythingChanges) {
+  v1::Config ok;
+  *ok.add_vips() = vipWithBackends("10.0.0.1", 1);
+  ASSERT_TRUE(apply(ok).ok());
+  const std::string before = state_.config().DebugString();
+
+  v1::Config vips;
+  for (int i = 0; i < 3; ++i)
+    *vips.add_vips() = vipWithBackends("10.0.0." + std::to_string(i + 1), 0);
+  for (bool dry_run : {true, false}) {
+    auto st = apply(vips, dry_run);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+    EXPECT_EQ(st.error_message(),
+              "config.vips: 3 VIPs in one request exceed the limit of 2 (--max-vips-per-request=2; "
+              "raise it, up to the data plane's 1024, or send fewer per request)");
+  }
+  // Counted over all VIPs: 2 + 2 backends > 3, although each VIP alone is within the limit.
+  v1::Config backends;
+  *backends.add_vips() = vipWithBackends("10.0.0.1", 2);
+  *backends.add_vips() = vipWithBackends("10.0.0.2", 2);
+  auto st = apply(backends);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(st.error_message(),
+            "config.vips[*].backends: 4 backends in one request exceed the limit of 3 "
+            "(--max-backends-per-request=3; raise it, up to the data plane's 16384, or send fewer "
+            "per request)");
+
+  grpc::ClientContext ctx;
+  v1::AddVipRequest add;
+  *add.mutable_vip() = vipWithBackends("10.0.0.9", 4);
+  v1::Vip resp;
+  st = stub_->AddVip(&ctx, add, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(st.error_message().substr(0, 62),
+            "vip.backends: 4 backends in one request exceed the limit of 3 ");
+
+  EXPECT_EQ(state_.config().DebugString(), before);
+  EXPECT_EQ(dp_.vipCount(), 1u);
+  // At the limit is fine.
+  v1::Config at_limit;
+  *at_limit.add_vips() = vipWithBackends("10.0.0.1", 2);
+  *at_limit.add_vips() = vipWithBackends("10.0.0.2", 1);
+  EXPECT_TRUE(apply(at_limit).ok());
+  EXPECT_EQ(dp_.vipCount(), 2u);
+}
+
+TEST(ApiLimitsMessageTest, DefaultLimitsAreTheDataPlaneCapacity) {
+  RequestLimits d;
+  EXPECT_EQ(d.max_request_bytes, 4u << 20);
+  EXPECT_EQ(d.max_vips_per_request, static_cast<uint32_t>(XLB_MAX_VIPS));
+  EXPECT_EQ(d.max_backends_per_request, static_cast<uint32_t>(XLB_MAX_BACKENDS));
+  v1::Config c;
+  for (int i = 0; i <= XLB_MAX_VIPS; ++i) c.add_vips();
+  auto st = checkConfigLimits(c, d, "config");
+  EXPECT_EQ(st.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(st.message(),
+            "config.vips: 1025 VIPs in one request exceed the limit of 1024 "
+            "(--max-vips-per-request=1024; the data plane holds at most 1024 VIPs: split the "
+            "configuration across balancers)");
+}
+
+TEST_F(ApiLimitsTest, OversizedMessageIsRefusedByGrpc) {
+  v1::Config big;
+  auto* vip = big.add_vips();
+  *vip = vipWithBackends("10.0.0.1", 1);
+  vip->set_name(std::string(5000, 'x'));  // > max_request_bytes 4096
+  auto st = apply(big);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(st.error_message().find("larger than max"), std::string::npos) << st.error_message();
+  EXPECT_EQ(dp_.vipCount(), 0u);
+  EXPECT_EQ(state_.config().vips_size(), 0);
+}
+
+TEST(ApiServerOptionsTest, TcpListenerWithoutTlsIsRefusedUnlessExplicitlyInsecure) {
+  dataplane::FakeDataplane dp;
+  state::State state{dp};
+  BalancerService service{state, dp};
+  ServerOptions o;
+  o.listen = {"127.0.0.1:0"};
+  auto refused = startServer(o, {&service});
+  ASSERT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(refused.status().message(),
+            "--listen 127.0.0.1:0: a TCP listener serves TLS only: give --tls-cert FILE --tls-key "
+            "FILE (and --client-ca FILE to require client certificates), or "
+            "--insecure-plaintext-tcp to let anyone who can reach the port control the balancer");
+
+  o.insecure_plaintext_tcp = true;
+  std::vector<int> ports;
+  auto server = startServer(o, {&service}, &ports);
+  ASSERT_TRUE(server.ok()) << server.status();
+  ASSERT_EQ(ports.size(), 1u);
+  ASSERT_GT(ports[0], 0);
+  auto stub = v1::Balancer::NewStub(grpc::CreateChannel("127.0.0.1:" + std::to_string(ports[0]),
+                                                        grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  v1::ListVipsResponse resp;
+  EXPECT_TRUE(stub->ListVips(&ctx, v1::ListVipsRequest{}, &resp).ok());
+  (*server)->Shutdown();
+}
+
+TEST(ApiServerOptionsTest, MisconfigurationsNameTheFlag) {
+  auto msg = [](ServerOptions o) { return std::string(checkServerOptions(o).message()); };
+  ServerOptions o;
+  o.listen = {"unix:///tmp/x.sock"};
+  o.tls_cert = "/nonexistent/cert.pem";
+  o.tls_key = "/nonexistent/key.pem";
+  EXPECT_EQ(
+      msg(o),
+      "--tls-cert/--tls-key/--client-ca/--insecure-plaintext-tcp configure TCP listeners, but "
+      "every --listen is a unix socket (protected by its file mode, no TLS); add --listen "
+      "HOST:PORT or drop them");
+  o.listen.push_back("127.0.0.1:9443");
+  EXPECT_EQ(msg(o), "--tls-cert /nonexistent/cert.pem: cannot read: No such file or directory");
+  o.tls_key.clear();
+  EXPECT_EQ(msg(o), "--tls-cert needs --tls-key too (the server's certificate and key)");
+  o.tls_cert.clear();
+  o.client_ca = "/etc/ssl/certs/ca-certificates.crt";
+  EXPECT_EQ(msg(o), "--client-ca needs the server's own --tls-cert and --tls-key");
+  o.client_ca.clear();
+  o.listen = {"[::1]:70000"};
+  o.insecure_plaintext_tcp = true;
+  EXPECT_EQ(msg(o),
+            "--listen \"[::1]:70000\": has an invalid port (expected unix:///path.sock, HOST:PORT "
+            "or [IPV6]:PORT, e.g. 127.0.0.1:9443)");
+  o.listen = {"::1:9443"};
+  EXPECT_NE(msg(o).find("IPv6 address without brackets"), std::string::npos);
+  o.listen.clear();
+  EXPECT_EQ(msg(o), "--listen: no listener given (the default is unix:///run/xlb/xlb.sock)");
+}
+
+// The group a test may give away: 65534 (nogroup) as root, else one of the caller's own groups.
+gid_t testGroup() { return ::geteuid() == 0 ? 65534 : ::getegid(); }
+
+TEST(ApiSocketTest, SocketAndCreatedDirectoryGetTheGroup) {
+  const std::string dir = makeTempDir();
+  dataplane::FakeDataplane dp;
+  state::State state{dp};
+  BalancerService service{state, dp};
+  ServerOptions o;
+  o.listen = {"unix://" + dir + "/run/xlb.sock", "unix:" + dir + "/second.sock"};
+  o.socket_group = std::to_string(testGroup());  // numeric: no /etc/group entry needed
+  auto server = startServer(o, {&service});
+  ASSERT_TRUE(server.ok()) << server.status();
+  struct stat st {};
+  ASSERT_EQ(::stat((dir + "/run").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0750u);
+  EXPECT_EQ(st.st_gid, testGroup());
+  for (const char* sock : {"/run/xlb.sock", "/second.sock"}) {
+    ASSERT_EQ(::stat((dir + sock).c_str(), &st), 0) << sock;
+    EXPECT_TRUE(S_ISSOCK(st.st_mode));
+    EXPECT_EQ(st.st_mode & 0777, 0660u) << sock;
+    EXPECT_EQ(st.st_gid, testGroup()) << sock;
+  }
+  // The temp dir itself (0700: private, not made for a group) is never regrouped.
+  ASSERT_EQ(::stat(dir.c_str(), &st), 0);
+  EXPECT_EQ(st.st_gid, ::getegid());
+  (*server)->Shutdown();
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ApiSocketTest, PrivateRootDirectoryIsGivenTheGroupAndAMissingGroupIsOnlyAWarning) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root (a root:root directory to regroup)";
+  const std::string dir = makeTempDir();
+  const std::string run = dir + "/run";  // like systemd's RuntimeDirectory=xlb (0750 root:root)
+  ASSERT_EQ(::mkdir(run.c_str(), 0750), 0);
+  ASSERT_EQ(::chown(run.c_str(), 0, 0), 0);
+  dataplane::FakeDataplane dp;
+  state::State state{dp};
+  BalancerService service{state, dp};
+  ServerOptions o;
+  o.listen = {"unix://" + run + "/xlb.sock"};
+  o.socket_group = "65534";
+  auto server = startServer(o, {&service});
+  ASSERT_TRUE(server.ok()) << server.status();
+  struct stat st {};
+  ASSERT_EQ(::stat(run.c_str(), &st), 0);
+  EXPECT_EQ(st.st_gid, 65534u);
+  EXPECT_EQ(st.st_mode & 07777, 0750u);
+  (*server)->Shutdown();
+
+  ASSERT_EQ(::chown(run.c_str(), 0, 0), 0);
+  o.socket_group = "xlb-test-no-such-group";
+  server = startServer(o, {&service});
+  ASSERT_TRUE(server.ok()) << server.status();
+  ASSERT_EQ(::stat((run + "/xlb.sock").c_str(), &st), 0);
+  EXPECT_EQ(st.st_gid, 0u);
+  EXPECT_EQ(st.st_mode & 0777, 0660u);
+  ASSERT_EQ(::stat(run.c_str(), &st), 0);
+  EXPECT_EQ(st.st_gid, 0u);
+  (*server)->Shutdown();
+  std::filesystem::remove_all(dir);
+}
+
+// ---- TLS with certificates made by the openssl command (skipped without it) ----
+
+class ApiTlsTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (std::system("command -v openssl >/dev/null 2>&1") != 0) return;
+    dir_ = new std::string(makeTempDir());
+    const std::string d = *dir_;
+    // A CA, a server certificate for 127.0.0.1 and a client certificate, both signed by it; a
+    // rogue client certificate from another CA.
+    const std::string script =
+        "set -e; cd " + d +
+        "; ca() { openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+        "-days 2 -subj /CN=$1 -keyout $1.key -out $1.crt; }; "
+        "leaf() { openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "
+        "/CN=$1 -keyout $1.key -out $1.csr; printf '%s\\n' \"$3\" >$1.ext; openssl x509 -req -in "
+        "$1.csr -CA $2.crt -CAkey $2.key -CAcreateserial -days 2 -extfile $1.ext -out $1.crt; }; "
+        "ca ca; ca rogueca; leaf server ca subjectAltName=IP:127.0.0.1; "
+        "leaf client ca extendedKeyUsage=clientAuth; leaf rogue rogueca "
+        "extendedKeyUsage=clientAuth";
+    ok_ = std::system(
+              ("bash -c '" + shellEscape(script) + "' >" + d + "/openssl.log 2>&1").c_str()) == 0;
+  }
+  static void TearDownTestSuite() {
+    if (dir_) std::filesystem::remove_all(*dir_);
+    delete dir_;
+    dir_ = nullptr;
+  }
+  static std::string shellEscape(const std::string& s) {
+    std::string out;
+    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out;
+  }
+  static std::string read(const std::string& name) {
+    std::ifstream in(*dir_ + "/" + name);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  }
+  void SetUp() override {
+    if (dir_ == nullptr) GTEST_SKIP() << "openssl command not installed";
+    ASSERT_TRUE(ok_) << "openssl failed, see " << *dir_ << "/openssl.log";
+  }
+  ServerOptions tlsOptions() const {
+    ServerOptions o;
+    o.listen = {"127.0.0.1:0"};
+    o.tls_cert = *dir_ + "/server.crt";
+    o.tls_key = *dir_ + "/server.key";
+    o.client_ca = *dir_ + "/ca.crt";
+    return o;
+  }
+  grpc::Status listVips(int port, const std::string& cert, const std::string& key) {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = read("ca.crt");
+    if (!cert.empty()) {
+      ssl.pem_cert_chain = read(cert);
+      ssl.pem_private_key = read(key);
+    }
+    auto stub = v1::Balancer::NewStub(
+        grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::SslCredentials(ssl)));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    v1::ListVipsResponse resp;
+    return stub->ListVips(&ctx, v1::ListVipsRequest{}, &resp);
+  }
+
+  static std::string* dir_;
+  static bool ok_;
+  dataplane::FakeDataplane dp_;
+  state::State state_{dp_};
+  BalancerService service_{state_, dp_};
+};
+std::string* ApiTlsTest::dir_ = nullptr;
+bool ApiTlsTest::ok_ = false;
+
+TEST_F(ApiTlsTest, MutualTlsRequiresAClientCertificateFromTheClientCa) {
+  std::vector<int> ports;
+  auto server = startServer(tlsOptions(), {&service_}, &ports);
+  ASSERT_TRUE(server.ok()) << server.status();
+  ASSERT_EQ(ports.size(), 1u);
+  EXPECT_EQ(listVips(ports[0], "", "").error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(listVips(ports[0], "rogue.crt", "rogue.key").error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  auto st = listVips(ports[0], "client.crt", "client.key");
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  (*server)->Shutdown();
+}
+
+TEST_F(ApiTlsTest, TlsWithoutClientCaAcceptsAnyTlsClient) {
+  ServerOptions o = tlsOptions();
+  o.client_ca.clear();
+  std::vector<int> ports;
+  auto server = startServer(o, {&service_}, &ports);
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto st = listVips(ports[0], "", "");
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  (*server)->Shutdown();
+}
+
+TEST_F(ApiTlsTest, BadPemFilesAreNamed) {
+  ServerOptions o = tlsOptions();
+  o.tls_key = *dir_ + "/client.key";  // a valid key, but not the certificate's
+  EXPECT_EQ(checkServerOptions(o).message(),
+            "--tls-key " + o.tls_key + " does not match the certificate in --tls-cert " +
+                o.tls_cert + " (a key/cert pair from the same CSR?)");
+  o = tlsOptions();
+  o.tls_cert = *dir_ + "/server.key";
+  EXPECT_EQ(checkServerOptions(o).message().find(
+                "--tls-cert " + o.tls_cert +
+                ": not a PEM certificate (expected \"-----BEGIN CERTIFICATE-----\")"),
+            0u)
+      << checkServerOptions(o).message();
+  o = tlsOptions();
+  o.client_ca = *dir_ + "/openssl.log";
+  EXPECT_NE(checkServerOptions(o).message().find("--client-ca " + o.client_ca +
+                                                 ": not a PEM certificate"),
+            std::string::npos);
+  EXPECT_TRUE(checkServerOptions(tlsOptions()).ok());
 }
 
 }  // namespace
