@@ -1,8 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-// Unit tests of the map-layout migration planning (dataplane/migrate.h): no kernel, no root.
+// Tests of the map-layout migration (dataplane/migrate.h): planning without a kernel; the entry
+// copy on real maps when BPF maps can be created (root), skipped otherwise.
 #include "dataplane/migrate.h"
 
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
 #include <linux/bpf.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <vector>
@@ -211,6 +216,177 @@ TEST(MapMigrationLine, SaysExactlyWhatHappened) {
             "migrate: xlb_be_conns v2\u2192v3: reset (key size 4\u21928; no field mapping)");
   MapMigration u{"xlb_vips", "v2", "v3"};
   EXPECT_EQ(u.line(), "migrate: xlb_vips v2\u2192v3: reused");
+}
+
+// ---- against the kernel: copyMapEntries on real maps (needs CAP_BPF; skipped otherwise)
+// ----------
+
+// An fd that closes itself.
+struct Fd {
+  int fd = -1;
+  explicit Fd(int f) : fd(f) {}
+  ~Fd() {
+    if (fd >= 0) close(fd);
+  }
+};
+
+class MigrateKernel : public Test {
+ protected:
+  void SetUp() override {
+    int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "xlb_probe", 4, 4, 1, nullptr);
+    if (fd < 0) GTEST_SKIP() << "cannot create BPF maps (needs root / CAP_BPF): " << strerror(-fd);
+    close(fd);
+    ncpus_ = libbpf_num_possible_cpus();
+    ASSERT_GT(ncpus_, 0);
+  }
+  static int create(uint32_t type, uint32_t key, uint32_t value, uint32_t max) {
+    int fd = bpf_map_create(static_cast<enum bpf_map_type>(type), "xlb_mig_test", key, value, max,
+                            nullptr);
+    EXPECT_GE(fd, 0) << strerror(-fd);
+    return fd;
+  }
+  int ncpus_ = 1;
+};
+
+struct OldValue {  // a, b, c
+  uint32_t a, b;
+  uint64_t c;
+};
+struct NewValue {  // c, a, d: reordered, b dropped, d added
+  uint64_t c;
+  uint32_t a, d;
+};
+
+// Layouts read back from BTF the way the agent reads the kernel's and the object's.
+std::pair<Layout, Layout> valueLayoutsFromBtf() {
+  struct btf* b = btf__new_empty();
+  int u32 = btf__add_int(b, "unsigned int", 4, 0);
+  int u64 = btf__add_int(b, "unsigned long long", 8, 0);
+  int td = btf__add_typedef(b, "__u32", u32);
+  int old_id = btf__add_struct(b, "old_value", 16);
+  btf__add_field(b, "a", td, 0, 0);
+  btf__add_field(b, "b", u32, 32, 0);
+  btf__add_field(b, "c", u64, 64, 0);
+  int new_id = btf__add_struct(b, "new_value", 16);
+  btf__add_field(b, "c", u64, 0, 0);
+  btf__add_field(b, "a", u32, 64, 0);
+  btf__add_field(b, "d", u32, 96, 0);
+  auto from = layoutFromBtf(b, static_cast<uint32_t>(old_id));
+  auto to = layoutFromBtf(b, static_cast<uint32_t>(new_id));
+  btf__free(b);
+  EXPECT_TRUE(from.ok() && to.ok());
+  return {*from, *to};
+}
+
+TEST_F(MigrateKernel, HashFieldWiseThenCatchUpInsertsOnlyWhatIsMissing) {
+  auto [from_l, to_l] = valueLayoutsFromBtf();
+  ASSERT_EQ(from_l.members.size(), 3u);
+  EXPECT_EQ(from_l.members[0].kind, "int");  // the typedef resolved
+  MapShape from = shape(BPF_MAP_TYPE_LRU_HASH, 4, 16, 64, u32(), from_l);
+  MapShape to = shape(BPF_MAP_TYPE_LRU_HASH, 4, 16, 64, u32(), to_l);
+  MapPlan plan = planMap(from, to);
+  ASSERT_EQ(plan.action, MapAction::kMigrate);
+  EXPECT_EQ(plan.value.added, std::vector<std::string>{"d"});
+  EXPECT_EQ(plan.value.dropped, std::vector<std::string>{"b"});
+
+  Fd old_map(create(from.type, 4, 16, 64)), new_map(create(to.type, 4, 16, 64));
+  for (uint32_t k = 1; k <= 5; ++k) {
+    OldValue v{k * 10, 7, k * 1000ull};
+    ASSERT_EQ(bpf_map_update_elem(old_map.fd, &k, &v, BPF_ANY), 0);
+  }
+  uint64_t not_fit = 0;
+  auto copied = copyMapEntries(old_map.fd, from, new_map.fd, to, plan, ncpus_, 64, &not_fit);
+  ASSERT_TRUE(copied.ok()) << copied.status();
+  EXPECT_EQ(*copied, 5u);
+  EXPECT_EQ(not_fit, 0u);
+  for (uint32_t k = 1; k <= 5; ++k) {
+    NewValue v{};
+    ASSERT_EQ(bpf_map_lookup_elem(new_map.fd, &k, &v), 0);
+    EXPECT_EQ(v.a, k * 10);
+    EXPECT_EQ(v.c, k * 1000ull);
+    EXPECT_EQ(v.d, 0u);
+  }
+  // Between the passes: the old program records two flows, the new one updates flow 1.
+  for (uint32_t k = 6; k <= 7; ++k) {
+    OldValue v{k * 10, 7, k * 1000ull};
+    ASSERT_EQ(bpf_map_update_elem(old_map.fd, &k, &v, BPF_ANY), 0);
+  }
+  uint32_t one = 1;
+  NewValue newer{42, 43, 44};
+  ASSERT_EQ(bpf_map_update_elem(new_map.fd, &one, &newer, BPF_ANY), 0);
+  auto more = copyMapEntries(old_map.fd, from, new_map.fd, to, plan, ncpus_, 64 - 5, &not_fit);
+  ASSERT_TRUE(more.ok()) << more.status();
+  EXPECT_EQ(*more, 2u);
+  NewValue v{};
+  ASSERT_EQ(bpf_map_lookup_elem(new_map.fd, &one, &v), 0);
+  EXPECT_EQ(v.c, 42u);  // never overwritten by the older entry
+  uint32_t seven = 7;
+  ASSERT_EQ(bpf_map_lookup_elem(new_map.fd, &seven, &v), 0);
+  EXPECT_EQ(v.a, 70u);
+}
+
+TEST_F(MigrateKernel, SmallerHashTakesUpToItsCapacity) {
+  MapShape from = shape(BPF_MAP_TYPE_HASH, 4, 8, 16, u32(), Layout{"int", 8, {}});
+  MapShape to = shape(BPF_MAP_TYPE_HASH, 4, 8, 4, u32(), Layout{"int", 8, {}});
+  MapPlan plan = planMap(from, to);
+  ASSERT_EQ(plan.action, MapAction::kMigrate);
+  Fd old_map(create(from.type, 4, 8, 16)), new_map(create(to.type, 4, 8, 4));
+  for (uint32_t k = 0; k < 10; ++k) {
+    uint64_t v = k;
+    ASSERT_EQ(bpf_map_update_elem(old_map.fd, &k, &v, BPF_ANY), 0);
+  }
+  uint64_t not_fit = 0;
+  auto copied = copyMapEntries(old_map.fd, from, new_map.fd, to, plan, ncpus_, 4, &not_fit);
+  ASSERT_TRUE(copied.ok()) << copied.status();
+  EXPECT_EQ(*copied, 4u);
+  EXPECT_EQ(not_fit, 6u);
+}
+
+TEST_F(MigrateKernel, PerCpuArrayKeepsEverySlotOfTheCommonRange) {
+  MapShape from = shape(BPF_MAP_TYPE_PERCPU_ARRAY, 4, 8, 4, u32(), Layout{"int", 8, {}});
+  MapShape to = shape(BPF_MAP_TYPE_PERCPU_ARRAY, 4, 8, 3, u32(), Layout{"int", 8, {}});
+  MapPlan plan = planMap(from, to);
+  ASSERT_EQ(plan.action, MapAction::kMigrate);
+  Fd old_map(create(from.type, 4, 8, 4)), new_map(create(to.type, 4, 8, 3));
+  std::vector<uint64_t> vals(static_cast<size_t>(ncpus_));
+  for (uint32_t k = 0; k < 4; ++k) {
+    for (int c = 0; c < ncpus_; ++c)
+      vals[static_cast<size_t>(c)] = k * 100 + static_cast<uint64_t>(c);
+    ASSERT_EQ(bpf_map_update_elem(old_map.fd, &k, vals.data(), BPF_ANY), 0);
+  }
+  uint64_t not_fit = 0;
+  auto copied = copyMapEntries(old_map.fd, from, new_map.fd, to, plan, ncpus_, 3, &not_fit);
+  ASSERT_TRUE(copied.ok()) << copied.status();
+  EXPECT_EQ(*copied, 3u);
+  EXPECT_EQ(not_fit, 1u);  // index 3 is beyond the new array
+  for (uint32_t k = 0; k < 3; ++k) {
+    ASSERT_EQ(bpf_map_lookup_elem(new_map.fd, &k, vals.data()), 0);
+    for (int c = 0; c < ncpus_; ++c)
+      EXPECT_EQ(vals[static_cast<size_t>(c)], k * 100 + static_cast<uint64_t>(c)) << k << "/" << c;
+  }
+}
+
+TEST_F(MigrateKernel, MapInMapKeepsItsInnerMaps) {
+  Fd inner(create(BPF_MAP_TYPE_ARRAY, 4, 4, 8));
+  LIBBPF_OPTS(bpf_map_create_opts, opts, .inner_map_fd = static_cast<__u32>(inner.fd));
+  Fd old_outer(bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, "xlb_mig_outer", 4, 4, 2, &opts));
+  Fd new_outer(bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, "xlb_mig_outer", 4, 4, 4, &opts));
+  ASSERT_GE(old_outer.fd, 0);
+  ASSERT_GE(new_outer.fd, 0);
+  uint32_t slot = 1;
+  ASSERT_EQ(bpf_map_update_elem(old_outer.fd, &slot, &inner.fd, BPF_ANY), 0);
+  MapShape from = shape(BPF_MAP_TYPE_ARRAY_OF_MAPS, 4, 4, 2, u32(), std::nullopt);
+  MapShape to = shape(BPF_MAP_TYPE_ARRAY_OF_MAPS, 4, 4, 4, u32(), std::nullopt);
+  MapPlan plan = planMap(from, to);
+  ASSERT_EQ(plan.action, MapAction::kMigrate);
+  uint64_t not_fit = 0;
+  auto copied = copyMapEntries(old_outer.fd, from, new_outer.fd, to, plan, ncpus_, 4, &not_fit);
+  ASSERT_TRUE(copied.ok()) << copied.status();
+  EXPECT_EQ(*copied, 1u);  // slot 0 is empty: nothing to copy
+  uint32_t old_id = 0, new_id = 0;
+  ASSERT_EQ(bpf_map_lookup_elem(old_outer.fd, &slot, &old_id), 0);
+  ASSERT_EQ(bpf_map_lookup_elem(new_outer.fd, &slot, &new_id), 0);
+  EXPECT_EQ(new_id, old_id);
 }
 
 }  // namespace
