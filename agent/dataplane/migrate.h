@@ -123,9 +123,12 @@ absl::StatusOr<Layout> layoutFromBtf(const struct btf* btf, uint32_t type_id);
 // values as inner map ids) and returns how many it wrote. Hash entries are inserted only where
 // absent (so the catch-up pass never overwrites a newer entry), at most `capacity` of them; entries
 // the new map cannot hold (array index beyond it, over capacity, hash full) count in *not_fit.
+// skip_present (the catch-up pass of a hash): read the new map's keys first and write only keys it
+// lacks, one batched read instead of one failing insert per entry already copied.
 absl::StatusOr<uint64_t> copyMapEntries(int from_fd, const MapShape& from, int to_fd,
                                         const MapShape& to, const MapPlan& plan, int ncpus,
-                                        uint64_t capacity, uint64_t* not_fit);
+                                        uint64_t capacity, uint64_t* not_fit,
+                                        bool skip_present = false);
 
 // Drives a migration around BpfDataplane's load and attach:
 //   prepare()  before load: per map, a pin in <pin_dir>/v<N> or else in the newest older v<K>;

@@ -314,7 +314,8 @@ TEST_F(MigrateKernel, HashFieldWiseThenCatchUpInsertsOnlyWhatIsMissing) {
   uint32_t one = 1;
   NewValue newer{42, 43, 44};
   ASSERT_EQ(bpf_map_update_elem(new_map.fd, &one, &newer, BPF_ANY), 0);
-  auto more = copyMapEntries(old_map.fd, from, new_map.fd, to, plan, ncpus_, 64 - 5, &not_fit);
+  auto more =
+      copyMapEntries(old_map.fd, from, new_map.fd, to, plan, ncpus_, 64 - 5, &not_fit, true);
   ASSERT_TRUE(more.ok()) << more.status();
   EXPECT_EQ(*more, 2u);
   NewValue v{};
