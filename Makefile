@@ -7,7 +7,7 @@ CMAKE_FLAGS ?=
 DEB_PACKAGES := build-essential cmake pkg-config clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
 	libgrpc++-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev libabsl-dev \
 	libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libspdlog-dev libfmt-dev libyaml-cpp-dev \
-	libsystemd-dev libcpp-httplib-dev iproute2 ethtool curl socat python3 procps util-linux \
+	libsystemd-dev libcpp-httplib-dev openssl iproute2 ethtool curl socat python3 procps util-linux \
 	dpkg-dev
 
 .PHONY: all deps build test test-unit test-bpf test-e2e test-package demo bench deb clean

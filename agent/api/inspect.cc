@@ -50,21 +50,6 @@ v1::Algorithm algorithmOf(uint8_t alg) {
                                                             : v1::ALGORITHM_MAGLEV;
 }
 
-const char* algorithmText(v1::Algorithm a) {
-  switch (a) {
-    case v1::ALGORITHM_SOURCE_HASH:
-      return "source_hash";
-    case v1::ALGORITHM_ROUND_ROBIN:
-      return "round_robin";
-    case v1::ALGORITHM_RANDOM:
-      return "random";
-    case v1::ALGORITHM_LEAST_CONN:
-      return "least_conn";
-    default:
-      return "maglev";
-  }
-}
-
 v1::ForwardingMode forwardingOf(uint8_t mode) {
   return mode == XLB_FWD_IPIP ? v1::FORWARDING_MODE_IPIP : v1::FORWARDING_MODE_DSR;
 }
@@ -278,7 +263,7 @@ class Explainer {
           if (!st.ok()) return st;
           if (syn.has_backend()) *out.mutable_syn_backend() = syn.backend();
           absl::StrAppend(&summary, ", closing (FIN/RST seen); a new SYN would run ",
-                          algorithmText(out.algorithm()), ": ", syn.summary());
+                          config::algorithmName(out.algorithm()), ": ", syn.summary());
           copyHashFields(syn, &out);
         }
         out.set_summary(absl::StrCat(summary, via));
@@ -385,8 +370,9 @@ class Explainer {
     const uint32_t id = table_[slot];
     auto b = describe(id);
     if (!b.ok()) return b.status();
-    const std::string how = absl::StrFormat("%s hashes the %s to 0x%08x, slot %u of %u",
-                                            algorithmText(alg), out->hash_input(), hash, slot, m);
+    const std::string how =
+        absl::StrFormat("%s hashes the %s to 0x%08x, slot %u of %u", config::algorithmName(alg),
+                        out->hash_input(), hash, slot, m);
     if (!b->active()) {
       // xlb_slot_backend(): a slot whose backend is not ACTIVE selects nothing.
       out->set_decision(v1::ExplainResponse::DECISION_NO_BACKEND);
