@@ -42,6 +42,22 @@ constexpr GlobalMetric kGlobalMetrics[] = {
     {"flow_close", "xlb_flow_closes_total", "FIN/RST seen on an open flow."},
     {"conns_underflow", "xlb_open_flow_underflows_total",
      "Open-flow decrements that found the count at 0 (corrected by the agent's reconciler)."},
+    {"icmp_fwd", "xlb_icmp_errors_forwarded_total",
+     "ICMP errors about a VIP flow sent to the backend its flow entry names."},
+    {"icmp_fwd_hash", "xlb_icmp_errors_forwarded_hashed_total",
+     "ICMP errors about a VIP flow with no entry, sent to the backend the VIP's consistent hash picks."},
+    {"icmp_no_flow_pass", "xlb_icmp_errors_no_flow_passed_total",
+     "ICMP errors about a VIP flow with no entry and no consistent hash, passed to the kernel."},
+    {"icmp_bad_quote_pass", "xlb_icmp_errors_bad_quote_passed_total",
+     "ICMP errors to a VIP whose quoted packet is truncated or malformed, passed to the kernel."},
+    {"icmp_non_vip_quote_pass", "xlb_icmp_errors_non_vip_quote_passed_total",
+     "ICMP errors to a VIP address quoting a packet that is not a VIP flow, passed to the kernel."},
+    {"flow_protect", "xlb_flows_protected_total",
+     "Flows copied into the protected table after proving alive (flood protection)."},
+    {"flow_protect_full", "xlb_flow_protect_full_total",
+     "Promotions refused because the protected table was full."},
+    {"flow_prot_hit", "xlb_flow_protected_hits_total",
+     "Packets whose LRU entry was gone (evicted) and that followed their protected entry."},
 };
 constexpr const char* kActions[] = {"aborted", "drop", "pass", "tx", "redirect"};
 

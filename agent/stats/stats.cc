@@ -42,7 +42,15 @@ const std::vector<std::string>& globalCounterNames() {
     n[XLB_STAT_NO_NEIGH_PASS] = "no_neigh_pass";
     n[XLB_STAT_FLOW_CLOSE] = "flow_close";
     n[XLB_STAT_CONNS_UNDERFLOW] = "conns_underflow";
-    static_assert(XLB_STAT_MAX == 18, "name the new XLB_STAT_* counter here");
+    n[XLB_STAT_ICMP_FWD] = "icmp_fwd";
+    n[XLB_STAT_ICMP_FWD_HASH] = "icmp_fwd_hash";
+    n[XLB_STAT_ICMP_NO_FLOW_PASS] = "icmp_no_flow_pass";
+    n[XLB_STAT_ICMP_BAD_QUOTE_PASS] = "icmp_bad_quote_pass";
+    n[XLB_STAT_ICMP_NON_VIP_QUOTE_PASS] = "icmp_non_vip_quote_pass";
+    n[XLB_STAT_FLOW_PROTECT] = "flow_protect";
+    n[XLB_STAT_FLOW_PROTECT_FULL] = "flow_protect_full";
+    n[XLB_STAT_FLOW_PROT_HIT] = "flow_prot_hit";
+    static_assert(XLB_STAT_MAX == 26, "name the new XLB_STAT_* counter here");
     return n;
   }();
   return names;
@@ -61,7 +69,12 @@ const std::vector<std::string>& dropReasonNames() {
     n[XLB_DROP_FIB] = "fib";
     n[XLB_DROP_ENCAP] = "encap";
     n[XLB_DROP_BAD_LEN] = "bad_len";
-    static_assert(XLB_DROP_MAX == 10, "name the new XLB_DROP_* reason here");
+    n[XLB_DROP_TCP_DOFF_SHORT] = "tcp_doff_short";
+    n[XLB_DROP_TCP_DOFF_OVERRUN] = "tcp_doff_overrun";
+    n[XLB_DROP_BAD_SOURCE] = "bad_source";
+    n[XLB_DROP_L2_MULTICAST] = "l2_multicast";
+    n[XLB_DROP_VLAN] = "vlan_not_allowed";
+    static_assert(XLB_DROP_MAX == 15, "name the new XLB_DROP_* reason here");
     return n;
   }();
   return names;
@@ -79,7 +92,12 @@ v1::Stats buildStats(const dataplane::CounterSnapshot& snapshot, std::span<const
                                          XLB_STAT_FLOW_HIT,     XLB_STAT_FLOW_NEW,
                                          XLB_STAT_FLOW_RESTEER, XLB_STAT_FLOW_UPDATE_FAIL,
                                          XLB_STAT_FIB_LOOKUP,   XLB_STAT_NO_NEIGH_PASS,
-                                         XLB_STAT_FLOW_CLOSE,   XLB_STAT_CONNS_UNDERFLOW};
+                                         XLB_STAT_FLOW_CLOSE,   XLB_STAT_CONNS_UNDERFLOW,
+                                         XLB_STAT_FLOW_PROTECT, XLB_STAT_FLOW_PROTECT_FULL,
+                                         XLB_STAT_FLOW_PROT_HIT, XLB_STAT_ICMP_FWD,
+                                         XLB_STAT_ICMP_FWD_HASH, XLB_STAT_ICMP_NO_FLOW_PASS,
+                                         XLB_STAT_ICMP_BAD_QUOTE_PASS,
+                                         XLB_STAT_ICMP_NON_VIP_QUOTE_PASS};
   static_assert(std::size(kGlobalOrder) == XLB_STAT_MAX);
   for (int i : kGlobalOrder) {
     auto* c = out.add_global();

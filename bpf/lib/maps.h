@@ -111,3 +111,13 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } xlb_be_conns SEC(".maps");
+
+/* VLAN ids whose tagged frames may be balanced (written by the agent from --vlan-ids / the config's
+ * `vlan_ids`); all zero by default: only untagged frames reach a VIP. Looked up only for a tagged
+ * frame that matched a VIP. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XLB_MAX_VLAN_ID + 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} xlb_vlans SEC(".maps");

@@ -14,20 +14,20 @@
 #endif
 
 /* Bumped whenever any struct or map below changes layout; part of every pinned map's name suffix. */
-#define XLB_ABI_VERSION 2
+#define XLB_ABI_VERSION 3
 
-/* XLB_TEST_LAYOUT 3: test builds only (tests/e2e/upgrade, test-migrate.sh), never installed. The next
+/* XLB_TEST_LAYOUT 4: test builds only (tests/e2e/upgrade, test-migrate.sh), never installed. The next
  * ABI version with incompatible layouts of each kind the agent's migration handles: a value struct
  * that grows (xlb_flow_value 24->32, field-wise), a per-CPU value struct that grows (xlb_nexthop
  * 32->40), a per-CPU array that grows (xlb_stats 18->19 entries, common range), and a key whose
  * members change at the same size (xlb_addr_key, not mappable: reset). Everything the agent's C++
  * reads through other modules keeps its size and member offsets. */
 #ifdef XLB_TEST_LAYOUT
-#if XLB_TEST_LAYOUT != 3 || XLB_ABI_VERSION != 2
-#error "XLB_TEST_LAYOUT 3 is written against ABI version 2: update it with the ABI"
+#if XLB_TEST_LAYOUT != 4 || XLB_ABI_VERSION != 3
+#error "XLB_TEST_LAYOUT 4 is written against ABI version 3: update it with the ABI"
 #endif
 #undef XLB_ABI_VERSION
-#define XLB_ABI_VERSION 3
+#define XLB_ABI_VERSION 4
 #endif
 
 /* ---- limits ------------------------------------------------------------------------------------ */
@@ -37,6 +37,7 @@
 #define XLB_MAGLEV_DEFAULT_M 65537  /* default Maglev table size (prime) */
 #define XLB_MAGLEV_MAX_M 1000003    /* largest accepted table size (prime) */
 #define XLB_MAX_WEIGHT 65535
+#define XLB_MAX_VLAN_ID 4095        /* xlb_vlans has XLB_MAX_VLAN_ID + 1 entries */
 
 /* ---- address families (stored in `family` fields) ------------------------------------------------ */
 #define XLB_AF_INET 4
@@ -84,6 +85,7 @@
 
 /* ---- flow flags (xlb_flow_value.flags) -------------------------------------------------------------- */
 #define XLB_FLOW_F_CLOSING 0x1 /* FIN/RST seen from the client: already subtracted from xlb_be_conns */
+#define XLB_FLOW_F_PROTECTED 0x2 /* a copy lives in xlb_flows_prot (flood protection, lib/flow.h) */
 
 /* ---- global counters (xlb_stats, per-CPU array, index below) --------------------------------------
  * Indexes 0..4 are the XDP action values themselves (XDP_ABORTED .. XDP_REDIRECT). */
@@ -105,10 +107,22 @@
 #define XLB_STAT_NO_NEIGH_PASS 15 /* ipip packet handed to the kernel: neighbour unresolved */
 #define XLB_STAT_FLOW_CLOSE 16   /* FIN/RST seen on an open flow: its backend's open count decremented */
 #define XLB_STAT_CONNS_UNDERFLOW 17 /* a decrement found the open count at 0 (agent reconciled it) */
+/* ICMP errors addressed to a VIP (bpf/lib/icmp.h): ICMPv4 destination unreachable / time exceeded,
+ * ICMPv6 destination unreachable / packet too big / time exceeded. Other ICMP (echo ...) to a VIP
+ * address stays XLB_STAT_ICMP_PASS. */
+#define XLB_STAT_ICMP_FWD 18      /* quoted flow found: the error went to the flow's backend */
+#define XLB_STAT_ICMP_FWD_HASH 19 /* no flow entry, consistent-hash VIP: went to the hashed backend */
+#define XLB_STAT_ICMP_NO_FLOW_PASS 20  /* no flow entry and no way to recompute it: passed */
+#define XLB_STAT_ICMP_BAD_QUOTE_PASS 21 /* quoted header truncated or malformed: passed */
+#define XLB_STAT_ICMP_NON_VIP_QUOTE_PASS 22 /* quoted packet is not from a VIP: passed */
+/* Flood protection (bpf/lib/flow.h): flows that prove alive move into xlb_flows_prot. */
+#define XLB_STAT_FLOW_PROTECT 23      /* flow copied into the protected table */
+#define XLB_STAT_FLOW_PROTECT_FULL 24 /* protected table full: flow stays in the LRU only */
+#define XLB_STAT_FLOW_PROT_HIT 25     /* LRU miss, protected entry found (evicted by pressure) */
 #ifdef XLB_TEST_LAYOUT
-#define XLB_STAT_MAX 19 /* one more index, never counted */
+#define XLB_STAT_MAX 27 /* one more index, never counted */
 #else
-#define XLB_STAT_MAX 18
+#define XLB_STAT_MAX 26
 #endif
 
 /* ---- drop reasons (xlb_drops, per-CPU array, index below) -----------------------------------------
@@ -123,7 +137,13 @@
 #define XLB_DROP_FIB 7           /* bpf_fib_lookup found no route to the backend */
 #define XLB_DROP_ENCAP 8         /* bpf_xdp_adjust_head failed */
 #define XLB_DROP_BAD_LEN 9       /* IP total/payload length larger than the frame */
-#define XLB_DROP_MAX 10
+#define XLB_DROP_TCP_DOFF_SHORT 10 /* TCP data offset < 5 (header shorter than 20 bytes) */
+#define XLB_DROP_TCP_DOFF_OVERRUN 11 /* TCP data offset points past the end of the segment */
+#define XLB_DROP_BAD_SOURCE 12   /* source can never be a client: IPv4 0/8, 127/8, 224/4, 240/4;
+				  * IPv6 ::, ::1, ff00::/8 */
+#define XLB_DROP_L2_MULTICAST 13 /* broadcast / multicast destination MAC with a unicast VIP */
+#define XLB_DROP_VLAN 14         /* tagged with a VLAN id not accepted on this interface (xlb_vlans) */
+#define XLB_DROP_MAX 15
 
 /* ---- decap program counters (xlb_dc_stats, per-CPU array) --------------------------------------- */
 #define XLB_DC_RX 0
@@ -151,6 +171,9 @@
  * xlb_rr       PERCPU_ARRAY    vip id -> __u32 round-robin position (next slot - 1) on this CPU
  * xlb_be_conns ARRAY           backend id -> __u64 open flows (shared, atomic adds; see below)
  * xlb_dc_stats PERCPU_ARRAY    XLB_DC_* -> __u64 (decap program)
+ * xlb_flows_prot HASH          xlb_flow_key -> xlb_flow_value: flows that proved alive; never evicted
+ *                              by new flows, expired by the agent (flood protection, lib/flow.h)
+ * xlb_vlans    ARRAY           VLAN id (0..4095) -> __u32, 1 = tagged frames with this id are balanced
  */
 
 /* Open flows per backend (xlb_be_conns). Shared, not per CPU, because least_conn reads it on every
