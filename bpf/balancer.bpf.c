@@ -14,11 +14,18 @@
  *      IPv4 total length < 20 or > frame, IPv6 payload length 0
  *      (jumbogram) or > frame                                     XLB_DROP_BAD_LEN
  *      IPv4 MF or fragment offset, IPv6 fragment header           XLB_DROP_FRAGMENT
- *      TCP/UDP header truncated                                   XLB_DROP_TRUNCATED
- *  - ICMP/ICMPv6: to a VIP address -> PASS, XLB_STAT_ICMP_PASS; else PASS, XLB_STAT_NON_VIP
+ *      TCP/UDP header not inside the IP packet                    XLB_DROP_TRUNCATED
+ *      TCP data offset < 5                                        XLB_DROP_TCP_DOFF_SHORT
+ *      TCP data offset past the end of the segment                XLB_DROP_TCP_DOFF_OVERRUN
+ *      UDP length < 8 or > IP payload                             XLB_DROP_BAD_LEN
+ *  - ICMP/ICMPv6: bpf/lib/icmp.h (errors about VIP flows go to the flow's backend; echo and the
+ *    rest to a VIP address -> PASS, XLB_STAT_ICMP_PASS; not a VIP address -> PASS, XLB_STAT_NON_VIP)
  *  - Another protocol: to a VIP address -> DROP XLB_DROP_UNKNOWN_PROTO; else PASS, XLB_STAT_NON_VIP
  *  - Well-formed TCP/UDP not matching a VIP (exact port, then port 0 if any wildcard VIP exists)
  *                                                                 -> PASS, XLB_STAT_NON_VIP
+ *  - Matched a VIP (lib/parse.h xlb_vip_sanity): VLAN id not accepted -> DROP XLB_DROP_VLAN;
+ *    multicast/broadcast destination MAC -> DROP XLB_DROP_L2_MULTICAST; martian source or
+ *    source == destination -> DROP XLB_DROP_BAD_SOURCE.
  *  - For a VIP: no usable backend -> DROP XLB_DROP_NO_BACKEND; no route -> DROP XLB_DROP_FIB;
  *    neighbour unresolved: dsr -> DROP XLB_DROP_NO_NEIGH, ipip -> PASS the encapsulated packet to
  *    the kernel (it resolves the neighbour; XLB_STAT_NO_NEIGH_PASS); head adjust failure ->
@@ -28,6 +35,7 @@
 #include "lib/common.h"
 #include "lib/encap.h"
 #include "lib/flow.h"
+#include "lib/icmp.h"
 #include "lib/nexthop.h"
 #include "lib/parse.h"
 #include "lib/stats.h"
@@ -62,57 +70,48 @@ static __always_inline int xlb_forward_ipip(struct xdp_md *ctx, const struct xlb
 	return xlb_egress(ctx, nh->ifindex);
 }
 
-static __always_inline int xlb_process(struct xdp_md *ctx)
+/* The VIP the packet's destination (key.dst, dport, proto) belongs to: the exact port, then port 0
+ * when any wildcard VIP exists. */
+static __always_inline struct xlb_vip_value *xlb_vip_find(const struct xlb_pkt *pkt)
 {
 	struct xlb_vip_key vk __attribute__((aligned(8))) = {};
-	struct xlb_pkt pkt = {};
 	struct xlb_vip_value *vip;
-	struct xlb_nexthop *nh = NULL;
-	struct xlb_backend *be;
-	__u32 hash = 0, be_id = 0, *vd, *d;
-	int hashed = 0, new_flow = 0, rc;
-	__u64 now;
+	struct xlb_settings *st;
+	const __u32 *d = (const __u32 *)pkt->key.dst;
+	__u32 *vd = (__u32 *)vk.addr, zero = 0;
 
-	rc = xlb_parse(ctx, &pkt);
-	if (rc != XLB_CONTINUE)
-		return rc;
-
-	vd = (__u32 *)vk.addr;
-	d = (__u32 *)pkt.key.dst;
 	vd[0] = d[0];
 	vd[1] = d[1];
 	vd[2] = d[2];
 	vd[3] = d[3];
-	vk.port = pkt.key.dport;
-	vk.proto = pkt.key.proto;
-	vk.family = pkt.key.family;
+	vk.port = pkt->key.dport;
+	vk.proto = pkt->key.proto;
+	vk.family = pkt->key.family;
 	vip = bpf_map_lookup_elem(&xlb_vips, &vk);
-	if (!vip) {
-		__u32 zero = 0;
-		struct xlb_settings *st = bpf_map_lookup_elem(&xlb_settings, &zero);
+	if (vip)
+		return vip;
+	st = bpf_map_lookup_elem(&xlb_settings, &zero);
+	if (!st || !st->nr_wildcard_vips)
+		return NULL;
+	vk.port = 0;
+	return bpf_map_lookup_elem(&xlb_vips, &vk);
+}
 
-		if (!st || !st->nr_wildcard_vips)
-			return xlb_pass(XLB_STAT_NON_VIP);
-		vk.port = 0;
-		vip = bpf_map_lookup_elem(&xlb_vips, &vk);
-		if (!vip)
-			return xlb_pass(XLB_STAT_NON_VIP);
-	}
-
-	now = bpf_ktime_get_coarse_ns();
-	be = xlb_flow_backend(&pkt, vip, now, &hash, &hashed, &be_id, &new_flow);
-	if (!be)
-		return xlb_drop(XLB_DROP_NO_BACKEND);
-	xlb_count_traffic(&xlb_vip_stats, vip->vip_id, pkt.frame_len, new_flow);
-	xlb_count_traffic(&xlb_be_stats, be_id, pkt.frame_len, new_flow);
+/* Next hop, then DSR (MAC rewrite) or IPIP encapsulation toward `be`. */
+static __always_inline int xlb_forward(struct xdp_md *ctx, struct xlb_pkt *pkt, __u8 fwd_mode,
+				       __u32 be_id, const struct xlb_backend *be, __u64 now,
+				       __u32 *hash, int *hashed)
+{
+	struct xlb_nexthop *nh = NULL;
+	int rc;
 
 	rc = xlb_nexthop(ctx, be_id, be, now, &nh);
-	if (vip->fwd_mode == XLB_FWD_IPIP) {
+	if (fwd_mode == XLB_FWD_IPIP) {
 		if (rc == BPF_FIB_LKUP_RET_NO_NEIGH)
 			nh = NULL;
 		else if (rc != BPF_FIB_LKUP_RET_SUCCESS)
 			return xlb_drop(XLB_DROP_FIB);
-		return xlb_forward_ipip(ctx, &pkt, be, nh, xlb_pkt_hash(&pkt, &hash, &hashed));
+		return xlb_forward_ipip(ctx, pkt, be, nh, xlb_pkt_hash(pkt, hash, hashed));
 	}
 
 	/* DSR: the backend owns the VIP on a loopback; only the MAC addresses change. */
@@ -129,6 +128,66 @@ static __always_inline int xlb_process(struct xdp_md *ctx)
 		xlb_copy_macs(data, nh);
 	}
 	return xlb_egress(ctx, nh->ifindex);
+}
+
+/* ICMP and ICMPv6 (rules in lib/icmp.h). A subprogram, not inlined: the error path's quote parsing
+ * and its own copy of the forwarding code stay out of the TCP/UDP path's instruction stream. */
+static __noinline int xlb_icmp(struct xdp_md *ctx, struct xlb_pkt *pkt)
+{
+	struct xlb_vip_value *vip;
+	struct xlb_backend *be;
+	__u32 hash = 0, be_id = 0, stat = 0;
+	int hashed = 0, bad_src = 0, rc;
+
+	if (!xlb_to_vip_addr(pkt))
+		return xlb_pass(XLB_STAT_NON_VIP);
+	rc = xlb_icmp_quote(ctx, pkt, &bad_src);
+	if (rc != XLB_CONTINUE)
+		return rc;
+	vip = xlb_vip_find(pkt);
+	if (!vip)
+		return xlb_pass(XLB_STAT_ICMP_NON_VIP_QUOTE_PASS);
+	rc = xlb_vip_sanity(pkt, bad_src);
+	if (rc)
+		return rc;
+	be = xlb_icmp_backend(pkt, vip, &hash, &hashed, &be_id, &stat);
+	if (!be)
+		return xlb_pass(stat);
+	xlb_count(stat);
+	return xlb_forward(ctx, pkt, vip->fwd_mode, be_id, be, bpf_ktime_get_coarse_ns(), &hash,
+			   &hashed);
+}
+
+static __always_inline int xlb_process(struct xdp_md *ctx)
+{
+	struct xlb_pkt pkt = {};
+	struct xlb_vip_value *vip;
+	struct xlb_backend *be;
+	__u32 hash = 0, be_id = 0;
+	int hashed = 0, new_flow = 0, rc;
+	__u64 now;
+
+	rc = xlb_parse(ctx, &pkt);
+	if (rc != XLB_CONTINUE) {
+		if (rc == XLB_ICMP)
+			return xlb_icmp(ctx, &pkt);
+		return rc;
+	}
+
+	vip = xlb_vip_find(&pkt);
+	if (!vip)
+		return xlb_pass(XLB_STAT_NON_VIP);
+	rc = xlb_vip_sanity(&pkt, xlb_bad_source(&pkt));
+	if (rc)
+		return rc;
+
+	now = bpf_ktime_get_coarse_ns();
+	be = xlb_flow_backend(&pkt, vip, now, &hash, &hashed, &be_id, &new_flow);
+	if (!be)
+		return xlb_drop(XLB_DROP_NO_BACKEND);
+	xlb_count_traffic(&xlb_vip_stats, vip->vip_id, pkt.frame_len, new_flow);
+	xlb_count_traffic(&xlb_be_stats, be_id, pkt.frame_len, new_flow);
+	return xlb_forward(ctx, &pkt, vip->fwd_mode, be_id, be, now, &hash, &hashed);
 }
 
 #ifdef XLB_TEST_BUILD_TAG

@@ -200,6 +200,11 @@ class BalancerTest : public ::testing::Test {
     s.encap_v6_host_mask = 0xffffffff;
     s.nr_wildcard_vips = 1;
     ASSERT_TRUE(g_dp->setSettings(s).ok());
+    // The tagged fixtures below use these VLANs; unaccepted ones are malformed_icmp_test's.
+    for (uint32_t vlan : {7u, 42u, 43u, 100u}) {
+      uint32_t one = 1;
+      ASSERT_EQ(bpf_map_update_elem(g_dp->mapFd("xlb_vlans"), &vlan, &one, BPF_ANY), 0);
+    }
 
     addVip(0, "10.100.0.10", 80, kTcp, XLB_FWD_DSR, 1, "10.0.0.2");
     addVip(1, "10.100.0.10", 53, kUdp, XLB_FWD_DSR, 2, "10.0.0.3");
