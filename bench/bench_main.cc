@@ -132,7 +132,7 @@ class Bench {
       if (err) die("bpf_prog_test_run_opts failed: " + std::to_string(err));
       if (o.retval != want_action)
         die("unexpected action " + std::to_string(o.retval) + " (want " +
-            std::to_string(want_action) + ")");
+            std::to_string(want_action) + ")" + dropsSeen());
       ns.push_back(static_cast<double>(o.duration));
     }
     std::sort(ns.begin(), ns.end());
@@ -140,6 +140,17 @@ class Bench {
   }
 
  private:
+  // The drop reasons counted so far, to tell why a run dropped what it should have forwarded.
+  std::string dropsSeen() const {
+    auto c = dp_.readCounters();
+    if (!c.ok()) return "";
+    std::string s = "; drops by reason index:";
+    for (size_t i = 0; i < c->drops.size(); ++i) {
+      if (c->drops[i]) s += " " + std::to_string(i) + "=" + std::to_string(c->drops[i]);
+    }
+    return s;
+  }
+
   BpfDataplane& dp_;
   xlb_bench_wrapper* w_;
   uint32_t rounds_, repeat_;

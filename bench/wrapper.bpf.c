@@ -12,7 +12,7 @@ struct xlb_bench_cfg {
 	__u32 sport_off; /* offset of the TCP/UDP source port in the frame */
 	__u32 bump;      /* 1: write a new source port every run (new flow per packet) */
 	__u32 nr_ports;  /* bump cycles through [0, nr_ports) (0 = 65536) */
-	__u32 saddr_off; /* when non-zero, the low 32 bits of the source address get the counter too */
+	__u32 saddr_off; /* when non-zero, the low 24 bits of the IPv4 source get the counter too */
 	__u8 pkt[XLB_BENCH_PKT_LEN];
 };
 
@@ -78,7 +78,10 @@ int xlb_bench_wrapper(struct xdp_md *ctx)
 			off = cfg->saddr_off & (XLB_BENCH_PKT_LEN - 2);
 			if (data + off + 4 > data_end)
 				return XDP_ABORTED;
-			*(__be32 *)(data + off) = bpf_htonl(*ctr);
+			/* The first octet stays (a source in 0.0.0.0/8 is dropped as a martian); the
+			 * other 24 bits carry the counter. */
+			*(__be32 *)(data + off) = bpf_htonl((*ctr & 0xffffff) |
+							    ((__u32)((__u8 *)data)[off] << 24));
 		}
 	}
 	bpf_tail_call(ctx, &xlb_bench_progs, 0);
