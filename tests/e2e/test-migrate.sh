@@ -3,7 +3,7 @@
 # e2e (issue 4): upgrade across an incompatible map layout. 50 long-lived TCP connections stream
 # through the balancer (dsr, production agent, maps in v3) while the agent is stopped and replaced by
 # xlb-agent-layout-test (abi.h XLB_TEST_LAYOUT 4: ABI v4, xlb_flow_value 24->32 bytes, xlb_nexthop
-# 32->40 per CPU, xlb_stats 18->19 entries, xlb_addr_key members changed at the same size). The
+# 32->40 per CPU, xlb_stats one entry more, xlb_addr_key members changed at the same size). The
 # new agent migrates the pinned v3 maps into v4 and switches the pinned link: no connection breaks
 # or stalls, every connection's flow entry is in the new table (so each stays on its backend by its
 # entry, not by chance), counters continue, the log names every map with what happened to it and
@@ -105,7 +105,7 @@ test_migrate() {
 	[[ "$LINE" == *"entries migrated field-wise (value size 32${ARROW}40; added: resolved_ns; dropped: none)"* ]] ||
 		fail "xlb_nh_cache: $LINE"
 	log_line xlb_stats
-	[[ "$LINE" == *": 18 entries migrated field-wise (max_entries 18${ARROW}19; added: none; dropped: none)"* ]] ||
+	[[ "$LINE" == *": $STAT_MAX entries migrated field-wise (max_entries $STAT_MAX${ARROW}$((STAT_MAX + 1)); added: none; dropped: none)"* ]] ||
 		fail "xlb_stats: $LINE"
 	log_line xlb_vip_addrs
 	[[ "$LINE" == *": reset (key layout: member pad 3${ARROW}2 bytes; key not mappable; no field mapping)" ]] ||
@@ -126,7 +126,8 @@ test_migrate() {
 	log "$maps maps: every one named in the log (xlb_flows, xlb_nh_cache, xlb_stats migrated, xlb_vip_addrs reset, the rest reused)"
 	grep -q "migrate: removed $PIN_DIR/v3" "$RUN_DIR/agent.log" || fail "no 'removed v3' log"
 	[ ! -e "$PIN_DIR/v3" ] || fail "$PIN_DIR/v3 still exists: $(ls "$PIN_DIR/v3")"
-	[ "$(map_info "$PIN_DIR/v4/xlb_stats" max_entries)" = 27 ] || fail "v4 xlb_stats is not the 27-entry map"
+	[ "$(map_info "$PIN_DIR/v4/xlb_stats" max_entries)" = $((STAT_MAX + 1)) ] ||
+		fail "v4 xlb_stats is not the $((STAT_MAX + 1))-entry map"
 	check_flows_migrated "$PIN_DIR/v4/xlb_flows"
 
 	sleep 1
@@ -154,6 +155,9 @@ test_restart_same_layout() {
 
 e2e_init "${1:-}"
 LAYOUT_BIN=$BUILD/tests/e2e/upgrade/layout/xlb-agent-layout-test
+# The production xlb_stats size (abi.h: the XLB_STAT_MAX after #else); the test layout has one more.
+STAT_MAX=$(sed -n '/^#else/{n;s/^#define XLB_STAT_MAX \([0-9]*\).*/\1/p}' "$E2E_SRC/bpf/include/xlb/abi.h")
+[ -n "$STAT_MAX" ] || fail "cannot read XLB_STAT_MAX from abi.h"
 [ -x "$LAYOUT_BIN" ] || fail "$LAYOUT_BIN not built (run make build)"
 command -v bpftool >/dev/null || skip "bpftool not installed (make deps)"
 hold_setup
