@@ -21,8 +21,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/errors.h"
 #include "dataplane/neighbour.h"
+#include "dataplane/nic_features.h"
 #include "spdlog/spdlog.h"
 #include "xlb_balancer.skel.h"
 
@@ -231,6 +233,15 @@ absl::Status BpfDataplane::attach(const BpfOptions& opts) {
         absl::StrCat("interface ", opts.interface, ": no such interface (check `ip link`)"));
   interface_ = opts.interface;
   int prog_fd = programFd();
+  // VLAN acceptance needs the tag in the frame XDP sees (nic_features.h).
+  if (auto changed = disableRxVlanStripping(opts.interface); !changed.ok()) {
+    log()->warn("{}: VLAN tags the NIC strips are invisible to the balancer: tagged frames would be "
+                "balanced as untagged ones whatever --vlan-ids says",
+                std::string(changed.status().message()));
+  } else if (!changed->empty()) {
+    log()->info("{}: turned off {} so that the balancer sees VLAN tags", opts.interface,
+                absl::StrJoin(*changed, ", "));
+  }
   if (!opts.pin_dir.empty()) link_pin_ = absl::StrCat(opts.pin_dir, "/link_", opts.interface);
   // Zero loss across a layout change: the old program keeps running on the old maps while they are
   // copied, the link switches programs right after, and finishMigration() then catches up the

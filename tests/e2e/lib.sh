@@ -145,6 +145,10 @@ topo_switch() {
 	nsx sw ip link add br0 type bridge || fail "create bridge"
 	# No multicast snooping: without an MLD querier it can hold back IPv6 neighbour solicitations.
 	nsx sw ip link set br0 type bridge mcast_snooping 0
+	# A switch forwards frames as they are: the kernel's bridge netfilter would validate (and drop)
+	# malformed IP headers before they ever reach the balancer (test-malformed.sh sends those).
+	nsx sw sysctl -qw net.bridge.bridge-nf-call-iptables=0 net.bridge.bridge-nf-call-ip6tables=0 \
+		net.bridge.bridge-nf-call-arptables=0 2>/dev/null
 	nsx sw ip link set br0 up
 }
 
