@@ -186,6 +186,7 @@ Verdict Oracle::transport(const Bytes& f, Parsed& p) {
 Verdict Oracle::icmp(const Bytes& f, Parsed& p) {
   if (!isVipAddr(p.family, p.dst)) return pass(XLB_STAT_NON_VIP, "ICMP not to a VIP address");
   const bool v6 = p.family == 6;
+  // Without a whole ICMP header there is no type to call it an error: counted like other ICMP.
   if (p.l4_len < 8) return pass(XLB_STAT_ICMP_PASS, "ICMP header truncated");
   const uint8_t type = f[p.l4];
   const bool error = v6 ? (type == 1 || type == 2 || type == 3) : (type == 3 || type == 11);
@@ -212,8 +213,11 @@ Verdict Oracle::icmp(const Bytes& f, Parsed& p) {
     qsrc = addrAt(f, q + 8, 16);
     qdst = addrAt(f, q + 24, 16);
   }
-  if (qproto != kTcp && qproto != kUdp)
+  // A quote of another protocol (ICMP, or an IPv6 next header that is not an extension header) is a
+  // well-formed quote of no VIP's flow: the README's ICMP table says non-VIP quote, not bad quote.
+  if (qproto != kTcp && qproto != kUdp) {
     return pass(XLB_STAT_ICMP_NON_VIP_QUOTE_PASS, "quote not TCP/UDP");
+  }
   if (qsrc != p.dst)
     return pass(XLB_STAT_ICMP_NON_VIP_QUOTE_PASS, "quote not from the destination");
   const uint16_t qsport = be16(f, q + qhl), qdport = be16(f, q + qhl + 2);

@@ -383,7 +383,7 @@ TEST(Barrage, RandomFramesMatchTheOracle) {
   configure(oracle);
   if (HasFatalFailure()) return;
   const uint64_t seed = envOr("XLB_BARRAGE_SEED", std::random_device{}());
-  const uint64_t frames = envOr("XLB_BARRAGE_FRAMES", 40000);
+  const uint64_t frames = envOr("XLB_BARRAGE_FRAMES", 100000);
   printf("barrage: seed %lu, %lu random frames (replay: XLB_BARRAGE_SEED=%lu)\n", seed, frames,
          seed);
   RecordProperty("seed", std::to_string(seed));
