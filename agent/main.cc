@@ -41,6 +41,7 @@ struct Options {
   std::string config;
   std::string interface;
   bool no_attach = false;
+  std::string vlan_ids;  // --vlan-ids: accepted with the config's vlan_ids (the union)
   // --listen (repeatable), --socket-group, TLS and request limits (README "API security").
   xlb::api::ServerOptions api;
   std::string pin_dir = XLB_PIN_DIR;
@@ -67,6 +68,11 @@ int run(const Options& opts) {
 
   // Parse and validate the file before touching the kernel: a typo must not detach a running
   // balancer or leave a half-configured one.
+  auto flag_vlans = xlb::config::parseVlanIdList(opts.vlan_ids, "--vlan-ids");
+  if (!flag_vlans.ok()) {
+    std::cerr << "xlb-agent: " << flag_vlans.status().message() << "\n";
+    return kExitBadConfig;
+  }
   xlb::v1::Config config;
   if (!opts.config.empty()) {
     auto loaded = xlb::config::loadConfigFile(opts.config);
@@ -127,6 +133,7 @@ int run(const Options& opts) {
     spdlog::critical("agent: {}", std::string(st.message()));
     return kExitFailure;
   }
+  state.setFlagVlanIds(*flag_vlans);
   std::vector<std::string> changes;
   if (auto st = state.applyConfig(config, false, &changes); !st.ok()) {
     // Validation passed above, so this is the data plane refusing (e.g. a map is full).
@@ -292,6 +299,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1u, static_cast<uint32_t>(XLB_MAX_BACKENDS)));
   app.add_option("--pin-dir", opts.pin_dir, "bpffs directory for pinned maps and the XDP link")
       ->capture_default_str();
+  app.add_option("--vlan-ids", opts.vlan_ids,
+                 "VLAN ids whose tagged frames to a VIP are balanced, e.g. 100,200-205 (added to "
+                 "the config's vlan_ids; default none: untagged only)");
   app.add_option("--flow-table-size", opts.flow_table_size, "Flow table capacity (entries)")
       ->capture_default_str()
       ->check(CLI::Range(1u, 1u << 28));

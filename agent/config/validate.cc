@@ -8,7 +8,10 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "maglev/maglev.h"
 #include "xlb/abi.h"
 
@@ -18,6 +21,7 @@ namespace {
 constexpr char kAddressExample[] = "e.g. 10.0.0.10 or 2001:db8::10";
 constexpr char kPrimeExamples[] = "e.g. 1021, 4099, 65537, 131071, 1000003";
 constexpr size_t kMaxNameLength = 63;
+constexpr char kProbeTarget[] = "a health-check target";
 
 // Collects every violation so the operator fixes them all in one round trip.
 class Errors {
@@ -62,9 +66,64 @@ bool isUnicast(const IpAddress& a) {
   return false;  // ::
 }
 
-// Parses and checks an address field; returns it when usable.
+// Why a syntactically valid address can never work as a VIP, backend or health-check target
+// (README "Addresses xlb accepts"); empty when it can. The data plane would accept all of these and
+// then drop, loop or pass the traffic, so they are refused where they enter.
+// `probe_target`: a health-check address, which only the agent connects to (loopback allowed: a
+// checker proxy on the balancer host itself).
+std::string unusableReason(const IpAddress& a, absl::string_view text, bool probe_target) {
+  const auto& b = a.bytes;
+  const std::string q = absl::StrCat("\"", text, "\" ");
+  if (a.isV4()) {
+    if (b[0] == 0) {
+      return absl::StrCat(q, "is in 0.0.0.0/8 (\"this network\": never a destination; use a "
+                             "unicast address such as 10.0.0.10)");
+    }
+    if (b[0] == 127 && !probe_target) {
+      return absl::StrCat(q, "is a loopback address (127.0.0.0/8 never leaves a host: xlb would "
+                             "forward to itself; use the host's routable address)");
+    }
+    if (b[0] == 169 && b[1] == 254) {
+      return absl::StrCat(q, "is link-local (169.254.0.0/16 needs an interface, which xlb "
+                             "addresses have no field for; use a routable address)");
+    }
+    if (b[0] >= 224 && b[0] <= 239) {
+      return absl::StrCat(q, "is multicast (224.0.0.0/4; xlb balances unicast flows only)");
+    }
+    if (b[0] >= 240) {
+      return absl::StrCat(q, b[0] == 255 && b[1] == 255 && b[2] == 255 && b[3] == 255
+                                 ? "is the limited broadcast address"
+                                 : "is in the reserved 240.0.0.0/4",
+                          " (never a unicast destination)");
+    }
+    return "";
+  }
+  bool zero10 = true;
+  for (int i = 0; i < 10; ++i) zero10 &= b[i] == 0;
+  if (zero10 && b[10] == 0xff && b[11] == 0xff) {
+    return absl::StrCat(q, "is an IPv4-mapped IPv6 address (::ffff:0:0/96; write the IPv4 form ",
+                        b[12], ".", b[13], ".", b[14], ".", b[15], ")");
+  }
+  bool zero15 = zero10 && b[10] == 0 && b[11] == 0 && b[12] == 0 && b[13] == 0 && b[14] == 0;
+  if (zero15 && b[15] == 0) return absl::StrCat(q, "is the unspecified address");
+  if (zero15 && b[15] == 1 && !probe_target) {
+    return absl::StrCat(q, "is the loopback address (::1 never leaves a host: xlb would forward "
+                           "to itself; use the host's routable address)");
+  }
+  if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) {
+    return absl::StrCat(q, "is link-local (fe80::/10 needs an interface, which xlb addresses have "
+                           "no field for; use a global or unique-local address such as fd00::10)");
+  }
+  if (b[0] == 0xff) return absl::StrCat(q, "is multicast (ff00::/8; xlb balances unicast flows only)");
+  return "";
+}
+
+// Parses and checks an address field; returns it when usable. `lookup` is for fields that name
+// something that already exists (a VIP key or backend to delete, drain ...): those only need to be
+// unicast, so an entry persisted by an older agent can still be removed.
 std::optional<IpAddress> checkAddress(Errors& errors, absl::string_view path,
-                                      absl::string_view text, absl::string_view role) {
+                                      absl::string_view text, absl::string_view role,
+                                      bool lookup = false) {
   if (text.empty()) {
     errors.invalid(path, absl::StrCat("missing (", kAddressExample, ")"));
     return std::nullopt;
@@ -78,6 +137,13 @@ std::optional<IpAddress> checkAddress(Errors& errors, absl::string_view path,
     errors.invalid(path, absl::StrCat("\"", text, "\" is not a unicast address (", role,
                                       " cannot be unspecified, multicast or broadcast)"));
     return std::nullopt;
+  }
+  if (!lookup) {
+    const bool probe_target = role == kProbeTarget;
+    if (std::string why = unusableReason(*addr, text, probe_target); !why.empty()) {
+      errors.invalid(path, absl::StrCat(why, ": not usable as ", role));
+      return std::nullopt;
+    }
   }
   return *addr;
 }
@@ -97,8 +163,8 @@ void checkProtocol(Errors& errors, absl::string_view path, int protocol) {
 }
 
 void checkVipKeyFields(Errors& errors, absl::string_view path, absl::string_view address,
-                       uint32_t port, int protocol) {
-  checkAddress(errors, join(path, "address"), address, "a VIP");
+                       uint32_t port, int protocol, bool lookup) {
+  checkAddress(errors, join(path, "address"), address, "a VIP", lookup);
   checkRange(errors, join(path, "port"), port, 0, 65535);
   checkProtocol(errors, join(path, "protocol"), protocol);
 }
@@ -128,7 +194,7 @@ void checkHealthFields(Errors& errors, const v1::HealthCheck& hc, absl::string_v
     checkRange(errors, join(path, "jitter_percent"), hc.jitter_percent(), 0, 50);
   }
   if (!hc.address().empty()) {
-    checkAddress(errors, join(path, "address"), hc.address(), "a health-check target");
+    checkAddress(errors, join(path, "address"), hc.address(), kProbeTarget);
   }
   checkRange(errors, join(path, "port"), hc.port(), 0, 65535);
   const char* tname = healthCheckTypeName(type);
@@ -227,7 +293,7 @@ void checkVip(Errors& errors, const v1::Vip& vip, absl::string_view path) {
                                   " characters of A-Z a-z 0-9 . _ -"));
     }
   }
-  checkVipKeyFields(errors, path, vip.address(), vip.port(), vip.protocol());
+  checkVipKeyFields(errors, path, vip.address(), vip.port(), vip.protocol(), false);
   if (!v1::Algorithm_IsValid(vip.algorithm())) {
     errors.invalid(join(path, "algorithm"),
                    absl::StrCat(vip.algorithm(),
@@ -252,11 +318,19 @@ void checkVip(Errors& errors, const v1::Vip& vip, absl::string_view path) {
   // Backends: each valid on its own, each address once. Any family mix is fine: dsr only rewrites
   // MACs, and ipip encapsulates in the backend's family (IPIP, IP6IP6, 4in6, 6in4).
   std::map<IpAddress, int> seen;
+  auto vip_addr = parseIpAddress(vip.address());
   for (int i = 0; i < vip.backends_size(); ++i) {
     std::string bpath = absl::StrCat(path, ".backends[", i, "]");
     auto addr = checkBackend(errors, vip.backends(i), bpath);
     if (vip.backends(i).has_health_check()) checkHealth(errors, vip, &vip.backends(i), bpath);
     if (!addr) continue;
+    if (vip_addr.ok() && *addr == *vip_addr) {
+      errors.invalid(join(bpath, "address"),
+                     absl::StrCat("\"", vip.backends(i).address(),
+                                  "\" is the VIP's own address (a forwarding loop: the balanced "
+                                  "packets would come back to xlb; use the backend's own address)"));
+      continue;
+    }
     auto [it, inserted] = seen.emplace(*addr, i);
     if (!inserted) {
       errors.invalid(join(bpath, "address"),
@@ -310,6 +384,52 @@ void checkPrefix(Errors& errors, absl::string_view path, absl::string_view text,
     errors.invalid(
         path, absl::StrCat("\"", text, "\": prefix length ", prefix->length, " is not in [", lo,
                            ", ", hi, "] (e.g. ", v4 ? kDefaultEncapV4 : kDefaultEncapV6, ")"));
+  }
+}
+
+// A backend at another VIP's address: in dsr the frame goes to whichever host answers for that
+// address and in ipip xlb would receive its own encapsulated packet; neither reaches a backend. (A
+// backend at its own VIP's address is reported by checkVip.)
+void checkBackendsAreNotVips(Errors& errors, const v1::Config& config) {
+  std::map<IpAddress, int> vip_addrs;
+  for (int i = 0; i < config.vips_size(); ++i) {
+    if (auto a = parseIpAddress(config.vips(i).address()); a.ok()) vip_addrs.emplace(*a, i);
+  }
+  for (int i = 0; i < config.vips_size(); ++i) {
+    const v1::Vip& vip = config.vips(i);
+    auto own = parseIpAddress(vip.address());
+    for (int j = 0; j < vip.backends_size(); ++j) {
+      auto a = parseIpAddress(vip.backends(j).address());
+      if (!a.ok() || (own.ok() && *a == *own)) continue;
+      auto it = vip_addrs.find(*a);
+      if (it == vip_addrs.end()) continue;
+      errors.invalid(absl::StrCat("vips[", i, "].backends[", j, "].address"),
+                     absl::StrCat("\"", vip.backends(j).address(), "\" is the address of vips[",
+                                  it->second,
+                                  "] (xlb would balance the forwarded packets again instead of "
+                                  "delivering them; use the backend's own address)"));
+    }
+  }
+}
+
+constexpr uint32_t kMinVlanId = 1, kMaxVlanId = 4094;  // 0 = priority tag, 4095 reserved
+constexpr char kVlanHint[] = "a VLAN id is 1..4094 (0 and 4095 are reserved by 802.1Q)";
+
+void checkVlanIds(Errors& errors, const v1::Config& config) {
+  std::map<uint32_t, int> seen;
+  for (int i = 0; i < config.vlan_ids_size(); ++i) {
+    const uint32_t id = config.vlan_ids(i);
+    const std::string path = absl::StrCat("vlan_ids[", i, "]");
+    if (id < kMinVlanId || id > kMaxVlanId) {
+      errors.invalid(path, absl::StrCat(id, " is not in [", kMinVlanId, ", ", kMaxVlanId, "] (",
+                                        kVlanHint, ")"));
+      continue;
+    }
+    auto [it, inserted] = seen.emplace(id, i);
+    if (!inserted) {
+      errors.invalid(path, absl::StrCat(id, " duplicates vlan_ids[", it->second,
+                                        "] (list each VLAN id once)"));
+    }
   }
 }
 
@@ -401,6 +521,8 @@ absl::Status validateConfig(const v1::Config& config) {
       }
     }
   }
+  checkBackendsAreNotVips(errors, config);
+  checkVlanIds(errors, config);
   if (config.vips_size() > XLB_MAX_VIPS) {
     errors.exhausted("vips", absl::StrCat(config.vips_size(),
                                           " VIPs exceed the data-plane limit of ", XLB_MAX_VIPS));
@@ -432,7 +554,7 @@ absl::Status validateBackend(const v1::Backend& backend, absl::string_view path)
 
 absl::Status validateVipKey(const v1::VipKey& key, absl::string_view path) {
   Errors errors;
-  checkVipKeyFields(errors, path, key.address(), key.port(), key.protocol());
+  checkVipKeyFields(errors, path, key.address(), key.port(), key.protocol(), true);
   return errors.status();
 }
 
@@ -444,8 +566,58 @@ absl::Status validateWeight(uint32_t weight, absl::string_view path) {
 
 absl::Status validateBackendAddress(absl::string_view address, absl::string_view path) {
   Errors errors;
-  checkAddress(errors, path, address, "a backend");
+  checkAddress(errors, path, address, "a backend", true);
   return errors.status();
+}
+
+absl::StatusOr<std::vector<uint32_t>> parseVlanIdList(absl::string_view text,
+                                                      absl::string_view flag) {
+  Errors errors;
+  std::map<uint32_t, std::string> seen;  // id -> the item that named it
+  for (absl::string_view item : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
+    item = absl::StripAsciiWhitespace(item);
+    const std::string path = absl::StrCat(flag, " \"", item, "\"");
+    uint32_t lo = 0, hi = 0;
+    const size_t dash = item.find('-');
+    bool ok = dash == absl::string_view::npos
+                  ? absl::SimpleAtoi(item, &lo)
+                  : absl::SimpleAtoi(item.substr(0, dash), &lo) &&
+                        absl::SimpleAtoi(item.substr(dash + 1), &hi);
+    if (dash == absl::string_view::npos) hi = lo;
+    if (!ok) {
+      errors.invalid(path, "is not a VLAN id or range (e.g. 100,200-205)");
+      continue;
+    }
+    if (lo < kMinVlanId || hi > kMaxVlanId || lo > hi) {
+      errors.invalid(path, absl::StrCat("is not within [", kMinVlanId, ", ", kMaxVlanId,
+                                        "] as low-high (", kVlanHint, ")"));
+      continue;
+    }
+    for (uint32_t id = lo; id <= hi; ++id) {
+      auto [it, inserted] = seen.emplace(id, std::string(item));
+      if (!inserted) {
+        errors.invalid(path, absl::StrCat("repeats VLAN id ", id, " (already in \"", it->second,
+                                          "\"; list each VLAN id once)"));
+        break;
+      }
+    }
+  }
+  if (auto st = errors.status(); !st.ok()) return st;
+  std::vector<uint32_t> out;
+  for (const auto& [id, item] : seen) out.push_back(id);
+  return out;
+}
+
+std::string formatVlanIdList(const std::vector<uint32_t>& ids) {
+  if (ids.empty()) return "none";
+  std::vector<std::string> parts;
+  for (size_t i = 0; i < ids.size();) {
+    size_t j = i;
+    while (j + 1 < ids.size() && ids[j + 1] == ids[j] + 1) ++j;
+    parts.push_back(j == i ? absl::StrCat(ids[i]) : absl::StrCat(ids[i], "-", ids[j]));
+    i = j + 1;
+  }
+  return absl::StrJoin(parts, ",");
 }
 
 std::string canonicalAddress(absl::string_view address) {
@@ -537,6 +709,7 @@ v1::HealthCheck effectiveHealthCheck(const v1::Vip& vip, const v1::Backend& back
 v1::Config normalize(const v1::Config& in) {
   v1::Config config = in;
   for (auto& vip : *config.mutable_vips()) vip = normalizeVip(vip);
+  std::sort(config.mutable_vlan_ids()->begin(), config.mutable_vlan_ids()->end());
   auto* encap = config.mutable_encap();
   if (encap->source_v4_prefix().empty()) encap->set_source_v4_prefix(kDefaultEncapV4);
   if (encap->source_v6_prefix().empty()) encap->set_source_v6_prefix(kDefaultEncapV6);

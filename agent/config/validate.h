@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -61,6 +62,12 @@ absl::Status validateVipKey(const v1::VipKey& key, absl::string_view path);
 absl::Status validateWeight(uint32_t weight, absl::string_view path);
 // A backend address (not a full Backend message), e.g. DeleteBackendRequest.address.
 absl::Status validateBackendAddress(absl::string_view address, absl::string_view path);
+
+// The agent's --vlan-ids value: comma-separated ids and inclusive ranges ("100,200-205"), each id
+// 1..4094 and at most once; empty text = none. Sorted ascending. Errors name `flag` and the item.
+absl::StatusOr<std::vector<uint32_t>> parseVlanIdList(absl::string_view text, absl::string_view flag);
+// Renders sorted ids the way parseVlanIdList reads them, runs as ranges ("100,200-205"); "none".
+std::string formatVlanIdList(const std::vector<uint32_t>& sorted_ids);
 
 // Fills defaults (weight 1, algorithm maglev, forwarding dsr, maglev_table_size 65537, encap
 // prefixes) and canonicalises addresses, so GetConfig shows the effective values. Call on a valid

@@ -410,6 +410,26 @@ absl::Status BpfDataplane::setSettings(const xlb_settings& settings) {
   return mapUpdate(bpf_map__fd(skel_->maps.xlb_settings), "xlb_settings", &zero, &settings);
 }
 
+// The whole array in one batch update (4096 entries, one syscall): the set changes rarely, and a
+// full rewrite needs no diff against what the map holds.
+absl::Status BpfDataplane::setAcceptedVlans(std::span<const uint32_t> ids) {
+  constexpr uint32_t kEntries = XLB_MAX_VLAN_ID + 1;
+  std::vector<uint32_t> keys(kEntries), vals(kEntries, 0);
+  for (uint32_t i = 0; i < kEntries; ++i) keys[i] = i;
+  for (uint32_t id : ids) {
+    if (id == 0 || id >= XLB_MAX_VLAN_ID) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("VLAN id ", id, " is not in [1, ", XLB_MAX_VLAN_ID - 1, "]"));
+    }
+    vals[id] = 1;
+  }
+  uint32_t count = kEntries;
+  int err = bpf_map_update_batch(bpf_map__fd(skel_->maps.xlb_vlans), keys.data(), vals.data(),
+                                 &count, nullptr);
+  if (err) return errnoStatus("update map xlb_vlans", err);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<CounterSnapshot> BpfDataplane::readCounters() {
   CounterSnapshot snap;
   auto add_u64 = [](uint64_t& acc, const uint64_t& v) { acc += v; };

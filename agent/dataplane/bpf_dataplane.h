@@ -60,6 +60,7 @@ class BpfDataplane final : public Dataplane {
   absl::Status deleteBackend(uint32_t id) override;
   absl::Status setSelectionTable(uint32_t vip_id, std::span<const uint32_t> table) override;
   absl::Status setSettings(const xlb_settings& settings) override;
+  absl::Status setAcceptedVlans(std::span<const uint32_t> ids) override;
   absl::StatusOr<CounterSnapshot> readCounters() override;
   absl::StatusOr<std::vector<uint64_t>> readOpenFlows() override;
   absl::Status setOpenFlows(uint32_t backend_id, uint64_t count) override;

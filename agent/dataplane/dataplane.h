@@ -48,6 +48,10 @@ class Dataplane {
 
   virtual absl::Status setSettings(const xlb_settings& settings) = 0;
 
+  // Replaces the set of VLAN ids whose tagged frames to a VIP are balanced (xlb_vlans): `ids`
+  // (each 1..XLB_MAX_VLAN_ID - 1) become 1, every other entry 0. Untagged frames are not affected.
+  virtual absl::Status setAcceptedVlans(std::span<const uint32_t> ids) = 0;
+
   virtual absl::StatusOr<CounterSnapshot> readCounters() = 0;
 
   // ---- open flows per backend (xlb_be_conns; rules in xlb/abi.h) ----

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -142,6 +143,13 @@ absl::Status FakeDataplane::setSettings(const xlb_settings& settings) {
   return absl::OkStatus();
 }
 
+absl::Status FakeDataplane::setAcceptedVlans(std::span<const uint32_t> ids) {
+  if (auto st = record("setAcceptedVlans", "vlans"); !st.ok()) return st;
+  vlans_ = std::vector<uint32_t>(ids.begin(), ids.end());
+  std::sort(vlans_->begin(), vlans_->end());
+  return absl::OkStatus();
+}
+
 absl::StatusOr<CounterSnapshot> FakeDataplane::readCounters() {
   if (!read_failure_.ok()) return read_failure_;
   return counters_;
@@ -162,6 +170,7 @@ absl::Status FakeDataplane::setOpenFlows(uint32_t backend_id, uint64_t count) {
 absl::Status FakeDataplane::forEachFlow(const FlowVisitor& fn) {
   if (!flow_failure_.ok()) return flow_failure_;
   for (const auto& [k, v] : flows_) fn(k, v);
+  if (during_scan_) during_scan_();
   return absl::OkStatus();
 }
 

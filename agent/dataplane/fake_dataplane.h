@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -39,6 +40,7 @@ class FakeDataplane final : public Dataplane {
   absl::Status deleteBackend(uint32_t id) override;
   absl::Status setSelectionTable(uint32_t vip_id, std::span<const uint32_t> table) override;
   absl::Status setSettings(const xlb_settings& settings) override;
+  absl::Status setAcceptedVlans(std::span<const uint32_t> ids) override;
   absl::StatusOr<CounterSnapshot> readCounters() override;
   absl::StatusOr<std::vector<uint64_t>> readOpenFlows() override;
   // Logged and failure-injectable like every other mutation.
@@ -75,6 +77,8 @@ class FakeDataplane final : public Dataplane {
   std::vector<uint32_t> table(uint32_t vip_id) const;
   size_t tableCount() const { return tables_.size(); }
   const xlb_settings& settings() const { return settings_; }
+  // What setAcceptedVlans wrote last (sorted), nullopt before the first write.
+  const std::optional<std::vector<uint32_t>>& acceptedVlans() const { return vlans_; }
   // Everything the maps hold, like readBpfContents() for the real maps.
   DataplaneContents contents() const;
 
@@ -88,6 +92,8 @@ class FakeDataplane final : public Dataplane {
   void clearFlows() { flows_.clear(); }
   size_t flowCount() const { return flows_.size(); }
   void failForEachFlow(absl::Status status) { flow_failure_ = std::move(status); }
+  // Runs after forEachFlow has visited every entry: what the data plane did while a scan ran.
+  void duringFlowScan(std::function<void()> fn) { during_scan_ = std::move(fn); }
   void setMonotonicNowNs(uint64_t ns) { now_ns_ = ns; }
   // The open-flow count of one backend (what readOpenFlows returns for it).
   uint64_t openFlows(uint32_t id) const { return id < open_flows_.size() ? open_flows_[id] : 0; }
@@ -115,11 +121,13 @@ class FakeDataplane final : public Dataplane {
   std::vector<xlb_backend> backends_;
   std::map<uint32_t, std::vector<uint32_t>> tables_;
   xlb_settings settings_{};
+  std::optional<std::vector<uint32_t>> vlans_;
   CounterSnapshot counters_;
   absl::Status read_failure_;
   std::vector<uint64_t> open_flows_;
   std::vector<std::pair<xlb_flow_key, xlb_flow_value>> flows_;
   absl::Status flow_failure_;
+  std::function<void()> during_scan_;
   uint64_t now_ns_ = 1'000'000'000'000;  // an arbitrary non-zero monotonic time
 };
 

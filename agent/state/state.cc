@@ -572,12 +572,43 @@ absl::StatusOr<State::Plan> State::plan(const v1::Config& desired) {
     }
   }
 
+  // ---- VLAN acceptance: flag and config ids together, the whole set written when it changes (the
+  // map is pinned: a restarted agent rewrites the same set) ----
+  std::vector<uint32_t> vlans = flag_vlans_;
+  vlans.insert(vlans.end(), desired.vlan_ids().begin(), desired.vlan_ids().end());
+  std::sort(vlans.begin(), vlans.end());
+  vlans.erase(std::unique(vlans.begin(), vlans.end()), vlans.end());
+  next.vlans = vlans;
+  next.vlans_written = true;
+  std::vector<Step> set_vlans;
+  if (!cur.vlans_written || cur.vlans != vlans || resync_) {
+    if (cur.vlans_written ? cur.vlans != vlans : !vlans.empty()) {
+      plan.lines.push_back(
+          absl::StrCat("set accepted VLAN ids ", config::formatVlanIdList(vlans)));
+    }
+    // Before the first write the map's content is unknown: undo restores the default (none).
+    std::vector<uint32_t> old = cur.vlans;
+    set_vlans.push_back({"write accepted VLAN ids",
+                         [&dp, vlans] { return dp.setAcceptedVlans(vlans); },
+                         [&dp, old] { return dp.setAcceptedVlans(old); }});
+  }
+
   plan.lines.insert(plan.lines.end(), removal_lines.begin(), removal_lines.end());
-  for (auto* phase : {&add_backends, &set_tables, &set_settings, &set_addrs, &set_vips, &del_vips,
+  for (auto* phase : {&add_backends, &set_tables, &set_settings, &set_vlans, &set_addrs, &set_vips, &del_vips,
                       &shrink_addrs, &shrink_settings, &del_addrs, &del_tables, &del_backends}) {
     for (auto& s : *phase) plan.steps.push_back(std::move(s));
   }
   return plan;
+}
+
+void State::setFlagVlanIds(std::vector<uint32_t> ids) {
+  std::lock_guard lock(mu_);
+  flag_vlans_ = std::move(ids);
+}
+
+std::vector<uint32_t> State::acceptedVlans() const {
+  std::lock_guard lock(mu_);
+  return model_.vlans;
 }
 
 absl::Status State::execute(Plan& plan) {

@@ -119,11 +119,19 @@ class State {
   // Retries applying health verdicts whose data-plane write failed earlier (no-op otherwise).
   absl::Status retryPendingHealth();
 
+  // ---- VLAN acceptance ----
+  // The agent's --vlan-ids (sorted, valid): every applied config's vlan_ids are added to them, so
+  // the data plane accepts the union. Call before the first apply.
+  void setFlagVlanIds(std::vector<uint32_t> ids);
+  // The accepted set as the data plane holds it (flag and config), sorted.
+  std::vector<uint32_t> acceptedVlans() const;
+
   // ---- open flows ----
   // Recounts open flows per backend from the flow table (flows not closing, seen within
-  // idle_timeout_ns) and writes the counts that differ. The scan runs without the State lock;
-  // backends removed or replaced meanwhile are skipped. Flows opened or closed between the scan
-  // and the write are off by that many until the next round.
+  // idle_timeout_ns) and corrects the data plane's counts by the difference the scan proves,
+  // applied to the count read after the scan so that increments and decrements made meanwhile are
+  // kept (never an absolute rewrite: see status.cc). The scan runs without the State lock; backends
+  // removed or replaced meanwhile are skipped.
   absl::Status reconcileOpenFlows(uint64_t idle_timeout_ns);
 
  private:
@@ -166,6 +174,8 @@ class State {
     IdAllocator backend_ids{XLB_MAX_BACKENDS};
     xlb_settings settings{};
     bool settings_written = false;
+    std::vector<uint32_t> vlans;  // accepted VLAN ids as written in xlb_vlans, sorted
+    bool vlans_written = false;
     // Adopted entries nothing refers to (or that contradict each other): removed by the next apply.
     std::vector<xlb_vip_key> stray_vips;
     std::vector<xlb_addr_key> stray_addrs;
@@ -224,6 +234,10 @@ class State {
   std::optional<v1::Event> lead_event_;  // published first by the next afterApplyLocked
   EventBus events_;
   ApplyStats apply_stats_;
+  std::vector<uint32_t> flag_vlans_;
+  // reconcileOpenFlows: by backend id, (gen, flows the count was short by in the last round). A
+  // count is raised only by a shortfall seen in two rounds in a row.
+  std::map<uint32_t, std::pair<uint32_t, uint64_t>> open_flow_shortfall_;
 };
 
 // health/ <-> API vocabulary.

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // State's runtime side: health verdicts wired into the tables, draining, observed backend status,
 // events and open-flow reconciliation.
+#include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <map>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -391,6 +393,24 @@ absl::StatusOr<v1::BackendStatus> State::undrainBackend(const v1::VipKey& key,
   return setDrainingLocked(key, address, false);
 }
 
+// The data plane adds and subtracts concurrently with the scan, and a scan of a large table takes
+// a while: a flow seen open by the scan may have closed (and been subtracted) before the write, and
+// one opened after its bucket was scanned is counted by the data plane but not by the scan.
+// Rewriting counts as absolute values turned the first kind into a lasting +1 per flow (the flow is
+// closing, nothing subtracts it again until the next round), which skewed least_conn against one
+// backend for a whole interval during bursts of short connections (issue 10, the e2e_algorithms
+// flake). So the correction is a difference, bounded by what the data plane held both before and
+// after the scan:
+//  - too high (the only drift the data plane makes: flows that ended silently, evictions, lost
+//    decrement races): lowered by min(before, after) - scanned. A flow changing state during the scan
+//    can only make that estimate smaller, except a close and an open on the same backend that the
+//    scan both missed; a count lowered one too far heals at once when it reaches 0 (decrements stop
+//    there).
+//  - too low (nothing in the data plane makes it, but a restored or reset map could): raised by the
+//    smaller shortfall of two rounds in a row, since one short-lived flow opened and closed inside a
+//    scan looks like a shortfall of one, and a count raised too far would not heal.
+// The new value is written relative to the count read under the lock; only the microseconds between
+// that read and the write can lose a concurrent data-plane update.
 absl::Status State::reconcileOpenFlows(uint64_t idle_timeout_ns) {
   std::vector<std::pair<uint32_t, xlb_backend>> table;
   {
@@ -401,6 +421,8 @@ absl::Status State::reconcileOpenFlows(uint64_t idle_timeout_ns) {
   }
   // The scan (up to the whole flow table) runs unlocked so API calls and health verdicts are not
   // held up by it.
+  auto before = dataplane_.readOpenFlows();
+  if (!before.ok()) return before.status();
   auto counts = dataplane::countOpenFlows(dataplane_, table, idle_timeout_ns);
   if (!counts.ok()) return counts.status();
 
@@ -409,6 +431,7 @@ absl::Status State::reconcileOpenFlows(uint64_t idle_timeout_ns) {
   if (!current.ok()) return current.status();
   std::map<uint32_t, uint32_t> scanned_gen;
   for (const auto& [id, be] : table) scanned_gen[id] = be.gen;
+  std::map<uint32_t, std::pair<uint32_t, uint64_t>> shortfalls;
   absl::Status result;
   size_t fixed = 0;
   for (const auto& [key, e] : model_.vips) {
@@ -416,16 +439,31 @@ absl::Status State::reconcileOpenFlows(uint64_t idle_timeout_ns) {
       auto g = scanned_gen.find(m.id);
       // Assigned to another backend since the snapshot: its count is not ours to write.
       if (g == scanned_gen.end() || g->second != m.gen) continue;
-      uint64_t want = (*counts)[m.id];
-      uint64_t have = m.id < current->size() ? (*current)[m.id] : 0;
-      if (want == have) continue;
-      if (auto st = dataplane_.setOpenFlows(m.id, want); !st.ok()) {
+      const uint64_t want = (*counts)[m.id];
+      const uint64_t have = m.id < current->size() ? (*current)[m.id] : 0;
+      const uint64_t had = m.id < before->size() ? (*before)[m.id] : 0;
+      const uint64_t lo = std::min(had, have), hi = std::max(had, have);
+      uint64_t next = have;
+      if (want < lo) {
+        next = have - (lo - want);
+      } else if (want > hi) {
+        const uint64_t shortfall = want - hi;
+        shortfalls[m.id] = {m.gen, shortfall};
+        auto prev = open_flow_shortfall_.find(m.id);
+        if (prev != open_flow_shortfall_.end() && prev->second.first == m.gen) {
+          next = have + std::min(shortfall, prev->second.second);
+          shortfalls[m.id].second -= next - have;
+        }
+      }
+      if (next == have) continue;
+      if (auto st = dataplane_.setOpenFlows(m.id, next); !st.ok()) {
         if (result.ok()) result = st;
         continue;
       }
       ++fixed;
     }
   }
+  open_flow_shortfall_ = std::move(shortfalls);
   if (fixed > 0) spdlog::debug("state: reconciled the open-flow count of {} backends", fixed);
   return result;
 }

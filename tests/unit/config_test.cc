@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Golden tests for the config loader and validator: every rule with its exact error text.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -94,7 +95,7 @@ TEST(ConfigYamlTest, TypeErrorsNameThePath) {
   EXPECT_EQ(parseError("vips:\n  - address: [1, 2]\n"),
             "vips[0].address: expected a string, got a list (line 2, column 14)");
   EXPECT_EQ(parseError("- a\n"),
-            "config: expected a mapping with keys vips, encap (line 1, column 1)");
+            "config: expected a mapping with keys vips, encap, vlan_ids (line 1, column 1)");
 }
 
 TEST(ConfigYamlTest, UnknownFieldsAreErrorsAndAllAreReported) {
@@ -102,7 +103,7 @@ TEST(ConfigYamlTest, UnknownFieldsAreErrorsAndAllAreReported) {
             "vips[0].bakends: unknown field (known: name, address, port, protocol, algorithm, "
             "forwarding, maglev_table_size, backends, source_hash_include_port, health_check, "
             "all_down_policy) (line 3, column 5)\n"
-            "encp: unknown field (known: vips, encap) (line 4, column 1)");
+            "encp: unknown field (known: vips, encap, vlan_ids) (line 4, column 1)");
 }
 
 TEST(ConfigYamlTest, SyntaxErrorsKeepLineAndColumn) {
@@ -158,6 +159,133 @@ TEST(ConfigValidateTest, Address) {
   EXPECT_EQ(validateError("vips:\n  - address: '::'\n    protocol: tcp\n"),
             "vips[0].address: \"::\" is not a unicast address (a VIP cannot be unspecified, "
             "multicast or broadcast)");
+}
+
+// Addresses that parse and are unicast but can never carry a VIP's traffic (issue 10, part 4).
+TEST(ConfigValidateTest, UnusableVipAndBackendAddresses) {
+  EXPECT_EQ(validateError(R"(
+vips:
+  - address: 127.0.0.1
+    protocol: tcp
+  - address: "::1"
+    protocol: tcp
+  - address: 0.1.2.3
+    protocol: tcp
+  - address: 240.0.0.1
+    protocol: tcp
+  - address: 169.254.1.1
+    protocol: tcp
+  - address: "fe80::1"
+    protocol: tcp
+  - address: "::ffff:10.0.0.1"
+    protocol: tcp
+  - address: 10.0.0.10
+    protocol: tcp
+    backends:
+      - {address: 127.0.0.2}
+      - {address: 255.255.255.255}
+      - {address: "ff02::1"}
+      - {address: 10.0.0.10}
+      - {address: 10.0.0.20}
+      - {address: 10.0.1.1, health_check: {address: 169.254.0.1}}
+      - {address: 10.0.1.2, health_check: {address: 127.0.0.1}}
+  - address: 10.0.0.20
+    protocol: udp
+)"),
+            "vips[0].address: \"127.0.0.1\" is a loopback address (127.0.0.0/8 never leaves a "
+            "host: xlb would forward to itself; use the host's routable address): not usable as a "
+            "VIP\n"
+            "vips[1].address: \"::1\" is the loopback address (::1 never leaves a host: xlb would "
+            "forward to itself; use the host's routable address): not usable as a VIP\n"
+            "vips[2].address: \"0.1.2.3\" is in 0.0.0.0/8 (\"this network\": never a destination; "
+            "use a unicast address such as 10.0.0.10): not usable as a VIP\n"
+            "vips[3].address: \"240.0.0.1\" is in the reserved 240.0.0.0/4 (never a unicast "
+            "destination): not usable as a VIP\n"
+            "vips[4].address: \"169.254.1.1\" is link-local (169.254.0.0/16 needs an interface, "
+            "which xlb addresses have no field for; use a routable address): not usable as a VIP\n"
+            "vips[5].address: \"fe80::1\" is link-local (fe80::/10 needs an interface, which xlb "
+            "addresses have no field for; use a global or unique-local address such as fd00::10): "
+            "not usable as a VIP\n"
+            "vips[6].address: \"::ffff:10.0.0.1\" is an IPv4-mapped IPv6 address (::ffff:0:0/96; "
+            "write the IPv4 form 10.0.0.1): not usable as a VIP\n"
+            "vips[7].backends[0].address: \"127.0.0.2\" is a loopback address (127.0.0.0/8 never "
+            "leaves a host: xlb would forward to itself; use the host's routable address): not "
+            "usable as a backend\n"
+            "vips[7].backends[1].address: \"255.255.255.255\" is not a unicast address (a backend "
+            "cannot be unspecified, multicast or broadcast)\n"
+            "vips[7].backends[2].address: \"ff02::1\" is not a unicast address (a backend cannot "
+            "be unspecified, multicast or broadcast)\n"
+            "vips[7].backends[3].address: \"10.0.0.10\" is the VIP's own address (a forwarding "
+            "loop: the balanced packets would come back to xlb; use the backend's own address)\n"
+            "vips[7].backends[5].health_check.address: \"169.254.0.1\" is link-local "
+            "(169.254.0.0/16 needs an interface, which xlb addresses have no field for; use a "
+            "routable address): not usable as a health-check target\n"
+            "vips[7].backends[4].address: \"10.0.0.20\" is the address of vips[8] (xlb would "
+            "balance the forwarded packets again instead of delivering them; use the backend's "
+            "own address)");
+  // Documentation and unique-local ranges stay usable, and a loopback health-check target (a
+  // checker on the balancer host) is fine.
+  auto st = validateConfig(parseOk(R"(
+vips:
+  - address: 192.0.2.10
+    protocol: tcp
+    backends:
+      - {address: 10.0.1.1, health_check: {type: tcp, port: 80, address: 127.0.0.1}}
+      - {address: "fd00::1"}
+      - {address: 100.64.0.1}
+)"));
+  EXPECT_TRUE(st.ok()) << st;
+}
+
+// Lookups (delete, drain, weight) only need a unicast address: a VIP or backend persisted by an
+// older agent can still be named and removed.
+TEST(ConfigValidateTest, LookupsAcceptAnyUnicastAddress) {
+  v1::VipKey key;
+  key.set_address("127.0.0.1");
+  key.set_port(80);
+  key.set_protocol(v1::PROTOCOL_TCP);
+  EXPECT_TRUE(validateVipKey(key, "vip").ok());
+  EXPECT_TRUE(validateBackendAddress("::1", "address").ok());
+  EXPECT_EQ(validateBackendAddress("ff02::1", "address").message(),
+            "address: \"ff02::1\" is not a unicast address (a backend cannot be unspecified, "
+            "multicast or broadcast)");
+  v1::Backend b;
+  b.set_address("::ffff:10.0.0.1");
+  EXPECT_EQ(validateBackend(b, "backend").message(),
+            "backend.address: \"::ffff:10.0.0.1\" is an IPv4-mapped IPv6 address (::ffff:0:0/96; "
+            "write the IPv4 form 10.0.0.1): not usable as a backend");
+}
+
+TEST(ConfigValidateTest, VlanIds) {
+  EXPECT_TRUE(validateConfig(parseOk("vlan_ids: [1, 100, 4094]\n")).ok());
+  EXPECT_EQ(validateError("vlan_ids: [0, 100, 4095, 100]\n"),
+            "vlan_ids[0]: 0 is not in [1, 4094] (a VLAN id is 1..4094 (0 and 4095 are reserved by "
+            "802.1Q))\n"
+            "vlan_ids[2]: 4095 is not in [1, 4094] (a VLAN id is 1..4094 (0 and 4095 are reserved "
+            "by 802.1Q))\n"
+            "vlan_ids[3]: 100 duplicates vlan_ids[1] (list each VLAN id once)");
+  EXPECT_EQ(parseError("vlan_ids: 100\n").substr(0, 8), "vlan_ids");
+  EXPECT_THAT(normalize(parseOk("vlan_ids: [300, 7]\n")).vlan_ids(), testing::ElementsAre(7, 300));
+}
+
+TEST(ConfigVlanFlagTest, ParsesIdsAndRanges) {
+  auto ids = parseVlanIdList("100, 200-203,7", "--vlan-ids");
+  ASSERT_TRUE(ids.ok()) << ids.status();
+  EXPECT_EQ(*ids, (std::vector<uint32_t>{7, 100, 200, 201, 202, 203}));
+  EXPECT_EQ(formatVlanIdList(*ids), "7,100,200-203");
+  EXPECT_EQ(formatVlanIdList({}), "none");
+  EXPECT_TRUE(parseVlanIdList("", "--vlan-ids")->empty());
+  auto bad = parseVlanIdList("x,0,5-3,10-4095,20,18-22", "--vlan-ids");
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad.status().message(),
+            "--vlan-ids \"x\": is not a VLAN id or range (e.g. 100,200-205)\n"
+            "--vlan-ids \"0\": is not within [1, 4094] as low-high (a VLAN id is 1..4094 (0 and "
+            "4095 are reserved by 802.1Q))\n"
+            "--vlan-ids \"5-3\": is not within [1, 4094] as low-high (a VLAN id is 1..4094 (0 and "
+            "4095 are reserved by 802.1Q))\n"
+            "--vlan-ids \"10-4095\": is not within [1, 4094] as low-high (a VLAN id is 1..4094 (0 "
+            "and 4095 are reserved by 802.1Q))\n"
+            "--vlan-ids \"18-22\": repeats VLAN id 20 (already in \"20\"; list each VLAN id once)");
 }
 
 TEST(ConfigValidateTest, PortAndProtocol) {

@@ -367,6 +367,54 @@ TEST_F(StateHealthTest, ReconcilerWritesExactOpenFlowCounts) {
   EXPECT_EQ(d->open_flows(), 2u);
 }
 
+// Issue 10, the e2e_algorithms flake: the data plane keeps counting while the reconciler scans.
+// A flow the scan saw open and that closed before the write must not come back (it is closing:
+// nothing would subtract it again), and an open during the scan must not be lost.
+TEST_F(StateHealthTest, ReconcilerKeepsChangesMadeDuringTheScan) {
+  ASSERT_TRUE(state_.applyConfig(yaml(kWeb), false, nullptr).ok());
+  const uint32_t a = id("10.0.1.1"), b = id("10.0.1.2"), c = id("10.0.1.3");
+  const uint64_t now = dp_.monotonicNowNs();
+  auto flow = [&](uint16_t sport, uint32_t be, uint64_t age_ns) {
+    xlb_flow_key k{};
+    k.sport = htons(sport);
+    xlb_flow_value v{};
+    v.backend_id = be;
+    v.backend_gen = dp_.backend(be).gen;
+    v.last_seen_ns = now - age_ns;
+    dp_.putFlow(k, v);
+  };
+  flow(1, a, 0);
+  flow(2, a, 0);
+  flow(3, b, 0);
+  flow(4, c, 400'000'000'000);  // idle for longer than the timeout: ended silently
+  dp_.setOpenFlowsDirect(a, 2);
+  dp_.setOpenFlowsDirect(b, 1);
+  dp_.setOpenFlowsDirect(c, 1);
+  dp_.duringFlowScan([&] {
+    dp_.setOpenFlowsDirect(a, 1);  // flow 1 closed after it was scanned
+    dp_.setOpenFlowsDirect(b, 2);  // a new flow on b after its bucket was scanned
+  });
+  dp_.clearCalls();
+  Reconciler r(state_, 5s, 300s);
+  r.runOnce();
+  EXPECT_EQ(dp_.openFlows(a), 1u);  // an absolute rewrite would have put back 2
+  EXPECT_EQ(dp_.openFlows(b), 2u);  // ... and 1
+  EXPECT_EQ(dp_.openFlows(c), 0u);  // the silent end is still corrected at once
+  EXPECT_THAT(dp_.ops(), ElementsAre("setOpenFlows"));
+
+  // A count that runs short (a short-lived flow opened and closed inside the scan looks the same)
+  // is raised only when two rounds in a row find it short, by the smaller shortfall.
+  dp_.duringFlowScan(nullptr);
+  dp_.setOpenFlowsDirect(a, 0);
+  dp_.setOpenFlowsDirect(b, 1);
+  r.runOnce();
+  EXPECT_EQ(dp_.openFlows(a), 0u);
+  EXPECT_EQ(dp_.openFlows(b), 1u);
+  r.runOnce();
+  EXPECT_EQ(dp_.openFlows(a), 2u);  // flows 1 and 2 are open in the table
+  EXPECT_EQ(dp_.openFlows(b), 1u);
+}
+
 TEST_F(StateHealthTest, HealthSnapshotListsEveryBackend) {
   ASSERT_TRUE(state_.applyConfig(yaml(kWeb), false, nullptr).ok());
   down("10.0.1.3", "timeout after 500ms");
@@ -432,23 +480,25 @@ TEST(StateRealCheckerTest, ClosedListenerLeavesRotationAndReturns) {
   ASSERT_TRUE(checker.start().ok());
   state.attachHealthChecker(&checker);
   auto sub = state.events().subscribe();
-  // 127.0.0.1 is the checked address (a DSR backend's own address); the VIP port is the probe port.
+  // 127.0.0.1 is the checked address (a checker target on the balancer host: loopback is allowed
+  // there, not as a backend); the VIP port is the probe port.
   ASSERT_TRUE(
       state
           .applyConfig(yaml("vips:\n  - address: 10.0.0.10\n    port: " + std::to_string(port) +
                             "\n    protocol: tcp\n    maglev_table_size: 1021\n"
                             "    health_check: {type: tcp, interval_ms: 50, timeout_ms: "
                             "50, rise: 2, fall: 2}\n"
-                            "    backends: [{address: 127.0.0.1}, {address: 127.0.0.2, "
+                            "    backends: [{address: 10.0.1.1, health_check: {address: 127.0.0.1}}, "
+                            "{address: 10.0.1.2, "
                             "health_check: {type: none}}]\n"),
                        false, nullptr)
           .ok());
-  const std::string key = "10.0.0.10:" + std::to_string(port) + "/tcp 127.0.0.1";
+  const std::string key = "10.0.0.10:" + std::to_string(port) + "/tcp 10.0.1.1";
   auto waitFor = [&](v1::Health want, std::chrono::milliseconds limit) {
     auto deadline = std::chrono::steady_clock::now() + limit;
     while (std::chrono::steady_clock::now() < deadline) {
       auto e = sub->next(20ms);
-      if (e && e->kind() == v1::Event::KIND_BACKEND_HEALTH && e->backend() == "127.0.0.1" &&
+      if (e && e->kind() == v1::Event::KIND_BACKEND_HEALTH && e->backend() == "10.0.1.1" &&
           e->health_transition().to() == want) {
         return true;
       }
@@ -468,7 +518,7 @@ TEST(StateRealCheckerTest, ClosedListenerLeavesRotationAndReturns) {
   ASSERT_TRUE(waitFor(v1::HEALTH_DOWN, 2s));
   auto took = std::chrono::steady_clock::now() - t0;
   EXPECT_LT(took, 1s);               // fall 2 x interval 50 ms (+ jitter), far below a second
-  EXPECT_EQ(backendsInTable(), 1u);  // only the unchecked 127.0.0.2 left
+  EXPECT_EQ(backendsInTable(), 1u);  // only the unchecked 10.0.1.2 left
   auto st = state.vipStatus(protoKey("10.0.0.10", port));
   ASSERT_TRUE(st.ok());
   EXPECT_EQ(st->backends(0).health(), v1::HEALTH_DOWN);

@@ -119,7 +119,7 @@ TEST_F(StateTest, FreshApplyWritesEverythingInConsistentOrder) {
   // Backends, then tables, then settings and addresses, then VIP entries last.
   EXPECT_THAT(dp_.ops(), ElementsAre("upsertBackend", "upsertBackend", "upsertBackend",
                                      "setSelectionTable", "setSelectionTable", "setSettings",
-                                     "upsertVipAddr", "upsertVipAddr", "upsertVip", "upsertVip"));
+                                     "setAcceptedVlans", "upsertVipAddr", "upsertVipAddr", "upsertVip", "upsertVip"));
   EXPECT_THAT(changes,
               ElementsAre("add vip 10.0.0.10:80/tcp (id 0, maglev, dsr)",
                           "add backend 10.0.1.1 to vip 10.0.0.10:80/tcp (id 0, weight 1)",
@@ -159,6 +159,42 @@ TEST_F(StateTest, FreshApplyWritesEverythingInConsistentOrder) {
   EXPECT_EQ(b.gen, 1u);
   EXPECT_EQ(dp_.backend(2).family, XLB_AF_INET6);
   EXPECT_EQ(dp_.backend(2).vip_id, 1u);
+}
+
+// Issue 10, part 1: the accepted VLAN set is the --vlan-ids flag's ids with the config's, written
+// whole when it changes and rolled back with the rest of a failed apply.
+TEST_F(StateTest, AcceptedVlansAreFlagAndConfigTogether) {
+  state_.setFlagVlanIds({100, 200});
+  std::vector<std::string> changes;
+  ASSERT_TRUE(state_.applyConfig(yaml("vlan_ids: [300, 100]\n"), false, &changes).ok());
+  EXPECT_THAT(changes, testing::Contains("set accepted VLAN ids 100,200,300"));
+  EXPECT_EQ(dp_.acceptedVlans(), (std::vector<uint32_t>{100, 200, 300}));
+  EXPECT_EQ(state_.acceptedVlans(), (std::vector<uint32_t>{100, 200, 300}));
+  EXPECT_THAT(state_.config().vlan_ids(), ElementsAre(100, 300));  // the config as written, sorted
+
+  dp_.clearCalls();
+  ASSERT_TRUE(state_.applyConfig(yaml("vlan_ids: [100, 300]\n"), false, nullptr).ok());
+  EXPECT_TRUE(dp_.calls().empty());  // same set: nothing written
+
+  // A failed apply restores the previous set.
+  std::string next = std::string(kTwoVips) + "vlan_ids: [301, 302, 303]\n";
+  dp_.failOp("upsertVip", absl::ResourceExhaustedError("update map xlb_vips: No space left"));
+  auto st = state_.applyConfig(yaml(next), false, &changes);
+  EXPECT_EQ(st.code(), absl::StatusCode::kResourceExhausted) << st;
+  EXPECT_EQ(dp_.acceptedVlans(), (std::vector<uint32_t>{100, 200, 300}));
+  EXPECT_EQ(state_.acceptedVlans(), (std::vector<uint32_t>{100, 200, 300}));
+
+  // Dropping the config's ids leaves the flag's.
+  ASSERT_TRUE(state_.applyConfig(yaml(kTwoVips), false, &changes).ok());
+  EXPECT_EQ(dp_.acceptedVlans(), (std::vector<uint32_t>{100, 200}));
+  EXPECT_THAT(changes, testing::Contains("set accepted VLAN ids 100,200"));
+}
+
+TEST_F(StateTest, NoVlansWritesTheEmptySetOnceAndPlansNoLine) {
+  std::vector<std::string> changes;
+  ASSERT_TRUE(state_.applyConfig(yaml("vips: []\n"), false, &changes).ok());
+  EXPECT_TRUE(changes.empty() || changes.back().find("VLAN") == std::string::npos);
+  EXPECT_EQ(dp_.acceptedVlans(), std::vector<uint32_t>{});
 }
 
 TEST_F(StateTest, SameConfigTwiceWritesNothing) {
@@ -396,10 +432,10 @@ TEST_F(StateTest, RollbackFailureForcesFullRewriteNextTime) {
   EXPECT_NE(st.message().find("rollback incomplete"), absl::string_view::npos) << st;
   dp_.clearCalls();
   ASSERT_TRUE(state_.applyConfig(yaml(kTwoVips), false, nullptr).ok());
-  // Everything the model holds is rewritten: 3 backends, 2 tables, settings, 2 addresses, 2 VIPs.
-  // (The half-added backend was never in the model; no table points at it, and its slot is
+  // Everything the model holds is rewritten: 3 backends, 2 tables, settings, VLANs, 2 addresses,
+  // 2 VIPs. (The half-added backend was never in the model; no table points at it, and its slot is
   // overwritten when the id is assigned again.)
-  EXPECT_EQ(dp_.calls().size(), 10u);
+  EXPECT_EQ(dp_.calls().size(), 11u);
 }
 
 TEST_F(StateTest, ErrorCodes) {
@@ -506,7 +542,7 @@ TEST_F(StateTest, RestartWithTheSameConfigKeepsIdsGenerationsAndTables) {
   // Nothing deleted, nothing renumbered: every write is a rewrite of an identical value.
   for (const auto& c : dp_.calls()) {
     EXPECT_TRUE(c.op.rfind("upsert", 0) == 0 || c.op == "setSelectionTable" ||
-                c.op == "setSettings")
+                c.op == "setSettings" || c.op == "setAcceptedVlans")
         << c.op << " " << c.key;
   }
   auto ids_after = restarted.ids();
