@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -126,6 +127,11 @@ class State {
   // and the write are off by that many until the next round.
   absl::Status reconcileOpenFlows(uint64_t idle_timeout_ns);
 
+  // ---- flow tables and floods (README "Flow-table floods") ----
+  // The reconcile scan fills the occupancies, FloodMonitor the rest.
+  dataplane::FlowTableStatus flowTableStatus() const;
+  void updateFlowTableStatus(const std::function<void(dataplane::FlowTableStatus&)>& fn);
+
  private:
   struct Member {
     uint32_t id = 0;
@@ -224,6 +230,8 @@ class State {
   std::optional<v1::Event> lead_event_;  // published first by the next afterApplyLocked
   EventBus events_;
   ApplyStats apply_stats_;
+  mutable std::mutex flow_table_mu_;  // apart from mu_: the scans never wait for API calls
+  dataplane::FlowTableStatus flow_table_;
 };
 
 // health/ <-> API vocabulary.

@@ -401,8 +401,15 @@ absl::Status State::reconcileOpenFlows(uint64_t idle_timeout_ns) {
   }
   // The scan (up to the whole flow table) runs unlocked so API calls and health verdicts are not
   // held up by it.
-  auto counts = dataplane::countOpenFlows(dataplane_, table, idle_timeout_ns);
+  dataplane::Dataplane::FlowScanCounts scan;
+  auto counts = dataplane::countOpenFlows(dataplane_, table, idle_timeout_ns, &scan);
   if (!counts.ok()) return counts.status();
+  {
+    std::lock_guard lock(flow_table_mu_);
+    flow_table_.lru_entries = scan.lru;
+    flow_table_.protected_only = scan.protected_only;
+    flow_table_.scanned = true;
+  }
 
   std::lock_guard lock(mu_);
   auto current = dataplane_.readOpenFlows();
@@ -428,6 +435,19 @@ absl::Status State::reconcileOpenFlows(uint64_t idle_timeout_ns) {
   }
   if (fixed > 0) spdlog::debug("state: reconciled the open-flow count of {} backends", fixed);
   return result;
+}
+
+dataplane::FlowTableStatus State::flowTableStatus() const {
+  std::lock_guard lock(flow_table_mu_);
+  dataplane::FlowTableStatus s = flow_table_;
+  s.lru_capacity = dataplane_.flowTableCapacity();
+  s.protected_capacity = dataplane_.protectedTableCapacity();
+  return s;
+}
+
+void State::updateFlowTableStatus(const std::function<void(dataplane::FlowTableStatus&)>& fn) {
+  std::lock_guard lock(flow_table_mu_);
+  fn(flow_table_);
 }
 
 }  // namespace xlb::state
