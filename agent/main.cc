@@ -28,6 +28,7 @@
 #include "persist/persister.h"
 #include "persist/reload.h"
 #include "spdlog/spdlog.h"
+#include "state/flood_monitor.h"
 #include "state/reconciler.h"
 #include "state/state.h"
 #include "xlb/abi.h"
@@ -46,6 +47,12 @@ struct Options {
   xlb::api::ServerOptions api;
   std::string pin_dir = XLB_PIN_DIR;
   uint32_t flow_table_size = XLB_DEFAULT_FLOWS;
+  uint32_t protected_flow_table_size = 0;  // 0 = --flow-table-size
+  uint32_t flow_protect_after_ms = 1000;   // 0 = flood protection off
+  uint32_t protected_tcp_timeout_s = 3600;
+  uint32_t protected_udp_timeout_s = 300;
+  uint32_t protected_closing_timeout_s = 10;
+  double flood_new_flow_rate = 0;  // 0 = flow table size / 60 s
   bool xdp_generic = false;
   bool detach_on_exit = false;
   std::string log_level = "info";
@@ -108,6 +115,8 @@ int run(const Options& opts) {
   bpf.interface = opts.no_attach ? "" : opts.interface;
   bpf.pin_dir = opts.pin_dir;
   bpf.flow_table_size = opts.flow_table_size;
+  bpf.protected_flow_table_size = opts.protected_flow_table_size;
+  bpf.flow_protect_after_ms = opts.flow_protect_after_ms;
   bpf.xdp_generic = opts.xdp_generic;
   auto dataplane = xlb::dataplane::BpfDataplane::create(bpf);
   if (!dataplane.ok()) {
@@ -161,8 +170,15 @@ int run(const Options& opts) {
     return kExitFailure;
   }
   state.attachHealthChecker(&checker);
+  xlb::state::FloodMonitor::Options flood_opts;
+  flood_opts.timeouts.tcp_ns = uint64_t{opts.protected_tcp_timeout_s} * 1000000000ull;
+  flood_opts.timeouts.udp_ns = uint64_t{opts.protected_udp_timeout_s} * 1000000000ull;
+  flood_opts.timeouts.closing_ns = uint64_t{opts.protected_closing_timeout_s} * 1000000000ull;
+  flood_opts.flood_rate = opts.flood_new_flow_rate;
+  xlb::state::FloodMonitor flood(state, **dataplane, flood_opts);
   xlb::state::Reconciler reconciler(state, std::chrono::seconds(opts.reconcile_interval_s),
                                     std::chrono::seconds(opts.flow_idle_timeout_s));
+  reconciler.setFloodMonitor(&flood);
   // Counts left by a previous agent (or a crash) are corrected before the API answers.
   reconciler.runOnce();
   reconciler.start();
@@ -305,6 +321,31 @@ int main(int argc, char** argv) {
   app.add_option("--flow-table-size", opts.flow_table_size, "Flow table capacity (entries)")
       ->capture_default_str()
       ->check(CLI::Range(1u, 1u << 28));
+  app.add_option("--protected-flow-table-size", opts.protected_flow_table_size,
+                 "Protected flow table capacity (entries; 0 = --flow-table-size)")
+      ->capture_default_str()
+      ->check(CLI::Range(0u, 1u << 28));
+  app.add_option("--flow-protect-after-ms", opts.flow_protect_after_ms,
+                 "Age at which a flow seen again is protected from flow-table floods (ms; 0 = off)")
+      ->capture_default_str()
+      ->check(CLI::Range(0u, 3600000u));
+  app.add_option("--protected-tcp-timeout", opts.protected_tcp_timeout_s,
+                 "Seconds idle after which a protected TCP flow is expired")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 7u * 86400u));
+  app.add_option("--protected-udp-timeout", opts.protected_udp_timeout_s,
+                 "Seconds idle after which a protected UDP flow is expired")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 7u * 86400u));
+  app.add_option("--protected-closing-timeout", opts.protected_closing_timeout_s,
+                 "Seconds idle after which a protected flow that saw a FIN/RST is expired")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 86400u));
+  app.add_option("--flood-new-flow-rate", opts.flood_new_flow_rate,
+                 "New flows/s at which a flood is reported (ends below half); 0 = flow table "
+                 "size / 60 s")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e9));
   app.add_flag("--xdp-generic", opts.xdp_generic, "Attach in generic (SKB) mode");
   app.add_flag("--detach-on-exit", opts.detach_on_exit,
                "Detach the balancer on exit (default: keep forwarding)");

@@ -193,7 +193,7 @@ static __always_inline int xlb_process(struct xdp_md *ctx)
 #ifdef XLB_TEST_BUILD_TAG
 /* Test builds only (tests/e2e/upgrade): a tag in .rodata that tells an upgraded program apart from
  * the production one (bpftool map dump of the program's .rodata). Without -DXLB_TEST_BUILD_TAG the
- * production object is byte-identical and has no .rodata at all.
+ * production object has no tag: its .rodata holds only the runtime knobs (xlb_protect_after).
  */
 const volatile __u32 xlb_test_build_tag = XLB_TEST_BUILD_TAG;
 #endif

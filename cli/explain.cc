@@ -70,6 +70,7 @@ void printExplain(const xlb::v1::ExplainResponse& r) {
     std::string flow = absl::StrCat("recorded on ", describe(r.flow_backend(), r.table_size()),
                                     ", idle ", formatAge(r.flow_idle_ms()));
     if (r.flow_closing()) absl::StrAppend(&flow, ", closing");
+    if (r.flow_protected()) absl::StrAppend(&flow, ", protected");
     rows.emplace_back("flow", flow);
   } else if (r.has_vip()) {
     rows.emplace_back("flow", "none (a new flow)");

@@ -40,6 +40,7 @@ void printFlows(const xlb::v1::ListFlowsResponse& r) {
                               : f.backend_address();
     std::vector<std::string> flags;
     if (f.closing()) flags.push_back("closing");
+    if (f.protected_()) flags.push_back("protected");
     // The next packet runs the algorithm again (backend deleted or health-down).
     if (!f.backend_current()) flags.push_back("resteer");
     t.addRow(

@@ -44,6 +44,26 @@ void printStats(const xlb::v1::Stats& s) {
                                                             static_cast<double>(total_flows))});
     }
   }
+  if (s.has_flow_table()) {
+    // Flood protection (README "Flow-table floods"): pressure and flood state.
+    const auto& f = s.flow_table();
+    Table ft({"FLOW TABLE", "VALUE"}, {false, true});
+    ft.addRow({"lru entries", absl::StrCat(formatCount(f.lru_entries()), " / ",
+                                           formatCount(f.lru_capacity()))});
+    ft.addRow({"protected entries", absl::StrCat(formatCount(f.protected_entries()), " / ",
+                                                 formatCount(f.protected_capacity()))});
+    ft.addRow({"protected, LRU entry evicted", formatCount(f.protected_only())});
+    ft.addRow({"new flows/s", absl::StrFormat("%.0f", f.new_flow_rate())});
+    ft.addRow({"lru turnover", f.turnover_seconds() > 0
+                                   ? absl::StrFormat("%.1f s", f.turnover_seconds())
+                                   : std::string("-")});
+    ft.addRow({"flood", absl::StrFormat("%s (threshold %.0f/s, %d so far)",
+                                        f.flood_active() ? "ACTIVE" : "no", f.flood_threshold(),
+                                        f.floods_started())});
+    ft.addRow({"protected expired", formatCount(f.protected_expired())});
+    std::cout << "\nFlow table\n";
+    ft.print(std::cout);
+  }
   std::cout << "\nVIPs\n";
   vips.print(std::cout);
   std::cout << "\nBackends\n";

@@ -240,6 +240,7 @@ class Explainer {
       out.set_flow_found(true);
       out.set_flow_idle_ms(idleMs(now_ns_, fv.last_seen_ns));
       out.set_flow_closing((fv.flags & XLB_FLOW_F_CLOSING) != 0);
+      out.set_flow_protected((fv.flags & XLB_FLOW_F_PROTECTED) != 0);
       auto slot = cache_.get(fv.backend_id);
       if (!slot.ok()) return slot.status();
       const bool same_gen = slot->gen == fv.backend_gen;
@@ -543,6 +544,7 @@ absl::StatusOr<v1::ListFlowsResponse> InspectorService::listFlows(const v1::List
     out->set_backend_current(same && (slot->flags & XLB_BE_F_ACTIVE));
     out->set_idle_ms(idleMs(now, v.last_seen_ns));
     out->set_closing((v.flags & XLB_FLOW_F_CLOSING) != 0);
+    out->set_protected_((v.flags & XLB_FLOW_F_PROTECTED) != 0);
   }
   return resp;
 }

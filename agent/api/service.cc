@@ -135,7 +135,8 @@ grpc::Status BalancerService::GetStats(grpc::ServerContext*, const v1::GetStatsR
   if (!snapshot.ok()) return toGrpcStatus(snapshot.status());
   auto open_flows = dataplane_.readOpenFlows();
   if (!open_flows.ok()) return toGrpcStatus(open_flows.status());
-  *resp = stats::buildStats(*snapshot, ids, *open_flows);
+  const dataplane::FlowTableStatus flow_table = state_.flowTableStatus();
+  *resp = stats::buildStats(*snapshot, ids, *open_flows, &flow_table);
   return grpc::Status::OK;
 }
 

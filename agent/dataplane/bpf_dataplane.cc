@@ -149,6 +149,25 @@ absl::Status ensureBpffsDir(const std::string& dir) {
   return absl::OkStatus();
 }
 
+namespace {
+
+// A pinned flow table keeps its size across restarts and ABI migrations (see load()).
+void keepPinnedSize(const std::string& pin_dir, const char* name, uint32_t& size) {
+  std::string pin = MapMigrator::pinnedSource(pin_dir, XLB_ABI_VERSION, name);
+  int fd = pin.empty() ? -1 : bpf_obj_get(pin.c_str());
+  if (fd < 0) return;
+  bpf_map_info info{};
+  uint32_t len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && info.max_entries != size) {
+    log()->warn("reusing pinned {} {} with {} entries (requested {}); remove it to resize", name,
+                pin, info.max_entries, size);
+    size = info.max_entries;
+  }
+  close(fd);
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<BpfDataplane>> BpfDataplane::create(const BpfOptions& opts) {
   installLibbpfLogger();
   if (opts.flow_table_size == 0)
@@ -172,25 +191,23 @@ absl::Status BpfDataplane::load(const BpfOptions& opts) {
   if (!skel_) return errnoStatus("open BPF object xlb_balancer", errno);
 
   flow_table_size_ = opts.flow_table_size;
+  prot_table_size_ = opts.protected_flow_table_size ? opts.protected_flow_table_size
+                                                    : opts.flow_table_size;
   if (!map_dir.empty()) {
     // A pinned flow table is reused with its size: flows outlive agent restarts, and libbpf refuses
     // to reuse a pin whose max_entries differs from the object's. After an ABI change the old
     // table's size is kept as well, so the migration never has to leave flows behind.
-    std::string flows_pin = MapMigrator::pinnedSource(opts.pin_dir, XLB_ABI_VERSION, "xlb_flows");
-    int fd = flows_pin.empty() ? -1 : bpf_obj_get(flows_pin.c_str());
-    if (fd >= 0) {
-      bpf_map_info info{};
-      uint32_t len = sizeof(info);
-      if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && info.max_entries != flow_table_size_) {
-        log()->warn("reusing pinned flow table {} with {} entries (requested {}); remove it to resize",
-                    flows_pin, info.max_entries, flow_table_size_);
-        flow_table_size_ = info.max_entries;
-      }
-      close(fd);
-    }
+    keepPinnedSize(opts.pin_dir, "xlb_flows", flow_table_size_);
+    keepPinnedSize(opts.pin_dir, "xlb_flows_prot", prot_table_size_);
   }
   int err = bpf_map__set_max_entries(skel_->maps.xlb_flows, flow_table_size_);
   if (err) return errnoStatus("set xlb_flows size", err);
+  err = bpf_map__set_max_entries(skel_->maps.xlb_flows_prot, prot_table_size_);
+  if (err) return errnoStatus("set xlb_flows_prot size", err);
+  // The knob is in 2^XLB_FLOW_TIME_SHIFT ns units; a non-zero setting never rounds down to 0 (off).
+  uint64_t units = (uint64_t{opts.flow_protect_after_ms} * 1000000) >> XLB_FLOW_TIME_SHIFT;
+  if (opts.flow_protect_after_ms && units == 0) units = 1;
+  skel_->rodata->xlb_protect_after = static_cast<uint32_t>(units);
 
   if (!map_dir.empty()) {
     // Sets the pin paths (or reuses older pins by fd) and leaves incompatible maps unpinned, to be
@@ -210,7 +227,8 @@ absl::Status BpfDataplane::load(const BpfOptions& opts) {
   }
   ncpus_ = libbpf_num_possible_cpus();
   if (ncpus_ <= 0) return errnoStatus("count possible CPUs", ncpus_);
-  log()->info("loaded xlb_balancer: flow table {} entries, maps {}", flow_table_size_,
+  log()->info("loaded xlb_balancer: flow table {} entries (protected {}), maps {}", flow_table_size_,
+              prot_table_size_,
               map_dir.empty() ? std::string("unpinned") : map_dir);
   // Without an interface no old program is about to be replaced: migrate at once.
   if (opts.interface.empty()) return finishMigration();
@@ -490,9 +508,12 @@ absl::Status BpfDataplane::setOpenFlows(uint32_t backend_id, uint64_t count) {
   return mapUpdate(bpf_map__fd(skel_->maps.xlb_be_conns), "xlb_be_conns", &backend_id, &count);
 }
 
-absl::Status BpfDataplane::forEachFlow(const FlowVisitor& fn) {
-  const int fd = bpf_map__fd(skel_->maps.xlb_flows);
-  uint32_t chunk = kFlowBatch;
+namespace {
+
+// Reads a flow-keyed hash map in batches of kFlowBatch (growing the buffer when one bucket holds
+// more), calling fn for every entry.
+absl::Status scanFlowMap(int fd, const char* name, uint32_t chunk,
+                         const std::function<void(const xlb_flow_key&, const xlb_flow_value&)>& fn) {
   std::vector<xlb_flow_key> keys(chunk);
   std::vector<xlb_flow_value> vals(chunk);
   // Hash-map batches resume at a bucket index; the token is opaque to us (8 bytes is enough).
@@ -509,13 +530,89 @@ absl::Status BpfDataplane::forEachFlow(const FlowVisitor& fn) {
       vals.resize(chunk);
       continue;
     }
-    if (err && err != -ENOENT) return errnoStatus("read map xlb_flows", err);
+    if (err && err != -ENOENT) return errnoStatus(absl::StrCat("read map ", name), err);
     for (uint32_t i = 0; i < count; ++i) fn(keys[i], vals[i]);
     if (err == -ENOENT) break;  // end of the table (count may still carry the last entries)
     first = false;
     in_batch = out_batch;
   }
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status BpfDataplane::forEachFlow(const FlowVisitor& fn, FlowScanCounts* counts) {
+  const int lru_fd = bpf_map__fd(skel_->maps.xlb_flows);
+  FlowScanCounts c;
+  auto st = scanFlowMap(lru_fd, "xlb_flows", kFlowBatch,
+                        [&](const xlb_flow_key& k, const xlb_flow_value& v) {
+                          ++c.lru;
+                          fn(k, v);
+                        });
+  if (!st.ok()) return st;
+  // A protected copy is visited only when its LRU copy is gone (evicted by pressure). A user-space
+  // lookup does not mark the LRU entry referenced.
+  st = scanFlowMap(bpf_map__fd(skel_->maps.xlb_flows_prot), "xlb_flows_prot", kFlowBatch,
+                   [&](const xlb_flow_key& k, const xlb_flow_value& v) {
+                     xlb_flow_value lv;
+                     if (bpf_map_lookup_elem(lru_fd, &k, &lv) == 0) return;
+                     ++c.protected_only;
+                     fn(k, v);
+                   });
+  if (!st.ok()) return st;
+  if (counts) *counts = c;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Dataplane::ProtectedSweep> BpfDataplane::sweepProtectedFlows(
+    uint64_t now_ns, const ProtectedTimeouts& timeouts, size_t max_changes) {
+  const int lru_fd = bpf_map__fd(skel_->maps.xlb_flows);
+  const int prot_fd = bpf_map__fd(skel_->maps.xlb_flows_prot);
+  ProtectedSweep r;
+  std::vector<xlb_flow_key> del_keys;
+  std::vector<std::pair<xlb_flow_key, xlb_flow_value>> refresh;
+  auto st = scanFlowMap(prot_fd, "xlb_flows_prot", kFlowBatch,
+                        [&](const xlb_flow_key& k, const xlb_flow_value& v) {
+                          ++r.entries;
+                          if (protectedVerdict(k, v, now_ns, timeouts) == ProtectedVerdict::kKeep)
+                            return;
+                          if (del_keys.size() + refresh.size() >= max_changes) {
+                            r.truncated = true;
+                            return;
+                          }
+                          std::optional<xlb_flow_value> lru;
+                          xlb_flow_value lv;
+                          if (bpf_map_lookup_elem(lru_fd, &k, &lv) == 0) lru = lv;
+                          auto d = decideWithLru(k, v, lru, now_ns, timeouts);
+                          if (d.action == ProtectedDecision::kDelete) {
+                            del_keys.push_back(k);
+                          } else if (d.action == ProtectedDecision::kRefresh) {
+                            xlb_flow_value nv = v;
+                            nv.last_seen_ns = d.last_seen_ns;
+                            refresh.emplace_back(k, nv);
+                          }
+                        });
+  if (!st.ok()) return st;
+  // Written after the scan (a batch read must not see the table change under it). A packet that
+  // rewrites an entry between the read and this write loses at most its flags' latest change to a
+  // refresh, which the LRU copy still holds.
+  for (const auto& [k, v] : refresh) {
+    if (bpf_map_update_elem(prot_fd, &k, &v, BPF_EXIST) == 0) ++r.refreshed;
+  }
+  if (!del_keys.empty()) {
+    uint32_t count = static_cast<uint32_t>(del_keys.size());
+    int err = bpf_map_delete_batch(prot_fd, del_keys.data(), &count, nullptr);
+    if (err == 0) {
+      r.deleted = count;
+    } else {
+      // A key removed meanwhile (ENOENT) stops a batch: finish one by one.
+      r.deleted = count;
+      for (size_t i = count; i < del_keys.size(); ++i) {
+        if (bpf_map_delete_elem(prot_fd, &del_keys[i]) == 0) ++r.deleted;
+      }
+    }
+  }
+  return r;
 }
 
 uint64_t BpfDataplane::monotonicNowNs() {
@@ -537,8 +634,9 @@ absl::StatusOr<std::optional<xlb_vip_value>> BpfDataplane::lookupVip(const xlb_v
 absl::StatusOr<std::optional<xlb_flow_value>> BpfDataplane::lookupFlow(const xlb_flow_key& key) {
   xlb_flow_value v{};
   // A lookup from user space neither marks the LRU entry referenced nor refreshes last_seen_ns:
-  // inspecting a flow does not keep it alive.
+  // inspecting a flow does not keep it alive. The protected copy answers when the LRU lost it.
   int err = bpf_map_lookup_elem(bpf_map__fd(skel_->maps.xlb_flows), &key, &v);
+  if (err == -ENOENT) err = bpf_map_lookup_elem(bpf_map__fd(skel_->maps.xlb_flows_prot), &key, &v);
   if (err == -ENOENT) return std::optional<xlb_flow_value>();
   if (err) return errnoStatus("lookup map xlb_flows", err);
   return std::optional<xlb_flow_value>(v);

@@ -22,6 +22,10 @@ struct BpfOptions {
   std::string interface;              // attach XDP here; empty = load only (tests, bench)
   std::string pin_dir = XLB_PIN_DIR;  // maps + link pinned here; empty = no pinning (tests)
   uint32_t flow_table_size = XLB_DEFAULT_FLOWS;
+  // Flood protection (README "Flow-table floods"): capacity of xlb_flows_prot (0 = flow_table_size)
+  // and the age at which a flow seen again is copied into it (0 = protection off).
+  uint32_t protected_flow_table_size = 0;
+  uint32_t flow_protect_after_ms = 1000;
   bool xdp_generic = false;  // SKB mode instead of native
 };
 
@@ -47,6 +51,7 @@ class BpfDataplane final : public Dataplane {
   // fd of one of the balancer's maps by name ("xlb_flows"), or -1. For tests, bench and debugging.
   int mapFd(absl::string_view name) const;
   uint32_t flowTableSize() const { return flow_table_size_; }
+  uint32_t protectedFlowTableSize() const { return prot_table_size_; }
   // What create() did to each map when it migrated pinned maps (one entry per map, already logged);
   // empty when it reused every pin as it was or had nothing pinned.
   const std::vector<MapMigration>& migration() const { return migration_; }
@@ -65,7 +70,12 @@ class BpfDataplane final : public Dataplane {
   absl::StatusOr<std::vector<uint64_t>> readOpenFlows() override;
   absl::Status setOpenFlows(uint32_t backend_id, uint64_t count) override;
   // BPF_MAP_LOOKUP_BATCH over xlb_flows, kFlowBatch entries per syscall.
-  absl::Status forEachFlow(const FlowVisitor& fn) override;
+  absl::Status forEachFlow(const FlowVisitor& fn, FlowScanCounts* counts = nullptr) override;
+  absl::StatusOr<ProtectedSweep> sweepProtectedFlows(uint64_t now_ns,
+                                                     const ProtectedTimeouts& timeouts,
+                                                     size_t max_changes) override;
+  uint32_t flowTableCapacity() const override { return flow_table_size_; }
+  uint32_t protectedTableCapacity() const override { return prot_table_size_; }
   uint64_t monotonicNowNs() override;
   absl::StatusOr<std::optional<xlb_vip_value>> lookupVip(const xlb_vip_key& key) override;
   absl::StatusOr<std::optional<xlb_flow_value>> lookupFlow(const xlb_flow_key& key) override;
@@ -89,6 +99,7 @@ class BpfDataplane final : public Dataplane {
   std::string link_pin_;  // empty when the link is not pinned
   std::string interface_;
   uint32_t flow_table_size_ = 0;
+  uint32_t prot_table_size_ = 0;
   int ncpus_ = 1;
   std::unique_ptr<MapMigrator> migrator_;  // set between load() and finishMigration()
   std::vector<MapMigration> migration_;

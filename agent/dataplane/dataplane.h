@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "dataplane/flood.h"
 #include "xlb/abi.h"
 
 namespace xlb::dataplane {
@@ -61,10 +62,33 @@ class Dataplane {
   // closing between the caller's count and this write is lost until the next reconciliation.
   virtual absl::Status setOpenFlows(uint32_t backend_id, uint64_t count) = 0;
 
-  // Calls fn for every entry of the flow table, in batches (no lock held; entries added or evicted
-  // meanwhile may or may not be seen). fn must not call back into the Dataplane.
+  // Calls fn for every flow, in batches (no lock held; entries added or evicted meanwhile may or
+  // may not be seen): every entry of the LRU flow table, then every protected entry (xlb_flows_prot,
+  // flood protection) whose LRU copy is gone, so each flow is seen once and the LRU copy (which
+  // sees every packet first) wins. counts, when given, receives how many came from each table.
+  // fn must not call back into the Dataplane.
   using FlowVisitor = std::function<void(const xlb_flow_key&, const xlb_flow_value&)>;
-  virtual absl::Status forEachFlow(const FlowVisitor& fn) = 0;
+  struct FlowScanCounts {
+    uint64_t lru = 0;             // entries of xlb_flows
+    uint64_t protected_only = 0;  // entries of xlb_flows_prot without an LRU copy
+  };
+  virtual absl::Status forEachFlow(const FlowVisitor& fn, FlowScanCounts* counts = nullptr) = 0;
+
+  // Flood protection: one bounded pass of idle expiry over xlb_flows_prot (rules in flood.h):
+  // stale copies whose LRU copy is fresher get its last_seen, the others are deleted. At most
+  // max_changes refreshes + deletions per pass; the rest waits for the next pass.
+  struct ProtectedSweep {
+    uint64_t entries = 0;  // protected entries seen
+    uint64_t refreshed = 0;
+    uint64_t deleted = 0;
+    bool truncated = false;  // max_changes reached
+  };
+  virtual absl::StatusOr<ProtectedSweep> sweepProtectedFlows(uint64_t now_ns,
+                                                             const ProtectedTimeouts& timeouts,
+                                                             size_t max_changes) = 0;
+  // Capacities of xlb_flows and xlb_flows_prot (entries).
+  virtual uint32_t flowTableCapacity() const = 0;
+  virtual uint32_t protectedTableCapacity() const = 0;
 
   // The data plane's clock (bpf_ktime_get_coarse_ns = CLOCK_MONOTONIC_COARSE), to judge
   // xlb_flow_value.last_seen_ns.

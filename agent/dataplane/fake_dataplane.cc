@@ -167,11 +167,86 @@ absl::Status FakeDataplane::setOpenFlows(uint32_t backend_id, uint64_t count) {
   return absl::OkStatus();
 }
 
-absl::Status FakeDataplane::forEachFlow(const FlowVisitor& fn) {
+namespace {
+using FlowList = std::vector<std::pair<xlb_flow_key, xlb_flow_value>>;
+FlowList::iterator findFlow(FlowList& l, const xlb_flow_key& key) {
+  return std::find_if(l.begin(), l.end(), [&key](const auto& e) {
+    return std::memcmp(&e.first, &key, sizeof(key)) == 0;
+  });
+}
+}  // namespace
+
+absl::Status FakeDataplane::forEachFlow(const FlowVisitor& fn, FlowScanCounts* counts) {
   if (!flow_failure_.ok()) return flow_failure_;
-  for (const auto& [k, v] : flows_) fn(k, v);
+  FlowScanCounts c;
+  for (const auto& [k, v] : flows_) {
+    ++c.lru;
+    fn(k, v);
+  }
+  for (const auto& [k, v] : protected_) {
+    if (findFlow(flows_, k) != flows_.end()) continue;
+    ++c.protected_only;
+    fn(k, v);
+  }
   if (during_scan_) during_scan_();
+  if (counts) *counts = c;
   return absl::OkStatus();
+}
+
+absl::StatusOr<Dataplane::ProtectedSweep> FakeDataplane::sweepProtectedFlows(
+    uint64_t now_ns, const ProtectedTimeouts& timeouts, size_t max_changes) {
+  if (!flow_failure_.ok()) return flow_failure_;
+  ProtectedSweep r;
+  size_t changes = 0;
+  for (auto it = protected_.begin(); it != protected_.end();) {
+    ++r.entries;
+    if (protectedVerdict(it->first, it->second, now_ns, timeouts) == ProtectedVerdict::kKeep) {
+      ++it;
+      continue;
+    }
+    if (changes >= max_changes) {
+      r.truncated = true;
+      ++it;
+      continue;
+    }
+    auto lru_it = findFlow(flows_, it->first);
+    std::optional<xlb_flow_value> lru;
+    if (lru_it != flows_.end()) lru = lru_it->second;
+    auto d = decideWithLru(it->first, it->second, lru, now_ns, timeouts);
+    if (d.action == ProtectedDecision::kDelete) {
+      ++changes;
+      ++r.deleted;
+      it = protected_.erase(it);
+      continue;
+    }
+    if (d.action == ProtectedDecision::kRefresh) {
+      ++changes;
+      ++r.refreshed;
+      it->second.last_seen_ns = d.last_seen_ns;
+    }
+    ++it;
+  }
+  return r;
+}
+
+void FakeDataplane::putProtectedFlow(const xlb_flow_key& key, const xlb_flow_value& value) {
+  auto it = findFlow(protected_, key);
+  if (it != protected_.end())
+    it->second = value;
+  else
+    protected_.emplace_back(key, value);
+}
+
+std::optional<xlb_flow_value> FakeDataplane::protectedFlow(const xlb_flow_key& key) const {
+  auto& l = const_cast<FlowList&>(protected_);
+  auto it = findFlow(l, key);
+  if (it == l.end()) return std::nullopt;
+  return it->second;
+}
+
+void FakeDataplane::eraseFlow(const xlb_flow_key& key) {
+  auto it = findFlow(flows_, key);
+  if (it != flows_.end()) flows_.erase(it);
 }
 
 void FakeDataplane::putFlow(const xlb_flow_key& key, const xlb_flow_value& value) {
@@ -239,6 +314,9 @@ absl::StatusOr<std::optional<xlb_vip_value>> FakeDataplane::lookupVip(const xlb_
 absl::StatusOr<std::optional<xlb_flow_value>> FakeDataplane::lookupFlow(const xlb_flow_key& key) {
   if (!read_failure_.ok()) return read_failure_;
   for (const auto& [k, v] : flows_) {
+    if (std::memcmp(&k, &key, sizeof(key)) == 0) return std::optional<xlb_flow_value>(v);
+  }
+  for (const auto& [k, v] : protected_) {
     if (std::memcmp(&k, &key, sizeof(key)) == 0) return std::optional<xlb_flow_value>(v);
   }
   return std::optional<xlb_flow_value>();

@@ -45,7 +45,12 @@ class FakeDataplane final : public Dataplane {
   absl::StatusOr<std::vector<uint64_t>> readOpenFlows() override;
   // Logged and failure-injectable like every other mutation.
   absl::Status setOpenFlows(uint32_t backend_id, uint64_t count) override;
-  absl::Status forEachFlow(const FlowVisitor& fn) override;
+  absl::Status forEachFlow(const FlowVisitor& fn, FlowScanCounts* counts = nullptr) override;
+  absl::StatusOr<ProtectedSweep> sweepProtectedFlows(uint64_t now_ns,
+                                                     const ProtectedTimeouts& timeouts,
+                                                     size_t max_changes) override;
+  uint32_t flowTableCapacity() const override { return XLB_DEFAULT_FLOWS; }
+  uint32_t protectedTableCapacity() const override { return XLB_DEFAULT_FLOWS; }
   uint64_t monotonicNowNs() override { return now_ns_; }
   // Reads of the in-memory maps (not logged; reads fail with failReadCounters' status).
   absl::StatusOr<std::optional<xlb_vip_value>> lookupVip(const xlb_vip_key& key) override;
@@ -89,7 +94,14 @@ class FakeDataplane final : public Dataplane {
   // ---- flow table and clock, as the data plane would hold them (not logged as calls) ----
   // Adds or replaces the entry for `key` (the fake keeps insertion order for forEachFlow).
   void putFlow(const xlb_flow_key& key, const xlb_flow_value& value);
-  void clearFlows() { flows_.clear(); }
+  void clearFlows() {
+    flows_.clear();
+    protected_.clear();
+  }
+  // The protected table (xlb_flows_prot), same rules as putFlow; eraseFlow removes the LRU copy.
+  void putProtectedFlow(const xlb_flow_key& key, const xlb_flow_value& value);
+  std::optional<xlb_flow_value> protectedFlow(const xlb_flow_key& key) const;
+  void eraseFlow(const xlb_flow_key& key);
   size_t flowCount() const { return flows_.size(); }
   void failForEachFlow(absl::Status status) { flow_failure_ = std::move(status); }
   // Runs after forEachFlow has visited every entry: what the data plane did while a scan ran.
@@ -126,6 +138,7 @@ class FakeDataplane final : public Dataplane {
   absl::Status read_failure_;
   std::vector<uint64_t> open_flows_;
   std::vector<std::pair<xlb_flow_key, xlb_flow_value>> flows_;
+  std::vector<std::pair<xlb_flow_key, xlb_flow_value>> protected_;
   absl::Status flow_failure_;
   std::function<void()> during_scan_;
   uint64_t now_ns_ = 1'000'000'000'000;  // an arbitrary non-zero monotonic time

@@ -28,10 +28,10 @@ void OpenFlowCounter::add(const xlb_flow_key& /*key*/, const xlb_flow_value& v) 
 
 absl::StatusOr<std::vector<uint64_t>> countOpenFlows(
     Dataplane& dp, std::span<const std::pair<uint32_t, xlb_backend>> backends,
-    uint64_t idle_timeout_ns) {
+    uint64_t idle_timeout_ns, Dataplane::FlowScanCounts* scan) {
   OpenFlowCounter counter(backends, dp.monotonicNowNs(), idle_timeout_ns);
   auto st = dp.forEachFlow(
-      [&counter](const xlb_flow_key& k, const xlb_flow_value& v) { counter.add(k, v); });
+      [&counter](const xlb_flow_key& k, const xlb_flow_value& v) { counter.add(k, v); }, scan);
   if (!st.ok()) return st;
   return counter.counts();
 }

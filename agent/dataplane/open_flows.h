@@ -33,9 +33,10 @@ class OpenFlowCounter {
   uint64_t now_ns_, idle_timeout_ns_;
 };
 
-// One scan of dp's flow table with OpenFlowCounter, now taken from dp.monotonicNowNs().
+// One scan of dp's flows (LRU and protected-only, each flow once) with OpenFlowCounter, now taken
+// from dp.monotonicNowNs(). scan, when given, receives the table occupancies seen.
 absl::StatusOr<std::vector<uint64_t>> countOpenFlows(
     Dataplane& dp, std::span<const std::pair<uint32_t, xlb_backend>> backends,
-    uint64_t idle_timeout_ns);
+    uint64_t idle_timeout_ns, Dataplane::FlowScanCounts* scan = nullptr);
 
 }  // namespace xlb::dataplane

@@ -21,7 +21,8 @@ absl::StatusOr<MetricsInput> collectMetrics(const state::State& state,
   if (!snapshot.ok()) return snapshot.status();
   auto open_flows = dataplane.readOpenFlows();
   if (!open_flows.ok()) return open_flows.status();
-  in.stats = stats::buildStats(*snapshot, ids, *open_flows);
+  const dataplane::FlowTableStatus flow_table = state.flowTableStatus();
+  in.stats = stats::buildStats(*snapshot, ids, *open_flows, &flow_table);
   // A VIP added or deleted between the two reads has counters without status or the reverse; the
   // renderer emits what each side has.
   auto status = state.vipStatuses();

@@ -196,6 +196,35 @@ std::string renderMetrics(const MetricsInput& in) {
       w.sample("xlb_datapath_events_total", {{"event", name}}, value);
     }
   }
+  // ---- flow tables and floods (README "Flow-table floods") ----
+  if (s.has_flow_table()) {
+    const v1::FlowTableStats& f = s.flow_table();
+    w.family("xlb_flow_table_capacity", "gauge", "Flow table capacity (entries), by table.");
+    w.sample("xlb_flow_table_capacity", {{"table", "lru"}}, f.lru_capacity());
+    w.sample("xlb_flow_table_capacity", {{"table", "protected"}}, f.protected_capacity());
+    w.family("xlb_flow_table_entries", "gauge",
+             "Flow table entries at the agent's last scan, by table.");
+    w.sample("xlb_flow_table_entries", {{"table", "lru"}}, f.lru_entries());
+    w.sample("xlb_flow_table_entries", {{"table", "protected"}}, f.protected_entries());
+    w.family("xlb_flow_protected_only", "gauge",
+             "Protected flows whose LRU entry was evicted (served by the protected table).");
+    w.sample("xlb_flow_protected_only", {}, f.protected_only());
+    w.family("xlb_new_flows_per_second", "gauge", "New-flow rate over the last reconcile interval.");
+    w.sampleDouble("xlb_new_flows_per_second", {}, f.new_flow_rate());
+    w.family("xlb_flow_table_turnover_seconds", "gauge",
+             "Time for new flows to replace the whole LRU flow table at the current rate (0: none).");
+    w.sampleDouble("xlb_flow_table_turnover_seconds", {}, f.turnover_seconds());
+    w.family("xlb_flood_active", "gauge", "1 while the new-flow rate is above the flood threshold.");
+    w.sample("xlb_flood_active", {}, uint64_t{f.flood_active() ? 1u : 0u});
+    w.family("xlb_flood_threshold_flows_per_second", "gauge",
+             "New-flow rate at which a flood is reported.");
+    w.sampleDouble("xlb_flood_threshold_flows_per_second", {}, f.flood_threshold());
+    w.family("xlb_floods_total", "counter", "Floods detected since the agent started.");
+    w.sample("xlb_floods_total", {}, f.floods_started());
+    w.family("xlb_flow_protected_expired_total", "counter",
+             "Protected flows deleted by idle expiry since the agent started.");
+    w.sample("xlb_flow_protected_expired_total", {}, f.protected_expired());
+  }
   w.family("xlb_drops_total", "counter", "Packets dropped by the balancer, by reason.");
   for (const v1::NamedCounter& c : s.drops()) {
     w.sample("xlb_drops_total", {{"reason", c.name()}}, c.value());

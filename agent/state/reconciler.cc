@@ -18,6 +18,7 @@ void Reconciler::runOnce() {
   if (auto st = state_.reconcileOpenFlows(idle_ns); !st.ok()) {
     spdlog::warn("reconciler: open flows: {}", st.ToString());
   }
+  if (flood_) flood_->tick();
   if (auto st = state_.retryPendingHealth(); !st.ok()) {
     spdlog::warn("reconciler: health retry: {}", st.ToString());
   }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Background upkeep of State: recounts open flows per backend (the data plane's counts drift when
-// flows end without a FIN/RST seen) and retries health verdicts whose data-plane write failed.
+// flows end without a FIN/RST seen), retries health verdicts whose data-plane write failed, and
+// runs the flood monitor.
 #pragma once
 
 #include <chrono>
@@ -8,6 +9,7 @@
 #include <mutex>
 #include <thread>
 
+#include "state/flood_monitor.h"
 #include "state/state.h"
 
 namespace xlb::state {
@@ -23,6 +25,9 @@ class Reconciler {
   void stop();  // waits for a round in progress
   // One round now, on the caller's thread (start-up, tests).
   void runOnce();
+  // Flood detection and protected-flow expiry each round, after the recount (nullptr: none). Set
+  // before start(); the monitor must outlive the reconciler's thread.
+  void setFloodMonitor(FloodMonitor* monitor) { flood_ = monitor; }
 
  private:
   State& state_;
@@ -32,6 +37,7 @@ class Reconciler {
   std::condition_variable cv_;
   bool stopping_ = false;
   std::thread thread_;
+  FloodMonitor* flood_ = nullptr;
 };
 
 }  // namespace xlb::state

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -134,6 +135,11 @@ class State {
   // removed or replaced meanwhile are skipped.
   absl::Status reconcileOpenFlows(uint64_t idle_timeout_ns);
 
+  // ---- flow tables and floods (README "Flow-table floods") ----
+  // The reconcile scan fills the occupancies, FloodMonitor the rest.
+  dataplane::FlowTableStatus flowTableStatus() const;
+  void updateFlowTableStatus(const std::function<void(dataplane::FlowTableStatus&)>& fn);
+
  private:
   struct Member {
     uint32_t id = 0;
@@ -238,6 +244,8 @@ class State {
   // reconcileOpenFlows: by backend id, (gen, flows the count was short by in the last round). A
   // count is raised only by a shortfall seen in two rounds in a row.
   std::map<uint32_t, std::pair<uint32_t, uint64_t>> open_flow_shortfall_;
+  mutable std::mutex flow_table_mu_;  // apart from mu_: the scans never wait for API calls
+  dataplane::FlowTableStatus flow_table_;
 };
 
 // health/ <-> API vocabulary.

@@ -423,8 +423,15 @@ absl::Status State::reconcileOpenFlows(uint64_t idle_timeout_ns) {
   // held up by it.
   auto before = dataplane_.readOpenFlows();
   if (!before.ok()) return before.status();
-  auto counts = dataplane::countOpenFlows(dataplane_, table, idle_timeout_ns);
+  dataplane::Dataplane::FlowScanCounts scan;
+  auto counts = dataplane::countOpenFlows(dataplane_, table, idle_timeout_ns, &scan);
   if (!counts.ok()) return counts.status();
+  {
+    std::lock_guard lock(flow_table_mu_);
+    flow_table_.lru_entries = scan.lru;
+    flow_table_.protected_only = scan.protected_only;
+    flow_table_.scanned = true;
+  }
 
   std::lock_guard lock(mu_);
   auto current = dataplane_.readOpenFlows();
@@ -466,6 +473,19 @@ absl::Status State::reconcileOpenFlows(uint64_t idle_timeout_ns) {
   open_flow_shortfall_ = std::move(shortfalls);
   if (fixed > 0) spdlog::debug("state: reconciled the open-flow count of {} backends", fixed);
   return result;
+}
+
+dataplane::FlowTableStatus State::flowTableStatus() const {
+  std::lock_guard lock(flow_table_mu_);
+  dataplane::FlowTableStatus s = flow_table_;
+  s.lru_capacity = dataplane_.flowTableCapacity();
+  s.protected_capacity = dataplane_.protectedTableCapacity();
+  return s;
+}
+
+void State::updateFlowTableStatus(const std::function<void(dataplane::FlowTableStatus&)>& fn) {
+  std::lock_guard lock(flow_table_mu_);
+  fn(flow_table_);
 }
 
 }  // namespace xlb::state

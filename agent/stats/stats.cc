@@ -81,8 +81,23 @@ const std::vector<std::string>& dropReasonNames() {
 }
 
 v1::Stats buildStats(const dataplane::CounterSnapshot& snapshot, std::span<const state::VipIds> ids,
-                     std::span<const uint64_t> open_flows) {
+                     std::span<const uint64_t> open_flows,
+                     const dataplane::FlowTableStatus* flow_table) {
   v1::Stats out;
+  if (flow_table) {
+    auto* f = out.mutable_flow_table();
+    f->set_lru_capacity(flow_table->lru_capacity);
+    f->set_lru_entries(flow_table->lru_entries);
+    f->set_protected_capacity(flow_table->protected_capacity);
+    f->set_protected_entries(flow_table->protected_entries);
+    f->set_protected_only(flow_table->protected_only);
+    f->set_new_flow_rate(flow_table->new_flow_rate);
+    f->set_turnover_seconds(flow_table->turnoverSeconds());
+    f->set_flood_active(flow_table->flood_active);
+    f->set_floods_started(flow_table->floods_started);
+    f->set_flood_threshold(flow_table->flood_start_rate);
+    f->set_protected_expired(flow_table->protected_expired);
+  }
   // rx first, then what happened to packets (actions), then the flow/slow-path events.
   static constexpr int kGlobalOrder[] = {XLB_STAT_RX,           XLB_STAT_TX,
                                          XLB_STAT_PASS,         XLB_STAT_DROP,

@@ -20,7 +20,9 @@ const std::vector<std::string>& dropReasonNames();
 // per configured VIP with its backends, resolved through State's id mapping. Counter vectors
 // shorter than expected are treated as zeros. `open_flows` (by backend id, readOpenFlows()) fills
 // BackendStats.open_flows; health and state come from `ids`.
+// `flow_table` (State::flowTableStatus()) fills Stats.flow_table when given.
 v1::Stats buildStats(const dataplane::CounterSnapshot& snapshot, std::span<const state::VipIds> ids,
-                     std::span<const uint64_t> open_flows = {});
+                     std::span<const uint64_t> open_flows = {},
+                     const dataplane::FlowTableStatus* flow_table = nullptr);
 
 }  // namespace xlb::stats

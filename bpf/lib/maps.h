@@ -52,6 +52,16 @@ struct {
 	__type(value, struct xlb_flow_value);
 } xlb_flows SEC(".maps");
 
+/* Flood protection (lib/flow.h): a copy of every flow that proved alive. A plain HASH, so new
+ * flows never evict it; when it is full, promotions fail (XLB_STAT_FLOW_PROTECT_FULL) and the agent
+ * removes idle entries by timeout. Preallocated like xlb_flows; the agent sets max_entries. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XLB_DEFAULT_FLOWS);
+	__type(key, struct xlb_flow_key);
+	__type(value, struct xlb_flow_value);
+} xlb_flows_prot SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, XLB_MAX_BACKENDS);

@@ -69,7 +69,7 @@ print(xdp.get("prog", {}).get("id") or xdp.get("attached", [{}])[0].get("prog", 
 }
 
 # build_tag PROG_ID: xlb_test_build_tag from the program's .rodata ("none" for the production
-# build, which has no .rodata).
+# build, whose .rodata holds only runtime knobs such as xlb_protect_after).
 build_tag() {
 	local m
 	for m in $(bpftool -j prog show id "$1" | python3 -c 'import json, sys; print(*json.load(sys.stdin).get("map_ids", []))'); do
@@ -90,7 +90,7 @@ def find(v):
             if r is not None:
                 return r
     return None
-print(find(json.load(sys.stdin)))'
+print(find(json.load(sys.stdin)) or "none")'
 		return
 	done
 	echo none

@@ -110,12 +110,16 @@ test_migrate() {
 	log_line xlb_vip_addrs
 	[[ "$LINE" == *": reset (key layout: member pad 3${ARROW}2 bytes; key not mappable; no field mapping)" ]] ||
 		fail "xlb_vip_addrs: $LINE"
+	# The protected flow table (flood protection) shares xlb_flow_value: migrated the same way.
+	log_line xlb_flows_prot
+	[[ "$LINE" == *"entries migrated field-wise (value size 24${ARROW}32; added: created_ns; dropped: none)"* ]] ||
+		fail "xlb_flows_prot: $LINE"
 	local maps=0
 	while read -r name id; do
 		maps=$((maps + 1))
 		log_line "$name"
 		case $name in
-		xlb_flows | xlb_nh_cache | xlb_stats | xlb_vip_addrs) ;;
+		xlb_flows | xlb_flows_prot | xlb_nh_cache | xlb_stats | xlb_vip_addrs) ;;
 		*) [[ "$LINE" == *": reused" ]] || fail "$name: $LINE (want reused)" ;;
 		esac
 		# The program runs on the maps now pinned in v4.

@@ -253,11 +253,14 @@ struct xlb_flow_value {
 	__u32 backend_gen; /* must equal xlb_backend.gen, else the backend was replaced: re-steer */
 	__u64 last_seen_ns; /* bpf_ktime_get_coarse_ns(), refreshed at most once a second */
 	__u32 flags;        /* XLB_FLOW_F_* */
-	__u32 pad;
+	__u32 created;      /* bpf_ktime_get_coarse_ns() >> XLB_FLOW_TIME_SHIFT when recorded (wraps
+			     * after 52 days; only ages below that matter); 0 = "old" (migrated) */
 #ifdef XLB_TEST_LAYOUT
 	__u64 created_ns; /* never written: zero in migrated and new entries alike */
 #endif
 };
+/* xlb_flow_value.created unit: 2^20 ns (about 1.05 ms). Flood protection compares ages in it. */
+#define XLB_FLOW_TIME_SHIFT 20
 /* 24 bytes: the flags could hide in the top bits of backend_gen, but a separate word keeps the
  * user-space readers (reconciliation, tests) free of masks; the LRU element is 8-byte rounded and
  * still fits the same cache line with its 40-byte key. */
