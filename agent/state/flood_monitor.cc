@@ -32,34 +32,35 @@ FloodMonitor::FloodMonitor(State& state, dataplane::Dataplane& dp, Options opts)
 
 void FloodMonitor::tick() {
   const uint64_t now = dp_.monotonicNowNs();
-  auto counters = dp_.readCounters();
-  if (!counters.ok()) {
-    spdlog::warn("flood: read counters: {}", counters.status().ToString());
-  } else {
-    uint64_t total = 0;
-    if (XLB_STAT_FLOW_NEW < counters->global.size()) total = counters->global[XLB_STAT_FLOW_NEW];
-    auto t = detector_.observe(now, total);
-    state_.updateFlowTableStatus([this](dataplane::FlowTableStatus& s) {
-      s.new_flow_rate = detector_.rate();
-      s.flood_active = detector_.active();
-      s.floods_started = detector_.floodsStarted();
-    });
-    if (t != dataplane::FloodDetector::Transition::kNone)
-      publish(t == dataplane::FloodDetector::Transition::kStarted, state_.flowTableStatus());
-  }
+  // Expiry first, so that an event published below reports this tick's protected occupancy.
   auto sweep = dp_.sweepProtectedFlows(now, opts_.timeouts, opts_.max_changes);
   if (!sweep.ok()) {
     spdlog::warn("flood: protected flow expiry: {}", sweep.status().ToString());
+  } else {
+    state_.updateFlowTableStatus([&sweep](dataplane::FlowTableStatus& s) {
+      s.protected_entries = sweep->entries - sweep->deleted;
+      s.protected_expired += sweep->deleted;
+      s.protected_refreshed += sweep->refreshed;
+    });
+    if (sweep->deleted > 0 || sweep->truncated)
+      spdlog::debug("flood: protected flows: {} expired, {} refreshed{}", sweep->deleted,
+                    sweep->refreshed, sweep->truncated ? " (more next tick)" : "");
+  }
+  auto counters = dp_.readCounters();
+  if (!counters.ok()) {
+    spdlog::warn("flood: read counters: {}", counters.status().ToString());
     return;
   }
-  state_.updateFlowTableStatus([&sweep](dataplane::FlowTableStatus& s) {
-    s.protected_entries = sweep->entries - sweep->deleted;
-    s.protected_expired += sweep->deleted;
-    s.protected_refreshed += sweep->refreshed;
+  uint64_t total = 0;
+  if (XLB_STAT_FLOW_NEW < counters->global.size()) total = counters->global[XLB_STAT_FLOW_NEW];
+  auto t = detector_.observe(now, total);
+  state_.updateFlowTableStatus([this](dataplane::FlowTableStatus& s) {
+    s.new_flow_rate = detector_.rate();
+    s.flood_active = detector_.active();
+    s.floods_started = detector_.floodsStarted();
   });
-  if (sweep->deleted > 0 || sweep->truncated)
-    spdlog::debug("flood: protected flows: {} expired, {} refreshed{}", sweep->deleted,
-                  sweep->refreshed, sweep->truncated ? " (more next tick)" : "");
+  if (t != dataplane::FloodDetector::Transition::kNone)
+    publish(t == dataplane::FloodDetector::Transition::kStarted, state_.flowTableStatus());
 }
 
 void FloodMonitor::publish(bool started, const dataplane::FlowTableStatus& s) {
