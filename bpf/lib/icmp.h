@@ -15,7 +15,7 @@
  *  - quoted protocol not TCP/UDP, quoted source not the outer destination, or no VIP at the quoted
  *    source address/port/protocol                                     -> PASS, ICMP_NON_VIP_QUOTE_PASS
  *  - otherwise the VIP checks of an ordinary packet (VLAN, L2 multicast, source), then the flow:
- *    recorded and its backend alive -> forward (XLB_STAT_ICMP_FWD); no usable entry and the VIP
+ *    recorded (LRU or protected table) and its backend alive -> forward (XLB_STAT_ICMP_FWD); no usable entry and the VIP
  *    hashes (maglev, source_hash) -> forward to the backend the table gives the reversed tuple
  *    (XLB_STAT_ICMP_FWD_HASH); otherwise -> PASS, XLB_STAT_ICMP_NO_FLOW_PASS.
  * Nothing here writes the flow table or the open-flow counts: an ICMP error is not a packet of the
@@ -37,10 +37,15 @@
 #define XLB_QUOTE_L4_LEN 8 /* RFC 792: the quoted datagram's first 64 bits of data: both ports */
 
 /* A read-only flow lookup: the LRU table (a lookup marks the entry referenced, which an error about
- * a live flow may well do); never an insert. */
+ * a live flow may well do), then the protected table for a proven flow whose LRU entry a flood
+ * evicted; never an insert, never a promotion. */
 static __always_inline struct xlb_flow_value *xlb_icmp_flow(const struct xlb_flow_key *key)
 {
-	return bpf_map_lookup_elem(&xlb_flows, key);
+	struct xlb_flow_value *fv = bpf_map_lookup_elem(&xlb_flows, key);
+
+	if (fv)
+		return fv;
+	return bpf_map_lookup_elem(&xlb_flows_prot, key);
 }
 
 /* The flow the error is about: the recorded backend of the reversed tuple, else (consistent-hash

@@ -415,6 +415,24 @@ TEST(Icmp, RoundRobinWithoutAFlowPasses) {
   check({"with a flow entry, round_robin forwards", err, XDP_TX, withMacs(err, kBackendMacA, kLbMac), XLB_STAT_ICMP_FWD});
 }
 
+TEST(Icmp, ProtectedEntryWhoseLruCopyIsGoneStillOwnsTheFlow) {
+  // A proven flow whose LRU entry a flood evicted lives on in xlb_flows_prot only: its errors follow
+  // it there (round_robin could not recompute the choice), and nothing is promoted or refreshed.
+  const xlb_flow_key k = flowKey("192.0.2.10", "10.100.0.30", 42100, 80, kTcp);
+  xlb_flow_value v{};
+  v.backend_id = 5;
+  v.backend_gen = 1;
+  v.flags = XLB_FLOW_F_PROTECTED;
+  ASSERT_EQ(bpf_map_update_elem(g_dp->mapFd("xlb_flows_prot"), &k, &v, BPF_ANY), 0);
+  Bytes err = icmp4To("10.100.0.30", icmpError(3, 4, 1280, quote4("10.100.0.30", 80, "192.0.2.10", 42100)));
+  check({"frag-needed, protected entry only -> its backend", err, XDP_TX, withMacs(err, kBackendMacA, kLbMac), XLB_STAT_ICMP_FWD});
+  EXPECT_FALSE(hasFlow(k)) << "an ICMP error must not re-create the LRU entry";
+  xlb_flow_value got{};
+  ASSERT_EQ(bpf_map_lookup_elem(g_dp->mapFd("xlb_flows_prot"), &k, &got), 0);
+  EXPECT_EQ(memcmp(&got, &v, sizeof v), 0) << "an ICMP error must not touch the protected entry";
+  ASSERT_EQ(bpf_map_delete_elem(g_dp->mapFd("xlb_flows_prot"), &k), 0);
+}
+
 TEST(Icmp, BadOrForeignQuotesPass) {
   const std::string vip = "10.100.0.10";
   Bytes opts = quote4(vip, 80, "192.0.2.7", 40000);
