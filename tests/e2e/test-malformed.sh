@@ -17,7 +17,7 @@ SEED=${XLB_BARRAGE_SEED:-$RANDOM}
 DSR_PORT=7000
 IPIP_PORT=7001
 CLOSED_PORT=7999
-VLAN_OK=0  # no tagged VIP traffic accepted: tagged frames must all drop
+VLAN_OK=100  # the agent accepts tagged VIP traffic on VLAN 100 only (--vlan-ids); other tags must drop
 
 write_config() {
 	local f addr proto
@@ -135,7 +135,7 @@ topo_create 3
 nsx sw ethtool -K p-lb txvlan off tx-vlan-stag-hw-insert off >/dev/null || fail "ethtool -K p-lb txvlan off"
 for i in 1 2 3; do decap_attach "$i"; done
 write_config
-agent_start "$RUN_DIR/xlb.yaml"
+agent_start "$RUN_DIR/xlb.yaml" --vlan-ids "$VLAN_OK"
 run test_barrage
 E2E_CURRENT_TEST=""
 log "PASS: e2e barrage (malformed frames never forwarded)"
