@@ -18,9 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "dataplane/bpf_dataplane.h"
-#include "packet_builder.h"
-#include "testbed.h"
+#include "fixture.h"
 
 namespace xlb::test {
 namespace {
@@ -31,30 +29,13 @@ constexpr uint8_t kSyn = 0x02, kAck = 0x10, kFinAck = 0x11, kRst = 0x04, kTcp = 
 
 BpfDataplane* g_dp = nullptr;
 
-[[noreturn]] void skip(const std::string& why) {
-  fprintf(stderr, "SKIPPED: xlb bpf algorithm tests: %s\n", why.c_str());
-  std::exit(77);
-}
-
-std::unique_ptr<BpfDataplane> load(uint32_t flows) {
-  dataplane::BpfOptions opts;
-  opts.pin_dir = "";
-  opts.flow_table_size = flows;
-  auto dp = BpfDataplane::create(opts);
-  if (!dp.ok()) skip("cannot load the balancer: " + std::string(dp.status().message()));
-  return std::move(*dp);
-}
+std::unique_ptr<BpfDataplane> load(uint32_t flows) { return loadOrSkip("bpf algorithm tests", flows); }
 
 class Env : public ::testing::Environment {
  public:
   void SetUp() override {
-    std::string why = setUpTestbed();
-    if (!why.empty()) skip(why);
     // Every test run executes on the calling CPU; one CPU means one round-robin position.
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(sched_getcpu(), &set);
-    if (sched_setaffinity(0, sizeof(set), &set) != 0) skip("sched_setaffinity failed");
+    setUpOrSkip("bpf algorithm tests", true);
     g_dp = load(65536).release();
   }
   void TearDown() override { delete g_dp; }
@@ -73,15 +54,7 @@ const Peer kB{"10.0.0.3", kBackendMacB, kLbMac, XDP_TX};
 const Peer kC{"10.0.1.2", kBackendMacC, kLb1Mac, XDP_REDIRECT};
 
 xlb_backend backend(const Peer& p, uint32_t vip_id, uint16_t weight = 1, uint32_t gen = 1) {
-  xlb_backend b{};
-  auto a = parseAddr(p.addr);
-  memcpy(b.addr, a.data(), 16);
-  b.family = XLB_AF_INET;
-  b.flags = XLB_BE_F_ACTIVE;
-  b.weight = weight;
-  b.gen = gen;
-  b.vip_id = vip_id;
-  return b;
+  return makeBackend(p.addr, vip_id, gen, weight);
 }
 
 struct Vip {
@@ -101,14 +74,7 @@ Vip makeVip(BpfDataplane& dp, uint32_t id, const std::string& addr, uint8_t algo
     v.peers.emplace(bid, pw.first);
   }
   EXPECT_TRUE(dp.setSelectionTable(id, table).ok());
-  xlb_vip_key k{};
-  bool v6 = false;
-  auto a = parseAddr(addr, &v6);
-  memcpy(k.addr, a.data(), 16);
-  k.port = htons(80);
-  k.proto = kTcp;
-  k.family = v6 ? XLB_AF_INET6 : XLB_AF_INET;
-  EXPECT_TRUE(dp.upsertVip(k, {id, algorithm, XLB_FWD_DSR, flags}).ok());
+  EXPECT_TRUE(dp.upsertVip(makeVipKey(addr, 80, kTcp), {id, algorithm, XLB_FWD_DSR, flags}).ok());
   return v;
 }
 

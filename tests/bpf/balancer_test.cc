@@ -16,9 +16,7 @@
 #include <set>
 #include <vector>
 
-#include "dataplane/bpf_dataplane.h"
-#include "packet_builder.h"
-#include "testbed.h"
+#include "fixture.h"
 #include "xlb_decap.skel.h"
 
 namespace xlb::test {
@@ -38,89 +36,33 @@ xlb_decap* g_decap = nullptr;
 class Env : public ::testing::Environment {
  public:
   void SetUp() override {
-    std::string why = setUpTestbed();
-    if (!why.empty()) skip(why);
-    dataplane::BpfOptions opts;
-    opts.pin_dir = "";
-    opts.flow_table_size = 4096;
-    auto dp = BpfDataplane::create(opts);
-    if (!dp.ok()) skip("cannot load the balancer: " + std::string(dp.status().message()));
-    g_dp = dp->release();
+    setUpOrSkip("bpf tests");
+    g_dp = loadOrSkip("bpf tests", 4096).release();
     g_decap = xlb_decap__open_and_load();
-    if (!g_decap) skip("cannot load the decap program");
+    if (!g_decap) skipSuite("bpf tests", "cannot load the decap program");
   }
   void TearDown() override {
     delete g_dp;
     if (g_decap) xlb_decap__destroy(g_decap);
   }
-
- private:
-  [[noreturn]] static void skip(const std::string& why) {
-    fprintf(stderr, "SKIPPED: xlb bpf tests: %s\n", why.c_str());
-    std::exit(77);
-  }
 };
 const auto* const g_env = ::testing::AddGlobalTestEnvironment(new Env);
-
-xlb_vip_key vipKey(const std::string& addr, uint16_t port, uint8_t proto) {
-  xlb_vip_key k{};
-  bool v6 = false;
-  auto a = parseAddr(addr, &v6);
-  memcpy(k.addr, a.data(), 16);
-  k.port = htons(port);
-  k.proto = proto;
-  k.family = v6 ? XLB_AF_INET6 : XLB_AF_INET;
-  return k;
-}
-
-xlb_addr_key addrKey(const std::string& addr) {
-  xlb_addr_key k{};
-  bool v6 = false;
-  auto a = parseAddr(addr, &v6);
-  memcpy(k.addr, a.data(), 16);
-  k.family = v6 ? XLB_AF_INET6 : XLB_AF_INET;
-  return k;
-}
-
-xlb_backend backend(const std::string& addr, uint32_t vip_id, uint32_t gen = 1) {
-  xlb_backend b{};
-  bool v6 = false;
-  auto a = parseAddr(addr, &v6);
-  memcpy(b.addr, a.data(), 16);
-  b.family = v6 ? XLB_AF_INET6 : XLB_AF_INET;
-  b.flags = XLB_BE_F_ACTIVE;
-  b.gen = gen;
-  b.vip_id = vip_id;
-  return b;
-}
 
 // VIP `id` at addr:port/proto with one backend `be_id` at be_addr (or none when be_addr is empty).
 void addVip(uint32_t id, const std::string& addr, uint16_t port, uint8_t proto, uint8_t mode,
             uint32_t be_id, const std::string& be_addr) {
-  ASSERT_TRUE(g_dp->upsertVipAddr(addrKey(addr), {1, 0}).ok());
+  ASSERT_TRUE(g_dp->upsertVipAddr(makeAddrKey(addr), {1, 0}).ok());
   if (!be_addr.empty()) {
-    ASSERT_TRUE(g_dp->upsertBackend(be_id, backend(be_addr, id)).ok());
+    ASSERT_TRUE(g_dp->upsertBackend(be_id, makeBackend(be_addr, id)).ok());
     std::vector<uint32_t> table(7, be_id);  // any M works; 7 slots all on this backend
     ASSERT_TRUE(g_dp->setSelectionTable(id, table).ok());
   }
   xlb_vip_value v{id, XLB_ALG_MAGLEV, mode, 0};
-  ASSERT_TRUE(g_dp->upsertVip(vipKey(addr, port, proto), v).ok());
+  ASSERT_TRUE(g_dp->upsertVip(makeVipKey(addr, port, proto), v).ok());
 }
 
-CounterSnapshot counters() {
-  auto s = g_dp->readCounters();
-  EXPECT_TRUE(s.ok()) << s.status();
-  return s.ok() ? *s : CounterSnapshot{};
-}
+CounterSnapshot counters() { return readCounters(*g_dp); }
 
-Bytes withMacs(Bytes frame, const std::string& dst, const std::string& src) {
-  Mac d = parseMac(dst), s = parseMac(src);
-  memcpy(frame.data(), d.data(), 6);
-  memcpy(frame.data() + 6, s.data(), 6);
-  return frame;
-}
-
-// The frame the balancer must emit for an encapsulated packet, built independently of the BPF code.
 Bytes ipipFrame(const std::string& dmac, const std::string& smac, int vlan_tci,
                 const std::string& backend_addr, const xlb_flow_key& key, uint8_t tos,
                 const Bytes& inner) {
@@ -190,21 +132,9 @@ Bytes decapped(const Bytes& encapsulated, int vlan_tci, const Bytes& inner) {
 class BalancerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    xlb_settings s{};
-    uint8_t v4[4] = {172, 16, 0, 0};
-    memcpy(s.encap_v4_prefix, v4, 4);
-    uint8_t v4m[4] = {0, 0, 255, 255};
-    memcpy(&s.encap_v4_host_mask, v4m, 4);
-    auto v6 = parseAddr("fd00:7862::");
-    memcpy(s.encap_v6_prefix, v6.data(), 16);
-    s.encap_v6_host_mask = 0xffffffff;
-    s.nr_wildcard_vips = 1;
-    ASSERT_TRUE(g_dp->setSettings(s).ok());
+    ASSERT_TRUE(g_dp->setSettings(testSettings(1)).ok());
     // The tagged fixtures below use these VLANs; unaccepted ones are malformed_icmp_test's.
-    for (uint32_t vlan : {7u, 42u, 43u, 100u}) {
-      uint32_t one = 1;
-      ASSERT_EQ(bpf_map_update_elem(g_dp->mapFd("xlb_vlans"), &vlan, &one, BPF_ANY), 0);
-    }
+    for (uint32_t vlan : {7u, 42u, 43u, 100u}) acceptVlan(*g_dp, vlan);
 
     addVip(0, "10.100.0.10", 80, kTcp, XLB_FWD_DSR, 1, "10.0.0.2");
     addVip(1, "10.100.0.10", 53, kUdp, XLB_FWD_DSR, 2, "10.0.0.3");
@@ -450,10 +380,10 @@ TEST_F(BalancerTest, NoBackendNoRouteNoNeighbour) {
 }
 
 TEST_F(BalancerTest, BackendDeletedDropsNewFlowsWhenTableEmpty) {
-  ASSERT_TRUE(g_dp->upsertBackend(20, backend("10.0.0.2", 16)).ok());
+  ASSERT_TRUE(g_dp->upsertBackend(20, makeBackend("10.0.0.2", 16)).ok());
   std::vector<uint32_t> t(3, 20);
   ASSERT_TRUE(g_dp->setSelectionTable(16, t).ok());
-  ASSERT_TRUE(g_dp->upsertVip(vipKey("10.100.0.90", 80, kTcp), {16, XLB_ALG_MAGLEV, XLB_FWD_DSR, 0}).ok());
+  ASSERT_TRUE(g_dp->upsertVip(makeVipKey("10.100.0.90", 80, kTcp), {16, XLB_ALG_MAGLEV, XLB_FWD_DSR, 0}).ok());
   Bytes a = PacketBuilder().eth(kLbMac, kClientMac).ipv4("192.0.2.1", "10.100.0.90").tcp(1, 80, kSyn).build();
   check({"inactive backend in table", a, XDP_TX, withMacs(a, kBackendMacA, kLbMac), XLB_STAT_FLOW_NEW});
   ASSERT_TRUE(g_dp->deleteBackend(20).ok());
@@ -466,7 +396,7 @@ TEST_F(BalancerTest, BackendDeletedDropsNewFlowsWhenTableEmpty) {
 
 TEST_F(BalancerTest, FlowsStickAcrossTableChangesAndResteerWhenBackendGoes) {
   const uint32_t vip = 14;
-  ASSERT_TRUE(g_dp->upsertBackend(21, backend("10.0.0.3", vip, 5)).ok());
+  ASSERT_TRUE(g_dp->upsertBackend(21, makeBackend("10.0.0.3", vip, 5)).ok());
   auto pkt = [](uint16_t sport, uint8_t flags) {
     return PacketBuilder().eth(kLbMac, kClientMac).ipv4("192.0.2.44", "10.100.0.80").tcp(sport, 80, flags).build();
   };
@@ -491,7 +421,7 @@ TEST_F(BalancerTest, FlowsStickAcrossTableChangesAndResteerWhenBackendGoes) {
   check({"flow 1 sticks to B", data, XDP_TX, withMacs(data, kBackendMacB, kLbMac), XLB_STAT_FLOW_HIT});
 
   // Same id reassigned (gen bumped) to another address: flows recorded for the old gen re-steer.
-  ASSERT_TRUE(g_dp->upsertBackend(21, backend("10.0.0.2", vip, 6)).ok());
+  ASSERT_TRUE(g_dp->upsertBackend(21, makeBackend("10.0.0.2", vip, 6)).ok());
   check({"gen change re-steers", data, XDP_TX, withMacs(data, kBackendMacA, kLbMac), XLB_STAT_FLOW_RESTEER});
 
   // The flow entry itself records backend id and gen.
@@ -574,7 +504,7 @@ TEST(BpfDataplanePinning, RestartReusesMapsAndLinkThenDetaches) {
   opts.flow_table_size = 1024;
   auto first = dataplane::BpfDataplane::create(opts);
   ASSERT_TRUE(first.ok()) << first.status();
-  ASSERT_TRUE((*first)->upsertVip(vipKey("10.200.0.1", 80, kTcp), {3, XLB_ALG_MAGLEV, XLB_FWD_DSR, 0}).ok());
+  ASSERT_TRUE((*first)->upsertVip(makeVipKey("10.200.0.1", 80, kTcp), {3, XLB_ALG_MAGLEV, XLB_FWD_DSR, 0}).ok());
   int link = bpf_obj_get((pin_dir + "/link_peer1").c_str());
   ASSERT_GE(link, 0) << "link not pinned";
   bpf_link_info info{};
@@ -589,7 +519,7 @@ TEST(BpfDataplanePinning, RestartReusesMapsAndLinkThenDetaches) {
   auto second = dataplane::BpfDataplane::create(opts);
   ASSERT_TRUE(second.ok()) << second.status();
   EXPECT_EQ((*second)->flowTableSize(), 1024u) << "pinned flow table reused with its size";
-  xlb_vip_key k = vipKey("10.200.0.1", 80, kTcp);
+  xlb_vip_key k = makeVipKey("10.200.0.1", 80, kTcp);
   xlb_vip_value v{};
   EXPECT_EQ(bpf_map_lookup_elem((*second)->mapFd("xlb_vips"), &k, &v), 0) << "pinned map reused";
   EXPECT_EQ(v.vip_id, 3u);

@@ -20,9 +20,7 @@
 
 #include "barrage_gen.h"
 #include "barrage_oracle.h"
-#include "dataplane/bpf_dataplane.h"
-#include "packet_builder.h"
-#include "testbed.h"
+#include "fixture.h"
 
 namespace xlb::test {
 namespace {
@@ -33,11 +31,6 @@ constexpr uint8_t kTcp = 6, kUdp = 17;
 constexpr uint16_t kAcceptedVlan = 100;
 
 BpfDataplane* g_dp = nullptr;
-
-[[noreturn]] void skip(const std::string& why) {
-  fprintf(stderr, "SKIPPED: xlb barrage test: %s\n", why.c_str());
-  std::exit(77);
-}
 
 struct VipDef {
   const char* addr;
@@ -64,17 +57,8 @@ const VipDef kVips[] = {
 };
 
 void configure(Oracle& oracle) {
-  xlb_settings s{};
-  const uint8_t v4[4] = {172, 16, 0, 0}, v4m[4] = {0, 0, 255, 255};
-  memcpy(s.encap_v4_prefix, v4, 4);
-  memcpy(&s.encap_v4_host_mask, v4m, 4);
-  auto v6 = parseAddr("fd00:7862::");
-  memcpy(s.encap_v6_prefix, v6.data(), 16);
-  s.encap_v6_host_mask = 0xffffffff;
-  s.nr_wildcard_vips = 1;
-  ASSERT_TRUE(g_dp->setSettings(s).ok());
-  uint32_t id = kAcceptedVlan, one = 1;
-  ASSERT_EQ(bpf_map_update_elem(g_dp->mapFd("xlb_vlans"), &id, &one, BPF_ANY), 0);
+  ASSERT_TRUE(g_dp->setSettings(testSettings(1)).ok());
+  acceptVlan(*g_dp, kAcceptedVlan);
   oracle.acceptVlan(kAcceptedVlan);
 
   std::map<std::pair<Addr, int>, uint32_t> addr_vips;
@@ -98,20 +82,9 @@ void configure(Oracle& oracle) {
     oracle.addVip(v);
     ++addr_vips[{v.addr, v.family}];
 
-    xlb_backend be{};
-    memcpy(be.addr, v.backend_addr.data(), 16);
-    be.family = v6be ? XLB_AF_INET6 : XLB_AF_INET;
-    be.flags = XLB_BE_F_ACTIVE;
-    be.gen = 1;
-    be.vip_id = i;
-    ASSERT_TRUE(g_dp->upsertBackend(v.backend_id, be).ok());
+    ASSERT_TRUE(g_dp->upsertBackend(v.backend_id, makeBackend(d.backend, i)).ok());
     ASSERT_TRUE(g_dp->setSelectionTable(i, std::vector<uint32_t>(7, v.backend_id)).ok());
-    xlb_vip_key k{};
-    memcpy(k.addr, v.addr.data(), 16);
-    k.port = htons(d.port);
-    k.proto = d.proto;
-    k.family = v6addr ? XLB_AF_INET6 : XLB_AF_INET;
-    ASSERT_TRUE(g_dp->upsertVip(k, {i, d.alg, d.mode, 0}).ok());
+    ASSERT_TRUE(g_dp->upsertVip(makeVipKey(d.addr, d.port, d.proto), {i, d.alg, d.mode, 0}).ok());
   }
   for (const auto& [addr, n] : addr_vips) {
     xlb_addr_key ak{};
@@ -124,14 +97,9 @@ void configure(Oracle& oracle) {
 class Env : public ::testing::Environment {
  public:
   void SetUp() override {
-    std::string why = setUpTestbed();
-    if (!why.empty()) skip(why);
-    dataplane::BpfOptions opts;
-    opts.pin_dir = "";
-    opts.flow_table_size = 1 << 17;  // far above the flows a run creates: nothing is evicted
-    auto dp = BpfDataplane::create(opts);
-    if (!dp.ok()) skip("cannot load the balancer: " + std::string(dp.status().message()));
-    g_dp = dp->release();
+    setUpOrSkip("barrage test");
+    // Far above the flows a run creates: nothing is evicted.
+    g_dp = loadOrSkip("barrage test", 1 << 17).release();
   }
   void TearDown() override { delete g_dp; }
 };

@@ -19,11 +19,9 @@
 
 #include "api/inspect.h"
 #include "config/yaml.h"
-#include "dataplane/bpf_dataplane.h"
-#include "packet_builder.h"
+#include "fixture.h"
 #include "spdlog/spdlog.h"
 #include "state/state.h"
-#include "testbed.h"
 
 namespace xlb::test {
 namespace {
@@ -33,16 +31,10 @@ using dataplane::BpfDataplane;
 constexpr uint8_t kSyn = 0x02, kAck = 0x10, kTcp = 6;
 const bool kQuiet = (spdlog::set_level(spdlog::level::err), true);
 
-[[noreturn]] void skip(const std::string& why) {
-  fprintf(stderr, "SKIPPED: xlb bpf explain tests: %s\n", why.c_str());
-  std::exit(77);
-}
-
 class Env : public ::testing::Environment {
  public:
   void SetUp() override {
-    std::string why = setUpTestbed();
-    if (!why.empty()) skip(why);
+    setUpOrSkip("bpf explain tests");
   }
 };
 const auto* const g_env = ::testing::AddGlobalTestEnvironment(new Env);
@@ -105,12 +97,7 @@ vips:
 class ExplainBpfTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dataplane::BpfOptions opts;
-    opts.pin_dir = "";
-    opts.flow_table_size = 65536;
-    auto dp = BpfDataplane::create(opts);
-    if (!dp.ok()) skip("cannot load the balancer: " + std::string(dp.status().message()));
-    dp_ = std::move(*dp);
+    dp_ = loadOrSkip("bpf explain tests", 65536);
     state_ = std::make_unique<state::State>(*dp_);
     inspector_ = std::make_unique<api::InspectorService>(*state_, *dp_);
     auto config = config::parseConfigYaml(kConfig);

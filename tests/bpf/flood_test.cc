@@ -14,9 +14,7 @@
 #include <optional>
 #include <vector>
 
-#include "dataplane/bpf_dataplane.h"
-#include "packet_builder.h"
-#include "testbed.h"
+#include "fixture.h"
 
 namespace xlb::test {
 namespace {
@@ -28,35 +26,15 @@ constexpr uint32_t kVipId = 7, kBeA = 70, kBeB = 71, kProtSize = 8;
 constexpr const char* kVip = "10.100.7.1";
 constexpr const char* kClient = "192.0.2.7";
 
-[[noreturn]] void skip(const std::string& why) {
-  fprintf(stderr, "SKIPPED: xlb bpf flood tests: %s\n", why.c_str());
-  std::exit(77);
-}
-
 class Env : public ::testing::Environment {
  public:
-  void SetUp() override {
-    std::string why = setUpTestbed();
-    if (!why.empty()) skip(why);
-    // One CPU: one round-robin position, so the next selection is predictable.
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(sched_getcpu(), &set);
-    if (sched_setaffinity(0, sizeof(set), &set) != 0) skip("sched_setaffinity failed");
-  }
+  // One CPU: one round-robin position, so the next selection is predictable.
+  void SetUp() override { setUpOrSkip("bpf flood tests", true); }
 };
 const auto* const g_env = ::testing::AddGlobalTestEnvironment(new Env);
 
 xlb_backend backend(const char* addr, bool active = true) {
-  xlb_backend b{};
-  auto a = parseAddr(addr);
-  memcpy(b.addr, a.data(), 16);
-  b.family = XLB_AF_INET;
-  b.flags = active ? XLB_BE_F_ACTIVE : 0;
-  b.weight = 1;
-  b.gen = 1;
-  b.vip_id = kVipId;
-  return b;
+  return makeBackend(addr, kVipId, 1, 1, active);
 }
 
 // A fresh balancer per test (empty tables and counters): a round_robin DSR VIP with backends A, B.
@@ -67,27 +45,15 @@ class FloodTest : public ::testing::Test {
   void load(uint32_t protect_after_ms) {
     dp_.reset();
     dataplane::BpfOptions opts;
-    opts.pin_dir = "";
     opts.flow_table_size = 1024;
     opts.protected_flow_table_size = kProtSize;
     opts.flow_protect_after_ms = protect_after_ms;
-    auto dp = BpfDataplane::create(opts);
-    if (!dp.ok()) skip("cannot load the balancer: " + std::string(dp.status().message()));
-    dp_ = std::move(*dp);
+    dp_ = loadOrSkip("bpf flood tests", opts);
     ASSERT_TRUE(dp_->upsertBackend(kBeA, backend("10.0.0.2")).ok());
     ASSERT_TRUE(dp_->upsertBackend(kBeB, backend("10.0.0.3")).ok());
     ASSERT_TRUE(dp_->setSelectionTable(kVipId, std::vector<uint32_t>{kBeA, kBeB}).ok());
-    xlb_addr_key ak{};
-    auto a = parseAddr(kVip);
-    memcpy(ak.addr, a.data(), 16);
-    ak.family = XLB_AF_INET;
-    ASSERT_TRUE(dp_->upsertVipAddr(ak, {1, 0}).ok());
-    xlb_vip_key k{};
-    memcpy(k.addr, a.data(), 16);
-    k.port = htons(80);
-    k.proto = kTcp;
-    k.family = XLB_AF_INET;
-    ASSERT_TRUE(dp_->upsertVip(k, {kVipId, XLB_ALG_ROUND_ROBIN, XLB_FWD_DSR, 0}).ok());
+    ASSERT_TRUE(dp_->upsertVipAddr(makeAddrKey(kVip), {1, 0}).ok());
+    ASSERT_TRUE(dp_->upsertVip(makeVipKey(kVip, 80, kTcp), {kVipId, XLB_ALG_ROUND_ROBIN, XLB_FWD_DSR, 0}).ok());
   }
 
   static xlb_flow_key key(uint16_t sport) { return flowKey(kClient, kVip, sport, 80, kTcp); }

@@ -13,9 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "dataplane/bpf_dataplane.h"
-#include "packet_builder.h"
-#include "testbed.h"
+#include "fixture.h"
 
 namespace xlb::test {
 namespace {
@@ -30,67 +28,27 @@ constexpr const char* kRouter6 = "2001:db8:ffff::1";
 
 BpfDataplane* g_dp = nullptr;
 
-[[noreturn]] void skip(const std::string& why) {
-  fprintf(stderr, "SKIPPED: xlb malformed/icmp tests: %s\n", why.c_str());
-  std::exit(77);
-}
-
-xlb_backend backend(const std::string& addr, uint32_t vip_id) {
-  xlb_backend b{};
-  bool v6 = false;
-  auto a = parseAddr(addr, &v6);
-  memcpy(b.addr, a.data(), 16);
-  b.family = v6 ? XLB_AF_INET6 : XLB_AF_INET;
-  b.flags = XLB_BE_F_ACTIVE;
-  b.gen = 1;
-  b.vip_id = vip_id;
-  return b;
-}
-
 // VIP `id` at addr:port/proto whose table holds `be_ids` (backends already written).
 void addVip(uint32_t id, const std::string& addr, uint16_t port, uint8_t proto, uint8_t mode,
             uint8_t alg, const std::vector<uint32_t>& table) {
-  bool v6 = false;
-  auto a = parseAddr(addr, &v6);
-  xlb_addr_key ak{};
-  memcpy(ak.addr, a.data(), 16);
-  ak.family = v6 ? XLB_AF_INET6 : XLB_AF_INET;
-  ASSERT_TRUE(g_dp->upsertVipAddr(ak, {1, 0}).ok());
+  ASSERT_TRUE(g_dp->upsertVipAddr(makeAddrKey(addr), {1, 0}).ok());
   ASSERT_TRUE(g_dp->setSelectionTable(id, table).ok());
-  xlb_vip_key k{};
-  memcpy(k.addr, a.data(), 16);
-  k.port = htons(port);
-  k.proto = proto;
-  k.family = ak.family;
-  ASSERT_TRUE(g_dp->upsertVip(k, {id, alg, mode, 0}).ok());
+  ASSERT_TRUE(g_dp->upsertVip(makeVipKey(addr, port, proto), {id, alg, mode, 0}).ok());
 }
 
 class Env : public ::testing::Environment {
  public:
   void SetUp() override {
-    std::string why = setUpTestbed();
-    if (!why.empty()) skip(why);
-    dataplane::BpfOptions opts;
-    opts.pin_dir = "";
-    opts.flow_table_size = 4096;
-    auto dp = BpfDataplane::create(opts);
-    if (!dp.ok()) skip("cannot load the balancer: " + std::string(dp.status().message()));
-    g_dp = dp->release();
+    setUpOrSkip("malformed/icmp tests");
+    g_dp = loadOrSkip("malformed/icmp tests", 4096).release();
 
-    xlb_settings s{};
-    uint8_t v4[4] = {172, 16, 0, 0}, v4m[4] = {0, 0, 255, 255};
-    memcpy(s.encap_v4_prefix, v4, 4);
-    memcpy(&s.encap_v4_host_mask, v4m, 4);
-    auto v6 = parseAddr("fd00:7862::");
-    memcpy(s.encap_v6_prefix, v6.data(), 16);
-    s.encap_v6_host_mask = 0xffffffff;
-    ASSERT_TRUE(g_dp->setSettings(s).ok());
+    ASSERT_TRUE(g_dp->setSettings(testSettings()).ok());
 
-    ASSERT_TRUE(g_dp->upsertBackend(1, backend("10.0.0.2", 0)).ok());  // A
-    ASSERT_TRUE(g_dp->upsertBackend(2, backend("10.0.0.3", 0)).ok());  // B
-    ASSERT_TRUE(g_dp->upsertBackend(3, backend("fd00::2", 2)).ok());
-    ASSERT_TRUE(g_dp->upsertBackend(4, backend("fd00::3", 2)).ok());
-    ASSERT_TRUE(g_dp->upsertBackend(5, backend("10.0.0.2", 5)).ok());
+    ASSERT_TRUE(g_dp->upsertBackend(1, makeBackend("10.0.0.2", 0)).ok());  // A
+    ASSERT_TRUE(g_dp->upsertBackend(2, makeBackend("10.0.0.3", 0)).ok());  // B
+    ASSERT_TRUE(g_dp->upsertBackend(3, makeBackend("fd00::2", 2)).ok());
+    ASSERT_TRUE(g_dp->upsertBackend(4, makeBackend("fd00::3", 2)).ok());
+    ASSERT_TRUE(g_dp->upsertBackend(5, makeBackend("10.0.0.2", 5)).ok());
     addVip(0, "10.100.0.10", 80, kTcp, XLB_FWD_DSR, XLB_ALG_MAGLEV, std::vector<uint32_t>(7, 1));
     addVip(1, "10.100.0.10", 53, kUdp, XLB_FWD_DSR, XLB_ALG_MAGLEV, std::vector<uint32_t>(7, 2));
     addVip(2, "2001:db8::10", 80, kTcp, XLB_FWD_DSR, XLB_ALG_MAGLEV, std::vector<uint32_t>(7, 3));
@@ -98,25 +56,13 @@ class Env : public ::testing::Environment {
     addVip(4, "2001:db8::20", 80, kTcp, XLB_FWD_IPIP, XLB_ALG_MAGLEV, std::vector<uint32_t>(7, 4));
     addVip(5, "10.100.0.30", 80, kTcp, XLB_FWD_DSR, XLB_ALG_ROUND_ROBIN, std::vector<uint32_t>(3, 5));
     // Tagged frames are balanced for VLAN 100 only.
-    uint32_t id = 100, one = 1;
-    ASSERT_EQ(bpf_map_update_elem(g_dp->mapFd("xlb_vlans"), &id, &one, BPF_ANY), 0);
+    acceptVlan(*g_dp, 100);
   }
   void TearDown() override { delete g_dp; }
 };
 const auto* const g_env = ::testing::AddGlobalTestEnvironment(new Env);
 
-CounterSnapshot counters() {
-  auto s = g_dp->readCounters();
-  EXPECT_TRUE(s.ok()) << s.status();
-  return s.ok() ? *s : CounterSnapshot{};
-}
-
-Bytes withMacs(Bytes frame, const std::string& dst, const std::string& src) {
-  Mac d = parseMac(dst), s = parseMac(src);
-  memcpy(frame.data(), d.data(), 6);
-  memcpy(frame.data() + 6, s.data(), 6);
-  return frame;
-}
+CounterSnapshot counters() { return readCounters(*g_dp); }
 
 struct Fixture {
   std::string description;
