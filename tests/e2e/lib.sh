@@ -176,32 +176,45 @@ topo_create() {
 	nsx cl ip route add "$VIP4/32" via "$LB4"
 	nsx cl ip -6 route add "$VIP6/128" via "$LB6"
 
-	topo_node lb "$LB4" "$LB6" "$SEG_MTU"
-	nsx lb sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 \
-		net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
-		net.ipv4.conf.all.accept_local=1
-	nsx lb sysctl -qw "net.ipv4.conf.$(ifname lb).rp_filter=0" "net.ipv4.conf.$(ifname lb).accept_local=1"
-	# XDP_TX out of the LB's veth needs an XDP program on its peer.
-	nsx sw ip link set dev p-lb xdpdrv obj "$XDP_PASS_OBJ" sec xdp || fail "attach xdp_pass to p-lb"
+	topo_lb
 
 	for i in $(seq 1 "$n"); do
 		topo_backend "$i"
 	done
 }
 
-# topo_backend N: backend bN with the VIPs on lo, ARP hidden, HTTP on :80 (GET /id -> "bN"), a
-# stream server on :9000 (50 lines "bN <seq>", one per 100 ms) and a hold/echo server on :9100
-# (sends "bN", then echoes every line back until the client closes: long-lived connections).
-topo_backend() {
-	local i=$1 node="b$1" dev
+# topo_lb: the LB node on the segment, forwarding, no reverse-path filter, local sources accepted
+# (its own VIP-sourced ICMP); its switch port carries an XDP program so that XDP_TX out of the
+# LB's veth works.
+topo_lb() {
+	topo_node lb "$LB4" "$LB6" "$SEG_MTU"
+	nsx lb sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 \
+		net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
+		net.ipv4.conf.all.accept_local=1
+	nsx lb sysctl -qw "net.ipv4.conf.$(ifname lb).rp_filter=0" "net.ipv4.conf.$(ifname lb).accept_local=1"
+	nsx sw ip link set dev p-lb xdpdrv obj "$XDP_PASS_OBJ" sec xdp || fail "attach xdp_pass to p-lb"
+}
+
+# topo_backend_node N: backend bN on the segment with the VIPs on lo, ARP for them hidden (DSR),
+# no reverse-path filter; no services.
+topo_backend_node() {
+	local node="b$1" dev
 	dev=$(ifname "$node")
-	topo_node "$node" "$(be4 "$i")" "$(be6 "$i")" "$SEG_MTU"
+	topo_node "$node" "$(be4 "$1")" "$(be6 "$1")" "$SEG_MTU"
 	nsx "$node" ip addr add "$VIP4/32" dev lo
-	nsx "$node" ip -6 addr add "$VIP6/128" dev lo
+	nsx "$node" ip -6 addr add "$VIP6/128" dev lo nodad
 	nsx "$node" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
 		net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
 	nsx "$node" sysctl -qw "net.ipv4.conf.$dev.arp_ignore=1" "net.ipv4.conf.$dev.arp_announce=2" \
 		"net.ipv4.conf.$dev.rp_filter=0"
+}
+
+# topo_backend N: backend bN with the VIPs on lo, ARP hidden, HTTP on :80 (GET /id -> "bN"), a
+# stream server on :9000 (50 lines "bN <seq>", one per 100 ms) and a hold/echo server on :9100
+# (sends "bN", then echoes every line back until the client closes: long-lived connections).
+topo_backend() {
+	local i=$1 node="b$1"
+	topo_backend_node "$i"
 	mkdir -p "$RUN_DIR/www-$node"
 	echo "$node" >"$RUN_DIR/www-$node/id"
 	# python's http.server binds dual-stack for --bind ::, so one server covers both VIPs.

@@ -53,12 +53,7 @@ topo_pmtu() {
 	# The client's TCP crosses the XDP balancer: no partial checksums (TESTBED.md).
 	nsx cl ethtool -K "$(ifname cl)" tx off >/dev/null 2>&1
 
-	topo_node lb "$LB4" "$LB6" "$SEG_MTU"
-	nsx lb sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 \
-		net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
-		net.ipv4.conf.all.accept_local=1
-	nsx lb sysctl -qw "net.ipv4.conf.$(ifname lb).rp_filter=0" "net.ipv4.conf.$(ifname lb).accept_local=1"
-	nsx sw ip link set dev p-lb xdpdrv obj "$XDP_PASS_OBJ" sec xdp || fail "attach xdp_pass to p-lb"
+	topo_lb
 	nsx rt ip route add "$VIP4/32" via "$LB4"
 	nsx rt ip -6 route add "$VIP6/128" via "$LB6"
 
@@ -70,15 +65,8 @@ topo_pmtu() {
 # pmtu_backend N: VIPs on lo (ARP hidden), default route via the router, a sender of BYTES bytes on
 # both ports (each VIP has one backend).
 pmtu_backend() {
-	local node="b$1" dev
-	dev=$(ifname "$node")
-	topo_node "$node" "$(be4 "$1")" "$(be6 "$1")" "$SEG_MTU"
-	nsx "$node" ip addr add "$VIP4/32" dev lo
-	nsx "$node" ip -6 addr add "$VIP6/128" dev lo nodad
-	nsx "$node" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
-		net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
-	nsx "$node" sysctl -qw "net.ipv4.conf.$dev.arp_ignore=1" "net.ipv4.conf.$dev.arp_announce=2" \
-		"net.ipv4.conf.$dev.rp_filter=0"
+	local node="b$1"
+	topo_backend_node "$1"
 	nsx "$node" ip route add default via "$RT4"
 	nsx "$node" ip -6 route add default via "$RT6"
 	local port
