@@ -78,6 +78,17 @@ test_rpc_errors() {
 	expect_error 1 'lbctl: NOT_FOUND: .*10\.200\.0\.99' backend undrain "$WEB" 10.200.0.99
 	expect_error 1 'lbctl: INVALID_ARGUMENT: .*timeout_ms' \
 		vip add 10.100.0.20:80/tcp --health-check tcp --hc-interval 1s --hc-timeout 2s
+	# Addresses that cannot work (issue 10): the API shares the config file's validator.
+	expect_error 1 'lbctl: INVALID_ARGUMENT: .*"127\.0\.0\.5" is a loopback address' \
+		vip add 127.0.0.5:80/tcp --backend 10.200.0.11
+	expect_error 1 'lbctl: INVALID_ARGUMENT: .*"::1" is the loopback address' \
+		vip add 10.100.0.20:80/tcp --backend ::1
+	expect_error 1 'lbctl: INVALID_ARGUMENT: .*"10\.100\.0\.20" is the VIP.s own address' \
+		vip add 10.100.0.20:80/tcp --backend 10.100.0.20
+	expect_error 1 'lbctl: INVALID_ARGUMENT: .*10\.100\.0\.10.*address of vips' \
+		vip add 10.100.0.20:80/tcp --backend 10.100.0.10
+	expect_error 1 'lbctl: INVALID_ARGUMENT: .*"169\.254\.1\.1" is link-local' \
+		backend add "$WEB" 169.254.1.1
 }
 
 # apply -f: local YAML errors (exit 2) and the agent's all-errors-at-once validation (exit 1).
