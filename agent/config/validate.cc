@@ -405,8 +405,10 @@ void checkBackendsAreNotVips(Errors& errors, const v1::Config& config) {
       if (it == vip_addrs.end()) continue;
       errors.invalid(absl::StrCat("vips[", i, "].backends[", j, "].address"),
                      absl::StrCat("\"", vip.backends(j).address(), "\" is the address of vips[",
-                                  it->second,
-                                  "] (xlb would balance the forwarded packets again instead of "
+                                  it->second, "] (", config.vips(it->second).address(), ":",
+                                  config.vips(it->second).port(), "/",
+                                  protocolName(config.vips(it->second).protocol()),
+                                  "; xlb would balance the forwarded packets again instead of "
                                   "delivering them; use the backend's own address)"));
     }
   }

@@ -85,7 +85,7 @@ test_rpc_errors() {
 		vip add 10.100.0.20:80/tcp --backend ::1
 	expect_error 1 'lbctl: INVALID_ARGUMENT: .*"10\.100\.0\.20" is the VIP.s own address' \
 		vip add 10.100.0.20:80/tcp --backend 10.100.0.20
-	expect_error 1 'lbctl: INVALID_ARGUMENT: .*10\.100\.0\.10.*address of vips' \
+	expect_error 1 'lbctl: INVALID_ARGUMENT: .*"10\.100\.0\.10" is the address of vips\[0\] \(10\.100\.0\.10:80/tcp;' \
 		vip add 10.100.0.20:80/tcp --backend 10.100.0.10
 	expect_error 1 'lbctl: INVALID_ARGUMENT: .*"169\.254\.1\.1" is link-local' \
 		backend add "$WEB" 169.254.1.1

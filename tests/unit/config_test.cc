@@ -220,7 +220,7 @@ vips:
             "vips[7].backends[5].health_check.address: \"169.254.0.1\" is link-local "
             "(169.254.0.0/16 needs an interface, which xlb addresses have no field for; use a "
             "routable address): not usable as a health-check target\n"
-            "vips[7].backends[4].address: \"10.0.0.20\" is the address of vips[8] (xlb would "
+            "vips[7].backends[4].address: \"10.0.0.20\" is the address of vips[8] (10.0.0.20:0/udp; xlb would "
             "balance the forwarded packets again instead of delivering them; use the backend's "
             "own address)");
   // Documentation and unique-local ranges stay usable, and a loopback health-check target (a
