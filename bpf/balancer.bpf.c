@@ -162,7 +162,7 @@ static __always_inline int xlb_process(struct xdp_md *ctx)
 	struct xlb_pkt pkt; /* filled by xlb_parse, not zeroed: see struct xlb_pkt */
 	struct xlb_vip_value *vip;
 	struct xlb_backend *be;
-	__u32 hash = 0, be_id = 0;
+	__u32 hash = 0, be_id = 0, len;
 	int hashed = 0, new_flow = 0, rc;
 	__u64 now;
 
@@ -186,13 +186,15 @@ static __always_inline int xlb_process(struct xdp_md *ctx)
 	be = xlb_flow_backend(&pkt, vip, now, &hash, &hashed, &be_id, &new_flow);
 	if (!be)
 		return xlb_drop(XLB_DROP_NO_BACKEND);
-	/* new_flow a constant in each copy: an established packet adds to two words of each counter. */
+	/* new_flow a constant in each copy: an established packet adds to two words of each counter.
+	 * The frame's length from ctx here (nothing changed it yet), not carried in pkt. */
+	len = ctx->data_end - ctx->data;
 	if (new_flow) {
-		xlb_count_traffic(&xlb_vip_stats, vip->vip_id, pkt.frame_len, 1);
-		xlb_count_traffic(&xlb_be_stats, be_id, pkt.frame_len, 1);
+		xlb_count_traffic(&xlb_vip_stats, vip->vip_id, len, 1);
+		xlb_count_traffic(&xlb_be_stats, be_id, len, 1);
 	} else {
-		xlb_count_traffic(&xlb_vip_stats, vip->vip_id, pkt.frame_len, 0);
-		xlb_count_traffic(&xlb_be_stats, be_id, pkt.frame_len, 0);
+		xlb_count_traffic(&xlb_vip_stats, vip->vip_id, len, 0);
+		xlb_count_traffic(&xlb_be_stats, be_id, len, 0);
 	}
 	return xlb_forward(ctx, &pkt, vip->fwd_mode, be_id, be, now, &hash, &hashed);
 }

@@ -19,14 +19,13 @@
 /* Everything the later stages need from the headers. `key` is aligned: the verifier refuses
  * misaligned stack accesses ("misaligned stack access off ...") and we store it word by word. The
  * parser writes every field a later stage reads (the whole key, padding included), so the caller
- * does not zero the struct: an uninitialised byte in the key would be a different flow. */
+ * does not zero the struct: an uninitialised byte in the key would be a different flow. What only
+ * a rare path needs is read from the frame there instead (VLAN id: xlb_vip_sanity; the inner DSCP/ECN
+ * and length: encap.h; the frame length: the counters), so it costs nothing per packet. */
 struct xlb_pkt {
 	struct xlb_flow_key key __attribute__((aligned(8)));
-	__u32 ip_len;    /* IP header + payload, from the IP header (frame may carry Ethernet padding) */
-	__u32 frame_len; /* bytes counted in the per-VIP/backend counters */
 	__u32 l4_len;    /* ICMP only: IP payload length (ICMP header + data) */
 	__u8 tcp_flags;
-	__u8 tos;        /* inner DSCP/ECN, copied to the outer header */
 	__u8 suspect;    /* XLB_SUSPECT_*; XLB_SUSPECT_VLAN also places the IP header at 18, not 14 */
 	__u8 pad[2];
 };
@@ -133,11 +132,12 @@ static __always_inline int xlb4_parse(struct xlb_pkt *pkt, struct iphdr *iph, vo
 	__u32 *src = (__u32 *)pkt->key.src;
 	__u32 *dst = (__u32 *)pkt->key.dst;
 	__u32 tot_len, s, d;
-	__u8 proto;
+	__u8 proto, vihl;
 
 	if ((void *)(iph + 1) > data_end)
 		return xlb_pass(XLB_STAT_MALFORMED_PASS); /* destination unknowable */
-	if (iph->version != 4)
+	vihl = *(__u8 *)iph; /* version and IHL: 0x45 for every packet we balance, one compare */
+	if (unlikely(vihl != 0x45) && (vihl >> 4) != 4)
 		return xlb_pass(XLB_STAT_MALFORMED_PASS); /* not the packet the ethertype claims */
 
 	s = iph->saddr;
@@ -153,21 +153,19 @@ static __always_inline int xlb4_parse(struct xlb_pkt *pkt, struct iphdr *iph, vo
 	pkt->key.family = XLB_AF_INET;
 	pkt->key.pad[0] = 0;
 	pkt->key.pad[1] = 0;
-	pkt->tos = iph->tos;
 	proto = iph->protocol;
 	if (xlb4_src_suspect(s, d))
 		pkt->suspect |= XLB_SUSPECT_SRC;
 
 	/* Cheap checks first; only a failing packet pays the xlb_vip_addrs lookup. */
-	if (unlikely(iph->ihl != 5)) {
-		if (iph->ihl < 5)
+	if (unlikely(vihl != 0x45)) {
+		if ((vihl & 0xf) < 5)
 			return xlb_classify(pkt, XLB_DROP_BAD_IHL, XLB_STAT_MALFORMED_PASS);
 		return xlb_classify(pkt, XLB_DROP_IP_OPTIONS, XLB_STAT_MALFORMED_PASS);
 	}
 	tot_len = bpf_ntohs(iph->tot_len);
 	if (unlikely(tot_len < sizeof(*iph) || (void *)iph + tot_len > data_end))
 		return xlb_classify(pkt, XLB_DROP_BAD_LEN, XLB_STAT_MALFORMED_PASS);
-	pkt->ip_len = tot_len;
 	if (unlikely(iph->frag_off & bpf_htons(XLB_IP_MF | XLB_IP_OFFSET)))
 		return xlb_classify(pkt, XLB_DROP_FRAGMENT, XLB_STAT_MALFORMED_PASS);
 	if (likely(proto == IPPROTO_TCP || proto == IPPROTO_UDP))
@@ -186,13 +184,12 @@ static __always_inline int xlb6_parse(struct xlb_pkt *pkt, struct ipv6hdr *ip6h,
 	const __u64 *a = (const __u64 *)&ip6h->saddr; /* saddr, daddr: 32 bytes */
 	__u64 *k = (__u64 *)pkt->key.src;               /* src, dst */
 	__u64 s01, s23, d01, d23;
-	__u32 first, plen;
+	__u32 plen;
 	__u8 nh;
 
 	if ((void *)(ip6h + 1) > data_end)
 		return xlb_pass(XLB_STAT_MALFORMED_PASS);
-	first = bpf_ntohl(*(__be32 *)ip6h);
-	if ((first >> 28) != 6)
+	if ((*(__u8 *)ip6h >> 4) != 6)
 		return xlb_pass(XLB_STAT_MALFORMED_PASS);
 
 	/* 8-byte loads at a 2-mod-8 packet offset: XDP packet access is not strict about alignment
@@ -210,14 +207,12 @@ static __always_inline int xlb6_parse(struct xlb_pkt *pkt, struct ipv6hdr *ip6h,
 	pkt->key.pad[1] = 0;
 	if (xlb6_src_suspect(ip6h->saddr.in6_u.u6_addr32[0], s01, s23, d01, d23))
 		pkt->suspect |= XLB_SUSPECT_SRC;
-	pkt->tos = (first >> 20) & 0xff;
 	nh = ip6h->nexthdr;
 
 	plen = bpf_ntohs(ip6h->payload_len);
 	/* payload_len 0 means a jumbogram (hop-by-hop option): not something we balance. */
 	if (unlikely(plen == 0 || (void *)(ip6h + 1) + plen > data_end))
 		return xlb_classify(pkt, XLB_DROP_BAD_LEN, XLB_STAT_MALFORMED_PASS);
-	pkt->ip_len = plen + sizeof(*ip6h);
 	if (likely(nh == IPPROTO_TCP || nh == IPPROTO_UDP))
 		return xlb_parse_l4(pkt, ip6h + 1, data_end, nh, plen);
 	if (nh == IPPROTO_ICMPV6) {
@@ -293,10 +288,10 @@ static __always_inline int xlb_parse(struct xdp_md *ctx, struct xlb_pkt *pkt)
 	__be16 proto;
 	__u32 off = sizeof(*eth);
 
-	pkt->frame_len = data_end - data;
 	if ((void *)(eth + 1) > data_end)
 		return xlb_pass(XLB_STAT_MALFORMED_PASS);
-	proto = eth->h_proto;
+	/* struct ethhdr is packed: through it clang reads h_proto byte by byte. */
+	proto = *(__be16 *)(data + 12);
 	pkt->suspect = eth->h_dest[0] & XLB_SUSPECT_L2_MCAST;
 	if (xlb_is_vlan(proto)) {
 		struct xlb_vlan_hdr *vh = (void *)(eth + 1);
