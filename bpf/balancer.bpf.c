@@ -77,12 +77,14 @@ static __always_inline struct xlb_vip_value *xlb_vip_find(const struct xlb_pkt *
 	struct xlb_vip_key vk __attribute__((aligned(8)));
 	struct xlb_vip_value *vip;
 	struct xlb_settings *st;
-	const __u64 *d = (const __u64 *)pkt->key.dst; /* 8-aligned: key offset 16 */
-	__u64 *vd = (__u64 *)vk.addr;
-	__u32 zero = 0;
+	/* Word by word as the parser stored them: a wider load spanning two stores would stall. */
+	const __u32 *d = (const __u32 *)pkt->key.dst;
+	__u32 *vd = (__u32 *)vk.addr, zero = 0;
 
 	vd[0] = d[0];
 	vd[1] = d[1];
+	vd[2] = d[2];
+	vd[3] = d[3];
 	vk.port = pkt->key.dport;
 	vk.proto = pkt->key.proto;
 	vk.family = pkt->key.family;
