@@ -55,14 +55,14 @@ static __always_inline int xlb_forward_ipip(struct xdp_md *ctx, const struct xlb
 {
 	__u32 zero = 0;
 	struct xlb_settings *st = bpf_map_lookup_elem(&xlb_settings, &zero);
-	int err;
+	int tagged = pkt->suspect & XLB_SUSPECT_VLAN, err;
 
 	if (be->family == XLB_AF_INET6)
-		err = pkt->vlan ? xlb_encap(ctx, pkt, be, st, nh, hash, 18, 1)
-				: xlb_encap(ctx, pkt, be, st, nh, hash, 14, 1);
+		err = tagged ? xlb_encap(ctx, pkt, be, st, nh, hash, 18, 1)
+			     : xlb_encap(ctx, pkt, be, st, nh, hash, 14, 1);
 	else
-		err = pkt->vlan ? xlb_encap(ctx, pkt, be, st, nh, hash, 18, 0)
-				: xlb_encap(ctx, pkt, be, st, nh, hash, 14, 0);
+		err = tagged ? xlb_encap(ctx, pkt, be, st, nh, hash, 18, 0)
+			     : xlb_encap(ctx, pkt, be, st, nh, hash, 14, 0);
 	if (err)
 		return xlb_drop(XLB_DROP_ENCAP);
 	if (!nh)
@@ -74,9 +74,10 @@ static __always_inline int xlb_forward_ipip(struct xdp_md *ctx, const struct xlb
  * when any wildcard VIP exists. */
 static __always_inline struct xlb_vip_value *xlb_vip_find(const struct xlb_pkt *pkt)
 {
-	struct xlb_vip_key vk __attribute__((aligned(8))) = {};
+	struct xlb_vip_key vk __attribute__((aligned(8)));
 	struct xlb_vip_value *vip;
 	struct xlb_settings *st;
+	/* Word by word as the parser stored them: a wider load spanning two stores would stall. */
 	const __u32 *d = (const __u32 *)pkt->key.dst;
 	__u32 *vd = (__u32 *)vk.addr, zero = 0;
 
@@ -147,7 +148,7 @@ static __noinline int xlb_icmp(struct xdp_md *ctx, struct xlb_pkt *pkt)
 	vip = xlb_vip_find(pkt);
 	if (!vip)
 		return xlb_pass(XLB_STAT_ICMP_NON_VIP_QUOTE_PASS);
-	rc = xlb_vip_sanity(pkt, bad_src);
+	rc = xlb_vip_sanity(ctx, pkt, bad_src);
 	if (rc)
 		return rc;
 	be = xlb_icmp_backend(pkt, vip, &hash, &hashed, &be_id, &stat);
@@ -160,10 +161,10 @@ static __noinline int xlb_icmp(struct xdp_md *ctx, struct xlb_pkt *pkt)
 
 static __always_inline int xlb_process(struct xdp_md *ctx)
 {
-	struct xlb_pkt pkt = {};
+	struct xlb_pkt pkt; /* filled by xlb_parse, not zeroed: see struct xlb_pkt */
 	struct xlb_vip_value *vip;
 	struct xlb_backend *be;
-	__u32 hash = 0, be_id = 0;
+	__u32 hash = 0, be_id = 0, len;
 	int hashed = 0, new_flow = 0, rc;
 	__u64 now;
 
@@ -177,16 +178,26 @@ static __always_inline int xlb_process(struct xdp_md *ctx)
 	vip = xlb_vip_find(&pkt);
 	if (!vip)
 		return xlb_pass(XLB_STAT_NON_VIP);
-	rc = xlb_vip_sanity(&pkt, xlb_bad_source(&pkt));
-	if (rc)
-		return rc;
+	if (unlikely(pkt.suspect)) {
+		rc = xlb_vip_sanity(ctx, &pkt, (pkt.suspect & XLB_SUSPECT_SRC) && xlb_bad_source(&pkt));
+		if (rc)
+			return rc;
+	}
 
 	now = bpf_ktime_get_coarse_ns();
 	be = xlb_flow_backend(&pkt, vip, now, &hash, &hashed, &be_id, &new_flow);
 	if (!be)
 		return xlb_drop(XLB_DROP_NO_BACKEND);
-	xlb_count_traffic(&xlb_vip_stats, vip->vip_id, pkt.frame_len, new_flow);
-	xlb_count_traffic(&xlb_be_stats, be_id, pkt.frame_len, new_flow);
+	/* new_flow a constant in each copy: an established packet adds to two words of each counter.
+	 * The frame's length from ctx here (nothing changed it yet), not carried in pkt. */
+	len = ctx->data_end - ctx->data;
+	if (new_flow) {
+		xlb_count_traffic(&xlb_vip_stats, vip->vip_id, len, 1);
+		xlb_count_traffic(&xlb_be_stats, be_id, len, 1);
+	} else {
+		xlb_count_traffic(&xlb_vip_stats, vip->vip_id, len, 0);
+		xlb_count_traffic(&xlb_be_stats, be_id, len, 0);
+	}
 	return xlb_forward(ctx, &pkt, vip->fwd_mode, be_id, be, now, &hash, &hashed);
 }
 

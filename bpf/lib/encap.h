@@ -18,14 +18,26 @@ static __always_inline int xlb_encap(struct xdp_md *ctx, const struct xlb_pkt *p
 	__u8 inner_proto = pkt->key.family == XLB_AF_INET ? IPPROTO_IPIP : IPPROTO_IPV6;
 	const __u32 *baddr = (const __u32 *)be->addr;
 	void *data, *data_end;
-	__u32 *o, *s;
+	__u32 *o, *s, ip_len;
+	__u8 *inner, tos;
 
 	if (bpf_xdp_adjust_head(ctx, -hl))
 		return -1;
 	data = (void *)(long)ctx->data;
 	data_end = (void *)(long)ctx->data_end;
-	if (data + l2 + hl > data_end)
+	if (data + l2 + hl + 8 > data_end)
 		return -1;
+
+	/* The inner header's DSCP/ECN and length, read here rather than carried in xlb_pkt for every
+	 * packet (the parser validated them; the inner header is never touched). */
+	inner = data + l2 + hl;
+	if (pkt->key.family == XLB_AF_INET) {
+		tos = inner[1];
+		ip_len = bpf_ntohs(*(__be16 *)(inner + 2));
+	} else {
+		tos = (bpf_ntohl(*(__be32 *)inner) >> 20) & 0xff;
+		ip_len = bpf_ntohs(*(__be16 *)(inner + 4)) + sizeof(struct ipv6hdr);
+	}
 
 	/* The old L2 header now starts at data + hl; hl > l2, so the copies cannot overlap. */
 	o = data;
@@ -47,8 +59,8 @@ static __always_inline int xlb_encap(struct xdp_md *ctx, const struct xlb_pkt *p
 
 		oh.version = 4;
 		oh.ihl = 5;
-		oh.tos = pkt->tos;
-		oh.tot_len = bpf_htons(pkt->ip_len + sizeof(struct iphdr));
+		oh.tos = tos;
+		oh.tot_len = bpf_htons(ip_len + sizeof(struct iphdr));
 		oh.frag_off = bpf_htons(XLB_IP_DF);
 		oh.ttl = 64;
 		oh.protocol = inner_proto;
@@ -65,8 +77,8 @@ static __always_inline int xlb_encap(struct xdp_md *ctx, const struct xlb_pkt *p
 		__u32 mask = st ? st->encap_v6_host_mask : 0;
 
 		/* The flow label carries the flow hash so ECMP/RSS on the way spreads flows (RFC 6438). */
-		o[0] = bpf_htonl((6U << 28) | ((__u32)pkt->tos << 20) | (hash & 0xfffff));
-		o[1] = bpf_htonl((pkt->ip_len << 16) | ((__u32)inner_proto << 8) | 64);
+		o[0] = bpf_htonl((6U << 28) | ((__u32)tos << 20) | (hash & 0xfffff));
+		o[1] = bpf_htonl((ip_len << 16) | ((__u32)inner_proto << 8) | 64);
 		o[2] = p ? p[0] : 0;
 		o[3] = p ? p[1] : 0;
 		o[4] = p ? p[2] : 0;

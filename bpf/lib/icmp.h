@@ -89,12 +89,12 @@ static __always_inline int xlb_icmp_quote(struct xdp_md *ctx, struct xlb_pkt *pk
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	const int v6 = pkt->key.family == XLB_AF_INET6;
-	__u32 l4_off = pkt->l3_off + (v6 ? sizeof(struct ipv6hdr) : sizeof(struct iphdr));
+	__u32 l4_off = xlb_l3_off(pkt) + (v6 ? sizeof(struct ipv6hdr) : sizeof(struct iphdr));
 	__u32 *ksrc = (__u32 *)pkt->key.src, *kdst = (__u32 *)pkt->key.dst;
 	__u8 *ih, *q, type, qproto;
 	__be16 *ports;
 
-	/* l3_off is 14 or 18: a constant-bounded offset the verifier can follow. */
+	/* The IP header is at 14 or 18: a constant-bounded offset the verifier can follow. */
 	if (l4_off > 18 + sizeof(struct ipv6hdr))
 		return xlb_pass(XLB_STAT_ICMP_PASS);
 	ih = data + l4_off;

@@ -35,6 +35,7 @@ static __always_inline void xlb_count_traffic(void *map, __u32 id, __u32 bytes, 
 	if (c) {
 		c->packets += 1;
 		c->bytes += bytes;
-		c->new_flows += new_flow;
+		if (new_flow) /* a test, not a read-modify-write of 0, on an established packet */
+			c->new_flows += 1;
 	}
 }
