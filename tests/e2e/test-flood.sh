@@ -121,7 +121,7 @@ change_backends() {
 	lbctl backend del "${VIP_OF[maglev]}:$PORT/tcp" "$(be4 3)" >/dev/null || fail "del b3 from maglev"
 }
 
-# flood_events: "KIND at +Ns" per flood event, relative to the first pass's start (ms in $1).
+# flood_events: "KIND at +Ns [(peak R/s)]" per flood event, relative to the first pass's start (ms in $1).
 flood_events() {
 	python3 -c '
 import json, sys
@@ -131,7 +131,8 @@ for l in open(sys.argv[1]):
     kind = e.get("kind", "")
     if "FLOOD" in kind:
         dt = (int(e["time_unix_ms"]) - t0) / 1000
-        out.append(f"{kind[5:].lower()} at +{dt:.1f}s")
+        peak = e.get("message", "").partition("(peak ")[2].partition(")")[0]
+        out.append(f"{kind[5:].lower()} at +{dt:.1f}s" + (f" (peak {peak})" if peak else ""))
 print(", ".join(out))' "$RUN_DIR/events.jsonl" "$1"
 }
 
