@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-// e2e helper (test-flood.sh): sends spoofed TCP/IPv4 flows to a VIP through an AF_PACKET socket
+// e2e helper (test-flood.sh): sends spoofed TCP/IPv4 flows to VIPs through an AF_PACKET socket
 // (sendmmsg, batches of 64) at a bounded rate. Flow i has source 198.18.0.0 + i (RFC 2544
-// benchmarking space) and a source port derived from i, so two runs with the same range address
-// the same tuples (the "re-send each tuple after a few seconds" attacker). Each flow gets the
-// packets of --flags in order (S = SYN, A = ACK). Bounded by --flows, --rate and --max-seconds.
-// Usage: xlb-e2e-flood-gen --ifname DEV --dst-mac MAC --vip ADDR --dport PORT --flows N
+// benchmarking space), a source port derived from i and VIP number i % (number of --vip addresses),
+// so two runs with the same range address the same tuples (the "re-send each tuple after a few
+// seconds" attacker). Each flow gets the packets of --flags in order (S = SYN, A = ACK). Bounded by
+// --flows, --rate and --max-seconds.
+// Usage: xlb-e2e-flood-gen --ifname DEV --dst-mac MAC --vip ADDR[,ADDR...] --dport PORT --flows N
 //        [--first I] [--rate PPS] [--flags SAA] [--max-seconds S]
 #include <arpa/inet.h>
 #include <linux/if_packet.h>
@@ -98,7 +99,8 @@ double nowS() {
 int main(int argc, char** argv) {
   std::string ifname, flags_spec = "SAA";
   uint8_t dmac[6] = {}, smac[6] = {};
-  uint32_t vip_be = 0, flows = 0, first = 0;
+  std::vector<uint32_t> vips_be;
+  uint32_t flows = 0, first = 0;
   uint16_t dport = 0;
   double rate = 20000, max_seconds = 60;
   bool have_mac = false;
@@ -107,7 +109,18 @@ int main(int argc, char** argv) {
     const char* v = argv[a + 1];
     if (k == "--ifname") ifname = v;
     else if (k == "--dst-mac") have_mac = parseMac(v, dmac);
-    else if (k == "--vip") { if (inet_pton(AF_INET, v, &vip_be) != 1) usage("--vip: IPv4 address"); }
+    else if (k == "--vip") {
+      std::string list = v;
+      for (size_t pos = 0; pos <= list.size();) {
+        size_t comma = list.find(',', pos);
+        if (comma == std::string::npos) comma = list.size();
+        uint32_t be = 0;
+        if (inet_pton(AF_INET, list.substr(pos, comma - pos).c_str(), &be) != 1)
+          usage("--vip: IPv4 addresses separated by commas");
+        vips_be.push_back(be);
+        pos = comma + 1;
+      }
+    }
     else if (k == "--dport") dport = static_cast<uint16_t>(atoi(v));
     else if (k == "--flows") flows = static_cast<uint32_t>(strtoul(v, nullptr, 10));
     else if (k == "--first") first = static_cast<uint32_t>(strtoul(v, nullptr, 10));
@@ -116,7 +129,7 @@ int main(int argc, char** argv) {
     else if (k == "--max-seconds") max_seconds = atof(v);
     else usage(("unknown option " + k).c_str());
   }
-  if (ifname.empty() || !have_mac || !vip_be || !dport || !flows || rate <= 0 || flags_spec.empty())
+  if (ifname.empty() || !have_mac || vips_be.empty() || !dport || !flows || rate <= 0 || flags_spec.empty())
     usage("need --ifname --dst-mac --vip --dport --flows (and a positive --rate)");
   if (first + flows > 0x20000) usage("--first + --flows must stay within 198.18.0.0/15 (131072)");
 
@@ -158,7 +171,8 @@ int main(int argc, char** argv) {
       const char c = flags_spec[k % per_flow];
       const uint8_t flags = c == 'S' ? 0x02 : 0x10;
       uint8_t* f = &frames[n * kFrameLen];
-      buildFrame(f, dmac, smac, vip_be, dport, i, flags, c == 'S' ? 1000u : 1001u);
+      buildFrame(f, dmac, smac, vips_be[i % vips_be.size()], dport, i, flags,
+                 c == 'S' ? 1000u : 1001u);
       iov[n] = {f, kFrameLen};
       msgs[n] = {};
       msgs[n].msg_hdr.msg_name = &sll;

@@ -247,14 +247,18 @@ decap_attach() {
 # ---- agent and lbctl -----------------------------------------------------------------------------
 
 # agent_start CONFIG_FILE [extra flags]: xlb-agent in the LB namespace, waits for "xlb-agent ready".
+# The flow table has 65,536 entries unless E2E_FLOW_TABLE_SIZE says otherwise (the flag is single).
 agent_start() {
 	local cfg=$1
 	shift
+	# The previous run's log says "ready" too: the background child truncates it only once it runs,
+	# so without this the wait below could see the old line and return before the socket exists.
+	rm -f "$RUN_DIR/agent.log"
 	# nsenter itself, not the nsx function: a backgrounded function runs in a forked subshell, so $!
 	# would be that shell and agent_stop's SIGTERM would never reach the agent (nsenter execs it).
 	nsenter --net="/run/netns/${P}lb" "$AGENT_BIN" --config "$cfg" --interface "$(ifname lb)" \
 		--listen "unix://$SOCK" --pin-dir "$PIN_DIR" --state-dir "$RUN_DIR/state" \
-		--flow-table-size 65536 --detach-on-exit "$@" \
+		--flow-table-size "${E2E_FLOW_TABLE_SIZE:-65536}" --detach-on-exit "$@" \
 		>"$RUN_DIR/agent.log" 2>&1 &
 	AGENT_PID=$!
 	local deadline=$((SECONDS + 20))
