@@ -58,6 +58,23 @@ constexpr GlobalMetric kGlobalMetrics[] = {
      "Promotions refused because the protected table was full."},
     {"flow_prot_hit", "xlb_flow_protected_hits_total",
      "Packets whose LRU entry was gone (evicted) and that followed their protected entry."},
+    {"nat_hit", "xlb_nat_forward_packets_total",
+     "Client packets of NAT connections translated toward their backend."},
+    {"nat_reply", "xlb_nat_reply_packets_total",
+     "Backend replies of NAT connections translated back to the client."},
+    {"nat_new", "xlb_nat_connections_created_total", "NAT connections created (both entries)."},
+    {"nat_port_probe", "xlb_nat_port_probes_total",
+     "fullnat: SNAT ports tried beyond the first when allocating."},
+    {"nat_race", "xlb_nat_create_races_total",
+     "NAT connections another CPU created first (its entries were used)."},
+    {"nat_resteer", "xlb_nat_resteers_total",
+     "NAT connections re-created on another backend because theirs was gone."},
+    {"nat_icmp_fwd", "xlb_nat_icmp_errors_forwarded_total",
+     "ICMP errors about NAT replies translated toward the backend."},
+    {"nat_icmp_reply", "xlb_nat_icmp_errors_reply_total",
+     "ICMP errors from the backend's side translated toward the client."},
+    {"nat_filter_miss", "xlb_nat_filter_passed_total",
+     "Packets that passed the NAT reply filter, matched no entry and were not NAT replies."},
 };
 constexpr const char* kActions[] = {"aborted", "drop", "pass", "tx", "redirect"};
 

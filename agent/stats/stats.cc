@@ -50,7 +50,16 @@ const std::vector<std::string>& globalCounterNames() {
     n[XLB_STAT_FLOW_PROTECT] = "flow_protect";
     n[XLB_STAT_FLOW_PROTECT_FULL] = "flow_protect_full";
     n[XLB_STAT_FLOW_PROT_HIT] = "flow_prot_hit";
-    static_assert(XLB_STAT_MAX == 26, "name the new XLB_STAT_* counter here");
+    n[XLB_STAT_NAT_HIT] = "nat_hit";
+    n[XLB_STAT_NAT_REPLY] = "nat_reply";
+    n[XLB_STAT_NAT_NEW] = "nat_new";
+    n[XLB_STAT_NAT_PORT_PROBE] = "nat_port_probe";
+    n[XLB_STAT_NAT_RACE] = "nat_race";
+    n[XLB_STAT_NAT_RESTEER] = "nat_resteer";
+    n[XLB_STAT_NAT_ICMP_FWD] = "nat_icmp_fwd";
+    n[XLB_STAT_NAT_ICMP_REPLY] = "nat_icmp_reply";
+    n[XLB_STAT_NAT_FILTER_MISS] = "nat_filter_miss";
+    static_assert(XLB_STAT_MAX == 35, "name the new XLB_STAT_* counter here");
     return n;
   }();
   return names;
@@ -74,7 +83,12 @@ const std::vector<std::string>& dropReasonNames() {
     n[XLB_DROP_BAD_SOURCE] = "bad_source";
     n[XLB_DROP_L2_MULTICAST] = "l2_multicast";
     n[XLB_DROP_VLAN] = "vlan_not_allowed";
-    static_assert(XLB_DROP_MAX == 15, "name the new XLB_DROP_* reason here");
+    n[XLB_DROP_NAT_FULL] = "nat_table_full";
+    n[XLB_DROP_NAT_NO_PORT] = "nat_no_port";
+    n[XLB_DROP_NAT_REPLY_MISS] = "nat_reply_miss";
+    n[XLB_DROP_NAT_COLLISION] = "nat_collision";
+    n[XLB_DROP_NAT_HAIRPIN] = "nat_hairpin";
+    static_assert(XLB_DROP_MAX == 20, "name the new XLB_DROP_* reason here");
     return n;
   }();
   return names;
@@ -112,7 +126,12 @@ v1::Stats buildStats(const dataplane::CounterSnapshot& snapshot, std::span<const
                                          XLB_STAT_FLOW_PROT_HIT, XLB_STAT_ICMP_FWD,
                                          XLB_STAT_ICMP_FWD_HASH, XLB_STAT_ICMP_NO_FLOW_PASS,
                                          XLB_STAT_ICMP_BAD_QUOTE_PASS,
-                                         XLB_STAT_ICMP_NON_VIP_QUOTE_PASS};
+                                         XLB_STAT_ICMP_NON_VIP_QUOTE_PASS,
+                                         XLB_STAT_NAT_HIT,      XLB_STAT_NAT_REPLY,
+                                         XLB_STAT_NAT_NEW,      XLB_STAT_NAT_PORT_PROBE,
+                                         XLB_STAT_NAT_RACE,     XLB_STAT_NAT_RESTEER,
+                                         XLB_STAT_NAT_ICMP_FWD, XLB_STAT_NAT_ICMP_REPLY,
+                                         XLB_STAT_NAT_FILTER_MISS};
   static_assert(std::size(kGlobalOrder) == XLB_STAT_MAX);
   for (int i : kGlobalOrder) {
     auto* c = out.add_global();

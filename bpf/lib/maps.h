@@ -131,3 +131,46 @@ struct {
 	__type(key, __u32);
 	__type(value, __u32);
 } xlb_vlans SEC(".maps");
+
+/* NAT connections (lib/nat.h, rules in xlb/abi.h "NAT"): a preallocated HASH, not an LRU, so a live
+ * connection is never evicted (nor one half of it); a full table refuses new connections
+ * (XLB_DROP_NAT_FULL) and the agent expires idle pairs. max_entries set by the agent. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XLB_DEFAULT_NAT_ENTRIES);
+	__type(key, struct xlb_flow_key);
+	__type(value, struct xlb_nat_value);
+} xlb_nat SEC(".maps");
+
+/* Backend port per membership; read only when a NAT connection is created. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XLB_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct xlb_be_nat);
+} xlb_be_nat SEC(".maps");
+
+/* SNAT pool per VIP (fullnat); read only when a connection is created. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XLB_MAX_VIPS);
+	__type(key, __u32);
+	__type(value, struct xlb_snat);
+} xlb_snat SEC(".maps");
+
+/* Exact set behind the settings' NAT reply filter: nat backend endpoints, SNAT addresses (port 0).
+ * Read only when a packet passed the filter and missed xlb_nat. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XLB_MAX_BACKENDS + XLB_MAX_VIPS);
+	__type(key, struct xlb_nat_ep);
+	__type(value, __u32);
+} xlb_nat_eps SEC(".maps");
+
+/* fullnat port allocation failures per backend membership. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XLB_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, __u64);
+} xlb_nat_fail SEC(".maps");

@@ -14,20 +14,20 @@
 #endif
 
 /* Bumped whenever any struct or map below changes layout; part of every pinned map's name suffix. */
-#define XLB_ABI_VERSION 3
+#define XLB_ABI_VERSION 4
 
-/* XLB_TEST_LAYOUT 4: test builds only (tests/e2e/upgrade, test-migrate.sh), never installed. The next
+/* XLB_TEST_LAYOUT 5: test builds only (tests/e2e/upgrade, test-migrate.sh), never installed. The next
  * ABI version with incompatible layouts of each kind the agent's migration handles: a value struct
  * that grows (xlb_flow_value 24->32, field-wise), a per-CPU value struct that grows (xlb_nexthop
  * 32->40), a per-CPU array that grows (xlb_stats 18->19 entries, common range), and a key whose
  * members change at the same size (xlb_addr_key, not mappable: reset). Everything the agent's C++
  * reads through other modules keeps its size and member offsets. */
 #ifdef XLB_TEST_LAYOUT
-#if XLB_TEST_LAYOUT != 4 || XLB_ABI_VERSION != 3
-#error "XLB_TEST_LAYOUT 4 is written against ABI version 3: update it with the ABI"
+#if XLB_TEST_LAYOUT != 5 || XLB_ABI_VERSION != 4
+#error "XLB_TEST_LAYOUT 5 is written against ABI version 4: update it with the ABI"
 #endif
 #undef XLB_ABI_VERSION
-#define XLB_ABI_VERSION 4
+#define XLB_ABI_VERSION 5
 #endif
 
 /* ---- limits ------------------------------------------------------------------------------------ */
@@ -38,6 +38,13 @@
 #define XLB_MAGLEV_MAX_M 1000003    /* largest accepted table size (prime) */
 #define XLB_MAX_WEIGHT 65535
 #define XLB_MAX_VLAN_ID 4095        /* xlb_vlans has XLB_MAX_VLAN_ID + 1 entries */
+#define XLB_DEFAULT_NAT_ENTRIES 524288 /* default xlb_nat capacity: 2 entries per NAT connection */
+#define XLB_SNAT_MAX_ADDRS 8        /* SNAT pool addresses per family (xlb_snat) */
+#define XLB_NAT_PROBES 32           /* fullnat port allocation: ports tried per new connection */
+#define XLB_NAT_DEFAULT_PORT_MIN 61000 /* default SNAT port range: above Linux's default */
+#define XLB_NAT_DEFAULT_PORT_MAX 65535 /* ephemeral range 32768-60999 (ip_local_port_range) */
+
+#define XLB_NAT_BLOOM_BITS 256 /* xlb_settings NAT reply filters, bits each */
 
 /* ---- address families (stored in `family` fields) ------------------------------------------------ */
 #define XLB_AF_INET 4
@@ -46,6 +53,10 @@
 /* ---- forwarding modes (xlb_vip_value.fwd_mode) ---------------------------------------------------- */
 #define XLB_FWD_DSR 1  /* L2 direct server return: rewrite MACs only */
 #define XLB_FWD_IPIP 2 /* IPIP / IP6IP6 (or 4in6 / 6in4) encapsulation */
+/* NAT modes (bpf/lib/nat.h): connection state in xlb_nat, two entries per connection, the
+ * backend's port from xlb_be_nat. */
+#define XLB_FWD_NAT 3     /* destination VIP:port -> backend:port; replies route through the LB */
+#define XLB_FWD_FULLNAT 4 /* and source client:port -> SNAT address:allocated port */
 
 /* ---- selection algorithms (xlb_vip_value.algorithm) -----------------------------------------------
  * Every algorithm picks one slot 1..M of the VIP's selection table (xlb_tables); the agent fills the
@@ -119,10 +130,20 @@
 #define XLB_STAT_FLOW_PROTECT 23      /* flow copied into the protected table */
 #define XLB_STAT_FLOW_PROTECT_FULL 24 /* protected table full: flow stays in the LRU only */
 #define XLB_STAT_FLOW_PROT_HIT 25     /* LRU miss, protected entry found (evicted by pressure) */
+/* NAT (bpf/lib/nat.h) */
+#define XLB_STAT_NAT_HIT 26       /* client -> VIP packet of a NAT connection translated */
+#define XLB_STAT_NAT_REPLY 27     /* backend -> client reply translated back (source = VIP) */
+#define XLB_STAT_NAT_NEW 28       /* NAT connection created (both entries) */
+#define XLB_STAT_NAT_PORT_PROBE 29 /* fullnat: ports tried beyond the first, summed */
+#define XLB_STAT_NAT_RACE 30      /* another CPU created the same connection first: its entry used */
+#define XLB_STAT_NAT_RESTEER 31   /* recorded backend gone: connection re-created on another */
+#define XLB_STAT_NAT_ICMP_FWD 32  /* ICMP error about a NAT reply (to a VIP) translated to the backend */
+#define XLB_STAT_NAT_ICMP_REPLY 33 /* ICMP error from a backend's side translated to the client */
+#define XLB_STAT_NAT_FILTER_MISS 34 /* passed the reply filter, no entry, not ours: passed */
 #ifdef XLB_TEST_LAYOUT
-#define XLB_STAT_MAX 27 /* one more index, never counted */
+#define XLB_STAT_MAX 36 /* one more index, never counted */
 #else
-#define XLB_STAT_MAX 26
+#define XLB_STAT_MAX 35
 #endif
 
 /* ---- drop reasons (xlb_drops, per-CPU array, index below) -----------------------------------------
@@ -143,7 +164,19 @@
 				  * IPv6 ::, ::1, ff00::/8 */
 #define XLB_DROP_L2_MULTICAST 13 /* broadcast / multicast destination MAC with a unicast VIP */
 #define XLB_DROP_VLAN 14         /* tagged with a VLAN id not accepted on this interface (xlb_vlans) */
-#define XLB_DROP_MAX 15
+/* NAT (bpf/lib/nat.h) */
+#define XLB_DROP_NAT_FULL 15     /* xlb_nat full: new NAT connection refused (established ones go on) */
+#define XLB_DROP_NAT_NO_PORT 16  /* fullnat: no free SNAT port after XLB_NAT_PROBES tries (also
+				  * counted per backend in xlb_nat_fail), or no pool address of the
+				  * backend's family */
+#define XLB_DROP_NAT_REPLY_MISS 17 /* looks like a NAT reply (from a nat backend endpoint, or to a
+				    * SNAT address in the NAT port range) but has no entry: never
+				    * leaked untranslated */
+#define XLB_DROP_NAT_COLLISION 18 /* nat: the reply tuple is taken (same client:port through another
+				   * VIP to the same backend endpoint) */
+#define XLB_DROP_NAT_HAIRPIN 19  /* nat: the client is the chosen backend (its reply would not pass
+				  * the LB); fullnat serves hairpin */
+#define XLB_DROP_MAX 20
 
 /* ---- decap program counters (xlb_dc_stats, per-CPU array) --------------------------------------- */
 #define XLB_DC_RX 0
@@ -174,6 +207,15 @@
  * xlb_flows_prot HASH          xlb_flow_key -> xlb_flow_value: flows that proved alive; never evicted
  *                              by new flows, expired by the agent (flood protection, lib/flow.h)
  * xlb_vlans    ARRAY           VLAN id (0..4095) -> __u32, 1 = tagged frames with this id are balanced
+ * xlb_nat      HASH            xlb_flow_key (the packet's tuple as it arrives) -> xlb_nat_value; two
+ *                              entries per NAT connection (client->VIP, and the reply tuple);
+ *                              preallocated, never evicted: expired by the agent (nat GC)
+ * xlb_be_nat   ARRAY           backend id -> xlb_be_nat (backend port, NAT modes)
+ * xlb_snat     ARRAY           vip id -> xlb_snat (the VIP's SNAT pool, fullnat)
+ * xlb_nat_eps  HASH            xlb_nat_ep -> __u32 1: what a NAT reply may come from (nat backend
+ *                              endpoints) or go to (SNAT addresses, port 0): the exact check
+ *                              behind the settings' filter, only on a reply miss
+ * xlb_nat_fail PERCPU_ARRAY    backend id -> __u64 fullnat port allocation failures
  */
 
 /* Open flows per backend (xlb_be_conns). Shared, not per CPU, because least_conn reads it on every
@@ -301,5 +343,97 @@ struct xlb_settings {
 	__u8 encap_v6_prefix[16]; /* outer IPv6 source: prefix, low 32 bits | (flow hash & host mask) */
 	__be32 encap_v6_host_mask; /* network order, applied to the last 32 bits */
 	__u32 nr_wildcard_vips;   /* VIPs with port 0: when 0 the balancer skips the wildcard lookup */
+	/* NAT reply filter (bpf/lib/nat.h): a packet to no VIP pays these tests before any NAT
+	 * lookup; 0 flags = no NAT VIP, nothing else read. */
+	__u32 nat_flags;          /* XLB_NAT_F_* */
+	__u16 nat_port_min;       /* host order: the union of the fullnat VIPs' SNAT port ranges */
+	__u16 nat_port_max;
+	__u64 nat_src_bloom[XLB_NAT_BLOOM_BITS / 64]; /* nat backend endpoints (addr + port) */
+	__u64 snat_dst_bloom[XLB_NAT_BLOOM_BITS / 64]; /* SNAT pool addresses (port 0) */
 };
-XLB_ABI_ASSERT(sizeof(struct xlb_settings) == 32, "xlb_settings layout");
+XLB_ABI_ASSERT(sizeof(struct xlb_settings) == 104, "xlb_settings layout");
+
+/* ---- NAT (bpf/lib/nat.h; README "Forwarding modes") ------------------------------------------------
+ * A NAT connection is two xlb_nat entries, each keyed by a tuple exactly as packets arrive:
+ *   FWD  client:cport -> VIP:vport                       (the client's packets)
+ *   REV  backend:bport -> client:cport         (nat)     (the backend's replies)
+ *        backend:bport -> snat:sport           (fullnat)
+ * Each value holds the tuple its packets are rewritten to, so the peer's key is the value's new
+ * tuple reversed (the agent's GC deletes pairs without a second map). One lookup per packet in each
+ * direction. The data plane inserts REV first with BPF_NOEXIST (the atomic port claim), then FWD
+ * with BPF_NOEXIST (on EEXIST another CPU won: REV is deleted and the winner's FWD used). Each CPU
+ * writes only the entry of the direction it handles (last_seen, state bits). The agent expires
+ * pairs by per-VIP timeouts (SYN-only 60 s, established TCP 6 h, closing 10 s, UDP 60 s) and, when
+ * the table fills, unanswered pairs first. */
+#define XLB_NAT_DIR_FWD 1
+#define XLB_NAT_DIR_REV 2
+
+/* xlb_nat_value.state: what this entry's direction has seen (set once, never cleared). */
+#define XLB_NAT_S_SEEN 0x1 /* a packet after the one that created the pair (REV: the backend answered) */
+#define XLB_NAT_S_FIN 0x2  /* FIN seen in this direction */
+#define XLB_NAT_S_RST 0x4  /* RST seen in this direction */
+
+/* xlb_settings.nat_flags */
+#define XLB_NAT_F_EPS 0x1  /* nat VIPs exist: a non-VIP packet whose source hits nat_src_bloom may
+			    * be a reply */
+#define XLB_NAT_F_SNAT 0x2 /* fullnat VIPs exist: one whose destination hits snat_dst_bloom and
+			    * whose destination port is in [nat_port_min, nat_port_max] may be a reply */
+
+/* Filter bit of an endpoint (nat: backend address + port; fullnat: SNAT address, port 0): the
+ * agent sets it, the data plane tests it; the same inline in both compilers. addr32 = the
+ * address's last 4 bytes as stored (IPv4: the address), port in network order as stored. */
+static inline __u32 xlb_nat_bloom_bit(__u32 addr32, __u16 port_be)
+{
+	__u32 h = (addr32 ^ ((__u32)port_be << 16) ^ port_be) * 0x9e3779b1u;
+
+	return h >> 24; /* 0..255 */
+}
+
+struct xlb_nat_value {
+	__u8 new_src[16];    /* rewritten source (FWD nat: the client's own; FWD fullnat: SNAT address;
+			      * REV: the VIP) */
+	__u8 new_dst[16];    /* rewritten destination (FWD: backend; REV: the client) */
+	__be16 new_sport;
+	__be16 new_dport;
+	__u32 csum_l3;       /* one's-complement sum to add to the IPv4 header checksum (~old + new of
+			      * the addresses; 0 for IPv6) */
+	__u32 csum_l4;       /* to add to the TCP/UDP checksum (addresses and ports) */
+	__u32 backend_id;    /* the connection's backend membership */
+	__u32 backend_gen;   /* xlb_backend.gen when created: a mismatch means the backend is gone */
+	__u32 vip_id;
+	__u8 dir;            /* XLB_NAT_DIR_* */
+	__u8 mode;           /* XLB_FWD_NAT / XLB_FWD_FULLNAT */
+	__u8 state;          /* XLB_NAT_S_*, this direction only */
+	__u8 pad;
+	__u64 last_seen_ns;  /* bpf_ktime_get_coarse_ns(), refreshed at most once a second */
+	__u64 created_ns;    /* bpf_ktime_get_coarse_ns() when the pair was created */
+	__u8 l2[12];         /* REV: destination MAC then source MAC for the reply (learned from the
+			      * client's first packet: its source and destination MACs); FWD: zero */
+	__u32 ifindex;       /* REV: the interface the client's first packet came in on; FWD: 0 */
+};
+XLB_ABI_ASSERT(sizeof(struct xlb_nat_value) == 96, "xlb_nat_value layout");
+
+struct xlb_be_nat {
+	__be16 port; /* the backend's port, network order; the VIP's port when the config says 0 */
+	__u16 pad;
+};
+XLB_ABI_ASSERT(sizeof(struct xlb_be_nat) == 4, "xlb_be_nat layout");
+
+struct xlb_snat {
+	__u8 addrs4[XLB_SNAT_MAX_ADDRS][4];  /* IPv4 pool addresses, network order */
+	__u8 addrs6[XLB_SNAT_MAX_ADDRS][16]; /* IPv6 pool addresses */
+	__u8 nr4;                            /* used entries of addrs4 */
+	__u8 nr6;
+	__u16 port_min;                      /* allocation range, host order, inclusive */
+	__u16 port_max;
+	__u16 pad;
+};
+XLB_ABI_ASSERT(sizeof(struct xlb_snat) == 168, "xlb_snat layout");
+
+struct xlb_nat_ep {
+	__u8 addr[16];
+	__be16 port;  /* network order; 0 for a SNAT address */
+	__u8 proto;   /* IPPROTO_TCP / IPPROTO_UDP */
+	__u8 family;
+};
+XLB_ABI_ASSERT(sizeof(struct xlb_nat_ep) == 20, "xlb_nat_ep layout");
