@@ -36,18 +36,12 @@
 #include "lib/encap.h"
 #include "lib/flow.h"
 #include "lib/icmp.h"
+#include "lib/nat.h"
 #include "lib/nexthop.h"
 #include "lib/parse.h"
 #include "lib/stats.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
-
-static __always_inline int xlb_egress(struct xdp_md *ctx, __u32 ifindex)
-{
-	if (ifindex == ctx->ingress_ifindex)
-		return XDP_TX;
-	return bpf_redirect(ifindex, 0);
-}
 
 static __always_inline int xlb_forward_ipip(struct xdp_md *ctx, const struct xlb_pkt *pkt,
 					    const struct xlb_backend *be, struct xlb_nexthop *nh,
@@ -71,8 +65,10 @@ static __always_inline int xlb_forward_ipip(struct xdp_md *ctx, const struct xlb
 }
 
 /* The VIP the packet's destination (key.dst, dport, proto) belongs to: the exact port, then port 0
- * when any wildcard VIP exists. */
-static __always_inline struct xlb_vip_value *xlb_vip_find(const struct xlb_pkt *pkt)
+ * when any wildcard VIP exists. On a miss *stp is the settings (loaded for the wildcard test anyway:
+ * the NAT reply filter reuses them). */
+static __always_inline struct xlb_vip_value *xlb_vip_find(const struct xlb_pkt *pkt,
+							  struct xlb_settings **stp)
 {
 	struct xlb_vip_key vk __attribute__((aligned(8)));
 	struct xlb_vip_value *vip;
@@ -92,6 +88,7 @@ static __always_inline struct xlb_vip_value *xlb_vip_find(const struct xlb_pkt *
 	if (vip)
 		return vip;
 	st = bpf_map_lookup_elem(&xlb_settings, &zero);
+	*stp = st;
 	if (!st || !st->nr_wildcard_vips)
 		return NULL;
 	vk.port = 0;
@@ -135,6 +132,7 @@ static __always_inline int xlb_forward(struct xdp_md *ctx, struct xlb_pkt *pkt, 
  * and its own copy of the forwarding code stay out of the TCP/UDP path's instruction stream. */
 static __noinline int xlb_icmp(struct xdp_md *ctx, struct xlb_pkt *pkt)
 {
+	struct xlb_settings *st;
 	struct xlb_vip_value *vip;
 	struct xlb_backend *be;
 	__u32 hash = 0, be_id = 0, stat = 0;
@@ -145,7 +143,7 @@ static __noinline int xlb_icmp(struct xdp_md *ctx, struct xlb_pkt *pkt)
 	rc = xlb_icmp_quote(ctx, pkt, &bad_src);
 	if (rc != XLB_CONTINUE)
 		return rc;
-	vip = xlb_vip_find(pkt);
+	vip = xlb_vip_find(pkt, &st);
 	if (!vip)
 		return xlb_pass(XLB_STAT_ICMP_NON_VIP_QUOTE_PASS);
 	rc = xlb_vip_sanity(ctx, pkt, bad_src);
@@ -162,6 +160,7 @@ static __noinline int xlb_icmp(struct xdp_md *ctx, struct xlb_pkt *pkt)
 static __always_inline int xlb_process(struct xdp_md *ctx)
 {
 	struct xlb_pkt pkt; /* filled by xlb_parse, not zeroed: see struct xlb_pkt */
+	struct xlb_settings *st;
 	struct xlb_vip_value *vip;
 	struct xlb_backend *be;
 	__u32 hash = 0, be_id = 0, len;
@@ -175,13 +174,27 @@ static __always_inline int xlb_process(struct xdp_md *ctx)
 		return rc;
 	}
 
-	vip = xlb_vip_find(&pkt);
-	if (!vip)
-		return xlb_pass(XLB_STAT_NON_VIP);
+	vip = xlb_vip_find(&pkt, &st);
+	if (!vip) {
+		/* One test when no NAT VIP exists: the settings are already loaded. */
+		if (likely(!st || !st->nat_flags))
+			return xlb_pass(XLB_STAT_NON_VIP);
+		return xlb_nat_reply(ctx, &pkt, st);
+	}
 	if (unlikely(pkt.suspect)) {
 		rc = xlb_vip_sanity(ctx, &pkt, (pkt.suspect & XLB_SUSPECT_SRC) && xlb_bad_source(&pkt));
 		if (rc)
 			return rc;
+	}
+	if (vip->fwd_mode == XLB_FWD_NAT || vip->fwd_mode == XLB_FWD_FULLNAT) {
+		/* Three calls from here, not nested: the 512-byte combined stack (lib/nat.h). */
+		rc = xlb_nat_forward(ctx, &pkt, vip, 0);
+		if (rc != XLB_NAT_CREATE)
+			return rc;
+		rc = xlb_nat_create(ctx, &pkt, vip);
+		if (rc != XLB_CONTINUE)
+			return rc;
+		return xlb_nat_forward(ctx, &pkt, vip, 1);
 	}
 
 	now = bpf_ktime_get_coarse_ns();

@@ -60,3 +60,11 @@ static __always_inline int xlb_nexthop(struct xdp_md *ctx, __u32 be_id, const st
 	*out = nh;
 	return BPF_FIB_LKUP_RET_SUCCESS;
 }
+
+/* XDP_TX when the next hop is the interface the packet came in on, else a redirect. */
+static __always_inline int xlb_egress(struct xdp_md *ctx, __u32 ifindex)
+{
+	if (ifindex == ctx->ingress_ifindex)
+		return XDP_TX;
+	return bpf_redirect(ifindex, 0);
+}

@@ -1,0 +1,553 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* NAT forwarding (modes nat and fullnat): connection entries in xlb_nat (two per connection, rules
+ * in xlb/abi.h "NAT"), the forward rewrite client -> VIP into client|snat -> backend, the reply
+ * rewrite backend -> client|snat into VIP -> client, and the SNAT port allocation.
+ *
+ * Rules (the README's data-plane table repeats them):
+ *  - Forward (a packet matched a VIP whose mode is nat/fullnat; the VIP checks already passed):
+ *    one lookup of the packet's tuple. A FWD entry whose backend is ACTIVE with the recorded gen
+ *    -> rewrite, XLB_STAT_NAT_HIT. Backend gone -> both entries deleted (XLB_STAT_NAT_RESTEER)
+ *    and the packet creates a new connection. No entry -> create: any packet may create (UDP any,
+ *    TCP also a non-SYN, as dsr records a flow from any packet); a TCP FIN/RST creates a pair born
+ *    closing (not counted in xlb_be_conns). Creation failures drop: no backend
+ *    XLB_DROP_NO_BACKEND (also a backend of the other address family: no NAT46/64), nat with the
+ *    client on the backend's address XLB_DROP_NAT_HAIRPIN, nat reply tuple already taken
+ *    XLB_DROP_NAT_COLLISION, table full XLB_DROP_NAT_FULL, fullnat without a pool address of the
+ *    family or without a free port after XLB_NAT_PROBES tries XLB_DROP_NAT_NO_PORT.
+ *  - Reply (a well-formed TCP/UDP packet to no VIP, and xlb_settings.nat_flags != 0): the filter
+ *    (bloom bits of the source endpoint, or of the destination address with the destination port
+ *    in the SNAT range) else PASS XLB_STAT_NON_VIP; then one lookup: a REV entry -> the VIP
+ *    checks (VLAN, L2 multicast, martian source: drop with their reasons), rewrite, out with the
+ *    learned MACs and interface, XLB_STAT_NAT_REPLY; no entry but an exact NAT endpoint
+ *    (xlb_nat_eps) -> DROP XLB_DROP_NAT_REPLY_MISS (never leak an untranslated reply); else PASS
+ *    XLB_STAT_NAT_FILTER_MISS.
+ * Checksums are updated incrementally (RFC 1624 eqn. 3) from the deltas computed once when the
+ * pair is created: an IPv4 UDP checksum 0 (none) stays 0, a computed UDP checksum 0 is sent as
+ * 0xffff. Everything here runs in __noinline subprograms called from balancer.bpf.c, so the
+ * dsr/ipip instruction stream only gains the mode test and the settings test on a VIP miss.
+ */
+#pragma once
+
+#include "lib/csum.h"
+#include "lib/nexthop.h"
+#include "lib/parse.h"
+#include "lib/select.h"
+
+#define XLB_NAT_REFRESH_NS XLB_NSEC_PER_SEC
+#define XLB_EEXIST 17
+
+static __always_inline void xlb_count_n(__u32 idx, __u32 n)
+{
+	__u64 *v = bpf_map_lookup_elem(&xlb_stats, &idx);
+
+	if (v)
+		*v += n;
+}
+
+/* ~old + new over n 16-bit words, folded to 16 bits (one's complement, not inverted). */
+static __always_inline __u32 xlb_csum_delta(const __u16 *old, const __u16 *new, int n, __u32 sum)
+{
+#pragma unroll
+	for (int i = 0; i < 8; i++) {
+		if (i < n)
+			sum += (__u16)~old[i] + (__u32)new[i];
+	}
+	return sum;
+}
+
+static __always_inline __u32 xlb_csum_fold16(__u32 sum)
+{
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return sum;
+}
+
+/* RFC 1624 eqn. 3: HC' = ~(~HC + delta). */
+static __always_inline __u16 xlb_csum_apply(__u16 check, __u32 delta)
+{
+	return xlb_csum_fold((__u32)(__u16)~check + delta);
+}
+
+/* The address part of the rewrite of tuple `old` into v's new tuple, folded. */
+static __always_inline __u32 xlb_nat_addr_delta(const struct xlb_flow_key *old,
+						const struct xlb_nat_value *v)
+{
+	int n = old->family == XLB_AF_INET6 ? 8 : 2;
+	__u32 l3 = 0;
+
+	l3 = xlb_csum_delta((const __u16 *)old->src, (const __u16 *)v->new_src, n, l3);
+	l3 = xlb_csum_delta((const __u16 *)old->dst, (const __u16 *)v->new_dst, n, l3);
+	return xlb_csum_fold16(l3);
+}
+
+/* Fills v->csum_l3 (IPv4 header: the addresses) and csum_l4 (TCP/UDP: the pseudo-header's
+ * addresses and the ports) for the rewrite of the tuple `old` into v's new tuple. */
+static __always_inline void xlb_nat_deltas(const struct xlb_flow_key *old, struct xlb_nat_value *v)
+{
+	__u32 l3 = xlb_nat_addr_delta(old, v), l4;
+
+	l4 = l3 + (__u16)~old->sport + (__u32)v->new_sport + (__u16)~old->dport +
+	     (__u32)v->new_dport;
+	v->csum_l3 = old->family == XLB_AF_INET ? l3 : 0;
+	v->csum_l4 = xlb_csum_fold16(l4);
+}
+
+/* Rewrites the packet's addresses and ports into v's new tuple and fixes the checksums. */
+static __always_inline int xlb_nat_rewrite(struct xdp_md *ctx, const struct xlb_pkt *pkt,
+					   const struct xlb_nat_value *v)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u32 off = xlb_l3_off(pkt);
+	__u16 *ck;
+	__u8 *l4;
+
+	if (pkt->key.family == XLB_AF_INET) {
+		struct iphdr *iph = data + off;
+
+		l4 = (__u8 *)(iph + 1);
+		if ((void *)(l4 + sizeof(struct udphdr)) > data_end)
+			return -1;
+		iph->saddr = *(const __u32 *)v->new_src;
+		iph->daddr = *(const __u32 *)v->new_dst;
+		iph->check = xlb_csum_apply(iph->check, v->csum_l3);
+	} else {
+		struct ipv6hdr *ip6h = data + off;
+		__u32 *a;
+		const __u32 *s = (const __u32 *)v->new_src, *d = (const __u32 *)v->new_dst;
+
+		l4 = (__u8 *)(ip6h + 1);
+		if ((void *)(l4 + sizeof(struct udphdr)) > data_end)
+			return -1;
+		a = (__u32 *)&ip6h->saddr;
+		a[0] = s[0];
+		a[1] = s[1];
+		a[2] = s[2];
+		a[3] = s[3];
+		a[4] = d[0];
+		a[5] = d[1];
+		a[6] = d[2];
+		a[7] = d[3];
+	}
+	((__be16 *)l4)[0] = v->new_sport;
+	((__be16 *)l4)[1] = v->new_dport;
+	if (pkt->key.proto == IPPROTO_TCP) {
+		if ((void *)(l4 + sizeof(struct tcphdr)) > data_end)
+			return -1;
+		ck = (__u16 *)(l4 + 16);
+		*ck = xlb_csum_apply(*ck, v->csum_l4);
+	} else {
+		__u16 c;
+
+		ck = (__u16 *)(l4 + 6);
+		c = *ck;
+		if (c || pkt->key.family == XLB_AF_INET6) { /* IPv4 UDP checksum 0: none, keep it */
+			c = xlb_csum_apply(c, v->csum_l4);
+			*ck = c ? c : 0xffff;
+		}
+	}
+	return 0;
+}
+
+/* The state bits a packet sets on its direction's entry (SEEN: not the creating packet). */
+static __always_inline __u8 xlb_nat_fin_bits(const struct xlb_pkt *pkt)
+{
+	return ((pkt->tcp_flags & XLB_TCP_FLAG_FIN) ? XLB_NAT_S_FIN : 0) |
+	       ((pkt->tcp_flags & XLB_TCP_FLAG_RST) ? XLB_NAT_S_RST : 0);
+}
+
+/* The peer key of an entry: its new tuple reversed. */
+static __always_inline void xlb_nat_peer_key(const struct xlb_nat_value *v, const struct xlb_flow_key *k,
+					     struct xlb_flow_key *peer)
+{
+	const __u64 *s = (const __u64 *)v->new_src, *d = (const __u64 *)v->new_dst;
+	__u64 *ps = (__u64 *)peer->src, *pd = (__u64 *)peer->dst;
+
+	ps[0] = d[0];
+	ps[1] = d[1];
+	pd[0] = s[0];
+	pd[1] = s[1];
+	peer->sport = v->new_dport;
+	peer->dport = v->new_sport;
+	*(__u32 *)&peer->proto = *(const __u32 *)&k->proto;
+}
+
+static __always_inline void xlb_copy16(void *dst, const void *src)
+{
+	__u64 *d = dst;
+	const __u64 *s = src;
+
+	d[0] = s[0];
+	d[1] = s[1];
+}
+
+static __always_inline int xlb_addr_eq(const __u8 *a, const __u8 *b)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+
+	return x[0] == y[0] && x[1] == y[1];
+}
+
+/* One REV insert: 0, -EEXIST (taken), or the drop reason for any other failure (table full). */
+static __always_inline int xlb_nat_claim(const struct xlb_flow_key *rk, const struct xlb_nat_value *rv)
+{
+	long err = bpf_map_update_elem(&xlb_nat, rk, rv, BPF_NOEXIST);
+
+	if (!err)
+		return 0;
+	if (err == -XLB_EEXIST)
+		return -XLB_EEXIST;
+	return XLB_DROP_NAT_FULL;
+}
+
+/* fullnat: the SNAT address (of the family, chosen by hash) and a free port: the client's own when
+ * inside the pool's range, else from a hashed start, probing linearly and wrapping inside the
+ * range. Each try is the REV insert itself (BPF_NOEXIST: the atomic claim), its checksum delta
+ * completed with the port tried. Returns 0 with the REV entry inserted (rk->dst:dport = the SNAT
+ * endpoint), else the drop reason. */
+static __always_inline int xlb_nat_alloc(const struct xlb_pkt *pkt, __u32 vip_id, __u32 be_id,
+					 __u32 hash, struct xlb_flow_key *rk, struct xlb_nat_value *rv)
+{
+	struct xlb_snat *pool = bpf_map_lookup_elem(&xlb_snat, &vip_id);
+	__u32 nr, idx, lo, hi, range, cport, start, p, i, l3, l4;
+	__u64 *fail;
+	int rc;
+
+	if (!pool)
+		return XLB_DROP_NAT_NO_PORT;
+	lo = pool->port_min;
+	hi = pool->port_max;
+	if (!lo || hi < lo)
+		return XLB_DROP_NAT_NO_PORT;
+	range = hi - lo + 1;
+	if (pkt->key.family == XLB_AF_INET6) {
+		nr = pool->nr6;
+		if (!nr || nr > XLB_SNAT_MAX_ADDRS)
+			return XLB_DROP_NAT_NO_PORT;
+		idx = xlb_scale(hash, nr) & (XLB_SNAT_MAX_ADDRS - 1);
+		xlb_copy16(rk->dst, pool->addrs6[idx]);
+	} else {
+		nr = pool->nr4;
+		if (!nr || nr > XLB_SNAT_MAX_ADDRS)
+			return XLB_DROP_NAT_NO_PORT;
+		idx = xlb_scale(hash, nr) & (XLB_SNAT_MAX_ADDRS - 1);
+		*(__u32 *)rk->dst = *(const __u32 *)pool->addrs4[idx];
+		*(__u32 *)(rk->dst + 4) = 0;
+		*(__u64 *)(rk->dst + 8) = 0;
+	}
+
+	/* REV rewrite deltas: the addresses are fixed now; the ports but the one tried. */
+	l3 = xlb_nat_addr_delta(rk, rv);
+	rv->csum_l3 = pkt->key.family == XLB_AF_INET ? l3 : 0;
+	l4 = l3 + (__u16)~rk->sport + (__u32)rv->new_sport + (__u32)rv->new_dport;
+
+	cport = bpf_ntohs(pkt->key.sport);
+	if (cport >= lo && cport <= hi)
+		start = cport;
+	else
+		start = lo + xlb_scale(xlb_rotl32(hash, 16) * 0x9e3779b1u, range);
+	/* A bounded loop (kernel >= 5.3): at most XLB_NAT_PROBES inserts. */
+	for (i = 0; i < XLB_NAT_PROBES && i < range; i++) {
+		p = start + i;
+		if (p > hi)
+			p -= range;
+		rk->dport = bpf_htons((__u16)p);
+		rv->csum_l4 = xlb_csum_fold16(l4 + (__u16)~rk->dport);
+		rc = xlb_nat_claim(rk, rv);
+		if (rc == 0) {
+			if (i)
+				xlb_count_n(XLB_STAT_NAT_PORT_PROBE, i);
+			return 0;
+		}
+		if (rc != -XLB_EEXIST)
+			return rc;
+	}
+	if (i > 1)
+		xlb_count_n(XLB_STAT_NAT_PORT_PROBE, i - 1);
+	fail = bpf_map_lookup_elem(&xlb_nat_fail, &be_id);
+	if (fail)
+		*fail += 1;
+	return XLB_DROP_NAT_NO_PORT;
+}
+
+/* Counters, next hop toward the backend, rewrite into v's tuple, backend MACs, out. */
+static __always_inline int xlb_nat_out(struct xdp_md *ctx, const struct xlb_pkt *pkt, __u32 vip_id,
+				       __u32 be_id, const struct xlb_backend *be,
+				       const struct xlb_nat_value *v, __u64 now, int new_flow)
+{
+	struct xlb_nexthop *nh = NULL;
+	void *data, *data_end;
+	__u32 len = ctx->data_end - ctx->data;
+	int rc;
+
+	xlb_count_traffic(&xlb_vip_stats, vip_id, len, new_flow);
+	xlb_count_traffic(&xlb_be_stats, be_id, len, new_flow);
+	rc = xlb_nexthop(ctx, be_id, be, now, &nh);
+	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH)
+		return xlb_drop(XLB_DROP_NO_NEIGH);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS || !nh)
+		return xlb_drop(XLB_DROP_FIB);
+	if (xlb_nat_rewrite(ctx, pkt, v))
+		return xlb_drop(XLB_DROP_TRUNCATED); /* unreachable: parsed */
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	if (data + sizeof(struct ethhdr) > data_end)
+		return xlb_drop(XLB_DROP_TRUNCATED);
+	xlb_copy_macs(data, nh);
+	return xlb_egress(ctx, nh->ifindex);
+}
+
+/* A new connection: selection, then the pair (REV first: the claim, then FWD). Returns
+ * XLB_CONTINUE when the packet's FWD entry exists (ours, or another CPU's that won the race), else
+ * the final action (counted). The balancer then calls xlb_nat_forward again, which finds the entry
+ * and forwards like a hit: called from xlb_nat_forward (or forwarding itself) the combined stack
+ * went over 512 bytes ("combined stack size of 3 calls is 544. Too large"); one value buffer
+ * serves both entries (REV, then rewritten into FWD) for the same reason. */
+static __noinline int xlb_nat_create(struct xdp_md *ctx, struct xlb_pkt *pkt,
+				     const struct xlb_vip_value *vip)
+{
+	__u64 now = bpf_ktime_get_coarse_ns();
+	struct xlb_flow_key rk __attribute__((aligned(8)));
+	struct xlb_nat_value v __attribute__((aligned(8))) = {};
+	struct xlb_nat_value *won;
+	struct xlb_backend *be;
+	struct xlb_be_nat *bn;
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u32 hash = 0, be_id = 0, vip_id = vip->vip_id, gen;
+	int hashed = 0, rc;
+	__u8 mode = vip->fwd_mode, fin = xlb_nat_fin_bits(pkt);
+	__be16 bport;
+
+	if (data + sizeof(struct ethhdr) > data_end)
+		return xlb_drop(XLB_DROP_TRUNCATED); /* unreachable: parsed */
+	be = xlb_select(vip, pkt, &hash, &hashed, &be_id);
+	if (!be || be->family != pkt->key.family)
+		return xlb_drop(XLB_DROP_NO_BACKEND);
+	gen = be->gen;
+	bn = bpf_map_lookup_elem(&xlb_be_nat, &be_id);
+	bport = bn && bn->port ? bn->port : pkt->key.dport;
+
+	/* REV: backend:bport -> (client|snat):sport becomes VIP:vport -> client:cport. */
+	xlb_copy16(v.new_src, pkt->key.dst);
+	xlb_copy16(v.new_dst, pkt->key.src);
+	v.new_sport = pkt->key.dport;
+	v.new_dport = pkt->key.sport;
+	v.backend_id = be_id;
+	v.backend_gen = gen;
+	v.vip_id = vip_id;
+	v.dir = XLB_NAT_DIR_REV;
+	v.mode = mode;
+	v.last_seen_ns = now;
+	v.created_ns = now;
+	/* The reply leaves the way the client's packet came in: its MACs swapped, same interface. */
+	__builtin_memcpy(v.l2, data + 6, 6);
+	__builtin_memcpy(v.l2 + 6, data, 6);
+	v.ifindex = ctx->ingress_ifindex;
+
+	xlb_copy16(rk.src, be->addr);
+	rk.sport = bport;
+	*(__u32 *)&rk.proto = *(const __u32 *)&pkt->key.proto;
+
+	if (mode == XLB_FWD_NAT) {
+		if (xlb_addr_eq(pkt->key.src, be->addr))
+			return xlb_drop(XLB_DROP_NAT_HAIRPIN);
+		xlb_copy16(rk.dst, pkt->key.src);
+		rk.dport = pkt->key.sport;
+		xlb_nat_deltas(&rk, &v);
+		rc = xlb_nat_claim(&rk, &v);
+		if (rc == -XLB_EEXIST) {
+			/* Taken: by this very connection on another CPU (then use its entry), or
+			 * by the same client endpoint through another VIP to the same backend. */
+			won = bpf_map_lookup_elem(&xlb_nat, &pkt->key);
+			if (!won || won->dir != XLB_NAT_DIR_FWD)
+				return xlb_drop(XLB_DROP_NAT_COLLISION);
+			xlb_count(XLB_STAT_NAT_RACE);
+			return XLB_CONTINUE;
+		}
+	} else {
+		rc = xlb_nat_alloc(pkt, vip_id, be_id, xlb_pkt_hash(pkt, &hash, &hashed), &rk, &v);
+	}
+	if (rc)
+		return xlb_drop(rc);
+
+	/* FWD: client:cport -> VIP:vport becomes (client|snat):sport -> backend:bport = rk reversed. */
+	xlb_copy16(v.new_src, rk.dst);
+	xlb_copy16(v.new_dst, rk.src);
+	v.new_sport = rk.dport;
+	v.new_dport = rk.sport;
+	v.dir = XLB_NAT_DIR_FWD;
+	v.state = fin;
+	__builtin_memset(v.l2, 0, sizeof(v.l2));
+	v.ifindex = 0;
+	xlb_nat_deltas(&pkt->key, &v);
+	rc = bpf_map_update_elem(&xlb_nat, &pkt->key, &v, BPF_NOEXIST);
+	if (rc) {
+		bpf_map_delete_elem(&xlb_nat, &rk);
+		if (rc != -XLB_EEXIST)
+			return xlb_drop(XLB_DROP_NAT_FULL);
+		/* Another CPU created the same connection between our claim and this insert. */
+		won = bpf_map_lookup_elem(&xlb_nat, &pkt->key);
+		if (!won || won->dir != XLB_NAT_DIR_FWD)
+			return xlb_drop(XLB_DROP_NAT_COLLISION);
+		xlb_count(XLB_STAT_NAT_RACE);
+		return XLB_CONTINUE;
+	}
+	xlb_count(XLB_STAT_NAT_NEW);
+	/* A pair created by a FIN/RST is born closing and never counted (as flow.h). */
+	if (!fin)
+		xlb_conns_inc(be_id);
+	return XLB_CONTINUE;
+}
+
+/* Deletes both entries of the pair whose FWD entry is `fv` (key `k`); `fv` is not read after. Out
+ * of line: the peer key's stack stays out of the forward path's frame. */
+static __noinline void xlb_nat_delete_pair(const struct xlb_flow_key *k,
+						const struct xlb_nat_value *fv)
+{
+	struct xlb_flow_key peer __attribute__((aligned(8)));
+
+	xlb_nat_peer_key(fv, k, &peer);
+	bpf_map_delete_elem(&xlb_nat, &peer);
+	bpf_map_delete_elem(&xlb_nat, k);
+}
+
+/* Sets this direction's state bits that are not set yet; the first FIN/RST on a FWD entry takes
+ * the connection out of its backend's open count. Writes only when something changes. */
+static __always_inline void xlb_nat_touch(struct xlb_nat_value *v, const struct xlb_pkt *pkt,
+					  __u64 now, int fwd)
+{
+	__u8 want = XLB_NAT_S_SEEN | xlb_nat_fin_bits(pkt), st = v->state;
+
+	if (unlikely((st & want) != want)) {
+		if (fwd && (want & (XLB_NAT_S_FIN | XLB_NAT_S_RST)) &&
+		    !(st & (XLB_NAT_S_FIN | XLB_NAT_S_RST))) {
+			xlb_conns_dec(v->backend_id);
+			xlb_count(XLB_STAT_FLOW_CLOSE);
+		}
+		v->state = st | want;
+	}
+	if (now - v->last_seen_ns > XLB_NAT_REFRESH_NS)
+		v->last_seen_ns = now;
+}
+
+#define XLB_NAT_CREATE (-3) /* xlb_nat_forward: no usable entry, the caller runs xlb_nat_create */
+
+/* The forward direction of a nat/fullnat VIP (rules at the top). `created`: the second call, after
+ * xlb_nat_create inserted the entry (counted as a new flow, not a hit). Returns the final action or
+ * XLB_NAT_CREATE. */
+static __noinline int xlb_nat_forward(struct xdp_md *ctx, struct xlb_pkt *pkt,
+				      const struct xlb_vip_value *vip, int created)
+{
+	struct xlb_nat_value *fv;
+	struct xlb_backend *be;
+	__u64 now = bpf_ktime_get_coarse_ns();
+	__u32 id;
+
+	fv = bpf_map_lookup_elem(&xlb_nat, &pkt->key);
+	if (fv) {
+		if (unlikely(fv->dir != XLB_NAT_DIR_FWD))
+			return xlb_drop(XLB_DROP_NAT_COLLISION);
+		id = fv->backend_id;
+		be = bpf_map_lookup_elem(&xlb_backends, &id);
+		if (likely(be && (be->flags & XLB_BE_F_ACTIVE) && be->gen == fv->backend_gen)) {
+			if (created)
+				return xlb_nat_out(ctx, pkt, vip->vip_id, id, be, fv, now, 1);
+			xlb_nat_touch(fv, pkt, now, 1);
+			xlb_count(XLB_STAT_NAT_HIT);
+			return xlb_nat_out(ctx, pkt, vip->vip_id, id, be, fv, now, 0);
+		}
+		if (created) /* the agent took the backend away meanwhile */
+			return xlb_drop(XLB_DROP_NO_BACKEND);
+		/* Backend gone: a health-down one (gen unchanged) still counts this connection. */
+		if (be && be->gen == fv->backend_gen && !(fv->state & (XLB_NAT_S_FIN | XLB_NAT_S_RST)))
+			xlb_conns_dec(id);
+		xlb_nat_delete_pair(&pkt->key, fv);
+		xlb_count(XLB_STAT_NAT_RESTEER);
+	} else if (created) {
+		return xlb_drop(XLB_DROP_NAT_FULL); /* deleted at once by the agent: not served */
+	}
+	return XLB_NAT_CREATE;
+}
+
+/* The settings' filter: may this non-VIP packet be a NAT reply? */
+static __always_inline int xlb_nat_maybe_reply(const struct xlb_pkt *pkt,
+					       const struct xlb_settings *st, __u32 flags)
+{
+	const __u32 *s = (const __u32 *)pkt->key.src, *d = (const __u32 *)pkt->key.dst;
+	int v6 = pkt->key.family == XLB_AF_INET6;
+	__u32 bit, dport;
+
+	if (flags & XLB_NAT_F_EPS) {
+		bit = xlb_nat_bloom_bit(v6 ? s[3] : s[0], pkt->key.sport);
+		if ((st->nat_src_bloom[(bit >> 6) & 3] >> (bit & 63)) & 1)
+			return 1;
+	}
+	if (flags & XLB_NAT_F_SNAT) {
+		dport = bpf_ntohs(pkt->key.dport);
+		if (dport >= st->nat_port_min && dport <= st->nat_port_max) {
+			bit = xlb_nat_bloom_bit(v6 ? d[3] : d[0], 0);
+			if ((st->snat_dst_bloom[(bit >> 6) & 3] >> (bit & 63)) & 1)
+				return 1;
+		}
+	}
+	return 0;
+}
+
+/* Is the packet from a nat backend endpoint, or to a SNAT address in the port range (exact)? */
+static __always_inline int xlb_nat_is_endpoint(const struct xlb_pkt *pkt, __u32 flags,
+					       const struct xlb_settings *st)
+{
+	struct xlb_nat_ep ep __attribute__((aligned(8)));
+	__u32 dport;
+
+	xlb_copy16(ep.addr, pkt->key.src);
+	ep.port = pkt->key.sport;
+	ep.proto = pkt->key.proto;
+	ep.family = pkt->key.family;
+	if ((flags & XLB_NAT_F_EPS) && bpf_map_lookup_elem(&xlb_nat_eps, &ep))
+		return 1;
+	if (!(flags & XLB_NAT_F_SNAT))
+		return 0;
+	dport = bpf_ntohs(pkt->key.dport);
+	if (dport < st->nat_port_min || dport > st->nat_port_max)
+		return 0;
+	xlb_copy16(ep.addr, pkt->key.dst);
+	ep.port = 0;
+	return bpf_map_lookup_elem(&xlb_nat_eps, &ep) != NULL;
+}
+
+/* The reply direction: a well-formed TCP/UDP packet to no VIP while NAT VIPs exist. */
+static __noinline int xlb_nat_reply(struct xdp_md *ctx, struct xlb_pkt *pkt,
+				    const struct xlb_settings *st)
+{
+	__u32 flags = st->nat_flags;
+	struct xlb_nat_value *rv;
+	void *data, *data_end;
+	int rc;
+
+	if (!xlb_nat_maybe_reply(pkt, st, flags))
+		return xlb_pass(XLB_STAT_NON_VIP);
+	rv = bpf_map_lookup_elem(&xlb_nat, &pkt->key);
+	if (!rv || rv->dir != XLB_NAT_DIR_REV) {
+		if (xlb_nat_is_endpoint(pkt, flags, st))
+			return xlb_drop(XLB_DROP_NAT_REPLY_MISS);
+		return xlb_pass(XLB_STAT_NAT_FILTER_MISS);
+	}
+	/* Ours from here: the VIP checks apply (drop with their reasons rather than pass). */
+	if (unlikely(pkt->suspect)) {
+		rc = xlb_vip_sanity(ctx, pkt, (pkt->suspect & XLB_SUSPECT_SRC) && xlb_bad_source(pkt));
+		if (rc)
+			return rc;
+	}
+	xlb_nat_touch(rv, pkt, bpf_ktime_get_coarse_ns(), 0);
+	if (xlb_nat_rewrite(ctx, pkt, rv))
+		return xlb_drop(XLB_DROP_TRUNCATED); /* unreachable: parsed */
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	if (data + sizeof(struct ethhdr) > data_end)
+		return xlb_drop(XLB_DROP_TRUNCATED);
+	xlb_copy_macs(data, rv->l2);
+	xlb_count(XLB_STAT_NAT_REPLY);
+	return xlb_egress(ctx, rv->ifindex);
+}
