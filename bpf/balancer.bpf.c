@@ -135,12 +135,21 @@ static __noinline int xlb_icmp(struct xdp_md *ctx, struct xlb_pkt *pkt)
 	struct xlb_settings *st;
 	struct xlb_vip_value *vip;
 	struct xlb_backend *be;
-	__u32 hash = 0, be_id = 0, stat = 0;
+	__u32 hash = 0, be_id = 0, stat = 0, zero = 0;
 	int hashed = 0, bad_src = 0, rc;
 
-	if (!xlb_to_vip_addr(pkt))
-		return xlb_pass(XLB_STAT_NON_VIP);
-	rc = xlb_icmp_quote(ctx, pkt, &bad_src);
+	if (!xlb_to_vip_addr(pkt)) {
+		/* From a NAT backend's side about a translated packet (lib/nat.h (b)): only looked
+		 * for while NAT VIPs exist. */
+		st = bpf_map_lookup_elem(&xlb_settings, &zero);
+		if (!st || !st->nat_flags)
+			return xlb_pass(XLB_STAT_NON_VIP);
+		rc = xlb_icmp_quote(ctx, pkt, &bad_src, 1);
+		if (rc != XLB_CONTINUE)
+			return rc;
+		return xlb_nat_icmp_reply(ctx, pkt);
+	}
+	rc = xlb_icmp_quote(ctx, pkt, &bad_src, 0);
 	if (rc != XLB_CONTINUE)
 		return rc;
 	vip = xlb_vip_find(pkt, &st);
@@ -149,6 +158,8 @@ static __noinline int xlb_icmp(struct xdp_md *ctx, struct xlb_pkt *pkt)
 	rc = xlb_vip_sanity(ctx, pkt, bad_src);
 	if (rc)
 		return rc;
+	if (vip->fwd_mode == XLB_FWD_NAT || vip->fwd_mode == XLB_FWD_FULLNAT)
+		return xlb_nat_icmp_fwd(ctx, pkt);
 	be = xlb_icmp_backend(pkt, vip, &hash, &hashed, &be_id, &stat);
 	if (!be)
 		return xlb_pass(stat);

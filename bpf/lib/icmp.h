@@ -83,8 +83,10 @@ static __always_inline struct xlb_backend *xlb_icmp_backend(struct xlb_pkt *pkt,
 /* Parses the error at `l4` (the ICMP header) and rewrites pkt->key into the reversed quoted tuple;
  * *bad_src tells whether the error's own (outer) source fails xlb_bad_source. Returns XLB_CONTINUE
  * when the error quotes a packet from this VIP address (the caller then looks the VIP up), else the
- * final action. */
-static __always_inline int xlb_icmp_quote(struct xdp_md *ctx, struct xlb_pkt *pkt, int *bad_src)
+ * final action. `non_vip`: an error not to a VIP address, parsed only to find a NAT connection
+ * (lib/nat.h (b)): every pass counts XLB_STAT_NON_VIP, as for any ICMP not to a VIP. */
+static __always_inline int xlb_icmp_quote(struct xdp_md *ctx, struct xlb_pkt *pkt, int *bad_src,
+					  int non_vip)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -96,15 +98,15 @@ static __always_inline int xlb_icmp_quote(struct xdp_md *ctx, struct xlb_pkt *pk
 
 	/* The IP header is at 14 or 18: a constant-bounded offset the verifier can follow. */
 	if (l4_off > 18 + sizeof(struct ipv6hdr))
-		return xlb_pass(XLB_STAT_ICMP_PASS);
+		return xlb_pass(non_vip ? XLB_STAT_NON_VIP : XLB_STAT_ICMP_PASS);
 	ih = data + l4_off;
 	if ((void *)(ih + XLB_ICMP_HDR_LEN) > data_end || pkt->l4_len < XLB_ICMP_HDR_LEN)
-		return xlb_pass(XLB_STAT_ICMP_PASS);
+		return xlb_pass(non_vip ? XLB_STAT_NON_VIP : XLB_STAT_ICMP_PASS);
 	type = ih[0];
 	if (v6 ? (type != XLB_ICMPV6_DEST_UNREACH && type != XLB_ICMPV6_PKT_TOOBIG &&
 		  type != XLB_ICMPV6_TIME_EXCEED)
 	       : (type != XLB_ICMP_DEST_UNREACH && type != XLB_ICMP_TIME_EXCEEDED))
-		return xlb_pass(XLB_STAT_ICMP_PASS);
+		return xlb_pass(non_vip ? XLB_STAT_NON_VIP : XLB_STAT_ICMP_PASS);
 
 	q = ih + XLB_ICMP_HDR_LEN;
 	*bad_src = xlb_bad_source(pkt);
@@ -113,15 +115,15 @@ static __always_inline int xlb_icmp_quote(struct xdp_md *ctx, struct xlb_pkt *pk
 
 		if ((void *)q + sizeof(*qh) + XLB_QUOTE_L4_LEN > data_end ||
 		    pkt->l4_len < XLB_ICMP_HDR_LEN + sizeof(*qh) + XLB_QUOTE_L4_LEN)
-			return xlb_pass(XLB_STAT_ICMP_BAD_QUOTE_PASS);
+			return xlb_pass(non_vip ? XLB_STAT_NON_VIP : XLB_STAT_ICMP_BAD_QUOTE_PASS);
 		if (q[0] != 0x45 || (qh->frag_off & bpf_htons(XLB_IP_OFFSET)))
-			return xlb_pass(XLB_STAT_ICMP_BAD_QUOTE_PASS);
+			return xlb_pass(non_vip ? XLB_STAT_NON_VIP : XLB_STAT_ICMP_BAD_QUOTE_PASS);
 		qproto = qh->protocol;
 		if (qproto != IPPROTO_TCP && qproto != IPPROTO_UDP)
-			return xlb_pass(XLB_STAT_ICMP_NON_VIP_QUOTE_PASS);
+			return xlb_pass(non_vip ? XLB_STAT_NON_VIP : XLB_STAT_ICMP_NON_VIP_QUOTE_PASS);
 		/* Quoted source = the VIP that sent the datagram = where the error was addressed. */
 		if (qh->saddr != kdst[0])
-			return xlb_pass(XLB_STAT_ICMP_NON_VIP_QUOTE_PASS);
+			return xlb_pass(non_vip ? XLB_STAT_NON_VIP : XLB_STAT_ICMP_NON_VIP_QUOTE_PASS);
 		ksrc[0] = qh->daddr;
 		ports = (__be16 *)(qh + 1);
 	} else {
@@ -129,23 +131,23 @@ static __always_inline int xlb_icmp_quote(struct xdp_md *ctx, struct xlb_pkt *pk
 
 		if ((void *)q + sizeof(*qh) + XLB_QUOTE_L4_LEN > data_end ||
 		    pkt->l4_len < XLB_ICMP_HDR_LEN + sizeof(*qh) + XLB_QUOTE_L4_LEN)
-			return xlb_pass(XLB_STAT_ICMP_BAD_QUOTE_PASS);
+			return xlb_pass(non_vip ? XLB_STAT_NON_VIP : XLB_STAT_ICMP_BAD_QUOTE_PASS);
 		if ((q[0] >> 4) != 6)
-			return xlb_pass(XLB_STAT_ICMP_BAD_QUOTE_PASS);
+			return xlb_pass(non_vip ? XLB_STAT_NON_VIP : XLB_STAT_ICMP_BAD_QUOTE_PASS);
 		qproto = qh->nexthdr;
 		if (qproto != IPPROTO_TCP && qproto != IPPROTO_UDP) {
 			if (qproto == XLB_NEXTHDR_HOP || qproto == XLB_NEXTHDR_ROUTING ||
 			    qproto == XLB_NEXTHDR_FRAGMENT || qproto == XLB_NEXTHDR_DEST ||
 			    qproto == XLB_NEXTHDR_AUTH || qproto == XLB_NEXTHDR_MOBILITY ||
 			    qproto == XLB_NEXTHDR_HIP || qproto == XLB_NEXTHDR_SHIM6)
-				return xlb_pass(XLB_STAT_ICMP_BAD_QUOTE_PASS);
-			return xlb_pass(XLB_STAT_ICMP_NON_VIP_QUOTE_PASS);
+				return xlb_pass(non_vip ? XLB_STAT_NON_VIP : XLB_STAT_ICMP_BAD_QUOTE_PASS);
+			return xlb_pass(non_vip ? XLB_STAT_NON_VIP : XLB_STAT_ICMP_NON_VIP_QUOTE_PASS);
 		}
 		if (qh->saddr.in6_u.u6_addr32[0] != kdst[0] ||
 		    qh->saddr.in6_u.u6_addr32[1] != kdst[1] ||
 		    qh->saddr.in6_u.u6_addr32[2] != kdst[2] ||
 		    qh->saddr.in6_u.u6_addr32[3] != kdst[3])
-			return xlb_pass(XLB_STAT_ICMP_NON_VIP_QUOTE_PASS);
+			return xlb_pass(non_vip ? XLB_STAT_NON_VIP : XLB_STAT_ICMP_NON_VIP_QUOTE_PASS);
 		ksrc[0] = qh->daddr.in6_u.u6_addr32[0];
 		ksrc[1] = qh->daddr.in6_u.u6_addr32[1];
 		ksrc[2] = qh->daddr.in6_u.u6_addr32[2];

@@ -1,0 +1,608 @@
+// SPDX-License-Identifier: Apache-2.0
+// NAT forwarding (issue 11, bpf/lib/nat.h) against the real XDP balancer (BPF_PROG_TEST_RUN): nat
+// and fullnat, IPv4 and IPv6, TCP and UDP, forward and reply, port allocation, the drops, the reply
+// filter, ICMP errors. Each fixture: description, input, expected action, exact output bytes (built
+// from scratch by PacketBuilder, whose checksums are computed over the whole packet) and the one
+// counter that must move; every forwarded frame's checksums are also re-verified by summing them.
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "fixture.h"
+
+namespace xlb::test {
+namespace {
+
+using dataplane::BpfDataplane;
+using dataplane::CounterSnapshot;
+
+constexpr uint8_t kSyn = 0x02, kAck = 0x10, kFin = 0x01, kSynAck = 0x12, kFinAck = 0x11;
+constexpr uint8_t kTcp = 6, kUdp = 17, kIcmp = 1, kIcmp6 = 58;
+constexpr const char* kSnat4 = "10.200.0.1";
+constexpr const char* kSnat4Tiny = "10.200.0.2";
+constexpr const char* kSnat6 = "fd00:5a::1";
+constexpr uint16_t kPortMin = 61000, kPortMax = 61010;
+constexpr uint16_t kTinyMin = 61100, kTinyMax = 61103;
+
+BpfDataplane* g_dp = nullptr;
+
+int natFd() { return g_dp->mapFd("xlb_nat"); }
+
+struct Ep {
+  std::string addr;
+  uint16_t port;
+  uint8_t proto;
+};
+
+// The NAT configuration the agent would write: settings filter, backend ports, pools, endpoints.
+xlb_settings g_settings{};
+
+void setBloom(uint64_t* bloom, const std::string& addr, uint16_t port) {
+  bool v6 = false;
+  auto a = parseAddr(addr, &v6);
+  uint32_t a32;
+  memcpy(&a32, a.data() + (v6 ? 12 : 0), 4);
+  uint32_t bit = xlb_nat_bloom_bit(a32, htons(port));
+  bloom[bit / 64] |= 1ull << (bit % 64);
+}
+
+bool bloomHas(const uint64_t* bloom, const std::string& addr, uint16_t port) {
+  uint64_t b[XLB_NAT_BLOOM_BITS / 64] = {};
+  setBloom(b, addr, port);
+  for (int i = 0; i < XLB_NAT_BLOOM_BITS / 64; ++i)
+    if (b[i] & bloom[i]) return true;
+  return false;
+}
+
+void addEp(const std::string& addr, uint16_t port, uint8_t proto) {
+  xlb_nat_ep ep{};
+  bool v6 = false;
+  auto a = parseAddr(addr, &v6);
+  memcpy(ep.addr, a.data(), 16);
+  ep.port = htons(port);
+  ep.proto = proto;
+  ep.family = v6 ? XLB_AF_INET6 : XLB_AF_INET;
+  uint32_t one = 1;
+  ASSERT_EQ(bpf_map_update_elem(g_dp->mapFd("xlb_nat_eps"), &ep, &one, BPF_ANY), 0);
+  if (port)
+    setBloom(g_settings.nat_src_bloom, addr, port);
+  else
+    setBloom(g_settings.snat_dst_bloom, addr, 0);
+}
+
+void addBackend(uint32_t id, const std::string& addr, uint32_t vip, uint16_t port, bool ep = true,
+                uint8_t proto = kTcp) {
+  ASSERT_TRUE(g_dp->upsertBackend(id, makeBackend(addr, vip)).ok());
+  xlb_be_nat bn{htons(port), 0};
+  ASSERT_EQ(bpf_map_update_elem(g_dp->mapFd("xlb_be_nat"), &id, &bn, BPF_ANY), 0);
+  if (ep) addEp(addr, port, proto);
+}
+
+void addVip(uint32_t id, const std::string& addr, uint16_t port, uint8_t proto, uint8_t mode,
+            const std::vector<uint32_t>& table) {
+  ASSERT_TRUE(g_dp->upsertVipAddr(makeAddrKey(addr), {1, 0}).ok());
+  ASSERT_TRUE(g_dp->setSelectionTable(id, table).ok());
+  ASSERT_TRUE(g_dp->upsertVip(makeVipKey(addr, port, proto), {id, XLB_ALG_MAGLEV, mode, 0}).ok());
+}
+
+void setPool(uint32_t vip, const char* a4, const char* a6, uint16_t lo, uint16_t hi) {
+  xlb_snat p{};
+  if (a4) {
+    memcpy(p.addrs4[0], parseAddr(a4).data(), 4);
+    p.nr4 = 1;
+    addEp(a4, 0, kTcp);
+    addEp(a4, 0, kUdp);
+  }
+  if (a6) {
+    memcpy(p.addrs6[0], parseAddr(a6).data(), 16);
+    p.nr6 = 1;
+    addEp(a6, 0, kTcp);
+  }
+  p.port_min = lo;
+  p.port_max = hi;
+  ASSERT_EQ(bpf_map_update_elem(g_dp->mapFd("xlb_snat"), &vip, &p, BPF_ANY), 0);
+}
+
+void writeSettings() { ASSERT_TRUE(g_dp->setSettings(g_settings).ok()); }
+
+class Env : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    setUpOrSkip("nat tests");
+    g_dp = loadOrSkip("nat tests", 4096).release();
+    g_settings = testSettings();
+    g_settings.nat_flags = XLB_NAT_F_EPS | XLB_NAT_F_SNAT;
+    g_settings.nat_port_min = kPortMin;
+    g_settings.nat_port_max = kTinyMax;
+
+    addBackend(11, "10.0.0.2", 10, 8080);
+    addBackend(12, "10.0.0.3", 11, 9090, false);  // fullnat: no endpoint
+    addBackend(13, "fd00::2", 12, 8080);
+    addBackend(14, "fd00::3", 13, 9090, false);
+    addBackend(15, "10.0.0.2", 14, 5353, true, kUdp);
+    addBackend(16, "fd00::2", 15, 5353, true, kUdp);
+    addBackend(17, "10.0.0.3", 16, 9191, false);
+    addBackend(18, "10.0.0.2", 17, 8080);
+    addBackend(19, "10.0.0.3", 18, 8080);
+    addBackend(20, "10.0.0.2", 18, 8081);
+    addVip(10, "10.100.1.10", 80, kTcp, XLB_FWD_NAT, {11});
+    addVip(11, "10.100.1.11", 80, kTcp, XLB_FWD_FULLNAT, {12});
+    addVip(12, "2001:db8::1:10", 80, kTcp, XLB_FWD_NAT, {13});
+    addVip(13, "2001:db8::1:11", 80, kTcp, XLB_FWD_FULLNAT, {14});
+    addVip(14, "10.100.1.14", 53, kUdp, XLB_FWD_NAT, {15});
+    addVip(15, "2001:db8::1:15", 53, kUdp, XLB_FWD_NAT, {16});
+    addVip(16, "10.100.1.16", 80, kTcp, XLB_FWD_FULLNAT, {17});
+    addVip(17, "10.100.1.17", 80, kTcp, XLB_FWD_NAT, {18});
+    addVip(18, "10.100.1.18", 80, kTcp, XLB_FWD_NAT, {19});
+    setPool(11, kSnat4, nullptr, kPortMin, kPortMax);
+    setPool(13, nullptr, kSnat6, kPortMin, kPortMax);
+    setPool(16, kSnat4Tiny, nullptr, kTinyMin, kTinyMax);
+    writeSettings();
+  }
+  void TearDown() override { delete g_dp; }
+};
+const auto* const g_env = ::testing::AddGlobalTestEnvironment(new Env);
+
+CounterSnapshot counters() { return readCounters(*g_dp); }
+
+// Independent of PacketBuilder: sums the IPv4 header and the TCP/UDP/ICMP checksum (with the
+// pseudo-header where the protocol has one) of `f`; a UDP/IPv4 checksum 0 means none.
+bool checksumsOk(const Bytes& f, std::string* why) {
+  size_t l3 = 14;
+  uint16_t et = static_cast<uint16_t>(f[12] << 8 | f[13]);
+  if (et == 0x8100) l3 = 18, et = static_cast<uint16_t>(f[16] << 8 | f[17]);
+  uint32_t seed = 0;
+  size_t l4, len;
+  uint8_t proto;
+  if (et == 0x0800) {
+    size_t ihl = (f[l3] & 0xf) * 4u;
+    if (inetChecksum(&f[l3], ihl) != 0) return *why = "IPv4 header checksum", false;
+    proto = f[l3 + 9];
+    len = (f[l3 + 2] << 8 | f[l3 + 3]) - ihl;
+    l4 = l3 + ihl;
+    for (size_t i = 12; i < 20; i += 2) seed += f[l3 + i] << 8 | f[l3 + i + 1];
+  } else {
+    proto = f[l3 + 6];
+    len = f[l3 + 4] << 8 | f[l3 + 5];
+    l4 = l3 + 40;
+    for (size_t i = 8; i < 40; i += 2) seed += f[l3 + i] << 8 | f[l3 + i + 1];
+  }
+  if (proto == kIcmp) {
+    seed = 0;
+  } else {
+    seed += proto;
+    seed += static_cast<uint32_t>(len);
+  }
+  if (proto == kUdp && et == 0x0800 && f[l4 + 6] == 0 && f[l4 + 7] == 0) return true;
+  if (inetChecksum(&f[l4], len, seed) != 0) return *why = "L4 checksum", false;
+  return true;
+}
+
+struct Fixture {
+  std::string description;
+  Bytes input;
+  uint32_t action;
+  Bytes expected;  // exact output bytes
+  int stat = -1;   // global counter that must grow by one
+  int drop = -1;   // drop reason that must grow by one (and no other)
+};
+
+void check(const Fixture& f) {
+  SCOPED_TRACE(f.description);
+  CounterSnapshot before = counters();
+  RunResult r = runXdp(g_dp->programFd(), f.input, lbIfindex());
+  ASSERT_EQ(r.err, 0) << "test run failed";
+  EXPECT_EQ(r.ret, f.action);
+  EXPECT_EQ(r.out, f.expected) << "got:" << hexdump(r.out) << "\nwant:" << hexdump(f.expected);
+  if (f.action == XDP_TX || f.action == XDP_REDIRECT) {
+    std::string why;
+    EXPECT_TRUE(checksumsOk(r.out, &why)) << why;
+  }
+  CounterSnapshot after = counters();
+  EXPECT_EQ(after.global[XLB_STAT_RX], before.global[XLB_STAT_RX] + 1);
+  EXPECT_EQ(after.global[f.action], before.global[f.action] + 1);
+  if (f.stat >= 0) {
+    EXPECT_EQ(after.global[f.stat], before.global[f.stat] + 1) << "stat " << f.stat;
+  }
+  for (int d = 0; d < XLB_DROP_MAX; ++d) {
+    EXPECT_EQ(after.drops[d], before.drops[d] + (d == f.drop ? 1 : 0)) << "drop reason " << d;
+  }
+}
+
+// Frames: client side (client MAC -> LB), backend side (backend MAC -> LB), and what leaves.
+Bytes tcpFrame(const char* dmac, const char* smac, const std::string& src, const std::string& dst,
+               uint16_t sport, uint16_t dport, uint8_t flags) {
+  bool v6 = false;
+  parseAddr(src, &v6);
+  PacketBuilder p;
+  p.eth(dmac, smac);
+  if (v6)
+    p.ipv6(src, dst);
+  else
+    p.ipv4(src, dst);
+  return p.tcp(sport, dport, flags).payload(Bytes(13, 0x61)).build();
+}
+Bytes udpFrame(const char* dmac, const char* smac, const std::string& src, const std::string& dst,
+               uint16_t sport, uint16_t dport) {
+  bool v6 = false;
+  parseAddr(src, &v6);
+  PacketBuilder p;
+  p.eth(dmac, smac);
+  if (v6)
+    p.ipv6(src, dst);
+  else
+    p.ipv4(src, dst);
+  return p.udp(sport, dport).payload(Bytes(11, 0x7e)).build();
+}
+
+xlb_flow_key key(const std::string& src, const std::string& dst, uint16_t sport, uint16_t dport,
+                 uint8_t proto) {
+  return flowKey(src, dst, sport, dport, proto);
+}
+
+bool natEntry(const xlb_flow_key& k, xlb_nat_value* v) {
+  return bpf_map_lookup_elem(natFd(), &k, v) == 0;
+}
+
+uint64_t conns(uint32_t be) {
+  uint64_t v = 0;
+  bpf_map_lookup_elem(g_dp->mapFd("xlb_be_conns"), &be, &v);
+  return v;
+}
+
+uint64_t natFail(uint32_t be) {
+  int n = libbpf_num_possible_cpus();
+  std::vector<uint64_t> v(static_cast<size_t>(n));
+  bpf_map_lookup_elem(g_dp->mapFd("xlb_nat_fail"), &be, v.data());
+  uint64_t s = 0;
+  for (auto x : v) s += x;
+  return s;
+}
+
+// ---- nat, IPv4 TCP ---------------------------------------------------------------------------------
+
+TEST(NatV4, TcpForwardNewHitReplyAndClose) {
+  const char* c = "192.0.2.50";
+  Bytes syn = tcpFrame(kLbMac, kClientMac, c, "10.100.1.10", 40000, 80, kSyn);
+  CounterSnapshot before = counters();
+  check({"SYN creates the pair, dst -> backend:8080", syn, XDP_TX,
+         tcpFrame(kBackendMacA, kLbMac, c, "10.0.0.2", 40000, 8080, kSyn), XLB_STAT_NAT_NEW});
+  CounterSnapshot after = counters();
+  EXPECT_EQ(after.vips[10].new_flows, before.vips[10].new_flows + 1);
+  EXPECT_EQ(after.backends[11].new_flows, before.backends[11].new_flows + 1);
+  EXPECT_EQ(after.backends[11].packets, before.backends[11].packets + 1);
+  EXPECT_EQ(conns(11), 1u);
+
+  xlb_nat_value fwd{}, rev{};
+  ASSERT_TRUE(natEntry(key(c, "10.100.1.10", 40000, 80, kTcp), &fwd));
+  EXPECT_EQ(fwd.dir, XLB_NAT_DIR_FWD);
+  EXPECT_EQ(fwd.mode, XLB_FWD_NAT);
+  EXPECT_EQ(fwd.backend_id, 11u);
+  EXPECT_EQ(fwd.state, 0);
+  EXPECT_EQ(ntohs(fwd.new_dport), 8080);
+  ASSERT_TRUE(natEntry(key("10.0.0.2", c, 8080, 40000, kTcp), &rev));
+  EXPECT_EQ(rev.dir, XLB_NAT_DIR_REV);
+  EXPECT_EQ(rev.ifindex, static_cast<uint32_t>(lbIfindex()));
+  Mac cm = parseMac(kClientMac), lm = parseMac(kLbMac);
+  EXPECT_EQ(memcmp(rev.l2, cm.data(), 6), 0);
+  EXPECT_EQ(memcmp(rev.l2 + 6, lm.data(), 6), 0);
+
+  Bytes ack = tcpFrame(kLbMac, kClientMac, c, "10.100.1.10", 40000, 80, kAck);
+  check({"ACK hits the entry", ack, XDP_TX,
+         tcpFrame(kBackendMacA, kLbMac, c, "10.0.0.2", 40000, 8080, kAck), XLB_STAT_NAT_HIT});
+  ASSERT_TRUE(natEntry(key(c, "10.100.1.10", 40000, 80, kTcp), &fwd));
+  EXPECT_EQ(fwd.state, XLB_NAT_S_SEEN);
+
+  Bytes sa = tcpFrame(kLbMac, kBackendMacA, "10.0.0.2", c, 8080, 40000, kSynAck);
+  check({"backend's SYN-ACK: src -> VIP:80, client MACs", sa, XDP_TX,
+         tcpFrame(kClientMac, kLbMac, "10.100.1.10", c, 80, 40000, kSynAck), XLB_STAT_NAT_REPLY});
+  ASSERT_TRUE(natEntry(key("10.0.0.2", c, 8080, 40000, kTcp), &rev));
+  EXPECT_EQ(rev.state, XLB_NAT_S_SEEN);
+
+  Bytes fin = tcpFrame(kLbMac, kClientMac, c, "10.100.1.10", 40000, 80, kFinAck);
+  check({"client FIN closes: open count back to 0", fin, XDP_TX,
+         tcpFrame(kBackendMacA, kLbMac, c, "10.0.0.2", 40000, 8080, kFinAck),
+         XLB_STAT_FLOW_CLOSE});
+  EXPECT_EQ(conns(11), 0u);
+  check({"second FIN: no second decrement", fin, XDP_TX,
+         tcpFrame(kBackendMacA, kLbMac, c, "10.0.0.2", 40000, 8080, kFinAck), XLB_STAT_NAT_HIT});
+  EXPECT_EQ(conns(11), 0u);
+}
+
+TEST(NatV4, NonSynCreatesAndFinCreatesClosing) {
+  Bytes ack = tcpFrame(kLbMac, kClientMac, "192.0.2.51", "10.100.1.10", 40001, 80, kAck);
+  check({"ACK without entry creates (as dsr records any packet)", ack, XDP_TX,
+         tcpFrame(kBackendMacA, kLbMac, "192.0.2.51", "10.0.0.2", 40001, 8080, kAck),
+         XLB_STAT_NAT_NEW});
+  uint64_t open = conns(11);
+  Bytes fin = tcpFrame(kLbMac, kClientMac, "192.0.2.51", "10.100.1.10", 40002, 80, kFin);
+  check({"FIN without entry: pair born closing", fin, XDP_TX,
+         tcpFrame(kBackendMacA, kLbMac, "192.0.2.51", "10.0.0.2", 40002, 8080, kFin),
+         XLB_STAT_NAT_NEW});
+  EXPECT_EQ(conns(11), open) << "a pair born closing is not counted";
+}
+
+// ---- fullnat, IPv4 TCP ------------------------------------------------------------------------------
+
+TEST(FullnatV4, ClientPortOutsideRangeGetsAPoolPort) {
+  const char* c = "192.0.2.60";
+  Bytes syn = tcpFrame(kLbMac, kClientMac, c, "10.100.1.11", 40000, 80, kSyn);
+  RunResult r = runXdp(g_dp->programFd(), syn, lbIfindex());
+  ASSERT_EQ(r.ret, XDP_TX);
+  xlb_nat_value fwd{};
+  ASSERT_TRUE(natEntry(key(c, "10.100.1.11", 40000, 80, kTcp), &fwd));
+  uint16_t sport = ntohs(fwd.new_sport);
+  EXPECT_GE(sport, kPortMin);
+  EXPECT_LE(sport, kPortMax);
+  EXPECT_EQ(memcmp(fwd.new_src, parseAddr(kSnat4).data(), 16), 0);
+  Bytes want = tcpFrame(kBackendMacB, kLbMac, kSnat4, "10.0.0.3", sport, 9090, kSyn);
+  EXPECT_EQ(r.out, want) << hexdump(r.out);
+  std::string why;
+  EXPECT_TRUE(checksumsOk(r.out, &why)) << why;
+
+  Bytes ack = tcpFrame(kLbMac, kClientMac, c, "10.100.1.11", 40000, 80, kAck);
+  check({"fullnat hit", ack, XDP_TX, tcpFrame(kBackendMacB, kLbMac, kSnat4, "10.0.0.3", sport, 9090, kAck),
+         XLB_STAT_NAT_HIT});
+  Bytes sa = tcpFrame(kLbMac, kBackendMacB, "10.0.0.3", kSnat4, 9090, sport, kSynAck);
+  check({"fullnat reply to the SNAT address -> client", sa, XDP_TX,
+         tcpFrame(kClientMac, kLbMac, "10.100.1.11", c, 80, 40000, kSynAck), XLB_STAT_NAT_REPLY});
+  // Free the hashed port again: the next test predicts the ports it gets.
+  xlb_flow_key f = key(c, "10.100.1.11", 40000, 80, kTcp), rv = key("10.0.0.3", kSnat4, 9090, sport, kTcp);
+  EXPECT_EQ(bpf_map_delete_elem(natFd(), &f), 0);
+  EXPECT_EQ(bpf_map_delete_elem(natFd(), &rv), 0);
+}
+
+TEST(FullnatV4, ClientPortKeptWhenFreeElseProbed) {
+  Bytes syn = tcpFrame(kLbMac, kClientMac, "192.0.2.61", "10.100.1.11", 61005, 80, kSyn);
+  check({"client port 61005 is in the range and free: kept", syn, XDP_TX,
+         tcpFrame(kBackendMacB, kLbMac, kSnat4, "10.0.0.3", 61005, 9090, kSyn), XLB_STAT_NAT_NEW});
+  // Another client with the same port: 61005 is taken toward this backend, 61006 next.
+  CounterSnapshot before = counters();
+  Bytes syn2 = tcpFrame(kLbMac, kClientMac, "192.0.2.62", "10.100.1.11", 61005, 80, kSyn);
+  check({"61005 taken: probes to 61006", syn2, XDP_TX,
+         tcpFrame(kBackendMacB, kLbMac, kSnat4, "10.0.0.3", 61006, 9090, kSyn), XLB_STAT_NAT_NEW});
+  EXPECT_EQ(counters().global[XLB_STAT_NAT_PORT_PROBE], before.global[XLB_STAT_NAT_PORT_PROBE] + 1);
+  // Occupy 61007 and 61008 with foreign REV entries: the next one probes past them (wraps at 61010).
+  for (uint16_t p : {61007, 61008}) {
+    xlb_nat_value v{};
+    v.dir = XLB_NAT_DIR_REV;
+    xlb_flow_key k = key("10.0.0.3", kSnat4, 9090, p, kTcp);
+    ASSERT_EQ(bpf_map_update_elem(natFd(), &k, &v, BPF_NOEXIST), 0);
+  }
+  before = counters();
+  Bytes syn3 = tcpFrame(kLbMac, kClientMac, "192.0.2.63", "10.100.1.11", 61006, 80, kSyn);
+  check({"61006..61008 taken: 61009", syn3, XDP_TX,
+         tcpFrame(kBackendMacB, kLbMac, kSnat4, "10.0.0.3", 61009, 9090, kSyn), XLB_STAT_NAT_NEW});
+  EXPECT_EQ(counters().global[XLB_STAT_NAT_PORT_PROBE], before.global[XLB_STAT_NAT_PORT_PROBE] + 3);
+  Bytes syn4 = tcpFrame(kLbMac, kClientMac, "192.0.2.64", "10.100.1.11", 61010, 80, kSyn);
+  check({"61010 free: kept", syn4, XDP_TX,
+         tcpFrame(kBackendMacB, kLbMac, kSnat4, "10.0.0.3", 61010, 9090, kSyn), XLB_STAT_NAT_NEW});
+  Bytes syn5 = tcpFrame(kLbMac, kClientMac, "192.0.2.65", "10.100.1.11", 61010, 80, kSyn);
+  RunResult r = runXdp(g_dp->programFd(), syn5, lbIfindex());
+  ASSERT_EQ(r.ret, XDP_TX);
+  xlb_nat_value fwd{};
+  ASSERT_TRUE(natEntry(key("192.0.2.65", "10.100.1.11", 61010, 80, kTcp), &fwd));
+  EXPECT_EQ(ntohs(fwd.new_sport), 61000) << "wraps to the range's start";
+}
+
+TEST(FullnatV4, ExhaustedPoolDropsAndCountsPerBackend) {
+  for (uint16_t p = kTinyMin; p <= kTinyMax; ++p) {
+    xlb_nat_value v{};
+    v.dir = XLB_NAT_DIR_REV;
+    xlb_flow_key k = key("10.0.0.3", kSnat4Tiny, 9191, p, kTcp);
+    ASSERT_EQ(bpf_map_update_elem(natFd(), &k, &v, BPF_NOEXIST), 0);
+  }
+  uint64_t fail = natFail(17);
+  CounterSnapshot before = counters();
+  Bytes syn = tcpFrame(kLbMac, kClientMac, "192.0.2.70", "10.100.1.16", 40000, 80, kSyn);
+  check({"all 4 ports taken", syn, XDP_DROP, syn, -1, XLB_DROP_NAT_NO_PORT});
+  EXPECT_EQ(natFail(17), fail + 1);
+  EXPECT_EQ(counters().global[XLB_STAT_NAT_PORT_PROBE], before.global[XLB_STAT_NAT_PORT_PROBE] + 3);
+  xlb_nat_value v{};
+  EXPECT_FALSE(natEntry(key("192.0.2.70", "10.100.1.16", 40000, 80, kTcp), &v));
+  // One port freed: the next connection gets it.
+  xlb_flow_key k = key("10.0.0.3", kSnat4Tiny, 9191, 61102, kTcp);
+  ASSERT_EQ(bpf_map_delete_elem(natFd(), &k), 0);
+  check({"one port free again", syn, XDP_TX,
+         tcpFrame(kBackendMacB, kLbMac, kSnat4Tiny, "10.0.0.3", 61102, 9191, kSyn), XLB_STAT_NAT_NEW});
+}
+
+// ---- IPv6 ---------------------------------------------------------------------------------------------
+
+TEST(NatV6, TcpForwardAndReply) {
+  const char* c = "2001:db8:7::50";
+  Bytes syn = tcpFrame(kLbMac, kClientMac, c, "2001:db8::1:10", 40000, 80, kSyn);
+  check({"nat v6 SYN", syn, XDP_TX, tcpFrame(kBackendMacA, kLbMac, c, "fd00::2", 40000, 8080, kSyn),
+         XLB_STAT_NAT_NEW});
+  Bytes ack = tcpFrame(kLbMac, kClientMac, c, "2001:db8::1:10", 40000, 80, kAck);
+  check({"nat v6 hit", ack, XDP_TX, tcpFrame(kBackendMacA, kLbMac, c, "fd00::2", 40000, 8080, kAck),
+         XLB_STAT_NAT_HIT});
+  Bytes sa = tcpFrame(kLbMac, kBackendMacA, "fd00::2", c, 8080, 40000, kSynAck);
+  check({"nat v6 reply", sa, XDP_TX, tcpFrame(kClientMac, kLbMac, "2001:db8::1:10", c, 80, 40000, kSynAck),
+         XLB_STAT_NAT_REPLY});
+}
+
+TEST(FullnatV6, TcpForwardAndReply) {
+  const char* c = "2001:db8:7::60";
+  Bytes syn = tcpFrame(kLbMac, kClientMac, c, "2001:db8::1:11", 61001, 80, kSyn);
+  check({"fullnat v6 SYN, client port kept", syn, XDP_TX,
+         tcpFrame(kBackendMacB, kLbMac, kSnat6, "fd00::3", 61001, 9090, kSyn), XLB_STAT_NAT_NEW});
+  Bytes sa = tcpFrame(kLbMac, kBackendMacB, "fd00::3", kSnat6, 9090, 61001, kSynAck);
+  check({"fullnat v6 reply", sa, XDP_TX,
+         tcpFrame(kClientMac, kLbMac, "2001:db8::1:11", c, 80, 61001, kSynAck), XLB_STAT_NAT_REPLY});
+}
+
+// ---- UDP ----------------------------------------------------------------------------------------------
+
+Bytes zeroUdpCsum(Bytes f) {
+  f[14 + 20 + 6] = 0;
+  f[14 + 20 + 7] = 0;
+  return f;
+}
+
+TEST(NatUdp, V4WithAndWithoutChecksumAndV6) {
+  const char* c = "192.0.2.80";
+  Bytes q = udpFrame(kLbMac, kClientMac, c, "10.100.1.14", 5000, 53);
+  check({"UDP v4 with a checksum", q, XDP_TX, udpFrame(kBackendMacA, kLbMac, c, "10.0.0.2", 5000, 5353),
+         XLB_STAT_NAT_NEW});
+  check({"UDP v4 checksum 0 stays 0", zeroUdpCsum(q), XDP_TX,
+         zeroUdpCsum(udpFrame(kBackendMacA, kLbMac, c, "10.0.0.2", 5000, 5353)), XLB_STAT_NAT_HIT});
+  Bytes a = udpFrame(kLbMac, kBackendMacA, "10.0.0.2", c, 5353, 5000);
+  check({"UDP v4 reply", a, XDP_TX, udpFrame(kClientMac, kLbMac, "10.100.1.14", c, 53, 5000),
+         XLB_STAT_NAT_REPLY});
+  check({"UDP v4 reply, checksum 0", zeroUdpCsum(a), XDP_TX,
+         zeroUdpCsum(udpFrame(kClientMac, kLbMac, "10.100.1.14", c, 53, 5000)), XLB_STAT_NAT_REPLY});
+
+  const char* c6 = "2001:db8:7::80";
+  Bytes q6 = udpFrame(kLbMac, kClientMac, c6, "2001:db8::1:15", 5000, 53);
+  check({"UDP v6", q6, XDP_TX, udpFrame(kBackendMacA, kLbMac, c6, "fd00::2", 5000, 5353), XLB_STAT_NAT_NEW});
+  Bytes a6 = udpFrame(kLbMac, kBackendMacA, "fd00::2", c6, 5353, 5000);
+  check({"UDP v6 reply", a6, XDP_TX, udpFrame(kClientMac, kLbMac, "2001:db8::1:15", c6, 53, 5000),
+         XLB_STAT_NAT_REPLY});
+}
+
+TEST(NatUdp, ComputedZeroChecksumIsSentAsFfff) {
+  // Search a client port whose translated UDP checksum is 0 (one in 65535): the builder sends it
+  // as 0xffff, and so must the incremental update.
+  const char* c = "192.0.2.81";
+  for (uint32_t port = 1024; port < 65536; ++port) {
+    Bytes want = udpFrame(kBackendMacA, kLbMac, c, "10.0.0.2", static_cast<uint16_t>(port), 5353);
+    if (want[14 + 20 + 6] != 0xff || want[14 + 20 + 7] != 0xff) continue;
+    Bytes q = udpFrame(kLbMac, kClientMac, c, "10.100.1.14", static_cast<uint16_t>(port), 53);
+    check({"translated checksum 0 -> 0xffff", q, XDP_TX, want, XLB_STAT_NAT_NEW});
+    return;
+  }
+  GTEST_SKIP() << "no port gives a zero checksum for this tuple";
+}
+
+// ---- drops ----------------------------------------------------------------------------------------------
+
+TEST(NatDrops, HairpinAndCollision) {
+  Bytes h = tcpFrame(kLbMac, kBackendMacA, "10.0.0.2", "10.100.1.10", 40000, 80, kSyn);
+  check({"client is the backend (nat)", h, XDP_DROP, h, -1, XLB_DROP_NAT_HAIRPIN});
+  Bytes a = tcpFrame(kLbMac, kClientMac, "192.0.2.90", "10.100.1.10", 41000, 80, kSyn);
+  check({"through VIP 10", a, XDP_TX, tcpFrame(kBackendMacA, kLbMac, "192.0.2.90", "10.0.0.2", 41000, 8080, kSyn),
+         XLB_STAT_NAT_NEW});
+  Bytes b = tcpFrame(kLbMac, kClientMac, "192.0.2.90", "10.100.1.17", 41000, 80, kSyn);
+  check({"same client:port through VIP 17 to the same backend endpoint", b, XDP_DROP, b, -1,
+         XLB_DROP_NAT_COLLISION});
+  xlb_nat_value v{};
+  EXPECT_FALSE(natEntry(key("192.0.2.90", "10.100.1.17", 41000, 80, kTcp), &v));
+}
+
+TEST(NatDrops, MalformedToANatVipDropBeforeAnyRewrite) {
+  Bytes opts = PacketBuilder().eth(kLbMac, kClientMac).ipv4("192.0.2.91", "10.100.1.10")
+                   .ipv4Options({1, 1, 1, 1}).tcp(42000, 80, kSyn).build();
+  check({"IPv4 options", opts, XDP_DROP, opts, -1, XLB_DROP_IP_OPTIONS});
+  Bytes doff = tcpFrame(kLbMac, kClientMac, "192.0.2.91", "10.100.1.10", 42000, 80, kSyn);
+  doff[14 + 20 + 12] = 4 << 4;
+  check({"TCP data offset 4", doff, XDP_DROP, doff, -1, XLB_DROP_TCP_DOFF_SHORT});
+  Bytes frag = PacketBuilder().eth(kLbMac, kClientMac).ipv4("192.0.2.91", "10.100.1.10").fragOff(0x2000)
+                   .tcp(42000, 80, kSyn).build();
+  check({"fragment", frag, XDP_DROP, frag, -1, XLB_DROP_FRAGMENT});
+  Bytes mart = tcpFrame(kLbMac, kClientMac, "127.0.0.1", "10.100.1.10", 42000, 80, kSyn);
+  check({"martian source", mart, XDP_DROP, mart, -1, XLB_DROP_BAD_SOURCE});
+  xlb_nat_value v{};
+  EXPECT_FALSE(natEntry(key("192.0.2.91", "10.100.1.10", 42000, 80, kTcp), &v));
+}
+
+TEST(NatDrops, BackendGoneResteers) {
+  const char* c = "192.0.2.92";
+  Bytes syn = tcpFrame(kLbMac, kClientMac, c, "10.100.1.18", 43000, 80, kSyn);
+  check({"to backend 19", syn, XDP_TX, tcpFrame(kBackendMacB, kLbMac, c, "10.0.0.3", 43000, 8080, kSyn),
+         XLB_STAT_NAT_NEW});
+  EXPECT_EQ(conns(19), 1u);
+  // Health-down: ACTIVE cleared, gen unchanged; the table moves to backend 20.
+  ASSERT_TRUE(g_dp->upsertBackend(19, makeBackend("10.0.0.3", 18, 1, 0, false)).ok());
+  ASSERT_TRUE(g_dp->setSelectionTable(18, std::vector<uint32_t>{20}).ok());
+  CounterSnapshot before = counters();
+  Bytes ack = tcpFrame(kLbMac, kClientMac, c, "10.100.1.18", 43000, 80, kAck);
+  check({"backend down: re-created on backend 20", ack, XDP_TX,
+         tcpFrame(kBackendMacA, kLbMac, c, "10.0.0.2", 43000, 8081, kAck), XLB_STAT_NAT_RESTEER});
+  EXPECT_EQ(counters().global[XLB_STAT_NAT_NEW], before.global[XLB_STAT_NAT_NEW] + 1);
+  EXPECT_EQ(conns(19), 0u);
+  EXPECT_EQ(conns(20), 1u);
+  xlb_nat_value v{};
+  EXPECT_FALSE(natEntry(key("10.0.0.3", c, 8080, 43000, kTcp), &v)) << "old REV deleted";
+  EXPECT_TRUE(natEntry(key("10.0.0.2", c, 8081, 43000, kTcp), &v));
+}
+
+// ---- reply filter -------------------------------------------------------------------------------------
+
+TEST(NatReply, FilterAndMisses) {
+  Bytes miss = tcpFrame(kLbMac, kBackendMacA, "10.0.0.2", "192.0.2.99", 8080, 45000, kAck);
+  check({"from a nat backend endpoint, no entry: never leaked", miss, XDP_DROP, miss, -1,
+         XLB_DROP_NAT_REPLY_MISS});
+  Bytes snat = tcpFrame(kLbMac, kBackendMacB, "10.0.0.3", kSnat4, 9090, 61003, kAck);
+  check({"to a SNAT address in the range, no entry", snat, XDP_DROP, snat, -1, XLB_DROP_NAT_REPLY_MISS});
+  Bytes other = tcpFrame(kLbMac, kBackendMacA, "10.0.0.2", "192.0.2.99", 22, 45000, kAck);
+  check({"another port of the backend host: not NAT", other, XDP_PASS, other,
+         bloomHas(g_settings.nat_src_bloom, "10.0.0.2", 22) ? XLB_STAT_NAT_FILTER_MISS : XLB_STAT_NON_VIP});
+  Bytes lowport = tcpFrame(kLbMac, kBackendMacB, "10.0.0.3", kSnat4, 9090, 22, kAck);
+  check({"to the SNAT address below the range", lowport, XDP_PASS, lowport, XLB_STAT_NON_VIP});
+  // A bloom bit shared by an endpoint that is not one: filter passes, exact check says no.
+  xlb_settings saved = g_settings;
+  setBloom(g_settings.nat_src_bloom, "10.0.0.7", 8080);
+  writeSettings();
+  Bytes fp = tcpFrame(kLbMac, kBackendMacA, "10.0.0.7", "192.0.2.99", 8080, 45000, kAck);
+  check({"filter false positive", fp, XDP_PASS, fp, XLB_STAT_NAT_FILTER_MISS});
+  g_settings = saved;
+  writeSettings();
+  // No NAT VIP: nat_flags 0, nothing looked at; even a real reply's tuple passes untouched.
+  xlb_settings off = g_settings;
+  off.nat_flags = 0;
+  ASSERT_TRUE(g_dp->setSettings(off).ok());
+  check({"nat_flags 0: pass as today", miss, XDP_PASS, miss, XLB_STAT_NON_VIP});
+  writeSettings();
+}
+
+// ---- table full ----------------------------------------------------------------------------------------
+
+TEST(NatFull, NewConnectionsRefusedEstablishedGoOn) {
+  const char* c = "192.0.2.100";
+  Bytes syn = tcpFrame(kLbMac, kClientMac, c, "10.100.1.10", 46000, 80, kSyn);
+  ASSERT_EQ(runXdp(g_dp->programFd(), syn, lbIfindex()).ret, XDP_TX);
+
+  bpf_map_info info{};
+  uint32_t len = sizeof(info);
+  ASSERT_EQ(bpf_obj_get_info_by_fd(natFd(), &info, &len), 0);
+  const uint32_t n = info.max_entries;
+  std::vector<xlb_flow_key> keys(n);
+  std::vector<xlb_nat_value> vals(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    keys[i].src[0] = 203, keys[i].src[1] = 0, keys[i].src[2] = 113, keys[i].src[3] = 1;
+    memcpy(keys[i].dst, &i, 4);
+    keys[i].proto = kUdp;
+    keys[i].family = XLB_AF_INET;
+    vals[i].dir = XLB_NAT_DIR_REV;
+  }
+  uint32_t done = n;
+  LIBBPF_OPTS(bpf_map_batch_opts, o, .elem_flags = BPF_NOEXIST);
+  bpf_map_update_batch(natFd(), keys.data(), vals.data(), &done, &o);
+  ASSERT_LT(done, n) << "the table should have filled up";
+
+  Bytes other = tcpFrame(kLbMac, kClientMac, c, "10.100.1.10", 46001, 80, kSyn);
+  check({"table full: new connection refused", other, XDP_DROP, other, -1, XLB_DROP_NAT_FULL});
+  Bytes other6 = tcpFrame(kLbMac, kClientMac, "192.0.2.101", "10.100.1.11", 46001, 80, kSyn);
+  check({"table full: fullnat refused too", other6, XDP_DROP, other6, -1, XLB_DROP_NAT_FULL});
+  Bytes ack = tcpFrame(kLbMac, kClientMac, c, "10.100.1.10", 46000, 80, kAck);
+  check({"established connection goes on", ack, XDP_TX,
+         tcpFrame(kBackendMacA, kLbMac, c, "10.0.0.2", 46000, 8080, kAck), XLB_STAT_NAT_HIT});
+  Bytes sa = tcpFrame(kLbMac, kBackendMacA, "10.0.0.2", c, 8080, 46000, kSynAck);
+  check({"and its replies", sa, XDP_TX, tcpFrame(kClientMac, kLbMac, "10.100.1.10", c, 80, 46000, kSynAck),
+         XLB_STAT_NAT_REPLY});
+
+  uint32_t del = done;
+  ASSERT_EQ(bpf_map_delete_batch(natFd(), keys.data(), &del, nullptr), 0);
+  check({"space again", other, XDP_TX, tcpFrame(kBackendMacA, kLbMac, c, "10.0.0.2", 46001, 8080, kSyn),
+         XLB_STAT_NAT_NEW});
+}
+
+}  // namespace
+}  // namespace xlb::test
