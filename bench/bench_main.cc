@@ -155,6 +155,9 @@ class Bench {
   BpfDataplane& dp_;
   xlb_bench_wrapper* w_;
   uint32_t rounds_, repeat_;
+
+ public:
+  xlb_bench_wrapper* wrapper() const { return w_; }
 };
 
 Bytes v4(const char* src, const char* dst, uint16_t sport, uint16_t dport, uint8_t proto,
@@ -221,6 +224,210 @@ void fillFlows(BpfDataplane& dp) {
   if (err) die("fill flow table: " + std::to_string(err));
 }
 
+
+// ---- NAT (issue 11, bpf/lib/nat.h) --------------------------------------------------------------
+
+void natBloom(__u64* bloom, const char* addr, uint16_t port) {
+  bool v6 = false;
+  auto a = xlb::test::parseAddr(addr, &v6);
+  uint32_t a32;
+  memcpy(&a32, a.data() + (v6 ? 12 : 0), 4);
+  uint32_t bit = xlb_nat_bloom_bit(a32, htons(port));
+  bloom[bit / 64] |= 1ull << (bit % 64);
+}
+
+void natEp(BpfDataplane& dp, xlb_settings& s, const char* addr, uint16_t port) {
+  xlb_nat_ep ep{};
+  memcpy(ep.addr, xlb::test::parseAddr(addr).data(), 16);
+  ep.port = htons(port);
+  ep.proto = kTcp;
+  ep.family = XLB_AF_INET;
+  uint32_t one = 1;
+  if (bpf_map_update_elem(dp.mapFd("xlb_nat_eps"), &ep, &one, BPF_ANY)) die("nat endpoint");
+  natBloom(port ? s.nat_src_bloom : s.snat_dst_bloom, addr, port);
+}
+
+void clearNat(BpfDataplane& dp) {
+  const int fd = dp.mapFd("xlb_nat");
+  std::vector<xlb_flow_key> keys;
+  xlb_flow_key k{}, next{};
+  const xlb_flow_key* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    keys.push_back(next);
+    k = next;
+    prev = &k;
+  }
+  for (auto& key : keys) bpf_map_delete_elem(fd, &key);
+}
+
+// Fills xlb_nat with `n` live nat connections (two entries each) 198.19.x.y:port -> 10.100.0.40:80
+// on backend 15 (10.0.0.2:8080), established and seen now (no refresh writes while measuring).
+// Checksum deltas are left 0: the cost does not depend on them.
+void fillNat(BpfDataplane& dp, uint32_t n) {
+  std::vector<xlb_flow_key> keys;
+  std::vector<xlb_nat_value> vals;
+  keys.reserve(2 * n);
+  vals.reserve(2 * n);
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  uint64_t now = static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
+  auto vip = xlb::test::parseAddr("10.100.0.40"), be = xlb::test::parseAddr("10.0.0.2");
+  for (uint32_t i = 0; i < n; ++i) {
+    xlb_flow_key f{}, r{};
+    uint8_t src[4] = {198, 19, static_cast<uint8_t>(i >> 16), 1};
+    memcpy(f.src, src, 4);
+    memcpy(f.dst, vip.data(), 4);
+    f.sport = htons(static_cast<uint16_t>(i & 0xffff));
+    f.dport = htons(80);
+    f.proto = kTcp;
+    f.family = XLB_AF_INET;
+    memcpy(r.src, be.data(), 4);
+    memcpy(r.dst, src, 4);
+    r.sport = htons(8080);
+    r.dport = f.sport;
+    r.proto = kTcp;
+    r.family = XLB_AF_INET;
+    xlb_nat_value fv{}, rv{};
+    memcpy(fv.new_src, src, 4);
+    memcpy(fv.new_dst, be.data(), 4);
+    fv.new_sport = f.sport;
+    fv.new_dport = htons(8080);
+    memcpy(rv.new_src, vip.data(), 4);
+    memcpy(rv.new_dst, src, 4);
+    rv.new_sport = htons(80);
+    rv.new_dport = f.sport;
+    for (auto* v : {&fv, &rv}) {
+      v->backend_id = 15;
+      v->backend_gen = 1;
+      v->vip_id = 7;
+      v->mode = XLB_FWD_NAT;
+      v->state = XLB_NAT_S_SEEN;
+      v->last_seen_ns = now;
+      v->created_ns = now;
+    }
+    fv.dir = XLB_NAT_DIR_FWD;
+    rv.dir = XLB_NAT_DIR_REV;
+    auto c = xlb::test::parseMac(kClientMac), l = xlb::test::parseMac(kLbMac);
+    memcpy(rv.l2, c.data(), 6);
+    memcpy(rv.l2 + 6, l.data(), 6);
+    rv.ifindex = static_cast<uint32_t>(xlb::test::lbIfindex());
+    keys.push_back(f);
+    vals.push_back(fv);
+    keys.push_back(r);
+    vals.push_back(rv);
+  }
+  uint32_t count = static_cast<uint32_t>(keys.size());
+  if (bpf_map_update_batch(dp.mapFd("xlb_nat"), keys.data(), vals.data(), &count, nullptr))
+    die("fill nat table: " + std::to_string(count) + " of " + std::to_string(keys.size()));
+}
+
+// The NAT rows: hits both ways in both modes, a fullnat new connection (port allocation, the
+// table cleared between rounds so that each round starts empty), a non-VIP packet with the NAT
+// filter configured, and (unless --skip-1m) the hit rows with the table filled.
+void natRows(BpfDataplane& dp, Bench& bench, std::vector<Row>& rows, xlb_settings s,
+             uint32_t rounds, bool fill, const Result& dsr_est, const Result& dsr_syn,
+             const Result& pass_plain) {
+  const int bal = dp.programFd();
+  std::vector<uint32_t> table(65537);
+  const uint16_t bport = 8080;
+  struct V {
+    uint32_t id;
+    const char* addr;
+    uint8_t mode;
+  } vips[] = {{7, "10.100.0.40", XLB_FWD_NAT}, {8, "10.100.0.41", XLB_FWD_FULLNAT}};
+  for (auto& v : vips) {
+    const uint32_t b1 = 1 + 2 * v.id, b2 = 2 + 2 * v.id;
+    check(dp.upsertBackend(b1, backend("10.0.0.2", v.id)), "backend");
+    check(dp.upsertBackend(b2, backend("10.0.0.3", v.id)), "backend");
+    xlb_be_nat bn{htons(bport), 0};
+    for (uint32_t b : {b1, b2})
+      if (bpf_map_update_elem(dp.mapFd("xlb_be_nat"), &b, &bn, BPF_ANY)) die("be_nat");
+    for (size_t i = 0; i < table.size(); ++i) table[i] = (i & 1) ? b2 : b1;
+    check(dp.setSelectionTable(v.id, table), "table");
+    check(dp.upsertVip(vipKey(v.addr, 80, kTcp), {v.id, XLB_ALG_MAGLEV, v.mode, 0}), "vip");
+    xlb_addr_key ak{};
+    memcpy(ak.addr, xlb::test::parseAddr(v.addr).data(), 16);
+    ak.family = XLB_AF_INET;
+    check(dp.upsertVipAddr(ak, {1, 0}), "vip addr");
+  }
+  // The fullnat pool: four addresses, the default port range (61000-65535).
+  xlb_snat pool{};
+  const char* snat[] = {"10.200.0.1", "10.200.0.2", "10.200.0.3", "10.200.0.4"};
+  for (int i = 0; i < 4; ++i) memcpy(pool.addrs4[i], xlb::test::parseAddr(snat[i]).data(), 4);
+  pool.nr4 = 4;
+  pool.port_min = XLB_NAT_DEFAULT_PORT_MIN;
+  pool.port_max = XLB_NAT_DEFAULT_PORT_MAX;
+  uint32_t vid = 8;
+  if (bpf_map_update_elem(dp.mapFd("xlb_snat"), &vid, &pool, BPF_ANY)) die("snat pool");
+  s.nat_flags = XLB_NAT_F_EPS | XLB_NAT_F_SNAT;
+  s.nat_port_min = XLB_NAT_DEFAULT_PORT_MIN;
+  s.nat_port_max = XLB_NAT_DEFAULT_PORT_MAX;
+  natEp(dp, s, "10.0.0.2", bport);
+  natEp(dp, s, "10.0.0.3", bport);
+  for (const char* a : snat) natEp(dp, s, a, 0);
+  check(dp.setSettings(s), "nat settings");
+
+  auto ratio = [](const Result& a, const Result& b) { return num("%.2f", a.best / b.best); };
+  Bytes out;
+  for (auto& v : vips) {
+    const bool full = v.mode == XLB_FWD_FULLNAT;
+    Bytes syn = v4("192.0.2.1", v.addr, 1000, 80, kTcp, kSyn);
+    auto r = xlb::test::runXdp(bal, syn, xlb::test::lbIfindex());
+    if (r.err || r.ret != XDP_TX) die("nat warm-up failed");
+    Result ns = bench.run(bal, v4("192.0.2.1", v.addr, 1000, 80, kTcp, kAck), XDP_TX, false, 0, 0, &out);
+    if (out[5] != 0xb1 && out[5] != 0xb2) die("nat output has wrong MACs");
+    if (out[14 + 16] != 10 || out[14 + 17] != 0 || out[14 + 18] != 0) die("nat: dst not a backend");
+    if (full && (out[14 + 12] != 10 || out[14 + 13] != 200)) die("fullnat: src not a SNAT address");
+    rows.push_back({std::string("NAT forward hit (") + (full ? "fullnat" : "nat") + ")", full ? "fullnat" : "nat",
+                    ns, "<= 1.15x dsr est.",
+                    "x dsr established: " + ratio(ns, dsr_est) + "; output checked: backend MAC and address"});
+    if (full) continue;
+    // The reply: from the backend the connection landed on, to the client.
+    xlb_flow_key k = xlb::test::flowKey("192.0.2.1", v.addr, 1000, 80, kTcp);
+    xlb_nat_value fv{};
+    if (bpf_map_lookup_elem(dp.mapFd("xlb_nat"), &k, &fv)) die("nat entry missing");
+    char be[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, fv.new_dst, be, sizeof be);
+    ns = bench.run(bal, v4(be, "192.0.2.1", bport, 1000, kTcp, kAck), XDP_TX, false, 0, 0, &out);
+    if (out[14 + 12] != 10 || out[14 + 13] != 100 || out[5] != 0xaa) die("nat reply: src not the VIP");
+    rows.push_back({"NAT reply hit (nat)", "nat", ns, "<= 1.15x dsr est.",
+                    "x dsr established: " + ratio(ns, dsr_est) + "; output checked: source VIP, client MAC"});
+  }
+
+  // New fullnat connections: source address and port carry a counter (ports below 61000: every
+  // one allocated from the range by hash, probing when taken).
+  {
+    const uint32_t per_round = 10000;
+    Bench one(dp, bench.wrapper(), 1, per_round);
+    std::vector<Result> rs;
+    for (uint32_t i = 0; i < rounds; ++i) {
+      clearNat(dp);
+      rs.push_back(one.run(bal, v4("192.0.2.1", "10.100.0.41", 0, 80, kTcp, kSyn), XDP_TX, true, 34,
+                           per_round, nullptr, 26));
+    }
+    std::sort(rs.begin(), rs.end(), [](const Result& a, const Result& b) { return a.best < b.best; });
+    Result ns{rs[rs.size() / 2].best, rs.front().best};
+    rows.push_back({"fullnat new connection with port allocation", "fullnat", ns, "<= 1.3x dsr SYN",
+                    "x dsr SYN maglev: " + ratio(ns, dsr_syn) + "; REV claim + FWD insert, " +
+                        std::to_string(per_round) + " per round into an emptied table, 4 SNAT addresses"});
+    clearNat(dp);
+  }
+
+  Result ns = bench.run(bal, v4("192.0.2.1", "10.100.0.99", 1000, 80, kTcp, kAck), XDP_PASS, false, 0);
+  rows.push_back({"non-VIP pass with NAT VIPs and pools configured", "pass", ns, "<= 1.1x without",
+                  "x non-VIP without NAT: " + ratio(ns, pass_plain) + "; filter: two bloom bits"});
+
+  if (!fill) return;
+  const uint32_t conns = 3 * 65536;
+  fillNat(dp, conns);
+  ns = bench.run(bal, v4("198.19.0.1", "10.100.0.40", 0, 80, kTcp, kAck), XDP_TX, true, 34);
+  rows.push_back({"NAT forward hit (nat), 196,608 live NAT connections", "nat", ns, "-",
+                  "xlb_nat holds 393,216 entries (of the default 524,288); each packet another one of 65,536"});
+  ns = bench.run(bal, v4("10.0.0.2", "198.19.0.1", bport, 0, kTcp, kAck), XDP_TX, true, 36);
+  rows.push_back({"NAT reply hit (nat), 196,608 live NAT connections", "nat", ns, "-",
+                  "as above, replies; each packet another connection's REV entry"});
+  clearNat(dp);
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -327,6 +534,7 @@ int main(int argc, char** argv) {
   Bytes out;
   Result ns = bench.run(bal, est4, XDP_TX, false, 0, 0, &out);
   if (out.size() != kPktLen || (out[5] != 0xb1 && out[5] != 0xb2)) die("dsr output has wrong MACs");
+  const Result dsr_est = ns;
   rows.push_back({"IPv4 TCP established", "dsr", ns, "<= 40 ns", "output checked: backend MAC"});
 
   // Source address (offset 26) and port both carry a per-run counter: every packet is a 5-tuple the
@@ -335,6 +543,7 @@ int main(int argc, char** argv) {
                  syn_repeat, nullptr, 26);
   rows.push_back({"IPv4 TCP SYN (new flow each packet), maglev", "dsr", ns, "<= 90 ns",
                   "new 5-tuple per packet; flow entry inserted"});
+  const Result dsr_syn = ns;
   ns = bench.run(bal, v4("192.0.2.2", "10.100.0.30", 0, 80, kTcp, kSyn), XDP_TX, true, 34,
                  syn_repeat, nullptr, 26);
   rows.push_back({"IPv4 TCP SYN (new flow each packet), round_robin", "dsr", ns, "-",
@@ -371,6 +580,7 @@ int main(int argc, char** argv) {
   ns = bench.run(bal, v4("192.0.2.1", "10.100.0.99", 1000, 80, kTcp, kAck), XDP_PASS, false, 0, 0,
                  &out);
   rows.push_back({"non-VIP IPv4 TCP", "pass", ns, "<= 15 ns", ""});
+  const Result pass_plain = ns;
 
   // Flood protection: a protected flow whose LRU entry a flood evicted. Every packet misses the LRU
   // and follows the protected copy (which is not put back into the LRU, so this stays the path).
@@ -398,6 +608,8 @@ int main(int argc, char** argv) {
                  syn_repeat, nullptr, 26);
   rows.push_back({"IPv4 TCP ACK without flow entry (new flow each packet), maglev", "dsr", ns, "-",
                   "LRU miss + protected miss + selection + insert"});
+
+  natRows(dp, bench, rows, s, rounds, !skip_fill, dsr_est, dsr_syn, pass_plain);
 
   // forEachFlow (the agent's open-flow reconciliation scan) over the whole table.
   struct Scan {

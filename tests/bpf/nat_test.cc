@@ -6,10 +6,12 @@
 // counter that must move; every forwarded frame's checksums are also re-verified by summing them.
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <gtest/gtest.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <cerrno>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -43,7 +45,7 @@ struct Ep {
 // The NAT configuration the agent would write: settings filter, backend ports, pools, endpoints.
 xlb_settings g_settings{};
 
-void setBloom(uint64_t* bloom, const std::string& addr, uint16_t port) {
+void setBloom(__u64* bloom, const std::string& addr, uint16_t port) {
   bool v6 = false;
   auto a = parseAddr(addr, &v6);
   uint32_t a32;
@@ -52,8 +54,8 @@ void setBloom(uint64_t* bloom, const std::string& addr, uint16_t port) {
   bloom[bit / 64] |= 1ull << (bit % 64);
 }
 
-bool bloomHas(const uint64_t* bloom, const std::string& addr, uint16_t port) {
-  uint64_t b[XLB_NAT_BLOOM_BITS / 64] = {};
+bool bloomHas(const __u64* bloom, const std::string& addr, uint16_t port) {
+  __u64 b[XLB_NAT_BLOOM_BITS / 64] = {};
   setBloom(b, addr, port);
   for (int i = 0; i < XLB_NAT_BLOOM_BITS / 64; ++i)
     if (b[i] & bloom[i]) return true;
@@ -583,9 +585,22 @@ TEST(NatFull, NewConnectionsRefusedEstablishedGoOn) {
     vals[i].dir = XLB_NAT_DIR_REV;
   }
   uint32_t done = n;
-  LIBBPF_OPTS(bpf_map_batch_opts, o, .elem_flags = BPF_NOEXIST);
-  bpf_map_update_batch(natFd(), keys.data(), vals.data(), &done, &o);
-  ASSERT_LT(done, n) << "the table should have filled up";
+  // Keys no test uses (203.0.113.1, UDP): BPF_ANY only adds (batch updates take no NOEXIST).
+  int berr = bpf_map_update_batch(natFd(), keys.data(), vals.data(), &done, nullptr);
+  // The preallocated table may hold a few more than max_entries (per-CPU spare elements): top it
+  // up one by one until the kernel refuses.
+  uint32_t extra = 0;
+  int err = 0;
+  for (; extra < 4096; ++extra) {
+    xlb_flow_key k = keys[0];
+    k.src[3] = 2;
+    memcpy(k.dst, &extra, 4);
+    err = bpf_map_update_elem(natFd(), &k, &vals[0], BPF_NOEXIST);
+    if (err) break;
+  }
+  fprintf(stderr, "nat table: max_entries %u, batch %d inserted %u, then %u more, last error %d (errno %d)\n",
+          n, berr, done, extra, err, errno);
+  ASSERT_NE(err, 0) << "the table should have filled up";
 
   Bytes other = tcpFrame(kLbMac, kClientMac, c, "10.100.1.10", 46001, 80, kSyn);
   check({"table full: new connection refused", other, XDP_DROP, other, -1, XLB_DROP_NAT_FULL});
@@ -600,8 +615,149 @@ TEST(NatFull, NewConnectionsRefusedEstablishedGoOn) {
 
   uint32_t del = done;
   ASSERT_EQ(bpf_map_delete_batch(natFd(), keys.data(), &del, nullptr), 0);
+  for (uint32_t i = 0; i < extra; ++i) {
+    xlb_flow_key k = keys[0];
+    k.src[3] = 2;
+    memcpy(k.dst, &i, 4);
+    ASSERT_EQ(bpf_map_delete_elem(natFd(), &k), 0);
+  }
   check({"space again", other, XDP_TX, tcpFrame(kBackendMacA, kLbMac, c, "10.0.0.2", 46001, 8080, kSyn),
          XLB_STAT_NAT_NEW});
+}
+
+// ---- ICMP errors -----------------------------------------------------------------------------------------
+
+constexpr const char* kRouter4 = "198.51.100.1";
+constexpr const char* kRouter6 = "2001:db8:ffff::1";
+
+// An ICMP(v6) error frame with a correct checksum (ICMPv6: over the pseudo-header too).
+Bytes icmpFrame(const char* dmac, const char* smac, const std::string& src, const std::string& dst,
+                uint8_t type, uint8_t code, uint32_t mtu, const Bytes& quote) {
+  bool v6 = false;
+  auto sa = parseAddr(src, &v6);
+  auto da = parseAddr(dst);
+  Bytes b = {type, code, 0, 0, static_cast<uint8_t>(mtu >> 24), static_cast<uint8_t>(mtu >> 16),
+             static_cast<uint8_t>(mtu >> 8), static_cast<uint8_t>(mtu)};
+  for (uint8_t x : quote) b.push_back(x);
+  uint32_t seed = 0;
+  if (v6) {
+    for (size_t i = 0; i < 16; i += 2) seed += (sa[i] << 8 | sa[i + 1]) + (da[i] << 8 | da[i + 1]);
+    seed += kIcmp6 + static_cast<uint32_t>(b.size());
+  }
+  uint16_t c = inetChecksum(b.data(), b.size(), seed);
+  b[2] = static_cast<uint8_t>(c >> 8);
+  b[3] = static_cast<uint8_t>(c);
+  PacketBuilder p;
+  p.eth(dmac, smac);
+  if (v6)
+    p.ipv6(src, dst);
+  else
+    p.ipv4(src, dst);
+  return p.rawL4(v6 ? kIcmp6 : kIcmp, b).build();
+}
+
+// The quoted packet: src:sport -> dst:dport (TCP ACK with 32 bytes, or UDP with 16), `keep` bytes.
+Bytes quote(const std::string& src, uint16_t sport, const std::string& dst, uint16_t dport,
+            uint8_t proto, size_t keep = 0) {
+  bool v6 = false;
+  parseAddr(src, &v6);
+  PacketBuilder p;
+  if (v6)
+    p.ipv6(src, dst);
+  else
+    p.ipv4(src, dst);
+  if (proto == kTcp)
+    p.tcp(sport, dport, kAck).payload(Bytes(32, 0x5a));
+  else
+    p.udp(sport, dport).payload(Bytes(16, 0x5b));
+  Bytes q = p.l3();
+  if (keep) q.resize(keep);
+  return q;
+}
+
+TEST(NatIcmp, FragNeededToTheVipGoesToTheBackendTranslated) {
+  const char* c = "192.0.2.110";
+  Bytes syn = tcpFrame(kLbMac, kClientMac, c, "10.100.1.10", 47000, 80, kSyn);
+  ASSERT_EQ(runXdp(g_dp->programFd(), syn, lbIfindex()).ret, XDP_TX);
+  Bytes err = icmpFrame(kLbMac, kClientMac, kRouter4, "10.100.1.10", 3, 4, 1280,
+                        quote("10.100.1.10", 80, c, 47000, kTcp));
+  check({"nat: frag-needed about VIP:80 -> client", err, XDP_TX,
+         icmpFrame(kBackendMacA, kLbMac, kRouter4, "10.0.0.2", 3, 4, 1280, quote("10.0.0.2", 8080, c, 47000, kTcp)),
+         XLB_STAT_NAT_ICMP_FWD});
+  // A quote cut after the ports (28 bytes): the quoted TCP checksum is not in it.
+  Bytes q28 = quote("10.100.1.10", 80, c, 47000, kTcp, 28);
+  Bytes e28 = icmpFrame(kLbMac, kClientMac, kRouter4, "10.100.1.10", 11, 0, 0, q28);
+  Bytes w28 = quote("10.0.0.2", 8080, c, 47000, kTcp, 28);
+  check({"nat: time exceeded, 28-byte quote", e28, XDP_TX,
+         icmpFrame(kBackendMacA, kLbMac, kRouter4, "10.0.0.2", 11, 0, 0, w28), XLB_STAT_NAT_ICMP_FWD});
+  Bytes bad = icmpFrame(kLbMac, kClientMac, kRouter4, "10.100.1.10", 3, 4, 1280,
+                        quote("10.100.1.10", 80, c, 47000, kTcp, 24));
+  check({"truncated quote to a NAT VIP: passed", bad, XDP_PASS, bad, XLB_STAT_ICMP_BAD_QUOTE_PASS});
+  Bytes none = icmpFrame(kLbMac, kClientMac, kRouter4, "10.100.1.10", 3, 4, 1280,
+                         quote("10.100.1.10", 80, c, 47999, kTcp));
+  check({"no connection: passed", none, XDP_PASS, none, XLB_STAT_ICMP_NO_FLOW_PASS});
+}
+
+TEST(NatIcmp, FullnatFragNeededAndPortUnreachableBack) {
+  const char* c = "192.0.2.111";
+  Bytes syn = tcpFrame(kLbMac, kClientMac, c, "10.100.1.11", 61004, 80, kSyn);
+  ASSERT_EQ(runXdp(g_dp->programFd(), syn, lbIfindex()).ret, XDP_TX);
+  xlb_nat_value fwd{};
+  ASSERT_TRUE(natEntry(key(c, "10.100.1.11", 61004, 80, kTcp), &fwd));
+  const uint16_t sp = ntohs(fwd.new_sport);
+  Bytes err = icmpFrame(kLbMac, kClientMac, kRouter4, "10.100.1.11", 3, 4, 1200,
+                        quote("10.100.1.11", 80, c, 61004, kTcp));
+  check({"fullnat: frag-needed -> backend, quote backend:9090 -> snat:port", err, XDP_TX,
+         icmpFrame(kBackendMacB, kLbMac, kRouter4, "10.0.0.3", 3, 4, 1200,
+                   quote("10.0.0.3", 9090, kSnat4, sp, kTcp)),
+         XLB_STAT_NAT_ICMP_FWD});
+  // The backend refuses: its error to the SNAT address goes back to the client from the VIP.
+  Bytes unr = icmpFrame(kLbMac, kBackendMacB, "10.0.0.3", kSnat4, 3, 3, 0,
+                        quote(kSnat4, sp, "10.0.0.3", 9090, kTcp));
+  check({"fullnat: error from the backend -> client", unr, XDP_TX,
+         icmpFrame(kClientMac, kLbMac, "10.100.1.11", c, 3, 3, 0, quote(c, 61004, "10.100.1.11", 80, kTcp)),
+         XLB_STAT_NAT_ICMP_REPLY});
+}
+
+TEST(NatIcmp, UdpPortUnreachableFromTheBackendReachesTheClient) {
+  const char* c = "192.0.2.120";
+  Bytes q = udpFrame(kLbMac, kClientMac, c, "10.100.1.14", 5001, 53);
+  ASSERT_EQ(runXdp(g_dp->programFd(), q, lbIfindex()).ret, XDP_TX);
+  Bytes unr = icmpFrame(kLbMac, kBackendMacA, "10.0.0.2", c, 3, 3, 0, quote(c, 5001, "10.0.0.2", 5353, kUdp));
+  check({"port unreachable: outer src VIP, quote client:5001 -> VIP:53", unr, XDP_TX,
+         icmpFrame(kClientMac, kLbMac, "10.100.1.14", c, 3, 3, 0, quote(c, 5001, "10.100.1.14", 53, kUdp)),
+         XLB_STAT_NAT_ICMP_REPLY});
+  Bytes other = icmpFrame(kLbMac, kBackendMacA, "10.0.0.2", c, 3, 3, 0, quote(c, 5002, "10.0.0.2", 5353, kUdp));
+  check({"no connection: passed as today", other, XDP_PASS, other, XLB_STAT_NON_VIP});
+  Bytes cut = icmpFrame(kLbMac, kBackendMacA, "10.0.0.2", c, 3, 3, 0, quote(c, 5001, "10.0.0.2", 5353, kUdp, 24));
+  check({"truncated quote from the backend side: passed as today", cut, XDP_PASS, cut, XLB_STAT_NON_VIP});
+  xlb_settings off = g_settings;
+  off.nat_flags = 0;
+  ASSERT_TRUE(g_dp->setSettings(off).ok());
+  check({"nat_flags 0: not even parsed", unr, XDP_PASS, unr, XLB_STAT_NON_VIP});
+  writeSettings();
+}
+
+TEST(NatIcmp, V6PacketTooBigBothWays) {
+  const char* c = "2001:db8:7::110";
+  Bytes syn = tcpFrame(kLbMac, kClientMac, c, "2001:db8::1:10", 47000, 80, kSyn);
+  ASSERT_EQ(runXdp(g_dp->programFd(), syn, lbIfindex()).ret, XDP_TX);
+  Bytes ptb = icmpFrame(kLbMac, kClientMac, kRouter6, "2001:db8::1:10", 2, 0, 1280,
+                        quote("2001:db8::1:10", 80, c, 47000, kTcp));
+  check({"nat v6: packet too big -> backend", ptb, XDP_TX,
+         icmpFrame(kBackendMacA, kLbMac, kRouter6, "fd00::2", 2, 0, 1280, quote("fd00::2", 8080, c, 47000, kTcp)),
+         XLB_STAT_NAT_ICMP_FWD});
+
+  const char* c2 = "2001:db8:7::111";
+  Bytes syn2 = tcpFrame(kLbMac, kClientMac, c2, "2001:db8::1:11", 61002, 80, kSyn);
+  ASSERT_EQ(runXdp(g_dp->programFd(), syn2, lbIfindex()).ret, XDP_TX);
+  Bytes back = icmpFrame(kLbMac, kBackendMacB, "fd00::3", kSnat6, 2, 0, 1400,
+                         quote(kSnat6, 61002, "fd00::3", 9090, kTcp));
+  check({"fullnat v6: packet too big from the backend side -> client", back, XDP_TX,
+         icmpFrame(kClientMac, kLbMac, "2001:db8::1:11", c2, 2, 0, 1400, quote(c2, 61002, "2001:db8::1:11", 80, kTcp)),
+         XLB_STAT_NAT_ICMP_REPLY});
+  Bytes echo = PacketBuilder().eth(kLbMac, kClientMac).ipv6(c, "2001:db8::1:10").icmpEcho().build();
+  check({"echo to a NAT VIP still passes", echo, XDP_PASS, echo, XLB_STAT_ICMP_PASS});
 }
 
 }  // namespace
