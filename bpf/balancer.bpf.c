@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* The XDP L4 balancer: parse, VIP lookup, flow table, selection (the VIP's algorithm), next hop, DSR
- * or IPIP forward.
+ * or IPIP forward; or NAT (bpf/lib/nat.h).
  *
  * Packet rules (the README repeats them; keep both in sync):
  *  - Not IPv4/IPv6 (ARP, LLDP, a second VLAN tag ...)            -> PASS, XLB_STAT_NON_IP
@@ -30,6 +30,13 @@
  *    neighbour unresolved: dsr -> DROP XLB_DROP_NO_NEIGH, ipip -> PASS the encapsulated packet to
  *    the kernel (it resolves the neighbour; XLB_STAT_NO_NEIGH_PASS); head adjust failure ->
  *    DROP XLB_DROP_ENCAP. Else XDP_TX (same interface) or XDP_REDIRECT.
+ *  - A nat/fullnat VIP (after the VIP checks above): bpf/lib/nat.h (connection entries in xlb_nat,
+ *    port translation, SNAT allocation; its own drop reasons XLB_DROP_NAT_*).
+ *  - Well-formed TCP/UDP to no VIP while NAT VIPs exist (xlb_settings.nat_flags != 0): the NAT
+ *    reply filter and lookup (bpf/lib/nat.h): a reply is translated back to the client
+ *    (XLB_STAT_NAT_REPLY), an unknown one from/to a NAT endpoint dropped
+ *    (XLB_DROP_NAT_REPLY_MISS), the rest passed (XLB_STAT_NON_VIP / XLB_STAT_NAT_FILTER_MISS).
+ *    ICMP errors about NAT connections are translated both ways (bpf/lib/nat.h, ICMP section).
  * Every packet counts XLB_STAT_RX and xlb_stats[final action].
  */
 #include "lib/common.h"
@@ -197,7 +204,7 @@ static __always_inline int xlb_process(struct xdp_md *ctx)
 		if (rc)
 			return rc;
 	}
-	if (vip->fwd_mode == XLB_FWD_NAT || vip->fwd_mode == XLB_FWD_FULLNAT) {
+	if (unlikely(vip->fwd_mode == XLB_FWD_NAT || vip->fwd_mode == XLB_FWD_FULLNAT)) {
 		/* Three calls from here, not nested: the 512-byte combined stack (lib/nat.h). */
 		rc = xlb_nat_forward(ctx, &pkt, vip, 0);
 		if (rc != XLB_NAT_CREATE)

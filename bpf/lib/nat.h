@@ -21,6 +21,14 @@
  *    learned MACs and interface, XLB_STAT_NAT_REPLY; no entry but an exact NAT endpoint
  *    (xlb_nat_eps) -> DROP XLB_DROP_NAT_REPLY_MISS (never leak an untranslated reply); else PASS
  *    XLB_STAT_NAT_FILTER_MISS.
+ *  - Malformed replies (IP options, fragments, bad lengths, TCP data offset ...) are classified by
+ *    the parser before any NAT lookup, like every packet not addressed to a VIP address: passed,
+ *    XLB_STAT_MALFORMED_PASS. The reply keeps any VLAN tag it came with; only the MACs (learned
+ *    from the client's first packet) and the interface are taken from the REV entry, no FIB lookup.
+ *  - Counters: forward packets count in xlb_vip_stats / xlb_be_stats like dsr (new_flows on the
+ *    creating packet); replies only in XLB_STAT_NAT_REPLY. The first FIN/RST seen on a FWD entry
+ *    takes the connection out of xlb_be_conns (XLB_STAT_FLOW_CLOSE, as lib/flow.h); the agent
+ *    reconciles the rest.
  * Checksums are updated incrementally (RFC 1624 eqn. 3) from the deltas computed once when the
  * pair is created: an IPv4 UDP checksum 0 (none) stays 0, a computed UDP checksum 0 is sent as
  * 0xffff. Everything here runs in __noinline subprograms called from balancer.bpf.c, so the
@@ -247,7 +255,7 @@ static __always_inline int xlb_nat_alloc(const struct xlb_pkt *pkt, __u32 vip_id
 		start = cport;
 	else
 		start = lo + xlb_scale(xlb_rotl32(hash, 16) * 0x9e3779b1u, range);
-	/* A bounded loop (kernel >= 5.3): at most XLB_NAT_PROBES inserts. */
+	/* A bounded loop (kernel >= 5.3; accepted by 6.18 as is): at most XLB_NAT_PROBES inserts. */
 	for (i = 0; i < XLB_NAT_PROBES && i < range; i++) {
 		p = start + i;
 		if (p > hi)
