@@ -544,7 +544,7 @@ TEST_F(StateTest, RestartWithTheSameConfigKeepsIdsGenerationsAndTables) {
   // Nothing deleted, nothing renumbered: every write is a rewrite of an identical value.
   for (const auto& c : dp_.calls()) {
     EXPECT_TRUE(c.op.rfind("upsert", 0) == 0 || c.op == "setSelectionTable" ||
-                c.op == "setSettings" || c.op == "setAcceptedVlans")
+                c.op == "setSettings" || c.op == "setAcceptedVlans" || c.op == "setBackendNat")
         << c.op << " " << c.key;
   }
   auto ids_after = restarted.ids();
