@@ -24,6 +24,7 @@
 #include "health/checker.h"
 #include "metrics/metrics.h"
 #include "metrics/server.h"
+#include "nat/gc.h"
 #include "persist/notify.h"
 #include "persist/persister.h"
 #include "persist/reload.h"
@@ -40,7 +41,9 @@ constexpr int kExitBadConfig = 2;
 
 struct Options {
   std::string config;
-  std::string interface;
+  // --interface, repeatable: the first is the primary; NAT two-arm setups add the backend-facing
+  // one (the same program on each, one pinned link per interface).
+  std::vector<std::string> interfaces;
   bool no_attach = false;
   std::string vlan_ids;  // --vlan-ids: accepted with the config's vlan_ids (the union)
   // --listen (repeatable), --socket-group, TLS and request limits (README "API security").
@@ -49,6 +52,8 @@ struct Options {
   uint32_t flow_table_size = XLB_DEFAULT_FLOWS;
   uint32_t protected_flow_table_size = 0;  // 0 = --flow-table-size
   uint32_t flow_protect_after_ms = 1000;   // 0 = flood protection off
+  uint32_t nat_table_size = XLB_DEFAULT_NAT_ENTRIES;
+  uint32_t nat_gc_interval_ms = 1000;
   uint32_t protected_tcp_timeout_s = 3600;
   uint32_t protected_udp_timeout_s = 300;
   uint32_t protected_closing_timeout_s = 10;
@@ -112,7 +117,11 @@ int run(const Options& opts) {
 
   xlb::dataplane::installLibbpfLogger();
   xlb::dataplane::BpfOptions bpf;
-  bpf.interface = opts.no_attach ? "" : opts.interface;
+  if (!opts.no_attach) {
+    bpf.interface = opts.interfaces.front();
+    bpf.extra_interfaces.assign(opts.interfaces.begin() + 1, opts.interfaces.end());
+  }
+  bpf.nat_table_size = opts.nat_table_size;
   bpf.pin_dir = opts.pin_dir;
   bpf.flow_table_size = opts.flow_table_size;
   bpf.protected_flow_table_size = opts.protected_flow_table_size;
@@ -182,6 +191,13 @@ int run(const Options& opts) {
   // Counts left by a previous agent (or a crash) are corrected before the API answers.
   reconciler.runOnce();
   reconciler.start();
+  // NAT connections: idle expiry, orphans, table pressure (README "Forwarding modes").
+  xlb::nat::NatCollector nat_collector(**dataplane, [&state] { return state.natVips(); },
+                                       std::chrono::milliseconds(opts.nat_gc_interval_ms));
+  if (auto st = nat_collector.runOnce(); !st.ok()) {
+    spdlog::warn("agent: NAT collection: {}", std::string(st.message()));
+  }
+  nat_collector.start();
 
   // Prometheus /metrics (README "Metrics"): each scrape reads what GetStats and ListBackends read.
   // A port that cannot be bound is logged, not fatal: forwarding must not depend on observability.
@@ -190,12 +206,13 @@ int run(const Options& opts) {
     // The program this agent loaded (an upgrade replaces it in the pinned link: the id changes).
     std::optional<uint32_t> program_id;
     if (auto id = xlb::dataplane::programId((*dataplane)->programFd()); id.ok()) program_id = *id;
-    auto render = [&state, &dp = **dataplane, program_id]() -> absl::StatusOr<std::string> {
+    auto render = [&state, &dp = **dataplane, program_id,
+                   &nat_collector]() -> absl::StatusOr<std::string> {
       xlb::metrics::AgentInfo agent;
       agent.version = xlb::metrics::agentVersion();
       agent.program_id = program_id;
       agent.apply = state.applyStats();
-      auto in = xlb::metrics::collectMetrics(state, dp, std::move(agent));
+      auto in = xlb::metrics::collectMetrics(state, dp, std::move(agent), &nat_collector);
       if (!in.ok()) return in.status();
       return xlb::metrics::renderMetrics(*in);
     };
@@ -210,8 +227,10 @@ int run(const Options& opts) {
   }
 
   xlb::api::BalancerService service(state, **dataplane, opts.api.limits);
-  // Read-only flow-table and per-packet inspection (lbctl flows / lbctl explain).
+  service.setNatCollector(&nat_collector);
+  // Flow-table and per-packet inspection (lbctl flows / lbctl explain), NAT connections (lbctl nat).
   xlb::api::InspectorService inspector(state, **dataplane);
+  inspector.setNatCollector(&nat_collector);
   auto server = xlb::api::startServer(opts.api, {&service, &inspector});
   if (!server.ok()) {
     spdlog::critical("agent: gRPC: {}", std::string(server.status().message()));
@@ -237,8 +256,9 @@ int run(const Options& opts) {
   });
 
   const std::string listening = absl::StrJoin(opts.api.listen, ", ");
+  const std::string interfaces = absl::StrJoin(opts.interfaces, ", ");
   spdlog::info("xlb-agent ready: interface {}, {} VIPs, listening on {}",
-               opts.no_attach ? "(none, --no-attach)" : opts.interface, config.vips_size(),
+               opts.no_attach ? "(none, --no-attach)" : interfaces, config.vips_size(),
                listening);
   notifier.ready("serving " + std::to_string(config.vips_size()) + " VIPs on " + listening);
   // Liveness for the watchdog: the State lock can be taken (a wedged apply stops the pings).
@@ -252,6 +272,7 @@ int run(const Options& opts) {
   notifier.stopWatchdog();
   if (persister) persister->stop();  // final save
   reconciler.stop();
+  nat_collector.stop();
   // State must not call into a stopped checker (ListBackends still answers until the end).
   state.attachHealthChecker(nullptr);
   checker.stop();
@@ -264,14 +285,14 @@ int run(const Options& opts) {
   }
   if (opts.detach_on_exit && !opts.no_attach) {
     if (auto st = (*dataplane)->detach(); !st.ok()) {
-      spdlog::error("agent: detach from {}: {}", opts.interface, std::string(st.message()));
+      spdlog::error("agent: detach from {}: {}", interfaces, std::string(st.message()));
       rc = kExitFailure;
     } else {
-      spdlog::info("agent: detached from {}", opts.interface);
+      spdlog::info("agent: detached from {}", interfaces);
     }
   } else if (!opts.no_attach) {
     spdlog::info("agent: leaving the balancer attached to {} (pinned); traffic keeps flowing",
-                 opts.interface);
+                 interfaces);
   }
   return rc;
 }
@@ -282,8 +303,11 @@ int main(int argc, char** argv) {
   Options opts;
   CLI::App app{"xlb-agent: XDP L4 load balancer agent"};
   app.add_option("--config", opts.config, "YAML config file (the xlb.v1.Config schema)");
-  auto* iface =
-      app.add_option("--interface", opts.interface, "Interface to attach the balancer to");
+  auto* iface = app.add_option("--interface", opts.interfaces,
+                               "Interface to attach the balancer to; repeatable (NAT two-arm: "
+                               "the client- and the backend-facing interface)")
+                    ->expected(1)
+                    ->take_all();
   auto* no_attach =
       app.add_flag("--no-attach", opts.no_attach, "Load and pin the program, attach nowhere");
   iface->excludes(no_attach);
@@ -325,6 +349,14 @@ int main(int argc, char** argv) {
                  "Protected flow table capacity (entries; 0 = --flow-table-size)")
       ->capture_default_str()
       ->check(CLI::Range(0u, 1u << 28));
+  app.add_option("--nat-table-size", opts.nat_table_size,
+                 "NAT table capacity (entries, two per connection; a pinned table keeps its size)")
+      ->capture_default_str()
+      ->check(CLI::Range(2u, 1u << 28));
+  app.add_option("--nat-gc-interval-ms", opts.nat_gc_interval_ms,
+                 "Milliseconds between NAT collector passes (idle expiry, table pressure)")
+      ->capture_default_str()
+      ->check(CLI::Range(100u, 60000u));
   app.add_option("--flow-protect-after-ms", opts.flow_protect_after_ms,
                  "Age at which a flow seen again is protected from flow-table floods (ms; 0 = off)")
       ->capture_default_str()
@@ -370,7 +402,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
   try {
     app.parse(argc, argv);
-    if (opts.interface.empty() && !opts.no_attach) {
+    if (opts.interfaces.empty() && !opts.no_attach) {
       throw CLI::RequiredError("--interface (or --no-attach)");
     }
   } catch (const CLI::ParseError& e) {

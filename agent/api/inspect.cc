@@ -20,6 +20,8 @@
 #include "common/address.h"
 #include "config/validate.h"
 #include "dataplane/flow_hash.h"
+#include "nat/endpoint.h"
+#include "spdlog/spdlog.h"
 
 namespace xlb::api {
 namespace {
@@ -302,8 +304,14 @@ class Explainer {
     if (!slot.ok()) return slot.status();
     v1::ExplainBackend b;
     b.set_id(id);
-    if (with_address && (slot->gen != 0 || slot->flags != 0))
-      b.set_address(addressOf(slot->addr, slot->family).toString());
+    if (with_address && (slot->gen != 0 || slot->flags != 0)) {
+      // The membership's label ("ADDR:PORT" when its port is not the VIP's) when the agent
+      // knows it, else the slot's address.
+      auto it = view_.backend_by_id.find(id);
+      b.set_address(it != view_.backend_by_id.end() && it->second->ip == addressOf(slot->addr, slot->family)
+                        ? it->second->address
+                        : addressOf(slot->addr, slot->family).toString());
+    }
     b.set_weight(slot->weight);
     b.set_table_slots(static_cast<uint32_t>(std::count(table_.begin(), table_.end(), id)));
     b.set_open_flows(id < open_.size() ? open_[id] : 0);
@@ -400,6 +408,7 @@ class Explainer {
 struct FlowFilters {
   const state::VipIds* vip = nullptr;
   std::optional<IpAddress> backend;
+  std::optional<uint16_t> backend_port;  // "ADDR:PORT": only that membership port
   std::optional<IpPrefix> client;
   uint16_t client_port = 0;
   uint32_t limit = InspectorService::kDefaultFlowLimit;
@@ -423,11 +432,12 @@ absl::StatusOr<FlowFilters> parseFilters(const v1::ListFlowsRequest& req, const 
     }
   }
   if (!req.backend().empty()) {
-    auto a = parseIpAddress(req.backend());
+    auto a = nat::parseEndpointRef(req.backend(), "backend");
     if (a.ok()) {
-      f.backend = *a;
+      f.backend = a->address;
+      f.backend_port = a->port;
     } else {
-      errors.push_back(absl::StrCat("backend: ", a.status().message()));
+      errors.push_back(std::string(a.status().message()));
     }
   }
   if (!req.client().empty()) {
@@ -506,6 +516,10 @@ absl::StatusOr<v1::ListFlowsResponse> InspectorService::listFlows(const v1::List
       }
       if (slot->gen != v.backend_gen || (slot->gen == 0 && slot->flags == 0)) return;
       if (addressOf(slot->addr, slot->family) != *f.backend) return;
+      if (f.backend_port) {
+        auto it = view.backend_by_id.find(v.backend_id);
+        if (it == view.backend_by_id.end() || it->second->port != *f.backend_port) return;
+      }
     }
     ++matched;
     kept.emplace_back(k, v);
@@ -555,6 +569,35 @@ absl::StatusOr<v1::ExplainResponse> InspectorService::explain(const v1::ExplainR
   const AgentView view(state_.ids());
   Explainer explainer(dataplane_, view);
   return explainer.run(*in);
+}
+
+absl::StatusOr<v1::ListNatResponse> InspectorService::listNat(const v1::ListNatRequest& req) {
+  auto r = nat::listNat(dataplane_, state_.natVips(), req);
+  if (r.ok() && nat_ != nullptr) *r->mutable_table() = nat::toProto(nat_->status());
+  return r;
+}
+
+absl::StatusOr<v1::FlushNatResponse> InspectorService::flushNat(const v1::FlushNatRequest& req) {
+  auto r = nat::flushNat(dataplane_, state_.natVips(), req);
+  if (r.ok() && nat_ != nullptr) nat_->noteFlushed(r->deleted());
+  return r;
+}
+
+grpc::Status InspectorService::ListNat(grpc::ServerContext*, const v1::ListNatRequest* req,
+                                       v1::ListNatResponse* resp) {
+  auto r = listNat(*req);
+  if (!r.ok()) return toGrpcStatus(r.status());
+  *resp = std::move(*r);
+  return grpc::Status::OK;
+}
+
+grpc::Status InspectorService::FlushNat(grpc::ServerContext*, const v1::FlushNatRequest* req,
+                                        v1::FlushNatResponse* resp) {
+  auto r = flushNat(*req);
+  if (!r.ok()) return toGrpcStatus(r.status());
+  spdlog::info("api: FlushNat deleted {} NAT connections", r->deleted());
+  *resp = std::move(*r);
+  return grpc::Status::OK;
 }
 
 grpc::Status InspectorService::ListFlows(grpc::ServerContext*, const v1::ListFlowsRequest* req,

@@ -1,18 +1,21 @@
 // SPDX-License-Identifier: Apache-2.0
-// The xlb.v1.Inspector gRPC service: samples of the flow table (ListFlows) and which backend the
-// data plane would choose for a 5-tuple and why (Explain), read from the live maps.
+// The xlb.v1.Inspector gRPC service: samples of the flow table (ListFlows), which backend the
+// data plane would choose for a 5-tuple and why (Explain), read from the live maps, and the NAT
+// connections (ListNat, FlushNat).
 #pragma once
 
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
 #include "dataplane/dataplane.h"
+#include "nat/gc.h"
+#include "nat/list.h"
 #include "state/state.h"
 #include "xlb/v1/xlb.grpc.pb.h"
 
 namespace xlb::api {
 
-// Read-only: nothing here writes a map or takes the State lock for longer than State::ids() and
+// Read-only but for FlushNat: nothing else here writes a map or takes the State lock for longer than State::ids() and
 // State::config() do, so inspection never delays an apply or a health verdict.
 class InspectorService final : public v1::Inspector::Service {
  public:
@@ -22,6 +25,14 @@ class InspectorService final : public v1::Inspector::Service {
                          v1::ListFlowsResponse* resp) override;
   grpc::Status Explain(grpc::ServerContext* ctx, const v1::ExplainRequest* req,
                        v1::ExplainResponse* resp) override;
+  grpc::Status ListNat(grpc::ServerContext* ctx, const v1::ListNatRequest* req,
+                       v1::ListNatResponse* resp) override;
+  // Writes (deletes connections), unlike the rest of the service: `lbctl nat flush`.
+  grpc::Status FlushNat(grpc::ServerContext* ctx, const v1::FlushNatRequest* req,
+                        v1::FlushNatResponse* resp) override;
+
+  // The NAT collector whose figures ListNat returns (nullptr: none). Set before serving.
+  void setNatCollector(nat::NatCollector* collector) { nat_ = collector; }
 
   // The RPCs' work, callable without a server (the BPF tests run it next to the real program).
   // INVALID_ARGUMENT names every bad field at once; NOT_FOUND for a VIP filter naming no VIP.
@@ -30,6 +41,9 @@ class InspectorService final : public v1::Inspector::Service {
   // port 0 when wildcard VIPs exist; flow entry (followed when its backend is ACTIVE with the
   // recorded generation, else re-steered); the VIP's algorithm on its live selection table.
   absl::StatusOr<v1::ExplainResponse> explain(const v1::ExplainRequest& req);
+  // nat/list.h over the live table and State's VIPs.
+  absl::StatusOr<v1::ListNatResponse> listNat(const v1::ListNatRequest& req);
+  absl::StatusOr<v1::FlushNatResponse> flushNat(const v1::FlushNatRequest& req);
 
   static constexpr uint32_t kDefaultFlowLimit = 100;
   static constexpr uint32_t kMaxFlowLimit = 10000;
@@ -37,6 +51,7 @@ class InspectorService final : public v1::Inspector::Service {
  private:
   state::State& state_;
   dataplane::Dataplane& dataplane_;
+  nat::NatCollector* nat_ = nullptr;
 };
 
 }  // namespace xlb::api

@@ -137,6 +137,7 @@ grpc::Status BalancerService::GetStats(grpc::ServerContext*, const v1::GetStatsR
   if (!open_flows.ok()) return toGrpcStatus(open_flows.status());
   const dataplane::FlowTableStatus flow_table = state_.flowTableStatus();
   *resp = stats::buildStats(*snapshot, ids, *open_flows, &flow_table);
+  if (nat_ != nullptr) *resp->mutable_nat_table() = nat::toProto(nat_->status());
   return grpc::Status::OK;
 }
 

@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "api/limits.h"
 #include "dataplane/dataplane.h"
+#include "nat/gc.h"
 #include "state/state.h"
 #include "xlb/v1/xlb.grpc.pb.h"
 
@@ -51,10 +52,14 @@ class BalancerService final : public v1::Balancer::Service {
   grpc::Status WatchEvents(grpc::ServerContext* ctx, const v1::WatchEventsRequest* req,
                            grpc::ServerWriter<v1::Event>* writer) override;
 
+  // GetStats fills nat_table from this collector (nullptr: left empty). Set before serving.
+  void setNatCollector(nat::NatCollector* collector) { nat_ = collector; }
+
  private:
   state::State& state_;
   dataplane::Dataplane& dataplane_;
   RequestLimits limits_;
+  nat::NatCollector* nat_ = nullptr;
 };
 
 }  // namespace xlb::api

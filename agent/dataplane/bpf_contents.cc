@@ -53,6 +53,28 @@ absl::StatusOr<DataplaneContents> readBpfContents(const BpfDataplane& dp) {
     if (b.gen != 0 || b.flags != 0) out.backends.emplace_back(id, b);
   }
 
+  auto be_nat = fdOf(dp, "xlb_be_nat");
+  if (!be_nat.ok()) return be_nat.status();
+  for (const auto& [id, b] : out.backends) {
+    xlb_be_nat v{};
+    if (bpf_map_lookup_elem(*be_nat, &id, &v) != 0) {
+      return errnoStatus(absl::StrCat("lookup map xlb_be_nat[", id, "]"), errno);
+    }
+    out.backend_nat.emplace_back(id, v);
+  }
+  std::vector<std::pair<xlb_nat_ep, uint32_t>> eps;
+  if (auto st = readHash(dp, "xlb_nat_eps", &eps); !st.ok()) return st;
+  for (const auto& [ep, v] : eps) out.nat_eps.push_back(ep);
+  auto snat = fdOf(dp, "xlb_snat");
+  if (!snat.ok()) return snat.status();
+  for (uint32_t id = 0; id < XLB_MAX_VIPS; ++id) {
+    xlb_snat v{};
+    if (bpf_map_lookup_elem(*snat, &id, &v) != 0) {
+      return errnoStatus(absl::StrCat("lookup map xlb_snat[", id, "]"), errno);
+    }
+    if (v.nr4 != 0 || v.nr6 != 0) out.snat_vip_ids.push_back(id);
+  }
+
   // ARRAY_OF_MAPS: a lookup from user space returns the inner map's id, ENOENT when empty.
   auto tables = fdOf(dp, "xlb_tables");
   if (!tables.ok()) return tables.status();

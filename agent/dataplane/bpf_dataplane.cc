@@ -172,6 +172,9 @@ absl::StatusOr<std::unique_ptr<BpfDataplane>> BpfDataplane::create(const BpfOpti
   installLibbpfLogger();
   if (opts.flow_table_size == 0)
     return absl::InvalidArgumentError("flow_table_size: 0 is not a valid flow table size (>= 1)");
+  if (opts.nat_table_size < 2)
+    return absl::InvalidArgumentError(absl::StrCat(
+        "nat_table_size: ", opts.nat_table_size, " is too small (>= 2: two entries per connection)"));
   std::unique_ptr<BpfDataplane> dp(new BpfDataplane());
   if (auto st = dp->load(opts); !st.ok()) return st;
   if (!opts.interface.empty()) {
@@ -191,6 +194,7 @@ absl::Status BpfDataplane::load(const BpfOptions& opts) {
   if (!skel_) return errnoStatus("open BPF object xlb_balancer", errno);
 
   flow_table_size_ = opts.flow_table_size;
+  nat_table_size_ = opts.nat_table_size;
   prot_table_size_ = opts.protected_flow_table_size ? opts.protected_flow_table_size
                                                     : opts.flow_table_size;
   if (!map_dir.empty()) {
@@ -199,11 +203,14 @@ absl::Status BpfDataplane::load(const BpfOptions& opts) {
     // table's size is kept as well, so the migration never has to leave flows behind.
     keepPinnedSize(opts.pin_dir, "xlb_flows", flow_table_size_);
     keepPinnedSize(opts.pin_dir, "xlb_flows_prot", prot_table_size_);
+    keepPinnedSize(opts.pin_dir, "xlb_nat", nat_table_size_);
   }
   int err = bpf_map__set_max_entries(skel_->maps.xlb_flows, flow_table_size_);
   if (err) return errnoStatus("set xlb_flows size", err);
   err = bpf_map__set_max_entries(skel_->maps.xlb_flows_prot, prot_table_size_);
   if (err) return errnoStatus("set xlb_flows_prot size", err);
+  err = bpf_map__set_max_entries(skel_->maps.xlb_nat, nat_table_size_);
+  if (err) return errnoStatus("set xlb_nat size", err);
   // The knob is in 2^XLB_FLOW_TIME_SHIFT ns units; a non-zero setting never rounds down to 0 (off).
   uint64_t units = (uint64_t{opts.flow_protect_after_ms} * 1000000) >> XLB_FLOW_TIME_SHIFT;
   if (opts.flow_protect_after_ms && units == 0) units = 1;
@@ -227,8 +234,8 @@ absl::Status BpfDataplane::load(const BpfOptions& opts) {
   }
   ncpus_ = libbpf_num_possible_cpus();
   if (ncpus_ <= 0) return errnoStatus("count possible CPUs", ncpus_);
-  log()->info("loaded xlb_balancer: flow table {} entries (protected {}), maps {}", flow_table_size_,
-              prot_table_size_,
+  log()->info("loaded xlb_balancer: flow table {} entries (protected {}), NAT table {}, maps {}",
+              flow_table_size_, prot_table_size_, nat_table_size_,
               map_dir.empty() ? std::string("unpinned") : map_dir);
   // Without an interface no old program is about to be replaced: migrate at once.
   if (opts.interface.empty()) return finishMigration();
@@ -245,83 +252,117 @@ absl::Status BpfDataplane::finishMigration() {
 }
 
 absl::Status BpfDataplane::attach(const BpfOptions& opts) {
-  unsigned ifindex = if_nametoindex(opts.interface.c_str());
-  if (ifindex == 0)
-    return absl::NotFoundError(
-        absl::StrCat("interface ", opts.interface, ": no such interface (check `ip link`)"));
-  interface_ = opts.interface;
-  int prog_fd = programFd();
-  // VLAN acceptance needs the tag in the frame XDP sees (nic_features.h).
-  if (auto changed = disableRxVlanStripping(opts.interface); !changed.ok()) {
-    log()->warn("{}: VLAN tags the NIC strips are invisible to the balancer: tagged frames would be "
-                "balanced as untagged ones whatever --vlan-ids says",
-                std::string(changed.status().message()));
-  } else if (!changed->empty()) {
-    log()->info("{}: turned off {} so that the balancer sees VLAN tags", opts.interface,
-                absl::StrJoin(*changed, ", "));
+  std::vector<std::string> ifnames{opts.interface};
+  for (const std::string& extra : opts.extra_interfaces) {
+    if (std::find(ifnames.begin(), ifnames.end(), extra) != ifnames.end())
+      return absl::InvalidArgumentError(
+          absl::StrCat("--interface ", extra, " is given more than once"));
+    ifnames.push_back(extra);
   }
-  if (!opts.pin_dir.empty()) link_pin_ = absl::StrCat(opts.pin_dir, "/link_", opts.interface);
+  for (const std::string& ifname : ifnames) {
+    if (if_nametoindex(ifname.c_str()) == 0)
+      return absl::NotFoundError(
+          absl::StrCat("interface ", ifname, ": no such interface (check `ip link`)"));
+  }
   // Zero loss across a layout change: the old program keeps running on the old maps while they are
-  // copied, the link switches programs right after, and finishMigration() then catches up the
+  // copied, the links switch programs right after, and finishMigration() then catches up the
   // flows recorded in between before the old pins go.
   if (migrator_) {
     if (auto st = migrator_->migrate(ncpus_); !st.ok()) return st;
   }
+  for (const std::string& ifname : ifnames) {
+    if (auto st = attachOne(opts, ifname); !st.ok()) return st;
+  }
+  return finishMigration();
+}
 
-  if (!link_pin_.empty() && pathExists(link_pin_)) {
-    int fd = bpf_obj_get(link_pin_.c_str());
+absl::Status BpfDataplane::attachOne(const BpfOptions& opts, const std::string& ifname) {
+  unsigned ifindex = if_nametoindex(ifname.c_str());
+  if (ifindex == 0)
+    return absl::NotFoundError(
+        absl::StrCat("interface ", ifname, ": no such interface (check `ip link`)"));
+  int prog_fd = programFd();
+  // VLAN acceptance needs the tag in the frame XDP sees (nic_features.h).
+  if (auto changed = disableRxVlanStripping(ifname); !changed.ok()) {
+    log()->warn("{}: VLAN tags the NIC strips are invisible to the balancer: tagged frames would be "
+                "balanced as untagged ones whatever --vlan-ids says",
+                std::string(changed.status().message()));
+  } else if (!changed->empty()) {
+    log()->info("{}: turned off {} so that the balancer sees VLAN tags", ifname,
+                absl::StrJoin(*changed, ", "));
+  }
+  Link link;
+  link.interface = ifname;
+  if (!opts.pin_dir.empty()) link.pin = absl::StrCat(opts.pin_dir, "/link_", ifname);
+
+  if (!link.pin.empty() && pathExists(link.pin)) {
+    int fd = bpf_obj_get(link.pin.c_str());
     if (fd >= 0) {
       bpf_link_info info{};
       uint32_t len = sizeof(info);
       bool same_if = bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && info.type == BPF_LINK_TYPE_XDP &&
                      info.xdp.ifindex == ifindex;
       if (same_if && bpf_link_update(fd, prog_fd, nullptr) == 0) {
-        link_fd_ = fd;
-        log()->info("replaced the program on pinned XDP link {} ({})", link_pin_, opts.interface);
-        return finishMigration();
+        link.fd = fd;
+        log()->info("replaced the program on pinned XDP link {} ({})", link.pin, ifname);
+        links_.push_back(std::move(link));
+        return absl::OkStatus();
       }
-      log()->warn("pinned link {} is stale (interface gone or re-created); attaching anew", link_pin_);
+      log()->warn("pinned link {} is stale (interface gone or re-created); attaching anew", link.pin);
       close(fd);
     }
-    unlink(link_pin_.c_str());
+    unlink(link.pin.c_str());
   }
 
   LIBBPF_OPTS(bpf_link_create_opts, lopts);
   lopts.flags = opts.xdp_generic ? XDP_FLAGS_SKB_MODE : 0;
   int fd = bpf_link_create(prog_fd, static_cast<int>(ifindex), BPF_XDP, &lopts);
   if (fd < 0) {
-    auto st = errnoStatus(absl::StrCat("attach XDP to ", opts.interface), fd);
+    auto st = errnoStatus(absl::StrCat("attach XDP to ", ifname), fd);
     if (fd == -EBUSY || fd == -EEXIST)
       return absl::FailedPreconditionError(
           absl::StrCat(st.message(), ": another XDP program is attached (`ip link set dev ",
-                       opts.interface, " xdp off` to remove it)"));
+                       ifname, " xdp off` to remove it)"));
     return st;
   }
-  link_fd_ = fd;
-  if (!link_pin_.empty()) {
-    int err = bpf_obj_pin(fd, link_pin_.c_str());
-    if (err) return errnoStatus(absl::StrCat("pin XDP link at ", link_pin_), err);
+  link.fd = fd;
+  if (!link.pin.empty()) {
+    int err = bpf_obj_pin(fd, link.pin.c_str());
+    if (err) {
+      close(fd);
+      return errnoStatus(absl::StrCat("pin XDP link at ", link.pin), err);
+    }
   }
-  log()->info("attached xlb_balancer to {} ({} mode){}", opts.interface,
+  log()->info("attached xlb_balancer to {} ({} mode){}", ifname,
               opts.xdp_generic ? "generic" : "native",
-              link_pin_.empty() ? "" : absl::StrCat(", link pinned at ", link_pin_));
-  return finishMigration();
+              link.pin.empty() ? "" : absl::StrCat(", link pinned at ", link.pin));
+  links_.push_back(std::move(link));
+  return absl::OkStatus();
 }
 
 BpfDataplane::~BpfDataplane() {
-  if (link_fd_ >= 0) close(link_fd_);
+  for (const Link& l : links_) {
+    if (l.fd >= 0) close(l.fd);
+  }
   if (skel_) xlb_balancer__destroy(skel_);
 }
 
 absl::Status BpfDataplane::detach() {
-  if (link_fd_ < 0) return absl::FailedPreconditionError("detach: the balancer is not attached");
-  int err = bpf_link_detach(link_fd_);
-  if (err && err != -ENOLINK) return errnoStatus(absl::StrCat("detach XDP from ", interface_), err);
-  if (!link_pin_.empty()) unlink(link_pin_.c_str());
-  close(link_fd_);
-  link_fd_ = -1;
-  log()->info("detached xlb_balancer from {}", interface_);
-  return absl::OkStatus();
+  if (links_.empty()) return absl::FailedPreconditionError("detach: the balancer is not attached");
+  absl::Status result;
+  for (Link& l : links_) {
+    int err = bpf_link_detach(l.fd);
+    if (err && err != -ENOLINK) {
+      if (result.ok()) result = errnoStatus(absl::StrCat("detach XDP from ", l.interface), err);
+      continue;
+    }
+    if (!l.pin.empty()) unlink(l.pin.c_str());
+    close(l.fd);
+    l.fd = -1;
+    log()->info("detached xlb_balancer from {}", l.interface);
+  }
+  std::erase_if(links_, [](const Link& l) { return l.fd < 0; });
+  return result;
 }
 
 int BpfDataplane::programFd() const { return bpf_program__fd(skel_->progs.xlb_balancer); }
@@ -357,7 +398,7 @@ absl::Status BpfDataplane::upsertBackend(uint32_t id, const xlb_backend& backend
                                                    " is not below XLB_MAX_BACKENDS (",
                                                    XLB_MAX_BACKENDS, ")"));
   auto status = mapUpdate(bpf_map__fd(skel_->maps.xlb_backends), "xlb_backends", &id, &backend);
-  if (status.ok() && !interface_.empty() && (backend.flags & XLB_BE_F_ACTIVE)) {
+  if (status.ok() && !links_.empty() && (backend.flags & XLB_BE_F_ACTIVE)) {
     // bpf_fib_lookup() never triggers ARP/ND; without a resolved neighbour the balancer would drop
     // (dsr) or hand packets to the kernel (ipip). Best effort: an unroutable backend is reported,
     // not fatal, so one bad address does not block a whole config.

@@ -20,12 +20,16 @@ namespace xlb::dataplane {
 
 struct BpfOptions {
   std::string interface;              // attach XDP here; empty = load only (tests, bench)
+  // More interfaces the same program is attached to (NAT two-arm: replies arrive on the
+  // backend-facing interface), each with its own pinned link; ignored when `interface` is empty.
+  std::vector<std::string> extra_interfaces;
   std::string pin_dir = XLB_PIN_DIR;  // maps + link pinned here; empty = no pinning (tests)
   uint32_t flow_table_size = XLB_DEFAULT_FLOWS;
   // Flood protection (README "Flow-table floods"): capacity of xlb_flows_prot (0 = flow_table_size)
   // and the age at which a flow seen again is copied into it (0 = protection off).
   uint32_t protected_flow_table_size = 0;
   uint32_t flow_protect_after_ms = 1000;
+  uint32_t nat_table_size = XLB_DEFAULT_NAT_ENTRIES;  // xlb_nat entries (2 per connection)
   bool xdp_generic = false;  // SKB mode instead of native
 };
 
@@ -44,7 +48,7 @@ class BpfDataplane final : public Dataplane {
   BpfDataplane(const BpfDataplane&) = delete;
   BpfDataplane& operator=(const BpfDataplane&) = delete;
 
-  // Explicit detach: removes the program from the interface and the link pin.
+  // Explicit detach: removes the program from every interface and the link pins.
   absl::Status detach();
   // For BPF_PROG_TEST_RUN in tests and the benchmark.
   int programFd() const;
@@ -77,6 +81,16 @@ class BpfDataplane final : public Dataplane {
   uint32_t flowTableCapacity() const override { return flow_table_size_; }
   uint32_t protectedTableCapacity() const override { return prot_table_size_; }
   uint64_t monotonicNowNs() override;
+  absl::Status setBackendNat(uint32_t id, const xlb_be_nat& value) override;
+  absl::Status setSnat(uint32_t vip_id, const xlb_snat& value) override;
+  absl::Status upsertNatEndpoint(const xlb_nat_ep& ep) override;
+  absl::Status deleteNatEndpoint(const xlb_nat_ep& ep) override;
+  // BPF_MAP_LOOKUP_BATCH over xlb_nat, kFlowBatch entries per syscall.
+  absl::Status forEachNat(const NatVisitor& fn) override;
+  // BPF_MAP_DELETE_BATCH, kFlowBatch keys per syscall (one by one past a key already gone).
+  absl::StatusOr<uint64_t> deleteNat(std::span<const xlb_flow_key> keys) override;
+  uint32_t natTableCapacity() const override { return nat_table_size_; }
+  absl::StatusOr<std::vector<uint64_t>> readNatFailures() override;
   absl::StatusOr<std::optional<xlb_vip_value>> lookupVip(const xlb_vip_key& key) override;
   absl::StatusOr<std::optional<xlb_flow_value>> lookupFlow(const xlb_flow_key& key) override;
   absl::StatusOr<xlb_backend> readBackend(uint32_t id) override;
@@ -90,16 +104,22 @@ class BpfDataplane final : public Dataplane {
   BpfDataplane() = default;
   absl::Status load(const BpfOptions& opts);
   absl::Status attach(const BpfOptions& opts);
+  // Attaches (or swaps on its pinned link) the program on one interface.
+  absl::Status attachOne(const BpfOptions& opts, const std::string& ifname);
   // Completes a pending migration once the link runs the new program (or right after load when
   // nothing is attached).
   absl::Status finishMigration();
 
   xlb_balancer* skel_ = nullptr;
-  int link_fd_ = -1;
-  std::string link_pin_;  // empty when the link is not pinned
-  std::string interface_;
+  struct Link {
+    std::string interface;
+    int fd = -1;
+    std::string pin;  // empty when the link is not pinned
+  };
+  std::vector<Link> links_;  // one per attached interface, the primary first
   uint32_t flow_table_size_ = 0;
   uint32_t prot_table_size_ = 0;
+  uint32_t nat_table_size_ = 0;
   int ncpus_ = 1;
   std::unique_ptr<MapMigrator> migrator_;  // set between load() and finishMigration()
   std::vector<MapMigration> migration_;

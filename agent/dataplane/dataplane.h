@@ -94,6 +94,28 @@ class Dataplane {
   // xlb_flow_value.last_seen_ns.
   virtual uint64_t monotonicNowNs() = 0;
 
+  // ---- NAT (nat/fullnat forwarding; rules in xlb/abi.h "NAT") ----
+  // The backend's port (network order) for membership `id`, read when a NAT connection is created.
+  virtual absl::Status setBackendNat(uint32_t id, const xlb_be_nat& value) = 0;
+  // The SNAT pool of a fullnat VIP (all zero = none).
+  virtual absl::Status setSnat(uint32_t vip_id, const xlb_snat& value) = 0;
+  // The exact set behind the settings' NAT reply filter (xlb_nat_eps, value 1). Deletes are
+  // idempotent.
+  virtual absl::Status upsertNatEndpoint(const xlb_nat_ep& ep) = 0;
+  virtual absl::Status deleteNatEndpoint(const xlb_nat_ep& ep) = 0;
+  // Calls fn for every xlb_nat entry, in batches (no lock held; entries created or deleted
+  // meanwhile may or may not be seen). fn must not call back into the Dataplane.
+  using NatVisitor = std::function<void(const xlb_flow_key&, const xlb_nat_value&)>;
+  virtual absl::Status forEachNat(const NatVisitor& fn) = 0;
+  // Deletes these xlb_nat entries, in the given order, in batches; keys already gone are skipped.
+  // Returns how many were deleted.
+  virtual absl::StatusOr<uint64_t> deleteNat(std::span<const xlb_flow_key> keys) = 0;
+  // Capacity of xlb_nat (entries; two per connection).
+  virtual uint32_t natTableCapacity() const = 0;
+  // fullnat port allocation failures per backend id (xlb_nat_fail summed over CPUs),
+  // XLB_MAX_BACKENDS entries.
+  virtual absl::StatusOr<std::vector<uint64_t>> readNatFailures() = 0;
+
   // ---- point reads of what the data plane holds (inspection: lbctl explain) ----
   // nullopt when the map has no such entry.
   virtual absl::StatusOr<std::optional<xlb_vip_value>> lookupVip(const xlb_vip_key& key) = 0;

@@ -40,7 +40,11 @@ std::string describeAddrKey(const xlb_addr_key& key) {
   return addressOf(key.addr, key.family).toString();
 }
 
-FakeDataplane::FakeDataplane() : backends_(XLB_MAX_BACKENDS), open_flows_(XLB_MAX_BACKENDS, 0) {
+FakeDataplane::FakeDataplane()
+    : backends_(XLB_MAX_BACKENDS),
+      open_flows_(XLB_MAX_BACKENDS, 0),
+      be_nat_(XLB_MAX_BACKENDS),
+      nat_fail_(XLB_MAX_BACKENDS, 0) {
   counters_.global.assign(XLB_STAT_MAX, 0);
   counters_.drops.assign(XLB_DROP_MAX, 0);
   counters_.vips.assign(XLB_MAX_VIPS, xlb_counters{});
@@ -303,6 +307,15 @@ DataplaneContents FakeDataplane::contents() const {
       out.backends.emplace_back(id, backends_[id]);
   }
   for (const auto& [id, t] : tables_) out.table_vip_ids.push_back(id);
+  for (const auto& [id, b] : out.backends) out.backend_nat.emplace_back(id, be_nat_[id]);
+  for (const auto& [k, v] : eps_) {
+    xlb_nat_ep ep;
+    std::memcpy(&ep, k.bytes.data(), sizeof(ep));
+    out.nat_eps.push_back(ep);
+  }
+  for (const auto& [id, v] : snat_) {
+    if (v.nr4 != 0 || v.nr6 != 0) out.snat_vip_ids.push_back(id);
+  }
   return out;
 }
 

@@ -52,6 +52,16 @@ class FakeDataplane final : public Dataplane {
   uint32_t flowTableCapacity() const override { return XLB_DEFAULT_FLOWS; }
   uint32_t protectedTableCapacity() const override { return XLB_DEFAULT_FLOWS; }
   uint64_t monotonicNowNs() override { return now_ns_; }
+  // NAT: writes logged like the others ("setBackendNat", "setSnat", "upsertNatEndpoint",
+  // "deleteNatEndpoint", "deleteNat"); the connection table is filled by tests with putNat.
+  absl::Status setBackendNat(uint32_t id, const xlb_be_nat& value) override;
+  absl::Status setSnat(uint32_t vip_id, const xlb_snat& value) override;
+  absl::Status upsertNatEndpoint(const xlb_nat_ep& ep) override;
+  absl::Status deleteNatEndpoint(const xlb_nat_ep& ep) override;
+  absl::Status forEachNat(const NatVisitor& fn) override;
+  absl::StatusOr<uint64_t> deleteNat(std::span<const xlb_flow_key> keys) override;
+  uint32_t natTableCapacity() const override { return nat_capacity_; }
+  absl::StatusOr<std::vector<uint64_t>> readNatFailures() override;
   // Reads of the in-memory maps (not logged; reads fail with failReadCounters' status).
   absl::StatusOr<std::optional<xlb_vip_value>> lookupVip(const xlb_vip_key& key) override;
   absl::StatusOr<std::optional<xlb_flow_value>> lookupFlow(const xlb_flow_key& key) override;
@@ -86,6 +96,19 @@ class FakeDataplane final : public Dataplane {
   const std::optional<std::vector<uint32_t>>& acceptedVlans() const { return vlans_; }
   // Everything the maps hold, like readBpfContents() for the real maps.
   DataplaneContents contents() const;
+
+  // ---- NAT maps as written ----
+  xlb_be_nat backendNat(uint32_t id) const { return id < be_nat_.size() ? be_nat_[id] : xlb_be_nat{}; }
+  // nullopt when never written.
+  std::optional<xlb_snat> snat(uint32_t vip_id) const;
+  bool hasNatEndpoint(const xlb_nat_ep& ep) const;
+  size_t natEndpointCount() const { return eps_.size(); }
+  // The connection table (insertion order), as the data plane would hold it.
+  void putNat(const xlb_flow_key& key, const xlb_nat_value& value);
+  std::optional<xlb_nat_value> nat(const xlb_flow_key& key) const;
+  size_t natCount() const { return nat_.size(); }
+  void setNatTableCapacity(uint32_t n) { nat_capacity_ = n; }
+  std::vector<uint64_t>& natFailures() { return nat_fail_; }
 
   // Counters returned by readCounters(); tests fill them in.
   CounterSnapshot& counters() { return counters_; }
@@ -142,6 +165,12 @@ class FakeDataplane final : public Dataplane {
   absl::Status flow_failure_;
   std::function<void()> during_scan_;
   uint64_t now_ns_ = 1'000'000'000'000;  // an arbitrary non-zero monotonic time
+  std::vector<xlb_be_nat> be_nat_;
+  std::map<uint32_t, xlb_snat> snat_;
+  std::map<FakeVipKey, uint32_t> eps_;  // xlb_nat_ep is 20 bytes too
+  std::vector<std::pair<xlb_flow_key, xlb_nat_value>> nat_;
+  uint32_t nat_capacity_ = XLB_DEFAULT_NAT_ENTRIES;
+  std::vector<uint64_t> nat_fail_;
 };
 
 // Readable forms of the ABI keys, shared by the fake's call log and test messages.

@@ -26,12 +26,24 @@ void OpenFlowCounter::add(const xlb_flow_key& /*key*/, const xlb_flow_value& v) 
   ++counts_[v.backend_id];
 }
 
+void OpenFlowCounter::addNat(const xlb_flow_key& /*key*/, const xlb_nat_value& v) {
+  if (v.dir != XLB_NAT_DIR_FWD) return;
+  if (v.state & (XLB_NAT_S_FIN | XLB_NAT_S_RST)) return;
+  if (v.backend_id >= XLB_MAX_BACKENDS) return;
+  const uint32_t gen = gen_[v.backend_id];
+  if (gen == 0 || gen != v.backend_gen) return;
+  ++counts_[v.backend_id];
+}
+
 absl::StatusOr<std::vector<uint64_t>> countOpenFlows(
     Dataplane& dp, std::span<const std::pair<uint32_t, xlb_backend>> backends,
     uint64_t idle_timeout_ns, Dataplane::FlowScanCounts* scan) {
   OpenFlowCounter counter(backends, dp.monotonicNowNs(), idle_timeout_ns);
   auto st = dp.forEachFlow(
       [&counter](const xlb_flow_key& k, const xlb_flow_value& v) { counter.add(k, v); }, scan);
+  if (!st.ok()) return st;
+  st = dp.forEachNat(
+      [&counter](const xlb_flow_key& k, const xlb_nat_value& v) { counter.addNat(k, v); });
   if (!st.ok()) return st;
   return counter.counts();
 }

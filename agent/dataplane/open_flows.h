@@ -25,6 +25,11 @@ class OpenFlowCounter {
   OpenFlowCounter(std::span<const std::pair<uint32_t, xlb_backend>> backends, uint64_t now_ns,
                   uint64_t idle_timeout_ns);
   void add(const xlb_flow_key& key, const xlb_flow_value& value);
+  // A NAT connection entry (xlb_nat): NAT VIPs record no flow-table entries, so their open
+  // connections are counted here, once each, from the FWD entry: not closing (no FIN/RST in the
+  // client's direction), for the current generation of its backend. No idle limit: the NAT
+  // collector deletes idle connections by their own timeouts.
+  void addNat(const xlb_flow_key& key, const xlb_nat_value& value);
   const std::vector<uint64_t>& counts() const { return counts_; }
 
  private:
@@ -33,8 +38,9 @@ class OpenFlowCounter {
   uint64_t now_ns_, idle_timeout_ns_;
 };
 
-// One scan of dp's flows (LRU and protected-only, each flow once) with OpenFlowCounter, now taken
-// from dp.monotonicNowNs(). scan, when given, receives the table occupancies seen.
+// One scan of dp's flows (LRU and protected-only, each flow once) and of its NAT connections with
+// OpenFlowCounter, now taken from dp.monotonicNowNs(). scan, when given, receives the flow-table
+// occupancies seen.
 absl::StatusOr<std::vector<uint64_t>> countOpenFlows(
     Dataplane& dp, std::span<const std::pair<uint32_t, xlb_backend>> backends,
     uint64_t idle_timeout_ns, Dataplane::FlowScanCounts* scan = nullptr);

@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "dataplane/dataplane.h"
+#include "nat/gc.h"
 #include "state/state.h"
 #include "xlb/v1/xlb.pb.h"
 
@@ -21,11 +22,20 @@ struct AgentInfo {
   state::ApplyStats apply;
 };
 
+// fullnat port allocation failures of one backend (xlb_nat_fail).
+struct NatFailure {
+  std::string vip;      // "10.0.0.10:80/tcp"
+  std::string backend;  // BackendIds::address
+  uint64_t count = 0;
+};
+
 // Everything one scrape renders: the same building blocks GetStats and ListBackends answer with.
 struct MetricsInput {
   v1::Stats stats;                  // stats::buildStats()
   std::vector<v1::VipStatus> vips;  // State::vipStatuses() (in_rotation, all_down)
   AgentInfo agent;
+  std::optional<nat::NatTableStatus> nat;  // the NAT collector's figures, when it runs
+  std::vector<NatFailure> nat_failures;    // every backend of a fullnat VIP
 };
 
 // The agent's version (the CMake project version).
@@ -34,7 +44,8 @@ const char* agentVersion();
 // Reads counters, open flows and every VIP's status once. A VIP deleted between the reads is
 // simply absent from `vips` (its rotation gauges are then left out of that scrape).
 absl::StatusOr<MetricsInput> collectMetrics(const state::State& state,
-                                            dataplane::Dataplane& dataplane, AgentInfo agent);
+                                            dataplane::Dataplane& dataplane, AgentInfo agent,
+                                            const nat::NatCollector* nat = nullptr);
 
 // Pure: the exposition text. Families are grouped (HELP, TYPE, then all their samples), label
 // values escaped, counters named *_total, base units (bytes, seconds).

@@ -242,6 +242,38 @@ std::string renderMetrics(const MetricsInput& in) {
              "Protected flows deleted by idle expiry since the agent started.");
     w.sample("xlb_flow_protected_expired_total", {}, f.protected_expired());
   }
+  // ---- NAT connections (the collector's last pass) ----
+  if (in.nat) {
+    const nat::NatTableStatus& n = *in.nat;
+    w.family("xlb_nat_capacity", "gauge", "NAT table capacity (entries; two per connection).");
+    w.sample("xlb_nat_capacity", {}, n.capacity);
+    w.family("xlb_nat_entries", "gauge", "NAT table entries at the collector's last pass.");
+    w.sample("xlb_nat_entries", {}, n.entries);
+    w.family("xlb_nat_table_fill_ratio", "gauge", "NAT table entries / capacity.");
+    w.sampleDouble("xlb_nat_table_fill_ratio", {},
+                   n.capacity ? static_cast<double>(n.entries) / static_cast<double>(n.capacity) : 0.0);
+    w.family("xlb_nat_connections", "gauge", "NAT connections at the collector's last pass, by state.");
+    for (auto st : {nat::ConnState::kSyn, nat::ConnState::kEstablished, nat::ConnState::kClosing,
+                    nat::ConnState::kUdp}) {
+      w.sample("xlb_nat_connections", {{"state", nat::stateName(st)}},
+               n.by_state[static_cast<int>(st)]);
+    }
+    w.family("xlb_nat_expired_total", "counter", "NAT connections deleted by idle timeouts.");
+    w.sample("xlb_nat_expired_total", {}, n.expired);
+    w.family("xlb_nat_pressure_expired_total", "counter",
+             "Unanswered NAT connections deleted early because the table was (nearly) full.");
+    w.sample("xlb_nat_pressure_expired_total", {}, n.pressure_expired);
+    w.family("xlb_nat_orphans_total", "counter", "NAT entries without their peer, deleted.");
+    w.sample("xlb_nat_orphans_total", {}, n.orphans);
+  }
+  if (!in.nat_failures.empty()) {
+    w.family("xlb_nat_port_alloc_failures_total", "counter",
+             "fullnat connections refused: no free SNAT port toward the backend.");
+    for (const NatFailure& f : in.nat_failures) {
+      w.sample("xlb_nat_port_alloc_failures_total", {{"vip", f.vip}, {"backend", f.backend}},
+               f.count);
+    }
+  }
   w.family("xlb_drops_total", "counter", "Packets dropped by the balancer, by reason.");
   for (const v1::NamedCounter& c : s.drops()) {
     w.sample("xlb_drops_total", {{"reason", c.name()}}, c.value());

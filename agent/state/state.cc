@@ -17,24 +17,14 @@
 #include "absl/strings/str_join.h"
 #include "maglev/maglev.h"
 #include "maglev/round_robin.h"
+#include "nat/endpoint.h"
 #include "spdlog/spdlog.h"
+#include "state/plan_internal.h"
 
 namespace xlb::state {
 
 using config::VipKey;
 
-// One data-plane write and how to undo it.
-struct State::Step {
-  std::string what;
-  std::function<absl::Status()> apply;
-  std::function<absl::Status()> undo;
-};
-
-struct State::Plan {
-  Model next;
-  std::vector<Step> steps;
-  std::vector<std::string> lines;
-};
 
 namespace {
 
@@ -73,7 +63,20 @@ xlb_vip_value toVipValue(uint32_t id, const v1::Vip& spec) {
   xlb_vip_value v{};
   v.vip_id = id;
   v.algorithm = toDataplaneAlgorithm(spec.algorithm());
-  v.fwd_mode = spec.forwarding() == v1::FORWARDING_MODE_IPIP ? XLB_FWD_IPIP : XLB_FWD_DSR;
+  switch (spec.forwarding()) {
+    case v1::FORWARDING_MODE_IPIP:
+      v.fwd_mode = XLB_FWD_IPIP;
+      break;
+    case v1::FORWARDING_MODE_NAT:
+      v.fwd_mode = XLB_FWD_NAT;
+      break;
+    case v1::FORWARDING_MODE_FULLNAT:
+      v.fwd_mode = XLB_FWD_FULLNAT;
+      break;
+    default:
+      v.fwd_mode = XLB_FWD_DSR;
+      break;
+  }
   v.flags = XLB_VIP_F_NONE;
   if (spec.algorithm() == v1::ALGORITHM_SOURCE_HASH && spec.source_hash_include_port()) {
     v.flags |= XLB_VIP_F_HASH_SRC_PORT;
@@ -176,6 +179,16 @@ std::string dataplaneKeyString(const xlb_vip_key& k) {
 
 }  // namespace
 
+absl::StatusOr<BackendKey> backendKeyOf(const VipKey& vip, const v1::Backend& backend) {
+  auto addr = parseIpAddress(backend.address());
+  if (!addr.ok()) return addr.status();
+  return BackendKey{*addr, nat::effectivePort(backend.port(), vip.port)};
+}
+
+std::string backendLabel(const VipKey& vip, const BackendKey& backend) {
+  return nat::backendLabel(backend.address, backend.port, vip.port);
+}
+
 State::State(dataplane::Dataplane& dataplane) : dataplane_(dataplane), gens_(XLB_MAX_BACKENDS, 0) {}
 
 State::~State() = default;
@@ -200,8 +213,8 @@ absl::StatusOr<State::Plan> State::plan(const v1::Config& desired) {
     TableInputs in;
     in.m = e.spec.maglev_table_size();
     in.round_robin = e.spec.algorithm() == v1::ALGORITHM_ROUND_ROBIN;
-    for (const auto& [addr, m] : e.members) {
-      if (m.in_rotation) in.backends.push_back({m.id, addr.toString(), m.weight});
+    for (const auto& [bk, m] : e.members) {
+      if (m.in_rotation) in.backends.push_back({m.id, backendLabel(e.key, bk), m.weight});
     }
     return in;
   };
@@ -233,12 +246,12 @@ absl::StatusOr<State::Plan> State::plan(const v1::Config& desired) {
     if (old == nullptr) {
       plan.lines.push_back(absl::StrCat("add vip ", kstr, " (id ", e.id, ", ",
                                         config::algorithmName(spec.algorithm()), ", ",
-                                        config::forwardingName(spec.forwarding()), ")"));
+                                        nat::forwardingModeName(spec.forwarding()), ")"));
     } else {
       if (old->spec.forwarding() != spec.forwarding()) {
         plan.lines.push_back(absl::StrCat("set forwarding of vip ", kstr, ": ",
-                                          config::forwardingName(old->spec.forwarding()), " -> ",
-                                          config::forwardingName(spec.forwarding())));
+                                          nat::forwardingModeName(old->spec.forwarding()), " -> ",
+                                          nat::forwardingModeName(spec.forwarding())));
       }
       if (old->spec.name() != spec.name() && !old->adopted) {
         plan.lines.push_back(absl::StrCat("rename vip ", kstr, ": \"", old->spec.name(), "\" -> \"",
@@ -246,47 +259,61 @@ absl::StatusOr<State::Plan> State::plan(const v1::Config& desired) {
       }
     }
 
-    // Memberships: a (VIP, address) pair keeps its backend id while it exists.
+    // Memberships: a (VIP, address, port) triple keeps its backend id while it exists.
     std::vector<const Member*> old_of;  // by position in spec.backends(); null = new membership
-    for (const v1::Backend& b : spec.backends()) {
-      auto addr = parseIpAddress(b.address());
-      if (!addr.ok()) return addr.status();
+    std::vector<BackendKey> key_of;     // by position in spec.backends()
+    for (int bi = 0; bi < spec.backends_size(); ++bi) {
+      const v1::Backend& b = spec.backends(bi);
+      auto bk = backendKeyOf(*key, b);
+      if (!bk.ok()) return bk.status();
+      const std::string label = backendLabel(*key, *bk);
+      if (e.members.count(*bk)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "backend ", label, " appears twice in vip ", kstr,
+            " (a backend is identified by address and port; port 0 means the VIP's port)"));
+      }
       Member m;
-      m.address = *addr;
+      m.address = bk->address;
+      m.port = bk->port;
       m.weight = b.weight();
       m.draining = b.state() == v1::BACKEND_STATE_DRAINING;
-      m.health = memberHealth(*key, spec, b, *addr);
+      m.health = memberHealth(*key, spec, b, bk->address);
+      m.be_nat.port = htons(bk->port);
       const Member* old_m = nullptr;
       if (old != nullptr) {
-        auto it = old->members.find(*addr);
+        auto it = old->members.find(*bk);
         if (it != old->members.end()) old_m = &it->second;
       }
       if (old_m != nullptr) {
         m.id = old_m->id;
         m.gen = old_m->gen;
         if (old_m->weight != m.weight && !old->adopted) {
-          plan.lines.push_back(absl::StrCat("set weight of backend ", b.address(), " in vip ", kstr,
+          plan.lines.push_back(absl::StrCat("set weight of backend ", label, " in vip ", kstr,
                                             ": ", old_m->weight, " -> ", m.weight));
         }
         if (old_m->draining != m.draining) {
           plan.lines.push_back(absl::StrCat(m.draining ? "drain" : "undrain", " backend ",
-                                            b.address(), " in vip ", kstr));
+                                            label, " in vip ", kstr));
         }
       } else {
         auto id = next.backend_ids.allocate();
         if (!id) {
-          return absl::ResourceExhaustedError(absl::StrCat("no free backend id for ", b.address(),
+          return absl::ResourceExhaustedError(absl::StrCat("no free backend id for ", label,
                                                            " in vip ", kstr, " (all ",
                                                            XLB_MAX_BACKENDS, " in use)"));
         }
         m.id = *id;
         m.gen = gens_[m.id] + 1;
-        plan.lines.push_back(absl::StrCat("add backend ", b.address(), " to vip ", kstr, " (id ",
+        plan.lines.push_back(absl::StrCat("add backend ",
+                                          b.port() != 0 ? formatHostPort(bk->address, bk->port)
+                                                        : label,
+                                          " to vip ", kstr, " (id ",
                                           m.id, ", weight ", m.weight,
                                           m.draining ? ", draining)" : ")"));
       }
       old_of.push_back(old_m);
-      e.members.emplace(*addr, m);
+      key_of.push_back(*bk);
+      e.members.emplace(*bk, m);
     }
 
     // Rotation: active (not draining), weighted, not health-down. When health checks find every
@@ -300,20 +327,21 @@ absl::StatusOr<State::Plan> State::plan(const v1::Config& desired) {
     }
     const bool keep = spec.all_down_policy() != v1::ALL_DOWN_POLICY_DROP;
     e.all_down = healthy.empty() && !candidates.empty();
+    auto keyOf = [](const Member* m) { return BackendKey{m->address, m->port}; };
     if (!e.all_down) {
       for (Member* m : healthy) {
         m->in_rotation = true;
-        e.last_healthy.insert(m->address);
+        e.last_healthy.insert(keyOf(m));
       }
     } else if (keep) {
-      std::set<IpAddress> last = old != nullptr ? old->last_healthy : std::set<IpAddress>{};
+      std::set<BackendKey> last = old != nullptr ? old->last_healthy : std::set<BackendKey>{};
       bool any = false;
-      for (Member* m : candidates) any |= last.count(m->address) > 0;
+      for (Member* m : candidates) any |= last.count(keyOf(m)) > 0;
       for (Member* m : candidates) {
-        if (!any || last.count(m->address)) {
+        if (!any || last.count(keyOf(m))) {
           m->in_rotation = true;
           m->kept = true;
-          e.last_healthy.insert(m->address);
+          e.last_healthy.insert(keyOf(m));
         }
       }
     }
@@ -327,13 +355,22 @@ absl::StatusOr<State::Plan> State::plan(const v1::Config& desired) {
 
     // Backend slots: written when new, or when their value (weight, health flag) changed.
     for (int i = 0; i < spec.backends_size(); ++i) {
-      Member& m = e.members.at(*parseIpAddress(spec.backends(i).address()));
+      Member& m = e.members.at(key_of[i]);
       const bool active = m.health != health::Health::kDown || m.kept;
       m.value = toBackend(e.id, m.address, m.gen, m.weight, active);
       const Member* old_m = old_of[i];
-      const std::string addr_text = m.address.toString();
+      const std::string addr_text = backendLabel(*key, key_of[i]);
       xlb_backend be = m.value;
       uint32_t bid = m.id;
+      // The backend's port (NAT modes) is in place before the slot is written: a connection
+      // created on the new slot never reads a stale port.
+      const xlb_be_nat bn = m.be_nat;
+      if (old_m != nullptr && (!sameBytes(old_m->be_nat, bn) || resync_)) {
+        const xlb_be_nat obn = old_m->be_nat;
+        add_backends.push_back({absl::StrCat("write port of backend ", addr_text, " of vip ", kstr),
+                                [&dp, bid, bn] { return dp.setBackendNat(bid, bn); },
+                                [&dp, bid, obn] { return dp.setBackendNat(bid, obn); }});
+      }
       if (old_m != nullptr) {
         if (sameBytes(old_m->value, be) && !resync_) continue;
         const bool was_active = old_m->value.flags & XLB_BE_F_ACTIVE;
@@ -351,6 +388,9 @@ absl::StatusOr<State::Plan> State::plan(const v1::Config& desired) {
       }
       uint32_t gen = m.gen;
       std::vector<uint32_t>* gens = &gens_;
+      add_backends.push_back({absl::StrCat("write port of backend ", addr_text, " of vip ", kstr),
+                              [&dp, bid, bn] { return dp.setBackendNat(bid, bn); },
+                              [] { return absl::OkStatus(); }});  // unused until the slot is
       add_backends.push_back({absl::StrCat("add backend ", addr_text, " to vip ", kstr),
                               [&dp, bid, be, gen, gens] {
                                 auto st = dp.upsertBackend(bid, be);
@@ -362,14 +402,15 @@ absl::StatusOr<State::Plan> State::plan(const v1::Config& desired) {
 
     // Removed memberships of a surviving VIP.
     if (old != nullptr) {
-      for (const auto& [addr, m] : old->members) {
-        if (e.members.count(addr)) continue;
-        removal_lines.push_back(absl::StrCat("remove backend ", addr.toString(), " from vip ", kstr,
+      for (const auto& [bk, m] : old->members) {
+        if (e.members.count(bk)) continue;
+        const std::string label = backendLabel(*key, bk);
+        removal_lines.push_back(absl::StrCat("remove backend ", label, " from vip ", kstr,
                                              " (id ", m.id, ")"));
         xlb_backend be = m.value;
         uint32_t bid = m.id;
         del_backends.push_back(
-            {absl::StrCat("remove backend ", addr.toString(), " from vip ", kstr),
+            {absl::StrCat("remove backend ", label, " from vip ", kstr),
              [&dp, bid] { return dp.deleteBackend(bid); },
              [&dp, bid, be] { return dp.upsertBackend(bid, be); }});
       }
@@ -438,10 +479,10 @@ absl::StatusOr<State::Plan> State::plan(const v1::Config& desired) {
                             [&dp, vid] { return dp.setSelectionTable(vid, {}); },
                             [&dp, vid, old_in] { return restoreTable(dp, vid, old_in); }});
     }
-    for (const auto& [addr, m] : old.members) {
+    for (const auto& [bk, m] : old.members) {
       xlb_backend be = m.value;
       uint32_t bid = m.id;
-      del_backends.push_back({absl::StrCat("remove backend ", addr.toString(), " from vip ", kstr),
+      del_backends.push_back({absl::StrCat("remove backend ", backendLabel(key, bk), " from vip ", kstr),
                               [&dp, bid] { return dp.deleteBackend(bid); },
                               [&dp, bid, be] { return dp.upsertBackend(bid, be); }});
     }
@@ -549,6 +590,8 @@ absl::StatusOr<State::Plan> State::plan(const v1::Config& desired) {
   // address counts above, grows before the VIP entries and shrinks after ----
   next.settings = toSettings(desired, nr_wildcard);
   next.settings_written = true;
+  NatSteps nat_steps;
+  planNat(desired, plan, nat_steps);  // also writes next.settings' NAT filter
   std::vector<Step> shrink_settings;
   if (!cur.settings_written || !sameBytes(cur.settings, next.settings) || resync_) {
     if (!cur.settings_written ||
@@ -560,6 +603,8 @@ absl::StatusOr<State::Plan> State::plan(const v1::Config& desired) {
     xlb_settings wide = next.settings;
     if (cur.settings_written) {
       wide.nr_wildcard_vips = std::max(cur.settings.nr_wildcard_vips, nr_wildcard);
+      // The NAT reply filter likewise accepts the old and the new endpoints while VIPs change.
+      nat::writeFilter(nat::unionFilter(nat::readFilter(cur.settings), nat::readFilter(wide)), wide);
     }
     const xlb_settings os = cur.settings, s = next.settings;
     if (!cur.settings_written || !sameBytes(cur.settings, wide) || resync_) {
@@ -594,8 +639,10 @@ absl::StatusOr<State::Plan> State::plan(const v1::Config& desired) {
   }
 
   plan.lines.insert(plan.lines.end(), removal_lines.begin(), removal_lines.end());
-  for (auto* phase : {&add_backends, &set_tables, &set_settings, &set_vlans, &set_addrs, &set_vips, &del_vips,
-                      &shrink_addrs, &shrink_settings, &del_addrs, &del_tables, &del_backends}) {
+  for (auto* phase : {&add_backends, &nat_steps.set_snat, &nat_steps.add_eps, &set_tables,
+                      &set_settings, &set_vlans, &set_addrs, &set_vips, &del_vips, &shrink_addrs,
+                      &shrink_settings, &nat_steps.del_eps, &nat_steps.del_snat, &del_addrs,
+                      &del_tables, &del_backends}) {
     for (auto& s : *phase) plan.steps.push_back(std::move(s));
   }
   return plan;
@@ -654,6 +701,12 @@ absl::Status State::applyLocked(const v1::Config& config, bool dry_run,
   absl::Status st = [&]() -> absl::Status {
     if (auto st = config::validateConfig(config); !st.ok()) return st;
     v1::Config normalized = config::normalize(config);
+    if (local_port_range_) {
+      // A host whose range cannot be read (no /proc) is not refused; the config is.
+      if (auto local = local_port_range_(); local.ok()) {
+        if (auto st = nat::checkSnatPortRanges(normalized, *local); !st.ok()) return st;
+      }
+    }
     auto plan = this->plan(normalized);
     if (!plan.ok()) return plan.status();
     if (changes != nullptr) *changes = plan->lines;
@@ -681,113 +734,6 @@ ApplyStats State::applyStats() const {
   return apply_stats_;
 }
 
-absl::Status State::adopt(const dataplane::DataplaneContents& contents) {
-  std::lock_guard lock(mu_);
-  if (model_.settings_written || !model_.vips.empty()) {
-    return absl::FailedPreconditionError("adopt() must run before the first change is applied");
-  }
-  auto addressOf = [](const uint8_t* bytes, uint8_t family) {
-    IpAddress a;
-    std::memcpy(a.bytes.data(), bytes, 16);
-    a.family = family;
-    return a;
-  };
-  auto validFamily = [](uint8_t f) { return f == XLB_AF_INET || f == XLB_AF_INET6; };
-
-  // Generations only ever grow, also across agents: a flow recorded against (id, gen) must never
-  // match a different backend assigned to that id later.
-  for (const auto& [id, b] : contents.backends) {
-    if (id < gens_.size()) gens_[id] = std::max(gens_[id], b.gen);
-  }
-
-  std::map<uint32_t, VipKey> by_id;
-  for (const auto& [k, v] : contents.vips) {
-    v1::Protocol proto = k.proto == IPPROTO_TCP   ? v1::PROTOCOL_TCP
-                         : k.proto == IPPROTO_UDP ? v1::PROTOCOL_UDP
-                                                  : v1::PROTOCOL_UNSPECIFIED;
-    if (!validFamily(k.family) || proto == v1::PROTOCOL_UNSPECIFIED || v.vip_id >= XLB_MAX_VIPS ||
-        by_id.count(v.vip_id)) {
-      model_.stray_vips.push_back(k);
-      continue;
-    }
-    Entry e;
-    e.key = VipKey{addressOf(k.addr, k.family), ntohs(k.port), proto};
-    e.id = v.vip_id;
-    e.value = v;
-    e.adopted = true;
-    e.spec.set_address(e.key.address.toString());
-    e.spec.set_port(e.key.port);
-    e.spec.set_protocol(proto);
-    e.spec.set_algorithm(v1::ALGORITHM_MAGLEV);
-    e.spec.set_forwarding(v.fwd_mode == XLB_FWD_IPIP ? v1::FORWARDING_MODE_IPIP
-                                                     : v1::FORWARDING_MODE_DSR);
-    e.spec.set_maglev_table_size(0);  // unknown: forces one rebuild (identical if nothing changed)
-    model_.vip_ids.mark(e.id);
-    by_id[e.id] = e.key;
-    model_.vips.emplace(e.key, std::move(e));
-  }
-  size_t members = 0;
-  size_t adopted_down = 0;
-  for (const auto& [id, b] : contents.backends) {
-    // A deleted slot (neither flag) is free; a health-down one (DOWN) is still a member.
-    const bool down = !(b.flags & XLB_BE_F_ACTIVE) && (b.flags & XLB_BE_F_DOWN);
-    if (!(b.flags & XLB_BE_F_ACTIVE) && !down) continue;
-    auto owner = by_id.find(b.vip_id);
-    IpAddress a = addressOf(b.addr, b.family);
-    if (owner == by_id.end() || !validFamily(b.family) || id >= XLB_MAX_BACKENDS ||
-        model_.vips[owner->second].members.count(a)) {
-      model_.stray_backends.push_back(id);
-      model_.backend_ids.mark(id);
-      continue;
-    }
-    Entry& e = model_.vips[owner->second];
-    Member m;
-    m.id = id;
-    m.gen = b.gen;
-    m.address = a;
-    m.value = b;
-    e.members.emplace(a, m);
-    e.spec.add_backends()->set_address(a.toString());
-    model_.backend_ids.mark(id);
-    ++members;
-    if (down) {
-      // Health verdicts survive a restart: the backend stays out of rotation until its checks
-      // succeed `rise` times (the checker is seeded with this verdict in afterApplyLocked).
-      HealthRecord rec;
-      rec.vip = owner->second;
-      rec.address = a;
-      rec.checked = true;
-      rec.health = health::Health::kDown;
-      rec.last_reason = "down when the previous agent stopped (pinned backend entry)";
-      health_[healthKey(owner->second, a)] = std::move(rec);
-      ++adopted_down;
-    }
-  }
-  for (uint32_t vid : contents.table_vip_ids) {
-    if (by_id.count(vid)) continue;
-    model_.stray_tables.push_back(vid);
-    model_.vip_ids.mark(vid);
-  }
-  for (const auto& [k, v] : contents.addrs) {
-    IpAddress a = addressOf(k.addr, k.family);
-    bool used = false;
-    for (const auto& [key, e] : model_.vips) used |= key.address == a;
-    if (!used) model_.stray_addrs.push_back(k);
-  }
-  for (const auto& [key, e] : model_.vips) *model_.config.add_vips() = e.spec;
-  // The adopted counts and settings may be half-written (an agent killed mid-change): rewrite all.
-  resync_ = !model_.vips.empty() || !contents.backends.empty();
-  size_t strays = model_.stray_vips.size() + model_.stray_addrs.size() +
-                  model_.stray_tables.size() + model_.stray_backends.size();
-  if (!model_.vips.empty() || strays > 0) {
-    spdlog::info(
-        "state: adopted {} VIPs and {} backends ({} health-down) from the pinned maps ({} stale "
-        "entries)",
-        model_.vips.size(), members, adopted_down, strays);
-  }
-  return absl::OkStatus();
-}
-
 absl::Status State::applyConfig(const v1::Config& config, bool dry_run,
                                 std::vector<std::string>* changes) {
   std::lock_guard lock(mu_);
@@ -811,159 +757,6 @@ v1::Config State::config() const {
   std::lock_guard lock(mu_);
   if (!model_.settings_written) return config::normalize(model_.config);  // nothing applied yet
   return model_.config;
-}
-
-int State::findVip(const VipKey& key) const {
-  for (int i = 0; i < model_.config.vips_size(); ++i) {
-    auto k = config::vipKeyOf(model_.config.vips(i));
-    if (k.ok() && *k == key) return i;
-  }
-  return -1;
-}
-
-absl::StatusOr<v1::Vip> State::vipLocked(const VipKey& key) const {
-  int i = findVip(key);
-  if (i < 0) return absl::NotFoundError(absl::StrCat("vip ", key.toString(), " not found"));
-  return model_.config.vips(i);
-}
-
-absl::StatusOr<v1::Vip> State::addVip(const v1::Vip& vip) {
-  if (auto st = config::validateVip(vip, "vip"); !st.ok()) return st;
-  auto key = config::vipKeyOf(vip);
-  if (!key.ok()) return key.status();
-  std::lock_guard lock(mu_);
-  if (findVip(*key) >= 0) {
-    return absl::AlreadyExistsError(absl::StrCat(
-        "vip ", key->toString(), " already exists (delete it first, or change it with apply)"));
-  }
-  if (!vip.name().empty()) {
-    for (const auto& other : model_.config.vips()) {
-      if (other.name() == vip.name()) {
-        auto other_key = config::vipKeyOf(other);
-        return absl::AlreadyExistsError(absl::StrCat(
-            "vip.name: \"", vip.name(), "\" is already used by vip ",
-            other_key.ok() ? other_key->toString() : other.address(), " (names must be unique)"));
-      }
-    }
-  }
-  v1::Config next = model_.config;
-  *next.add_vips() = config::normalizeVip(vip);
-  if (auto st = applyLocked(next, false, nullptr); !st.ok()) return st;
-  return vipLocked(*key);
-}
-
-absl::Status State::deleteVip(const v1::VipKey& key_proto) {
-  auto key = config::vipKeyOf(key_proto);
-  if (!key.ok()) return key.status();
-  std::lock_guard lock(mu_);
-  int i = findVip(*key);
-  if (i < 0) return absl::NotFoundError(absl::StrCat("vip ", key->toString(), " not found"));
-  v1::Config next = model_.config;
-  next.mutable_vips()->DeleteSubrange(i, 1);
-  return applyLocked(next, false, nullptr);
-}
-
-namespace {
-
-// Index of `address` among the VIP's backends (compared as addresses, not strings), or -1.
-int findBackend(const v1::Vip& vip, const IpAddress& address) {
-  for (int i = 0; i < vip.backends_size(); ++i) {
-    auto a = parseIpAddress(vip.backends(i).address());
-    if (a.ok() && *a == address) return i;
-  }
-  return -1;
-}
-
-}  // namespace
-
-absl::StatusOr<v1::Vip> State::addBackend(const v1::VipKey& key_proto, const v1::Backend& backend) {
-  auto key = config::vipKeyOf(key_proto);
-  if (!key.ok()) return key.status();
-  if (auto st = config::validateBackend(backend, "backend"); !st.ok()) return st;
-  auto address = *parseIpAddress(backend.address());
-  std::lock_guard lock(mu_);
-  int i = findVip(*key);
-  if (i < 0) return absl::NotFoundError(absl::StrCat("vip ", key->toString(), " not found"));
-  if (findBackend(model_.config.vips(i), address) >= 0) {
-    return absl::AlreadyExistsError(
-        absl::StrCat("backend ", address.toString(), " already exists in vip ", key->toString()));
-  }
-  v1::Config next = model_.config;
-  v1::Backend* b = next.mutable_vips(i)->add_backends();
-  *b = backend;
-  b->set_address(address.toString());
-  if (!b->has_weight()) b->set_weight(1);
-  if (auto st = applyLocked(next, false, nullptr); !st.ok()) return st;
-  return vipLocked(*key);
-}
-
-absl::StatusOr<State::BackendRef> State::findBackendLocked(const v1::VipKey& key_proto,
-                                                           const std::string& address_text) const {
-  auto key = config::vipKeyOf(key_proto);
-  if (!key.ok()) return key.status();
-  if (auto st = config::validateBackendAddress(address_text, "address"); !st.ok()) return st;
-  auto address = *parseIpAddress(address_text);
-  int i = findVip(*key);
-  if (i < 0) return absl::NotFoundError(absl::StrCat("vip ", key->toString(), " not found"));
-  int b = findBackend(model_.config.vips(i), address);
-  if (b < 0) {
-    return absl::NotFoundError(
-        absl::StrCat("backend ", address.toString(), " not found in vip ", key->toString()));
-  }
-  return BackendRef{*key, i, b};
-}
-
-absl::StatusOr<v1::Vip> State::deleteBackend(const v1::VipKey& key_proto,
-                                             const std::string& address_text) {
-  std::lock_guard lock(mu_);
-  auto ref = findBackendLocked(key_proto, address_text);
-  if (!ref.ok()) return ref.status();
-  v1::Config next = model_.config;
-  next.mutable_vips(ref->vip)->mutable_backends()->DeleteSubrange(ref->backend, 1);
-  if (auto st = applyLocked(next, false, nullptr); !st.ok()) return st;
-  return vipLocked(ref->key);
-}
-
-absl::StatusOr<v1::Vip> State::setBackendWeight(const v1::VipKey& key_proto,
-                                                const std::string& address_text, uint32_t weight) {
-  if (auto st = config::validateWeight(weight, "weight"); !st.ok()) return st;
-  std::lock_guard lock(mu_);
-  auto ref = findBackendLocked(key_proto, address_text);
-  if (!ref.ok()) return ref.status();
-  v1::Config next = model_.config;
-  next.mutable_vips(ref->vip)->mutable_backends(ref->backend)->set_weight(weight);
-  if (auto st = applyLocked(next, false, nullptr); !st.ok()) return st;
-  return vipLocked(ref->key);
-}
-
-std::vector<VipIds> State::ids() const {
-  std::lock_guard lock(mu_);
-  std::vector<VipIds> out;
-  for (const v1::Vip& spec : model_.config.vips()) {
-    auto key = config::vipKeyOf(spec);
-    if (!key.ok()) continue;
-    auto it = model_.vips.find(*key);
-    if (it == model_.vips.end()) continue;
-    VipIds v;
-    v.key = *key;
-    v.name = spec.name();
-    v.id = it->second.id;
-    for (const v1::Backend& b : spec.backends()) {
-      auto addr = parseIpAddress(b.address());
-      if (!addr.ok()) continue;
-      auto m = it->second.members.find(*addr);
-      if (m == it->second.members.end()) continue;
-      BackendIds bi{b.address(), b.weight(), m->second.id};
-      bi.state = b.state() == v1::BACKEND_STATE_DRAINING ? v1::BACKEND_STATE_DRAINING
-                                                         : v1::BACKEND_STATE_ACTIVE;
-      auto rec = health_.find(healthKey(*key, *addr));
-      bi.health = rec != health_.end() && rec->second.checked ? toProtoHealth(rec->second.health)
-                                                              : v1::HEALTH_UP;
-      v.backends.push_back(std::move(bi));
-    }
-    out.push_back(std::move(v));
-  }
-  return out;
 }
 
 }  // namespace xlb::state

@@ -21,15 +21,32 @@
 #include "dataplane/contents.h"
 #include "dataplane/dataplane.h"
 #include "health/checker.h"
+#include "nat/gc.h"
+#include "nat/nat_config.h"
 #include "state/events.h"
 #include "state/id_allocator.h"
 #include "xlb/v1/xlb.pb.h"
 
 namespace xlb::state {
 
+// A membership's identity within its VIP: address and effective port (Backend.port, or the VIP's
+// port when 0; nat/endpoint.h). Two backends with one address and different ports are distinct.
+struct BackendKey {
+  IpAddress address;
+  uint16_t port = 0;
+  auto operator<=>(const BackendKey&) const = default;
+};
+// INVALID_ARGUMENT when the address does not parse (validated configs never do that).
+absl::StatusOr<BackendKey> backendKeyOf(const config::VipKey& vip, const v1::Backend& backend);
+// How listings, events and plan lines name a membership: the bare address when its port is the
+// VIP's, else "ADDR:PORT" / "[V6]:PORT" (nat::backendLabel).
+std::string backendLabel(const config::VipKey& vip, const BackendKey& backend);
+
 // The id mapping counters are indexed by (for stats/).
 struct BackendIds {
-  std::string address;
+  std::string address;  // backendLabel(): "ADDR", or "ADDR:PORT" when the port is not the VIP's
+  IpAddress ip;
+  uint16_t port = 0;    // effective port
   uint32_t weight = 0;
   uint32_t id = 0;
   v1::Health health = v1::HEALTH_UNKNOWN;
@@ -111,8 +128,10 @@ class State {
   // target of `checker`, updated after each applied change. The checker's listener must call
   // onHealthTransition. nullptr detaches. The checker must outlive State or be detached first.
   void attachHealthChecker(health::HealthChecker* checker);
-  // Health-check key of a membership: "10.0.0.10:80/tcp 10.0.1.12".
+  // Health-check key of a membership: "10.0.0.10:80/tcp 10.0.1.12" (the backend's label: with
+  // ":PORT" when its port is not the VIP's).
   static std::string healthKey(const config::VipKey& vip, const IpAddress& backend);
+  static std::string healthKey(const config::VipKey& vip, const BackendKey& backend);
   // A transition of one target (the checker's listener; tests call it directly). Updates the
   // backend's health, rewrites its VIP's table and the backend's ACTIVE flag at once, emits
   // events. Keys of targets no longer configured are ignored.
@@ -135,6 +154,13 @@ class State {
   // removed or replaced meanwhile are skipped.
   absl::Status reconcileOpenFlows(uint64_t idle_timeout_ns);
 
+  // ---- NAT ----
+  // Every VIP's id, key, name, mode and NAT timeouts (the NAT collector and ListNat).
+  nat::NatVipMap natVips() const;
+  // Where applies read net.ipv4.ip_local_port_range to refuse fullnat pools overlapping it
+  // (default nat::readLocalPortRange; tests fake it). A reader that fails skips the check.
+  void setLocalPortRangeReader(nat::LocalPortRangeReader reader);
+
   // ---- flow tables and floods (README "Flow-table floods") ----
   // The reconcile scan fills the occupancies, FloodMonitor the rest.
   dataplane::FlowTableStatus flowTableStatus() const;
@@ -145,27 +171,30 @@ class State {
     uint32_t id = 0;
     uint32_t gen = 0;
     IpAddress address;
+    uint16_t port = 0;  // effective
     uint32_t weight = 0;
     bool draining = false;
     health::Health health = health::Health::kUnknown;  // as used for this plan
     bool in_rotation = false;                          // in the selection table
     bool kept = false;    // down, but kept ACTIVE and in the table by keep_last_healthy
     xlb_backend value{};  // the slot as written in the data plane
+    xlb_be_nat be_nat{};  // its xlb_be_nat as written
   };
   struct Entry {
     uint32_t id = 0;
     config::VipKey key;
     v1::Vip spec;  // normalized
-    std::map<IpAddress, Member> members;
+    std::map<BackendKey, Member> members;
     xlb_vip_value value{};
     bool adopted = false;   // read back from the maps: weights, name and table size unknown
     bool all_down = false;  // every candidate backend is health-down: all_down_policy applies
-    std::set<IpAddress> last_healthy;  // the rotation when it last had a live backend
+    std::set<BackendKey> last_healthy;  // the rotation when it last had a live backend
   };
   // What health checks found for one membership (key = healthKey()).
   struct HealthRecord {
     config::VipKey vip;
     IpAddress address;
+    std::string label;  // backendLabel()
     bool checked = false;  // the effective check probes (type tcp/http/grpc)
     health::Health health = health::Health::kUnknown;
     std::optional<health::Transition> last;
@@ -187,6 +216,9 @@ class State {
     std::vector<xlb_addr_key> stray_addrs;
     std::vector<uint32_t> stray_tables;
     std::vector<uint32_t> stray_backends;
+    // NAT: SNAT pools by vip id and reply-filter endpoints as written (adopted ones included).
+    std::map<uint32_t, xlb_snat> snat;
+    std::set<nat::NatEpKey> eps;
   };
   struct Step;
   struct Plan;
@@ -194,6 +226,10 @@ class State {
   // Pure with respect to model_; the returned steps write the data plane (and gens_) when run.
   absl::StatusOr<Plan> plan(const v1::Config& normalized);
   absl::Status execute(Plan& plan);
+  // The NAT part of plan() (state/nat_plan.cc): SNAT pools, reply-filter endpoints and the
+  // settings' filter fields of `next`, as steps into the phases named.
+  struct NatSteps;
+  void planNat(const v1::Config& desired, Plan& plan, NatSteps& steps);
   // Validate + normalize + plan + (unless dry_run) execute. Caller holds mu_.
   absl::Status applyLocked(const v1::Config& config, bool dry_run,
                            std::vector<std::string>* changes);
@@ -205,8 +241,9 @@ class State {
     int vip = -1;
     int backend = -1;
   };
-  // Validates the VIP key and address (INVALID_ARGUMENT naming the field) and finds both
-  // (NOT_FOUND naming what is missing). Caller holds mu_.
+  // Validates the VIP key and the backend reference ("ADDR", "ADDR:PORT", "[V6]:PORT";
+  // INVALID_ARGUMENT naming the field, also for a bare address matching several ports, naming the
+  // candidates) and finds both (NOT_FOUND naming what is missing). Caller holds mu_.
   absl::StatusOr<BackendRef> findBackendLocked(const v1::VipKey& key,
                                                const std::string& address) const;
   // Health of a membership for planning: up when its check is none, else the last verdict.
@@ -241,6 +278,7 @@ class State {
   EventBus events_;
   ApplyStats apply_stats_;
   std::vector<uint32_t> flag_vlans_;
+  nat::LocalPortRangeReader local_port_range_ = nat::readLocalPortRange;
   // reconcileOpenFlows: by backend id, (gen, flows the count was short by in the last round). A
   // count is raised only by a shortfall seen in two rounds in a row.
   std::map<uint32_t, std::pair<uint32_t, uint64_t>> open_flow_shortfall_;

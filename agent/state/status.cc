@@ -87,10 +87,15 @@ std::string State::healthKey(const VipKey& vip, const IpAddress& backend) {
   return absl::StrCat(vip.toString(), " ", backend.toString());
 }
 
+std::string State::healthKey(const VipKey& vip, const BackendKey& backend) {
+  return absl::StrCat(vip.toString(), " ", backendLabel(vip, backend));
+}
+
 health::Health State::memberHealth(const VipKey& key, const v1::Vip& spec,
                                    const v1::Backend& backend, const IpAddress& address) const {
   if (!probes(config::effectiveHealthCheck(spec, backend).type())) return health::Health::kUp;
-  auto it = health_.find(healthKey(key, address));
+  auto bk = backendKeyOf(key, backend);
+  auto it = health_.find(bk.ok() ? healthKey(key, *bk) : healthKey(key, address));
   if (it == health_.end() || !it->second.checked) return health::Health::kUnknown;
   return it->second.health;
 }
@@ -114,14 +119,16 @@ void State::afterApplyLocked(const Model& before) {
     auto key = config::vipKeyOf(spec);
     if (!key.ok()) continue;
     for (const v1::Backend& b : spec.backends()) {
-      auto addr = parseIpAddress(b.address());
-      if (!addr.ok()) continue;
-      const std::string hk = healthKey(*key, *addr);
+      auto bk = backendKeyOf(*key, b);
+      if (!bk.ok()) continue;
+      const IpAddress* addr = &bk->address;
+      const std::string hk = healthKey(*key, *bk);
       v1::HealthCheck hc = config::effectiveHealthCheck(spec, b);
       HealthRecord rec;
       if (auto it = health_.find(hk); it != health_.end()) rec = it->second;
       rec.vip = *key;
       rec.address = *addr;
+      rec.label = backendLabel(*key, *bk);
       rec.checked = probes(hc.type());
       // An unprobed backend forgets its verdict: the checker starts it afresh if probed again.
       if (!rec.checked) rec.health = health::Health::kUnknown;
@@ -130,7 +137,9 @@ void State::afterApplyLocked(const Model& before) {
       health::TargetSpec t;
       t.key = hk;
       t.endpoint.address = hc.address().empty() ? *addr : *parseIpAddress(hc.address());
-      t.endpoint.port = static_cast<uint16_t>(hc.port() != 0 ? hc.port() : key->port);
+      // The check's port, else the backend's own (nat/fullnat backends listen on it), else the
+      // VIP's.
+      t.endpoint.port = static_cast<uint16_t>(hc.port() != 0 ? hc.port() : bk->port);
       t.spec = toCheckSpec(hc);
       t.initial = rec.health;  // used only by a target the checker does not know yet
       targets.push_back(std::move(t));
@@ -151,13 +160,13 @@ void State::afterApplyLocked(const Model& before) {
     if (old == before.vips.end()) {
       publish(v1::Event::KIND_VIP_ADDED, key, "", absl::StrCat("vip ", key.toString(), " added"));
     }
-    for (const auto& [addr, m] : e.members) {
+    for (const auto& [bk, m] : e.members) {
       const Member* om = nullptr;
       if (old != before.vips.end()) {
-        auto it = old->second.members.find(addr);
+        auto it = old->second.members.find(bk);
         if (it != old->second.members.end()) om = &it->second;
       }
-      const std::string a = addr.toString();
+      const std::string a = backendLabel(key, bk);
       if (om == nullptr) {
         publish(v1::Event::KIND_BACKEND_ADDED, key, a,
                 absl::StrCat("backend ", a, " added to vip ", key.toString()));
@@ -170,10 +179,11 @@ void State::afterApplyLocked(const Model& before) {
       }
     }
     if (old != before.vips.end()) {
-      for (const auto& [addr, m] : old->second.members) {
-        if (e.members.count(addr)) continue;
-        publish(v1::Event::KIND_BACKEND_REMOVED, key, addr.toString(),
-                absl::StrCat("backend ", addr.toString(), " removed from vip ", key.toString()));
+      for (const auto& [bk, m] : old->second.members) {
+        if (e.members.count(bk)) continue;
+        const std::string a = backendLabel(key, bk);
+        publish(v1::Event::KIND_BACKEND_REMOVED, key, a,
+                absl::StrCat("backend ", a, " removed from vip ", key.toString()));
       }
     }
     const bool was_down = old != before.vips.end() && old->second.all_down;
@@ -221,13 +231,13 @@ void State::onHealthTransition(const std::string& key, const health::Transition&
   e.set_kind(v1::Event::KIND_BACKEND_HEALTH);
   e.set_time_unix_ms(rec.last_unix_ms);
   *e.mutable_vip() = rec.vip.toProto();
-  e.set_backend(rec.address.toString());
+  e.set_backend(rec.label);
   auto* t = e.mutable_health_transition();
   t->set_time_unix_ms(rec.last_unix_ms);
   t->set_from(toProtoHealth(tr.from));
   t->set_to(toProtoHealth(tr.to));
   t->set_reason(tr.reason);
-  e.set_message(absl::StrCat("backend ", rec.address.toString(), " of vip ", rec.vip.toString(),
+  e.set_message(absl::StrCat("backend ", rec.label, " of vip ", rec.vip.toString(),
                              ": ", health::healthName(tr.from), " -> ", health::healthName(tr.to),
                              " (", tr.reason, ")"));
   // Published once the data plane reflects it (so a watcher sees the new table), ahead of the
@@ -258,13 +268,14 @@ absl::Status State::retryPendingHealth() {
 v1::BackendStatus State::backendStatusLocked(const Entry& e, const v1::Backend& spec,
                                              const std::vector<uint64_t>& open_flows) const {
   v1::BackendStatus out;
-  out.set_address(spec.address());
+  auto bk = backendKeyOf(e.key, spec);
+  // "ADDR:PORT" when the backend's port is not the VIP's (the message has no port field).
+  out.set_address(bk.ok() ? backendLabel(e.key, *bk) : spec.address());
   out.set_weight(spec.weight());
   out.set_state(spec.state() == v1::BACKEND_STATE_DRAINING ? v1::BACKEND_STATE_DRAINING
                                                            : v1::BACKEND_STATE_ACTIVE);
-  auto addr = parseIpAddress(spec.address());
-  if (!addr.ok()) return out;
-  const std::string hk = healthKey(e.key, *addr);
+  if (!bk.ok()) return out;
+  const std::string hk = healthKey(e.key, *bk);
   auto rec = health_.find(hk);
   const bool checked = rec != health_.end() && rec->second.checked;
   out.set_health(checked ? toProtoHealth(rec->second.health) : v1::HEALTH_UP);
@@ -280,7 +291,7 @@ v1::BackendStatus State::backendStatusLocked(const Entry& e, const v1::Backend& 
   } else if (!checked) {
     out.set_last_check_result("not checked (health_check type none)");
   }
-  auto m = e.members.find(*addr);
+  auto m = e.members.find(*bk);
   if (m != e.members.end()) {
     out.set_in_rotation(m->second.in_rotation);
     if (m->second.id < open_flows.size()) out.set_open_flows(open_flows[m->second.id]);
@@ -348,11 +359,11 @@ std::vector<v1::Event> State::healthSnapshot() const {
       e.set_kind(v1::Event::KIND_BACKEND_HEALTH);
       e.set_time_unix_ms(now);
       *e.mutable_vip() = key->toProto();
-      e.set_backend(b.address());
+      e.set_backend(st.address());
       auto* t = e.mutable_health_transition();
       *t = st.last_transition();
       t->set_to(st.health());  // the current health, whatever the last transition said
-      e.set_message(absl::StrCat("backend ", b.address(), " of vip ", key->toString(), " is ",
+      e.set_message(absl::StrCat("backend ", st.address(), " of vip ", key->toString(), " is ",
                                  st.health() == v1::HEALTH_UP     ? "up"
                                  : st.health() == v1::HEALTH_DOWN ? "down"
                                                                   : "unknown (not probed yet)",

@@ -116,8 +116,10 @@ class StateTest : public ::testing::Test {
 TEST_F(StateTest, FreshApplyWritesEverythingInConsistentOrder) {
   std::vector<std::string> changes;
   ASSERT_TRUE(state_.applyConfig(yaml(kTwoVips), false, &changes).ok());
-  // Backends, then tables, then settings and addresses, then VIP entries last.
-  EXPECT_THAT(dp_.ops(), ElementsAre("upsertBackend", "upsertBackend", "upsertBackend",
+  // Backends (each port first, then the slot), then tables, then settings and addresses, then
+  // VIP entries last.
+  EXPECT_THAT(dp_.ops(), ElementsAre("setBackendNat", "upsertBackend", "setBackendNat",
+                                     "upsertBackend", "setBackendNat", "upsertBackend",
                                      "setSelectionTable", "setSelectionTable", "setSettings",
                                      "setAcceptedVlans", "upsertVipAddr", "upsertVipAddr", "upsertVip", "upsertVip"));
   EXPECT_THAT(changes,
@@ -231,9 +233,9 @@ TEST_F(StateTest, ModifyPlansOnlyTheDifference) {
   modified.replace(modified.find("    protocol: tcp\n"), 18,
                    "    protocol: tcp\n    forwarding: ipip\n");
   ASSERT_TRUE(state_.applyConfig(yaml(modified), false, &changes).ok());
-  EXPECT_THAT(dp_.ops(),
-              ElementsAre("upsertBackend", "setSelectionTable", "upsertVip", "deleteBackend"));
-  EXPECT_EQ(dp_.calls()[3].key, "backend " + std::to_string(gone));
+  EXPECT_THAT(dp_.ops(), ElementsAre("setBackendNat", "upsertBackend", "setSelectionTable",
+                                     "upsertVip", "deleteBackend"));
+  EXPECT_EQ(dp_.calls()[4].key, "backend " + std::to_string(gone));
   EXPECT_THAT(changes, ElementsAre("set forwarding of vip 10.0.0.10:80/tcp: dsr -> ipip",
                                    "add backend 10.0.1.3 to vip 10.0.0.10:80/tcp (id 3, weight 1)",
                                    "rebuild table of vip 10.0.0.10:80/tcp (M 1021, 2 backends)",
@@ -432,10 +434,10 @@ TEST_F(StateTest, RollbackFailureForcesFullRewriteNextTime) {
   EXPECT_NE(st.message().find("rollback incomplete"), absl::string_view::npos) << st;
   dp_.clearCalls();
   ASSERT_TRUE(state_.applyConfig(yaml(kTwoVips), false, nullptr).ok());
-  // Everything the model holds is rewritten: 3 backends, 2 tables, settings, VLANs, 2 addresses,
-  // 2 VIPs. (The half-added backend was never in the model; no table points at it, and its slot is
-  // overwritten when the id is assigned again.)
-  EXPECT_EQ(dp_.calls().size(), 11u);
+  // Everything the model holds is rewritten: 3 backends (port and slot), 2 tables, settings,
+  // VLANs, 2 addresses, 2 VIPs. (The half-added backend was never in the model; no table points at
+  // it, and its slot is overwritten when the id is assigned again.)
+  EXPECT_EQ(dp_.calls().size(), 14u);
 }
 
 TEST_F(StateTest, ErrorCodes) {
@@ -542,7 +544,7 @@ TEST_F(StateTest, RestartWithTheSameConfigKeepsIdsGenerationsAndTables) {
   // Nothing deleted, nothing renumbered: every write is a rewrite of an identical value.
   for (const auto& c : dp_.calls()) {
     EXPECT_TRUE(c.op.rfind("upsert", 0) == 0 || c.op == "setSelectionTable" ||
-                c.op == "setSettings" || c.op == "setAcceptedVlans")
+                c.op == "setSettings" || c.op == "setAcceptedVlans" || c.op == "setBackendNat")
         << c.op << " " << c.key;
   }
   auto ids_after = restarted.ids();

@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: Apache-2.0
+// NAT connection pairing, state and collection planning (see collector.h).
+#include "nat/collector.h"
+
+#include <netinet/in.h>
+
+#include <algorithm>
+#include <cstring>
+#include <unordered_map>
+
+namespace xlb::nat {
+namespace {
+
+struct KeyHash {
+  size_t operator()(const xlb_flow_key& k) const {
+    uint64_t h = 1469598103934665603ull;
+    const auto* p = reinterpret_cast<const uint8_t*>(&k);
+    for (size_t i = 0; i < sizeof(k); ++i) h = (h ^ p[i]) * 1099511628211ull;
+    return static_cast<size_t>(h);
+  }
+};
+struct KeyEq {
+  bool operator()(const xlb_flow_key& a, const xlb_flow_key& b) const {
+    return std::memcmp(&a, &b, sizeof(a)) == 0;
+  }
+};
+
+bool sameKey(const xlb_flow_key& a, const xlb_flow_key& b) { return KeyEq{}(a, b); }
+
+}  // namespace
+
+Timeouts timeoutsOf(const v1::NatTimeouts& t) {
+  Timeouts out;
+  if (t.has_syn_s()) out.syn_ns = uint64_t{t.syn_s()} * kNsPerSec;
+  if (t.has_established_s()) out.established_ns = uint64_t{t.established_s()} * kNsPerSec;
+  if (t.has_closing_s()) out.closing_ns = uint64_t{t.closing_s()} * kNsPerSec;
+  if (t.has_udp_s()) out.udp_ns = uint64_t{t.udp_s()} * kNsPerSec;
+  return out;
+}
+
+v1::NatState toProto(ConnState s) {
+  switch (s) {
+    case ConnState::kSyn:
+      return v1::NAT_STATE_SYN;
+    case ConnState::kEstablished:
+      return v1::NAT_STATE_ESTABLISHED;
+    case ConnState::kClosing:
+      return v1::NAT_STATE_CLOSING;
+    case ConnState::kUdp:
+      return v1::NAT_STATE_UDP;
+  }
+  return v1::NAT_STATE_UNSPECIFIED;
+}
+
+const char* stateName(ConnState s) {
+  switch (s) {
+    case ConnState::kSyn:
+      return "syn";
+    case ConnState::kEstablished:
+      return "established";
+    case ConnState::kClosing:
+      return "closing";
+    case ConnState::kUdp:
+      return "udp";
+  }
+  return "?";
+}
+
+xlb_flow_key peerKey(const xlb_flow_key& key, const xlb_nat_value& v) {
+  xlb_flow_key p{};
+  std::memcpy(p.src, v.new_dst, 16);
+  std::memcpy(p.dst, v.new_src, 16);
+  p.sport = v.new_dport;
+  p.dport = v.new_sport;
+  p.proto = key.proto;
+  p.family = key.family;
+  return p;
+}
+
+ConnState connectionState(const xlb_flow_key& fwd_key, const xlb_nat_value& fwd,
+                          const xlb_nat_value& rev) {
+  if (fwd_key.proto != IPPROTO_TCP) return ConnState::kUdp;
+  if ((fwd.state | rev.state) & (XLB_NAT_S_FIN | XLB_NAT_S_RST)) return ConnState::kClosing;
+  if (rev.state & XLB_NAT_S_SEEN) return ConnState::kEstablished;
+  return ConnState::kSyn;
+}
+
+Snapshot pairEntries(std::vector<NatEntry> entries) {
+  Snapshot snap;
+  snap.entries = entries.size();
+  std::unordered_map<xlb_flow_key, size_t, KeyHash, KeyEq> index;
+  index.reserve(entries.size());
+  for (size_t i = 0; i < entries.size(); ++i) index.emplace(entries[i].first, i);
+  std::vector<bool> used(entries.size(), false);
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const auto& [k, v] = entries[i];
+    if (v.dir != XLB_NAT_DIR_FWD) continue;
+    auto it = index.find(peerKey(k, v));
+    if (it == index.end() || used[it->second]) continue;
+    const auto& [rk, rv] = entries[it->second];
+    // The peer must be the reverse entry of this very connection.
+    if (rv.dir != XLB_NAT_DIR_REV || !sameKey(peerKey(rk, rv), k)) continue;
+    used[i] = used[it->second] = true;
+    Connection c;
+    c.fwd = entries[i];
+    c.rev = entries[it->second];
+    c.state = connectionState(k, v, rv);
+    c.replied = rv.state & XLB_NAT_S_SEEN;
+    c.last_seen_ns = std::max(v.last_seen_ns, rv.last_seen_ns);
+    c.created_ns = std::min(v.created_ns, rv.created_ns);
+    if (c.created_ns == 0) c.created_ns = std::max(v.created_ns, rv.created_ns);
+    snap.connections.push_back(std::move(c));
+  }
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (!used[i]) snap.unpaired.push_back(std::move(entries[i]));
+  }
+  return snap;
+}
+
+uint64_t timeoutFor(const Connection& c, const Timeouts& t) {
+  switch (c.state) {
+    case ConnState::kSyn:
+      return t.syn_ns;
+    case ConnState::kEstablished:
+      return t.established_ns;
+    case ConnState::kClosing:
+      return t.closing_ns;
+    case ConnState::kUdp:
+      return t.udp_ns;
+  }
+  return t.syn_ns;
+}
+
+namespace {
+// A timestamp slightly ahead of now (another CPU's coarse clock) counts as now.
+uint64_t since(uint64_t now, uint64_t t) { return t < now ? now - t : 0; }
+}  // namespace
+
+uint64_t expiresIn(const Connection& c, const Timeouts& t, uint64_t now_ns) {
+  const uint64_t idle = since(now_ns, c.last_seen_ns);
+  const uint64_t timeout = timeoutFor(c, t);
+  return idle >= timeout ? 0 : timeout - idle;
+}
+
+CollectPlan planCollection(const Snapshot& snap, const CollectPolicy& policy) {
+  CollectPlan plan;
+  const uint64_t now = policy.now_ns;
+  uint64_t remaining = snap.entries;
+  for (const NatEntry& e : snap.unpaired) {
+    const uint64_t t = std::max(e.second.created_ns, e.second.last_seen_ns);
+    if (since(now, t) < policy.orphan_grace_ns) continue;
+    plan.orphans.push_back(e.first);
+    --remaining;
+  }
+  // Idle expiry; what survives is a candidate for pressure expiry when unanswered.
+  std::vector<const Connection*> kept, unanswered;
+  for (const Connection& c : snap.connections) {
+    if (expiresIn(c, policy.timeouts(c.fwd.second.vip_id), now) == 0) {
+      plan.fwd.push_back(c.fwd.first);
+      plan.rev.push_back(c.rev.first);
+      ++plan.expired;
+      remaining -= 2;
+      continue;
+    }
+    kept.push_back(&c);
+    if (!c.replied && c.state != ConnState::kClosing &&
+        since(now, c.created_ns) >= policy.pressure_min_age_ns) {
+      unanswered.push_back(&c);
+    }
+  }
+  const double cap = static_cast<double>(policy.capacity);
+  plan.pressure = policy.table_full_seen || static_cast<double>(remaining) > policy.high_water * cap;
+  std::vector<const Connection*> evicted;
+  if (plan.pressure) {
+    // Oldest first: a flood's spoofed SYNs never get older than its first ones, so the clients that
+    // were refused while the table was full get their room back within the next pass, and answered
+    // connections are never touched.
+    std::sort(unanswered.begin(), unanswered.end(), [](const Connection* a, const Connection* b) {
+      return a->created_ns < b->created_ns;
+    });
+    const double target = policy.low_water * cap;
+    for (const Connection* c : unanswered) {
+      if (!policy.table_full_seen && static_cast<double>(remaining) <= target) break;
+      plan.fwd.push_back(c->fwd.first);
+      plan.rev.push_back(c->rev.first);
+      ++plan.pressure_expired;
+      remaining -= 2;
+      evicted.push_back(c);
+    }
+  }
+  std::sort(evicted.begin(), evicted.end());
+  for (const Connection* c : kept) {
+    if (std::binary_search(evicted.begin(), evicted.end(), c)) continue;
+    ++plan.connections;
+    if (!c->replied) ++plan.unanswered;
+    ++plan.by_state[static_cast<int>(c->state)];
+  }
+  return plan;
+}
+
+}  // namespace xlb::nat

@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: Apache-2.0
+// NAT connection collection, the pure part: pairs the two xlb_nat entries of each connection,
+// derives its state, and plans which keys to delete (idle expiry per state and per-VIP timeouts,
+// orphans, unanswered connections first under table pressure). The kernel side is gc.h.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "xlb/abi.h"
+#include "xlb/v1/xlb.pb.h"
+
+namespace xlb::nat {
+
+inline constexpr uint64_t kNsPerSec = 1'000'000'000ull;
+
+struct Timeouts {
+  uint64_t syn_ns = 60 * kNsPerSec;
+  uint64_t established_ns = 21600 * kNsPerSec;
+  uint64_t closing_ns = 10 * kNsPerSec;
+  uint64_t udp_ns = 60 * kNsPerSec;
+};
+// Vip.nat_timeouts with defaults for the fields left unset.
+Timeouts timeoutsOf(const v1::NatTimeouts& t);
+
+enum class ConnState { kSyn, kEstablished, kClosing, kUdp };
+v1::NatState toProto(ConnState s);
+const char* stateName(ConnState s);  // "syn", "established", "closing", "udp"
+
+using NatEntry = std::pair<xlb_flow_key, xlb_nat_value>;
+
+// The key of an entry's peer: the value's new tuple reversed (abi.h "NAT").
+xlb_flow_key peerKey(const xlb_flow_key& key, const xlb_nat_value& value);
+
+struct Connection {
+  NatEntry fwd;  // client -> VIP
+  NatEntry rev;  // backend -> client / SNAT address
+  ConnState state = ConnState::kSyn;
+  bool replied = false;      // REV saw a packet after creation (XLB_NAT_S_SEEN)
+  uint64_t last_seen_ns = 0;  // of both entries
+  uint64_t created_ns = 0;
+};
+ConnState connectionState(const xlb_flow_key& fwd_key, const xlb_nat_value& fwd,
+                          const xlb_nat_value& rev);
+
+struct Snapshot {
+  std::vector<Connection> connections;
+  std::vector<NatEntry> unpaired;  // entries whose peer is missing or does not point back
+  uint64_t entries = 0;
+};
+// Pairs a scan of xlb_nat (any order).
+Snapshot pairEntries(std::vector<NatEntry> entries);
+
+// Idle timeout of a connection in its state.
+uint64_t timeoutFor(const Connection& c, const Timeouts& t);
+// ns left before expiry at now_ns (0 when due).
+uint64_t expiresIn(const Connection& c, const Timeouts& t, uint64_t now_ns);
+
+struct CollectPolicy {
+  uint64_t now_ns = 0;
+  uint64_t capacity = XLB_DEFAULT_NAT_ENTRIES;
+  // The data plane refused a connection because the table was full since the last pass.
+  bool table_full_seen = false;
+  // An entry without its peer is deleted once this old (a pair is created REV first, FWD a moment
+  // later; the grace covers that and a delete racing the scan).
+  uint64_t orphan_grace_ns = 5 * kNsPerSec;
+  // Pressure: above high_water x capacity entries (or after a full table), unanswered connections
+  // older than pressure_min_age_ns are deleted, oldest first, until the table is back at
+  // low_water x capacity (all of them after a full table).
+  double high_water = 0.75;
+  double low_water = 0.60;
+  uint64_t pressure_min_age_ns = 1 * kNsPerSec;
+  std::function<Timeouts(uint32_t vip_id)> timeouts = [](uint32_t) { return Timeouts{}; };
+};
+
+struct CollectPlan {
+  // Delete fwd first, then rev (a client packet racing the delete finds no FWD and starts anew;
+  // a REV without FWD would be an orphan).
+  std::vector<xlb_flow_key> fwd;
+  std::vector<xlb_flow_key> rev;
+  std::vector<xlb_flow_key> orphans;
+  uint64_t expired = 0;           // connections past their idle timeout
+  uint64_t pressure_expired = 0;  // unanswered connections deleted early
+  bool pressure = false;
+  // What stays after the plan is carried out.
+  uint64_t connections = 0;
+  uint64_t unanswered = 0;
+  uint64_t by_state[4] = {0, 0, 0, 0};  // indexed by ConnState
+};
+CollectPlan planCollection(const Snapshot& snap, const CollectPolicy& policy);
+
+}  // namespace xlb::nat

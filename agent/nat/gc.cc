@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: Apache-2.0
+// The NAT collector's kernel side: scan, plan (collector.h), delete, figures (see gc.h).
+#include "nat/gc.h"
+
+#include "spdlog/spdlog.h"
+
+namespace xlb::nat {
+
+v1::NatTableStats toProto(const NatTableStatus& s) {
+  v1::NatTableStats out;
+  out.set_capacity(s.capacity);
+  out.set_entries(s.entries);
+  out.set_connections(s.connections);
+  out.set_unanswered(s.unanswered);
+  out.set_expired(s.expired);
+  out.set_pressure_expired(s.pressure_expired);
+  out.set_orphans(s.orphans);
+  return out;
+}
+
+NatCollector::NatCollector(dataplane::Dataplane& dp, NatVipProvider vips,
+                           std::chrono::milliseconds interval)
+    : dp_(dp), vips_(std::move(vips)), interval_(interval) {
+  status_.capacity = dp_.natTableCapacity();
+}
+
+NatCollector::~NatCollector() { stop(); }
+
+absl::Status NatCollector::runOnce() {
+  std::lock_guard pass(pass_mu_);
+  std::vector<NatEntry> entries;
+  if (auto st = dp_.forEachNat([&entries](const xlb_flow_key& k, const xlb_nat_value& v) {
+        entries.emplace_back(k, v);
+      });
+      !st.ok()) {
+    return st;
+  }
+  // XLB_DROP_NAT_FULL moved since the last pass: new connections were refused.
+  bool full_seen = false;
+  if (auto c = dp_.readCounters(); c.ok() && c->drops.size() > XLB_DROP_NAT_FULL) {
+    const uint64_t full = c->drops[XLB_DROP_NAT_FULL];
+    full_seen = have_drops_ && full > last_full_drops_;
+    last_full_drops_ = full;
+    have_drops_ = true;
+  }
+  NatVipMap vips = vips_ ? vips_() : NatVipMap{};
+  CollectPolicy policy;
+  policy.now_ns = dp_.monotonicNowNs();
+  policy.capacity = dp_.natTableCapacity();
+  policy.table_full_seen = full_seen;
+  policy.timeouts = [&vips](uint32_t vip_id) {
+    auto it = vips.find(vip_id);
+    return it == vips.end() ? Timeouts{} : it->second.timeouts;
+  };
+  Snapshot snap = pairEntries(std::move(entries));
+  CollectPlan plan = planCollection(snap, policy);
+
+  absl::Status result;
+  uint64_t deleted = 0;
+  for (const auto* keys : {&plan.fwd, &plan.rev, &plan.orphans}) {
+    if (keys->empty()) continue;
+    auto n = dp_.deleteNat(*keys);
+    if (!n.ok()) {
+      if (result.ok()) result = n.status();
+      continue;
+    }
+    deleted += *n;
+  }
+
+  std::lock_guard lock(status_mu_);
+  const bool was_pressure = status_.pressure;
+  status_.capacity = policy.capacity;
+  status_.entries = snap.entries >= deleted ? snap.entries - deleted : 0;
+  status_.connections = plan.connections;
+  status_.unanswered = plan.unanswered;
+  for (int i = 0; i < 4; ++i) status_.by_state[i] = plan.by_state[i];
+  status_.expired += plan.expired;
+  status_.pressure_expired += plan.pressure_expired;
+  status_.orphans += plan.orphans.size();
+  status_.pressure = plan.pressure;
+  status_.collected = true;
+  if (plan.pressure && !was_pressure) {
+    spdlog::warn("nat: table under pressure ({} of {} entries{}): expiring unanswered connections "
+                 "older than 1 s first ({} this pass)",
+                 snap.entries, policy.capacity, full_seen ? ", new connections refused: full" : "",
+                 plan.pressure_expired);
+  } else if (!plan.pressure && was_pressure) {
+    spdlog::info("nat: table pressure over ({} of {} entries); {} unanswered connections expired "
+                 "early so far",
+                 status_.entries, policy.capacity, status_.pressure_expired);
+  }
+  if (!result.ok()) spdlog::warn("nat: collection: {}", result.ToString());
+  return result;
+}
+
+NatTableStatus NatCollector::status() const {
+  std::lock_guard lock(status_mu_);
+  NatTableStatus s = status_;
+  s.capacity = dp_.natTableCapacity();
+  return s;
+}
+
+void NatCollector::noteFlushed(uint64_t connections) {
+  std::lock_guard lock(status_mu_);
+  status_.connections = status_.connections >= connections ? status_.connections - connections : 0;
+  status_.entries = status_.entries >= 2 * connections ? status_.entries - 2 * connections : 0;
+}
+
+void NatCollector::start() {
+  if (thread_.joinable()) return;
+  stopping_ = false;
+  thread_ = std::thread([this] {
+    std::unique_lock lock(mu_);
+    while (!cv_.wait_for(lock, interval_, [this] { return stopping_; })) {
+      lock.unlock();
+      (void)runOnce();  // logged inside
+      lock.lock();
+    }
+  });
+}
+
+void NatCollector::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+}  // namespace xlb::nat

@@ -1,0 +1,253 @@
+// SPDX-License-Identifier: Apache-2.0
+// NAT collector planning (nat/collector.h): pairing, state, idle expiry per state and per-VIP
+// timeouts, orphans, and pressure expiry (unanswered first, oldest first, answered untouched);
+// then one pass of NatCollector against the fake data plane.
+#include "nat/collector.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "dataplane/fake_dataplane.h"
+#include "nat/gc.h"
+#include "nat_fixtures.h"
+#include "spdlog/spdlog.h"
+
+namespace xlb::nat {
+namespace {
+
+using testing::makePair;
+using testing::Pair;
+using testing::PairSpec;
+
+const bool kQuiet = (spdlog::set_level(spdlog::level::err), true);
+
+constexpr uint64_t kNow = 100'000 * kNsPerSec;
+constexpr uint64_t kSec = kNsPerSec;
+
+bool contains(const std::vector<xlb_flow_key>& keys, const xlb_flow_key& k) {
+  return std::any_of(keys.begin(), keys.end(),
+                     [&k](const xlb_flow_key& x) { return std::memcmp(&x, &k, sizeof(k)) == 0; });
+}
+
+std::vector<NatEntry> entriesOf(const std::vector<Pair>& pairs) {
+  std::vector<NatEntry> out;
+  for (const Pair& p : pairs) {
+    out.emplace_back(p.rev_key, p.rev);  // REV first, as the data plane creates them
+    out.emplace_back(p.fwd_key, p.fwd);
+  }
+  return out;
+}
+
+PairSpec spec(uint16_t cport, uint64_t created, uint8_t rev_state = 0, uint64_t seen = 0) {
+  PairSpec s;
+  s.cport = cport;
+  s.created_ns = created;
+  s.rev_state = rev_state;
+  s.fwd_seen_ns = seen ? seen : created;
+  s.rev_seen_ns = seen ? seen : created;
+  return s;
+}
+
+TEST(NatPairing, PeerKeyIsTheNewTupleReversed) {
+  for (bool full : {false, true}) {
+    PairSpec s;
+    if (full) s.snat = "10.0.9.1";
+    Pair p = makePair(s);
+    xlb_flow_key a = peerKey(p.fwd_key, p.fwd), b = peerKey(p.rev_key, p.rev);
+    EXPECT_EQ(std::memcmp(&a, &p.rev_key, sizeof(a)), 0) << (full ? "fullnat" : "nat");
+    EXPECT_EQ(std::memcmp(&b, &p.fwd_key, sizeof(b)), 0) << (full ? "fullnat" : "nat");
+  }
+}
+
+TEST(NatPairing, PairsEntriesAndStates) {
+  std::vector<Pair> pairs;
+  pairs.push_back(makePair(spec(1, kNow)));                           // SYN only
+  pairs.push_back(makePair(spec(2, kNow, XLB_NAT_S_SEEN)));           // answered
+  PairSpec closing = spec(3, kNow, XLB_NAT_S_SEEN);
+  closing.fwd_state = XLB_NAT_S_FIN;
+  pairs.push_back(makePair(closing));
+  PairSpec rst = spec(4, kNow);
+  rst.rev_state = XLB_NAT_S_RST;  // RST from the backend's side
+  pairs.push_back(makePair(rst));
+  PairSpec udp = spec(5, kNow);
+  udp.proto = IPPROTO_UDP;
+  pairs.push_back(makePair(udp));
+  Snapshot snap = pairEntries(entriesOf(pairs));
+  ASSERT_EQ(snap.connections.size(), 5u);
+  EXPECT_TRUE(snap.unpaired.empty());
+  EXPECT_EQ(snap.entries, 10u);
+  std::map<uint16_t, ConnState> by_port;
+  for (const Connection& c : snap.connections) by_port[ntohs(c.fwd.first.sport)] = c.state;
+  EXPECT_EQ(by_port[1], ConnState::kSyn);
+  EXPECT_EQ(by_port[2], ConnState::kEstablished);
+  EXPECT_EQ(by_port[3], ConnState::kClosing);
+  EXPECT_EQ(by_port[4], ConnState::kClosing);
+  EXPECT_EQ(by_port[5], ConnState::kUdp);
+}
+
+TEST(NatCollect, ExpiresByStateWithDefaults) {
+  std::vector<Pair> pairs;
+  pairs.push_back(makePair(spec(1, kNow - 61 * kSec)));                   // syn, 61 s idle: due
+  pairs.push_back(makePair(spec(2, kNow - 59 * kSec)));                   // syn, 59 s: kept
+  pairs.push_back(makePair(spec(3, kNow - 7200 * kSec, XLB_NAT_S_SEEN)));  // established 2 h: kept
+  PairSpec closing = spec(4, kNow - 11 * kSec, XLB_NAT_S_SEEN);
+  closing.fwd_state = XLB_NAT_S_FIN;
+  pairs.push_back(makePair(closing));  // closing, 11 s: due
+  PairSpec udp = spec(5, kNow - 61 * kSec);
+  udp.proto = IPPROTO_UDP;
+  pairs.push_back(makePair(udp));  // udp 61 s: due
+  // Idle counts from the newer of the two entries: a backend still sending keeps it.
+  PairSpec busy = spec(6, kNow - 100 * kSec);
+  busy.rev_seen_ns = kNow - 5 * kSec;
+  pairs.push_back(makePair(busy));
+  CollectPolicy policy;
+  policy.now_ns = kNow;
+  CollectPlan plan = planCollection(pairEntries(entriesOf(pairs)), policy);
+  EXPECT_EQ(plan.expired, 3u);
+  EXPECT_EQ(plan.fwd.size(), 3u);
+  EXPECT_EQ(plan.rev.size(), 3u);
+  EXPECT_TRUE(contains(plan.fwd, pairs[0].fwd_key));
+  EXPECT_TRUE(contains(plan.rev, pairs[0].rev_key));
+  EXPECT_TRUE(contains(plan.fwd, pairs[3].fwd_key));
+  EXPECT_TRUE(contains(plan.fwd, pairs[4].fwd_key));
+  EXPECT_FALSE(contains(plan.fwd, pairs[5].fwd_key));
+  EXPECT_EQ(plan.connections, 3u);
+  EXPECT_EQ(plan.pressure_expired, 0u);
+  EXPECT_FALSE(plan.pressure);
+}
+
+TEST(NatCollect, PerVipTimeouts) {
+  PairSpec a = spec(1, kNow - 6 * kSec, XLB_NAT_S_SEEN);  // established, 6 s idle, vip 0
+  PairSpec b = a;
+  b.cport = 2;
+  b.vip_id = 1;  // vip 1: established 5 s
+  std::vector<Pair> pairs{makePair(a), makePair(b)};
+  CollectPolicy policy;
+  policy.now_ns = kNow;
+  v1::NatTimeouts t;
+  t.set_established_s(5);
+  policy.timeouts = [&t](uint32_t vip) { return vip == 1 ? timeoutsOf(t) : Timeouts{}; };
+  CollectPlan plan = planCollection(pairEntries(entriesOf(pairs)), policy);
+  ASSERT_EQ(plan.fwd.size(), 1u);
+  EXPECT_TRUE(contains(plan.fwd, pairs[1].fwd_key));
+  // Unset fields keep their defaults.
+  EXPECT_EQ(timeoutsOf(t).syn_ns, 60 * kSec);
+  EXPECT_EQ(timeoutsOf(t).closing_ns, 10 * kSec);
+  EXPECT_EQ(timeoutsOf(t).udp_ns, 60 * kSec);
+}
+
+TEST(NatCollect, OrphansAfterGrace) {
+  Pair old_rev = makePair(spec(1, kNow - 10 * kSec));
+  Pair new_rev = makePair(spec(2, kNow - 1 * kSec));  // FWD not inserted yet: within grace
+  Pair lone_fwd = makePair(spec(3, kNow - 30 * kSec, XLB_NAT_S_SEEN));
+  std::vector<NatEntry> entries{{old_rev.rev_key, old_rev.rev},
+                                {new_rev.rev_key, new_rev.rev},
+                                {lone_fwd.fwd_key, lone_fwd.fwd}};
+  CollectPolicy policy;
+  policy.now_ns = kNow;
+  Snapshot snap = pairEntries(entries);
+  EXPECT_EQ(snap.unpaired.size(), 3u);
+  CollectPlan plan = planCollection(snap, policy);
+  EXPECT_EQ(plan.orphans.size(), 2u);
+  EXPECT_TRUE(contains(plan.orphans, old_rev.rev_key));
+  EXPECT_TRUE(contains(plan.orphans, lone_fwd.fwd_key));
+  EXPECT_FALSE(contains(plan.orphans, new_rev.rev_key));
+}
+
+TEST(NatCollect, PressureExpiresUnansweredOldestFirstAndNeverAnswered) {
+  // Capacity 20 entries = 10 connections; 9 connections (18 entries) > 75 %.
+  std::vector<Pair> pairs;
+  for (uint16_t i = 0; i < 3; ++i) {
+    pairs.push_back(makePair(spec(100 + i, kNow - (30 - i) * kSec, XLB_NAT_S_SEEN)));  // answered
+  }
+  for (uint16_t i = 0; i < 5; ++i) {
+    pairs.push_back(makePair(spec(200 + i, kNow - (20 - i) * kSec)));  // unanswered, older first
+  }
+  pairs.push_back(makePair(spec(300, kNow - kSec / 2)));  // unanswered but younger than 1 s
+  CollectPolicy policy;
+  policy.now_ns = kNow;
+  policy.capacity = 20;
+  CollectPlan plan = planCollection(pairEntries(entriesOf(pairs)), policy);
+  EXPECT_TRUE(plan.pressure);
+  // Down to the low-water mark (60 % of 20 = 12 entries): 18 -> 12 = three connections, the
+  // three oldest unanswered ones.
+  EXPECT_EQ(plan.pressure_expired, 3u);
+  EXPECT_EQ(plan.expired, 0u);
+  EXPECT_TRUE(contains(plan.fwd, pairs[3].fwd_key));
+  EXPECT_TRUE(contains(plan.fwd, pairs[4].fwd_key));
+  EXPECT_TRUE(contains(plan.fwd, pairs[5].fwd_key));
+  for (int i = 0; i < 3; ++i) EXPECT_FALSE(contains(plan.fwd, pairs[i].fwd_key)) << i;
+  EXPECT_FALSE(contains(plan.fwd, pairs[8].fwd_key));
+  EXPECT_EQ(plan.connections, 6u);
+  EXPECT_EQ(plan.unanswered, 3u);
+}
+
+TEST(NatCollect, FullTableExpiresEveryUnansweredOlderThanOneSecond) {
+  std::vector<Pair> pairs;
+  pairs.push_back(makePair(spec(1, kNow - 30 * kSec, XLB_NAT_S_SEEN)));
+  for (uint16_t i = 0; i < 4; ++i) pairs.push_back(makePair(spec(10 + i, kNow - 5 * kSec)));
+  pairs.push_back(makePair(spec(20, kNow)));  // just created
+  CollectPolicy policy;
+  policy.now_ns = kNow;
+  policy.capacity = 1000;  // far below 75 %: only the data plane's "full" drops say pressure
+  policy.table_full_seen = true;
+  CollectPlan plan = planCollection(pairEntries(entriesOf(pairs)), policy);
+  EXPECT_TRUE(plan.pressure);
+  EXPECT_EQ(plan.pressure_expired, 4u);
+  EXPECT_FALSE(contains(plan.fwd, pairs[0].fwd_key));
+  EXPECT_FALSE(contains(plan.fwd, pairs[5].fwd_key));
+  policy.table_full_seen = false;
+  EXPECT_FALSE(planCollection(pairEntries(entriesOf(pairs)), policy).pressure);
+}
+
+TEST(NatCollector, PassDeletesFromTheTableAndCounts) {
+  dataplane::FakeDataplane dp;
+  dp.setMonotonicNowNs(kNow);
+  Pair keep = makePair(spec(1, kNow - 10 * kSec, XLB_NAT_S_SEEN));
+  Pair expire = makePair(spec(2, kNow - 120 * kSec));
+  Pair orphan = makePair(spec(3, kNow - 60 * kSec));
+  for (const Pair* p : {&keep, &expire}) {
+    dp.putNat(p->rev_key, p->rev);
+    dp.putNat(p->fwd_key, p->fwd);
+  }
+  dp.putNat(orphan.rev_key, orphan.rev);
+  NatCollector c(dp, [] { return NatVipMap{}; }, std::chrono::milliseconds(1000));
+  ASSERT_TRUE(c.runOnce().ok());
+  EXPECT_EQ(dp.natCount(), 2u);
+  EXPECT_TRUE(dp.nat(keep.fwd_key).has_value());
+  EXPECT_TRUE(dp.nat(keep.rev_key).has_value());
+  NatTableStatus s = c.status();
+  EXPECT_EQ(s.entries, 2u);
+  EXPECT_EQ(s.connections, 1u);
+  EXPECT_EQ(s.expired, 1u);
+  EXPECT_EQ(s.orphans, 1u);
+  EXPECT_EQ(s.by_state[static_cast<int>(ConnState::kEstablished)], 1u);
+  EXPECT_EQ(toProto(s).capacity(), XLB_DEFAULT_NAT_ENTRIES);
+  // FWD before REV: the client side stops matching first.
+  std::vector<std::string> ops = dp.ops();
+  EXPECT_EQ(std::count(ops.begin(), ops.end(), "deleteNat"), 3);
+}
+
+TEST(NatCollector, FullDropsSinceTheLastPassTriggerPressure) {
+  dataplane::FakeDataplane dp;
+  dp.setMonotonicNowNs(kNow);
+  Pair syn = makePair(spec(1, kNow - 5 * kSec));
+  dp.putNat(syn.rev_key, syn.rev);
+  dp.putNat(syn.fwd_key, syn.fwd);
+  NatCollector c(dp, [] { return NatVipMap{}; }, std::chrono::milliseconds(1000));
+  ASSERT_TRUE(c.runOnce().ok());  // baseline of the drop counter
+  EXPECT_EQ(dp.natCount(), 2u);
+  dp.counters().drops[XLB_DROP_NAT_FULL] = 7;
+  ASSERT_TRUE(c.runOnce().ok());
+  EXPECT_EQ(dp.natCount(), 0u);
+  EXPECT_EQ(c.status().pressure_expired, 1u);
+  EXPECT_TRUE(c.status().pressure);
+  ASSERT_TRUE(c.runOnce().ok());  // no new drops, table empty: pressure over
+  EXPECT_FALSE(c.status().pressure);
+}
+
+}  // namespace
+}  // namespace xlb::nat
