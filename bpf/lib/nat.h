@@ -526,7 +526,8 @@ static __always_inline int xlb_nat_is_endpoint(const struct xlb_pkt *pkt, __u32 
 	return bpf_map_lookup_elem(&xlb_nat_eps, &ep) != NULL;
 }
 
-/* The reply direction: a well-formed TCP/UDP packet to no VIP while NAT VIPs exist. */
+/* The reply direction: a well-formed TCP/UDP packet to no VIP that passed the settings' filter
+ * (xlb_nat_maybe_reply, inlined in the caller: a packet that fails it pays no call). */
 static __noinline int xlb_nat_reply(struct xdp_md *ctx, struct xlb_pkt *pkt,
 				    const struct xlb_settings *st)
 {
@@ -535,8 +536,6 @@ static __noinline int xlb_nat_reply(struct xdp_md *ctx, struct xlb_pkt *pkt,
 	void *data, *data_end;
 	int rc;
 
-	if (!xlb_nat_maybe_reply(pkt, st, flags))
-		return xlb_pass(XLB_STAT_NON_VIP);
 	rv = bpf_map_lookup_elem(&xlb_nat, &pkt->key);
 	if (!rv || rv->dir != XLB_NAT_DIR_REV) {
 		if (xlb_nat_is_endpoint(pkt, flags, st))
