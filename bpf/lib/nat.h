@@ -31,8 +31,9 @@
  *    reconciles the rest.
  * Checksums are updated incrementally (RFC 1624 eqn. 3) from the deltas computed once when the
  * pair is created: an IPv4 UDP checksum 0 (none) stays 0, a computed UDP checksum 0 is sent as
- * 0xffff. Everything here runs in __noinline subprograms called from balancer.bpf.c, so the
- * dsr/ipip instruction stream only gains the mode test and the settings test on a VIP miss.
+ * 0xffff. Everything here but the reply filter runs in __noinline subprograms called from
+ * balancer.bpf.c, so the dsr/ipip instruction stream only gains one mode compare, and a VIP miss
+ * one settings test (plus, while NAT VIPs exist, the filter's two bloom bits).
  */
 #pragma once
 
