@@ -194,8 +194,9 @@ static __always_inline int xlb_process(struct xdp_md *ctx)
 
 	vip = xlb_vip_find(&pkt, &st);
 	if (!vip) {
-		/* One test when no NAT VIP exists: the settings are already loaded. */
-		if (likely(!st || !st->nat_flags))
+		/* One test when no NAT VIP exists: the settings are already loaded. With NAT VIPs,
+		 * the reply filter (two bloom bits) runs here, the lookup only behind it. */
+		if (likely(!st || !st->nat_flags) || !xlb_nat_maybe_reply(&pkt, st, st->nat_flags))
 			return xlb_pass(XLB_STAT_NON_VIP);
 		return xlb_nat_reply(ctx, &pkt, st);
 	}

@@ -31,8 +31,9 @@
  *    reconciles the rest.
  * Checksums are updated incrementally (RFC 1624 eqn. 3) from the deltas computed once when the
  * pair is created: an IPv4 UDP checksum 0 (none) stays 0, a computed UDP checksum 0 is sent as
- * 0xffff. Everything here runs in __noinline subprograms called from balancer.bpf.c, so the
- * dsr/ipip instruction stream only gains the mode test and the settings test on a VIP miss.
+ * 0xffff. Everything here but the reply filter runs in __noinline subprograms called from
+ * balancer.bpf.c, so the dsr/ipip instruction stream only gains one mode compare, and a VIP miss
+ * one settings test (plus, while NAT VIPs exist, the filter's two bloom bits).
  */
 #pragma once
 
@@ -526,7 +527,8 @@ static __always_inline int xlb_nat_is_endpoint(const struct xlb_pkt *pkt, __u32 
 	return bpf_map_lookup_elem(&xlb_nat_eps, &ep) != NULL;
 }
 
-/* The reply direction: a well-formed TCP/UDP packet to no VIP while NAT VIPs exist. */
+/* The reply direction: a well-formed TCP/UDP packet to no VIP that passed the settings' filter
+ * (xlb_nat_maybe_reply, inlined in the caller: a packet that fails it pays no call). */
 static __noinline int xlb_nat_reply(struct xdp_md *ctx, struct xlb_pkt *pkt,
 				    const struct xlb_settings *st)
 {
@@ -535,8 +537,6 @@ static __noinline int xlb_nat_reply(struct xdp_md *ctx, struct xlb_pkt *pkt,
 	void *data, *data_end;
 	int rc;
 
-	if (!xlb_nat_maybe_reply(pkt, st, flags))
-		return xlb_pass(XLB_STAT_NON_VIP);
 	rv = bpf_map_lookup_elem(&xlb_nat, &pkt->key);
 	if (!rv || rv->dir != XLB_NAT_DIR_REV) {
 		if (xlb_nat_is_endpoint(pkt, flags, st))
