@@ -157,7 +157,12 @@ int run(const Options& opts) {
     // Validation passed above, so this is the data plane refusing (e.g. a map is full).
     spdlog::critical("agent: applying {}: {}", opts.config.empty() ? "empty config" : opts.config,
                      std::string(st.message()));
-    return st.code() == absl::StatusCode::kInvalidArgument ? kExitBadConfig : kExitFailure;
+    // INVALID_ARGUMENT, and FAILED_PRECONDITION (a fullnat pool overlapping the host's
+    // ip_local_port_range), are the config's fault.
+    return st.code() == absl::StatusCode::kInvalidArgument ||
+                   st.code() == absl::StatusCode::kFailedPrecondition
+               ? kExitBadConfig
+               : kExitFailure;
   }
   for (const auto& line : changes) spdlog::info("agent: {}", line);
   spdlog::info("agent: applied {}", config_source);

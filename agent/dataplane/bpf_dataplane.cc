@@ -516,6 +516,16 @@ absl::StatusOr<CounterSnapshot> BpfDataplane::readCounters() {
   return snap;
 }
 
+absl::StatusOr<std::vector<uint64_t>> BpfDataplane::readDrops() {
+  std::vector<uint64_t> out;
+  auto add_u64 = [](uint64_t& acc, const uint64_t& v) { acc += v; };
+  if (auto st = readPerCpu(bpf_map__fd(skel_->maps.xlb_drops), "xlb_drops", XLB_DROP_MAX, ncpus_,
+                           out, add_u64);
+      !st.ok())
+    return st;
+  return out;
+}
+
 absl::StatusOr<std::vector<uint64_t>> BpfDataplane::readOpenFlows() {
   const int fd = bpf_map__fd(skel_->maps.xlb_be_conns);
   std::vector<uint32_t> keys(XLB_MAX_BACKENDS);

@@ -54,6 +54,9 @@ class Dataplane {
   virtual absl::Status setAcceptedVlans(std::span<const uint32_t> ids) = 0;
 
   virtual absl::StatusOr<CounterSnapshot> readCounters() = 0;
+  // Only the drop reasons (XLB_DROP_MAX entries, summed over CPUs): what the NAT collector watches
+  // every pass, without reading the per-VIP and per-backend arrays.
+  virtual absl::StatusOr<std::vector<uint64_t>> readDrops() = 0;
 
   // ---- open flows per backend (xlb_be_conns; rules in xlb/abi.h) ----
   // XLB_MAX_BACKENDS entries, by backend id. Not a snapshot: the data plane keeps counting.

@@ -159,6 +159,11 @@ absl::StatusOr<CounterSnapshot> FakeDataplane::readCounters() {
   return counters_;
 }
 
+absl::StatusOr<std::vector<uint64_t>> FakeDataplane::readDrops() {
+  if (!read_failure_.ok()) return read_failure_;
+  return counters_.drops;
+}
+
 absl::StatusOr<std::vector<uint64_t>> FakeDataplane::readOpenFlows() {
   if (!read_failure_.ok()) return read_failure_;
   return open_flows_;

@@ -42,6 +42,7 @@ class FakeDataplane final : public Dataplane {
   absl::Status setSettings(const xlb_settings& settings) override;
   absl::Status setAcceptedVlans(std::span<const uint32_t> ids) override;
   absl::StatusOr<CounterSnapshot> readCounters() override;
+  absl::StatusOr<std::vector<uint64_t>> readDrops() override;  // counters().drops
   absl::StatusOr<std::vector<uint64_t>> readOpenFlows() override;
   // Logged and failure-injectable like every other mutation.
   absl::Status setOpenFlows(uint32_t backend_id, uint64_t count) override;

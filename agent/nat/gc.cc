@@ -37,8 +37,8 @@ absl::Status NatCollector::runOnce() {
   }
   // XLB_DROP_NAT_FULL moved since the last pass: new connections were refused.
   bool full_seen = false;
-  if (auto c = dp_.readCounters(); c.ok() && c->drops.size() > XLB_DROP_NAT_FULL) {
-    const uint64_t full = c->drops[XLB_DROP_NAT_FULL];
+  if (auto d = dp_.readDrops(); d.ok() && d->size() > XLB_DROP_NAT_FULL) {
+    const uint64_t full = (*d)[XLB_DROP_NAT_FULL];
     full_seen = have_drops_ && full > last_full_drops_;
     last_full_drops_ = full;
     have_drops_ = true;

@@ -26,6 +26,8 @@ expect() {  # expect NAME RC PATTERN -- command...
 expect usage_missing_interface 2 "--interface (or --no-attach) is required" -- "$agent"
 expect usage_bad_log_level 2 "--log-level" -- "$agent" --no-attach --log-level loud
 expect usage_both 2 "excludes" -- "$agent" --no-attach --interface lo
+expect usage_nat_table_size 2 "--nat-table-size" -- "$agent" --no-attach --nat-table-size 1
+expect usage_nat_gc_interval 2 "--nat-gc-interval-ms" -- "$agent" --no-attach --nat-gc-interval-ms 5
 
 printf 'vips:\n  - address: 10.0.0.300\n    port: 70000\n    protocol: tcp\n' >"$tmp/bad.yaml"
 expect invalid_config_all_errors 2 'vips[0].port: 70000 is not in [0, 65535]' -- \

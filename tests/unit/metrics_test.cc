@@ -464,3 +464,39 @@ TEST(MetricsServerTest, RenderFailureIs500AndBusyPortIsAnError) {
 
 }  // namespace
 }  // namespace xlb::metrics
+
+namespace xlb::metrics {
+namespace {
+
+TEST(MetricsRenderTest, NatTableAndPortAllocationFailures) {
+  MetricsInput in;
+  nat::NatTableStatus s;
+  s.capacity = 1000;
+  s.entries = 250;
+  s.connections = 125;
+  s.by_state[static_cast<int>(nat::ConnState::kEstablished)] = 100;
+  s.by_state[static_cast<int>(nat::ConnState::kSyn)] = 25;
+  s.expired = 9;
+  s.pressure_expired = 4;
+  s.orphans = 2;
+  in.nat = s;
+  in.nat_failures.push_back({"10.0.0.10:80/tcp", "10.0.1.1:8080", 17});
+  Exposition e = parseStrict(renderMetrics(in));
+  EXPECT_EQ(valueOf(e, "xlb_nat_capacity", {}), 1000);
+  EXPECT_EQ(valueOf(e, "xlb_nat_entries", {}), 250);
+  EXPECT_EQ(valueOf(e, "xlb_nat_table_fill_ratio", {}), 0.25);
+  EXPECT_EQ(valueOf(e, "xlb_nat_connections", {{"state", "established"}}), 100);
+  EXPECT_EQ(valueOf(e, "xlb_nat_connections", {{"state", "syn"}}), 25);
+  EXPECT_EQ(valueOf(e, "xlb_nat_connections", {{"state", "udp"}}), 0);
+  EXPECT_EQ(valueOf(e, "xlb_nat_expired_total", {}), 9);
+  EXPECT_EQ(valueOf(e, "xlb_nat_pressure_expired_total", {}), 4);
+  EXPECT_EQ(valueOf(e, "xlb_nat_orphans_total", {}), 2);
+  EXPECT_EQ(valueOf(e, "xlb_nat_port_alloc_failures_total",
+                    {{"vip", "10.0.0.10:80/tcp"}, {"backend", "10.0.1.1:8080"}}),
+            17);
+  // Without a collector nothing NAT is rendered.
+  EXPECT_EQ(countOf(parseStrict(renderMetrics(MetricsInput{})), "xlb_nat_entries"), 0u);
+}
+
+}  // namespace
+}  // namespace xlb::metrics
