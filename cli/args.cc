@@ -199,9 +199,9 @@ absl::StatusOr<std::vector<std::string>> parseSnatAddresses(absl::string_view te
   for (absl::string_view item : absl::StrSplit(text, ',')) {
     item = absl::StripAsciiWhitespace(item);
     if (item.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--snat \"", text, "\": empty address (ADDR[,ADDR...], e.g. "
-                       "192.0.2.250,192.0.2.251 or 2001:db8::250)"));
+      return absl::InvalidArgumentError(absl::StrCat("--snat \"", text,
+                                                     "\": empty address (ADDR[,ADDR...], e.g. "
+                                                     "192.0.2.250,192.0.2.251 or 2001:db8::250)"));
     }
     if (auto a = parseIpAddress(item); !a.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("--snat: ", a.status().message()));
@@ -248,13 +248,26 @@ absl::StatusOr<xlb::v1::NatTimeouts> parseNatTimeouts(absl::string_view text) {
     uint64_t scale = 1;
     if (!value.empty()) {
       switch (value.back()) {
-        case 's': scale = 1; break;
-        case 'm': scale = 60; break;
-        case 'h': scale = 3600; break;
-        case 'd': scale = 86400; break;
-        default: scale = 0; break;
+        case 's':
+          scale = 1;
+          break;
+        case 'm':
+          scale = 60;
+          break;
+        case 'h':
+          scale = 3600;
+          break;
+        case 'd':
+          scale = 86400;
+          break;
+        default:
+          scale = 0;
+          break;
       }
-      if (scale != 0) value.remove_suffix(1); else scale = 1;
+      if (scale != 0)
+        value.remove_suffix(1);
+      else
+        scale = 1;
     }
     uint64_t n = 0;
     if (value.empty() || !absl::ascii_isdigit(static_cast<unsigned char>(value[0])) ||

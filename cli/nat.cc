@@ -99,15 +99,16 @@ void addFilterOptions(CLI::App* cmd, NatFilterArgs& args) {
 }  // namespace
 
 void addNatCommands(CLI::App& app, CommandContext& ctx) {
-  auto* nat = app.add_subcommand(
-      "nat", "NAT connections of nat / fullnat VIPs: list them, or flush them");
+  auto* nat =
+      app.add_subcommand("nat", "NAT connections of nat / fullnat VIPs: list them, or flush them");
   nat->require_subcommand(1);
 
   auto list_args = std::make_shared<NatFilterArgs>();
   auto limit = std::make_shared<uint32_t>(0);
   auto* list = nat->add_subcommand(
-      "list", "NAT connections (most recently active first): client -> VIP, source -> backend, "
-              "state, timers; then the table's occupancy");
+      "list",
+      "NAT connections (most recently active first): client -> VIP, source -> backend, "
+      "state, timers; then the table's occupancy");
   addFilterOptions(list, *list_args);
   list->add_option("--limit", *limit, "At most this many connections (1..10000; default 100)");
   list->callback([&ctx, list_args, limit] {

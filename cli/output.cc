@@ -196,8 +196,8 @@ std::string natStateName(xlb::v1::NatState s) {
 }
 
 Table natTable(const xlb::v1::ListNatResponse& r) {
-  Table t({"PROTO", "CLIENT -> VIP", "SOURCE -> BACKEND", "MODE", "STATE", "REPLIED", "IDLE",
-           "AGE", "EXPIRES"},
+  Table t({"PROTO", "CLIENT -> VIP", "SOURCE -> BACKEND", "MODE", "STATE", "REPLIED", "IDLE", "AGE",
+           "EXPIRES"},
           {false, false, false, false, false, false, true, true, true});
   for (const auto& c : r.connections()) {
     t.addRow({protocolName(c.protocol()),
@@ -214,16 +214,16 @@ Table natTable(const xlb::v1::ListNatResponse& r) {
 std::string formatNatTableStats(const xlb::v1::NatTableStats& s) {
   return absl::StrCat("NAT table: ", s.entries(), " / ", s.capacity(), " entries, ",
                       s.connections(), " connection", s.connections() == 1 ? "" : "s", " (",
-                      s.unanswered(), " unanswered); deleted so far: ", s.expired(),
-                      " expired, ", s.pressure_expired(), " unanswered under pressure, ",
-                      s.orphans(), " orphan entries");
+                      s.unanswered(), " unanswered); deleted so far: ", s.expired(), " expired, ",
+                      s.pressure_expired(), " unanswered under pressure, ", s.orphans(),
+                      " orphan entries");
 }
 
 std::string natSummary(const xlb::v1::ListNatResponse& r) {
-  std::string out = absl::StrCat(r.connections_size(), " of ", r.matched(),
-                                 " matching NAT connection", r.matched() == 1 ? "" : "s",
-                                 " shown (most recently active first; ", r.scanned(),
-                                 " connections scanned)");
+  std::string out =
+      absl::StrCat(r.connections_size(), " of ", r.matched(), " matching NAT connection",
+                   r.matched() == 1 ? "" : "s", " shown (most recently active first; ", r.scanned(),
+                   " connections scanned)");
   if (r.truncated()) absl::StrAppend(&out, "; raise --limit or narrow the filters to see more");
   absl::StrAppend(&out, "\n");
   if (r.has_table()) absl::StrAppend(&out, formatNatTableStats(r.table()), "\n");

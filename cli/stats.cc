@@ -68,8 +68,8 @@ void printStats(const xlb::v1::Stats& s) {
     // NAT connections (nat / fullnat VIPs): occupancy and the collector's deletions.
     const auto& n = s.nat_table();
     Table nt({"NAT TABLE", "VALUE"}, {false, true});
-    nt.addRow({"entries", absl::StrCat(formatCount(n.entries()), " / ",
-                                       formatCount(n.capacity()))});
+    nt.addRow(
+        {"entries", absl::StrCat(formatCount(n.entries()), " / ", formatCount(n.capacity()))});
     nt.addRow({"connections", formatCount(n.connections())});
     nt.addRow({"unanswered", formatCount(n.unanswered())});
     nt.addRow({"expired", formatCount(n.expired())});

@@ -49,8 +49,8 @@ absl::Status buildNat(const VipAddArgs& a, xlb::v1::Vip* vip) {
   }
   if (!a.snat.empty()) {
     if (f != xlb::v1::FORWARDING_MODE_FULLNAT) {
-      return absl::InvalidArgumentError(absl::StrCat("--snat needs --forwarding fullnat (got ",
-                                                     forwardingName(f), ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--snat needs --forwarding fullnat (got ", forwardingName(f), ")"));
     }
     auto addrs = parseSnatAddresses(a.snat);
     if (!addrs.ok()) return addrs.status();

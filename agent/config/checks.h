@@ -50,9 +50,9 @@ std::optional<IpAddress> checkAddress(Errors& errors, absl::string_view path,
                                       bool lookup = false);
 void checkRange(Errors& errors, absl::string_view path, uint64_t value, uint64_t lo, uint64_t hi);
 
-// NAT rules (nat.cc). Per VIP: backend ports, families, which NAT fields the forwarding mode allows,
-// the VIP's own pool and timeouts. Per config: the config's pool, each fullnat VIP has a pool of its
-// family, pool addresses are never a VIP's or a backend's.
+// NAT rules (nat.cc). Per VIP: backend ports, families, which NAT fields the forwarding mode
+// allows, the VIP's own pool and timeouts. Per config: the config's pool, each fullnat VIP has a
+// pool of its family, pool addresses are never a VIP's or a backend's.
 void checkNatVip(Errors& errors, const v1::Vip& vip, absl::string_view path);
 void checkNatConfig(Errors& errors, const v1::Config& config);
 

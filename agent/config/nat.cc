@@ -28,9 +28,11 @@ void checkPool(Errors& errors, const v1::SnatPool& pool, absl::string_view path,
   if (pool.addresses().empty()) {
     errors.invalid(apath, vip_pool ? absl::StrCat("missing (a VIP's snat_pool needs its own "
                                                   "addresses; to use the config's snat_pool, "
-                                                  "remove this one; ", kPoolExample, ")")
+                                                  "remove this one; ",
+                                                  kPoolExample, ")")
                                    : absl::StrCat("missing (addresses local to the balancer "
-                                                  "host; ", kPoolExample, ")"));
+                                                  "host; ",
+                                                  kPoolExample, ")"));
   }
   std::map<IpAddress, int> seen;
   int per_family[2] = {0, 0};
@@ -55,18 +57,19 @@ void checkPool(Errors& errors, const v1::SnatPool& pool, absl::string_view path,
     }
   }
   const uint32_t lo = pool.port_min(), hi = pool.port_max();
-  const std::string both = absl::StrCat("set both (1 <= port_min <= port_max <= 65535) or neither "
-                                        "(the default ", XLB_NAT_DEFAULT_PORT_MIN, "-",
-                                        XLB_NAT_DEFAULT_PORT_MAX, ")");
+  const std::string both = absl::StrCat(
+      "set both (1 <= port_min <= port_max <= 65535) or neither "
+      "(the default ",
+      XLB_NAT_DEFAULT_PORT_MIN, "-", XLB_NAT_DEFAULT_PORT_MAX, ")");
   if (lo > 65535) checkRange(errors, join(path, "port_min"), lo, 0, 65535);
   if (hi > 65535) checkRange(errors, join(path, "port_max"), hi, 0, 65535);
   if (lo > 65535 || hi > 65535 || (lo == 0 && hi == 0)) return;
   if (lo == 0) {
-    errors.invalid(join(path, "port_min"), absl::StrCat("missing while port_max is ", hi, " (",
-                                                        both, ")"));
+    errors.invalid(join(path, "port_min"),
+                   absl::StrCat("missing while port_max is ", hi, " (", both, ")"));
   } else if (hi == 0) {
-    errors.invalid(join(path, "port_max"), absl::StrCat("missing while port_min is ", lo, " (",
-                                                        both, ")"));
+    errors.invalid(join(path, "port_max"),
+                   absl::StrCat("missing while port_min is ", lo, " (", both, ")"));
   } else if (lo > hi) {
     errors.invalid(join(path, "port_min"),
                    absl::StrCat(lo, " is greater than port_max ", hi,
@@ -94,9 +97,10 @@ void checkBackendPorts(Errors& errors, const v1::Vip& vip, absl::string_view pat
       if (vip.port() == 0) {
         errors.invalid(
             join(bpath, "port"),
-            absl::StrCat(port, ": the VIP serves every port (port 0) and keeps each packet's "
-                               "destination port, so its backends have port 0 (remove the port, "
-                               "or give the VIP a port to translate from)"));
+            absl::StrCat(port,
+                         ": the VIP serves every port (port 0) and keeps each packet's "
+                         "destination port, so its backends have port 0 (remove the port, "
+                         "or give the VIP a port to translate from)"));
       } else if (!nat) {
         errors.invalid(
             join(bpath, "port"),
@@ -110,12 +114,13 @@ void checkBackendPorts(Errors& errors, const v1::Vip& vip, absl::string_view pat
     if (!nat || !vip_addr.ok()) continue;
     auto addr = parseIpAddress(b.address());
     if (addr.ok() && addr->family != vip_addr->family) {
-      errors.invalid(join(bpath, "address"),
-                     absl::StrCat("\"", b.address(), "\" is ", familyName(*addr), " but the VIP is ",
-                                  familyName(*vip_addr), ": ", forwardingName(vip.forwarding()),
-                                  " translates addresses within one family (NAT46 is not "
-                                  "supported; use an ",
-                                  familyName(*vip_addr), " backend, or forwarding ipip)"));
+      errors.invalid(
+          join(bpath, "address"),
+          absl::StrCat("\"", b.address(), "\" is ", familyName(*addr), " but the VIP is ",
+                       familyName(*vip_addr), ": ", forwardingName(vip.forwarding()),
+                       " translates addresses within one family (NAT46 is not "
+                       "supported; use an ",
+                       familyName(*vip_addr), " backend, or forwarding ipip)"));
     }
   }
 }
@@ -140,20 +145,19 @@ void checkVipHasPool(Errors& errors, const v1::Config& config, const v1::Vip& vi
                                 fam, " address local to the balancer host)"));
     return;
   }
-  errors.invalid(join(path, "snat_pool"),
-                 absl::StrCat("missing: forwarding fullnat needs a SNAT pool with an ", fam,
-                              " address (",
-                              config.snat_pool().addresses_size() > 0
-                                  ? absl::StrCat("the config's snat_pool has none; ")
-                                  : std::string(),
-                              "set this VIP's snat_pool or the top-level snat_pool, ",
-                              kPoolExample, ")"));
+  errors.invalid(
+      join(path, "snat_pool"),
+      absl::StrCat("missing: forwarding fullnat needs a SNAT pool with an ", fam, " address (",
+                   config.snat_pool().addresses_size() > 0
+                       ? absl::StrCat("the config's snat_pool has none; ")
+                       : std::string(),
+                   "set this VIP's snat_pool or the top-level snat_pool, ", kPoolExample, ")"));
 }
 
 // Pool addresses are the balancer's own: never a VIP (replies would be balanced as new
 // connections) nor a backend (the backend would talk to itself).
-void checkPoolAddressesAreFree(Errors& errors, const v1::Config& config,
-                               const v1::SnatPool& pool, absl::string_view path) {
+void checkPoolAddressesAreFree(Errors& errors, const v1::Config& config, const v1::SnatPool& pool,
+                               absl::string_view path) {
   for (int k = 0; k < pool.addresses_size(); ++k) {
     auto a = parseIpAddress(pool.addresses(k));
     if (!a.ok()) continue;
@@ -195,9 +199,9 @@ void checkNatVip(Errors& errors, const v1::Vip& vip, absl::string_view path) {
   if (vip.has_snat_pool()) {
     const std::string ppath = join(path, "snat_pool");
     if (f != v1::FORWARDING_MODE_FULLNAT) {
-      errors.invalid(ppath, absl::StrCat("only applies to forwarding fullnat (forwarding is ",
-                                         forwardingName(f),
-                                         "; remove it, or set forwarding: fullnat)"));
+      errors.invalid(ppath,
+                     absl::StrCat("only applies to forwarding fullnat (forwarding is ",
+                                  forwardingName(f), "; remove it, or set forwarding: fullnat)"));
     }
     checkPool(errors, vip.snat_pool(), ppath, true);
   }
@@ -259,8 +263,8 @@ absl::StatusOr<BackendRef> parseBackendRef(absl::string_view text, absl::string_
       has_port = true;
       port_text = tail.substr(1);
     }
-  } else if (size_t colon = text.find(':');
-             colon != absl::string_view::npos && text.find(':', colon + 1) == absl::string_view::npos) {
+  } else if (size_t colon = text.find(':'); colon != absl::string_view::npos &&
+                                            text.find(':', colon + 1) == absl::string_view::npos) {
     host = text.substr(0, colon);  // one colon: IPv4:PORT (a bare IPv6 literal has several)
     has_port = true;
     port_text = text.substr(colon + 1);
@@ -270,8 +274,8 @@ absl::StatusOr<BackendRef> parseBackendRef(absl::string_view text, absl::string_
     uint32_t port = 0;
     if (port_text.empty() || !absl::ascii_isdigit(static_cast<unsigned char>(port_text[0])) ||
         !absl::SimpleAtoi(port_text, &port) || port > 65535) {
-      return bad(absl::StrCat("has port \"", port_text, "\", not a number in [0, 65535] (",
-                              kForms, ")"));
+      return bad(
+          absl::StrCat("has port \"", port_text, "\", not a number in [0, 65535] (", kForms, ")"));
     }
     out.port = static_cast<uint16_t>(port);
   }

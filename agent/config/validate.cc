@@ -2,19 +2,18 @@
 // Configuration rules: every message names the field path, the offending value and how to fix it.
 #include "config/validate.h"
 
-#include "config/checks.h"
-
 #include <algorithm>
 #include <map>
 #include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
-#include "absl/strings/str_cat.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "config/checks.h"
 #include "maglev/maglev.h"
 #include "xlb/abi.h"
 
@@ -105,8 +104,7 @@ namespace internal {
 // something that already exists (a VIP key or backend to delete, drain ...): those only need to be
 // unicast, so an entry persisted by an older agent can still be removed.
 std::optional<IpAddress> checkAddress(Errors& errors, absl::string_view path,
-                                      absl::string_view text, absl::string_view role,
-                                      bool lookup) {
+                                      absl::string_view text, absl::string_view role, bool lookup) {
   if (text.empty()) {
     errors.invalid(path, absl::StrCat("missing (", kAddressExample, ")"));
     return std::nullopt;
@@ -336,7 +334,8 @@ void checkVip(Errors& errors, const v1::Vip& vip, absl::string_view path) {
       errors.invalid(bpath, absl::StrCat(formatHostPort(*addr, static_cast<uint16_t>(port)),
                                          " duplicates ", path, ".backends[", it->second,
                                          "] (a backend is an address and a port, port 0 meaning "
-                                         "the VIP's port ", vip.port(), "; list each pair once)"));
+                                         "the VIP's port ",
+                                         vip.port(), "; list each pair once)"));
     }
   }
   internal::checkNatVip(errors, vip, path);

@@ -8,7 +8,6 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-
 #include "args.h"
 #include "inspect_args.h"
 #include "output.h"
@@ -54,17 +53,19 @@ TEST(NatBackendSpec, ErrorsNameTheArgument) {
       "10.0.1.11:8080:2, 10.0.1.11:8080: or [2001:db8::11]:8080:2)";
   const std::pair<const char*, std::string> cases[] = {
       {"10.0.1.11:http:2", std::string("backend \"10.0.1.11:http:2\": port \"http\" is not a "
-                                       "number") + kForms},
+                                       "number") +
+                               kForms},
       {"10.0.1.11::2", std::string("backend \"10.0.1.11::2\": port \"\" is not a number") + kForms},
       {"10.0.1.11:80:2:1",
        std::string("backend \"10.0.1.11:80:2:1\": too many \":\" fields") + kForms},
-      {"10.0.1.11:80:x", std::string("backend \"10.0.1.11:80:x\": weight \"x\" is not a number") +
-                             kForms},
+      {"10.0.1.11:80:x",
+       std::string("backend \"10.0.1.11:80:x\": weight \"x\" is not a number") + kForms},
       {"[2001:db8::11", std::string("backend \"[2001:db8::11\": missing \"]\"") + kForms},
       {"[2001:db8::11]8080",
        std::string("backend \"[2001:db8::11]8080\": expected \":\" after \"]\"") + kForms},
-      {"[10.0.1.x]:80:1", "backend \"[10.0.1.x]:80:1\": \"10.0.1.x\" is not an IPv4 or IPv6 "
-                          "address (e.g. 10.0.0.1 or 2001:db8::1)"},
+      {"[10.0.1.x]:80:1",
+       "backend \"[10.0.1.x]:80:1\": \"10.0.1.x\" is not an IPv4 or IPv6 "
+       "address (e.g. 10.0.0.1 or 2001:db8::1)"},
   };
   for (const auto& [input, message] : cases) {
     auto b = parseBackendSpec(input);
@@ -268,13 +269,14 @@ TEST(NatOutput, NatListTableAndSummary) {
   t->set_connections(10);
   t->set_unanswered(1);
   t->set_expired(7);
-  EXPECT_EQ(natTable(r).toString(),
-            "PROTO  CLIENT -> VIP                              SOURCE -> BACKEND                     "
-            "            MODE     STATE        REPLIED   IDLE    AGE  EXPIRES\n"
-            "tcp    192.0.2.7:5000 -> 10.0.0.10:80             192.0.2.7:5000 -> 10.0.1.1:8080       "
-            "            nat      established  yes         1s  1m05s    5h59m\n"
-            "udp    [2001:db8:c::7]:4000 -> [2001:db8::10]:53  [2001:db8:ff::250]:61000 -> "
-            "[2001:db8:1::1]:5353  fullnat  udp          no       200ms  200ms      59s\n");
+  EXPECT_EQ(
+      natTable(r).toString(),
+      "PROTO  CLIENT -> VIP                              SOURCE -> BACKEND                     "
+      "            MODE     STATE        REPLIED   IDLE    AGE  EXPIRES\n"
+      "tcp    192.0.2.7:5000 -> 10.0.0.10:80             192.0.2.7:5000 -> 10.0.1.1:8080       "
+      "            nat      established  yes         1s  1m05s    5h59m\n"
+      "udp    [2001:db8:c::7]:4000 -> [2001:db8::10]:53  [2001:db8:ff::250]:61000 -> "
+      "[2001:db8:1::1]:5353  fullnat  udp          no       200ms  200ms      59s\n");
   EXPECT_EQ(natSummary(r),
             "2 of 3 matching NAT connections shown (most recently active first; 10 connections "
             "scanned); raise --limit or narrow the filters to see more\n"

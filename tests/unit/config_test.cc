@@ -92,13 +92,15 @@ TEST(ConfigYamlTest, TypeErrorsNameThePath) {
             "vips[0].protocol: \"sctp\" is not one of tcp, udp (line 2, column 15)");
   EXPECT_EQ(parseError("vips:\n  - protocol: unspecified\n"),
             "vips[0].protocol: \"unspecified\" is not one of tcp, udp (line 2, column 15)");
-  EXPECT_EQ(parseError("vips:\n  - forwarding: snat\n"),
-            "vips[0].forwarding: \"snat\" is not one of dsr, ipip, nat, fullnat (line 2, column 17)");
+  EXPECT_EQ(
+      parseError("vips:\n  - forwarding: snat\n"),
+      "vips[0].forwarding: \"snat\" is not one of dsr, ipip, nat, fullnat (line 2, column 17)");
   EXPECT_EQ(parseError("vips: 3\n"), "vips: expected a list (line 1, column 7)");
   EXPECT_EQ(parseError("vips:\n  - address: [1, 2]\n"),
             "vips[0].address: expected a string, got a list (line 2, column 14)");
-  EXPECT_EQ(parseError("- a\n"),
-            "config: expected a mapping with keys vips, encap, vlan_ids, snat_pool (line 1, column 1)");
+  EXPECT_EQ(
+      parseError("- a\n"),
+      "config: expected a mapping with keys vips, encap, vlan_ids, snat_pool (line 1, column 1)");
 }
 
 TEST(ConfigYamlTest, UnknownFieldsAreErrorsAndAllAreReported) {
@@ -608,7 +610,8 @@ TEST(ConfigKeyTest, Formatting) {
   EXPECT_EQ(k->toString(), "[2001:db8::1]:443/udp");
 }
 
-// ---- NAT (issue 11): backend ports, nat / fullnat, SNAT pools, NAT timeouts ----------------------
+// ---- NAT (issue 11): backend ports, nat / fullnat, SNAT pools, NAT timeouts
+// ----------------------
 
 constexpr char kNat[] = R"(
 snat_pool: {addresses: [192.0.2.250, "2001:db8:ff::250"]}
@@ -760,8 +763,9 @@ vips:
 }
 
 TEST(ConfigNatTest, PoolAddressesAndPorts) {
-  std::string yaml = "snat_pool:\n  addresses: [127.0.0.1, 224.0.0.1, x, 10.0.0.10, 10.0.1.1, "
-                     "192.0.2.1, 192.0.2.1";
+  std::string yaml =
+      "snat_pool:\n  addresses: [127.0.0.1, 224.0.0.1, x, 10.0.0.10, 10.0.1.1, "
+      "192.0.2.1, 192.0.2.1";
   for (int i = 2; i <= 9; ++i) yaml += absl::StrCat(", 192.0.2.", i);
   yaml += R"(]
   port_min: 2000
@@ -855,11 +859,13 @@ TEST(ConfigNatTest, PiecesAndMutations) {
        "snat_pool.addresses[2]: \"10.0.0.12\" is the address of vips[3]"},
       {"timeouts on dsr", [](v1::Config& c) { c.mutable_vips(3)->mutable_nat_timeouts(); },
        "vips[3].nat_timeouts: only applies"},
-      {"nat46", [](v1::Config& c) { c.mutable_vips(1)->mutable_backends(0)->set_address("10.9.9.9"); },
+      {"nat46",
+       [](v1::Config& c) { c.mutable_vips(1)->mutable_backends(0)->set_address("10.9.9.9"); },
        "vips[1].backends[0].address: \"10.9.9.9\" is IPv4 but the VIP is IPv6"},
       {"port range", [](v1::Config& c) { c.mutable_snat_pool()->set_port_min(1); },
        "snat_pool.port_max: missing while port_min is 1"},
-      {"duplicate", [](v1::Config& c) { *c.mutable_vips(0)->add_backends() = c.vips(0).backends(1); },
+      {"duplicate",
+       [](v1::Config& c) { *c.mutable_vips(0)->add_backends() = c.vips(0).backends(1); },
        "vips[0].backends[3]: 10.0.1.1:8081 duplicates vips[0].backends[1]"},
   };
   for (const auto& m : mutations) {
