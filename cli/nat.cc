@@ -4,6 +4,7 @@
 #include <iostream>
 #include <memory>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "args.h"
 #include "commands.h"
@@ -32,6 +33,14 @@ absl::StatusOr<xlb::v1::NatFilter> buildNatFilter(const NatFilterArgs& a) {
     // An address or a prefix; NAT connections are not filtered by client port.
     absl::string_view addr = a.client;
     addr = addr.substr(0, addr.find('/'));
+    const bool v4_port = addr.find(':') != absl::string_view::npos &&
+                         addr.find(':') == addr.rfind(':') && addr.find('.') != addr.npos;
+    if (v4_port || absl::StartsWith(addr, "[")) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--client \"", a.client,
+          "\": NAT connections are filtered by client address or prefix, not port (e.g. "
+          "192.0.2.7, 192.0.2.0/24 or 2001:db8::/64)"));
+    }
     if (auto ip = parseIpAddress(addr); !ip.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat("--client: ", ip.status().message(),

@@ -219,6 +219,17 @@ std::string formatNatTableStats(const xlb::v1::NatTableStats& s) {
                       " orphan entries");
 }
 
+Table natStatsTable(const xlb::v1::NatTableStats& n) {
+  Table t({"NAT TABLE", "VALUE"}, {false, true});
+  t.addRow({"entries", absl::StrCat(formatCount(n.entries()), " / ", formatCount(n.capacity()))});
+  t.addRow({"connections", formatCount(n.connections())});
+  t.addRow({"unanswered", formatCount(n.unanswered())});
+  t.addRow({"expired", formatCount(n.expired())});
+  t.addRow({"unanswered expired under pressure", formatCount(n.pressure_expired())});
+  t.addRow({"orphan entries deleted", formatCount(n.orphans())});
+  return t;
+}
+
 std::string natSummary(const xlb::v1::ListNatResponse& r) {
   std::string out =
       absl::StrCat(r.connections_size(), " of ", r.matched(), " matching NAT connection",

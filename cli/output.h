@@ -59,6 +59,9 @@ Table natTable(const xlb::v1::ListNatResponse& r);
 std::string natSummary(const xlb::v1::ListNatResponse& r);
 // "NAT table: 10 / 524288 entries, 5 connections (1 unanswered); deleted so far: 3 expired, ...".
 std::string formatNatTableStats(const xlb::v1::NatTableStats& s);
+// `lbctl stats` "NAT table" section (printed when the table has a capacity): occupancy and the
+// collector's deletions.
+Table natStatsTable(const xlb::v1::NatTableStats& s);
 // "syn", "established", "closing", "udp" ("-" when unspecified).
 std::string natStateName(xlb::v1::NatState s);
 

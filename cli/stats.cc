@@ -65,18 +65,8 @@ void printStats(const xlb::v1::Stats& s) {
     ft.print(std::cout);
   }
   if (s.nat_table().capacity() > 0) {
-    // NAT connections (nat / fullnat VIPs): occupancy and the collector's deletions.
-    const auto& n = s.nat_table();
-    Table nt({"NAT TABLE", "VALUE"}, {false, true});
-    nt.addRow(
-        {"entries", absl::StrCat(formatCount(n.entries()), " / ", formatCount(n.capacity()))});
-    nt.addRow({"connections", formatCount(n.connections())});
-    nt.addRow({"unanswered", formatCount(n.unanswered())});
-    nt.addRow({"expired", formatCount(n.expired())});
-    nt.addRow({"unanswered expired under pressure", formatCount(n.pressure_expired())});
-    nt.addRow({"orphan entries deleted", formatCount(n.orphans())});
     std::cout << "\nNAT table\n";
-    nt.print(std::cout);
+    natStatsTable(s.nat_table()).print(std::cout);
   }
   std::cout << "\nVIPs\n";
   vips.print(std::cout);

@@ -188,8 +188,16 @@ TEST(NatFilter, VipBackendAndClient) {
   bad.backend.clear();
   bad.client = "192.0.2.7:5000";
   EXPECT_EQ(buildNatFilter(bad).status().message(),
-            "--client: \"192.0.2.7:5000\" is not an IPv4 or IPv6 address (e.g. 10.0.0.1 or "
+            "--client \"192.0.2.7:5000\": NAT connections are filtered by client address or "
+            "prefix, not port (e.g. 192.0.2.7, 192.0.2.0/24 or 2001:db8::/64)");
+  bad.client = "[2001:db8::7]:5000";
+  EXPECT_EQ(buildNatFilter(bad).status().code(), absl::StatusCode::kInvalidArgument);
+  bad.client = "client7";
+  EXPECT_EQ(buildNatFilter(bad).status().message(),
+            "--client: \"client7\" is not an IPv4 or IPv6 address (e.g. 10.0.0.1 or "
             "2001:db8::1); expected an address or prefix, e.g. 192.0.2.7 or 192.0.2.0/24");
+  bad.client = "2001:db8::/64";
+  EXPECT_TRUE(buildNatFilter(bad).ok());
   bad.client = "10.0.0.10";
   bad.vip = "10.0.0.10/tcp";
   EXPECT_FALSE(buildNatFilter(bad).ok());
@@ -282,6 +290,14 @@ TEST(NatOutput, NatListTableAndSummary) {
             "scanned); raise --limit or narrow the filters to see more\n"
             "NAT table: 20 / 524288 entries, 10 connections (1 unanswered); deleted so far: 7 "
             "expired, 0 unanswered under pressure, 0 orphan entries\n");
+  EXPECT_EQ(natStatsTable(r.table()).toString(),
+            "NAT TABLE                                VALUE\n"
+            "entries                            20 / 524288\n"
+            "connections                                 10\n"
+            "unanswered                                   1\n"
+            "expired                                      7\n"
+            "unanswered expired under pressure            0\n"
+            "orphan entries deleted                       0\n");
   EXPECT_EQ(natStateName(v1::NAT_STATE_SYN), "syn");
   EXPECT_EQ(natStateName(v1::NAT_STATE_CLOSING), "closing");
   EXPECT_EQ(natStateName(v1::NAT_STATE_UNSPECIFIED), "-");
