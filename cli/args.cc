@@ -11,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/address.h"
+#include "config/validate.h"
 
 namespace xlb::cli {
 namespace {
@@ -107,22 +108,193 @@ absl::StatusOr<xlb::v1::VipKey> parseVipKey(absl::string_view text) {
 }
 
 absl::StatusOr<xlb::v1::Backend> parseBackendSpec(absl::string_view text) {
-  constexpr absl::string_view kExample = "10.0.1.11, 10.0.1.11:2 or [2001:db8::11]:2";
-  auto split = splitHost(text, "backend", kExample);
-  if (!split.ok()) return split.status();
-  if (auto st = checkAddress(split->host, "backend", text); !st.ok()) return st;
-  xlb::v1::Backend b;
-  b.set_address(split->host);
-  if (split->has_rest) {
-    uint32_t weight = 0;
-    if (!absl::SimpleAtoi(split->rest, &weight)) {
-      return absl::InvalidArgumentError(absl::StrCat("backend \"", text, "\": weight \"",
-                                                     split->rest, "\" is not a number (e.g. ",
-                                                     kExample, ")"));
+  constexpr absl::string_view kExample =
+      "ADDR[:WEIGHT] or ADDR:PORT:[WEIGHT], IPv6 in brackets, e.g. 10.0.1.11, 10.0.1.11:2, "
+      "10.0.1.11:8080:2, 10.0.1.11:8080: or [2001:db8::11]:8080:2";
+  auto bad = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("backend \"", text, "\": ", why, " (", kExample, ")"));
+  };
+  std::string host;
+  absl::string_view rest;
+  bool has_rest = false;
+  if (absl::StartsWith(text, "[")) {
+    auto close = text.find(']');
+    if (close == absl::string_view::npos) return bad("missing \"]\"");
+    host = std::string(text.substr(1, close - 1));
+    absl::string_view tail = text.substr(close + 1);
+    if (!tail.empty()) {
+      if (tail[0] != ':') return bad("expected \":\" after \"]\"");
+      has_rest = true;
+      rest = tail.substr(1);
     }
-    b.set_weight(weight);
+  } else if (parseIpAddress(text).ok()) {
+    host = std::string(text);  // IPv4, or a bare IPv6 literal (which cannot carry a port)
+  } else {
+    const size_t colon = text.find(':');
+    host = std::string(text.substr(0, colon));
+    if (colon != absl::string_view::npos) {
+      has_rest = true;
+      rest = text.substr(colon + 1);
+    }
   }
+  if (auto st = checkAddress(host, "backend", text); !st.ok()) return st;
+  xlb::v1::Backend b;
+  b.set_address(host);
+  if (!has_rest) return b;
+  std::vector<absl::string_view> fields = absl::StrSplit(rest, ':');
+  if (fields.size() > 2) return bad("too many \":\" fields");
+  // One field is the weight (the form lbctl has always accepted); a port needs the second colon.
+  absl::string_view weight = fields.back();
+  if (fields.size() == 2) {
+    uint32_t port = 0;
+    if (fields[0].empty() || !absl::SimpleAtoi(fields[0], &port)) {
+      return bad(absl::StrCat("port \"", fields[0], "\" is not a number"));
+    }
+    b.set_port(port);
+    if (weight.empty()) return b;  // ADDR:PORT: = the default weight
+  }
+  uint32_t w = 0;
+  if (!absl::SimpleAtoi(weight, &w)) {
+    return bad(absl::StrCat("weight \"", weight, "\" is not a number"));
+  }
+  b.set_weight(w);
   return b;
+}
+
+absl::StatusOr<std::string> parseBackendRefArg(absl::string_view text, absl::string_view what) {
+  auto ref = config::parseBackendRef(text, what);
+  if (!ref.ok()) return ref.status();
+  return std::string(text);
+}
+
+absl::StatusOr<xlb::v1::Backend> parseBackendAddArg(absl::string_view text) {
+  auto ref = config::parseBackendRef(text, "backend");
+  if (!ref.ok()) return ref.status();
+  xlb::v1::Backend b;
+  // As typed, brackets removed: the agent canonicalizes addresses.
+  std::string host(text);
+  if (absl::StartsWith(text, "[")) {
+    host = std::string(text.substr(1, text.find(']') - 1));
+  } else if (ref->port) {
+    host = std::string(text.substr(0, text.find(':')));
+  }
+  b.set_address(host);
+  if (ref->port) b.set_port(*ref->port);
+  return b;
+}
+
+absl::StatusOr<xlb::v1::ForwardingMode> parseForwarding(absl::string_view text) {
+  const std::string f = absl::AsciiStrToLower(text);
+  if (f == "dsr") return xlb::v1::FORWARDING_MODE_DSR;
+  if (f == "ipip") return xlb::v1::FORWARDING_MODE_IPIP;
+  if (f == "nat") return xlb::v1::FORWARDING_MODE_NAT;
+  if (f == "fullnat") return xlb::v1::FORWARDING_MODE_FULLNAT;
+  return absl::InvalidArgumentError(
+      absl::StrCat("--forwarding \"", text, "\" is not one of dsr, ipip, nat, fullnat"));
+}
+
+absl::StatusOr<std::vector<std::string>> parseSnatAddresses(absl::string_view text) {
+  std::vector<std::string> out;
+  for (absl::string_view item : absl::StrSplit(text, ',')) {
+    item = absl::StripAsciiWhitespace(item);
+    if (item.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("--snat \"", text,
+                                                     "\": empty address (ADDR[,ADDR...], e.g. "
+                                                     "192.0.2.250,192.0.2.251 or 2001:db8::250)"));
+    }
+    if (auto a = parseIpAddress(item); !a.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--snat: ", a.status().message()));
+    }
+    out.emplace_back(item);
+  }
+  return out;
+}
+
+absl::StatusOr<std::pair<uint32_t, uint32_t>> parseSnatPorts(absl::string_view text) {
+  auto number = [](absl::string_view t, uint32_t* v) {
+    return !t.empty() && absl::ascii_isdigit(static_cast<unsigned char>(t[0])) &&
+           absl::SimpleAtoi(t, v);
+  };
+  const size_t dash = text.find('-');
+  uint32_t lo = 0, hi = 0;
+  if (dash == absl::string_view::npos || !number(text.substr(0, dash), &lo) ||
+      !number(text.substr(dash + 1), &hi)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--snat-ports \"", text, "\" is not MIN-MAX (e.g. 61000-65535; both in [1, 65535])"));
+  }
+  if (lo < 1 || hi > 65535 || lo > hi) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--snat-ports \"", text, "\": need 1 <= MIN <= MAX <= 65535 (e.g. 61000-65535)"));
+  }
+  return std::make_pair(lo, hi);
+}
+
+absl::StatusOr<xlb::v1::NatTimeouts> parseNatTimeouts(absl::string_view text) {
+  constexpr absl::string_view kForm =
+      "KIND=SECONDS[,...], KIND one of syn, established, closing, udp; SECONDS a number with an "
+      "optional s, m, h or d suffix, e.g. syn=60,established=6h,closing=10,udp=60";
+  xlb::v1::NatTimeouts t;
+  for (absl::string_view item : absl::StrSplit(text, ',')) {
+    item = absl::StripAsciiWhitespace(item);
+    const size_t eq = item.find('=');
+    auto bad = [&](absl::string_view why) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--nat-timeout \"", item, "\": ", why, " (", kForm, ")"));
+    };
+    if (eq == absl::string_view::npos) return bad("missing \"=\"");
+    const std::string kind = absl::AsciiStrToLower(item.substr(0, eq));
+    absl::string_view value = item.substr(eq + 1);
+    uint64_t scale = 1;
+    if (!value.empty()) {
+      switch (value.back()) {
+        case 's':
+          scale = 1;
+          break;
+        case 'm':
+          scale = 60;
+          break;
+        case 'h':
+          scale = 3600;
+          break;
+        case 'd':
+          scale = 86400;
+          break;
+        default:
+          scale = 0;
+          break;
+      }
+      if (scale != 0)
+        value.remove_suffix(1);
+      else
+        scale = 1;
+    }
+    uint64_t n = 0;
+    if (value.empty() || !absl::ascii_isdigit(static_cast<unsigned char>(value[0])) ||
+        !absl::SimpleAtoi(value, &n) || n * scale > 0xffffffffull) {
+      return bad("not a number of seconds");
+    }
+    const auto secs = static_cast<uint32_t>(n * scale);  // range: the agent's validation
+    if (kind == "syn") {
+      t.set_syn_s(secs);
+    } else if (kind == "established") {
+      t.set_established_s(secs);
+    } else if (kind == "closing") {
+      t.set_closing_s(secs);
+    } else if (kind == "udp") {
+      t.set_udp_s(secs);
+    } else {
+      return bad(absl::StrCat("unknown kind \"", kind, "\""));
+    }
+  }
+  return t;
+}
+
+std::string formatBackend(absl::string_view address, uint32_t port) {
+  if (port == 0) return std::string(address);
+  auto a = parseIpAddress(address);
+  if (a.ok() && port <= 65535) return formatHostPort(*a, static_cast<uint16_t>(port));
+  return absl::StrCat(address, ":", port);
 }
 
 absl::StatusOr<std::chrono::milliseconds> parseDuration(absl::string_view text,
@@ -200,6 +372,10 @@ std::string forwardingName(xlb::v1::ForwardingMode m) {
   switch (m) {
     case xlb::v1::FORWARDING_MODE_IPIP:
       return "ipip";
+    case xlb::v1::FORWARDING_MODE_NAT:
+      return "nat";
+    case xlb::v1::FORWARDING_MODE_FULLNAT:
+      return "fullnat";
     default:
       return "dsr";  // UNSPECIFIED means DSR (proto comment)
   }

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -17,8 +18,39 @@ namespace xlb::cli {
 // range-checked by the agent (validation lives in one place), so only its syntax is checked here.
 absl::StatusOr<xlb::v1::VipKey> parseVipKey(absl::string_view text);
 
-// "10.0.1.1", "10.0.1.1:3", "2001:db8::5", "[2001:db8::5]:3" -> Backend with optional weight.
+// `vip add --backend` (kBackendSpecHelp): a Backend with an optional port and weight.
+//   ADDR / [V6] / bare V6        address only (port 0 = the VIP's port, the default weight)
+//   ADDR:WEIGHT / [V6]:WEIGHT    weight (one number after the address is always the weight, as
+//                                lbctl read it before backends had ports)
+//   ADDR:PORT:WEIGHT / [V6]:PORT:WEIGHT   port and weight
+//   ADDR:PORT: / [V6]:PORT:      port, the default weight
+// A bare IPv6 literal takes no suffix. Numbers are syntax-checked only (ranges: the agent).
 absl::StatusOr<xlb::v1::Backend> parseBackendSpec(absl::string_view text);
+inline constexpr char kBackendSpecHelp[] =
+    "Backend (repeatable): ADDR (the VIP's port, weight 1), ADDR:WEIGHT, ADDR:PORT:WEIGHT or "
+    "ADDR:PORT: (port, weight 1); IPv6 in brackets: [V6], [V6]:WEIGHT, [V6]:PORT:WEIGHT, "
+    "[V6]:PORT:. One number after the address is the WEIGHT; a port needs a second colon. A port "
+    "other than the VIP's needs --forwarding nat or fullnat. E.g. 10.0.1.11:2, 10.0.1.11:8080:2, "
+    "[2001:db8::11]:8080:";
+
+// A backend named by backend del / weight / drain / undrain and --backend filters: "ADDR" (any
+// port), "ADDR:PORT" or "[V6]:PORT"; syntax-checked here, passed to the agent as typed (the agent
+// resolves it). Errors name `what`.
+absl::StatusOr<std::string> parseBackendRefArg(absl::string_view text, absl::string_view what);
+// `backend add`'s address: "ADDR", "ADDR:PORT" or "[V6]:PORT" -> Backend {address, port}.
+absl::StatusOr<xlb::v1::Backend> parseBackendAddArg(absl::string_view text);
+
+// "dsr", "ipip", "nat", "fullnat" (any case).
+absl::StatusOr<xlb::v1::ForwardingMode> parseForwarding(absl::string_view text);
+// `--snat`: "ADDR[,ADDR...]", each an IPv4 or IPv6 literal (pool rules: the agent).
+absl::StatusOr<std::vector<std::string>> parseSnatAddresses(absl::string_view text);
+// `--snat-ports`: "MIN-MAX", 1 <= MIN <= MAX <= 65535.
+absl::StatusOr<std::pair<uint32_t, uint32_t>> parseSnatPorts(absl::string_view text);
+// `--nat-timeout`: "syn=60,established=6h,closing=10,udp=60" (any subset; s, m, h, d suffixes).
+absl::StatusOr<xlb::v1::NatTimeouts> parseNatTimeouts(absl::string_view text);
+
+// A backend for listings: "ADDR" when port is 0, else "ADDR:PORT" / "[V6]:PORT".
+std::string formatBackend(absl::string_view address, uint32_t port);
 
 // "5s", "250ms", "1m", "2" (seconds), "1.5s". Must be at least 1 ms. Errors name `what` (the
 // option, e.g. "--hc-interval"; "timeout" for the global deadline) and the value.

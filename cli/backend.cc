@@ -9,6 +9,7 @@
 #include "args.h"
 #include "commands.h"
 #include "common/address.h"
+#include "config/validate.h"
 
 namespace xlb::cli {
 namespace {
@@ -19,12 +20,19 @@ struct BackendArgs {
   uint32_t weight = 1;
 };
 
-// Backend addresses are checked for syntax here so a typo fails before any RPC; everything else
-// (ranges, existence) is the agent's call.
+// Backend references (ADDR, ADDR:PORT, [V6]:PORT) are checked for syntax here so a typo fails
+// before any RPC; they go to the agent as typed, and everything else (ranges, existence, which
+// backend an address without a port names) is the agent's call.
 absl::Status checkBackendAddress(const std::string& address) {
-  auto a = parseIpAddress(address);
-  if (!a.ok()) return absl::InvalidArgumentError(absl::StrCat("backend: ", a.status().message()));
-  return absl::OkStatus();
+  return parseBackendRefArg(address, "backend").status();
+}
+
+// Whether a listed backend (its address, perhaps "ADDR:PORT") is the one the operator typed.
+bool sameBackend(const std::string& listed, const std::string& typed) {
+  auto a = config::parseBackendRef(listed, "listed");
+  auto b = config::parseBackendRef(typed, "typed");
+  if (!a.ok() || !b.ok()) return sameAddress(listed, typed);
+  return a->address == b->address && (!a->port || !b->port || *a->port == *b->port);
 }
 
 void printBackends(const xlb::v1::Vip& vip, OutputFormat format) {
@@ -84,7 +92,7 @@ grpc::Status fetchBackendStatus(Client& client, const xlb::v1::VipKey& key,
   grpc::Status st = client.stub().ListBackends(ctx.get(), req, &resp);
   if (!st.ok()) return st;
   for (const auto& b : resp.vip().backends()) {
-    if (sameAddress(b.address(), address)) {
+    if (sameBackend(b.address(), address)) {
       *out = b;
       return grpc::Status::OK;
     }
@@ -174,10 +182,11 @@ int backendDrain(Client& client, const DrainArgs& a, bool drain, OutputFormat fo
 int backendAdd(Client& client, const BackendArgs& a, bool weight_set, OutputFormat format) {
   auto key = parseVipKey(a.vip);
   if (!key.ok()) return reportLocalError(key.status(), kExitUsage);
-  if (auto st = checkBackendAddress(a.address); !st.ok()) return reportLocalError(st, kExitUsage);
+  auto backend = parseBackendAddArg(a.address);
+  if (!backend.ok()) return reportLocalError(backend.status(), kExitUsage);
   xlb::v1::AddBackendRequest req;
   *req.mutable_vip() = *key;
-  req.mutable_backend()->set_address(a.address);
+  *req.mutable_backend() = *backend;
   if (weight_set) req.mutable_backend()->set_weight(a.weight);
   return callAndPrint<xlb::v1::Vip>(
       client,
@@ -222,6 +231,9 @@ void addBackendCommands(CLI::App& app, CommandContext& ctx) {
   auto* be = app.add_subcommand("backend", "List, add and delete a VIP's backends; set weights");
   be->require_subcommand(1);
   constexpr const char* kVipHelp = "ADDR:PORT/PROTO of the VIP, e.g. 10.0.0.10:80/tcp";
+  constexpr const char* kBackendRefHelp =
+      "ADDR, ADDR:PORT or [V6]:PORT (passed as typed; the port tells apart backends that share "
+      "an address)";
 
   auto list_args = std::make_shared<BackendArgs>();
   auto* list = be->add_subcommand(
@@ -236,7 +248,10 @@ void addBackendCommands(CLI::App& app, CommandContext& ctx) {
   auto add_args = std::make_shared<BackendArgs>();
   auto* add = be->add_subcommand("add", "Add a backend to a VIP (ALREADY_EXISTS if present)");
   add->add_option("vip", add_args->vip, kVipHelp)->required();
-  add->add_option("address", add_args->address, "Backend IPv4/IPv6 address")->required();
+  add->add_option("address", add_args->address,
+                  "ADDR, ADDR:PORT or [V6]:PORT (no port = the VIP's port; a port other than "
+                  "the VIP's needs forwarding nat or fullnat)")
+      ->required();
   auto* w =
       add->add_option("--weight", add_args->weight, "Relative share of new flows (default 1)");
   add->callback([&ctx, add_args, w] {
@@ -249,7 +264,7 @@ void addBackendCommands(CLI::App& app, CommandContext& ctx) {
   auto* del = be->add_subcommand("del", "Remove a backend from a VIP (NOT_FOUND if absent)");
   del->alias("delete");
   del->add_option("vip", del_args->vip, kVipHelp)->required();
-  del->add_option("address", del_args->address, "Backend address")->required();
+  del->add_option("address", del_args->address, kBackendRefHelp)->required();
   del->callback([&ctx, del_args] {
     ctx.action = [&ctx, del_args](Client& c) {
       return backendDel(c, *del_args, ctx.global.format());
@@ -260,7 +275,7 @@ void addBackendCommands(CLI::App& app, CommandContext& ctx) {
   auto* drain = be->add_subcommand(
       "drain", "No new flows to a backend; existing flows continue (idempotent)");
   drain->add_option("vip", drain_args->vip, kVipHelp)->required();
-  drain->add_option("address", drain_args->address, "Backend address")->required();
+  drain->add_option("address", drain_args->address, kBackendRefHelp)->required();
   drain->add_flag("--wait", drain_args->wait,
                   "Block until the backend has no open flows (exit 1 on timeout)");
   drain
@@ -276,7 +291,7 @@ void addBackendCommands(CLI::App& app, CommandContext& ctx) {
   auto undrain_args = std::make_shared<DrainArgs>();
   auto* undrain = be->add_subcommand("undrain", "Put a drained backend back in rotation");
   undrain->add_option("vip", undrain_args->vip, kVipHelp)->required();
-  undrain->add_option("address", undrain_args->address, "Backend address")->required();
+  undrain->add_option("address", undrain_args->address, kBackendRefHelp)->required();
   undrain->callback([&ctx, undrain_args] {
     ctx.action = [&ctx, undrain_args](Client& c) {
       return backendDrain(c, *undrain_args, false, ctx.global.format());
@@ -286,7 +301,7 @@ void addBackendCommands(CLI::App& app, CommandContext& ctx) {
   auto wt_args = std::make_shared<BackendArgs>();
   auto* wt = be->add_subcommand("weight", "Set a backend's weight (0 = no new flows)");
   wt->add_option("vip", wt_args->vip, kVipHelp)->required();
-  wt->add_option("address", wt_args->address, "Backend address")->required();
+  wt->add_option("address", wt_args->address, kBackendRefHelp)->required();
   wt->add_option("weight", wt_args->weight, "New weight, 0..65535")->required();
   wt->callback([&ctx, wt_args] {
     ctx.action = [&ctx, wt_args](Client& c) {

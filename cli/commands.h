@@ -26,6 +26,7 @@ void addEventsCommand(CLI::App& app, CommandContext& ctx);    // events.cc
 void addTopCommand(CLI::App& app, CommandContext& ctx);       // top.cc
 void addFlowsCommand(CLI::App& app, CommandContext& ctx);     // flows.cc
 void addExplainCommand(CLI::App& app, CommandContext& ctx);   // explain.cc
+void addNatCommands(CLI::App& app, CommandContext& ctx);      // nat.cc (nat list, nat flush)
 
 // Shared by vip/backend: prints a Vip returned by a mutation as a table or JSON.
 void printVip(const xlb::v1::Vip& vip, OutputFormat format);

@@ -65,11 +65,9 @@ int flows(Client& client, const FlowsArgs& a, OutputFormat format) {
   }
   req.set_vip_name(a.vip_name);
   if (!a.backend.empty()) {
-    if (auto b = parseIpAddress(a.backend); !b.ok())
-      return reportLocalError(
-          absl::InvalidArgumentError(absl::StrCat("--backend: ", b.status().message())),
-          kExitUsage);
-    req.set_backend(a.backend);
+    auto b = parseBackendRefArg(a.backend, "--backend");
+    if (!b.ok()) return reportLocalError(b.status(), kExitUsage);
+    req.set_backend(*b);
   }
   if (!a.client.empty()) {
     auto c = parseClientFilter(a.client);
@@ -103,7 +101,8 @@ void addFlowsCommand(CLI::App& app, CommandContext& ctx) {
                               "Only flows of this VIP: ADDR:PORT[/tcp|udp] (default tcp)");
   cmd->add_option("--vip-name", args->vip_name, "Only flows of the VIP with this name")
       ->excludes(vip);
-  cmd->add_option("--backend", args->backend, "Only flows recorded on this backend address");
+  cmd->add_option("--backend", args->backend,
+                  "Only flows recorded on this backend: ADDR (any port), ADDR:PORT or [V6]:PORT");
   cmd->add_option("--client", args->client,
                   "Only flows from this client: IP[/LEN][:PORT], [IPv6[/LEN]]:PORT");
   cmd->add_option("--limit", args->limit, "At most this many flows (1..10000; default 100)");

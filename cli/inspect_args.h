@@ -27,6 +27,16 @@ absl::StatusOr<HostPort> parseClientFilter(absl::string_view text);
 // `--vip` of flows: "10.0.0.10:80/tcp" or, without a protocol, "10.0.0.10:80" meaning tcp.
 absl::StatusOr<xlb::v1::VipKey> parseVipFilter(absl::string_view text);
 
+// Filters of `lbctl nat list|flush` as typed; buildNatFilter (nat.cc) checks their syntax:
+// --vip as parseVipFilter, --backend ADDR / ADDR:PORT / [V6]:PORT, --client an address or prefix.
+struct NatFilterArgs {
+  std::string vip;
+  std::string vip_name;
+  std::string backend;
+  std::string client;
+};
+absl::StatusOr<xlb::v1::NatFilter> buildNatFilter(const NatFilterArgs& args);
+
 // "tcp" / "udp", any case.
 absl::StatusOr<xlb::v1::Protocol> parseProtocol(absl::string_view text, absl::string_view what);
 

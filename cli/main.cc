@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   addTopCommand(app, ctx);
   addFlowsCommand(app, ctx);
   addExplainCommand(app, ctx);
+  addNatCommands(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -152,7 +152,7 @@ Table vipTable(const std::vector<const xlb::v1::Vip*>& vips) {
   for (const auto* v : vips) {
     std::vector<std::string> bes;
     for (const auto& b : v->backends()) {
-      bes.push_back(absl::StrCat(b.address(), "*", effectiveWeight(b)));
+      bes.push_back(absl::StrCat(formatBackend(b.address(), b.port()), "*", effectiveWeight(b)));
     }
     t.addRow({formatVipKey(*v), v->name().empty() ? "-" : v->name(),
               forwardingName(v->forwarding()), algorithmName(v->algorithm()),
@@ -169,9 +169,76 @@ Table backendTable(const xlb::v1::Vip& vip) {
   for (const auto& b : vip.backends()) {
     const uint32_t w = effectiveWeight(b);
     std::string share = total == 0 ? "0.0%" : absl::StrFormat("%.1f%%", 100.0 * w / total);
-    t.addRow({b.address(), absl::StrCat(w), share});
+    t.addRow({formatBackend(b.address(), b.port()), absl::StrCat(w), share});
   }
   return t;
+}
+
+namespace {
+std::string endpoint(const std::string& address, uint32_t port) {
+  return port == 0 ? address : formatBackend(address, port);
+}
+}  // namespace
+
+std::string natStateName(xlb::v1::NatState s) {
+  switch (s) {
+    case xlb::v1::NAT_STATE_SYN:
+      return "syn";
+    case xlb::v1::NAT_STATE_ESTABLISHED:
+      return "established";
+    case xlb::v1::NAT_STATE_CLOSING:
+      return "closing";
+    case xlb::v1::NAT_STATE_UDP:
+      return "udp";
+    default:
+      return "-";
+  }
+}
+
+Table natTable(const xlb::v1::ListNatResponse& r) {
+  Table t({"PROTO", "CLIENT -> VIP", "SOURCE -> BACKEND", "MODE", "STATE", "REPLIED", "IDLE", "AGE",
+           "EXPIRES"},
+          {false, false, false, false, false, false, true, true, true});
+  for (const auto& c : r.connections()) {
+    t.addRow({protocolName(c.protocol()),
+              absl::StrCat(endpoint(c.client_address(), c.client_port()), " -> ",
+                           endpoint(c.vip_address(), c.vip_port())),
+              absl::StrCat(endpoint(c.source_address(), c.source_port()), " -> ",
+                           endpoint(c.backend_address(), c.backend_port())),
+              forwardingName(c.forwarding()), natStateName(c.state()), c.replied() ? "yes" : "no",
+              formatAge(c.idle_ms()), formatAge(c.age_ms()), formatAge(c.expires_in_ms())});
+  }
+  return t;
+}
+
+std::string formatNatTableStats(const xlb::v1::NatTableStats& s) {
+  return absl::StrCat("NAT table: ", s.entries(), " / ", s.capacity(), " entries, ",
+                      s.connections(), " connection", s.connections() == 1 ? "" : "s", " (",
+                      s.unanswered(), " unanswered); deleted so far: ", s.expired(), " expired, ",
+                      s.pressure_expired(), " unanswered under pressure, ", s.orphans(),
+                      " orphan entries");
+}
+
+Table natStatsTable(const xlb::v1::NatTableStats& n) {
+  Table t({"NAT TABLE", "VALUE"}, {false, true});
+  t.addRow({"entries", absl::StrCat(formatCount(n.entries()), " / ", formatCount(n.capacity()))});
+  t.addRow({"connections", formatCount(n.connections())});
+  t.addRow({"unanswered", formatCount(n.unanswered())});
+  t.addRow({"expired", formatCount(n.expired())});
+  t.addRow({"unanswered expired under pressure", formatCount(n.pressure_expired())});
+  t.addRow({"orphan entries deleted", formatCount(n.orphans())});
+  return t;
+}
+
+std::string natSummary(const xlb::v1::ListNatResponse& r) {
+  std::string out =
+      absl::StrCat(r.connections_size(), " of ", r.matched(), " matching NAT connection",
+                   r.matched() == 1 ? "" : "s", " shown (most recently active first; ", r.scanned(),
+                   " connections scanned)");
+  if (r.truncated()) absl::StrAppend(&out, "; raise --limit or narrow the filters to see more");
+  absl::StrAppend(&out, "\n");
+  if (r.has_table()) absl::StrAppend(&out, formatNatTableStats(r.table()), "\n");
+  return out;
 }
 
 std::string formatAge(uint64_t ms) {

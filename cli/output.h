@@ -52,6 +52,19 @@ Table backendTable(const xlb::v1::Vip& vip);
 // `now_unix_ms` dates the LAST TRANSITION column ("12s ago: up -> down (http 503)").
 Table backendStatusTable(const xlb::v1::VipStatus& vip, uint64_t now_unix_ms);
 
+// `lbctl nat list`: one row per NAT connection (PROTO, CLIENT -> VIP, SOURCE -> BACKEND, MODE,
+// STATE, REPLIED, IDLE, AGE, EXPIRES), then natSummary's lines: shown / matched / scanned (and
+// what to do when truncated) and the table's occupancy.
+Table natTable(const xlb::v1::ListNatResponse& r);
+std::string natSummary(const xlb::v1::ListNatResponse& r);
+// "NAT table: 10 / 524288 entries, 5 connections (1 unanswered); deleted so far: 3 expired, ...".
+std::string formatNatTableStats(const xlb::v1::NatTableStats& s);
+// `lbctl stats` "NAT table" section (printed when the table has a capacity): occupancy and the
+// collector's deletions.
+Table natStatsTable(const xlb::v1::NatTableStats& s);
+// "syn", "established", "closing", "udp" ("-" when unspecified).
+std::string natStateName(xlb::v1::NatState s);
+
 // Age of an event for humans: "850ms", "12s", "3m05s", "2h07m", "3d04h".
 std::string formatAge(uint64_t ms);
 // "2026-11-25T02:10:03Z" (UTC, second precision; JSON output keeps the milliseconds).

@@ -64,6 +64,10 @@ void printStats(const xlb::v1::Stats& s) {
     std::cout << "\nFlow table\n";
     ft.print(std::cout);
   }
+  if (s.nat_table().capacity() > 0) {
+    std::cout << "\nNAT table\n";
+    natStatsTable(s.nat_table()).print(std::cout);
+  }
   std::cout << "\nVIPs\n";
   vips.print(std::cout);
   std::cout << "\nBackends\n";

@@ -33,7 +33,46 @@ struct VipAddArgs {
   std::string health_check;
   std::string hc_interval, hc_timeout, hc_http_path, hc_http_status, hc_grpc_service;
   uint32_t hc_rise = 0, hc_fall = 0, hc_port = 0;
+  // NAT (empty = not given): --snat, --snat-ports, --nat-timeout.
+  std::string snat, snat_ports, nat_timeout;
 };
+
+// Fills vip->snat_pool and vip->nat_timeouts. Options the chosen forwarding cannot use are refused
+// here (exit 2) with the option's name; pool and timeout ranges are the agent's validation.
+absl::Status buildNat(const VipAddArgs& a, xlb::v1::Vip* vip) {
+  const auto f = vip->forwarding();
+  const bool nat = f == xlb::v1::FORWARDING_MODE_NAT || f == xlb::v1::FORWARDING_MODE_FULLNAT;
+  if (!a.snat_ports.empty() && a.snat.empty()) {
+    return absl::InvalidArgumentError(
+        "--snat-ports needs --snat (a VIP's own pool lists its addresses; without --snat the "
+        "config's snat_pool applies, with its own ports)");
+  }
+  if (!a.snat.empty()) {
+    if (f != xlb::v1::FORWARDING_MODE_FULLNAT) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--snat needs --forwarding fullnat (got ", forwardingName(f), ")"));
+    }
+    auto addrs = parseSnatAddresses(a.snat);
+    if (!addrs.ok()) return addrs.status();
+    for (const auto& addr : *addrs) vip->mutable_snat_pool()->add_addresses(addr);
+  }
+  if (!a.snat_ports.empty()) {
+    auto ports = parseSnatPorts(a.snat_ports);
+    if (!ports.ok()) return ports.status();
+    vip->mutable_snat_pool()->set_port_min(ports->first);
+    vip->mutable_snat_pool()->set_port_max(ports->second);
+  }
+  if (!a.nat_timeout.empty()) {
+    if (!nat) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--nat-timeout needs --forwarding nat or fullnat (got ", forwardingName(f), ")"));
+    }
+    auto t = parseNatTimeouts(a.nat_timeout);
+    if (!t.ok()) return t.status();
+    *vip->mutable_nat_timeouts() = *t;
+  }
+  return absl::OkStatus();
+}
 
 // The options of `vip add` that belong to the health check, for "needs --health-check" errors.
 struct HealthOptions {
@@ -137,8 +176,10 @@ int vipAdd(Client& client, const VipAddArgs& a, bool table_size_set, const Healt
   vip->set_address(key->address());
   vip->set_port(key->port());
   vip->set_protocol(key->protocol());
-  vip->set_forwarding(a.forwarding == "ipip" ? xlb::v1::FORWARDING_MODE_IPIP
-                                             : xlb::v1::FORWARDING_MODE_DSR);
+  auto forwarding = parseForwarding(a.forwarding);
+  if (!forwarding.ok()) return reportLocalError(forwarding.status(), kExitUsage);
+  vip->set_forwarding(*forwarding);
+  if (auto st = buildNat(a, vip); !st.ok()) return reportLocalError(st, kExitUsage);
   auto algorithm = parseAlgorithm(a.algorithm);
   if (!algorithm.ok()) return reportLocalError(algorithm.status(), kExitUsage);
   vip->set_algorithm(*algorithm);
@@ -195,15 +236,25 @@ void addVipCommands(CLI::App& app, CommandContext& ctx) {
                   "port 0 = all ports")
       ->required();
   add->add_option("--name", args->name, "Operator label, unique among VIPs");
-  add->add_option("--forwarding", args->forwarding, "How packets reach backends")
-      ->check(CLI::IsMember({"dsr", "ipip"}))
+  add->add_option("--forwarding", args->forwarding,
+                  "How packets reach backends: dsr, ipip, nat (destination NAT, backend ports; "
+                  "replies must route through xlb) or fullnat (source and destination NAT)")
+      ->check(CLI::IsMember({"dsr", "ipip", "nat", "fullnat"}))
       ->capture_default_str();
+  add->add_option("--snat", args->snat,
+                  "fullnat: this VIP's SNAT pool, ADDR[,ADDR...] (addresses of the balancer "
+                  "host, never a VIP; default: the config's snat_pool)");
+  add->add_option("--snat-ports", args->snat_ports,
+                  "fullnat, with --snat: the pool's source ports MIN-MAX (default 61000-65535)");
+  add->add_option("--nat-timeout", args->nat_timeout,
+                  "nat/fullnat idle timeouts, any of syn=60,established=21600,closing=10,udp=60 "
+                  "(seconds; s, m, h, d suffixes; unset kinds keep these defaults)");
   add->add_option("--algorithm", args->algorithm, "Backend selection")
       ->check(CLI::IsMember(algorithmNames()))
       ->capture_default_str();
   auto* m = add->add_option("--maglev-table-size", args->table_size,
                             "Maglev table size M (prime, default 65537)");
-  add->add_option("--backend", args->backends, "ADDR[:WEIGHT] (repeatable), e.g. 10.0.1.11:2");
+  add->add_option("--backend", args->backends, kBackendSpecHelp);
   add->add_flag("--source-hash-include-port", args->source_hash_include_port,
                 "source_hash: hash the client port too (affinity per connection, not per client)");
   add->add_option("--all-down", args->all_down,

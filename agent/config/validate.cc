@@ -7,49 +7,27 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "config/checks.h"
 #include "maglev/maglev.h"
 #include "xlb/abi.h"
 
 namespace xlb::config {
+
+using internal::Errors;
+using internal::join;
+
 namespace {
 
 constexpr char kAddressExample[] = "e.g. 10.0.0.10 or 2001:db8::10";
 constexpr char kPrimeExamples[] = "e.g. 1021, 4099, 65537, 131071, 1000003";
 constexpr size_t kMaxNameLength = 63;
 constexpr char kProbeTarget[] = "a health-check target";
-
-// Collects every violation so the operator fixes them all in one round trip.
-class Errors {
- public:
-  void invalid(absl::string_view path, absl::string_view what) {
-    invalid_.push_back(absl::StrCat(path, ": ", what));
-  }
-  void exhausted(absl::string_view path, absl::string_view what) {
-    exhausted_.push_back(absl::StrCat(path, ": ", what));
-  }
-  absl::Status status() const {
-    if (!invalid_.empty()) {
-      std::vector<std::string> all = invalid_;
-      all.insert(all.end(), exhausted_.begin(), exhausted_.end());
-      return absl::InvalidArgumentError(absl::StrJoin(all, "\n"));
-    }
-    if (!exhausted_.empty()) return absl::ResourceExhaustedError(absl::StrJoin(exhausted_, "\n"));
-    return absl::OkStatus();
-  }
-
- private:
-  std::vector<std::string> invalid_;
-  std::vector<std::string> exhausted_;
-};
-
-std::string join(absl::string_view path, absl::string_view field) {
-  return absl::StrCat(path, ".", field);
-}
 
 bool isUnicast(const IpAddress& a) {
   const auto& b = a.bytes;
@@ -118,12 +96,15 @@ std::string unusableReason(const IpAddress& a, absl::string_view text, bool prob
   return "";
 }
 
+}  // namespace
+
+namespace internal {
+
 // Parses and checks an address field; returns it when usable. `lookup` is for fields that name
 // something that already exists (a VIP key or backend to delete, drain ...): those only need to be
 // unicast, so an entry persisted by an older agent can still be removed.
 std::optional<IpAddress> checkAddress(Errors& errors, absl::string_view path,
-                                      absl::string_view text, absl::string_view role,
-                                      bool lookup = false) {
+                                      absl::string_view text, absl::string_view role, bool lookup) {
   if (text.empty()) {
     errors.invalid(path, absl::StrCat("missing (", kAddressExample, ")"));
     return std::nullopt;
@@ -153,6 +134,13 @@ void checkRange(Errors& errors, absl::string_view path, uint64_t value, uint64_t
     errors.invalid(path, absl::StrCat(value, " is not in [", lo, ", ", hi, "]"));
   }
 }
+
+}  // namespace internal
+
+namespace {
+
+using internal::checkAddress;
+using internal::checkRange;
 
 void checkProtocol(Errors& errors, absl::string_view path, int protocol) {
   if (protocol == v1::PROTOCOL_UNSPECIFIED) {
@@ -272,6 +260,7 @@ std::optional<IpAddress> checkBackend(Errors& errors, const v1::Backend& backend
   auto addr = checkAddress(errors, join(path, "address"), backend.address(), "a backend");
   if (backend.has_weight())
     checkRange(errors, join(path, "weight"), backend.weight(), 0, XLB_MAX_WEIGHT);
+  checkRange(errors, join(path, "port"), backend.port(), 0, 65535);
   if (!v1::BackendState_IsValid(backend.state())) {
     errors.invalid(join(path, "state"),
                    absl::StrCat(backend.state(), " is not a known state (active or draining)"));
@@ -312,12 +301,14 @@ void checkVip(Errors& errors, const v1::Vip& vip, absl::string_view path) {
   if (vip.has_health_check()) checkHealth(errors, vip, nullptr, path);
   if (!v1::ForwardingMode_IsValid(vip.forwarding())) {
     errors.invalid(join(path, "forwarding"),
-                   absl::StrCat(vip.forwarding(), " is not a known forwarding mode (dsr or ipip)"));
+                   absl::StrCat(vip.forwarding(),
+                                " is not a known forwarding mode (dsr, ipip, nat or fullnat)"));
   }
 
-  // Backends: each valid on its own, each address once. Any family mix is fine: dsr only rewrites
-  // MACs, and ipip encapsulates in the backend's family (IPIP, IP6IP6, 4in6, 6in4).
-  std::map<IpAddress, int> seen;
+  // Backends: each valid on its own, each (address, port) once. Any family mix is fine for dsr
+  // (it only rewrites MACs) and ipip (it encapsulates in the backend's family: IPIP, IP6IP6, 4in6,
+  // 6in4); nat and fullnat are checked by checkNatVip.
+  std::map<std::pair<IpAddress, uint32_t>, int> seen;
   auto vip_addr = parseIpAddress(vip.address());
   for (int i = 0; i < vip.backends_size(); ++i) {
     std::string bpath = absl::StrCat(path, ".backends[", i, "]");
@@ -331,13 +322,23 @@ void checkVip(Errors& errors, const v1::Vip& vip, absl::string_view path) {
                                   "packets would come back to xlb; use the backend's own address)"));
       continue;
     }
-    auto [it, inserted] = seen.emplace(*addr, i);
-    if (!inserted) {
+    const uint32_t port = internal::effectivePort(vip, vip.backends(i));
+    auto [it, inserted] = seen.emplace(std::make_pair(*addr, port), i);
+    if (inserted) continue;
+    const v1::Backend& first = vip.backends(it->second);
+    if (vip.backends(i).port() == 0 && first.port() == 0) {
       errors.invalid(join(bpath, "address"),
                      absl::StrCat("\"", vip.backends(i).address(), "\" duplicates ", path,
                                   ".backends[", it->second, "] (each backend once per VIP)"));
+    } else {
+      errors.invalid(bpath, absl::StrCat(formatHostPort(*addr, static_cast<uint16_t>(port)),
+                                         " duplicates ", path, ".backends[", it->second,
+                                         "] (a backend is an address and a port, port 0 meaning "
+                                         "the VIP's port ",
+                                         vip.port(), "; list each pair once)"));
     }
   }
+  internal::checkNatVip(errors, vip, path);
 
   const uint64_t n = static_cast<uint64_t>(vip.backends_size());
   if (n > XLB_MAX_BACKENDS) {
@@ -471,7 +472,9 @@ std::optional<std::pair<uint64_t, uint64_t>> fieldRange(absl::string_view full_n
       full_name == "xlb.v1.SetBackendWeightRequest.weight") {
     return std::make_pair(uint64_t{0}, uint64_t{XLB_MAX_WEIGHT});
   }
-  if (full_name == "xlb.v1.Vip.port" || full_name == "xlb.v1.VipKey.port") {
+  if (full_name == "xlb.v1.Vip.port" || full_name == "xlb.v1.VipKey.port" ||
+      full_name == "xlb.v1.Backend.port" || full_name == "xlb.v1.SnatPool.port_min" ||
+      full_name == "xlb.v1.SnatPool.port_max") {
     return std::make_pair(uint64_t{0}, uint64_t{65535});
   }
   if (full_name == "xlb.v1.HealthCheck.interval_ms") {
@@ -489,6 +492,9 @@ std::optional<std::pair<uint64_t, uint64_t>> fieldRange(absl::string_view full_n
   if (full_name == "xlb.v1.HealthCheck.port") return std::make_pair(uint64_t{0}, uint64_t{65535});
   if (full_name == "xlb.v1.StatusRange.low" || full_name == "xlb.v1.StatusRange.high") {
     return std::make_pair(uint64_t{100}, uint64_t{599});
+  }
+  if (absl::StartsWith(full_name, "xlb.v1.NatTimeouts.")) {
+    return std::make_pair(uint64_t{1}, uint64_t{kMaxNatTimeoutS});
   }
   if (full_name == "xlb.v1.Vip.maglev_table_size") {
     return std::make_pair(uint64_t{kMinMaglevTableSize}, uint64_t{XLB_MAGLEV_MAX_M});
@@ -524,6 +530,7 @@ absl::Status validateConfig(const v1::Config& config) {
     }
   }
   checkBackendsAreNotVips(errors, config);
+  internal::checkNatConfig(errors, config);
   checkVlanIds(errors, config);
   if (config.vips_size() > XLB_MAX_VIPS) {
     errors.exhausted("vips", absl::StrCat(config.vips_size(),
@@ -652,6 +659,8 @@ v1::Vip normalizeVip(const v1::Vip& in) {
           canonicalAddress(backend.health_check().address()));
     }
   }
+  if (vip.has_snat_pool()) *vip.mutable_snat_pool() = normalizeSnatPool(vip.snat_pool());
+  if (internal::isNat(vip.forwarding())) *vip.mutable_nat_timeouts() = effectiveNatTimeouts(vip);
   return vip;
 }
 
@@ -711,6 +720,7 @@ v1::HealthCheck effectiveHealthCheck(const v1::Vip& vip, const v1::Backend& back
 v1::Config normalize(const v1::Config& in) {
   v1::Config config = in;
   for (auto& vip : *config.mutable_vips()) vip = normalizeVip(vip);
+  if (config.has_snat_pool()) *config.mutable_snat_pool() = normalizeSnatPool(config.snat_pool());
   std::sort(config.mutable_vlan_ids()->begin(), config.mutable_vlan_ids()->end());
   auto* encap = config.mutable_encap();
   if (encap->source_v4_prefix().empty()) encap->set_source_v4_prefix(kDefaultEncapV4);
@@ -730,7 +740,16 @@ const char* protocolName(v1::Protocol p) {
 }
 
 const char* forwardingName(v1::ForwardingMode f) {
-  return f == v1::FORWARDING_MODE_IPIP ? "ipip" : "dsr";
+  switch (f) {
+    case v1::FORWARDING_MODE_IPIP:
+      return "ipip";
+    case v1::FORWARDING_MODE_NAT:
+      return "nat";
+    case v1::FORWARDING_MODE_FULLNAT:
+      return "fullnat";
+    default:
+      return "dsr";
+  }
 }
 
 const char* algorithmName(v1::Algorithm a) {

@@ -30,6 +30,13 @@ inline constexpr uint32_t kDefaultJitterPercent = 10;
 inline constexpr uint32_t kMinIntervalMs = 10;
 inline constexpr uint32_t kMaxIntervalMs = 3'600'000;
 
+// NAT (forwarding nat / fullnat): idle-timeout defaults and bounds (proto NatTimeouts), seconds.
+inline constexpr uint32_t kDefaultNatSynS = 60;
+inline constexpr uint32_t kDefaultNatEstablishedS = 21600;
+inline constexpr uint32_t kDefaultNatClosingS = 10;
+inline constexpr uint32_t kDefaultNatUdpS = 60;
+inline constexpr uint32_t kMaxNatTimeoutS = 2'592'000;  // 30 days
+
 // A VIP's identity, parsed: address + port + protocol. Ordered, so usable as a map key.
 struct VipKey {
   IpAddress address;
@@ -63,6 +70,19 @@ absl::Status validateWeight(uint32_t weight, absl::string_view path);
 // A backend address (not a full Backend message), e.g. DeleteBackendRequest.address.
 absl::Status validateBackendAddress(absl::string_view address, absl::string_view path);
 
+// A backend named by a request (DeleteBackendRequest.address, NatFilter.backend, lbctl --backend
+// filters): "ADDR" (any port: the one backend at that address, or all of them for a filter),
+// "ADDR:PORT" or "[V6]:PORT" (port 0..65535; 0 = the VIP's port, as in Backend.port). The address
+// only needs to be unicast (it names something that exists). Errors name `path` and the text.
+struct BackendRef {
+  IpAddress address;
+  std::optional<uint16_t> port;
+  // Whether `backend` of `vip` is the one named (a port compares with the backend's effective port:
+  // its own, or the VIP's when 0).
+  bool matches(const v1::Vip& vip, const v1::Backend& backend) const;
+};
+absl::StatusOr<BackendRef> parseBackendRef(absl::string_view text, absl::string_view path);
+
 // The agent's --vlan-ids value: comma-separated ids and inclusive ranges ("100,200-205"), each id
 // 1..4094 and at most once; empty text = none. Sorted ascending. Errors name `flag` and the item.
 absl::StatusOr<std::vector<uint32_t>> parseVlanIdList(absl::string_view text, absl::string_view flag);
@@ -74,6 +94,15 @@ std::string formatVlanIdList(const std::vector<uint32_t>& sorted_ids);
 // config; unparsable addresses are left as written.
 v1::Config normalize(const v1::Config& config);
 v1::Vip normalizeVip(const v1::Vip& vip);
+// A pool with canonical addresses and its port range filled (0-0 = XLB_NAT_DEFAULT_PORT_MIN..MAX).
+// normalize() applies it to the config's and each VIP's pool, and fills a nat / fullnat VIP's
+// nat_timeouts with effectiveNatTimeouts().
+v1::SnatPool normalizeSnatPool(const v1::SnatPool& pool);
+// A VIP's NAT idle timeouts, unset ones at their defaults (kDefaultNat*).
+v1::NatTimeouts effectiveNatTimeouts(const v1::Vip& vip);
+// The pool a fullnat VIP allocates from: its own when it lists addresses, else the config's
+// (normalized; empty when neither has addresses).
+v1::SnatPool effectiveSnatPool(const v1::Config& config, const v1::Vip& vip);
 
 // The check that applies to one backend: the VIP's default (normalized) with the backend's override
 // on top (fields the override leaves unset are inherited; a changed type drops the other type's
@@ -86,7 +115,7 @@ v1::HealthCheck normalizeHealthCheck(const v1::HealthCheck& check);
 std::string canonicalAddress(absl::string_view address);
 
 const char* protocolName(v1::Protocol p);                // "tcp", "udp", "unspecified"
-const char* forwardingName(v1::ForwardingMode f);        // "dsr", "ipip"
+const char* forwardingName(v1::ForwardingMode f);        // "dsr", "ipip", "nat", "fullnat"
 const char* algorithmName(v1::Algorithm a);              // "maglev", "source_hash", ...
 const char* healthCheckTypeName(v1::HealthCheckType t);  // "none", "tcp", "http", "grpc"
 const char* backendStateName(v1::BackendState s);        // "active", "draining"

@@ -100,8 +100,9 @@ TEST(ParseBackendSpec, Errors) {
   auto a = parseBackendSpec("10.0.1.11:heavy");
   ASSERT_FALSE(a.ok());
   EXPECT_EQ(a.status().message(),
-            "backend \"10.0.1.11:heavy\": weight \"heavy\" is not a number (e.g. 10.0.1.11, "
-            "10.0.1.11:2 or [2001:db8::11]:2)");
+            "backend \"10.0.1.11:heavy\": weight \"heavy\" is not a number (ADDR[:WEIGHT] or "
+            "ADDR:PORT:[WEIGHT], IPv6 in brackets, e.g. 10.0.1.11, 10.0.1.11:2, 10.0.1.11:8080:2, "
+            "10.0.1.11:8080: or [2001:db8::11]:8080:2)");
   auto b = parseBackendSpec("backend1");
   ASSERT_FALSE(b.ok());
   EXPECT_EQ(b.status().message(),

@@ -152,6 +152,44 @@ TEST_F(LbctlApiTest, ErrorsKeepTheirCodesAndChangeNothing) {
   EXPECT_EQ(lbctl("vip list").out, before);
 }
 
+// NAT rules reach lbctl from the agent's shared validator (AddVip, AddBackend), with the field
+// path and exit 1; options a forwarding mode cannot use are refused locally (exit 2). Nothing is
+// added. (Creating NAT VIPs needs the NAT data plane: tests/e2e.)
+TEST_F(LbctlApiTest, NatValidationThroughTheApi) {
+  ASSERT_EQ(lbctl("vip add 10.100.0.10:80/tcp --backend 10.0.1.11").rc, 0);
+  const std::string before = lbctl("vip list").out;
+
+  auto port = lbctl("vip add 10.100.0.11:80/tcp --backend 10.0.1.11:8080:");
+  EXPECT_EQ(port.rc, 1);
+  EXPECT_EQ(port.err,
+            "lbctl: INVALID_ARGUMENT: vip.backends[0].port: 8080 is not the VIP's port 80: a port "
+            "of its own needs forwarding nat or fullnat: dsr and ipip deliver the client's packet "
+            "unchanged (forwarding is dsr; remove the port, or set forwarding: nat or fullnat)\n");
+
+  auto nat46 = lbctl("vip add 10.100.0.11:80/tcp --forwarding nat --backend '[2001:db8::1]:80:'");
+  EXPECT_EQ(nat46.rc, 1);
+  EXPECT_NE(nat46.err.find("vip.backends[0].address: \"2001:db8::1\" is IPv6 but the VIP is IPv4"),
+            std::string::npos)
+      << nat46.err;
+
+  auto pool = lbctl("vip add 10.100.0.11:80/tcp --forwarding fullnat --snat 10.100.0.10");
+  EXPECT_EQ(pool.rc, 1);
+  EXPECT_NE(pool.err.find("snat_pool.addresses[0]: \"10.100.0.10\" is the address of vips[0]"),
+            std::string::npos)
+      << pool.err;
+
+  auto backend = lbctl("backend add 10.100.0.10:80/tcp 10.0.1.12:8080");
+  EXPECT_EQ(backend.rc, 1);
+  EXPECT_NE(backend.err.find("backends[1].port: 8080 is not the VIP's port 80"), std::string::npos)
+      << backend.err;
+
+  auto local = lbctl("vip add 10.100.0.11:80/tcp --forwarding nat --snat 192.0.2.1");
+  EXPECT_EQ(local.rc, 2);
+  EXPECT_EQ(local.err, "lbctl: INVALID_ARGUMENT: --snat needs --forwarding fullnat (got nat)\n");
+
+  EXPECT_EQ(lbctl("vip list").out, before);
+}
+
 TEST_F(LbctlApiTest, BackendCommands) {
   ASSERT_EQ(lbctl("vip add 10.100.0.10:80/tcp --backend 10.0.1.11").rc, 0);
   auto add = lbctl("backend add 10.100.0.10:80/tcp 10.0.1.12 --weight 3");
