@@ -210,16 +210,34 @@ static __always_inline int xlb_nat_claim(const struct xlb_flow_key *rk, const st
 	return XLB_DROP_NAT_FULL;
 }
 
-/* fullnat: the SNAT address (of the family, chosen by hash) and a free port: the client's own when
- * inside the pool's range, else from a hashed start, probing linearly and wrapping inside the
- * range. Each try is the REV insert itself (BPF_NOEXIST: the atomic claim), its checksum delta
- * completed with the port tried. Returns 0 with the REV entry inserted (rk->dst:dport = the SNAT
- * endpoint), else the drop reason. */
+/* Writes pool address `a` of the packet's family into rk->dst (the REV entry's destination). */
+static __always_inline void xlb_nat_snat_addr(const struct xlb_snat *pool, int v6, __u32 a,
+					      struct xlb_flow_key *rk)
+{
+	a &= XLB_SNAT_MAX_ADDRS - 1;
+	if (v6) {
+		xlb_copy16(rk->dst, pool->addrs6[a]);
+	} else {
+		*(__u32 *)rk->dst = *(const __u32 *)pool->addrs4[a];
+		*(__u32 *)(rk->dst + 4) = 0;
+		*(__u64 *)(rk->dst + 8) = 0;
+	}
+}
+
+/* fullnat: an SNAT endpoint (pool address of the family, port in the pool's range) no other
+ * connection holds. The first try is the address chosen by hash with the client's own port when
+ * it is inside the range, else a hashed port; the following tries walk every pool address at that
+ * port before moving to the next port (wrapping inside the range), so one full address never
+ * refuses a connection another address could take. Each try is the REV insert itself
+ * (BPF_NOEXIST: the atomic claim), its checksum deltas completed with the endpoint tried. At most
+ * XLB_NAT_PROBES tries. Returns 0 with the REV entry inserted (rk->dst:dport = the SNAT endpoint),
+ * else the drop reason. */
 static __always_inline int xlb_nat_alloc(const struct xlb_pkt *pkt, __u32 vip_id, __u32 be_id,
 					 __u32 hash, struct xlb_flow_key *rk, struct xlb_nat_value *rv)
 {
 	struct xlb_snat *pool = bpf_map_lookup_elem(&xlb_snat, &vip_id);
-	__u32 nr, idx, lo, hi, range, cport, start, p, i, l3, l4;
+	__u32 nr, idx, lo, hi, range, cport, start, p, a, i, l3, l4;
+	int v6 = pkt->key.family == XLB_AF_INET6;
 	__u64 *fail;
 	int rc;
 
@@ -230,35 +248,29 @@ static __always_inline int xlb_nat_alloc(const struct xlb_pkt *pkt, __u32 vip_id
 	if (!lo || hi < lo)
 		return XLB_DROP_NAT_NO_PORT;
 	range = hi - lo + 1;
-	if (pkt->key.family == XLB_AF_INET6) {
-		nr = pool->nr6;
-		if (!nr || nr > XLB_SNAT_MAX_ADDRS)
-			return XLB_DROP_NAT_NO_PORT;
-		idx = xlb_scale(hash, nr) & (XLB_SNAT_MAX_ADDRS - 1);
-		xlb_copy16(rk->dst, pool->addrs6[idx]);
-	} else {
-		nr = pool->nr4;
-		if (!nr || nr > XLB_SNAT_MAX_ADDRS)
-			return XLB_DROP_NAT_NO_PORT;
-		idx = xlb_scale(hash, nr) & (XLB_SNAT_MAX_ADDRS - 1);
-		*(__u32 *)rk->dst = *(const __u32 *)pool->addrs4[idx];
-		*(__u32 *)(rk->dst + 4) = 0;
-		*(__u64 *)(rk->dst + 8) = 0;
-	}
-
-	/* REV rewrite deltas: the addresses are fixed now; the ports but the one tried. */
-	l3 = xlb_nat_addr_delta(rk, rv);
-	rv->csum_l3 = pkt->key.family == XLB_AF_INET ? l3 : 0;
-	l4 = l3 + (__u16)~rk->sport + (__u32)rv->new_sport + (__u32)rv->new_dport;
+	nr = v6 ? pool->nr6 : pool->nr4;
+	if (!nr || nr > XLB_SNAT_MAX_ADDRS)
+		return XLB_DROP_NAT_NO_PORT;
+	idx = xlb_scale(hash, nr);
 
 	cport = bpf_ntohs(pkt->key.sport);
 	if (cport >= lo && cport <= hi)
 		start = cport;
 	else
 		start = lo + xlb_scale(xlb_rotl32(hash, 16) * 0x9e3779b1u, range);
-	/* A bounded loop (kernel >= 5.3; accepted by 6.18 as is): at most XLB_NAT_PROBES inserts. */
-	for (i = 0; i < XLB_NAT_PROBES && i < range; i++) {
-		p = start + i;
+	/* A bounded loop (kernel >= 5.3; accepted by 6.18 as is): at most XLB_NAT_PROBES inserts.
+	 * Try i is address idx + i % nr at port start + i / nr: derived from i alone, so the
+	 * verifier walks one state per iteration. */
+	for (i = 0; i < XLB_NAT_PROBES && i < range * nr; i++) {
+		a = idx + i % nr;
+		if (a >= nr)
+			a -= nr;
+		/* REV rewrite deltas: the addresses, and the ports but the one tried. */
+		xlb_nat_snat_addr(pool, v6, a, rk);
+		l3 = xlb_nat_addr_delta(rk, rv);
+		rv->csum_l3 = v6 ? 0 : l3;
+		l4 = l3 + (__u16)~rk->sport + (__u32)rv->new_sport + (__u32)rv->new_dport;
+		p = start + i / nr;
 		if (p > hi)
 			p -= range;
 		rk->dport = bpf_htons((__u16)p);

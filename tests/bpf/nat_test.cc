@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cerrno>
 #include <cstring>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -413,6 +414,53 @@ TEST(FullnatV4, ExhaustedPoolDropsAndCountsPerBackend) {
   ASSERT_EQ(bpf_map_delete_elem(natFd(), &k), 0);
   check({"one port free again", syn, XDP_TX,
          tcpFrame(kBackendMacB, kLbMac, kSnat4Tiny, "10.0.0.3", 61102, 9191, kSyn), XLB_STAT_NAT_NEW});
+}
+
+TEST(FullnatV4, FullAddressFallsBackToTheOtherPoolAddresses) {
+  // VIP 19: a two-address pool of 4 ports each; every port of the first address is taken.
+  const char* a = kSnat4Tiny;
+  const char* b = "10.200.0.6";
+  addBackend(21, "10.0.0.3", 19, 9292, false);
+  addVip(19, "10.100.1.19", 80, kTcp, XLB_FWD_FULLNAT, {21});
+  xlb_snat pool{};
+  memcpy(pool.addrs4[0], parseAddr(a).data(), 4);
+  memcpy(pool.addrs4[1], parseAddr(b).data(), 4);
+  pool.nr4 = 2;
+  pool.port_min = kTinyMin;
+  pool.port_max = kTinyMax;
+  ASSERT_EQ(bpf_map_update_elem(g_dp->mapFd("xlb_snat"), &(const uint32_t&)19u, &pool, BPF_ANY), 0);
+  addEp(b, 0, kTcp);
+  writeSettings();
+  for (uint16_t p = kTinyMin; p <= kTinyMax; ++p) {
+    xlb_nat_value v{};
+    v.dir = XLB_NAT_DIR_REV;
+    xlb_flow_key k = key("10.0.0.3", a, 9292, p, kTcp);
+    ASSERT_EQ(bpf_map_update_elem(natFd(), &k, &v, BPF_NOEXIST), 0);
+  }
+  // A client port inside the range stays the client's on the address where it is free.
+  Bytes syn = tcpFrame(kLbMac, kClientMac, "192.0.2.80", "10.100.1.19", 61101, 80, kSyn);
+  check({"client port kept on the second address", syn, XDP_TX,
+         tcpFrame(kBackendMacB, kLbMac, b, "10.0.0.3", 61101, 9292, kSyn), XLB_STAT_NAT_NEW});
+  // Ports from a hashed start: the other three ports of the second address, then none.
+  std::set<uint16_t> got = {61101};
+  for (int i = 0; i < 3; ++i) {
+    const std::string c = "192.0.2." + std::to_string(81 + i);
+    Bytes s = tcpFrame(kLbMac, kClientMac, c, "10.100.1.19", 40000, 80, kSyn);
+    RunResult r = runXdp(g_dp->programFd(), s, lbIfindex());
+    ASSERT_EQ(r.ret, XDP_TX) << c;
+    xlb_nat_value fwd{};
+    ASSERT_TRUE(natEntry(key(c, "10.100.1.19", 40000, 80, kTcp), &fwd)) << c;
+    EXPECT_EQ(memcmp(fwd.new_src, parseAddr(b).data(), 16), 0) << c;
+    got.insert(ntohs(fwd.new_sport));
+  }
+  EXPECT_EQ(got, (std::set<uint16_t>{61100, 61101, 61102, 61103}));
+  uint64_t fail = natFail(21);
+  Bytes last = tcpFrame(kLbMac, kClientMac, "192.0.2.90", "10.100.1.19", 40000, 80, kSyn);
+  CounterSnapshot before = counters();
+  check({"both addresses full", last, XDP_DROP, last, -1, XLB_DROP_NAT_NO_PORT});
+  EXPECT_EQ(natFail(21), fail + 1);
+  EXPECT_EQ(counters().global[XLB_STAT_NAT_PORT_PROBE], before.global[XLB_STAT_NAT_PORT_PROBE] + 7)
+      << "8 endpoints tried, the first not counted";
 }
 
 // ---- IPv6 ---------------------------------------------------------------------------------------------

@@ -46,7 +46,7 @@ test_usage_errors() {
 	expect_error 2 'weight "x" is not a number' vip add 10.100.0.20:80/tcp --backend 10.200.0.11:x
 	expect_error 2 'lbctl: INVALID_ARGUMENT: backend: "not-an-ip" is not an IPv4 or IPv6 address' \
 		backend add "$WEB" not-an-ip
-	expect_error 2 'forwarding' vip add 10.100.0.20:80/tcp --forwarding nat
+	expect_error 2 'forwarding' vip add 10.100.0.20:80/tcp --forwarding snat
 	expect_error 2 'timeout "soon" is not a positive duration' --timeout soon vip list
 	expect_error 2 '.' vip frobnicate
 	expect_error 2 '.' backend weight "$WEB" 10.200.0.11 -- -3

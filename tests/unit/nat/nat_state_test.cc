@@ -147,8 +147,11 @@ TEST_F(NatStateTest, NatEndpointsAndSourceFilter) {
   v1::Config c;
   v1::Vip nat = vip("10.0.0.10", 80, v1::FORWARDING_MODE_NAT);
   addBackend(nat, "10.0.1.1", 8000);
-  addBackend(nat, "2001:db8::5", 9000);
   *c.add_vips() = nat;
+  // NAT keeps the family: an IPv6 backend sits behind an IPv6 VIP.
+  v1::Vip nat6 = vip("2001:db8::10", 80, v1::FORWARDING_MODE_NAT);
+  addBackend(nat6, "2001:db8::5", 9000);
+  *c.add_vips() = nat6;
   ASSERT_TRUE(state_.applyConfig(c, false, nullptr).ok());
   EXPECT_TRUE(dp_.hasNatEndpoint(ep("10.0.1.1", 8000)));
   EXPECT_TRUE(dp_.hasNatEndpoint(ep("2001:db8::5", 9000)));
@@ -160,8 +163,10 @@ TEST_F(NatStateTest, NatEndpointsAndSourceFilter) {
   for (uint64_t w : s.snat_dst_bloom) EXPECT_EQ(w, 0u);
 
   // Switching the VIP to dsr removes the endpoints and the filter, after the VIP entry changed.
-  c.mutable_vips(0)->set_forwarding(v1::FORWARDING_MODE_DSR);
-  for (auto& b : *c.mutable_vips(0)->mutable_backends()) b.set_port(0);
+  for (auto& v : *c.mutable_vips()) {
+    v.set_forwarding(v1::FORWARDING_MODE_DSR);
+    for (auto& b : *v.mutable_backends()) b.set_port(0);
+  }
   ASSERT_TRUE(state_.applyConfig(c, false, nullptr).ok());
   EXPECT_EQ(dp_.natEndpointCount(), 0u);
   EXPECT_EQ(dp_.settings().nat_flags, 0u);
@@ -308,14 +313,18 @@ TEST_F(NatStateTest, BackendRefsInRequests) {
   v1::Config c;
   v1::Vip nat = vip("10.0.0.10", 80, v1::FORWARDING_MODE_NAT);
   addBackend(nat, "10.0.1.1", 8000);
-  addBackend(nat, "2001:db8::7", 8000);
   *c.add_vips() = nat;
+  v1::Vip nat6 = vip("2001:db8::10", 80, v1::FORWARDING_MODE_NAT);
+  addBackend(nat6, "2001:db8::7", 8000);
+  *c.add_vips() = nat6;
   ASSERT_TRUE(state_.applyConfig(c, false, nullptr).ok());
   const v1::VipKey key = config::VipKey{*parseIpAddress("10.0.0.10"), 80, v1::PROTOCOL_TCP}.toProto();
+  const v1::VipKey key6 =
+      config::VipKey{*parseIpAddress("2001:db8::10"), 80, v1::PROTOCOL_TCP}.toProto();
   EXPECT_TRUE(state_.setBackendWeight(key, "10.0.1.1:8000", 2).ok());
   EXPECT_TRUE(state_.setBackendWeight(key, "10.0.1.1", 3).ok());
-  EXPECT_TRUE(state_.setBackendWeight(key, "[2001:db8::7]:8000", 4).ok());
-  EXPECT_TRUE(state_.setBackendWeight(key, "2001:db8::7", 4).ok());
+  EXPECT_TRUE(state_.setBackendWeight(key6, "[2001:db8::7]:8000", 4).ok());
+  EXPECT_TRUE(state_.setBackendWeight(key6, "2001:db8::7", 4).ok());
   EXPECT_EQ(state_.setBackendWeight(key, "10.0.1.1:80", 2).status().code(),
             absl::StatusCode::kNotFound);
   auto bad = state_.setBackendWeight(key, "10.0.1.1:http", 2);
