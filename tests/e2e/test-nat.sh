@@ -3,7 +3,8 @@
 # e2e (issue 11): `nat` two-arm and `fullnat` on the same balancer, unmodified backends on their own
 # ports (VIP:80 -> bN:8000), TCP and UDP, IPv4 and IPv6, through a router whose link to the client
 # has a smaller MTU (path MTU discovery must work through the translation), UDP to a closed backend
-# port (the client gets ECONNREFUSED), and an agent SIGKILL + restart under live NAT connections.
+# port (the client gets ECONNREFUSED), and an agent SIGKILL + restart and an upgrade to a build
+# whose program differs, under live nat and fullnat connections.
 # Usage: test-nat.sh BUILD_DIR   (root; exit 77 = skipped)
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -85,7 +86,7 @@ topo_nat() {
 }
 
 # write_config: per family, nat VIPs on 80 (http), 91 (whoami), 53/udp (whoami), 54/udp (closed),
-# 9100 (hold), 9200 (bulk), and fullnat VIPs on 81, 92, 55/udp, 9201 with the SNAT pool.
+# 9100 (hold), 9200 (bulk), and fullnat VIPs on 81, 92, 55/udp, 9101 (hold), 9201 with the SNAT pool.
 write_config() {
 	local f addr b1 b2
 	{
@@ -97,7 +98,7 @@ write_config() {
 			if [ "$f" = 6 ]; then b1=$(be6 1) b2=$(be6 2); else b1=$(be4 1) b2=$(be4 2); fi
 			local spec
 			for spec in "nat tcp 80 8000" "nat tcp 91 8001" "nat udp 53 8053" "nat udp 54 8054" \
-				"nat tcp 9100 8100" "nat tcp 9200 8200" "fullnat tcp 81 8000" \
+				"nat tcp 9100 8100" "nat tcp 9200 8200" "fullnat tcp 81 8000" "fullnat tcp 9101 8100" \
 				"fullnat tcp 92 8001" "fullnat udp 55 8053" "fullnat tcp 9201 8200"; do
 				set -- $spec
 				cat <<-EOF
@@ -204,27 +205,65 @@ test_nat_list() {
 	[ "$n" -ge 1 ] || fail "lbctl nat list --client $CLN4 matched $n connections"
 }
 
-# Agent SIGKILL and restart while NCONN long-lived nat connections echo every 100 ms: none breaks.
-test_restart() {
-	nsx cl python3 "$E2E_SRC/tests/e2e/hold_clients.py" "$VIP4" 9100 "$NCONN" 100 2000 \
-		"$RUN_DIR/clients.status" "$RUN_DIR/clients.stop" "$RUN_DIR/clients.out" \
-		>"$RUN_DIR/clients.log" 2>&1 &
-	local pid=$!
-	E2E_BG_PIDS+=($pid)
-	wait_for 15 "$NCONN long-lived nat connections" grep -qx ready "$RUN_DIR/clients.status"
+# prog_on IFACE: the id of the XDP program attached to the LB's IFACE (0 = none).
+prog_on() {
+	nsx lb ip -j -d link show dev "$1" | python3 -c '
+import json, sys
+xdp = json.load(sys.stdin)[0].get("xdp") or {}
+print(xdp.get("prog", {}).get("id") or xdp.get("attached", [{}])[0].get("prog", {}).get("id") or 0)'
+}
+
+# hold_start NAME PORT: NCONN long-lived connections through VIP4:PORT echoing every 100 ms.
+hold_start() {
+	nsx cl python3 "$E2E_SRC/tests/e2e/hold_clients.py" "$VIP4" "$2" "$NCONN" 100 2000 \
+		"$RUN_DIR/$1.status" "$RUN_DIR/stop" "$RUN_DIR/$1.out" >"$RUN_DIR/$1.log" 2>&1 &
+	HOLD_PIDS+=($!)
+	E2E_BG_PIDS+=($!)
+}
+
+# While NCONN nat and NCONN fullnat connections echo every 100 ms: the agent is SIGKILLed and
+# restarted, then SIGKILLed and replaced by xlb-agent-upgrade-test (a build whose program differs):
+# the pinned program and NAT maps carry every connection through both, none breaks or stalls.
+test_restart_upgrade() {
+	HOLD_PIDS=()
+	hold_start hold-nat 9100
+	hold_start hold-fullnat 9101
+	wait_for 15 "$NCONN long-lived nat connections" grep -qx ready "$RUN_DIR/hold-nat.status"
+	wait_for 15 "$NCONN long-lived fullnat connections" grep -qx ready "$RUN_DIR/hold-fullnat.status"
+	local n
+	n=$(nat_count --vip "$VIP4:9101")
+	[ "$n" -ge "$NCONN" ] || fail "lbctl nat list --vip $VIP4:9101 matched $n connections, want >= $NCONN"
 	sleep 1
+	local prog_before
+	prog_before=$(prog_on "$(ifname lb)")
 	kill -KILL "$AGENT_PID"
 	wait "$AGENT_PID" 2>/dev/null
 	AGENT_PID=""
 	log "agent killed (SIGKILL); connections keep echoing through the pinned program and maps"
 	sleep 2
 	start_agent
+	sleep 2
+	kill -KILL "$AGENT_PID"
+	wait "$AGENT_PID" 2>/dev/null
+	AGENT_PID=""
+	local saved=$AGENT_BIN
+	AGENT_BIN=$BUILD/tests/e2e/upgrade/xlb-agent-upgrade-test
+	[ -x "$AGENT_BIN" ] || fail "$AGENT_BIN not built"
+	start_agent
+	AGENT_BIN=$saved
+	local prog_after
+	prog_after=$(prog_on "$(ifname lb)")
+	[ "$prog_after" != "$prog_before" ] && [ "$prog_after" != 0 ] ||
+		fail "upgrade: program $prog_before -> $prog_after, want a new one"
+	log "upgrade: program $prog_before -> $prog_after with the NAT connections live"
 	sleep 3
-	touch "$RUN_DIR/clients.stop"
-	local rc=0
-	wait "$pid" || rc=$?
-	log "long-lived nat connections: $(grep -c ' OK$' "$RUN_DIR/clients.out") of $NCONN OK"
-	[ "$rc" = 0 ] || fail "broken nat connections: $(grep -v ' OK$' "$RUN_DIR/clients.out" | head -n 5)"
+	touch "$RUN_DIR/stop"
+	local rc=0 pid
+	for pid in "${HOLD_PIDS[@]}"; do wait "$pid" || rc=$?; done
+	log "long-lived connections: nat $(grep -c ' OK$' "$RUN_DIR/hold-nat.out") of $NCONN OK," \
+		"fullnat $(grep -c ' OK$' "$RUN_DIR/hold-fullnat.out") of $NCONN OK;" \
+		"$(grep -h '^# max' "$RUN_DIR/hold-nat.out" "$RUN_DIR/hold-fullnat.out" | tr '\n' ' ')"
+	[ "$rc" = 0 ] || fail "broken NAT connections: $(grep -hv ' OK$' "$RUN_DIR"/hold-*.out | head -n 5)"
 }
 
 e2e_init "$@"
@@ -241,6 +280,6 @@ for fam in 4 6; do
 	run test_pmtu fullnat "$fam"
 done
 run test_nat_list
-run test_restart
+run test_restart_upgrade
 log "counters: nat_hit $(xlb_counter nat_hit), nat_reply $(xlb_counter nat_reply), nat_new $(xlb_counter nat_new), nat_reply_miss $(xlb_counter nat_reply_miss)"
 log "PASS"
