@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // BpfDataplane: skeleton lifecycle, map pinning, XDP link attach/update, map reads and writes.
 #include "dataplane/bpf_dataplane.h"
+#include "dataplane/bpf_scan.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -559,14 +560,11 @@ absl::Status BpfDataplane::setOpenFlows(uint32_t backend_id, uint64_t count) {
   return mapUpdate(bpf_map__fd(skel_->maps.xlb_be_conns), "xlb_be_conns", &backend_id, &count);
 }
 
-namespace {
-
-// Reads a flow-keyed hash map in batches of kFlowBatch (growing the buffer when one bucket holds
-// more), calling fn for every entry.
-absl::Status scanFlowMap(int fd, const char* name, uint32_t chunk,
-                         const std::function<void(const xlb_flow_key&, const xlb_flow_value&)>& fn) {
+template <typename Value>
+absl::Status scanFlowKeyedMap(int fd, const char* name, uint32_t chunk,
+                              const std::function<void(const xlb_flow_key&, const Value&)>& fn) {
   std::vector<xlb_flow_key> keys(chunk);
-  std::vector<xlb_flow_value> vals(chunk);
+  std::vector<Value> vals(chunk);
   // Hash-map batches resume at a bucket index; the token is opaque to us (8 bytes is enough).
   uint64_t in_batch = 0, out_batch = 0;
   bool first = true;
@@ -588,6 +586,15 @@ absl::Status scanFlowMap(int fd, const char* name, uint32_t chunk,
     in_batch = out_batch;
   }
   return absl::OkStatus();
+}
+template absl::Status scanFlowKeyedMap<xlb_nat_value>(
+    int, const char*, uint32_t, const std::function<void(const xlb_flow_key&, const xlb_nat_value&)>&);
+
+namespace {
+
+absl::Status scanFlowMap(int fd, const char* name, uint32_t chunk,
+                         const std::function<void(const xlb_flow_key&, const xlb_flow_value&)>& fn) {
+  return scanFlowKeyedMap<xlb_flow_value>(fd, name, chunk, fn);
 }
 
 }  // namespace

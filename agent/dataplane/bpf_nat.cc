@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/errors.h"
 #include "dataplane/bpf_dataplane.h"
+#include "dataplane/bpf_scan.h"
 #include "xlb_balancer.skel.h"
 
 namespace xlb::dataplane {
@@ -49,32 +50,8 @@ absl::Status BpfDataplane::deleteNatEndpoint(const xlb_nat_ep& ep) {
   return absl::OkStatus();
 }
 
-// Same batching as the flow scan (bpf_dataplane.cc): a hash-map batch resumes at a bucket; a
-// bucket larger than the buffer (ENOSPC with nothing returned) grows it.
 absl::Status BpfDataplane::forEachNat(const NatVisitor& fn) {
-  const int fd = bpf_map__fd(skel_->maps.xlb_nat);
-  uint32_t chunk = kFlowBatch;
-  std::vector<xlb_flow_key> keys(chunk);
-  std::vector<xlb_nat_value> vals(chunk);
-  uint64_t in_batch = 0, out_batch = 0;
-  bool first = true;
-  for (;;) {
-    uint32_t count = chunk;
-    int err = bpf_map_lookup_batch(fd, first ? nullptr : &in_batch, &out_batch, keys.data(),
-                                   vals.data(), &count, nullptr);
-    if (err == -ENOSPC && count == 0) {
-      chunk *= 2;
-      keys.resize(chunk);
-      vals.resize(chunk);
-      continue;
-    }
-    if (err && err != -ENOENT) return errnoStatus("read map xlb_nat", err);
-    for (uint32_t i = 0; i < count; ++i) fn(keys[i], vals[i]);
-    if (err == -ENOENT) break;
-    first = false;
-    in_batch = out_batch;
-  }
-  return absl::OkStatus();
+  return scanFlowKeyedMap<xlb_nat_value>(bpf_map__fd(skel_->maps.xlb_nat), "xlb_nat", kFlowBatch, fn);
 }
 
 absl::StatusOr<uint64_t> BpfDataplane::deleteNat(std::span<const xlb_flow_key> keys) {

@@ -57,17 +57,4 @@ std::string backendLabel(const IpAddress& address, uint16_t port, uint16_t vip_p
   return formatHostPort(address, port);
 }
 
-const char* forwardingModeName(int mode) {
-  switch (mode) {
-    case v1::FORWARDING_MODE_IPIP:
-      return "ipip";
-    case v1::FORWARDING_MODE_NAT:
-      return "nat";
-    case v1::FORWARDING_MODE_FULLNAT:
-      return "fullnat";
-    default:
-      return "dsr";
-  }
-}
-
 }  // namespace xlb::nat

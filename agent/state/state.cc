@@ -246,12 +246,12 @@ absl::StatusOr<State::Plan> State::plan(const v1::Config& desired) {
     if (old == nullptr) {
       plan.lines.push_back(absl::StrCat("add vip ", kstr, " (id ", e.id, ", ",
                                         config::algorithmName(spec.algorithm()), ", ",
-                                        nat::forwardingModeName(spec.forwarding()), ")"));
+                                        config::forwardingName(spec.forwarding()), ")"));
     } else {
       if (old->spec.forwarding() != spec.forwarding()) {
         plan.lines.push_back(absl::StrCat("set forwarding of vip ", kstr, ": ",
-                                          nat::forwardingModeName(old->spec.forwarding()), " -> ",
-                                          nat::forwardingModeName(spec.forwarding())));
+                                          config::forwardingName(old->spec.forwarding()), " -> ",
+                                          config::forwardingName(spec.forwarding())));
       }
       if (old->spec.name() != spec.name() && !old->adopted) {
         plan.lines.push_back(absl::StrCat("rename vip ", kstr, ": \"", old->spec.name(), "\" -> \"",
