@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // `lbctl explain`: which backend the data plane would choose for a packet and why
-// (Inspector.Explain): not a VIP, a flow-table hit, a re-steer, or the VIP's algorithm.
+// (Inspector.Explain): not a VIP, a flow-table hit, a re-steer, or the VIP's algorithm; for nat /
+// fullnat VIPs the NAT connection (both tuples) or the translation a new one gets, and replies.
 #include <iostream>
 #include <memory>
 #include <vector>
@@ -10,7 +11,9 @@
 #include "absl/strings/str_join.h"
 #include "args.h"
 #include "commands.h"
+#include "common/address.h"
 #include "inspect_args.h"
+#include "output.h"
 
 namespace xlb::cli {
 namespace {
@@ -33,6 +36,12 @@ std::string decisionName(xlb::v1::ExplainResponse::Decision d) {
       return "new-flow";
     case xlb::v1::ExplainResponse::DECISION_NO_BACKEND:
       return "no-backend";
+    case xlb::v1::ExplainResponse::DECISION_NAT_HIT:
+      return "nat-hit";
+    case xlb::v1::ExplainResponse::DECISION_NAT_REPLY:
+      return "nat-reply";
+    case xlb::v1::ExplainResponse::DECISION_DROP:
+      return "drop";
     default:
       return "unspecified";
   }
@@ -52,37 +61,79 @@ std::string describe(const xlb::v1::ExplainBackend& b, uint32_t table_size) {
   return out;
 }
 
+std::string hostPort(const std::string& address, uint32_t port) {
+  auto a = parseIpAddress(address);
+  return a.ok() ? formatHostPort(*a, static_cast<uint16_t>(port))
+                : absl::StrCat(address, ":", port);
+}
+
+// The NAT rows: the connection found (both tuples, its state), or the one a new packet creates.
+void addNatRows(const xlb::v1::ExplainNat& n, Table& t) {
+  if (n.found()) {
+    const auto& c = n.recorded();
+    std::string what = n.reply() ? "reply entry of a connection" : "connection found";
+    absl::StrAppend(&what, " (", forwardingName(c.forwarding()), "), ", natStateName(c.state()),
+                    c.replied() ? ", replied" : ", unanswered", ", idle ", formatAge(c.idle_ms()),
+                    ", expires in ", formatAge(c.expires_in_ms()));
+    if (n.backend_gone()) absl::StrAppend(&what, "; its backend is gone: re-created");
+    t.addRow({"nat", what});
+    t.addRow({"client side", absl::StrCat(hostPort(c.client_address(), c.client_port()), " -> ",
+                                          hostPort(c.vip_address(), c.vip_port()))});
+    t.addRow({"backend side", absl::StrCat(hostPort(c.source_address(), c.source_port()), " -> ",
+                                           hostPort(c.backend_address(), c.backend_port()))});
+  }
+  if (!n.has_predicted()) return;
+  const auto& p = n.predicted();
+  if (!n.found()) t.addRow({"nat", "none (a new connection)"});
+  const std::string tag = n.found() ? "new " : "";
+  std::string source;
+  if (!p.source_address().empty()) {
+    source = hostPort(p.source_address(), p.source_port());
+  } else if (n.snat_addresses_size() > 0) {
+    source = absl::StrCat("SNAT ", absl::StrJoin(n.snat_addresses(), " or "), ", port from ",
+                          n.snat_port_min(), "-", n.snat_port_max());
+  } else {
+    source = "SNAT address and port (allocated)";
+  }
+  const std::string backend = p.backend_address().empty()
+                                  ? std::string("the chosen backend")
+                                  : hostPort(p.backend_address(), p.backend_port());
+  t.addRow({tag + "client side", absl::StrCat(hostPort(p.client_address(), p.client_port()), " -> ",
+                                              hostPort(p.vip_address(), p.vip_port()))});
+  t.addRow({tag + "backend side", absl::StrCat(source, " -> ", backend)});
+}
+
 void printExplain(const xlb::v1::ExplainResponse& r) {
   std::cout << r.summary() << "\n\n";
-  std::vector<std::pair<std::string, std::string>> rows;
-  rows.emplace_back("decision", decisionName(r.decision()));
+  Table t({"FIELD", "VALUE"});
+  t.addRow({"decision", decisionName(r.decision())});
   if (r.has_vip()) {
     std::string vip = formatVipKey(r.vip());
     if (!r.vip_name().empty()) absl::StrAppend(&vip, " (", r.vip_name(), ")");
-    rows.emplace_back("vip", vip);
-    rows.emplace_back("algorithm", algorithmName(r.algorithm()));
-    rows.emplace_back("forwarding", forwardingName(r.forwarding()));
+    t.addRow({"vip", vip});
+    t.addRow({"algorithm", algorithmName(r.algorithm())});
+    t.addRow({"forwarding", forwardingName(r.forwarding())});
   }
-  if (r.has_backend()) rows.emplace_back("backend", describe(r.backend(), r.table_size()));
+  if (r.has_backend()) t.addRow({"backend", describe(r.backend(), r.table_size())});
   if (r.has_vip() && !r.predictable())
-    rows.emplace_back("backend", "chosen per packet (not predictable): see candidates");
+    t.addRow({"backend", "chosen per packet (not predictable): see candidates"});
   if (r.flow_found()) {
     std::string flow = absl::StrCat("recorded on ", describe(r.flow_backend(), r.table_size()),
                                     ", idle ", formatAge(r.flow_idle_ms()));
     if (r.flow_closing()) absl::StrAppend(&flow, ", closing");
     if (r.flow_protected()) absl::StrAppend(&flow, ", protected");
-    rows.emplace_back("flow", flow);
-  } else if (r.has_vip()) {
-    rows.emplace_back("flow", "none (a new flow)");
+    t.addRow({"flow", flow});
+  } else if (r.has_vip() && !r.has_nat()) {
+    t.addRow({"flow", "none (a new flow)"});
   }
-  if (r.has_syn_backend()) rows.emplace_back("new SYN", describe(r.syn_backend(), r.table_size()));
+  if (r.has_nat()) addNatRows(r.nat(), t);
+  if (!r.drop_reason().empty()) t.addRow({"dropped", r.drop_reason()});
+  if (r.has_syn_backend()) t.addRow({"new SYN", describe(r.syn_backend(), r.table_size())});
   if (!r.hash_input().empty()) {
-    rows.emplace_back("hash", absl::StrFormat("0x%08x over the %s, slot %u of %u", r.hash(),
-                                              r.hash_input(), r.slot(), r.table_size()));
+    t.addRow({"hash", absl::StrFormat("0x%08x over the %s, slot %u of %u", r.hash(), r.hash_input(),
+                                      r.slot(), r.table_size())});
   }
-  for (const auto& c : r.candidates()) rows.emplace_back("candidate", describe(c, r.table_size()));
-  Table t({"FIELD", "VALUE"});
-  for (auto& [k, v] : rows) t.addRow({k, v});
+  for (const auto& c : r.candidates()) t.addRow({"candidate", describe(c, r.table_size())});
   t.print(std::cout);
 }
 
@@ -116,10 +167,16 @@ int explain(Client& client, const ExplainArgs& a, OutputFormat format) {
 
 void addExplainCommand(CLI::App& app, CommandContext& ctx) {
   auto args = std::make_shared<ExplainArgs>();
-  auto* cmd = app.add_subcommand("explain",
-                                 "Which backend the data plane would choose for a packet, and why");
-  cmd->add_option("--src", args->src, "Client: IP:PORT ([IPv6]:PORT)")->required();
-  cmd->add_option("--dst", args->dst, "Destination (the VIP): IP:PORT ([IPv6]:PORT)")->required();
+  auto* cmd = app.add_subcommand(
+      "explain",
+      "Which backend the data plane would choose for a packet, and why (NAT: the connection's "
+      "both tuples, or the translation a new one gets; a backend's reply to no VIP)");
+  cmd->add_option("--src", args->src, "Client (or a NAT backend): IP:PORT ([IPv6]:PORT)")
+      ->required();
+  cmd->add_option("--dst", args->dst,
+                  "Destination (the VIP, or a NAT reply's client / SNAT address): IP:PORT "
+                  "([IPv6]:PORT)")
+      ->required();
   cmd->add_option("--proto", args->proto, "tcp or udp")->capture_default_str();
   cmd->callback([&ctx, args] {
     ctx.action = [&ctx, args](Client& client) {

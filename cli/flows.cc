@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// `lbctl flows`: a sample of the data plane's flow table (Inspector.ListFlows), filtered by VIP,
-// backend or client.
+// `lbctl flows`: a sample of the data plane's flow table and of the NAT table's connections
+// (Inspector.ListFlows), filtered by VIP, backend or client.
+#include <algorithm>
 #include <iostream>
 #include <memory>
 #include <vector>
@@ -30,8 +31,16 @@ std::string endpoint(const std::string& address, uint32_t port) {
 }
 
 void printFlows(const xlb::v1::ListFlowsResponse& r) {
-  Table t({"CLIENT", "DESTINATION", "VIP", "BACKEND", "IDLE", "FLAGS"},
-          {false, false, false, false, true, false});
+  // NAT connections (nat / fullnat VIPs) add a column: the tuple the backend sees.
+  const bool any_nat =
+      std::any_of(r.flows().begin(), r.flows().end(), [](const auto& f) { return f.has_nat(); });
+  std::vector<std::string> header = {"CLIENT", "DESTINATION", "VIP", "BACKEND", "IDLE", "FLAGS"};
+  std::vector<bool> numeric = {false, false, false, false, true, false};
+  if (any_nat) {
+    header.push_back("NAT SOURCE -> BACKEND");
+    numeric.push_back(false);
+  }
+  Table t(header, numeric);
   for (const auto& f : r.flows()) {
     std::string vip = "-";
     if (f.has_vip()) vip = f.vip_name().empty() ? formatVipKey(f.vip()) : f.vip_name();
@@ -39,19 +48,36 @@ void printFlows(const xlb::v1::ListFlowsResponse& r) {
                               ? absl::StrCat("id ", f.backend_id(), " (reassigned)")
                               : f.backend_address();
     std::vector<std::string> flags;
+    if (f.has_nat()) flags.push_back(forwardingName(f.nat().forwarding()));
     if (f.closing()) flags.push_back("closing");
+    if (f.has_nat() && !f.nat().replied()) flags.push_back("unanswered");
     if (f.protected_()) flags.push_back("protected");
     // The next packet runs the algorithm again (backend deleted or health-down).
     if (!f.backend_current()) flags.push_back("resteer");
-    t.addRow(
-        {endpoint(f.client_address(), f.client_port()),
-         absl::StrCat(endpoint(f.dst_address(), f.dst_port()), "/", protocolName(f.protocol())),
-         vip, backend, formatAge(f.idle_ms()), flags.empty() ? "-" : absl::StrJoin(flags, ",")});
+    std::vector<std::string> row = {
+        endpoint(f.client_address(), f.client_port()),
+        absl::StrCat(endpoint(f.dst_address(), f.dst_port()), "/", protocolName(f.protocol())),
+        vip,
+        backend,
+        formatAge(f.idle_ms()),
+        flags.empty() ? "-" : absl::StrJoin(flags, ",")};
+    if (any_nat) {
+      row.push_back(f.has_nat()
+                        ? absl::StrCat(endpoint(f.nat().source_address(), f.nat().source_port()),
+                                       " -> ",
+                                       endpoint(f.nat().backend_address(), f.nat().backend_port()))
+                        : "-");
+    }
+    t.addRow(std::move(row));
   }
   t.print(std::cout);
   std::cout << r.flows_size() << " of " << r.matched() << " matching flow"
             << (r.matched() == 1 ? "" : "s") << " shown (most recently active first; "
-            << r.scanned() << " flow-table entries scanned)";
+            << r.scanned() << " flow-table entries";
+  if (r.nat_scanned() > 0)
+    std::cout << " and " << r.nat_scanned() << " NAT connection"
+              << (r.nat_scanned() == 1 ? "" : "s");
+  std::cout << " scanned)";
   if (r.truncated()) std::cout << "; raise --limit or narrow the filters to see more";
   std::cout << "\n";
 }
@@ -96,7 +122,9 @@ int flows(Client& client, const FlowsArgs& a, OutputFormat format) {
 void addFlowsCommand(CLI::App& app, CommandContext& ctx) {
   auto args = std::make_shared<FlowsArgs>();
   auto* cmd = app.add_subcommand(
-      "flows", "Show flow-table entries (most recently active first): client, VIP, backend");
+      "flows",
+      "Show flow-table entries and NAT connections (most recently active first): client, VIP, "
+      "backend; for nat / fullnat VIPs also the translated source -> backend");
   auto* vip = cmd->add_option("--vip", args->vip,
                               "Only flows of this VIP: ADDR:PORT[/tcp|udp] (default tcp)");
   cmd->add_option("--vip-name", args->vip_name, "Only flows of the VIP with this name")

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// The xlb.v1.Inspector gRPC service: samples of the flow table (ListFlows), which backend the
-// data plane would choose for a 5-tuple and why (Explain), read from the live maps, and the NAT
-// connections (ListNat, FlushNat).
+// The xlb.v1.Inspector gRPC service: samples of the flow table and of the NAT table's connections
+// (ListFlows), which backend the data plane would choose for a 5-tuple and why, NAT translation
+// included (Explain), read from the live maps, and the NAT connections (ListNat, FlushNat).
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -15,8 +15,9 @@
 
 namespace xlb::api {
 
-// Read-only but for FlushNat: nothing else here writes a map or takes the State lock for longer than State::ids() and
-// State::config() do, so inspection never delays an apply or a health verdict.
+// Read-only but for FlushNat: nothing else here writes a map or takes the State lock for longer
+// than State::ids(), State::natVips() and State::config() do, so inspection never delays an apply
+// or a health verdict.
 class InspectorService final : public v1::Inspector::Service {
  public:
   InspectorService(state::State& state, dataplane::Dataplane& dataplane);
@@ -36,10 +37,14 @@ class InspectorService final : public v1::Inspector::Service {
 
   // The RPCs' work, callable without a server (the BPF tests run it next to the real program).
   // INVALID_ARGUMENT names every bad field at once; NOT_FOUND for a VIP filter naming no VIP.
+  // Flow-table entries and, while a VIP forwards with nat or fullnat, the NAT table's connections
+  // (Flow.nat set), merged most recently active first.
   absl::StatusOr<v1::ListFlowsResponse> listFlows(const v1::ListFlowsRequest& req);
-  // Mirrors bpf/balancer.bpf.c + bpf/lib/flow.h + bpf/lib/select.h step by step: exact VIP, then
-  // port 0 when wildcard VIPs exist; flow entry (followed when its backend is ACTIVE with the
-  // recorded generation, else re-steered); the VIP's algorithm on its live selection table.
+  // Mirrors bpf/balancer.bpf.c + bpf/lib/flow.h + bpf/lib/select.h + bpf/lib/nat.h step by step
+  // (api/explain.h): exact VIP, then port 0 when wildcard VIPs exist; dsr/ipip: flow entry
+  // (followed when its backend is ACTIVE with the recorded generation, else re-steered), the VIP's
+  // algorithm on its live selection table; nat/fullnat: the NAT entry the same way, else the
+  // algorithm and the translation a new connection gets; no VIP: a NAT reply, else passed.
   absl::StatusOr<v1::ExplainResponse> explain(const v1::ExplainRequest& req);
   // nat/list.h over the live table and State's VIPs.
   absl::StatusOr<v1::ListNatResponse> listNat(const v1::ListNatRequest& req);

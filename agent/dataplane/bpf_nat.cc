@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // BpfDataplane's NAT maps: backend ports, SNAT pools, reply-filter endpoints, the connection table
-// (batched scan and delete) and per-backend port allocation failures.
+// (batched scan and delete), per-backend port allocation failures, and the point reads of them that
+// explain uses.
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -76,6 +77,42 @@ absl::StatusOr<uint64_t> BpfDataplane::deleteNat(std::span<const xlb_flow_key> k
     }
   }
   return deleted;
+}
+
+absl::StatusOr<std::optional<xlb_nat_value>> BpfDataplane::lookupNat(const xlb_flow_key& key) {
+  xlb_nat_value v{};
+  int err = bpf_map_lookup_elem(bpf_map__fd(skel_->maps.xlb_nat), &key, &v);
+  if (err == -ENOENT) return std::optional<xlb_nat_value>();
+  if (err) return errnoStatus("lookup map xlb_nat", err);
+  return std::optional<xlb_nat_value>(v);
+}
+
+absl::StatusOr<xlb_be_nat> BpfDataplane::readBackendNat(uint32_t id) {
+  if (id >= XLB_MAX_BACKENDS)
+    return absl::InvalidArgumentError(
+        absl::StrCat("backend id ", id, " is not below XLB_MAX_BACKENDS (", XLB_MAX_BACKENDS, ")"));
+  xlb_be_nat v{};
+  int err = bpf_map_lookup_elem(bpf_map__fd(skel_->maps.xlb_be_nat), &id, &v);
+  if (err) return errnoStatus(absl::StrCat("lookup map xlb_be_nat[", id, "]"), err);
+  return v;
+}
+
+absl::StatusOr<xlb_snat> BpfDataplane::readSnat(uint32_t vip_id) {
+  if (vip_id >= XLB_MAX_VIPS)
+    return absl::InvalidArgumentError(
+        absl::StrCat("vip id ", vip_id, " is not below XLB_MAX_VIPS (", XLB_MAX_VIPS, ")"));
+  xlb_snat v{};
+  int err = bpf_map_lookup_elem(bpf_map__fd(skel_->maps.xlb_snat), &vip_id, &v);
+  if (err) return errnoStatus(absl::StrCat("lookup map xlb_snat[", vip_id, "]"), err);
+  return v;
+}
+
+absl::StatusOr<bool> BpfDataplane::lookupNatEndpoint(const xlb_nat_ep& ep) {
+  uint32_t v = 0;
+  int err = bpf_map_lookup_elem(bpf_map__fd(skel_->maps.xlb_nat_eps), &ep, &v);
+  if (err == -ENOENT) return false;
+  if (err) return errnoStatus("lookup map xlb_nat_eps", err);
+  return true;
 }
 
 absl::StatusOr<std::vector<uint64_t>> BpfDataplane::readNatFailures() {

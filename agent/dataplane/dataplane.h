@@ -118,6 +118,14 @@ class Dataplane {
   // fullnat port allocation failures per backend id (xlb_nat_fail summed over CPUs),
   // XLB_MAX_BACKENDS entries.
   virtual absl::StatusOr<std::vector<uint64_t>> readNatFailures() = 0;
+  // Point reads of the NAT maps (inspection: lbctl explain). A lookup from user space changes
+  // nothing the data plane or the collector reads (no last_seen refresh).
+  virtual absl::StatusOr<std::optional<xlb_nat_value>> lookupNat(const xlb_flow_key& key) = 0;
+  // As written (all zero when never written).
+  virtual absl::StatusOr<xlb_be_nat> readBackendNat(uint32_t id) = 0;
+  virtual absl::StatusOr<xlb_snat> readSnat(uint32_t vip_id) = 0;
+  // Whether xlb_nat_eps holds the endpoint (the reply filter's exact check).
+  virtual absl::StatusOr<bool> lookupNatEndpoint(const xlb_nat_ep& ep) = 0;
 
   // ---- point reads of what the data plane holds (inspection: lbctl explain) ----
   // nullopt when the map has no such entry.

@@ -63,6 +63,11 @@ class FakeDataplane final : public Dataplane {
   absl::StatusOr<uint64_t> deleteNat(std::span<const xlb_flow_key> keys) override;
   uint32_t natTableCapacity() const override { return nat_capacity_; }
   absl::StatusOr<std::vector<uint64_t>> readNatFailures() override;
+  // Not logged; fail with failReadCounters' status like the other reads.
+  absl::StatusOr<std::optional<xlb_nat_value>> lookupNat(const xlb_flow_key& key) override;
+  absl::StatusOr<xlb_be_nat> readBackendNat(uint32_t id) override;
+  absl::StatusOr<xlb_snat> readSnat(uint32_t vip_id) override;
+  absl::StatusOr<bool> lookupNatEndpoint(const xlb_nat_ep& ep) override;
   // Reads of the in-memory maps (not logged; reads fail with failReadCounters' status).
   absl::StatusOr<std::optional<xlb_vip_value>> lookupVip(const xlb_vip_key& key) override;
   absl::StatusOr<std::optional<xlb_flow_value>> lookupFlow(const xlb_flow_key& key) override;

@@ -83,6 +83,26 @@ absl::StatusOr<std::vector<uint64_t>> FakeDataplane::readNatFailures() {
   return nat_fail_;
 }
 
+absl::StatusOr<std::optional<xlb_nat_value>> FakeDataplane::lookupNat(const xlb_flow_key& key) {
+  if (!read_failure_.ok()) return read_failure_;
+  return nat(key);
+}
+
+absl::StatusOr<xlb_be_nat> FakeDataplane::readBackendNat(uint32_t id) {
+  if (!read_failure_.ok()) return read_failure_;
+  return backendNat(id);
+}
+
+absl::StatusOr<xlb_snat> FakeDataplane::readSnat(uint32_t vip_id) {
+  if (!read_failure_.ok()) return read_failure_;
+  return snat(vip_id).value_or(xlb_snat{});
+}
+
+absl::StatusOr<bool> FakeDataplane::lookupNatEndpoint(const xlb_nat_ep& ep) {
+  if (!read_failure_.ok()) return read_failure_;
+  return hasNatEndpoint(ep);
+}
+
 std::optional<xlb_snat> FakeDataplane::snat(uint32_t vip_id) const {
   auto it = snat_.find(vip_id);
   if (it == snat_.end()) return std::nullopt;

@@ -85,6 +85,25 @@ ConnState connectionState(const xlb_flow_key& fwd_key, const xlb_nat_value& fwd,
   return ConnState::kSyn;
 }
 
+std::optional<Connection> pairOf(const NatEntry& fwd, const NatEntry& rev) {
+  const auto& [k, v] = fwd;
+  const auto& [rk, rv] = rev;
+  // The peer must be the reverse entry of this very connection.
+  if (v.dir != XLB_NAT_DIR_FWD || rv.dir != XLB_NAT_DIR_REV || !sameKey(peerKey(k, v), rk) ||
+      !sameKey(peerKey(rk, rv), k)) {
+    return std::nullopt;
+  }
+  Connection c;
+  c.fwd = fwd;
+  c.rev = rev;
+  c.state = connectionState(k, v, rv);
+  c.replied = rv.state & XLB_NAT_S_SEEN;
+  c.last_seen_ns = std::max(v.last_seen_ns, rv.last_seen_ns);
+  c.created_ns = std::min(v.created_ns, rv.created_ns);
+  if (c.created_ns == 0) c.created_ns = std::max(v.created_ns, rv.created_ns);
+  return c;
+}
+
 Snapshot pairEntries(std::vector<NatEntry> entries) {
   Snapshot snap;
   snap.entries = entries.size();
@@ -97,19 +116,10 @@ Snapshot pairEntries(std::vector<NatEntry> entries) {
     if (v.dir != XLB_NAT_DIR_FWD) continue;
     auto it = index.find(peerKey(k, v));
     if (it == index.end() || used[it->second]) continue;
-    const auto& [rk, rv] = entries[it->second];
-    // The peer must be the reverse entry of this very connection.
-    if (rv.dir != XLB_NAT_DIR_REV || !sameKey(peerKey(rk, rv), k)) continue;
+    auto c = pairOf(entries[i], entries[it->second]);
+    if (!c) continue;
     used[i] = used[it->second] = true;
-    Connection c;
-    c.fwd = entries[i];
-    c.rev = entries[it->second];
-    c.state = connectionState(k, v, rv);
-    c.replied = rv.state & XLB_NAT_S_SEEN;
-    c.last_seen_ns = std::max(v.last_seen_ns, rv.last_seen_ns);
-    c.created_ns = std::min(v.created_ns, rv.created_ns);
-    if (c.created_ns == 0) c.created_ns = std::max(v.created_ns, rv.created_ns);
-    snap.connections.push_back(std::move(c));
+    snap.connections.push_back(std::move(*c));
   }
   for (size_t i = 0; i < entries.size(); ++i) {
     if (!used[i]) snap.unpaired.push_back(std::move(entries[i]));

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
@@ -46,6 +47,10 @@ struct Connection {
 };
 ConnState connectionState(const xlb_flow_key& fwd_key, const xlb_nat_value& fwd,
                           const xlb_nat_value& rev);
+
+// The connection of a FWD entry and its REV peer; nullopt unless they are each other's peers
+// (rev's key is fwd's peerKey and rev's points back), with the directions set.
+std::optional<Connection> pairOf(const NatEntry& fwd, const NatEntry& rev);
 
 struct Snapshot {
   std::vector<Connection> connections;

@@ -33,7 +33,9 @@ bool inPrefix(const IpAddress& a, const IpPrefix& p) {
   return true;
 }
 
-absl::StatusOr<Snapshot> scan(dataplane::Dataplane& dp) {
+}  // namespace
+
+absl::StatusOr<Snapshot> scanNat(dataplane::Dataplane& dp) {
   std::vector<NatEntry> entries;
   if (auto st = dp.forEachNat([&entries](const xlb_flow_key& k, const xlb_nat_value& v) {
         entries.emplace_back(k, v);
@@ -44,7 +46,16 @@ absl::StatusOr<Snapshot> scan(dataplane::Dataplane& dp) {
   return pairEntries(std::move(entries));
 }
 
-}  // namespace
+std::vector<const Connection*> matching(const Snapshot& snap, const NatQuery& q) {
+  std::vector<const Connection*> out;
+  for (const Connection& c : snap.connections) {
+    if (q.matches(c)) out.push_back(&c);
+  }
+  std::sort(out.begin(), out.end(), [](const Connection* a, const Connection* b) {
+    return a->last_seen_ns > b->last_seen_ns;
+  });
+  return out;
+}
 
 bool NatQuery::matches(const Connection& c) const {
   const auto& [k, v] = c.fwd;
@@ -54,6 +65,7 @@ bool NatQuery::matches(const Connection& c) const {
     if (backend->port && ntohs(v.new_dport) != *backend->port) return false;
   }
   if (client && !inPrefix(addr(k.src, k.family), *client)) return false;
+  if (client_port && ntohs(k.sport) != *client_port) return false;
   return true;
 }
 
@@ -140,6 +152,20 @@ v1::NatConnection toProto(const Connection& c, const NatVipMap& vips, uint64_t n
   return out;
 }
 
+v1::NatTuple toNatTuple(const Connection& c) {
+  const auto& [k, v] = c.fwd;
+  v1::NatTuple out;
+  out.set_forwarding(v.mode == XLB_FWD_FULLNAT ? v1::FORWARDING_MODE_FULLNAT
+                                               : v1::FORWARDING_MODE_NAT);
+  out.set_source_address(addr(v.new_src, k.family).toString());
+  out.set_source_port(ntohs(v.new_sport));
+  out.set_backend_address(addr(v.new_dst, k.family).toString());
+  out.set_backend_port(ntohs(v.new_dport));
+  out.set_state(toProto(c.state));
+  out.set_replied(c.replied);
+  return out;
+}
+
 absl::StatusOr<v1::ListNatResponse> listNat(dataplane::Dataplane& dp, const NatVipMap& vips,
                                             const v1::ListNatRequest& req) {
   if (req.limit() > kMaxNatLimit) {
@@ -149,16 +175,10 @@ absl::StatusOr<v1::ListNatResponse> listNat(dataplane::Dataplane& dp, const NatV
   auto q = parseNatFilter(req.filter(), vips);
   if (!q.ok()) return q.status();
   const uint32_t limit = req.limit() == 0 ? kDefaultNatLimit : req.limit();
-  auto snap = scan(dp);
+  auto snap = scanNat(dp);
   if (!snap.ok()) return snap.status();
   const uint64_t now = dp.monotonicNowNs();
-  std::vector<const Connection*> matched;
-  for (const Connection& c : snap->connections) {
-    if (q->matches(c)) matched.push_back(&c);
-  }
-  std::sort(matched.begin(), matched.end(), [](const Connection* a, const Connection* b) {
-    return a->last_seen_ns > b->last_seen_ns;
-  });
+  const std::vector<const Connection*> matched = matching(*snap, *q);
   v1::ListNatResponse resp;
   resp.set_scanned(snap->connections.size());
   resp.set_matched(matched.size());
@@ -173,7 +193,7 @@ absl::StatusOr<v1::FlushNatResponse> flushNat(dataplane::Dataplane& dp, const Na
                                               const v1::FlushNatRequest& req) {
   auto q = parseNatFilter(req.filter(), vips);
   if (!q.ok()) return q.status();
-  auto snap = scan(dp);
+  auto snap = scanNat(dp);
   if (!snap.ok()) return snap.status();
   std::vector<xlb_flow_key> fwd, rev;
   for (const Connection& c : snap->connections) {

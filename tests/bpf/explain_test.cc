@@ -3,7 +3,8 @@
 // tuples to maglev and source_hash VIPs (configured through State, as the agent does), the backend
 // Explain names is the one the program forwards the SYN to; afterwards Explain reports the
 // flow-table hit; after a health-down the flow is reported re-steered, to the backend the program
-// then uses.
+// then uses. For nat / fullnat VIPs the predicted translation is the one the program applies, and
+// the NAT hit and the backend's reply are reported as the program then handles them.
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <gtest/gtest.h>
@@ -28,7 +29,7 @@ namespace {
 
 using dataplane::BpfDataplane;
 
-constexpr uint8_t kSyn = 0x02, kAck = 0x10, kTcp = 6;
+constexpr uint8_t kSyn = 0x02, kAck = 0x10, kSynAck = 0x12, kTcp = 6;
 const bool kQuiet = (spdlog::set_level(spdlog::level::err), true);
 
 class Env : public ::testing::Environment {
@@ -93,6 +94,40 @@ vips:
       - {address: fd00::2}
       - {address: fd00::3, weight: 3}
 )";
+
+// Added for the NAT test: a nat VIP and a fullnat VIP over the two lb0 backends, on ports of
+// their own.
+constexpr const char* kNatVips = R"(
+  - name: nat4
+    address: 10.100.9.5
+    port: 80
+    protocol: tcp
+    forwarding: nat
+    maglev_table_size: 1021
+    backends:
+      - {address: 10.0.0.2, port: 8080}
+      - {address: 10.0.0.3, port: 8080}
+  - name: full4
+    address: 10.100.9.6
+    port: 80
+    protocol: tcp
+    forwarding: fullnat
+    maglev_table_size: 1021
+    snat_pool: {addresses: [10.0.0.100, 10.0.0.101], port_min: 61000, port_max: 61999}
+    backends:
+      - {address: 10.0.0.2, port: 9090}
+      - {address: 10.0.0.3, port: 9090}
+)";
+
+std::string ip4At(const Bytes& frame, size_t off) {
+  char buf[32];
+  snprintf(buf, sizeof(buf), "%u.%u.%u.%u", frame[off], frame[off + 1], frame[off + 2],
+           frame[off + 3]);
+  return buf;
+}
+uint16_t portAt(const Bytes& frame, size_t off) {
+  return static_cast<uint16_t>(frame[off] << 8 | frame[off + 1]);
+}
 
 class ExplainBpfTest : public ::testing::Test {
  protected:
@@ -305,6 +340,117 @@ TEST_F(ExplainBpfTest, ListFlowsSeesTheProgramsFlowsByClientAndBackend) {
     auto by_backend = inspector_->listFlows(req);
     ASSERT_TRUE(by_backend.ok());
     EXPECT_EQ(by_backend->matched(), static_cast<uint64_t>(n)) << addr;
+  }
+}
+
+// For new connections to a nat and a fullnat VIP: the backend side Explain predicts is where the
+// program sends the SYN (read from the frame it emits); then Explain reports the NAT hit with the
+// program's entry, and the backend's reply as a NAT reply that the program translates back.
+TEST_F(ExplainBpfTest, NatPredictionHitAndReplyAreWhatTheProgramDoes) {
+  state_->setLocalPortRangeReader([] { return nat::PortRange{32768, 60999}; });
+  auto config = config::parseConfigYaml(std::string(kConfig) + kNatVips);
+  ASSERT_TRUE(config.ok()) << config.status();
+  auto st = state_->applyConfig(*config, false, nullptr);
+  ASSERT_TRUE(st.ok()) << st;
+  constexpr size_t kIpSrc = 14 + 12, kIpDst = 14 + 16, kSport = 14 + 20, kDport = 14 + 22;
+  std::map<std::string, uint64_t> created;
+  for (const char* vip : {"10.100.9.5", "10.100.9.6"}) {
+    const bool full = std::string(vip) == "10.100.9.6";
+    std::set<std::string> backends, used;
+    for (int i = 0; i < 40; ++i) {
+      const std::string client = randomClient(false);
+      const uint16_t port = randomPort();
+      if (!used.insert(client + "/" + std::to_string(port)).second) continue;
+      SCOPED_TRACE(client + ":" + std::to_string(port) + " -> " + vip);
+      auto e = explain(client, port, vip, 80);
+      ASSERT_EQ(e.decision(), v1::ExplainResponse::DECISION_NEW_FLOW) << e.summary();
+      const v1::NatConnection& p = e.nat().predicted();
+      EXPECT_EQ(p.backend_port(), full ? 9090u : 8080u);
+
+      PacketBuilder b;
+      b.eth(kLbMac, kClientMac);
+      b.ipv4(client, vip);
+      RunResult r = runXdp(dp_->programFd(), b.tcp(port, 80, kSyn).build(), lbIfindex());
+      ASSERT_EQ(r.err, 0);
+      ASSERT_EQ(r.ret, static_cast<uint32_t>(XDP_TX));
+      ASSERT_GE(r.out.size(), kDport + 2);
+      EXPECT_EQ(ip4At(r.out, kIpDst), p.backend_address()) << e.summary();
+      EXPECT_EQ(portAt(r.out, kDport), p.backend_port());
+      const std::string source = ip4At(r.out, kIpSrc);
+      const uint16_t sport = portAt(r.out, kSport);
+      if (full) {
+        EXPECT_TRUE(source == "10.0.0.100" || source == "10.0.0.101") << source;
+        EXPECT_GE(sport, 61000);
+        EXPECT_LE(sport, 61999);
+        ASSERT_EQ(e.nat().snat_addresses_size(), 2);
+      } else {
+        EXPECT_EQ(source, client);
+        EXPECT_EQ(sport, port);
+        EXPECT_EQ(p.source_address(), client);
+      }
+      backends.insert(p.backend_address());
+      ++created[vip];
+
+      auto hit = explain(client, port, vip, 80);
+      EXPECT_EQ(hit.decision(), v1::ExplainResponse::DECISION_NAT_HIT) << hit.summary();
+      EXPECT_EQ(hit.nat().recorded().source_address(), source);
+      EXPECT_EQ(hit.nat().recorded().source_port(), sport);
+      EXPECT_EQ(hit.nat().recorded().backend_address(), p.backend_address());
+      EXPECT_EQ(hit.nat().recorded().state(), v1::NAT_STATE_SYN);
+
+      // The backend answers to the source it saw: Explain calls it a NAT reply of this
+      // connection, and the program sends it to the client from the VIP.
+      auto reply = explain(p.backend_address(), p.backend_port(), source, sport);
+      EXPECT_EQ(reply.decision(), v1::ExplainResponse::DECISION_NAT_REPLY) << reply.summary();
+      EXPECT_EQ(reply.nat().recorded().client_address(), client);
+      EXPECT_EQ(reply.nat().recorded().client_port(), port);
+      PacketBuilder rb;
+      rb.eth(kLbMac, kBackendMacA);
+      rb.ipv4(p.backend_address(), source);
+      r = runXdp(dp_->programFd(),
+                 rb.tcp(static_cast<uint16_t>(p.backend_port()), sport, kSynAck).build(),
+                 lbIfindex());
+      ASSERT_EQ(r.err, 0);
+      ASSERT_EQ(r.ret, static_cast<uint32_t>(XDP_TX));
+      EXPECT_EQ(ip4At(r.out, kIpSrc), vip);
+      EXPECT_EQ(ip4At(r.out, kIpDst), client);
+      EXPECT_EQ(portAt(r.out, kDport), port);
+      EXPECT_EQ(explain(client, port, vip, 80).nat().recorded().state(),
+                v1::NAT_STATE_ESTABLISHED);
+    }
+    EXPECT_EQ(backends.size(), 2u) << vip;
+  }
+
+  // A nat backend connecting to its own VIP: Explain says nat_hairpin exactly when the program
+  // drops it so.
+  int hairpins = 0;
+  for (uint16_t port = 30000; port < 30040; ++port) {
+    auto e = explain("10.0.0.2", port, "10.100.9.5", 80);
+    const uint64_t before = readCounters(*dp_).drops[XLB_DROP_NAT_HAIRPIN];
+    PacketBuilder b;
+    b.eth(kLbMac, kBackendMacA);
+    b.ipv4("10.0.0.2", "10.100.9.5");
+    RunResult r = runXdp(dp_->programFd(), b.tcp(port, 80, kSyn).build(), lbIfindex());
+    ASSERT_EQ(r.err, 0);
+    const bool dropped = readCounters(*dp_).drops[XLB_DROP_NAT_HAIRPIN] > before;
+    EXPECT_EQ(dropped, e.drop_reason() == "nat_hairpin") << e.summary();
+    EXPECT_EQ(r.ret, static_cast<uint32_t>(dropped ? XDP_DROP : XDP_TX)) << e.summary();
+    hairpins += dropped;
+  }
+  EXPECT_GT(hairpins, 0);
+  EXPECT_LT(hairpins, 40);
+
+  // Listed as flows of their VIP, with both tuples.
+  v1::ListFlowsRequest req;
+  req.set_vip_name("full4");
+  req.set_limit(1000);
+  auto flows = inspector_->listFlows(req);
+  ASSERT_TRUE(flows.ok()) << flows.status();
+  EXPECT_EQ(flows->matched(), created["10.100.9.6"]);
+  for (const auto& f : flows->flows()) {
+    EXPECT_EQ(f.nat().forwarding(), v1::FORWARDING_MODE_FULLNAT);
+    EXPECT_EQ(f.nat().backend_port(), 9090u);
+    EXPECT_TRUE(f.nat().replied());
   }
 }
 

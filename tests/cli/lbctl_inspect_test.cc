@@ -19,6 +19,7 @@
 #include "config/yaml.h"
 #include "dataplane/fake_dataplane.h"
 #include "inspect_args.h"
+#include "nat/nat_fixtures.h"
 #include "spdlog/spdlog.h"
 #include "state/state.h"
 
@@ -124,6 +125,8 @@ class LbctlInspectTest : public ::testing::Test {
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
     target_ = "unix://" + (dir_ / "xlb.sock").string();
+    // full: a fullnat VIP with one backend on its own port (NAT connections live in the NAT
+    // table, not the flow table).
     auto config = config::parseConfigYaml(R"(
 vips:
   - name: web
@@ -132,11 +135,22 @@ vips:
     protocol: tcp
     maglev_table_size: 1021
     backends: [{address: 10.0.1.1}, {address: 10.0.1.2}]
+  - name: full
+    address: 10.0.0.30
+    port: 443
+    protocol: tcp
+    forwarding: fullnat
+    maglev_table_size: 1021
+    snat_pool: {addresses: [10.0.9.1], port_min: 61000, port_max: 61999}
+    backends: [{address: 10.0.1.3, port: 8443}]
 )");
     ASSERT_TRUE(config.ok());
+    state_.setLocalPortRangeReader([] { return nat::PortRange{32768, 60999}; });
     ASSERT_TRUE(state_.applyConfig(*config, false, nullptr).ok());
-    const auto ids = state_.ids();
-    for (const auto& b : ids[0].backends) id_[b.address] = b.id;
+    for (const auto& v : state_.ids()) {
+      vip_id_[v.name] = v.id;
+      for (const auto& b : v.backends) id_[b.ip.toString()] = b.id;
+    }
     grpc::ServerBuilder builder;
     builder.AddListeningPort(target_, grpc::InsecureServerCredentials());
     builder.RegisterService(&service_);
@@ -167,10 +181,24 @@ vips:
     dp_.putFlow(k, {id, dp_.backend(id).gen, dp_.monotonicNowNs() - idle_ms * 1000000, flags, 0});
   }
 
+  // A fullnat connection of `full` as the data plane records it, seen idle_ms ago.
+  void putFullnat(const std::string& client, uint16_t cport, uint16_t sport, uint64_t idle_ms,
+                  uint8_t rev_state = 0) {
+    const uint32_t id = id_.at("10.0.1.3");
+    const uint64_t seen = dp_.monotonicNowNs() - idle_ms * 1000000;
+    nat::testing::Pair p = nat::testing::makePair(
+        {.client = client, .cport = cport, .vip = "10.0.0.30", .vport = 443,
+         .backend = "10.0.1.3", .bport = 8443, .snat = "10.0.9.1", .sport = sport,
+         .vip_id = vip_id_.at("full"), .backend_id = id, .backend_gen = dp_.backend(id).gen,
+         .rev_state = rev_state, .created_ns = seen - 60'000'000'000, .fwd_seen_ns = seen});
+    dp_.putNat(p.rev_key, p.rev);
+    dp_.putNat(p.fwd_key, p.fwd);
+  }
+
   dataplane::FakeDataplane dp_;
   state::State state_{dp_};
   api::InspectorService service_{state_, dp_};
-  std::map<std::string, uint32_t> id_;
+  std::map<std::string, uint32_t> id_, vip_id_;
   fs::path dir_;
   std::string target_;
   std::unique_ptr<grpc::Server> server_;
@@ -243,6 +271,74 @@ TEST_F(LbctlInspectTest, ExplainSentenceFieldsAndJson) {
   r = lbctl("explain --src 192.0.2.1:5001 --dst 10.0.0.11:80");
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_EQ(r.out.substr(0, r.out.find('\n')), "XDP_PASS to the kernel: no VIP 10.0.0.11:80/tcp");
+}
+
+TEST_F(LbctlInspectTest, FlowsShowNatConnectionsWithTheirBackendSide) {
+  putFlow(flowKey("192.0.2.1", 5000, "10.0.0.10", 80), "10.0.1.1", 1500);
+  putFullnat("192.0.2.1", 5001, 61234, 20, XLB_NAT_S_SEEN);
+  putFullnat("198.51.100.1", 6000, 61235, 30);
+
+  Result r = lbctl("flows");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "CLIENT             DESTINATION        VIP   BACKEND   IDLE  FLAGS               "
+            "NAT SOURCE -> BACKEND\n"
+            "192.0.2.1:5001     10.0.0.30:443/tcp  full  10.0.1.3  20ms  fullnat             "
+            "10.0.9.1:61234 -> 10.0.1.3:8443\n"
+            "198.51.100.1:6000  10.0.0.30:443/tcp  full  10.0.1.3  30ms  fullnat,unanswered  "
+            "10.0.9.1:61235 -> 10.0.1.3:8443\n"
+            "192.0.2.1:5000     10.0.0.10:80/tcp   web   10.0.1.1    1s  -                   -\n"
+            "3 of 3 matching flows shown (most recently active first; 1 flow-table entries and 2 "
+            "NAT connections scanned)\n");
+
+  r = lbctl("-o json flows --vip 10.0.0.30:443 --client 192.0.2.1");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  for (const char* want :
+       {"\"matched\": \"1\"", "\"nat_scanned\": \"2\"", "\"client_port\": 5001",
+        "\"forwarding\": \"FORWARDING_MODE_FULLNAT\"", "\"source_address\": \"10.0.9.1\"",
+        "\"source_port\": 61234", "\"backend_port\": 8443",
+        "\"state\": \"NAT_STATE_ESTABLISHED\""})
+    EXPECT_NE(r.out.find(want), std::string::npos) << want << " in " << r.out;
+
+  r = lbctl("flows --backend 10.0.1.3:8443 --client 198.51.100.1");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("1 of 1 matching flow shown"), std::string::npos) << r.out;
+}
+
+TEST_F(LbctlInspectTest, ExplainNatHitNewConnectionAndReply) {
+  putFullnat("192.0.2.1", 5001, 61234, 20, XLB_NAT_S_SEEN);
+  const std::string id = std::to_string(id_["10.0.1.3"]);
+  Result r = lbctl("explain --src 192.0.2.1:5001 --dst 10.0.0.30:443");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out.substr(0, r.out.find('\n')),
+            "NAT hit (fullnat): 192.0.2.1:5001 -> 10.0.0.30:443 becomes 10.0.9.1:61234 -> "
+            "10.0.1.3:8443 (backend id " + id + "), established, idle 20ms");
+  for (const char* want :
+       {"decision      nat-hit\n", "forwarding    fullnat\n",
+        "nat           connection found (fullnat), established, replied, idle 20ms, expires in ",
+        "client side   192.0.2.1:5001 -> 10.0.0.30:443\n",
+        "backend side  10.0.9.1:61234 -> 10.0.1.3:8443\n"})
+    EXPECT_NE(r.out.find(want), std::string::npos) << want << " in " << r.out;
+  EXPECT_EQ(r.out.find("flow "), std::string::npos) << "no flow-table row for a NAT VIP: " << r.out;
+
+  r = lbctl("explain --src 192.0.2.2:7000 --dst 10.0.0.30:443");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  for (const char* want :
+       {"decision      new-flow\n", "nat           none (a new connection)\n",
+        "client side   192.0.2.2:7000 -> 10.0.0.30:443\n",
+        "backend side  SNAT 10.0.9.1, port from 61000-61999 -> 10.0.1.3:8443\n"})
+    EXPECT_NE(r.out.find(want), std::string::npos) << want << " in " << r.out;
+
+  r = lbctl("-o json explain --src 10.0.1.3:8443 --dst 10.0.9.1:61234");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  for (const char* want : {"\"decision\": \"DECISION_NAT_REPLY\"", "\"reply\": true",
+                           "\"vip_name\": \"full\"", "\"client_address\": \"192.0.2.1\""})
+    EXPECT_NE(r.out.find(want), std::string::npos) << want << " in " << r.out;
+
+  r = lbctl("explain --src 10.0.1.3:8443 --dst 10.0.9.1:61500");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("decision  drop\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("dropped   nat_reply_miss\n"), std::string::npos) << r.out;
 }
 
 TEST_F(LbctlInspectTest, ExplainErrors) {

@@ -4,7 +4,8 @@
 # sysctls, no default route at all: they only know their segment), their services on their own
 # ports. TCP and UDP, IPv4 and IPv6; SNAT port exhaustion with a tiny range (the next connection
 # fails cleanly and is counted, a second pool address fixes it); idle expiry with a short timeout;
-# a backend connecting to its own VIP (hairpin); lbctl nat list / flush.
+# a backend connecting to its own VIP (hairpin); lbctl nat list / flush; lbctl flows / explain
+# on a live connection (both tuples, NAT hit, the backend's reply, a new connection).
 # Usage: test-fullnat.sh BUILD_DIR   (root; exit 77 = skipped)
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -37,7 +38,8 @@ topo_fullnat() {
 }
 
 # write_config TINY_POOL_ADDRESSES: fullnat VIPs 80 (http), 91 (whoami), 53/udp, 56/udp (2 s UDP
-# timeout) per family, and 82 (hold, one backend, a 4-port pool of TINY_POOL_ADDRESSES).
+# timeout) per family, 82 (hold, one backend, a 4-port pool of TINY_POOL_ADDRESSES) and 83 (hold,
+# both backends, the default pool: lbctl flows / explain).
 write_config() {
 	local tiny=$1 f addr b1 b2 spec
 	{
@@ -78,6 +80,14 @@ write_config() {
 			    snat_pool: {addresses: [$tiny], port_min: $TINY_MIN, port_max: $TINY_MAX}
 			    backends:
 			      - {address: "$(be4 1)", port: 8100}
+			  - name: inspect
+			    address: "$VIP4"
+			    port: 83
+			    protocol: tcp
+			    forwarding: fullnat
+			    backends:
+			      - {address: "$(be4 1)", port: 8100}
+			      - {address: "$(be4 2)", port: 8100}
 		EOF
 	} >"$RUN_DIR/xlb.yaml"
 }
@@ -86,9 +96,12 @@ test_traffic() {
 	local fam=$1 out i want=$SNAT4
 	[ "$fam" = 6 ] && want=$SNAT6
 	local -A ids=()
-	for i in $(seq 1 6); do
+	# maglev on ephemeral client ports: 6 requests all land on one of two backends 3 % of the
+	# time; go on until both answered (20 requests: 2 in a million).
+	for i in $(seq 1 20); do
 		out=$(http_id "$fam" 80) || fail "GET /id through VIP:80 (IPv$fam) failed"
 		ids[$out]=1
+		[ "$i" -ge 6 ] && [ "${#ids[@]}" -ge 2 ] && break
 	done
 	expect_eq "backends answering (IPv$fam)" "$(echo "${!ids[@]}" | tr ' ' '\n' | sort | tr '\n' ' ')" "b1 b2 "
 	out=$(tcp_whoami "$fam" 91)
@@ -163,12 +176,90 @@ test_flush() {
 	expect_eq "connections of $CL4 after flush" "$n" 0
 }
 
+# json_get FILE PATH: one field of a JSON document (dotted path, list index as a number), "" when
+# absent; booleans print as true/false.
+json_get() {
+	python3 -c '
+import json, sys
+v = json.load(open(sys.argv[1]))
+for part in sys.argv[2].split("."):
+    if isinstance(v, list):
+        v = v[int(part)] if int(part) < len(v) else ""
+    elif isinstance(v, dict):
+        v = v.get(part, "")
+    else:
+        v = ""
+print(str(v).lower() if isinstance(v, bool) else v)
+' "$1" "$2"
+}
+
+# A live connection through VIP:83 from a chosen client port: `lbctl flows` lists it with both
+# tuples (the backend side is the SNAT endpoint the backend really saw), `lbctl explain` calls its
+# client tuple a NAT hit on the backend that greeted it and its backend tuple a NAT reply; a new
+# client port is predicted onto a backend with a source from the pool.
+test_inspect() {
+	local cport=45678 out f="$RUN_DIR/flows.json" e="$RUN_DIR/explain.json"
+	nsx cl socat -u "TCP4:$VIP4:83,sourceport=$cport,reuseaddr,connect-timeout=3" - \
+		>"$RUN_DIR/inspect.out" 2>"$RUN_DIR/inspect.err" &
+	local pid=$!
+	E2E_BG_PIDS+=($pid)
+	wait_for 5 "the connection from port $cport greeted" grep -q '^b[12]$' "$RUN_DIR/inspect.out"
+	local owner backend
+	owner=$(head -n 1 "$RUN_DIR/inspect.out")
+	backend=$(be4 "${owner#b}")
+	# The SNAT endpoint the backend saw (its hold service logs nothing: ask its socket table; the
+	# dual-stack listener names IPv4 peers "[::ffff:A.B.C.D]:PORT").
+	local seen
+	seen=$(nsx "$owner" ss -Htn state established "( sport = :8100 )" | awk '{print $4}' |
+		sed -e 's/^\[::ffff:\(.*\)\]:/\1:/' | grep -E "^$SNAT4:[0-9]+\$" | head -n 1)
+	[ -n "$seen" ] || fail "$owner has no established connection from $SNAT4 on :8100"
+	local sport=${seen##*:}
+	log "connection $CL4:$cport -> $VIP4:83 served by $owner, which sees $SNAT4:$sport"
+
+	lbctl -o json flows --vip "$VIP4:83" >"$f" || fail "lbctl flows --vip $VIP4:83 failed"
+	expect_eq "flows of VIP:83" "$(json_get "$f" matched)" 1
+	expect_eq "flow client" "$(json_get "$f" flows.0.client_address):$(json_get "$f" flows.0.client_port)" "$CL4:$cport"
+	expect_eq "flow destination" "$(json_get "$f" flows.0.dst_address):$(json_get "$f" flows.0.dst_port)" "$VIP4:83"
+	expect_eq "flow mode" "$(json_get "$f" flows.0.nat.forwarding)" FORWARDING_MODE_FULLNAT
+	expect_eq "flow NAT source" "$(json_get "$f" flows.0.nat.source_address):$(json_get "$f" flows.0.nat.source_port)" "$SNAT4:$sport"
+	expect_eq "flow NAT backend" "$(json_get "$f" flows.0.nat.backend_address):$(json_get "$f" flows.0.nat.backend_port)" "$backend:8100"
+	expect_eq "flow backend" "$(json_get "$f" flows.0.backend_address)" "$backend"
+	expect_eq "flow state" "$(json_get "$f" flows.0.nat.state)" NAT_STATE_ESTABLISHED
+	lbctl flows --vip "$VIP4:83" | sed 's/^/    /'
+	lbctl flows --vip "$VIP4:83" | grep -q "$CL4:$cport .* fullnat .* $SNAT4:$sport -> $backend:8100\$" ||
+		fail "the flows table does not show both tuples"
+	lbctl -o json flows --client "$CL4:$cport" --backend "$backend:8100" >"$f" || fail "lbctl flows --client --backend failed"
+	expect_eq "flows --client $CL4:$cport --backend $backend:8100" "$(json_get "$f" matched)" 1
+
+	lbctl -o json explain --src "$CL4:$cport" --dst "$VIP4:83" >"$e" || fail "lbctl explain failed"
+	expect_eq "explain decision" "$(json_get "$e" decision)" DECISION_NAT_HIT
+	expect_eq "explain backend" "$(json_get "$e" backend.address)" "$backend:8100"
+	expect_eq "explain recorded source" "$(json_get "$e" nat.recorded.source_address):$(json_get "$e" nat.recorded.source_port)" "$SNAT4:$sport"
+	expect_eq "explain recorded backend" "$(json_get "$e" nat.recorded.backend_address)" "$backend"
+	lbctl explain --src "$CL4:$cport" --dst "$VIP4:83" | sed 's/^/    /'
+
+	lbctl -o json explain --src "$backend:8100" --dst "$SNAT4:$sport" >"$e" || fail "lbctl explain (reply) failed"
+	expect_eq "explain of the backend's tuple" "$(json_get "$e" decision)" DECISION_NAT_REPLY
+	expect_eq "reply's client" "$(json_get "$e" nat.recorded.client_address):$(json_get "$e" nat.recorded.client_port)" "$CL4:$cport"
+
+	lbctl -o json explain --src "$CL4:$((cport + 1))" --dst "$VIP4:83" >"$e" || fail "lbctl explain (new) failed"
+	expect_eq "explain of a new client port" "$(json_get "$e" decision)" DECISION_NEW_FLOW
+	expect_match "new connection's backend" "$(json_get "$e" nat.predicted.backend_address)" "^($(be4 1)|$(be4 2))\$"
+	expect_eq "new connection's pool" "$(json_get "$e" nat.snat_addresses.0)" "$SNAT4"
+	lbctl explain --src "$CL4:$((cport + 1))" --dst "$VIP4:83" | head -n 1 | sed 's/^/    /'
+
+	kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	lbctl nat flush --vip "$VIP4:83" >/dev/null || fail "nat flush of VIP:83 failed"
+}
+
 e2e_init "$@"
 topo_fullnat
 write_config "\"$SNAT4\""
 agent_start "$RUN_DIR/xlb.yaml"
 run test_traffic 4
 run test_traffic 6
+run test_inspect
 run test_exhaustion
 run test_idle_expiry
 run test_hairpin
