@@ -9,21 +9,31 @@ DEB_PACKAGES := build-essential cmake pkg-config clang llvm libbpf-dev bpftool l
 	libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libspdlog-dev libfmt-dev libyaml-cpp-dev \
 	libsystemd-dev libcpp-httplib-dev openssl iproute2 ethtool curl socat python3 procps util-linux \
 	dpkg-dev
+# make bench only: the end-to-end wrk comparison (bench/e2e-wrk.sh) and its backends' HTTP server.
+BENCH_PACKAGES := wrk nginx-light
 
-.PHONY: all deps build test test-unit test-bpf test-e2e test-package demo bench deb clean
+.PHONY: all deps bench-deps build test test-unit test-bpf test-e2e test-package demo bench deb clean
 
 all: build
 
-deps:
-	@missing=$$(for p in $(DEB_PACKAGES); do \
+# $(call apt_install,TARGET,PACKAGES): apt-get install the PACKAGES that are missing.
+define apt_install
+	@missing=$$(for p in $(2); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
 	done); \
 	if [ -n "$$missing" ]; then \
-		echo "make deps: installing $$missing"; \
-		if [ "$$(id -u)" != 0 ]; then echo "make deps: need root to apt-get install: $$missing" >&2; exit 1; fi; \
+		echo "make $(1): installing $$missing"; \
+		if [ "$$(id -u)" != 0 ]; then echo "make $(1): need root to apt-get install: $$missing" >&2; exit 1; fi; \
 		DEBIAN_FRONTEND=noninteractive apt-get update -q && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
-	else echo "make deps: all packages present"; fi
+	else echo "make $(1): all packages present"; fi
+endef
+
+deps:
+	$(call apt_install,deps,$(DEB_PACKAGES))
+
+bench-deps:
+	$(call apt_install,bench-deps,$(BENCH_PACKAGES))
 
 $(BUILD_DIR)/CMakeCache.txt:
 	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release -DXLB_WARNINGS_AS_ERRORS=ON $(CMAKE_FLAGS)
@@ -49,9 +59,10 @@ test-package: build
 demo: build
 	bash tests/e2e/demo.sh $(BUILD_DIR)
 
-bench: build
+bench: build bench-deps
 	$(BUILD_DIR)/bench/xlb-bench --out BENCHMARKS.md
 	$(BUILD_DIR)/bench/health/xlb-health-bench --targets 1000 --interval-ms 1000 --seconds 10 --append BENCHMARKS.md
+	bash bench/e2e-wrk.sh $(BUILD_DIR) --append BENCHMARKS.md
 
 # $(BUILD_DIR)/xlb_<version>_<arch>.deb (README "Packaging").
 deb: build
