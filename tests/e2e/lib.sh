@@ -362,6 +362,23 @@ check_shares() {
 # now_ms: wall-clock milliseconds (the agent's event times use the same clock).
 now_ms() { date +%s%3N; }
 
+# json_field FILE PATH: one field of a JSON document (dotted path, list index as a number), "" when
+# absent; booleans print as true/false.
+json_field() {
+	python3 -c '
+import json, sys
+v = json.load(open(sys.argv[1]))
+for part in sys.argv[2].split("."):
+    if isinstance(v, list):
+        v = v[int(part)] if int(part) < len(v) else ""
+    elif isinstance(v, dict):
+        v = v.get(part, "")
+    else:
+        v = ""
+print(str(v).lower() if isinstance(v, bool) else v)
+' "$1" "$2"
+}
+
 # backend_field VIP_KEY ADDR FIELD: one field of a backend's ListBackends status (lbctl -o json),
 # e.g. health, in_rotation, open_flows, state, last_transition.reason.
 backend_field() {

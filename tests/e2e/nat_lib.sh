@@ -50,6 +50,31 @@ nat_backend_services() {
 # vip_of FAMILY: the VIP address of that family.
 vip_of() { if [ "$1" = 6 ]; then echo "$VIP6"; else echo "$VIP4"; fi; }
 
+# nat_vips_yaml ALGORITHM "MODE PROTO PORT BACKEND_PORT"...: the YAML list items of one VIP per spec
+# and family (VIP4, VIP6), named MODE-PROTO-PORT-vF, with backends b1 and b2 on BACKEND_PORT;
+# ALGORITHM "" keeps the default.
+nat_vips_yaml() {
+	local alg=$1 f addr b1 b2 spec
+	shift
+	local specs=("$@")
+	for f in 4 6; do
+		addr=$(vip_of "$f")
+		if [ "$f" = 6 ]; then b1=$(be6 1) b2=$(be6 2); else b1=$(be4 1) b2=$(be4 2); fi
+		for spec in "${specs[@]}"; do
+			set -- $spec
+			echo "  - name: $1-$2-$3-v$f"
+			echo "    address: \"$addr\""
+			echo "    port: $3"
+			echo "    protocol: $2"
+			echo "    forwarding: $1"
+			[ -z "$alg" ] || echo "    algorithm: $alg"
+			echo "    backends:"
+			echo "      - {address: \"$b1\", port: $4}"
+			echo "      - {address: \"$b2\", port: $4}"
+		done
+	done
+}
+
 # http_id FAMILY PORT: GET /id through VIP:PORT from the client ("bN").
 http_id() {
 	local host

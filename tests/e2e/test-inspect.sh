@@ -10,23 +10,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 NCONN=12
 
-# json_field FILE PATH: one field of a JSON document (dotted path, list index as a number), "" when
-# absent; booleans print as true/false.
-json_field() {
-	python3 -c '
-import json, sys
-v = json.load(open(sys.argv[1]))
-for part in sys.argv[2].split("."):
-    if isinstance(v, list):
-        v = v[int(part)] if int(part) < len(v) else ""
-    elif isinstance(v, dict):
-        v = v.get(part, "")
-    else:
-        v = ""
-print(str(v).lower() if isinstance(v, bool) else v)
-' "$1" "$2"
-}
-
 test_live_connections_are_named_with_their_backend() {
 	nsx cl python3 "$E2E_SRC/tests/e2e/hold_clients.py" "$VIP4" 9100 "$NCONN" 200 3000 \
 		"$RUN_DIR/clients.status" "$RUN_DIR/clients.stop" "$RUN_DIR/clients.out" \
