@@ -16,8 +16,6 @@
 namespace xlb::api::internal {
 namespace {
 
-const char* modeText(uint8_t mode) { return mode == XLB_FWD_FULLNAT ? "fullnat" : "nat"; }
-
 std::array<uint8_t, 16> bytesOf(const uint8_t* p) {
   std::array<uint8_t, 16> a{};
   std::memcpy(a.data(), p, 16);
@@ -105,18 +103,8 @@ absl::StatusOr<nat::Connection> Explainer::connectionOf(const xlb_flow_key& key,
     if (c) return *c;
   }
   // Without its peer (the collector deletes such entries): the entry alone.
-  nat::Connection c;
-  if (v.dir == XLB_NAT_DIR_FWD) {
-    c.fwd = self;
-  } else {
-    c.fwd = forwardOf(key, v);
-    c.rev = self;
-  }
-  c.state = nat::connectionState(c.fwd.first, c.fwd.second, c.rev.second);
-  c.replied = (c.rev.second.state & XLB_NAT_S_SEEN) != 0;
-  c.last_seen_ns = v.last_seen_ns;
-  c.created_ns = v.created_ns;
-  return c;
+  if (v.dir == XLB_NAT_DIR_FWD) return nat::connectionOf(self, nat::NatEntry{});
+  return nat::connectionOf(forwardOf(key, v), self);
 }
 
 absl::Status Explainer::natForward(const xlb_vip_value& v, const xlb_flow_key& key,
@@ -152,7 +140,7 @@ absl::Status Explainer::natForward(const xlb_vip_value& v, const xlb_flow_key& k
     auto b = describe(fv.backend_id);
     if (!b.ok()) return b.status();
     *out->mutable_backend() = *b;
-    out->set_summary(absl::StrCat("NAT hit (", modeText(fv.mode), "): ", tupleText(key),
+    out->set_summary(absl::StrCat("NAT hit (", config::forwardingName(forwardingOf(fv.mode)), "): ", tupleText(key),
                                   " becomes ", newTupleText(fv, key.family), " (", id_text, "), ",
                                   nat::stateName(conn->state), ", idle ",
                                   formatMs(idleMs(now_ns_, conn->last_seen_ns))));
@@ -328,7 +316,7 @@ absl::StatusOr<bool> Explainer::natReply(const xlb_flow_key& key, v1::ExplainRes
   auto b = describe(rv.backend_id, slot->gen == rv.backend_gen);
   if (!b.ok()) return b.status();
   *out->mutable_backend() = *b;
-  out->set_summary(absl::StrCat("NAT reply (", modeText(rv.mode), "): ", tupleText(key),
+  out->set_summary(absl::StrCat("NAT reply (", config::forwardingName(forwardingOf(rv.mode)), "): ", tupleText(key),
                                 " is the backend side of ", tupleText(fk), " (backend id ",
                                 rv.backend_id, "), ", nat::stateName(conn->state),
                                 ": translated back to ", newTupleText(rv, key.family),

@@ -25,20 +25,10 @@
 namespace xlb::api {
 namespace {
 
-using internal::addressOf;
 using internal::AgentView;
 using internal::BackendCache;
 using internal::idleMs;
 using internal::protocolOf;
-
-bool prefixContains(const IpPrefix& p, const IpAddress& a) {
-  if (p.address.family != a.family) return false;
-  for (int bit = 0; bit < p.length; ++bit) {
-    const uint8_t mask = static_cast<uint8_t>(0x80 >> (bit % 8));
-    if ((p.address.bytes[bit / 8] & mask) != (a.bytes[bit / 8] & mask)) return false;
-  }
-  return true;
-}
 
 // A client filter: "192.0.2.7" (an address: a /32 or /128) or "192.0.2.0/24".
 absl::StatusOr<IpPrefix> parseClientFilter(const std::string& text) {
@@ -143,7 +133,7 @@ absl::StatusOr<FlowTableMatches> scanFlowTable(dataplane::Dataplane& dp, const A
     ++out.scanned;
     if (!read_error.ok()) return;
     if (f.client_port != 0 && ntohs(k.sport) != f.client_port) return;
-    if (f.client && !prefixContains(*f.client, addressOf(k.src, k.family))) return;
+    if (f.client && !f.client->contains(addressOf(k.src, k.family))) return;
     if (f.vip != nullptr) {
       const IpAddress dst = addressOf(k.dst, k.family);
       if (dst != f.vip->key.address || protocolOf(k.proto) != f.vip->key.protocol) return;

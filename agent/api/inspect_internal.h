@@ -28,13 +28,6 @@ namespace xlb::api::internal {
 
 inline constexpr uint64_t kNsPerMs = 1000000;
 
-inline IpAddress addressOf(const uint8_t* bytes, uint8_t family) {
-  IpAddress a;
-  std::memcpy(a.bytes.data(), bytes, 16);
-  a.family = family;
-  return a;
-}
-
 inline v1::Protocol protocolOf(uint8_t proto) {
   return proto == IPPROTO_TCP   ? v1::PROTOCOL_TCP
          : proto == IPPROTO_UDP ? v1::PROTOCOL_UDP

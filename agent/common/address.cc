@@ -46,6 +46,23 @@ absl::StatusOr<IpAddress> parseIpAddress(absl::string_view text) {
 
 std::string IpPrefix::toString() const { return absl::StrCat(address.toString(), "/", length); }
 
+IpAddress addressOf(const uint8_t* bytes, uint8_t family) {
+  IpAddress a;
+  std::memcpy(a.bytes.data(), bytes, 16);
+  a.family = family;
+  return a;
+}
+
+bool IpPrefix::contains(const IpAddress& a) const {
+  if (address.family != a.family) return false;
+  int bits = length;
+  for (int i = 0; i < 16 && bits > 0; ++i, bits -= 8) {
+    const uint8_t mask = bits >= 8 ? 0xff : static_cast<uint8_t>(0xff << (8 - bits));
+    if ((a.bytes[i] & mask) != (address.bytes[i] & mask)) return false;
+  }
+  return true;
+}
+
 absl::StatusOr<IpPrefix> parseIpPrefix(absl::string_view text) {
   auto slash = text.find('/');
   if (slash == absl::string_view::npos) {

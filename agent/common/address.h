@@ -26,10 +26,15 @@ struct IpAddress {
 // Parses a literal ("10.0.0.1", "2001:db8::1"); brackets and zone ids are rejected.
 absl::StatusOr<IpAddress> parseIpAddress(absl::string_view text);
 
+// The address in a data-plane record's 16 address bytes (keys, backends, NAT values) of `family`.
+IpAddress addressOf(const uint8_t* bytes, uint8_t family);
+
 struct IpPrefix {
   IpAddress address;
   int length = 0;
   std::string toString() const;
+  // `a` is of the prefix's family and its first `length` bits are the prefix's.
+  bool contains(const IpAddress& a) const;
 };
 
 // Parses "10.0.0.0/16" or "fd00::/64"; host bits must be zero.

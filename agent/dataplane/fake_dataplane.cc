@@ -22,13 +22,6 @@ FakeVipKey bytesOf(const T& key) {
   return out;
 }
 
-IpAddress addressOf(const uint8_t* bytes, uint8_t family) {
-  IpAddress a;
-  std::memcpy(a.bytes.data(), bytes, 16);
-  a.family = family;
-  return a;
-}
-
 }  // namespace
 
 std::string describeVipKey(const xlb_vip_key& key) {

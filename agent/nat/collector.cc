@@ -85,14 +85,9 @@ ConnState connectionState(const xlb_flow_key& fwd_key, const xlb_nat_value& fwd,
   return ConnState::kSyn;
 }
 
-std::optional<Connection> pairOf(const NatEntry& fwd, const NatEntry& rev) {
+Connection connectionOf(const NatEntry& fwd, const NatEntry& rev) {
   const auto& [k, v] = fwd;
-  const auto& [rk, rv] = rev;
-  // The peer must be the reverse entry of this very connection.
-  if (v.dir != XLB_NAT_DIR_FWD || rv.dir != XLB_NAT_DIR_REV || !sameKey(peerKey(k, v), rk) ||
-      !sameKey(peerKey(rk, rv), k)) {
-    return std::nullopt;
-  }
+  const auto& rv = rev.second;
   Connection c;
   c.fwd = fwd;
   c.rev = rev;
@@ -102,6 +97,17 @@ std::optional<Connection> pairOf(const NatEntry& fwd, const NatEntry& rev) {
   c.created_ns = std::min(v.created_ns, rv.created_ns);
   if (c.created_ns == 0) c.created_ns = std::max(v.created_ns, rv.created_ns);
   return c;
+}
+
+std::optional<Connection> pairOf(const NatEntry& fwd, const NatEntry& rev) {
+  const auto& [k, v] = fwd;
+  const auto& [rk, rv] = rev;
+  // The peer must be the reverse entry of this very connection.
+  if (v.dir != XLB_NAT_DIR_FWD || rv.dir != XLB_NAT_DIR_REV || !sameKey(peerKey(k, v), rk) ||
+      !sameKey(peerKey(rk, rv), k)) {
+    return std::nullopt;
+  }
+  return connectionOf(fwd, rev);
 }
 
 Snapshot pairEntries(std::vector<NatEntry> entries) {

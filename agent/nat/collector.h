@@ -48,6 +48,9 @@ struct Connection {
 ConnState connectionState(const xlb_flow_key& fwd_key, const xlb_nat_value& fwd,
                           const xlb_nat_value& rev);
 
+// The connection made of a FWD entry and a REV entry as they are (either may be all zero: a
+// missing half), without checking that they belong together.
+Connection connectionOf(const NatEntry& fwd, const NatEntry& rev);
 // The connection of a FWD entry and its REV peer; nullopt unless they are each other's peers
 // (rev's key is fwd's peerKey and rev's points back), with the directions set.
 std::optional<Connection> pairOf(const NatEntry& fwd, const NatEntry& rev);

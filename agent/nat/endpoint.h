@@ -33,5 +33,4 @@ inline uint16_t effectivePort(uint32_t backend_port, uint16_t vip_port) {
 // backend, and nat backends without a port of their own), else "ADDR:PORT" / "[V6]:PORT".
 std::string backendLabel(const IpAddress& address, uint16_t port, uint16_t vip_port);
 
-
 }  // namespace xlb::nat

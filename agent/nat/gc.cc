@@ -2,6 +2,7 @@
 // The NAT collector's kernel side: scan, plan (collector.h), delete, figures (see gc.h).
 #include "nat/gc.h"
 
+#include "nat/list.h"
 #include "spdlog/spdlog.h"
 
 namespace xlb::nat {
@@ -28,13 +29,8 @@ NatCollector::~NatCollector() { stop(); }
 
 absl::Status NatCollector::runOnce() {
   std::lock_guard pass(pass_mu_);
-  std::vector<NatEntry> entries;
-  if (auto st = dp_.forEachNat([&entries](const xlb_flow_key& k, const xlb_nat_value& v) {
-        entries.emplace_back(k, v);
-      });
-      !st.ok()) {
-    return st;
-  }
+  auto scanned = scanNat(dp_);
+  if (!scanned.ok()) return scanned.status();
   // XLB_DROP_NAT_FULL moved since the last pass: new connections were refused.
   bool full_seen = false;
   if (auto d = dp_.readDrops(); d.ok() && d->size() > XLB_DROP_NAT_FULL) {
@@ -52,7 +48,7 @@ absl::Status NatCollector::runOnce() {
     auto it = vips.find(vip_id);
     return it == vips.end() ? Timeouts{} : it->second.timeouts;
   };
-  Snapshot snap = pairEntries(std::move(entries));
+  const Snapshot& snap = *scanned;
   CollectPlan plan = planCollection(snap, policy);
 
   absl::Status result;

@@ -14,26 +14,6 @@
 #include "absl/strings/str_join.h"
 
 namespace xlb::nat {
-namespace {
-
-IpAddress addr(const uint8_t* bytes, uint8_t family) {
-  IpAddress a;
-  std::memcpy(a.bytes.data(), bytes, 16);
-  a.family = family;
-  return a;
-}
-
-bool inPrefix(const IpAddress& a, const IpPrefix& p) {
-  if (a.family != p.address.family) return false;
-  int bits = p.length;
-  for (int i = 0; i < 16 && bits > 0; ++i, bits -= 8) {
-    const uint8_t mask = bits >= 8 ? 0xff : static_cast<uint8_t>(0xff << (8 - bits));
-    if ((a.bytes[i] & mask) != (p.address.bytes[i] & mask)) return false;
-  }
-  return true;
-}
-
-}  // namespace
 
 absl::StatusOr<Snapshot> scanNat(dataplane::Dataplane& dp) {
   std::vector<NatEntry> entries;
@@ -61,10 +41,10 @@ bool NatQuery::matches(const Connection& c) const {
   const auto& [k, v] = c.fwd;
   if (vip_id && v.vip_id != *vip_id) return false;
   if (backend) {
-    if (!(addr(v.new_dst, k.family) == backend->address)) return false;
+    if (!(addressOf(v.new_dst, k.family) == backend->address)) return false;
     if (backend->port && ntohs(v.new_dport) != *backend->port) return false;
   }
-  if (client && !inPrefix(addr(k.src, k.family), *client)) return false;
+  if (client && !client->contains(addressOf(k.src, k.family))) return false;
   if (client_port && ntohs(k.sport) != *client_port) return false;
   return true;
 }
@@ -130,13 +110,13 @@ v1::NatConnection toProto(const Connection& c, const NatVipMap& vips, uint64_t n
   const auto& [k, v] = c.fwd;
   v1::NatConnection out;
   out.set_protocol(k.proto == IPPROTO_UDP ? v1::PROTOCOL_UDP : v1::PROTOCOL_TCP);
-  out.set_client_address(addr(k.src, k.family).toString());
+  out.set_client_address(addressOf(k.src, k.family).toString());
   out.set_client_port(ntohs(k.sport));
-  out.set_vip_address(addr(k.dst, k.family).toString());
+  out.set_vip_address(addressOf(k.dst, k.family).toString());
   out.set_vip_port(ntohs(k.dport));
-  out.set_source_address(addr(v.new_src, k.family).toString());
+  out.set_source_address(addressOf(v.new_src, k.family).toString());
   out.set_source_port(ntohs(v.new_sport));
-  out.set_backend_address(addr(v.new_dst, k.family).toString());
+  out.set_backend_address(addressOf(v.new_dst, k.family).toString());
   out.set_backend_port(ntohs(v.new_dport));
   out.set_forwarding(v.mode == XLB_FWD_FULLNAT ? v1::FORWARDING_MODE_FULLNAT
                                                : v1::FORWARDING_MODE_NAT);
@@ -157,9 +137,9 @@ v1::NatTuple toNatTuple(const Connection& c) {
   v1::NatTuple out;
   out.set_forwarding(v.mode == XLB_FWD_FULLNAT ? v1::FORWARDING_MODE_FULLNAT
                                                : v1::FORWARDING_MODE_NAT);
-  out.set_source_address(addr(v.new_src, k.family).toString());
+  out.set_source_address(addressOf(v.new_src, k.family).toString());
   out.set_source_port(ntohs(v.new_sport));
-  out.set_backend_address(addr(v.new_dst, k.family).toString());
+  out.set_backend_address(addressOf(v.new_dst, k.family).toString());
   out.set_backend_port(ntohs(v.new_dport));
   out.set_state(toProto(c.state));
   out.set_replied(c.replied);

@@ -28,12 +28,6 @@ absl::Status State::adopt(const dataplane::DataplaneContents& contents) {
   if (model_.settings_written || !model_.vips.empty()) {
     return absl::FailedPreconditionError("adopt() must run before the first change is applied");
   }
-  auto addressOf = [](const uint8_t* bytes, uint8_t family) {
-    IpAddress a;
-    std::memcpy(a.bytes.data(), bytes, 16);
-    a.family = family;
-    return a;
-  };
   auto validFamily = [](uint8_t f) { return f == XLB_AF_INET || f == XLB_AF_INET6; };
 
   // Generations only ever grow, also across agents: a flow recorded against (id, gen) must never
