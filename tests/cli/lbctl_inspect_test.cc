@@ -18,6 +18,7 @@
 #include "common/address.h"
 #include "config/yaml.h"
 #include "dataplane/fake_dataplane.h"
+#include "flow_key.h"
 #include "inspect_args.h"
 #include "nat/nat_fixtures.h"
 #include "spdlog/spdlog.h"
@@ -25,6 +26,8 @@
 
 namespace xlb::cli {
 namespace {
+
+using ::xlb::test::flowKey;
 
 namespace fs = std::filesystem;
 
@@ -102,20 +105,6 @@ std::string slurp(const fs::path& p) {
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
-}
-
-xlb_flow_key flowKey(const std::string& src, uint16_t sport, const std::string& dst,
-                     uint16_t dport) {
-  auto s = *parseIpAddress(src);
-  auto d = *parseIpAddress(dst);
-  xlb_flow_key k{};
-  std::memcpy(k.src, s.bytes.data(), 16);
-  std::memcpy(k.dst, d.bytes.data(), 16);
-  k.sport = htons(sport);
-  k.dport = htons(dport);
-  k.proto = IPPROTO_TCP;
-  k.family = s.family;
-  return k;
 }
 
 class LbctlInspectTest : public ::testing::Test {

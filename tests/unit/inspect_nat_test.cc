@@ -19,12 +19,15 @@
 #include "config/yaml.h"
 #include "dataplane/fake_dataplane.h"
 #include "dataplane/flow_hash.h"
+#include "flow_key.h"
 #include "nat/nat_fixtures.h"
 #include "spdlog/spdlog.h"
 #include "state/state.h"
 
 namespace xlb::api {
 namespace {
+
+using ::xlb::test::flowKey;
 
 using nat::testing::makePair;
 using nat::testing::Pair;
@@ -67,20 +70,6 @@ vips:
     maglev_table_size: 1021
     backends: [{address: "2001:db8:3::1"}]
 )";
-
-xlb_flow_key flowKey(const std::string& src, uint16_t sport, const std::string& dst,
-                     uint16_t dport) {
-  auto s = *parseIpAddress(src);
-  auto d = *parseIpAddress(dst);
-  xlb_flow_key k{};
-  std::memcpy(k.src, s.bytes.data(), 16);
-  std::memcpy(k.dst, d.bytes.data(), 16);
-  k.sport = htons(sport);
-  k.dport = htons(dport);
-  k.proto = IPPROTO_TCP;
-  k.family = s.family;
-  return k;
-}
 
 class InspectNatTest : public ::testing::Test {
  protected:

@@ -19,12 +19,15 @@
 #include "config/yaml.h"
 #include "dataplane/fake_dataplane.h"
 #include "dataplane/flow_hash.h"
+#include "flow_key.h"
 #include "spdlog/spdlog.h"
 #include "state/state.h"
 #include "xlb/v1/xlb.grpc.pb.h"
 
 namespace xlb::api {
 namespace {
+
+using ::xlb::test::flowKey;
 
 const bool kQuiet = (spdlog::set_level(spdlog::level::err), true);
 
@@ -84,20 +87,6 @@ std::string makeTempDir() {
   char* dir = mkdtemp(tmpl.data());
   EXPECT_NE(dir, nullptr);
   return tmpl;
-}
-
-xlb_flow_key flowKey(const std::string& src, uint16_t sport, const std::string& dst, uint16_t dport,
-                     uint8_t proto = IPPROTO_TCP) {
-  auto s = *parseIpAddress(src);
-  auto d = *parseIpAddress(dst);
-  xlb_flow_key k{};
-  std::memcpy(k.src, s.bytes.data(), 16);
-  std::memcpy(k.dst, d.bytes.data(), 16);
-  k.sport = htons(sport);
-  k.dport = htons(dport);
-  k.proto = proto;
-  k.family = s.family;
-  return k;
 }
 
 class InspectTest : public ::testing::Test {
