@@ -2,6 +2,7 @@
 // xlb-bench: per-packet cost of the XDP balancer's paths under BPF_PROG_TEST_RUN (through a restore
 // wrapper, against a trivial-program floor) and Maglev table build times; writes BENCHMARKS.md.
 #include <arpa/inet.h>
+#include <sched.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <sys/utsname.h>
@@ -98,6 +99,14 @@ int main(int argc, char** argv) {
   const uint32_t nat_1m_entries = 2 * kNat1MConns + (1u << 18);
   if (nat_entries == 0) nat_entries = skip_fill ? XLB_DEFAULT_NAT_ENTRIES : nat_1m_entries;
   spdlog::set_level(spdlog::level::warn);
+  // One CPU for the whole run: BPF_PROG_TEST_RUN leaves its migrate-disabled section when it
+  // reschedules, and the wrapper's tuple counter is per CPU, so a run that moved to the other CPU
+  // replayed tuples (new-flow rows then measured hits, and the NAT rounds found connections missing).
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  const int cpu = sched_getcpu();
+  CPU_SET(cpu < 0 ? 0 : cpu, &one);
+  if (sched_setaffinity(0, sizeof one, &one) != 0) die("sched_setaffinity failed");
 
   std::string why = xlb::test::setUpTestbed();
   if (!why.empty()) {
