@@ -208,7 +208,7 @@ static __always_inline int xlb_process(struct xdp_md *ctx)
 	/* One compare on the dsr/ipip path (modes above ipip are rare); unknown modes stay dsr. */
 	if (unlikely(vip->fwd_mode > XLB_FWD_IPIP) &&
 	    (vip->fwd_mode == XLB_FWD_NAT || vip->fwd_mode == XLB_FWD_FULLNAT)) {
-		/* Three calls from here, not nested: the 512-byte combined stack (lib/nat.h). */
+		/* Called from here, not nested: the 512-byte combined stack (lib/nat.h). */
 		rc = xlb_nat_forward(ctx, &pkt, vip, 0);
 		if (rc != XLB_NAT_CREATE)
 			return rc;

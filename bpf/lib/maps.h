@@ -167,6 +167,16 @@ struct {
 	__type(value, __u32);
 } xlb_nat_eps SEC(".maps");
 
+/* The value xlb_nat_create builds (REV, then rewritten into FWD) and forwards with: a per-CPU
+ * slot, not the stack, so create + next-hop refresh fit the 512-byte combined stack. Scratch only:
+ * nothing reads it between packets. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xlb_nat_value);
+} xlb_nat_scratch SEC(".maps");
+
 /* fullnat port allocation failures per backend membership. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -319,24 +319,24 @@ static __always_inline int xlb_nat_out(struct xdp_md *ctx, const struct xlb_pkt 
 	return xlb_egress(ctx, nh->ifindex);
 }
 
-/* A new connection: selection, then the pair (REV first: the claim, then FWD). Returns
- * XLB_CONTINUE when the packet's FWD entry exists (ours, or another CPU's that won the race), else
- * the final action (counted). The balancer then calls xlb_nat_forward again, which finds the entry
- * and forwards like a hit: called from xlb_nat_forward (or forwarding itself) the combined stack
- * went over 512 bytes ("combined stack size of 3 calls is 544. Too large"); one value buffer
- * serves both entries (REV, then rewritten into FWD) for the same reason. */
+/* A new connection: selection, then the pair (REV first: the claim, then FWD), then out with the
+ * FWD value just built (no lookup of what was inserted). Returns the final action (counted), or
+ * XLB_CONTINUE when another CPU created the same connection first: the balancer then calls
+ * xlb_nat_forward again, which finds that entry. The value is built in the per-CPU slot
+ * xlb_nat_scratch (REV, then rewritten into FWD), not on the stack: the next-hop refresh below
+ * xlb_nat_out would take the combined stack over 512 bytes. Called from the balancer, not from
+ * xlb_nat_forward, for the same reason. */
 static __noinline int xlb_nat_create(struct xdp_md *ctx, struct xlb_pkt *pkt,
 				     const struct xlb_vip_value *vip)
 {
 	__u64 now = bpf_ktime_get_coarse_ns();
 	struct xlb_flow_key rk __attribute__((aligned(8)));
-	struct xlb_nat_value v __attribute__((aligned(8))) = {};
-	struct xlb_nat_value *won;
+	struct xlb_nat_value *v, *won;
 	struct xlb_backend *be;
 	struct xlb_be_nat *bn;
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	__u32 hash = 0, be_id = 0, vip_id = vip->vip_id, gen;
+	__u32 hash = 0, be_id = 0, vip_id = vip->vip_id, gen, zero = 0;
 	int hashed = 0, rc;
 	__u8 mode = vip->fwd_mode, fin = xlb_nat_fin_bits(pkt);
 	__be16 bport;
@@ -349,23 +349,27 @@ static __noinline int xlb_nat_create(struct xdp_md *ctx, struct xlb_pkt *pkt,
 	gen = be->gen;
 	bn = bpf_map_lookup_elem(&xlb_be_nat, &be_id);
 	bport = bn && bn->port ? bn->port : pkt->key.dport;
+	v = bpf_map_lookup_elem(&xlb_nat_scratch, &zero);
+	if (!v)
+		return xlb_drop(XLB_DROP_NAT_FULL); /* unreachable: a one-slot array */
+	__builtin_memset(v, 0, sizeof(*v));
 
 	/* REV: backend:bport -> (client|snat):sport becomes VIP:vport -> client:cport. */
-	xlb_copy16(v.new_src, pkt->key.dst);
-	xlb_copy16(v.new_dst, pkt->key.src);
-	v.new_sport = pkt->key.dport;
-	v.new_dport = pkt->key.sport;
-	v.backend_id = be_id;
-	v.backend_gen = gen;
-	v.vip_id = vip_id;
-	v.dir = XLB_NAT_DIR_REV;
-	v.mode = mode;
-	v.last_seen_ns = now;
-	v.created_ns = now;
+	xlb_copy16(v->new_src, pkt->key.dst);
+	xlb_copy16(v->new_dst, pkt->key.src);
+	v->new_sport = pkt->key.dport;
+	v->new_dport = pkt->key.sport;
+	v->backend_id = be_id;
+	v->backend_gen = gen;
+	v->vip_id = vip_id;
+	v->dir = XLB_NAT_DIR_REV;
+	v->mode = mode;
+	v->last_seen_ns = now;
+	v->created_ns = now;
 	/* The reply leaves the way the client's packet came in: its MACs swapped, same interface. */
-	__builtin_memcpy(v.l2, data + 6, 6);
-	__builtin_memcpy(v.l2 + 6, data, 6);
-	v.ifindex = ctx->ingress_ifindex;
+	__builtin_memcpy(v->l2, data + 6, 6);
+	__builtin_memcpy(v->l2 + 6, data, 6);
+	v->ifindex = ctx->ingress_ifindex;
 
 	xlb_copy16(rk.src, be->addr);
 	rk.sport = bport;
@@ -376,8 +380,8 @@ static __noinline int xlb_nat_create(struct xdp_md *ctx, struct xlb_pkt *pkt,
 			return xlb_drop(XLB_DROP_NAT_HAIRPIN);
 		xlb_copy16(rk.dst, pkt->key.src);
 		rk.dport = pkt->key.sport;
-		xlb_nat_deltas(&rk, &v);
-		rc = xlb_nat_claim(&rk, &v);
+		xlb_nat_deltas(&rk, v);
+		rc = xlb_nat_claim(&rk, v);
 		if (rc == -XLB_EEXIST) {
 			/* Taken: by this very connection on another CPU (then use its entry), or
 			 * by the same client endpoint through another VIP to the same backend. */
@@ -388,22 +392,22 @@ static __noinline int xlb_nat_create(struct xdp_md *ctx, struct xlb_pkt *pkt,
 			return XLB_CONTINUE;
 		}
 	} else {
-		rc = xlb_nat_alloc(pkt, vip_id, be_id, xlb_pkt_hash(pkt, &hash, &hashed), &rk, &v);
+		rc = xlb_nat_alloc(pkt, vip_id, be_id, xlb_pkt_hash(pkt, &hash, &hashed), &rk, v);
 	}
 	if (rc)
 		return xlb_drop(rc);
 
 	/* FWD: client:cport -> VIP:vport becomes (client|snat):sport -> backend:bport = rk reversed. */
-	xlb_copy16(v.new_src, rk.dst);
-	xlb_copy16(v.new_dst, rk.src);
-	v.new_sport = rk.dport;
-	v.new_dport = rk.sport;
-	v.dir = XLB_NAT_DIR_FWD;
-	v.state = fin;
-	__builtin_memset(v.l2, 0, sizeof(v.l2));
-	v.ifindex = 0;
-	xlb_nat_deltas(&pkt->key, &v);
-	rc = bpf_map_update_elem(&xlb_nat, &pkt->key, &v, BPF_NOEXIST);
+	xlb_copy16(v->new_src, rk.dst);
+	xlb_copy16(v->new_dst, rk.src);
+	v->new_sport = rk.dport;
+	v->new_dport = rk.sport;
+	v->dir = XLB_NAT_DIR_FWD;
+	v->state = fin;
+	__builtin_memset(v->l2, 0, sizeof(v->l2));
+	v->ifindex = 0;
+	xlb_nat_deltas(&pkt->key, v);
+	rc = bpf_map_update_elem(&xlb_nat, &pkt->key, v, BPF_NOEXIST);
 	if (rc) {
 		bpf_map_delete_elem(&xlb_nat, &rk);
 		if (rc != -XLB_EEXIST)
@@ -419,7 +423,8 @@ static __noinline int xlb_nat_create(struct xdp_md *ctx, struct xlb_pkt *pkt,
 	/* A pair created by a FIN/RST is born closing and never counted (as flow.h). */
 	if (!fin)
 		xlb_conns_inc(be_id);
-	return XLB_CONTINUE;
+	/* Out with the scratch copy of the FWD value just inserted: no second lookup. */
+	return xlb_nat_out(ctx, pkt, vip_id, be_id, be, v, now, 1);
 }
 
 /* Deletes both entries of the pair whose FWD entry is `fv` (key `k`); `fv` is not read after. Out
