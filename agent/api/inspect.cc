@@ -30,14 +30,6 @@ using internal::BackendCache;
 using internal::idleMs;
 using internal::protocolOf;
 
-// A client filter: "192.0.2.7" (an address: a /32 or /128) or "192.0.2.0/24".
-absl::StatusOr<IpPrefix> parseClientFilter(const std::string& text) {
-  if (text.find('/') != std::string::npos) return parseIpPrefix(text);
-  auto a = parseIpAddress(text);
-  if (!a.ok()) return a.status();
-  return IpPrefix{*a, a->isV4() ? 32 : 128};
-}
-
 // ---- ListFlows
 // -------------------------------------------------------------------------------------
 
@@ -77,7 +69,7 @@ absl::StatusOr<FlowFilters> parseFilters(const v1::ListFlowsRequest& req, const 
     }
   }
   if (!req.client().empty()) {
-    auto p = parseClientFilter(req.client());
+    auto p = parseIpPrefixOrAddress(req.client());
     if (p.ok()) {
       f.client = *p;
     } else {

@@ -90,6 +90,13 @@ absl::StatusOr<IpPrefix> parseIpPrefix(absl::string_view text) {
   return IpPrefix{*addr, len};
 }
 
+absl::StatusOr<IpPrefix> parseIpPrefixOrAddress(absl::string_view text) {
+  if (text.find('/') != absl::string_view::npos) return parseIpPrefix(text);
+  auto a = parseIpAddress(text);
+  if (!a.ok()) return a.status();
+  return IpPrefix{*a, a->isV4() ? 32 : 128};
+}
+
 std::string formatHostPort(const IpAddress& address, uint16_t port) {
   if (address.isV6()) return absl::StrCat("[", address.toString(), "]:", port);
   return absl::StrCat(address.toString(), ":", port);

@@ -5,9 +5,9 @@
 #include <array>
 #include <cstdint>
 #include <string>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace xlb {
 
@@ -39,6 +39,9 @@ struct IpPrefix {
 
 // Parses "10.0.0.0/16" or "fd00::/64"; host bits must be zero.
 absl::StatusOr<IpPrefix> parseIpPrefix(absl::string_view text);
+
+// A prefix as parseIpPrefix, or an address as its /32 or /128 (filters that take either).
+absl::StatusOr<IpPrefix> parseIpPrefixOrAddress(absl::string_view text);
 
 // "10.0.0.1:80" or "[2001:db8::1]:80" ("/tcp" suffixes are not handled here).
 std::string formatHostPort(const IpAddress& address, uint16_t port);

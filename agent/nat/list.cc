@@ -63,15 +63,16 @@ absl::StatusOr<NatQuery> parseNatFilter(const v1::NatFilter& f, const NatVipMap&
       for (const auto& [id, info] : vips) {
         if (info.key == *key) q.vip_id = id;
       }
-      if (!q.vip_id) not_found = absl::NotFoundError(absl::StrCat("vip ", key->toString(), " not found"));
+      if (!q.vip_id)
+        not_found = absl::NotFoundError(absl::StrCat("vip ", key->toString(), " not found"));
     }
   } else if (!f.vip_name().empty()) {
     for (const auto& [id, info] : vips) {
       if (info.name == f.vip_name()) q.vip_id = id;
     }
     if (!q.vip_id) {
-      not_found = absl::NotFoundError(absl::StrCat("filter.vip_name: no vip is named \"",
-                                                   f.vip_name(), "\""));
+      not_found = absl::NotFoundError(
+          absl::StrCat("filter.vip_name: no vip is named \"", f.vip_name(), "\""));
     }
   }
   if (!f.backend().empty()) {
@@ -83,22 +84,13 @@ absl::StatusOr<NatQuery> parseNatFilter(const v1::NatFilter& f, const NatVipMap&
     }
   }
   if (!f.client().empty()) {
-    if (f.client().find('/') != std::string::npos) {
-      auto p = parseIpPrefix(f.client());
-      if (!p.ok()) {
-        errors.push_back(absl::StrCat("filter.client: \"", f.client(), "\" is not an address or a "
-                                      "prefix (", p.status().message(), ")"));
-      } else {
-        q.client = *p;
-      }
+    auto p = parseIpPrefixOrAddress(f.client());
+    if (!p.ok()) {
+      errors.push_back(absl::StrCat("filter.client: \"", f.client(),
+                                    "\" is not an address or a prefix (", p.status().message(),
+                                    ")"));
     } else {
-      auto a = parseIpAddress(f.client());
-      if (!a.ok()) {
-        errors.push_back(absl::StrCat("filter.client: \"", f.client(),
-                                      "\" is not an address or a prefix (e.g. 10.1.0.0/16)"));
-      } else {
-        q.client = IpPrefix{*a, a->isV4() ? 32 : 128};
-      }
+      q.client = *p;
     }
   }
   if (!errors.empty()) return absl::InvalidArgumentError(absl::StrJoin(errors, "\n"));
