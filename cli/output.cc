@@ -203,8 +203,8 @@ std::string natStateName(xlb::v1::NatState s) {
 }
 
 Table natTable(const xlb::v1::ListNatResponse& r) {
-  Table t({"PROTO", "CLIENT -> VIP", "SOURCE -> BACKEND", "MODE", "STATE", "ANSWERED", "IDLE", "AGE",
-           "EXPIRES"},
+  Table t({"PROTO", "CLIENT -> VIP", "SOURCE -> BACKEND", "MODE", "STATE", "ANSWERED", "IDLE",
+           "AGE", "EXPIRES"},
           {false, false, false, false, false, false, true, true, true});
   for (const auto& c : r.connections()) {
     t.addRow({protocolName(c.protocol()),
@@ -212,8 +212,9 @@ Table natTable(const xlb::v1::ListNatResponse& r) {
                            endpoint(c.vip_address(), c.vip_port())),
               absl::StrCat(endpoint(c.source_address(), c.source_port()), " -> ",
                            endpoint(c.backend_address(), c.backend_port())),
-              forwardingName(c.forwarding()), natStateName(c.state()), answeredName(c.answered(), c.replied()),
-              formatAge(c.idle_ms()), formatAge(c.age_ms()), formatAge(c.expires_in_ms())});
+              forwardingName(c.forwarding()), natStateName(c.state()),
+              answeredName(c.answered(), c.replied()), formatAge(c.idle_ms()),
+              formatAge(c.age_ms()), formatAge(c.expires_in_ms())});
   }
   return t;
 }
@@ -237,9 +238,9 @@ Table natStatsTable(const xlb::v1::NatTableStats& n) {
   t.addRow({"orphan entries deleted", formatCount(n.orphans())});
   t.addRow({"peak entries", formatCount(n.peak_entries())});
   t.addRow({"refused (table full)", formatCount(n.refused())});
-  t.addRow({"pressure episodes (full)", absl::StrCat(formatCount(n.pressure_episodes()), " (",
-                                                     formatCount(n.full_episodes()), ")",
-                                                     n.pressure() ? ", one going on" : "")});
+  t.addRow({"pressure episodes (full)",
+            absl::StrCat(formatCount(n.pressure_episodes()), " (", formatCount(n.full_episodes()),
+                         ")", n.pressure() ? ", one going on" : "")});
   return t;
 }
 

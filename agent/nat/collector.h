@@ -124,8 +124,8 @@ class PressureEpisodes {
   struct Pass {
     uint64_t now_ns = 0;
     bool pressure = false;
-    bool full_seen = false;       // XLB_DROP_NAT_FULL moved since the previous pass
-    uint64_t refused_total = 0;   // XLB_DROP_NAT_FULL so far
+    bool full_seen = false;         // XLB_DROP_NAT_FULL moved since the previous pass
+    uint64_t refused_total = 0;     // XLB_DROP_NAT_FULL so far
     uint64_t pressure_expired = 0;  // by this pass
   };
   struct Events {

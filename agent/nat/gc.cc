@@ -71,9 +71,11 @@ absl::Status NatCollector::runOnce() {
     deleted += *n;
   }
 
-  const PressureEpisodes::Events ev = episodes_.onPass(
-      {.now_ns = policy.now_ns, .pressure = plan.pressure, .full_seen = full_seen,
-       .refused_total = last_full_drops_, .pressure_expired = plan.pressure_expired});
+  const PressureEpisodes::Events ev = episodes_.onPass({.now_ns = policy.now_ns,
+                                                        .pressure = plan.pressure,
+                                                        .full_seen = full_seen,
+                                                        .refused_total = last_full_drops_,
+                                                        .pressure_expired = plan.pressure_expired});
   std::lock_guard lock(status_mu_);
   status_.capacity = policy.capacity;
   status_.entries = snap.entries >= deleted ? snap.entries - deleted : 0;
@@ -94,20 +96,23 @@ absl::Status NatCollector::runOnce() {
                                             static_cast<double>(policy.capacity)
                                       : 0.0;
   if (ev.started) {
-    spdlog::warn("nat: table under pressure ({} of {} entries, {:.0f}%): expiring unanswered "
-                 "connections older than 1 s first ({} this pass)",
-                 snap.entries, policy.capacity, fill, plan.pressure_expired);
+    spdlog::warn(
+        "nat: table under pressure ({} of {} entries, {:.0f}%): expiring unanswered "
+        "connections older than 1 s first ({} this pass)",
+        snap.entries, policy.capacity, fill, plan.pressure_expired);
   }
   if (ev.full) {
-    spdlog::warn("nat: NAT table full ({} of {} entries, {:.0f}% at this pass): {} new connections "
-                 "refused so far in this episode; {} unanswered connections expired early so far",
-                 snap.entries, policy.capacity, fill, ev.refused, ev.pressure_expired);
+    spdlog::warn(
+        "nat: NAT table full ({} of {} entries, {:.0f}% at this pass): {} new connections "
+        "refused so far in this episode; {} unanswered connections expired early so far",
+        snap.entries, policy.capacity, fill, ev.refused, ev.pressure_expired);
   }
   if (ev.ended) {
-    spdlog::info("nat: table pressure over after {:.1f} s ({} of {} entries): {} new connections "
-                 "refused, {} unanswered connections expired early in this episode",
-                 static_cast<double>(ev.duration_ns) / 1e9, status_.entries, policy.capacity,
-                 ev.refused, ev.pressure_expired);
+    spdlog::info(
+        "nat: table pressure over after {:.1f} s ({} of {} entries): {} new connections "
+        "refused, {} unanswered connections expired early in this episode",
+        static_cast<double>(ev.duration_ns) / 1e9, status_.entries, policy.capacity, ev.refused,
+        ev.pressure_expired);
   }
   if (!result.ok()) spdlog::warn("nat: collection: {}", result.ToString());
   return result;

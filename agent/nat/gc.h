@@ -2,9 +2,9 @@
 // The NAT collector: a periodic pass over xlb_nat (scan, plan with collector.h, batched deletes)
 // that expires idle connections, deletes orphans, relieves table pressure and keeps the table's
 // figures for Stats.nat_table and /metrics. It logs a pressure episode's start, its "NAT table
-// full" (once per episode, with the fill and the refused count) and its end. Connections of a deleted VIP or backend are left to
-// expire like any other (the data plane re-steers a connection whose backend is gone; `lbctl nat
-// flush` removes them on demand).
+// full" (once per episode, with the fill and the refused count) and its end. Connections of a
+// deleted VIP or backend are left to expire like any other (the data plane re-steers a connection
+// whose backend is gone; `lbctl nat flush` removes them on demand).
 #pragma once
 
 #include <chrono>
@@ -48,8 +48,8 @@ struct NatTableStatus {
   uint64_t peak_entries = 0;     // the most any pass found since start
   uint64_t refused = 0;          // XLB_DROP_NAT_FULL: new connections refused, table full
   uint64_t pressure_episodes = 0;
-  uint64_t full_episodes = 0;    // pressure episodes in which new connections were refused
-  bool pressure = false;   // a pressure episode is going on (collector.h PressureEpisodes)
+  uint64_t full_episodes = 0;  // pressure episodes in which new connections were refused
+  bool pressure = false;       // a pressure episode is going on (collector.h PressureEpisodes)
   bool collected = false;  // at least one pass ran
 };
 v1::NatTableStats toProto(const NatTableStatus& s);

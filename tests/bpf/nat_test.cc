@@ -9,9 +9,9 @@
 #include <bpf/libbpf.h>
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
-#include <cerrno>
 #include <cstring>
 #include <set>
 #include <string>
@@ -337,8 +337,8 @@ TEST(NatV4, ClientAckSetsAckBitSynRetransmitAndCreatorDoNot) {
   const xlb_flow_key fk = key(c, "10.100.1.10", 40100, 80, kTcp);
   const xlb_flow_key rk = key("10.0.0.2", c, 8080, 40100, kTcp);
   Bytes syn = tcpFrame(kLbMac, kClientMac, c, "10.100.1.10", 40100, 80, kSyn);
-  check({"SYN creates", syn, XDP_TX, tcpFrame(kBackendMacA, kLbMac, c, "10.0.0.2", 40100, 8080, kSyn),
-         XLB_STAT_NAT_NEW});
+  check({"SYN creates", syn, XDP_TX,
+         tcpFrame(kBackendMacA, kLbMac, c, "10.0.0.2", 40100, 8080, kSyn), XLB_STAT_NAT_NEW});
   xlb_nat_value fwd{}, rev{};
   ASSERT_TRUE(natEntry(fk, &fwd));
   EXPECT_EQ(fwd.state, 0) << "the creating packet sets nothing";
@@ -371,8 +371,8 @@ TEST(NatV4, ClientAckSetsAckBitSynRetransmitAndCreatorDoNot) {
   EXPECT_TRUE(done.answered);
   EXPECT_EQ(done.state, nat::ConnState::kEstablished);
   Bytes back = tcpFrame(kLbMac, kBackendMacA, "10.0.0.2", c, 8080, 40100, kAck);
-  check({"backend's ACK", back, XDP_TX, tcpFrame(kClientMac, kLbMac, "10.100.1.10", c, 80, 40100, kAck),
-         XLB_STAT_NAT_REPLY});
+  check({"backend's ACK", back, XDP_TX,
+         tcpFrame(kClientMac, kLbMac, "10.100.1.10", c, 80, 40100, kAck), XLB_STAT_NAT_REPLY});
   ASSERT_TRUE(natEntry(rk, &rev));
   EXPECT_EQ(rev.state, XLB_NAT_S_SEEN) << "the ACK bit is the client's only";
   // Close (the backend's open count goes back) and clean up for the tests after this one.
@@ -614,8 +614,8 @@ TEST(NatUdp, OneShotStaysUnansweredASecondRequestAnswers) {
   const xlb_flow_key fk = key(c, "10.100.1.14", 5001, 53, kUdp);
   Bytes q = udpFrame(kLbMac, kClientMac, c, "10.100.1.14", 5001, 53);
   Bytes a = udpFrame(kLbMac, kBackendMacA, "10.0.0.2", c, 5353, 5001);
-  check({"UDP request creates", q, XDP_TX, udpFrame(kBackendMacA, kLbMac, c, "10.0.0.2", 5001, 5353),
-         XLB_STAT_NAT_NEW});
+  check({"UDP request creates", q, XDP_TX,
+         udpFrame(kBackendMacA, kLbMac, c, "10.0.0.2", 5001, 5353), XLB_STAT_NAT_NEW});
   check({"UDP response", a, XDP_TX, udpFrame(kClientMac, kLbMac, "10.100.1.14", c, 53, 5001),
          XLB_STAT_NAT_REPLY});
   nat::Connection one = connection(fk);

@@ -83,7 +83,7 @@ TEST(NatPairing, PeerKeyIsTheNewTupleReversed) {
 TEST(NatPairing, PairsEntriesAndStates) {
   std::vector<Pair> pairs;
   pairs.push_back(makePair(spec(1, kNow)));                           // SYN only
-  pairs.push_back(makePair(answered(2, kNow)));           // answered
+  pairs.push_back(makePair(answered(2, kNow)));                       // answered
   PairSpec closing = answered(3, kNow);
   closing.fwd_state = XLB_NAT_S_FIN;
   pairs.push_back(makePair(closing));
@@ -110,7 +110,7 @@ TEST(NatCollect, ExpiresByStateWithDefaults) {
   std::vector<Pair> pairs;
   pairs.push_back(makePair(spec(1, kNow - 61 * kSec)));                   // syn, 61 s idle: due
   pairs.push_back(makePair(spec(2, kNow - 59 * kSec)));                   // syn, 59 s: kept
-  pairs.push_back(makePair(answered(3, kNow - 7200 * kSec)));  // established 2 h: kept
+  pairs.push_back(makePair(answered(3, kNow - 7200 * kSec)));             // established 2 h: kept
   PairSpec closing = answered(4, kNow - 11 * kSec);
   closing.fwd_state = XLB_NAT_S_FIN;
   pairs.push_back(makePair(closing));  // closing, 11 s: due
@@ -282,7 +282,8 @@ TEST(NatCollect, SpoofedSynsWithSynAckGoBeforeEstablishedUnderPressure) {
     // Established long ago, idle 10 min: the oldest and most idle of all.
     pairs.push_back(makePair(answered(100 + i, kNow - 3600 * kSec, kNow - 600 * kSec)));
   }
-  for (uint16_t i = 0; i < 12; ++i) pairs.push_back(makePair(spoofed(200 + i, kNow - (20 - i) * kSec)));
+  for (uint16_t i = 0; i < 12; ++i)
+    pairs.push_back(makePair(spoofed(200 + i, kNow - (20 - i) * kSec)));
   Snapshot snap = pairEntries(entriesOf(pairs));
   for (const Connection& c : snap.connections) {
     const bool is_spoofed = ntohs(c.fwd.first.sport) >= 200;
@@ -358,7 +359,8 @@ TEST(NatCollect, ResetConnectionsGoAfterUnansweredFinClosingStay) {
   PairSpec half_closed = answered(3, kNow - 5 * kSec);
   half_closed.fwd_state |= XLB_NAT_S_FIN;
   std::vector<Pair> pairs{makePair(blind), makePair(blind_young), makePair(half_closed),
-                          makePair(spoofed(4, kNow - 3 * kSec)), makePair(answered(5, kNow - kSec * 9))};
+                          makePair(spoofed(4, kNow - 3 * kSec)),
+                          makePair(answered(5, kNow - kSec * 9))};
   Snapshot snap = pairEntries(entriesOf(pairs));
   CollectPolicy policy;
   policy.now_ns = kNow;
@@ -387,19 +389,27 @@ TEST(NatPressureEpisodes, FullSaidOncePerEpisode) {
   using P = PressureEpisodes::Pass;
   auto ev = ep.onPass(P{.now_ns = kNow, .refused_total = 100});  // calm, baseline
   EXPECT_FALSE(ev.started || ev.full || ev.ended);
-  ev = ep.onPass(P{.now_ns = kNow + kSec, .pressure = true, .refused_total = 100,
+  ev = ep.onPass(P{.now_ns = kNow + kSec,
+                   .pressure = true,
+                   .refused_total = 100,
                    .pressure_expired = 5});  // above high water, nothing refused yet
   EXPECT_TRUE(ev.started);
   EXPECT_FALSE(ev.full);
-  ev = ep.onPass(P{.now_ns = kNow + 2 * kSec, .pressure = true, .full_seen = true,
-                   .refused_total = 130, .pressure_expired = 40});
+  ev = ep.onPass(P{.now_ns = kNow + 2 * kSec,
+                   .pressure = true,
+                   .full_seen = true,
+                   .refused_total = 130,
+                   .pressure_expired = 40});
   EXPECT_FALSE(ev.started);
   EXPECT_TRUE(ev.full);
   EXPECT_EQ(ev.refused, 30u);
   EXPECT_EQ(ev.pressure_expired, 45u);
   for (uint64_t i = 3; i < 8; ++i) {  // full again and again: said already
-    ev = ep.onPass(P{.now_ns = kNow + i * kSec, .pressure = true, .full_seen = true,
-                     .refused_total = 130 + i, .pressure_expired = 1});
+    ev = ep.onPass(P{.now_ns = kNow + i * kSec,
+                     .pressure = true,
+                     .full_seen = true,
+                     .refused_total = 130 + i,
+                     .pressure_expired = 1});
     EXPECT_FALSE(ev.full || ev.started || ev.ended) << i;
   }
   // Calm passes: the episode goes on until 10 s without pressure.
@@ -417,8 +427,8 @@ TEST(NatPressureEpisodes, FullSaidOncePerEpisode) {
   EXPECT_EQ(ep.episodes(), 1u);
   EXPECT_EQ(ep.fullEpisodes(), 1u);
   // A new episode says it again; its refused count starts from the previous pass.
-  ev = ep.onPass(P{.now_ns = kNow + 30 * kSec, .pressure = true, .full_seen = true,
-                   .refused_total = 150});
+  ev = ep.onPass(
+      P{.now_ns = kNow + 30 * kSec, .pressure = true, .full_seen = true, .refused_total = 150});
   EXPECT_TRUE(ev.started);
   EXPECT_TRUE(ev.full);
   EXPECT_EQ(ev.refused, 13u);
