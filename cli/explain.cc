@@ -73,8 +73,11 @@ void addNatRows(const xlb::v1::ExplainNat& n, Table& t) {
     const auto& c = n.recorded();
     std::string what = n.reply() ? "reply entry of a connection" : "connection found";
     absl::StrAppend(&what, " (", forwardingName(c.forwarding()), "), ", natStateName(c.state()),
-                    c.replied() ? ", replied" : ", unanswered", ", idle ", formatAge(c.idle_ms()),
-                    ", expires in ", formatAge(c.expires_in_ms()));
+                    c.answered()  ? ", answered"
+                    : c.replied() ? ", backend replied, not answered"
+                                  : ", unanswered",
+                    ", idle ", formatAge(c.idle_ms()), ", expires in ",
+                    formatAge(c.expires_in_ms()));
     if (n.backend_gone()) absl::StrAppend(&what, "; its backend is gone: re-created");
     t.addRow({"nat", what});
     t.addRow({"client side", absl::StrCat(hostPort(c.client_address(), c.client_port()), " -> ",

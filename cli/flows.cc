@@ -50,7 +50,7 @@ void printFlows(const xlb::v1::ListFlowsResponse& r) {
     std::vector<std::string> flags;
     if (f.has_nat()) flags.push_back(forwardingName(f.nat().forwarding()));
     if (f.closing()) flags.push_back("closing");
-    if (f.has_nat() && !f.nat().replied()) flags.push_back("unanswered");
+    if (f.has_nat() && !f.nat().answered()) flags.push_back("unanswered");
     if (f.protected_()) flags.push_back("protected");
     // The next packet runs the algorithm again (backend deleted or health-down).
     if (!f.backend_current()) flags.push_back("resteer");

@@ -180,6 +180,13 @@ std::string endpoint(const std::string& address, uint32_t port) {
 }
 }  // namespace
 
+namespace {
+// The ANSWERED column: both sides spoke, only the backend did (a spoofed SYN's SYN-ACK), neither.
+const char* answeredName(bool answered, bool replied) {
+  return answered ? "yes" : replied ? "backend only" : "no";
+}
+}  // namespace
+
 std::string natStateName(xlb::v1::NatState s) {
   switch (s) {
     case xlb::v1::NAT_STATE_SYN:
@@ -196,8 +203,8 @@ std::string natStateName(xlb::v1::NatState s) {
 }
 
 Table natTable(const xlb::v1::ListNatResponse& r) {
-  Table t({"PROTO", "CLIENT -> VIP", "SOURCE -> BACKEND", "MODE", "STATE", "REPLIED", "IDLE", "AGE",
-           "EXPIRES"},
+  Table t({"PROTO", "CLIENT -> VIP", "SOURCE -> BACKEND", "MODE", "STATE", "ANSWERED", "IDLE",
+           "AGE", "EXPIRES"},
           {false, false, false, false, false, false, true, true, true});
   for (const auto& c : r.connections()) {
     t.addRow({protocolName(c.protocol()),
@@ -205,8 +212,9 @@ Table natTable(const xlb::v1::ListNatResponse& r) {
                            endpoint(c.vip_address(), c.vip_port())),
               absl::StrCat(endpoint(c.source_address(), c.source_port()), " -> ",
                            endpoint(c.backend_address(), c.backend_port())),
-              forwardingName(c.forwarding()), natStateName(c.state()), c.replied() ? "yes" : "no",
-              formatAge(c.idle_ms()), formatAge(c.age_ms()), formatAge(c.expires_in_ms())});
+              forwardingName(c.forwarding()), natStateName(c.state()),
+              answeredName(c.answered(), c.replied()), formatAge(c.idle_ms()),
+              formatAge(c.age_ms()), formatAge(c.expires_in_ms())});
   }
   return t;
 }
@@ -216,7 +224,8 @@ std::string formatNatTableStats(const xlb::v1::NatTableStats& s) {
                       s.connections(), " connection", s.connections() == 1 ? "" : "s", " (",
                       s.unanswered(), " unanswered); deleted so far: ", s.expired(), " expired, ",
                       s.pressure_expired(), " unanswered under pressure, ", s.orphans(),
-                      " orphan entries");
+                      " orphan entries; refused (table full): ", s.refused(),
+                      s.pressure() ? "; under pressure" : "");
 }
 
 Table natStatsTable(const xlb::v1::NatTableStats& n) {
@@ -227,6 +236,11 @@ Table natStatsTable(const xlb::v1::NatTableStats& n) {
   t.addRow({"expired", formatCount(n.expired())});
   t.addRow({"unanswered expired under pressure", formatCount(n.pressure_expired())});
   t.addRow({"orphan entries deleted", formatCount(n.orphans())});
+  t.addRow({"peak entries", formatCount(n.peak_entries())});
+  t.addRow({"refused (table full)", formatCount(n.refused())});
+  t.addRow({"pressure episodes (full)",
+            absl::StrCat(formatCount(n.pressure_episodes()), " (", formatCount(n.full_episodes()),
+                         ")", n.pressure() ? ", one going on" : "")});
   return t;
 }
 

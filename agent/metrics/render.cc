@@ -260,11 +260,29 @@ std::string renderMetrics(const MetricsInput& in) {
     }
     w.family("xlb_nat_expired_total", "counter", "NAT connections deleted by idle timeouts.");
     w.sample("xlb_nat_expired_total", {}, n.expired);
-    w.family("xlb_nat_pressure_expired_total", "counter",
-             "Unanswered NAT connections deleted early because the table was (nearly) full.");
+    w.family(
+        "xlb_nat_pressure_expired_total", "counter",
+        "Unanswered (or reset) NAT connections deleted early because the table was (nearly) full.");
     w.sample("xlb_nat_pressure_expired_total", {}, n.pressure_expired);
     w.family("xlb_nat_orphans_total", "counter", "NAT entries without their peer, deleted.");
     w.sample("xlb_nat_orphans_total", {}, n.orphans);
+    w.family("xlb_nat_entries_peak", "gauge",
+             "The most NAT table entries any collector pass found since the agent started.");
+    w.sample("xlb_nat_entries_peak", {}, n.peak_entries);
+    w.family(
+        "xlb_nat_refused_total", "counter",
+        "New NAT connections refused because the table was full (drop reason nat_table_full).");
+    w.sample("xlb_nat_refused_total", {}, n.refused);
+    w.family(
+        "xlb_nat_pressure", "gauge",
+        "1 while a NAT table pressure episode goes on (unanswered connections expired early).");
+    w.sample("xlb_nat_pressure", {}, n.pressure ? 1 : 0);
+    w.family("xlb_nat_pressure_episodes_total", "counter",
+             "NAT table pressure episodes since the agent started.");
+    w.sample("xlb_nat_pressure_episodes_total", {}, n.pressure_episodes);
+    w.family("xlb_nat_full_episodes_total", "counter",
+             "NAT table pressure episodes in which new connections were refused (table full).");
+    w.sample("xlb_nat_full_episodes_total", {}, n.full_episodes);
   }
   if (!in.nat_failures.empty()) {
     w.family("xlb_nat_port_alloc_failures_total", "counter",

@@ -77,11 +77,17 @@ xlb_flow_key peerKey(const xlb_flow_key& key, const xlb_nat_value& v) {
   return p;
 }
 
+bool connectionAnswered(const xlb_flow_key& fwd_key, const xlb_nat_value& fwd,
+                        const xlb_nat_value& rev) {
+  if (!(rev.state & XLB_NAT_S_SEEN)) return false;
+  return fwd.state & (fwd_key.proto == IPPROTO_TCP ? XLB_NAT_S_ACK : XLB_NAT_S_SEEN);
+}
+
 ConnState connectionState(const xlb_flow_key& fwd_key, const xlb_nat_value& fwd,
                           const xlb_nat_value& rev) {
   if (fwd_key.proto != IPPROTO_TCP) return ConnState::kUdp;
   if ((fwd.state | rev.state) & (XLB_NAT_S_FIN | XLB_NAT_S_RST)) return ConnState::kClosing;
-  if (rev.state & XLB_NAT_S_SEEN) return ConnState::kEstablished;
+  if (connectionAnswered(fwd_key, fwd, rev)) return ConnState::kEstablished;
   return ConnState::kSyn;
 }
 
@@ -93,6 +99,8 @@ Connection connectionOf(const NatEntry& fwd, const NatEntry& rev) {
   c.rev = rev;
   c.state = connectionState(k, v, rv);
   c.replied = rv.state & XLB_NAT_S_SEEN;
+  c.answered = connectionAnswered(k, v, rv);
+  c.reset = (v.state | rv.state) & XLB_NAT_S_RST;
   c.last_seen_ns = std::max(v.last_seen_ns, rv.last_seen_ns);
   c.created_ns = std::min(v.created_ns, rv.created_ns);
   if (c.created_ns == 0) c.created_ns = std::max(v.created_ns, rv.created_ns);
@@ -168,8 +176,8 @@ CollectPlan planCollection(const Snapshot& snap, const CollectPolicy& policy) {
     plan.orphans.push_back(e.first);
     --remaining;
   }
-  // Idle expiry; what survives is a candidate for pressure expiry when unanswered.
-  std::vector<const Connection*> kept, unanswered;
+  // Idle expiry; what survives is a candidate for pressure expiry when unanswered (or reset).
+  std::vector<const Connection*> kept, unanswered, reset;
   for (const Connection& c : snap.connections) {
     if (expiresIn(c, policy.timeouts(c.fwd.second.vip_id), now) == 0) {
       plan.fwd.push_back(c.fwd.first);
@@ -179,8 +187,9 @@ CollectPlan planCollection(const Snapshot& snap, const CollectPolicy& policy) {
       continue;
     }
     kept.push_back(&c);
-    if (!c.replied && c.state != ConnState::kClosing &&
-        since(now, c.created_ns) >= policy.pressure_min_age_ns) {
+    if (c.state == ConnState::kClosing) {
+      if (c.reset && since(now, c.last_seen_ns) >= policy.pressure_min_age_ns) reset.push_back(&c);
+    } else if (!c.answered && since(now, c.created_ns) >= policy.pressure_min_age_ns) {
       unanswered.push_back(&c);
     }
   }
@@ -190,10 +199,14 @@ CollectPlan planCollection(const Snapshot& snap, const CollectPolicy& policy) {
   if (plan.pressure) {
     // Oldest first: a flood's spoofed SYNs never get older than its first ones, so the clients that
     // were refused while the table was full get their room back within the next pass, and answered
-    // connections are never touched.
+    // connections are never touched. Then the ones a RST closed, longest idle first.
     std::sort(unanswered.begin(), unanswered.end(), [](const Connection* a, const Connection* b) {
       return a->created_ns < b->created_ns;
     });
+    std::sort(reset.begin(), reset.end(), [](const Connection* a, const Connection* b) {
+      return a->last_seen_ns < b->last_seen_ns;
+    });
+    unanswered.insert(unanswered.end(), reset.begin(), reset.end());
     const double target = policy.low_water * cap;
     for (const Connection* c : unanswered) {
       if (!policy.table_full_seen && static_cast<double>(remaining) <= target) break;
@@ -208,10 +221,44 @@ CollectPlan planCollection(const Snapshot& snap, const CollectPolicy& policy) {
   for (const Connection* c : kept) {
     if (std::binary_search(evicted.begin(), evicted.end(), c)) continue;
     ++plan.connections;
-    if (!c->replied) ++plan.unanswered;
+    if (!c->answered) ++plan.unanswered;
     ++plan.by_state[static_cast<int>(c->state)];
   }
   return plan;
+}
+
+PressureEpisodes::Events PressureEpisodes::onPass(const Pass& p) {
+  Events ev;
+  const uint64_t refused_before = have_last_ ? last_refused_ : p.refused_total;
+  last_refused_ = p.refused_total;
+  have_last_ = true;
+  if (p.pressure) {
+    if (!active_) {
+      active_ = true;
+      full_said_ = false;
+      started_ns_ = p.now_ns;
+      refused_at_start_ = refused_before;
+      expired_ = 0;
+      ++episodes_;
+      ev.started = true;
+    }
+    last_pressure_ns_ = p.now_ns;
+  }
+  if (!active_) return ev;
+  expired_ += p.pressure_expired;
+  if (p.full_seen && !full_said_) {
+    full_said_ = true;
+    ++full_episodes_;
+    ev.full = true;
+  }
+  ev.refused = p.refused_total - std::min(p.refused_total, refused_at_start_);
+  ev.pressure_expired = expired_;
+  ev.duration_ns = since(p.now_ns, started_ns_);
+  if (!p.pressure && since(p.now_ns, last_pressure_ns_) >= calm_ns_) {
+    active_ = false;
+    ev.ended = true;
+  }
+  return ev;
 }
 
 }  // namespace xlb::nat

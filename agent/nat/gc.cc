@@ -2,6 +2,8 @@
 // The NAT collector's kernel side: scan, plan (collector.h), delete, figures (see gc.h).
 #include "nat/gc.h"
 
+#include <algorithm>
+
 #include "nat/list.h"
 #include "spdlog/spdlog.h"
 
@@ -16,6 +18,12 @@ v1::NatTableStats toProto(const NatTableStatus& s) {
   out.set_expired(s.expired);
   out.set_pressure_expired(s.pressure_expired);
   out.set_orphans(s.orphans);
+  out.set_scanned_entries(s.scanned_entries);
+  out.set_peak_entries(s.peak_entries);
+  out.set_refused(s.refused);
+  out.set_pressure(s.pressure);
+  out.set_pressure_episodes(s.pressure_episodes);
+  out.set_full_episodes(s.full_episodes);
   return out;
 }
 
@@ -63,27 +71,48 @@ absl::Status NatCollector::runOnce() {
     deleted += *n;
   }
 
+  const PressureEpisodes::Events ev = episodes_.onPass({.now_ns = policy.now_ns,
+                                                        .pressure = plan.pressure,
+                                                        .full_seen = full_seen,
+                                                        .refused_total = last_full_drops_,
+                                                        .pressure_expired = plan.pressure_expired});
   std::lock_guard lock(status_mu_);
-  const bool was_pressure = status_.pressure;
   status_.capacity = policy.capacity;
   status_.entries = snap.entries >= deleted ? snap.entries - deleted : 0;
+  status_.scanned_entries = snap.entries;
+  status_.peak_entries = std::max(status_.peak_entries, snap.entries);
+  status_.refused = last_full_drops_;
   status_.connections = plan.connections;
   status_.unanswered = plan.unanswered;
   for (int i = 0; i < 4; ++i) status_.by_state[i] = plan.by_state[i];
   status_.expired += plan.expired;
   status_.pressure_expired += plan.pressure_expired;
   status_.orphans += plan.orphans.size();
-  status_.pressure = plan.pressure;
+  status_.pressure = episodes_.active();
+  status_.pressure_episodes = episodes_.episodes();
+  status_.full_episodes = episodes_.fullEpisodes();
   status_.collected = true;
-  if (plan.pressure && !was_pressure) {
-    spdlog::warn("nat: table under pressure ({} of {} entries{}): expiring unanswered connections "
-                 "older than 1 s first ({} this pass)",
-                 snap.entries, policy.capacity, full_seen ? ", new connections refused: full" : "",
-                 plan.pressure_expired);
-  } else if (!plan.pressure && was_pressure) {
-    spdlog::info("nat: table pressure over ({} of {} entries); {} unanswered connections expired "
-                 "early so far",
-                 status_.entries, policy.capacity, status_.pressure_expired);
+  const double fill = policy.capacity ? 100.0 * static_cast<double>(snap.entries) /
+                                            static_cast<double>(policy.capacity)
+                                      : 0.0;
+  if (ev.started) {
+    spdlog::warn(
+        "nat: table under pressure ({} of {} entries, {:.0f}%): expiring unanswered "
+        "connections older than 1 s first ({} this pass)",
+        snap.entries, policy.capacity, fill, plan.pressure_expired);
+  }
+  if (ev.full) {
+    spdlog::warn(
+        "nat: NAT table full ({} of {} entries, {:.0f}% at this pass): {} new connections "
+        "refused so far in this episode; {} unanswered connections expired early so far",
+        snap.entries, policy.capacity, fill, ev.refused, ev.pressure_expired);
+  }
+  if (ev.ended) {
+    spdlog::info(
+        "nat: table pressure over after {:.1f} s ({} of {} entries): {} new connections "
+        "refused, {} unanswered connections expired early in this episode",
+        static_cast<double>(ev.duration_ns) / 1e9, status_.entries, policy.capacity, ev.refused,
+        ev.pressure_expired);
   }
   if (!result.ok()) spdlog::warn("nat: collection: {}", result.ToString());
   return result;

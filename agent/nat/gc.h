@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // The NAT collector: a periodic pass over xlb_nat (scan, plan with collector.h, batched deletes)
 // that expires idle connections, deletes orphans, relieves table pressure and keeps the table's
-// figures for Stats.nat_table and /metrics. Connections of a deleted VIP or backend are left to
-// expire like any other (the data plane re-steers a connection whose backend is gone; `lbctl nat
-// flush` removes them on demand).
+// figures for Stats.nat_table and /metrics. It logs a pressure episode's start, its "NAT table
+// full" (once per episode, with the fill and the refused count) and its end. Connections of a
+// deleted VIP or backend are left to expire like any other (the data plane re-steers a connection
+// whose backend is gone; `lbctl nat flush` removes them on demand).
 #pragma once
 
 #include <chrono>
@@ -43,7 +44,12 @@ struct NatTableStatus {
   uint64_t expired = 0;                 // totals since start
   uint64_t pressure_expired = 0;
   uint64_t orphans = 0;
-  bool pressure = false;   // the last pass found the table under pressure
+  uint64_t scanned_entries = 0;  // found by the last pass, before its deletions
+  uint64_t peak_entries = 0;     // the most any pass found since start
+  uint64_t refused = 0;          // XLB_DROP_NAT_FULL: new connections refused, table full
+  uint64_t pressure_episodes = 0;
+  uint64_t full_episodes = 0;  // pressure episodes in which new connections were refused
+  bool pressure = false;       // a pressure episode is going on (collector.h PressureEpisodes)
   bool collected = false;  // at least one pass ran
 };
 v1::NatTableStats toProto(const NatTableStatus& s);
@@ -71,6 +77,7 @@ class NatCollector {
   NatTableStatus status_;
   uint64_t last_full_drops_ = 0;
   bool have_drops_ = false;
+  PressureEpisodes episodes_;  // under pass_mu_
   std::mutex pass_mu_;  // one pass at a time
   std::mutex mu_;
   std::condition_variable cv_;

@@ -114,6 +114,7 @@ v1::NatConnection toProto(const Connection& c, const NatVipMap& vips, uint64_t n
                                                : v1::FORWARDING_MODE_NAT);
   out.set_state(toProto(c.state));
   out.set_replied(c.replied);
+  out.set_answered(c.answered);
   auto ms = [](uint64_t ns) { return ns / 1'000'000; };
   out.set_idle_ms(ms(c.last_seen_ns < now_ns ? now_ns - c.last_seen_ns : 0));
   out.set_age_ms(ms(c.created_ns < now_ns ? now_ns - c.created_ns : 0));
@@ -135,6 +136,7 @@ v1::NatTuple toNatTuple(const Connection& c) {
   out.set_backend_port(ntohs(v.new_dport));
   out.set_state(toProto(c.state));
   out.set_replied(c.replied);
+  out.set_answered(c.answered);
   return out;
 }
 

@@ -440,11 +440,16 @@ static __noinline void xlb_nat_delete_pair(const struct xlb_flow_key *k,
 }
 
 /* Sets this direction's state bits that are not set yet; the first FIN/RST on a FWD entry takes
- * the connection out of its backend's open count. Writes only when something changes. */
+ * the connection out of its backend's open count. Writes only when something changes. Never
+ * called for the creating packet, so XLB_NAT_S_ACK comes from a later client segment with ACK and
+ * without SYN (not a SYN retransmit): the handshake's third packet or anything after it. */
 static __always_inline void xlb_nat_touch(struct xlb_nat_value *v, const struct xlb_pkt *pkt,
 					  __u64 now, int fwd)
 {
 	__u8 want = XLB_NAT_S_SEEN | xlb_nat_fin_bits(pkt), st = v->state;
+
+	if (fwd && (pkt->tcp_flags & (XLB_TCP_FLAG_SYN | XLB_TCP_FLAG_ACK)) == XLB_TCP_FLAG_ACK)
+		want |= XLB_NAT_S_ACK;
 
 	if (unlikely((st & want) != want)) {
 		if (fwd && (want & (XLB_NAT_S_FIN | XLB_NAT_S_RST)) &&

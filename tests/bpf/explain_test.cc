@@ -415,8 +415,20 @@ TEST_F(ExplainBpfTest, NatPredictionHitAndReplyAreWhatTheProgramDoes) {
       EXPECT_EQ(ip4At(r.out, kIpSrc), vip);
       EXPECT_EQ(ip4At(r.out, kIpDst), client);
       EXPECT_EQ(portAt(r.out, kDport), port);
-      EXPECT_EQ(explain(client, port, vip, 80).nat().recorded().state(),
-                v1::NAT_STATE_ESTABLISHED);
+      // Replied, but not answered until the client's ACK completes the handshake.
+      auto replied = explain(client, port, vip, 80);
+      EXPECT_EQ(replied.nat().recorded().state(), v1::NAT_STATE_SYN);
+      EXPECT_TRUE(replied.nat().recorded().replied());
+      EXPECT_FALSE(replied.nat().recorded().answered());
+      PacketBuilder ab;
+      ab.eth(kLbMac, kClientMac);
+      ab.ipv4(client, vip);
+      r = runXdp(dp_->programFd(), ab.tcp(port, 80, kAck).build(), lbIfindex());
+      ASSERT_EQ(r.err, 0);
+      ASSERT_EQ(r.ret, static_cast<uint32_t>(XDP_TX));
+      auto done = explain(client, port, vip, 80);
+      EXPECT_EQ(done.nat().recorded().state(), v1::NAT_STATE_ESTABLISHED);
+      EXPECT_TRUE(done.nat().recorded().answered());
     }
     EXPECT_EQ(backends.size(), 2u) << vip;
   }

@@ -9,15 +9,16 @@
 #include <bpf/libbpf.h>
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
-#include <cerrno>
 #include <cstring>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "fixture.h"
+#include "nat/collector.h"
 
 namespace xlb::test {
 namespace {
@@ -300,7 +301,7 @@ TEST(NatV4, TcpForwardNewHitReplyAndClose) {
   check({"ACK hits the entry", ack, XDP_TX,
          tcpFrame(kBackendMacA, kLbMac, c, "10.0.0.2", 40000, 8080, kAck), XLB_STAT_NAT_HIT});
   ASSERT_TRUE(natEntry(key(c, "10.100.1.10", 40000, 80, kTcp), &fwd));
-  EXPECT_EQ(fwd.state, XLB_NAT_S_SEEN);
+  EXPECT_EQ(fwd.state, XLB_NAT_S_SEEN | XLB_NAT_S_ACK);
 
   Bytes sa = tcpFrame(kLbMac, kBackendMacA, "10.0.0.2", c, 8080, 40000, kSynAck);
   check({"backend's SYN-ACK: src -> VIP:80, client MACs", sa, XDP_TX,
@@ -316,6 +317,95 @@ TEST(NatV4, TcpForwardNewHitReplyAndClose) {
   check({"second FIN: no second decrement", fin, XDP_TX,
          tcpFrame(kBackendMacA, kLbMac, c, "10.0.0.2", 40000, 8080, kFinAck), XLB_STAT_NAT_HIT});
   EXPECT_EQ(conns(11), 0u);
+}
+
+// The collector's view (agent/nat/collector.h) of the pair whose FWD key is `fk`, as the program
+// wrote it.
+nat::Connection connection(const xlb_flow_key& fk) {
+  xlb_nat_value fv{}, rv{};
+  EXPECT_TRUE(natEntry(fk, &fv));
+  xlb_flow_key rk = nat::peerKey(fk, fv);
+  EXPECT_TRUE(natEntry(rk, &rv));
+  return nat::connectionOf({fk, fv}, {rk, rv});
+}
+
+// "Answered" needs the client's ACK after the backend's reply: the creating SYN, its retransmits
+// and a backend's SYN-ACK (all a spoofed SYN flood produces) leave XLB_NAT_S_ACK unset; the
+// client's ACK sets it. Only FWD entries carry it: a backend's ACK does not.
+TEST(NatV4, ClientAckSetsAckBitSynRetransmitAndCreatorDoNot) {
+  const char* c = "192.0.2.52";
+  const xlb_flow_key fk = key(c, "10.100.1.10", 40100, 80, kTcp);
+  const xlb_flow_key rk = key("10.0.0.2", c, 8080, 40100, kTcp);
+  Bytes syn = tcpFrame(kLbMac, kClientMac, c, "10.100.1.10", 40100, 80, kSyn);
+  check({"SYN creates", syn, XDP_TX,
+         tcpFrame(kBackendMacA, kLbMac, c, "10.0.0.2", 40100, 8080, kSyn), XLB_STAT_NAT_NEW});
+  xlb_nat_value fwd{}, rev{};
+  ASSERT_TRUE(natEntry(fk, &fwd));
+  EXPECT_EQ(fwd.state, 0) << "the creating packet sets nothing";
+  check({"SYN retransmit hits", syn, XDP_TX,
+         tcpFrame(kBackendMacA, kLbMac, c, "10.0.0.2", 40100, 8080, kSyn), XLB_STAT_NAT_HIT});
+  ASSERT_TRUE(natEntry(fk, &fwd));
+  EXPECT_EQ(fwd.state, XLB_NAT_S_SEEN) << "a SYN retransmit is no ACK";
+  Bytes sa = tcpFrame(kLbMac, kBackendMacA, "10.0.0.2", c, 8080, 40100, kSynAck);
+  check({"backend's SYN-ACK", sa, XDP_TX,
+         tcpFrame(kClientMac, kLbMac, "10.100.1.10", c, 80, 40100, kSynAck), XLB_STAT_NAT_REPLY});
+  ASSERT_TRUE(natEntry(rk, &rev));
+  EXPECT_EQ(rev.state, XLB_NAT_S_SEEN);
+  // What a spoofed SYN (retransmitted) leaves behind: replied, not answered, state syn.
+  nat::Connection spoofed = connection(fk);
+  EXPECT_TRUE(spoofed.replied);
+  EXPECT_FALSE(spoofed.answered);
+  EXPECT_EQ(spoofed.state, nat::ConnState::kSyn);
+  // A forward SYN+ACK (simultaneous open) carries SYN: still no handshake completion.
+  Bytes fsa = tcpFrame(kLbMac, kClientMac, c, "10.100.1.10", 40100, 80, kSynAck);
+  check({"forward SYN-ACK hits", fsa, XDP_TX,
+         tcpFrame(kBackendMacA, kLbMac, c, "10.0.0.2", 40100, 8080, kSynAck), XLB_STAT_NAT_HIT});
+  ASSERT_TRUE(natEntry(fk, &fwd));
+  EXPECT_EQ(fwd.state, XLB_NAT_S_SEEN);
+  Bytes ack = tcpFrame(kLbMac, kClientMac, c, "10.100.1.10", 40100, 80, kAck);
+  check({"client's ACK completes the handshake", ack, XDP_TX,
+         tcpFrame(kBackendMacA, kLbMac, c, "10.0.0.2", 40100, 8080, kAck), XLB_STAT_NAT_HIT});
+  ASSERT_TRUE(natEntry(fk, &fwd));
+  EXPECT_EQ(fwd.state, XLB_NAT_S_SEEN | XLB_NAT_S_ACK);
+  nat::Connection done = connection(fk);
+  EXPECT_TRUE(done.answered);
+  EXPECT_EQ(done.state, nat::ConnState::kEstablished);
+  Bytes back = tcpFrame(kLbMac, kBackendMacA, "10.0.0.2", c, 8080, 40100, kAck);
+  check({"backend's ACK", back, XDP_TX,
+         tcpFrame(kClientMac, kLbMac, "10.100.1.10", c, 80, 40100, kAck), XLB_STAT_NAT_REPLY});
+  ASSERT_TRUE(natEntry(rk, &rev));
+  EXPECT_EQ(rev.state, XLB_NAT_S_SEEN) << "the ACK bit is the client's only";
+  // Close (the backend's open count goes back) and clean up for the tests after this one.
+  Bytes fin = tcpFrame(kLbMac, kClientMac, c, "10.100.1.10", 40100, 80, kFinAck);
+  ASSERT_EQ(runXdp(g_dp->programFd(), fin, lbIfindex()).ret, XDP_TX);
+  EXPECT_EQ(bpf_map_delete_elem(natFd(), &fk), 0);
+  EXPECT_EQ(bpf_map_delete_elem(natFd(), &rk), 0);
+}
+
+// A pair created by an ACK (no SYN seen, e.g. after its entries expired): the creating ACK does not
+// count, the next one does. fullnat too: the bit lives in the FWD entry whatever the mode.
+TEST(NatV4, CreatingAckDoesNotSetTheAckBitTheNextDoes) {
+  const char* c = "192.0.2.53";
+  for (const char* vip : {"10.100.1.10", "10.100.1.11"}) {
+    const xlb_flow_key fk = key(c, vip, 40200, 80, kTcp);
+    Bytes ack = tcpFrame(kLbMac, kClientMac, c, vip, 40200, 80, kAck);
+    RunResult r = runXdp(g_dp->programFd(), ack, lbIfindex());
+    ASSERT_EQ(r.ret, XDP_TX) << vip;
+    xlb_nat_value fwd{};
+    ASSERT_TRUE(natEntry(fk, &fwd));
+    EXPECT_EQ(fwd.state, 0) << vip;
+    r = runXdp(g_dp->programFd(), ack, lbIfindex());
+    ASSERT_EQ(r.ret, XDP_TX) << vip;
+    ASSERT_TRUE(natEntry(fk, &fwd));
+    EXPECT_EQ(fwd.state, XLB_NAT_S_SEEN | XLB_NAT_S_ACK) << vip;
+    nat::Connection conn = connection(fk);
+    EXPECT_FALSE(conn.answered) << vip << ": the backend has not replied";
+    Bytes fin = tcpFrame(kLbMac, kClientMac, c, vip, 40200, 80, kFinAck);
+    ASSERT_EQ(runXdp(g_dp->programFd(), fin, lbIfindex()).ret, XDP_TX) << vip;
+    xlb_flow_key rk = nat::peerKey(fk, fwd);
+    EXPECT_EQ(bpf_map_delete_elem(natFd(), &fk), 0);
+    EXPECT_EQ(bpf_map_delete_elem(natFd(), &rk), 0);
+  }
 }
 
 TEST(NatV4, NonSynCreatesAndFinCreatesClosing) {
@@ -515,6 +605,28 @@ TEST(NatUdp, V4WithAndWithoutChecksumAndV6) {
   Bytes a6 = udpFrame(kLbMac, kBackendMacA, "fd00::2", c6, 5353, 5000);
   check({"UDP v6 reply", a6, XDP_TX, udpFrame(kClientMac, kLbMac, "2001:db8::1:15", c6, 53, 5000),
          XLB_STAT_NAT_REPLY});
+}
+
+// UDP is answered once both sides sent after the creating packet: a one-shot request/response
+// stays unanswered (first to go under pressure); UDP never sets the TCP ACK bit.
+TEST(NatUdp, OneShotStaysUnansweredASecondRequestAnswers) {
+  const char* c = "192.0.2.81";
+  const xlb_flow_key fk = key(c, "10.100.1.14", 5001, 53, kUdp);
+  Bytes q = udpFrame(kLbMac, kClientMac, c, "10.100.1.14", 5001, 53);
+  Bytes a = udpFrame(kLbMac, kBackendMacA, "10.0.0.2", c, 5353, 5001);
+  check({"UDP request creates", q, XDP_TX,
+         udpFrame(kBackendMacA, kLbMac, c, "10.0.0.2", 5001, 5353), XLB_STAT_NAT_NEW});
+  check({"UDP response", a, XDP_TX, udpFrame(kClientMac, kLbMac, "10.100.1.14", c, 53, 5001),
+         XLB_STAT_NAT_REPLY});
+  nat::Connection one = connection(fk);
+  EXPECT_TRUE(one.replied);
+  EXPECT_FALSE(one.answered);
+  check({"second UDP request", q, XDP_TX, udpFrame(kBackendMacA, kLbMac, c, "10.0.0.2", 5001, 5353),
+         XLB_STAT_NAT_HIT});
+  xlb_nat_value fwd{};
+  ASSERT_TRUE(natEntry(fk, &fwd));
+  EXPECT_EQ(fwd.state, XLB_NAT_S_SEEN);
+  EXPECT_TRUE(connection(fk).answered);
 }
 
 TEST(NatUdp, ComputedZeroChecksumIsSentAsFfff) {

@@ -179,6 +179,7 @@ vips:
         {.client = client, .cport = cport, .vip = "10.0.0.30", .vport = 443,
          .backend = "10.0.1.3", .bport = 8443, .snat = "10.0.9.1", .sport = sport,
          .vip_id = vip_id_.at("full"), .backend_id = id, .backend_gen = dp_.backend(id).gen,
+         .fwd_state = static_cast<uint8_t>(rev_state ? XLB_NAT_S_SEEN | XLB_NAT_S_ACK : 0),
          .rev_state = rev_state, .created_ns = seen - 60'000'000'000, .fwd_seen_ns = seen});
     dp_.putNat(p.rev_key, p.rev);
     dp_.putNat(p.fwd_key, p.fwd);
@@ -304,7 +305,7 @@ TEST_F(LbctlInspectTest, ExplainNatHitNewConnectionAndReply) {
             "10.0.1.3:8443 (backend id " + id + "), established, idle 20ms");
   for (const char* want :
        {"decision      nat-hit\n", "forwarding    fullnat\n",
-        "nat           connection found (fullnat), established, replied, idle 20ms, expires in ",
+        "nat           connection found (fullnat), established, answered, idle 20ms, expires in ",
         "client side   192.0.2.1:5001 -> 10.0.0.30:443\n",
         "backend side  10.0.9.1:61234 -> 10.0.1.3:8443\n"})
     EXPECT_NE(r.out.find(want), std::string::npos) << want << " in " << r.out;

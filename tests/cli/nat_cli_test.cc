@@ -250,6 +250,7 @@ TEST(NatOutput, NatListTableAndSummary) {
   c->set_forwarding(v1::FORWARDING_MODE_NAT);
   c->set_state(v1::NAT_STATE_ESTABLISHED);
   c->set_replied(true);
+  c->set_answered(true);
   c->set_idle_ms(1500);
   c->set_age_ms(65000);
   c->set_expires_in_ms(21598500);
@@ -265,6 +266,7 @@ TEST(NatOutput, NatListTableAndSummary) {
   c->set_backend_port(5353);
   c->set_forwarding(v1::FORWARDING_MODE_FULLNAT);
   c->set_state(v1::NAT_STATE_UDP);
+  c->set_replied(true);  // a one-shot request/response: the backend only
   c->set_idle_ms(200);
   c->set_age_ms(200);
   c->set_expires_in_ms(59800);
@@ -277,27 +279,36 @@ TEST(NatOutput, NatListTableAndSummary) {
   t->set_connections(10);
   t->set_unanswered(1);
   t->set_expired(7);
+  t->set_peak_entries(524288);
+  t->set_refused(1234);
+  t->set_pressure(true);
+  t->set_pressure_episodes(2);
+  t->set_full_episodes(1);
   EXPECT_EQ(
       natTable(r).toString(),
       "PROTO  CLIENT -> VIP                              SOURCE -> BACKEND                     "
-      "            MODE     STATE        REPLIED   IDLE    AGE  EXPIRES\n"
+      "            MODE     STATE        ANSWERED       IDLE    AGE  EXPIRES\n"
       "tcp    192.0.2.7:5000 -> 10.0.0.10:80             192.0.2.7:5000 -> 10.0.1.1:8080       "
-      "            nat      established  yes         1s  1m05s    5h59m\n"
+      "            nat      established  yes              1s  1m05s    5h59m\n"
       "udp    [2001:db8:c::7]:4000 -> [2001:db8::10]:53  [2001:db8:ff::250]:61000 -> "
-      "[2001:db8:1::1]:5353  fullnat  udp          no       200ms  200ms      59s\n");
+      "[2001:db8:1::1]:5353  fullnat  udp          backend only  200ms  200ms      59s\n");
   EXPECT_EQ(natSummary(r),
             "2 of 3 matching NAT connections shown (most recently active first; 10 connections "
             "scanned); raise --limit or narrow the filters to see more\n"
             "NAT table: 20 / 524288 entries, 10 connections (1 unanswered); deleted so far: 7 "
-            "expired, 0 unanswered under pressure, 0 orphan entries\n");
+            "expired, 0 unanswered under pressure, 0 orphan entries; refused (table full): 1234; "
+            "under pressure\n");
   EXPECT_EQ(natStatsTable(r.table()).toString(),
-            "NAT TABLE                                VALUE\n"
-            "entries                            20 / 524288\n"
-            "connections                                 10\n"
-            "unanswered                                   1\n"
-            "expired                                      7\n"
-            "unanswered expired under pressure            0\n"
-            "orphan entries deleted                       0\n");
+            "NAT TABLE                                        VALUE\n"
+            "entries                                    20 / 524288\n"
+            "connections                                         10\n"
+            "unanswered                                           1\n"
+            "expired                                              7\n"
+            "unanswered expired under pressure                    0\n"
+            "orphan entries deleted                               0\n"
+            "peak entries                                    524288\n"
+            "refused (table full)                              1234\n"
+            "pressure episodes (full)           2 (1), one going on\n");
   EXPECT_EQ(natStateName(v1::NAT_STATE_SYN), "syn");
   EXPECT_EQ(natStateName(v1::NAT_STATE_CLOSING), "closing");
   EXPECT_EQ(natStateName(v1::NAT_STATE_UNSPECIFIED), "-");

@@ -406,3 +406,36 @@ kill_listener() {
 	kill -KILL $pids
 	echo $pids
 }
+
+# lb_mac: the LB's segment MAC address (spoofed-flow generators address their frames to it).
+lb_mac() {
+	local mac
+	# nsenter --net keeps the host's /sys mounted: ask the LB namespace's netlink, not /sys/class/net.
+	mac=$(nsx lb ip -br link show dev "$(ifname lb)" | awk '{print $3}')
+	[[ $mac =~ ^([0-9a-f]{2}:){5}[0-9a-f]{2}$ ]] || fail "LB MAC address not found (got '$mac')"
+	echo "$mac"
+}
+
+# greet_probes HOST PORT N OUT [PARALLEL] [EACH_S]: N new connections from the client to HOST:PORT
+# (PARALLEL at a time, default 4; EACH_S seconds each at most, default 5) to a service that greets
+# with its name; writes "<greeting> <ms from connect to the greeting>" per answered connection to
+# OUT (unanswered ones write nothing).
+greet_probes() {
+	local host=$1 port=$2 n=$3 out=$4 par=${5:-4} each=${6:-5}
+	seq 1 "$n" | nsx cl timeout $((each * (n + par - 1) / par + 10)) xargs -P "$par" -I{} \
+		timeout "$each" bash -c \
+		"t=\$EPOCHREALTIME; exec 3<>/dev/tcp/$host/$port && read -r b <&3 &&
+		echo \"\$b \$(( (\${EPOCHREALTIME/./} - \${t/./}) / 1000 ))\"; true" 2>/dev/null |
+		grep -E '^b[0-9]+ [0-9]+$' >"$out"
+}
+
+# greet_summary FILE: "answered (backends), greeting after median M max X ms" of greet_probes' OUT.
+greet_summary() {
+	local f=$1
+	echo "$(grep -c . "$f") answered ($(awk '{print $1}' "$f" | sort | uniq -c | tr -s ' \n' ' ' | sed 's/ $//'))," \
+		"greeting after median $(awk '{print $2}' "$f" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')" \
+		"max $(awk '{print $2}' "$f" | sort -n | tail -n 1) ms"
+}
+
+# greet_max_ms FILE: the slowest greeting of greet_probes' OUT (0 when none).
+greet_max_ms() { awk 'BEGIN {m = 0} $2 > m {m = $2} END {print m}' "$1"; }

@@ -7,7 +7,10 @@
 #   :8000 tcp  HTTP (python http.server), GET /id -> "bN"
 #   :8001 tcp  whoami: one line "bN <peer address> <peer port>", then closes
 #   :8053 udp  whoami: answers every datagram with "bN <peer address> <peer port>"
-#   :8100 tcp  hold/echo: greets "bN", then echoes every line (long-lived connections)
+#   :8100 tcp  hold/echo: greets "bN", then echoes every line (long-lived connections); listen
+#              backlog 1024 (socat's default is 5: under a SYN flood the backend answers with
+#              syncookies, and a burst of real clients would overflow a 5-deep accept queue, whose
+#              ACKs the backend then drops while the clients think they are connected)
 #   :8200 tcp  bulk: sends NAT_BULK_BYTES bytes (path MTU tests)
 #   :8054 udp  nothing listens (port unreachable)
 
@@ -32,7 +35,7 @@ nat_backend_services() {
 		SYSTEM:"read x; echo $node \$SOCAT_PEERADDR \$SOCAT_PEERPORT" >"$RUN_DIR/udp-$node.log" 2>&1 &
 	E2E_BG_PIDS+=($!)
 	disown $!
-	nsx "$node" socat "TCP6-LISTEN:8100,fork,reuseaddr,ipv6only=0" SYSTEM:"echo $node; cat" \
+	nsx "$node" socat "TCP6-LISTEN:8100,fork,reuseaddr,ipv6only=0,backlog=1024" SYSTEM:"echo $node; cat" \
 		>"$RUN_DIR/hold-$node.log" 2>&1 &
 	E2E_BG_PIDS+=($!)
 	disown $!

@@ -86,31 +86,19 @@ print(" ".join(f"{k}={fmt(v)}" for k, v in sorted(f.items())))' "$RUN_DIR/stats.
 # flood PASS FLAGS: the spoofed tuples 0..FLOWS-1 (flow i to VIP i % 3), each with FLAGS' packets.
 flood() {
 	local mac vips
-	# nsenter --net keeps the host's /sys mounted: ask the LB namespace's netlink, not /sys/class/net.
-	mac=$(nsx lb ip -br link show dev "$(ifname lb)" | awk '{print $3}')
-	[[ $mac =~ ^([0-9a-f]{2}:){5}[0-9a-f]{2}$ ]] || fail "LB MAC address not found (got '$mac')"
+	mac=$(lb_mac) || exit 1
 	vips=$(IFS=,; echo "${VIP_OF[*]}")
 	nsx cl timeout 60 "$FLOOD_GEN" --ifname "$(ifname cl)" --dst-mac "$mac" --vip "$vips" \
 		--dport "$PORT" --flows "$FLOWS" --rate "$RATE" --flags "$2" --max-seconds 30 \
 		>"$RUN_DIR/flood-$1.out" 2>&1 || fail "flood generator ($1): $(cat "$RUN_DIR/flood-$1.out")"
 }
 
-# probes ALG N TAG: N new short connections to ALG's VIP (4 at a time, 5 s each at most); writes
-# "<backend> <ms to the greeting>" per answered connection to probes-TAG-ALG.txt.
-probes() {
-	seq 1 "$2" | nsx cl timeout 30 xargs -P 4 -I{} timeout 5 bash -c \
-		"t=\$EPOCHREALTIME; exec 3<>/dev/tcp/${VIP_OF[$1]}/$PORT && read -r b <&3 &&
-		echo \"\$b \$(( (\${EPOCHREALTIME/./} - \${t/./}) / 1000 ))\"; true" 2>/dev/null |
-		grep -E '^b[0-9]+ [0-9]+$' >"$RUN_DIR/probes-$3-$1.txt"
-}
+# probes ALG N TAG: N new short connections to ALG's VIP (lib.sh greet_probes) into
+# probes-TAG-ALG.txt.
+probes() { greet_probes "${VIP_OF[$1]}" "$PORT" "$2" "$RUN_DIR/probes-$3-$1.txt"; }
 
 # probe_summary TAG ALG: "answered/N (backends) greeting median/max ms".
-probe_summary() {
-	local f="$RUN_DIR/probes-$1-$2.txt"
-	echo "$(grep -c . "$f") answered ($(awk '{print $1}' "$f" | sort | uniq -c | tr -s ' \n' ' '| sed 's/ $//'))," \
-		"greeting after median $(awk '{print $2}' "$f" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')" \
-		"max $(awk '{print $2}' "$f" | sort -n | tail -n 1) ms"
-}
+probe_summary() { greet_summary "$RUN_DIR/probes-$1-$2.txt"; }
 
 # change_backends: b4 joins every VIP; the maglev VIP loses its weight-0 b3 (its table changes).
 change_backends() {

@@ -148,7 +148,8 @@ class InspectNatTest : public ::testing::Test {
 TEST_F(InspectNatTest, ListFlowsMergesNatConnectionsWithBothTuplesMostRecentFirst) {
   putFlow(flowKey("192.0.2.1", 1000, "10.0.0.10", 80), "10.0.1.1", 300);
   putConnection({.client = "192.0.2.2", .cport = 2000, .vip = "10.0.0.20", .vport = 80,
-                 .backend = "10.0.2.1", .bport = 8080, .rev_state = XLB_NAT_S_SEEN},
+                 .backend = "10.0.2.1", .bport = 8080,
+                 .fwd_state = XLB_NAT_S_SEEN | XLB_NAT_S_ACK, .rev_state = XLB_NAT_S_SEEN},
                 "dnat", 20);
   putConnection({.client = "192.0.2.3", .cport = 3000, .vip = "10.0.0.30", .vport = 443,
                  .backend = "10.0.3.2", .bport = 8443, .snat = "10.0.9.2", .sport = 61234},
@@ -183,6 +184,7 @@ TEST_F(InspectNatTest, ListFlowsMergesNatConnectionsWithBothTuplesMostRecentFirs
   EXPECT_EQ(n.nat().backend_port(), 8080u);
   EXPECT_EQ(n.nat().state(), v1::NAT_STATE_ESTABLISHED);
   EXPECT_TRUE(n.nat().replied());
+  EXPECT_TRUE(n.nat().answered());
 
   const v1::Flow& f = r.flows(2);
   EXPECT_EQ(f.vip_name(), "full");
@@ -294,7 +296,7 @@ TEST_F(InspectNatTest, ListFlowsSkipsTheNatTableWithoutNatVips) {
 TEST_F(InspectNatTest, ExplainNatHitNamesBothTuplesAndTheRecordedBackend) {
   putConnection({.client = "192.0.2.7", .cport = 40000, .vip = "10.0.0.30", .vport = 443,
                  .backend = "10.0.3.2", .bport = 8443, .snat = "10.0.9.1", .sport = 61500,
-                 .rev_state = XLB_NAT_S_SEEN},
+                 .fwd_state = XLB_NAT_S_SEEN | XLB_NAT_S_ACK, .rev_state = XLB_NAT_S_SEEN},
                 "full", 420);
   auto r = explain("192.0.2.7", 40000, "10.0.0.30", 443);
   EXPECT_EQ(r.decision(), v1::ExplainResponse::DECISION_NAT_HIT);

@@ -479,6 +479,11 @@ TEST(MetricsRenderTest, NatTableAndPortAllocationFailures) {
   s.expired = 9;
   s.pressure_expired = 4;
   s.orphans = 2;
+  s.peak_entries = 1000;
+  s.refused = 321;
+  s.pressure = true;
+  s.pressure_episodes = 3;
+  s.full_episodes = 2;
   in.nat = s;
   in.nat_failures.push_back({"10.0.0.10:80/tcp", "10.0.1.1:8080", 17});
   Exposition e = parseStrict(renderMetrics(in));
@@ -491,6 +496,11 @@ TEST(MetricsRenderTest, NatTableAndPortAllocationFailures) {
   EXPECT_EQ(valueOf(e, "xlb_nat_expired_total", {}), 9);
   EXPECT_EQ(valueOf(e, "xlb_nat_pressure_expired_total", {}), 4);
   EXPECT_EQ(valueOf(e, "xlb_nat_orphans_total", {}), 2);
+  EXPECT_EQ(valueOf(e, "xlb_nat_entries_peak", {}), 1000);
+  EXPECT_EQ(valueOf(e, "xlb_nat_refused_total", {}), 321);
+  EXPECT_EQ(valueOf(e, "xlb_nat_pressure", {}), 1);
+  EXPECT_EQ(valueOf(e, "xlb_nat_pressure_episodes_total", {}), 3);
+  EXPECT_EQ(valueOf(e, "xlb_nat_full_episodes_total", {}), 2);
   EXPECT_EQ(valueOf(e, "xlb_nat_port_alloc_failures_total",
                     {{"vip", "10.0.0.10:80/tcp"}, {"backend", "10.0.1.1:8080"}}),
             17);

@@ -363,15 +363,22 @@ XLB_ABI_ASSERT(sizeof(struct xlb_settings) == 104, "xlb_settings layout");
  * direction. The data plane inserts REV first with BPF_NOEXIST (the atomic port claim), then FWD
  * with BPF_NOEXIST (on EEXIST another CPU won: REV is deleted and the winner's FWD used). Each CPU
  * writes only the entry of the direction it handles (last_seen, state bits). The agent expires
- * pairs by per-VIP timeouts (SYN-only 60 s, established TCP 6 h, closing 10 s, UDP 60 s) and, when
- * the table fills, unanswered pairs first. */
+ * pairs by per-VIP timeouts (unanswered TCP 60 s, established TCP 6 h, closing 10 s, UDP 60 s) and,
+ * when the table fills, unanswered pairs first (XLB_NAT_S_* below). */
 #define XLB_NAT_DIR_FWD 1
 #define XLB_NAT_DIR_REV 2
 
-/* xlb_nat_value.state: what this entry's direction has seen (set once, never cleared). */
+/* xlb_nat_value.state: what this entry's direction has seen (set once, never cleared).
+ * A connection is answered (agent nat/collector.h) when both sides spoke after its creation: TCP
+ * FWD ACK and REV SEEN (the client completed the handshake the backend answered; a spoofed SYN
+ * draws the backend's SYN-ACK, which sets REV SEEN, but never the client's ACK), UDP FWD SEEN and
+ * REV SEEN (a one-shot request/response stays unanswered). Unanswered connections are the first
+ * to go when the table fills. */
 #define XLB_NAT_S_SEEN 0x1 /* a packet after the one that created the pair (REV: the backend answered) */
 #define XLB_NAT_S_FIN 0x2  /* FIN seen in this direction */
 #define XLB_NAT_S_RST 0x4  /* RST seen in this direction */
+#define XLB_NAT_S_ACK 0x8  /* FWD only: a TCP segment with ACK and without SYN after the creating
+			    * packet (a SYN retransmit does not set it) */
 
 /* xlb_settings.nat_flags */
 #define XLB_NAT_F_EPS 0x1  /* nat VIPs exist: a non-VIP packet whose source hits nat_src_bloom may

@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 // NAT collector planning (nat/collector.h): pairing, state, idle expiry per state and per-VIP
-// timeouts, orphans, and pressure expiry (unanswered first, oldest first, answered untouched);
-// then one pass of NatCollector against the fake data plane.
+// timeouts, orphans, the answered rule (TCP: client ACK + backend reply; UDP: both sides after
+// creation), pressure expiry (unanswered first, oldest first, then reset ones, answered
+// untouched), pressure episodes (table full said once each); then NatCollector passes against the
+// fake data plane.
 #include "nat/collector.h"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cstring>
+#include <map>
 #include <vector>
 
 #include "dataplane/fake_dataplane.h"
@@ -51,6 +54,21 @@ PairSpec spec(uint16_t cport, uint64_t created, uint8_t rev_state = 0, uint64_t 
   return s;
 }
 
+// A TCP connection whose handshake completed: the client's ACK and the backend's reply.
+PairSpec answered(uint16_t cport, uint64_t created, uint64_t seen = 0) {
+  PairSpec s = spec(cport, created, XLB_NAT_S_SEEN, seen);
+  s.fwd_state = XLB_NAT_S_SEEN | XLB_NAT_S_ACK;
+  return s;
+}
+
+// What a spoofed SYN leaves: the SYN (retransmitted: FWD SEEN) and the backend's SYN-ACK (REV
+// SEEN), never the client's ACK.
+PairSpec spoofed(uint16_t cport, uint64_t created) {
+  PairSpec s = spec(cport, created, XLB_NAT_S_SEEN);
+  s.fwd_state = XLB_NAT_S_SEEN;
+  return s;
+}
+
 TEST(NatPairing, PeerKeyIsTheNewTupleReversed) {
   for (bool full : {false, true}) {
     PairSpec s;
@@ -65,8 +83,8 @@ TEST(NatPairing, PeerKeyIsTheNewTupleReversed) {
 TEST(NatPairing, PairsEntriesAndStates) {
   std::vector<Pair> pairs;
   pairs.push_back(makePair(spec(1, kNow)));                           // SYN only
-  pairs.push_back(makePair(spec(2, kNow, XLB_NAT_S_SEEN)));           // answered
-  PairSpec closing = spec(3, kNow, XLB_NAT_S_SEEN);
+  pairs.push_back(makePair(answered(2, kNow)));                       // answered
+  PairSpec closing = answered(3, kNow);
   closing.fwd_state = XLB_NAT_S_FIN;
   pairs.push_back(makePair(closing));
   PairSpec rst = spec(4, kNow);
@@ -92,8 +110,8 @@ TEST(NatCollect, ExpiresByStateWithDefaults) {
   std::vector<Pair> pairs;
   pairs.push_back(makePair(spec(1, kNow - 61 * kSec)));                   // syn, 61 s idle: due
   pairs.push_back(makePair(spec(2, kNow - 59 * kSec)));                   // syn, 59 s: kept
-  pairs.push_back(makePair(spec(3, kNow - 7200 * kSec, XLB_NAT_S_SEEN)));  // established 2 h: kept
-  PairSpec closing = spec(4, kNow - 11 * kSec, XLB_NAT_S_SEEN);
+  pairs.push_back(makePair(answered(3, kNow - 7200 * kSec)));             // established 2 h: kept
+  PairSpec closing = answered(4, kNow - 11 * kSec);
   closing.fwd_state = XLB_NAT_S_FIN;
   pairs.push_back(makePair(closing));  // closing, 11 s: due
   PairSpec udp = spec(5, kNow - 61 * kSec);
@@ -120,7 +138,7 @@ TEST(NatCollect, ExpiresByStateWithDefaults) {
 }
 
 TEST(NatCollect, PerVipTimeouts) {
-  PairSpec a = spec(1, kNow - 6 * kSec, XLB_NAT_S_SEEN);  // established, 6 s idle, vip 0
+  PairSpec a = answered(1, kNow - 6 * kSec);  // established, 6 s idle, vip 0
   PairSpec b = a;
   b.cport = 2;
   b.vip_id = 1;  // vip 1: established 5 s
@@ -142,7 +160,7 @@ TEST(NatCollect, PerVipTimeouts) {
 TEST(NatCollect, OrphansAfterGrace) {
   Pair old_rev = makePair(spec(1, kNow - 10 * kSec));
   Pair new_rev = makePair(spec(2, kNow - 1 * kSec));  // FWD not inserted yet: within grace
-  Pair lone_fwd = makePair(spec(3, kNow - 30 * kSec, XLB_NAT_S_SEEN));
+  Pair lone_fwd = makePair(answered(3, kNow - 30 * kSec));
   std::vector<NatEntry> entries{{old_rev.rev_key, old_rev.rev},
                                 {new_rev.rev_key, new_rev.rev},
                                 {lone_fwd.fwd_key, lone_fwd.fwd}};
@@ -161,7 +179,7 @@ TEST(NatCollect, PressureExpiresUnansweredOldestFirstAndNeverAnswered) {
   // Capacity 20 entries = 10 connections; 9 connections (18 entries) > 75 %.
   std::vector<Pair> pairs;
   for (uint16_t i = 0; i < 3; ++i) {
-    pairs.push_back(makePair(spec(100 + i, kNow - (30 - i) * kSec, XLB_NAT_S_SEEN)));  // answered
+    pairs.push_back(makePair(answered(100 + i, kNow - (30 - i) * kSec)));  // answered
   }
   for (uint16_t i = 0; i < 5; ++i) {
     pairs.push_back(makePair(spec(200 + i, kNow - (20 - i) * kSec)));  // unanswered, older first
@@ -187,7 +205,7 @@ TEST(NatCollect, PressureExpiresUnansweredOldestFirstAndNeverAnswered) {
 
 TEST(NatCollect, FullTableExpiresEveryUnansweredOlderThanOneSecond) {
   std::vector<Pair> pairs;
-  pairs.push_back(makePair(spec(1, kNow - 30 * kSec, XLB_NAT_S_SEEN)));
+  pairs.push_back(makePair(answered(1, kNow - 30 * kSec)));
   for (uint16_t i = 0; i < 4; ++i) pairs.push_back(makePair(spec(10 + i, kNow - 5 * kSec)));
   pairs.push_back(makePair(spec(20, kNow)));  // just created
   CollectPolicy policy;
@@ -206,7 +224,7 @@ TEST(NatCollect, FullTableExpiresEveryUnansweredOlderThanOneSecond) {
 TEST(NatCollector, PassDeletesFromTheTableAndCounts) {
   dataplane::FakeDataplane dp;
   dp.setMonotonicNowNs(kNow);
-  Pair keep = makePair(spec(1, kNow - 10 * kSec, XLB_NAT_S_SEEN));
+  Pair keep = makePair(answered(1, kNow - 10 * kSec));
   Pair expire = makePair(spec(2, kNow - 120 * kSec));
   Pair orphan = makePair(spec(3, kNow - 60 * kSec));
   for (const Pair* p : {&keep, &expire}) {
@@ -245,8 +263,177 @@ TEST(NatCollector, FullDropsSinceTheLastPassTriggerPressure) {
   EXPECT_EQ(dp.natCount(), 0u);
   EXPECT_EQ(c.status().pressure_expired, 1u);
   EXPECT_TRUE(c.status().pressure);
-  ASSERT_TRUE(c.runOnce().ok());  // no new drops, table empty: pressure over
+  ASSERT_TRUE(c.runOnce().ok());  // no new drops, table empty: calm, the episode not over yet
+  EXPECT_TRUE(c.status().pressure);
+  dp.setMonotonicNowNs(kNow + 11 * kSec);
+  ASSERT_TRUE(c.runOnce().ok());  // calm for longer than 10 s: pressure over
   EXPECT_FALSE(c.status().pressure);
+  EXPECT_EQ(c.status().pressure_episodes, 1u);
+  EXPECT_EQ(c.status().full_episodes, 1u);
+  EXPECT_EQ(c.status().refused, 7u);
+}
+
+// The defect this rule fixes: a spoofed SYN draws the backend's SYN-ACK, which once made the
+// connection "answered" (established, 6 h) and never pressure-expired. Now it stays syn (60 s) and
+// goes first under pressure, before established connections even when those are older and idle.
+TEST(NatCollect, SpoofedSynsWithSynAckGoBeforeEstablishedUnderPressure) {
+  std::vector<Pair> pairs;
+  for (uint16_t i = 0; i < 4; ++i) {
+    // Established long ago, idle 10 min: the oldest and most idle of all.
+    pairs.push_back(makePair(answered(100 + i, kNow - 3600 * kSec, kNow - 600 * kSec)));
+  }
+  for (uint16_t i = 0; i < 12; ++i)
+    pairs.push_back(makePair(spoofed(200 + i, kNow - (20 - i) * kSec)));
+  Snapshot snap = pairEntries(entriesOf(pairs));
+  for (const Connection& c : snap.connections) {
+    const bool is_spoofed = ntohs(c.fwd.first.sport) >= 200;
+    EXPECT_EQ(c.answered, !is_spoofed);
+    EXPECT_TRUE(c.replied);
+    EXPECT_EQ(c.state, is_spoofed ? ConnState::kSyn : ConnState::kEstablished);
+    EXPECT_EQ(timeoutFor(c, Timeouts{}), (is_spoofed ? 60 : 21600) * kSec);
+  }
+  CollectPolicy policy;
+  policy.now_ns = kNow;
+  policy.capacity = 32;  // 16 connections = 32 entries: full
+  policy.table_full_seen = true;
+  CollectPlan plan = planCollection(snap, policy);
+  EXPECT_TRUE(plan.pressure);
+  EXPECT_EQ(plan.pressure_expired, 12u);
+  for (int i = 0; i < 4; ++i) EXPECT_FALSE(contains(plan.fwd, pairs[i].fwd_key)) << i;
+  for (int i = 4; i < 16; ++i) EXPECT_TRUE(contains(plan.fwd, pairs[i].fwd_key)) << i;
+  EXPECT_EQ(plan.connections, 4u);
+  EXPECT_EQ(plan.unanswered, 0u);
+  EXPECT_EQ(plan.by_state[static_cast<int>(ConnState::kEstablished)], 4u);
+  // Above the high-water mark only: oldest spoofed first, down to the low-water mark (60 % of 40
+  // entries = 24: 32 -> 24 = the four oldest spoofed).
+  policy.capacity = 40;
+  policy.table_full_seen = false;
+  plan = planCollection(snap, policy);
+  EXPECT_EQ(plan.pressure_expired, 4u);
+  for (int i = 4; i < 8; ++i) EXPECT_TRUE(contains(plan.fwd, pairs[i].fwd_key)) << i;
+  for (int i = 8; i < 16; ++i) EXPECT_FALSE(contains(plan.fwd, pairs[i].fwd_key)) << i;
+}
+
+// UDP: answered once both sides sent after the creating packet. A one-shot request/response
+// (DNS-like) stays unanswered and goes first under pressure; so does a request never replied.
+TEST(NatCollect, UdpAnsweredNeedsBothSidesAfterCreation) {
+  auto udp = [](uint16_t cport, uint8_t fwd, uint8_t rev) {
+    PairSpec s = spec(cport, kNow - 10 * kSec);
+    s.proto = IPPROTO_UDP;
+    s.fwd_state = fwd;
+    s.rev_state = rev;
+    return makePair(s);
+  };
+  std::vector<Pair> pairs{udp(1, 0, XLB_NAT_S_SEEN),                // one request, one response
+                          udp(2, XLB_NAT_S_SEEN, 0),                // requests, no response
+                          udp(3, XLB_NAT_S_SEEN, XLB_NAT_S_SEEN)};  // a conversation
+  Snapshot snap = pairEntries(entriesOf(pairs));
+  std::map<uint16_t, bool> answered_by_port;
+  for (const Connection& c : snap.connections) {
+    EXPECT_EQ(c.state, ConnState::kUdp);
+    answered_by_port[ntohs(c.fwd.first.sport)] = c.answered;
+  }
+  EXPECT_FALSE(answered_by_port[1]);
+  EXPECT_FALSE(answered_by_port[2]);
+  EXPECT_TRUE(answered_by_port[3]);
+  CollectPolicy policy;
+  policy.now_ns = kNow;
+  policy.capacity = 6;
+  policy.table_full_seen = true;
+  CollectPlan plan = planCollection(snap, policy);
+  EXPECT_EQ(plan.pressure_expired, 2u);
+  EXPECT_TRUE(contains(plan.fwd, pairs[0].fwd_key));
+  EXPECT_TRUE(contains(plan.fwd, pairs[1].fwd_key));
+  EXPECT_FALSE(contains(plan.fwd, pairs[2].fwd_key));
+}
+
+// A spoofer that also sends blind ACKs gets the ACK bit, but its ACK draws the backend's RST: the
+// connection is closing, and under pressure connections a RST closed go right after the
+// unanswered ones (longest idle first). FIN-closing ones may be half-closed with data still
+// flowing: never touched.
+TEST(NatCollect, ResetConnectionsGoAfterUnansweredFinClosingStay) {
+  PairSpec blind = answered(1, kNow - 5 * kSec);
+  blind.rev_state |= XLB_NAT_S_RST;
+  PairSpec blind_young = answered(2, kNow - kSec / 2);  // idle < 1 s: kept this pass
+  blind_young.rev_state |= XLB_NAT_S_RST;
+  PairSpec half_closed = answered(3, kNow - 5 * kSec);
+  half_closed.fwd_state |= XLB_NAT_S_FIN;
+  std::vector<Pair> pairs{makePair(blind), makePair(blind_young), makePair(half_closed),
+                          makePair(spoofed(4, kNow - 3 * kSec)),
+                          makePair(answered(5, kNow - kSec * 9))};
+  Snapshot snap = pairEntries(entriesOf(pairs));
+  CollectPolicy policy;
+  policy.now_ns = kNow;
+  policy.capacity = 10;
+  policy.table_full_seen = true;
+  CollectPlan plan = planCollection(snap, policy);
+  EXPECT_EQ(plan.pressure_expired, 2u);
+  EXPECT_TRUE(contains(plan.fwd, pairs[0].fwd_key));
+  EXPECT_TRUE(contains(plan.fwd, pairs[3].fwd_key));
+  EXPECT_FALSE(contains(plan.fwd, pairs[1].fwd_key));
+  EXPECT_FALSE(contains(plan.fwd, pairs[2].fwd_key));
+  EXPECT_FALSE(contains(plan.fwd, pairs[4].fwd_key));
+  // Unanswered before reset: with room for only one deletion, the spoofed SYN goes.
+  policy.table_full_seen = false;
+  policy.capacity = 12;    // 10 entries > 75 % of 12 (9)
+  policy.low_water = 0.7;  // down to 8.4 entries: one deletion
+  plan = planCollection(snap, policy);
+  EXPECT_EQ(plan.pressure_expired, 1u);
+  EXPECT_TRUE(contains(plan.fwd, pairs[3].fwd_key));
+}
+
+// "Table full" is said once per pressure episode, not once per pass: an episode starts with a
+// pass under pressure and ends after 10 s without; the refused count is the episode's.
+TEST(NatPressureEpisodes, FullSaidOncePerEpisode) {
+  PressureEpisodes ep;
+  using P = PressureEpisodes::Pass;
+  auto ev = ep.onPass(P{.now_ns = kNow, .refused_total = 100});  // calm, baseline
+  EXPECT_FALSE(ev.started || ev.full || ev.ended);
+  ev = ep.onPass(P{.now_ns = kNow + kSec,
+                   .pressure = true,
+                   .refused_total = 100,
+                   .pressure_expired = 5});  // above high water, nothing refused yet
+  EXPECT_TRUE(ev.started);
+  EXPECT_FALSE(ev.full);
+  ev = ep.onPass(P{.now_ns = kNow + 2 * kSec,
+                   .pressure = true,
+                   .full_seen = true,
+                   .refused_total = 130,
+                   .pressure_expired = 40});
+  EXPECT_FALSE(ev.started);
+  EXPECT_TRUE(ev.full);
+  EXPECT_EQ(ev.refused, 30u);
+  EXPECT_EQ(ev.pressure_expired, 45u);
+  for (uint64_t i = 3; i < 8; ++i) {  // full again and again: said already
+    ev = ep.onPass(P{.now_ns = kNow + i * kSec,
+                     .pressure = true,
+                     .full_seen = true,
+                     .refused_total = 130 + i,
+                     .pressure_expired = 1});
+    EXPECT_FALSE(ev.full || ev.started || ev.ended) << i;
+  }
+  // Calm passes: the episode goes on until 10 s without pressure.
+  ev = ep.onPass(P{.now_ns = kNow + 8 * kSec, .refused_total = 137});
+  EXPECT_FALSE(ev.ended);
+  ev = ep.onPass(P{.now_ns = kNow + 12 * kSec, .pressure = true, .refused_total = 137});
+  EXPECT_FALSE(ev.started) << "pressure again within the calm period: the same episode";
+  ev = ep.onPass(P{.now_ns = kNow + 21 * kSec, .refused_total = 137});
+  EXPECT_FALSE(ev.ended);
+  ev = ep.onPass(P{.now_ns = kNow + 22 * kSec, .refused_total = 137});
+  EXPECT_TRUE(ev.ended);
+  EXPECT_EQ(ev.refused, 37u);
+  EXPECT_EQ(ev.pressure_expired, 50u);
+  EXPECT_FALSE(ep.active());
+  EXPECT_EQ(ep.episodes(), 1u);
+  EXPECT_EQ(ep.fullEpisodes(), 1u);
+  // A new episode says it again; its refused count starts from the previous pass.
+  ev = ep.onPass(
+      P{.now_ns = kNow + 30 * kSec, .pressure = true, .full_seen = true, .refused_total = 150});
+  EXPECT_TRUE(ev.started);
+  EXPECT_TRUE(ev.full);
+  EXPECT_EQ(ev.refused, 13u);
+  EXPECT_EQ(ep.episodes(), 2u);
+  EXPECT_EQ(ep.fullEpisodes(), 2u);
 }
 
 }  // namespace

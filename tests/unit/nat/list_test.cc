@@ -41,7 +41,8 @@ class NatListTest : public ::testing::Test {
     add({.client = "192.0.2.1", .cport = 1000, .backend = "10.0.1.1", .bport = 8000,
          .created_ns = kNow - 50 * kNsPerSec, .fwd_seen_ns = kNow - 30 * kNsPerSec});
     add({.client = "192.0.2.2", .cport = 1001, .backend = "10.0.1.1", .bport = 8001,
-         .rev_state = XLB_NAT_S_SEEN, .created_ns = kNow - 20 * kNsPerSec,
+         .fwd_state = XLB_NAT_S_SEEN | XLB_NAT_S_ACK, .rev_state = XLB_NAT_S_SEEN,
+         .created_ns = kNow - 20 * kNsPerSec,
          .fwd_seen_ns = kNow - 1 * kNsPerSec});
     add({.client = "198.51.100.7", .cport = 1002, .backend = "10.0.1.2", .bport = 8000,
          .created_ns = kNow - 10 * kNsPerSec});
@@ -84,6 +85,7 @@ TEST_F(NatListTest, AllMostRecentFirst) {
   EXPECT_EQ(c.forwarding(), v1::FORWARDING_MODE_NAT);
   EXPECT_EQ(c.state(), v1::NAT_STATE_ESTABLISHED);
   EXPECT_TRUE(c.replied());
+  EXPECT_TRUE(c.answered());
   EXPECT_EQ(c.idle_ms(), 1000u);
   EXPECT_EQ(c.age_ms(), 20000u);
   EXPECT_EQ(c.expires_in_ms(), (21600u - 1u) * 1000u);
@@ -93,6 +95,7 @@ TEST_F(NatListTest, AllMostRecentFirst) {
   EXPECT_EQ(f.source_port(), 61234u);
   EXPECT_EQ(f.forwarding(), v1::FORWARDING_MODE_FULLNAT);
   EXPECT_EQ(f.state(), v1::NAT_STATE_SYN);
+  EXPECT_FALSE(f.answered());
   EXPECT_EQ(f.expires_in_ms(), 3000u);  // the VIP's syn timeout, 5 s
   EXPECT_EQ(f.vip_name(), "api");
 }
