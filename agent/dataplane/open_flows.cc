@@ -2,6 +2,8 @@
 // Recounting open flows per backend from the flow table (see open_flows.h).
 #include "dataplane/open_flows.h"
 
+#include <cstring>
+
 namespace xlb::dataplane {
 
 OpenFlowCounter::OpenFlowCounter(std::span<const std::pair<uint32_t, xlb_backend>> backends,
@@ -26,13 +28,35 @@ void OpenFlowCounter::add(const xlb_flow_key& /*key*/, const xlb_flow_value& v) 
   ++counts_[v.backend_id];
 }
 
-void OpenFlowCounter::addNat(const xlb_flow_key& /*key*/, const xlb_nat_value& v) {
-  if (v.dir != XLB_NAT_DIR_FWD) return;
-  if (v.state & (XLB_NAT_S_FIN | XLB_NAT_S_RST)) return;
-  if (v.backend_id >= XLB_MAX_BACKENDS) return;
+bool OpenFlowCounter::countsAsOpen(const xlb_nat_value& v) const {
+  if (v.dir != XLB_NAT_DIR_FWD) return false;
+  if (v.state & (XLB_NAT_S_FIN | XLB_NAT_S_RST)) return false;
+  if (v.backend_id >= XLB_MAX_BACKENDS) return false;
   const uint32_t gen = gen_[v.backend_id];
-  if (gen == 0 || gen != v.backend_gen) return;
-  ++counts_[v.backend_id];
+  return gen != 0 && gen == v.backend_gen;
+}
+
+void OpenFlowCounter::addNat(const xlb_flow_key& key, const xlb_nat_value& v) {
+  if (v.dir == XLB_NAT_DIR_REV && (v.state & XLB_NAT_S_RST)) {
+    nat_resets_.push_back(natPeerKey(key, v));
+    return;
+  }
+  if (countsAsOpen(v)) ++counts_[v.backend_id];
+}
+
+void OpenFlowCounter::uncountReset(const xlb_nat_value& fwd) {
+  if (countsAsOpen(fwd) && counts_[fwd.backend_id] > 0) --counts_[fwd.backend_id];
+}
+
+xlb_flow_key natPeerKey(const xlb_flow_key& key, const xlb_nat_value& v) {
+  xlb_flow_key p{};
+  std::memcpy(p.src, v.new_dst, 16);
+  std::memcpy(p.dst, v.new_src, 16);
+  p.sport = v.new_dport;
+  p.dport = v.new_sport;
+  p.proto = key.proto;
+  p.family = key.family;
+  return p;
 }
 
 absl::StatusOr<std::vector<uint64_t>> countOpenFlows(
@@ -45,6 +69,13 @@ absl::StatusOr<std::vector<uint64_t>> countOpenFlows(
   st = dp.forEachNat(
       [&counter](const xlb_flow_key& k, const xlb_nat_value& v) { counter.addNat(k, v); });
   if (!st.ok()) return st;
+  // Few (connections the backend reset, until the NAT collector expires them): a lookup each. One
+  // deleted or changed since the scan is only off by one until the next round.
+  for (const xlb_flow_key& k : counter.natResets()) {
+    auto fwd = dp.lookupNat(k);
+    if (!fwd.ok()) return fwd.status();
+    if (fwd->has_value()) counter.uncountReset(**fwd);
+  }
   return counter.counts();
 }
 

@@ -15,11 +15,11 @@
 
 namespace xlb::dataplane {
 
-// Counts, per backend id (XLB_MAX_BACKENDS entries), the flows that are open: not XLB_FLOW_F_CLOSING,
-// seen within idle_timeout_ns of now_ns (last_seen_ns is refreshed at most once a second by the data
-// plane, so pass a timeout of a few seconds at least), and recorded for the backend generation that
-// currently holds the id. `backends` is the backend table (id, slot) as the agent wrote it or as
-// readBpfContents() returns it; ids absent from it count nothing.
+// Counts, per backend id (XLB_MAX_BACKENDS entries), the flows that are open: not
+// XLB_FLOW_F_CLOSING, seen within idle_timeout_ns of now_ns (last_seen_ns is refreshed at most once
+// a second by the data plane, so pass a timeout of a few seconds at least), and recorded for the
+// backend generation that currently holds the id. `backends` is the backend table (id, slot) as the
+// agent wrote it or as readBpfContents() returns it; ids absent from it count nothing.
 class OpenFlowCounter {
  public:
   OpenFlowCounter(std::span<const std::pair<uint32_t, xlb_backend>> backends, uint64_t now_ns,
@@ -28,18 +28,31 @@ class OpenFlowCounter {
   // A NAT connection entry (xlb_nat): NAT VIPs record no flow-table entries, so their open
   // connections are counted here, once each, from the FWD entry: not closing (no FIN/RST in the
   // client's direction), for the current generation of its backend. No idle limit: the NAT
-  // collector deletes idle connections by their own timeouts.
+  // collector deletes idle connections by their own timeouts. A REV entry that saw the backend's
+  // RST is remembered (natResets()): that connection is over, yet the client sends nothing more,
+  // so the data plane (which counts closes on the client's side) never takes it out.
   void addNat(const xlb_flow_key& key, const xlb_nat_value& value);
+  // The FWD keys of the connections whose backend reset them, to look up after the scan.
+  const std::vector<xlb_flow_key>& natResets() const { return nat_resets_; }
+  // The FWD entry of one of natResets(), as looked up: out of the count again if it was counted.
+  void uncountReset(const xlb_nat_value& fwd);
   const std::vector<uint64_t>& counts() const { return counts_; }
 
  private:
+  bool countsAsOpen(const xlb_nat_value& fwd) const;
+
   std::vector<uint32_t> gen_;  // by id; 0 = no backend
   std::vector<uint64_t> counts_;
+  std::vector<xlb_flow_key> nat_resets_;
   uint64_t now_ns_, idle_timeout_ns_;
 };
 
+// The key of a NAT entry's peer (abi.h "NAT"): the entry's new tuple reversed.
+xlb_flow_key natPeerKey(const xlb_flow_key& key, const xlb_nat_value& value);
+
 // One scan of dp's flows (LRU and protected-only, each flow once) and of its NAT connections with
-// OpenFlowCounter, now taken from dp.monotonicNowNs(). scan, when given, receives the flow-table
+// OpenFlowCounter, now taken from dp.monotonicNowNs(); then one lookup per NAT connection its
+// backend reset. scan, when given, receives the flow-table
 // occupancies seen.
 absl::StatusOr<std::vector<uint64_t>> countOpenFlows(
     Dataplane& dp, std::span<const std::pair<uint32_t, xlb_backend>> backends,

@@ -8,6 +8,8 @@
 #include <cstring>
 #include <unordered_map>
 
+#include "dataplane/open_flows.h"
+
 namespace xlb::nat {
 namespace {
 
@@ -67,14 +69,7 @@ const char* stateName(ConnState s) {
 }
 
 xlb_flow_key peerKey(const xlb_flow_key& key, const xlb_nat_value& v) {
-  xlb_flow_key p{};
-  std::memcpy(p.src, v.new_dst, 16);
-  std::memcpy(p.dst, v.new_src, 16);
-  p.sport = v.new_dport;
-  p.dport = v.new_sport;
-  p.proto = key.proto;
-  p.family = key.family;
-  return p;
+  return dataplane::natPeerKey(key, v);
 }
 
 bool connectionAnswered(const xlb_flow_key& fwd_key, const xlb_nat_value& fwd,

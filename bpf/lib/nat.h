@@ -20,7 +20,8 @@
  *    checks (VLAN, L2 multicast, martian source: drop with their reasons), rewrite, out with the
  *    learned MACs and interface, XLB_STAT_NAT_REPLY; no entry but an exact NAT endpoint
  *    (xlb_nat_eps) -> DROP XLB_DROP_NAT_REPLY_MISS (never leak an untranslated reply); else PASS
- *    XLB_STAT_NAT_FILTER_MISS.
+ *    XLB_STAT_NAT_FILTER_MISS. A packet from a nat backend endpoint that the kernel would not route
+ *    on (to this host: the answer to a health check of backend:port) is the host's: PASS.
  *  - Malformed replies (IP options, fragments, bad lengths, TCP data offset ...) are classified by
  *    the parser before any NAT lookup, like every packet not addressed to a VIP address: passed,
  *    XLB_STAT_MALFORMED_PASS. The reply keeps any VLAN tag it came with; only the MACs (learned
@@ -526,9 +527,37 @@ static __always_inline int xlb_nat_maybe_reply(const struct xlb_pkt *pkt,
 	return 0;
 }
 
-/* Is the packet from a nat backend endpoint, or to a SNAT address in the port range (exact)? */
-static __always_inline int xlb_nat_is_endpoint(const struct xlb_pkt *pkt, __u32 flags,
-					       const struct xlb_settings *st)
+/* Would the kernel route this packet on (rather than deliver it to this host, or drop it)? A nat
+ * backend endpoint also answers the host's own connections to it (the agent's health checks to
+ * backend:port): those answers are the kernel's, not reply misses. bpf_fib_lookup says NOT_FWDED
+ * for a local destination (and for one without a route) and FWD_DISABLED when the interface does
+ * not forward: the kernel forwards neither, so nothing untranslated can leak. Out of line: only
+ * the miss path pays the lookup. */
+static __noinline int xlb_nat_routed_on(struct xdp_md *ctx, const struct xlb_pkt *pkt)
+{
+	struct bpf_fib_lookup fib = {};
+	const __u32 *dst = (const __u32 *)pkt->key.dst;
+	int rc;
+
+	fib.ifindex = ctx->ingress_ifindex;
+	if (pkt->key.family == XLB_AF_INET) {
+		fib.family = XLB_SYS_AF_INET;
+		fib.ipv4_dst = dst[0];
+	} else {
+		fib.family = XLB_SYS_AF_INET6;
+		fib.ipv6_dst[0] = dst[0];
+		fib.ipv6_dst[1] = dst[1];
+		fib.ipv6_dst[2] = dst[2];
+		fib.ipv6_dst[3] = dst[3];
+	}
+	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
+	return rc != BPF_FIB_LKUP_RET_NOT_FWDED && rc != BPF_FIB_LKUP_RET_FWD_DISABLED;
+}
+
+/* Is the packet from a nat backend endpoint and routed on, or to a SNAT address in the port range
+ * (exact)? */
+static __always_inline int xlb_nat_is_endpoint(struct xdp_md *ctx, const struct xlb_pkt *pkt,
+					       __u32 flags, const struct xlb_settings *st)
 {
 	struct xlb_nat_ep ep __attribute__((aligned(8)));
 	__u32 dport;
@@ -537,7 +566,8 @@ static __always_inline int xlb_nat_is_endpoint(const struct xlb_pkt *pkt, __u32 
 	ep.port = pkt->key.sport;
 	ep.proto = pkt->key.proto;
 	ep.family = pkt->key.family;
-	if ((flags & XLB_NAT_F_EPS) && bpf_map_lookup_elem(&xlb_nat_eps, &ep))
+	if ((flags & XLB_NAT_F_EPS) && bpf_map_lookup_elem(&xlb_nat_eps, &ep) &&
+	    xlb_nat_routed_on(ctx, pkt))
 		return 1;
 	if (!(flags & XLB_NAT_F_SNAT))
 		return 0;
@@ -561,7 +591,7 @@ static __noinline int xlb_nat_reply(struct xdp_md *ctx, struct xlb_pkt *pkt,
 
 	rv = bpf_map_lookup_elem(&xlb_nat, &pkt->key);
 	if (!rv || rv->dir != XLB_NAT_DIR_REV) {
-		if (xlb_nat_is_endpoint(pkt, flags, st))
+		if (xlb_nat_is_endpoint(ctx, pkt, flags, st))
 			return xlb_drop(XLB_DROP_NAT_REPLY_MISS);
 		return xlb_pass(XLB_STAT_NAT_FILTER_MISS);
 	}

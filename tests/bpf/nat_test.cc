@@ -698,9 +698,29 @@ TEST(NatDrops, BackendGoneResteers) {
 // ---- reply filter -------------------------------------------------------------------------------------
 
 TEST(NatReply, FilterAndMisses) {
-  Bytes miss = tcpFrame(kLbMac, kBackendMacA, "10.0.0.2", "192.0.2.99", 8080, 45000, kAck);
+  // The client is one the kernel would route to (10.0.1.2, behind lb1): passing the packet would
+  // leak it untranslated.
+  Bytes miss = tcpFrame(kLbMac, kBackendMacA, "10.0.0.2", "10.0.1.2", 8080, 45000, kAck);
   check({"from a nat backend endpoint, no entry: never leaked", miss, XDP_DROP, miss, -1,
          XLB_DROP_NAT_REPLY_MISS});
+  Bytes miss6 = tcpFrame(kLbMac, kBackendMacA, "fd00::2", "fd00::9", 8080, 45000, kAck);
+  check({"IPv6: from a nat backend endpoint to a routed address, no entry", miss6, XDP_DROP, miss6,
+         -1, XLB_DROP_NAT_REPLY_MISS});
+  Bytes unreach = tcpFrame(kLbMac, kBackendMacA, "10.0.0.2", "10.0.2.5", 8080, 45000, kAck);
+  check({"from a nat backend endpoint to an unreachable route, no entry", unreach, XDP_DROP,
+         unreach, -1, XLB_DROP_NAT_REPLY_MISS});
+  // The host's own connection to the backend endpoint (the agent's health check of backend:port):
+  // the answer is the kernel's, not a reply miss.
+  Bytes hc = tcpFrame(kLbMac, kBackendMacA, "10.0.0.2", "10.0.0.1", 8080, 45000, kSynAck);
+  check({"from a nat backend endpoint to this host (health check answer)", hc, XDP_PASS, hc,
+         XLB_STAT_NAT_FILTER_MISS});
+  Bytes hc6 = tcpFrame(kLbMac, kBackendMacA, "fd00::2", "fd00::1", 8080, 45000, kSynAck);
+  check({"IPv6: from a nat backend endpoint to this host", hc6, XDP_PASS, hc6,
+         XLB_STAT_NAT_FILTER_MISS});
+  // No route at all: the kernel would not forward it either (NOT_FWDED, like a local address).
+  Bytes noroute = tcpFrame(kLbMac, kBackendMacA, "10.0.0.2", "192.0.2.99", 8080, 45000, kAck);
+  check({"from a nat backend endpoint to an unrouted address: the kernel drops it", noroute,
+         XDP_PASS, noroute, XLB_STAT_NAT_FILTER_MISS});
   Bytes snat = tcpFrame(kLbMac, kBackendMacB, "10.0.0.3", kSnat4, 9090, 61003, kAck);
   check({"to a SNAT address in the range, no entry", snat, XDP_DROP, snat, -1, XLB_DROP_NAT_REPLY_MISS});
   Bytes other = tcpFrame(kLbMac, kBackendMacA, "10.0.0.2", "192.0.2.99", 22, 45000, kAck);

@@ -12,6 +12,8 @@
 #              syncookies, and a burst of real clients would overflow a 5-deep accept queue, whose
 #              ACKs the backend then drops while the clients think they are connected)
 #   :8200 tcp  bulk: sends NAT_BULK_BYTES bytes (path MTU tests)
+#   :8300 tcp  stream: "bN <seq>" every 100 ms for a minute, whatever the client sends (a backend
+#              that keeps sending: reply misses after a flush)
 #   :8054 udp  nothing listens (port unreachable)
 
 NAT_BULK_BYTES=1048576
@@ -43,11 +45,100 @@ nat_backend_services() {
 		SYSTEM:"head -c $NAT_BULK_BYTES /dev/zero" >"$RUN_DIR/bulk-$node.log" 2>&1 &
 	E2E_BG_PIDS+=($!)
 	disown $!
+	nsx "$node" socat "TCP6-LISTEN:8300,fork,reuseaddr,ipv6only=0" \
+		SYSTEM:"for i in \$(seq 1 600); do echo $node \$i; sleep 0.1; done" \
+		>"$RUN_DIR/stream-$node.log" 2>&1 &
+	E2E_BG_PIDS+=($!)
+	disown $!
 	local port
-	for port in 8000 8001 8100 8200; do
+	for port in 8000 8001 8100 8200 8300; do
 		wait_for 10 "tcp :$port on $node" nsx "$node" sh -c "ss -ltn | grep -q ':$port '"
 	done
 	wait_for 5 "udp :8053 on $node" nsx "$node" sh -c "ss -lun | grep -q ':8053 '"
+}
+
+# ---- two-arm topology (nat needs the backends' replies to cross the LB) ---------------------------
+#
+#   cl 10.201.0.2 fd00:201::2   MTU 1500, default route via rt
+#    |  veth: rt's side has MTU PATH_MTU (a hop the backends do not know about)
+#   rt 10.201.0.1 fd00:201::1 | 10.202.0.2 fd00:202::2      default route via lb's client arm
+#    |  veth <P>lc (lb) <-> <P>rl (rt): the LB's client arm, XDP
+#   lb 10.202.0.1 fd00:202::1 | 10.200.0.1 fd00:200::1 (+ SNAT 10.200.0.100 fd00:200::100)
+#    |  backend arm on the switch, XDP (the same program, both interfaces)
+#   sw (bridge) --- b1 10.200.0.11, b2 10.200.0.12, ...: default route via the LB, no VIP, no
+#                   sysctls, services on 8000..8300 (nat_backend_services)
+#
+# nat: client -> VIP:80 arrives on lc, is rewritten to bN:8000 and redirected out of the backend
+# arm; bN answers the client through its default route (the LB), the reply arrives on the backend
+# arm and is rewritten back to VIP:80 and redirected out of lc. fullnat: the backend sees
+# 10.200.0.100:<allocated port> and answers it on-link.
+RTC4=10.201.0.1
+RTC6=fd00:201::1
+CLN4=10.201.0.2
+CLN6=fd00:201::2
+RTL4=10.202.0.2
+RTL6=fd00:202::2
+LBC4=10.202.0.1
+LBC6=fd00:202::1
+SNAT4=10.200.0.100
+SNAT6=fd00:200::100
+
+# topo_nat_two_arm NBACKENDS PATH_MTU: the topology above with backends b1..bNBACKENDS.
+topo_nat_two_arm() {
+	local n=$1 path_mtu=$2
+	topo_switch
+	topo_lb
+	nsx lb ip addr add "$SNAT4/24" dev "$(ifname lb)"
+	nsx lb ip -6 addr add "$SNAT6/64" dev "$(ifname lb)" nodad
+	# Router between the client and the LB's client arm.
+	ip netns add "${P}rt" || fail "ip netns add ${P}rt"
+	nsx rt ip link set lo up
+	nsx rt sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 \
+		net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+	nsx lb ip link add "${P}lc" mtu 1500 type veth peer name "${P}rl" netns "${P}rt" mtu 1500 ||
+		fail "veth lb <-> rt"
+	nsx lb ip link set "${P}lc" up
+	nsx lb ip addr add "$LBC4/24" dev "${P}lc"
+	nsx lb ip -6 addr add "$LBC6/64" dev "${P}lc" nodad
+	nsx lb sysctl -qw "net.ipv4.conf.${P}lc.rp_filter=0" "net.ipv4.conf.${P}lc.accept_local=1"
+	nsx rt ip link set "${P}rl" up
+	nsx rt ip addr add "$RTL4/24" dev "${P}rl"
+	nsx rt ip -6 addr add "$RTL6/64" dev "${P}rl" nodad
+	# XDP_TX / redirect into lc is delivered only when its peer runs XDP (TESTBED.md).
+	nsx rt ip link set dev "${P}rl" xdpdrv obj "$XDP_PASS_OBJ" sec xdp || fail "xdp_pass on rl"
+	nsx rt ip route add default via "$LBC4"
+	nsx rt ip -6 route add default via "$LBC6"
+	ip netns add "${P}cl" || fail "ip netns add ${P}cl"
+	nsx cl ip link set lo up
+	nsx rt ip link add "${P}rc" mtu "$path_mtu" type veth peer name "$(ifname cl)" netns "${P}cl" \
+		mtu "$CLIENT_MTU" || fail "veth client <-> router"
+	nsx rt ip link set "${P}rc" up
+	nsx rt ip addr add "$RTC4/24" dev "${P}rc"
+	nsx rt ip -6 addr add "$RTC6/64" dev "${P}rc" nodad
+	nsx cl ip link set "$(ifname cl)" up
+	nsx cl ip addr add "$CLN4/24" dev "$(ifname cl)"
+	nsx cl ip -6 addr add "$CLN6/64" dev "$(ifname cl)" nodad
+	nsx cl ip route add default via "$RTC4"
+	nsx cl ip -6 route add default via "$RTC6"
+	nsx cl ethtool -K "$(ifname cl)" tx off >/dev/null 2>&1
+	# The LB reaches the client network through the router.
+	nsx lb ip route replace 10.201.0.0/24 via "$RTL4"
+	nsx lb ip -6 route add fd00:201::/64 via "$RTL6"
+	local i
+	for i in $(seq 1 "$n"); do
+		topo_node "b$i" "$(be4 "$i")" "$(be6 "$i")" "$SEG_MTU"
+		nsx "b$i" ip route add default via "$LB4"
+		nsx "b$i" ip -6 route add default via "$LB6"
+		nat_backend_services "$i"
+	done
+}
+
+# nat_agent_start CONFIG_FILE [flags]: xlb-agent on both arms of topo_nat_two_arm (the same program
+# on the backend arm and the client arm).
+nat_agent_start() {
+	local cfg=$1
+	shift
+	agent_start "$cfg" --interface "${P}lc" "$@"
 }
 
 # vip_of FAMILY: the VIP address of that family.

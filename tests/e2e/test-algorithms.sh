@@ -111,49 +111,11 @@ test_source_hash_affinity() {
 	[ "$used" -ge 2 ] || fail "all $AFFINITY_ADDRS client addresses landed on one backend:$backends"
 }
 
-# least_conn's promise: open flows per unit of weight stay level. (Not the share of a burst of
-# short connections: with fewer open flows than backends a backend at 0 wins whatever its weight,
-# which flattens a short-connection burst toward equal shares; the data plane is right to do that.)
-# N connections opened one after another and held, weights 1:2:1: each backend's held count within
-# +-20% of its weight share. Power of two choices keeps them level: a simulation of the program's
-# rule (two weight-proportional draws, fewer open per weight wins, ties to the first) never left
-# that band in 200,000 runs of 120 connections (99.5% within 2 connections); the open-flow
-# counters must say the same.
-# hold_vip_idle: true when no backend of the hold VIP has an open flow.
-hold_vip_idle() {
-	local b open
-	for b in 1 2 3; do
-		open=$(backend_field "$HOLD" "$(be4 "$b")" open_flows)
-		[ "${open:-0}" = 0 ] || return 1
-	done
-}
-
+# Scenario 1, least_conn: held connections level by weight (lib.sh least_conn_balance).
 test_least_conn_balance() {
-	local n=120 status=$RUN_DIR/balance.status stop=$RUN_DIR/balance.stop out=$RUN_DIR/balance.out
 	lbctl backend weight "$HOLD" "$(be4 2)" 2 >/dev/null || fail "lbctl backend weight b2 2 failed"
-	nsx cl timeout 120 python3 "$E2E_SRC/tests/e2e/hold_clients.py" "$VIP4" 9100 "$n" 60000 5000 \
-		"$status" "$stop" "$out" >"$RUN_DIR/balance.log" 2>&1 &
-	local pid=$!
-	E2E_BG_PIDS+=($pid)
-	wait_for 60 "$n held connections" grep -qx ready "$status"
-	local b want got open lo hi summary=""
-	for b in 1 2 3; do
-		want=$((n / 4))
-		[ "$b" = 2 ] && want=$((n / 2))
-		got=$(grep -c " b$b\$" "$status")
-		open=$(backend_field "$HOLD" "$(be4 "$b")" open_flows)
-		summary+="b$b=$got(open $open, expect $want) "
-		lo=$((want * 80 / 100)) hi=$((want * 120 / 100))
-		{ [ "$got" -ge "$lo" ] && [ "$got" -le "$hi" ]; } ||
-			fail "least_conn: b$b holds $got of $n connections, want $lo..$hi ($summary)"
-		[ "$open" = "$got" ] || fail "lbctl: b$b open flows $open, but $got connections are held ($summary)"
-	done
-	log "least_conn, $n held connections, weights 1:2:1: $summary"
-	touch "$stop"
-	wait "$pid" || fail "hold_clients: $(tail -n 3 "$out" 2>/dev/null)"
+	least_conn_balance "$HOLD" "$VIP4" 9100 120 "$WEIGHTS"
 	lbctl backend weight "$HOLD" "$(be4 2)" 1 >/dev/null || fail "lbctl backend weight b2 1 failed"
-	# The closes (client FIN) bring the counts back to 0 before the next scenario.
-	wait_for 10 "open flows on $HOLD back to 0" hold_vip_idle
 }
 
 # Scenario 2: least_conn with 20 connections held on b1 and b2.
@@ -188,15 +150,10 @@ test_least_conn_held() {
 	# lands on it: 1 - (2/3)^2 = 5/9 of probes, against 1/3 for a load-blind weighted choice. With
 	# 400 probes a 44% threshold sits 4.5 sigma below 5/9 and 4.6 sigma above 1/3.
 	local n=400 probes=$RUN_DIR/probes.txt
-	# bash's /dev/tcp: read the backend's name, exit, and the close sends the client's FIN at once.
-	seq 1 "$n" | nsx cl timeout 120 xargs -P 4 -I{} timeout 5 bash -c \
-		"exec 3<>/dev/tcp/$VIP4/9100 && head -n 1 <&3; true" 2>/dev/null |
-		grep -E '^b[0-9]+$' >"$probes"
-	local got on3
-	got=$(grep -c . "$probes")
+	tcp_greetings "$n" "$VIP4" 9100 "$probes"
+	local on3
 	on3=$(grep -cx b3 "$probes")
-	log "least_conn probes: $(sort "$probes" | uniq -c | tr -s ' \n' ' ')(b3 $on3 of $got)"
-	[ "$got" = "$n" ] || fail "only $got of $n probe connections answered"
+	log "least_conn probes: $(sort "$probes" | uniq -c | tr -s ' \n' ' ')(b3 $on3 of $n)"
 	[ "$((on3 * 100))" -ge "$((n * 44))" ] ||
 		fail "least_conn: only $on3 of $n new connections went to idle b3 (want >= 44%; a load-blind choice gives 33%)"
 	# Still held, still counted on b1/b2.

@@ -12,12 +12,7 @@ HOLD="$VIP4:9100/tcp"
 PROBES=30
 
 # probes OUT: PROBES new short connections to the hold VIP; the backend's name per line.
-probes() {
-	seq 1 "$PROBES" | nsx cl timeout 60 xargs -P 4 -I{} timeout 5 bash -c \
-		"exec 3<>/dev/tcp/$VIP4/9100 && head -n 1 <&3; true" 2>/dev/null |
-		grep -E '^b[0-9]+$' >"$1"
-	[ "$(grep -c . "$1")" = "$PROBES" ] || fail "only $(grep -c . "$1") of $PROBES probe connections answered"
-}
+probes() { tcp_greetings "$PROBES" "$VIP4" 9100 "$1"; }
 
 # send_line LINE: through the long-lived connection; waits for its echo.
 send_line() {

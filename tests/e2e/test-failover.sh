@@ -59,9 +59,7 @@ test_failover() {
 	for i in 1 2 3; do
 		wait_for 10 "b$i to be up" backend_is "$WEB" "$(be4 "$i")" health HEALTH_UP
 	done
-	lbctl -o json events >"$RUN_DIR/events.jsonl" 2>"$RUN_DIR/events.err" &
-	local events_pid=$!
-	E2E_BG_PIDS+=($events_pid)
+	events_start "$RUN_DIR/events.jsonl"
 	local out=$RUN_DIR/loop.txt
 	client_loop "$out" &
 	local loop_pid=$!
@@ -70,24 +68,15 @@ test_failover() {
 	kill_ms=$(now_ms)
 	log "killing b$victim's HTTP server (pid $(kill_listener b$victim 80))"
 	wait "$loop_pid"
-	kill -TERM "$events_pid" 2>/dev/null
-	wait "$events_pid" 2>/dev/null
+	events_stop
 
 	local total failed
 	total=$(grep -c . "$out")
 	failed=$(awk '$2 == "FAIL"' "$out" | wc -l)
 	# Agent's view: the time of b2's up -> down transition from the event stream.
 	local down_ms
-	down_ms=$(python3 -c '
-import ipaddress, json, sys
-for line in open(sys.argv[1]):
-    e = json.loads(line)
-    t = e.get("health_transition", {})
-    if e.get("kind") == "KIND_BACKEND_HEALTH" and t.get("to") == "HEALTH_DOWN" and \
-            ipaddress.ip_address(e.get("backend", "0.0.0.0")) == ipaddress.ip_address(sys.argv[2]):
-        print(e["time_unix_ms"]); break
-' "$RUN_DIR/events.jsonl" "$addr")
-	[ -n "$down_ms" ] || fail "no backend-health down event for $addr: $(cat "$RUN_DIR/events.jsonl" "$RUN_DIR/events.err")"
+	down_ms=$(health_event_ms "$RUN_DIR/events.jsonl" "$addr" HEALTH_DOWN)
+	[ -n "$down_ms" ] || fail "no backend-health down event for $addr: $(cat "$RUN_DIR/events.jsonl" "$RUN_DIR/events.jsonl.err")"
 	local first_fail=- last_fail=-
 	if [ "$failed" -gt 0 ]; then
 		first_fail=$(($(awk '$2 == "FAIL" {print $1}' "$out" | sort -n | head -n 1) - kill_ms))

@@ -14,9 +14,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/nat_lib.sh"
 # Topology: lib.sh's segment (client, LB, backends on one bridge); the LB also owns the SNAT
 # addresses 10.200.0.100/.101 and fd00:200::100 on its segment interface. The client routes the
 # VIPs via the LB; nothing routes anything else via the LB.
-SNAT4=10.200.0.100
+# SNAT4 and SNAT6 come from nat_lib.sh.
 SNAT4B=10.200.0.101
-SNAT6=fd00:200::100
 TINY_MIN=61000
 TINY_MAX=61003
 

@@ -78,17 +78,7 @@ wait_health() {
 }
 
 # new_flows VIP_PORT ADDR: the data plane's new-flow counter of that backend (lbctl stats).
-new_flows() {
-	lbctl -o json stats | python3 -c '
-import ipaddress, json, sys
-port, addr = int(sys.argv[1]), ipaddress.ip_address(sys.argv[2])
-for v in json.load(sys.stdin).get("vips", []):
-    if int(v["vip"].get("port", 0)) == port:
-        for b in v.get("backends", []):
-            if ipaddress.ip_address(b["address"]) == addr:
-                print(int(b["counters"]["new_flows"]))
-' "$1" "$2"
-}
+new_flows() { backend_counter "$VIP4:$1/tcp" "$2" new_flows; }
 
 test_http_check() {
 	local i

@@ -10,80 +10,10 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/nat_lib.sh"
 
-# Topology (names carry the per-run prefix):
-#
-#   cl 10.201.0.2 fd00:201::2   MTU 1500, default route via rt
-#    |  veth: rt's side has MTU 1280 (the hop the backends do not know about)
-#   rt 10.201.0.1 fd00:201::1 | 10.202.0.2 fd00:202::2      default route via lb's client arm
-#    |  veth <P>lc (lb) <-> <P>rl (rt): the LB's client arm, XDP
-#   lb 10.202.0.1 fd00:202::1 | 10.200.0.1 fd00:200::1 (+ SNAT 10.200.0.100 fd00:200::100)
-#    |  backend arm on the switch, XDP (the same program, both interfaces)
-#   sw (bridge) --- b1 10.200.0.11, b2 10.200.0.12: default route via the LB, services on 8000..8200
-#
-# nat: client -> VIP:80 arrives on lc, is rewritten to bN:8000 and redirected out of the backend
-# arm; bN answers the client through its default route (the LB), the reply arrives on the backend
-# arm and is rewritten back to VIP:80 and redirected out of lc. fullnat: the backend sees
-# 10.200.0.100:<allocated port> and answers it on-link.
-RTC4=10.201.0.1
-RTC6=fd00:201::1
-CLN4=10.201.0.2
-CLN6=fd00:201::2
-RTL4=10.202.0.2
-RTL6=fd00:202::2
-LBC4=10.202.0.1
-LBC6=fd00:202::1
-SNAT4=10.200.0.100
-SNAT6=fd00:200::100
+# Topology: nat_lib.sh topo_nat_two_arm (client - router - LB - backends b1, b2), the router's link
+# toward the client PATH_MTU bytes.
 PATH_MTU=1280
 NCONN=20
-
-topo_nat() {
-	topo_switch
-	topo_lb
-	nsx lb ip addr add "$SNAT4/24" dev "$(ifname lb)"
-	nsx lb ip -6 addr add "$SNAT6/64" dev "$(ifname lb)" nodad
-	# Router between the client and the LB's client arm.
-	ip netns add "${P}rt" || fail "ip netns add ${P}rt"
-	nsx rt ip link set lo up
-	nsx rt sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 \
-		net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
-	nsx lb ip link add "${P}lc" mtu 1500 type veth peer name "${P}rl" netns "${P}rt" mtu 1500 ||
-		fail "veth lb <-> rt"
-	nsx lb ip link set "${P}lc" up
-	nsx lb ip addr add "$LBC4/24" dev "${P}lc"
-	nsx lb ip -6 addr add "$LBC6/64" dev "${P}lc" nodad
-	nsx lb sysctl -qw "net.ipv4.conf.${P}lc.rp_filter=0" "net.ipv4.conf.${P}lc.accept_local=1"
-	nsx rt ip link set "${P}rl" up
-	nsx rt ip addr add "$RTL4/24" dev "${P}rl"
-	nsx rt ip -6 addr add "$RTL6/64" dev "${P}rl" nodad
-	# XDP_TX / redirect into lc is delivered only when its peer runs XDP (TESTBED.md).
-	nsx rt ip link set dev "${P}rl" xdpdrv obj "$XDP_PASS_OBJ" sec xdp || fail "xdp_pass on rl"
-	nsx rt ip route add default via "$LBC4"
-	nsx rt ip -6 route add default via "$LBC6"
-	ip netns add "${P}cl" || fail "ip netns add ${P}cl"
-	nsx cl ip link set lo up
-	nsx rt ip link add "${P}rc" mtu "$PATH_MTU" type veth peer name "$(ifname cl)" netns "${P}cl" \
-		mtu "$CLIENT_MTU" || fail "veth client <-> router"
-	nsx rt ip link set "${P}rc" up
-	nsx rt ip addr add "$RTC4/24" dev "${P}rc"
-	nsx rt ip -6 addr add "$RTC6/64" dev "${P}rc" nodad
-	nsx cl ip link set "$(ifname cl)" up
-	nsx cl ip addr add "$CLN4/24" dev "$(ifname cl)"
-	nsx cl ip -6 addr add "$CLN6/64" dev "$(ifname cl)" nodad
-	nsx cl ip route add default via "$RTC4"
-	nsx cl ip -6 route add default via "$RTC6"
-	nsx cl ethtool -K "$(ifname cl)" tx off >/dev/null 2>&1
-	# The LB reaches the client network through the router.
-	nsx lb ip route replace 10.201.0.0/24 via "$RTL4"
-	nsx lb ip -6 route add fd00:201::/64 via "$RTL6"
-	local i
-	for i in 1 2; do
-		topo_node "b$i" "$(be4 "$i")" "$(be6 "$i")" "$SEG_MTU"
-		nsx "b$i" ip route add default via "$LB4"
-		nsx "b$i" ip -6 route add default via "$LB6"
-		nat_backend_services "$i"
-	done
-}
 
 # write_config: per family, nat VIPs on 80 (http), 91 (whoami), 53/udp (whoami), 54/udp (closed),
 # 9100 (hold), 9200 (bulk), and fullnat VIPs on 81, 92, 55/udp, 9101 (hold), 9201 with the SNAT pool.
@@ -96,11 +26,6 @@ write_config() {
 			"nat udp 54 8054" "nat tcp 9100 8100" "nat tcp 9200 8200" "fullnat tcp 81 8000" \
 			"fullnat tcp 9101 8100" "fullnat tcp 92 8001" "fullnat udp 55 8053" "fullnat tcp 9201 8200"
 	} >"$RUN_DIR/xlb.yaml"
-}
-
-# Both arms: the agent attaches the same program to the backend arm and the client arm.
-start_agent() {
-	agent_start "$RUN_DIR/xlb.yaml" --interface "${P}lc"
 }
 
 # TCP through nat: every backend answers, each sees the client's own address.
@@ -222,7 +147,7 @@ test_restart_upgrade() {
 	AGENT_PID=""
 	log "agent killed (SIGKILL); connections keep echoing through the pinned program and maps"
 	sleep 2
-	start_agent
+	nat_agent_start "$RUN_DIR/xlb.yaml"
 	sleep 2
 	kill -KILL "$AGENT_PID"
 	wait "$AGENT_PID" 2>/dev/null
@@ -230,7 +155,7 @@ test_restart_upgrade() {
 	local saved=$AGENT_BIN
 	AGENT_BIN=$BUILD/tests/e2e/upgrade/xlb-agent-upgrade-test
 	[ -x "$AGENT_BIN" ] || fail "$AGENT_BIN not built"
-	start_agent
+	nat_agent_start "$RUN_DIR/xlb.yaml"
 	AGENT_BIN=$saved
 	local prog_after
 	prog_after=$(prog_on "$(ifname lb)")
@@ -248,9 +173,9 @@ test_restart_upgrade() {
 }
 
 e2e_init "$@"
-topo_nat
+topo_nat_two_arm 2 "$PATH_MTU"
 write_config
-start_agent
+nat_agent_start "$RUN_DIR/xlb.yaml"
 for fam in 4 6; do
 	run test_tcp nat "$fam"
 	run test_tcp fullnat "$fam"

@@ -14,6 +14,7 @@
 #include "dataplane/fake_dataplane.h"
 #include "httplib.h"
 #include "metrics/server.h"
+#include "nat/nat_fixtures.h"
 #include "spdlog/spdlog.h"
 #include "stats/stats.h"
 
@@ -506,6 +507,112 @@ TEST(MetricsRenderTest, NatTableAndPortAllocationFailures) {
             17);
   // Without a collector nothing NAT is rendered.
   EXPECT_EQ(countOf(parseStrict(renderMetrics(MetricsInput{})), "xlb_nat_entries"), 0u);
+}
+
+}  // namespace
+}  // namespace xlb::metrics
+
+namespace xlb::metrics {
+namespace {
+
+// The scrape of a balancer with a nat and a fullnat VIP whose backends listen on :8000 (issue 11),
+// through collectMetrics: per-VIP and per-backend counters under the backends' "ADDR:PORT" labels,
+// the NAT table's fill from the collector's pass, port allocation failures per fullnat backend,
+// and the NAT drop reasons (reply misses, full table, no port) in xlb_drops_total.
+TEST(MetricsNatTest, NatVipsTableFillAllocationFailuresAndReplyMisses) {
+  dataplane::FakeDataplane dp;
+  state::State state(dp);
+  state.setLocalPortRangeReader(
+      []() -> absl::StatusOr<nat::PortRange> { return absl::UnavailableError("not read"); });
+  v1::Config c;
+  c.mutable_snat_pool()->add_addresses("10.0.0.100");
+  for (auto [port, mode] :
+       {std::pair{80u, v1::FORWARDING_MODE_NAT}, std::pair{81u, v1::FORWARDING_MODE_FULLNAT}}) {
+    auto* v = c.add_vips();
+    v->set_address("10.0.0.10");
+    v->set_port(port);
+    v->set_protocol(v1::PROTOCOL_TCP);
+    v->set_forwarding(mode);
+    for (const char* b : {"10.0.1.1", "10.0.1.2"}) {
+      auto* be = v->add_backends();
+      be->set_address(b);
+      be->set_port(8000);
+    }
+  }
+  auto applied = state.applyConfig(c, false, nullptr);
+  ASSERT_TRUE(applied.ok()) << applied;
+  auto ids = state.ids();
+  ASSERT_EQ(ids.size(), 2u);
+  const state::VipIds& nat_vip = ids[0].key.port == 80 ? ids[0] : ids[1];
+  const state::VipIds& full_vip = ids[0].key.port == 80 ? ids[1] : ids[0];
+  ASSERT_EQ(nat_vip.backends.size(), 2u);
+  ASSERT_EQ(full_vip.backends.size(), 2u);
+  EXPECT_EQ(nat_vip.backends[0].address, "10.0.1.1:8000");
+
+  dp.counters().vips[nat_vip.id] = {10, 1000, 2};
+  dp.counters().backends[nat_vip.backends[0].id] = {6, 600, 1};
+  dp.counters().backends[full_vip.backends[1].id] = {4, 400, 1};
+  dp.counters().global[XLB_STAT_NAT_HIT] = 8;
+  dp.counters().global[XLB_STAT_NAT_REPLY] = 9;
+  dp.counters().global[XLB_STAT_NAT_RESTEER] = 1;
+  dp.counters().drops[XLB_DROP_NAT_REPLY_MISS] = 11;
+  dp.counters().drops[XLB_DROP_NAT_FULL] = 2;
+  dp.counters().drops[XLB_DROP_NAT_NO_PORT] = 3;
+  dp.natFailures()[full_vip.backends[0].id] = 3;
+  // One live connection through each VIP: four entries of a 100-entry table.
+  dp.setNatTableCapacity(100);
+  const uint64_t now = dp.monotonicNowNs();
+  nat::testing::PairSpec a;
+  a.vip_id = nat_vip.id;
+  a.backend_id = nat_vip.backends[0].id;
+  a.created_ns = now;
+  nat::testing::PairSpec b = a;
+  b.vport = 81;
+  b.snat = "10.0.0.100";
+  b.vip_id = full_vip.id;
+  b.backend_id = full_vip.backends[1].id;
+  b.backend = "10.0.1.2";
+  for (const auto& spec : {a, b}) {
+    nat::testing::Pair p = nat::testing::makePair(spec);
+    dp.putNat(p.fwd_key, p.fwd);
+    dp.putNat(p.rev_key, p.rev);
+  }
+  nat::NatCollector collector(
+      dp, [&state] { return state.natVips(); }, std::chrono::seconds(1));
+  ASSERT_TRUE(collector.runOnce().ok());
+
+  AgentInfo agent;
+  agent.version = agentVersion();
+  auto in = collectMetrics(state, dp, agent, &collector);
+  ASSERT_TRUE(in.ok()) << in.status();
+  Exposition e = parseStrict(renderMetrics(*in));
+
+  const std::string nat80 = "10.0.0.10:80/tcp", full81 = "10.0.0.10:81/tcp";
+  EXPECT_EQ(valueOf(e, "xlb_vip_packets_total", {{"vip", nat80}}), 10);
+  EXPECT_EQ(valueOf(e, "xlb_backend_packets_total", {{"vip", nat80}, {"backend", "10.0.1.1:8000"}}),
+            6);
+  EXPECT_EQ(
+      valueOf(e, "xlb_backend_new_flows_total", {{"vip", full81}, {"backend", "10.0.1.2:8000"}}),
+      1);
+  EXPECT_EQ(valueOf(e, "xlb_nat_forward_packets_total"), 8);
+  EXPECT_EQ(valueOf(e, "xlb_nat_reply_packets_total"), 9);
+  EXPECT_EQ(valueOf(e, "xlb_nat_resteers_total"), 1);
+  // Table fill at the collector's pass.
+  EXPECT_EQ(valueOf(e, "xlb_nat_capacity"), 100);
+  EXPECT_EQ(valueOf(e, "xlb_nat_entries"), 4);
+  EXPECT_DOUBLE_EQ(valueOf(e, "xlb_nat_table_fill_ratio"), 0.04);
+  // Allocation failures: every backend of the fullnat VIP, none of the nat VIP (no ports).
+  EXPECT_EQ(countOf(e, "xlb_nat_port_alloc_failures_total"), 2u);
+  EXPECT_EQ(valueOf(e, "xlb_nat_port_alloc_failures_total",
+                    {{"vip", full81}, {"backend", "10.0.1.1:8000"}}),
+            3);
+  EXPECT_EQ(valueOf(e, "xlb_nat_port_alloc_failures_total",
+                    {{"vip", full81}, {"backend", "10.0.1.2:8000"}}),
+            0);
+  // Reverse misses, refusals of a full table, no free port: drop reasons.
+  EXPECT_EQ(valueOf(e, "xlb_drops_total", {{"reason", "nat_reply_miss"}}), 11);
+  EXPECT_EQ(valueOf(e, "xlb_drops_total", {{"reason", "nat_table_full"}}), 2);
+  EXPECT_EQ(valueOf(e, "xlb_drops_total", {{"reason", "nat_no_port"}}), 3);
 }
 
 }  // namespace

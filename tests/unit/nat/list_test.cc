@@ -186,5 +186,34 @@ TEST(NatOpenFlows, ForwardEntriesNotClosingCountForTheirBackend) {
   EXPECT_EQ((*counts)[4], 0u);
 }
 
+// The backend's RST ends a connection the client then never closes (it sends nothing more): the
+// recount takes it out, which the data plane's client-side close counting cannot do. A backend's
+// FIN alone does not (the client's FIN follows and is counted by the data plane).
+TEST(NatOpenFlows, ConnectionsTheBackendResetAreNotOpen) {
+  dataplane::FakeDataplane dp;
+  xlb_backend b{};
+  b.gen = 1;
+  b.flags = XLB_BE_F_ACTIVE;
+  std::vector<std::pair<uint32_t, xlb_backend>> table{{3, b}, {4, b}};
+  auto put = [&dp](const PairSpec& s) {
+    Pair p = makePair(s);
+    dp.putNat(p.rev_key, p.rev);
+    dp.putNat(p.fwd_key, p.fwd);
+  };
+  put({.cport = 1, .backend_id = 3, .rev_state = XLB_NAT_S_SEEN});                   // open
+  put({.cport = 2, .backend_id = 3, .rev_state = XLB_NAT_S_SEEN | XLB_NAT_S_RST});   // reset
+  put({.cport = 3, .backend_id = 3, .rev_state = XLB_NAT_S_SEEN | XLB_NAT_S_FIN});   // half-closed
+  // Reset and closed by the client too: out once, not twice.
+  put({.cport = 4, .backend_id = 3, .fwd_state = XLB_NAT_S_FIN, .rev_state = XLB_NAT_S_RST});
+  // fullnat, reset by backend 4 (the REV key names the SNAT endpoint).
+  put({.cport = 5, .snat = "10.0.0.100", .sport = 61005, .backend_id = 4,
+       .rev_state = XLB_NAT_S_RST});
+  put({.cport = 6, .snat = "10.0.0.100", .sport = 61006, .backend_id = 4});  // open
+  auto counts = dataplane::countOpenFlows(dp, table, 300 * kNsPerSec);
+  ASSERT_TRUE(counts.ok()) << counts.status();
+  EXPECT_EQ((*counts)[3], 2u);  // cport 1 and 3
+  EXPECT_EQ((*counts)[4], 1u);  // cport 6
+}
+
 }  // namespace
 }  // namespace xlb::nat
