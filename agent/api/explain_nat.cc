@@ -140,10 +140,17 @@ absl::Status Explainer::natForward(const xlb_vip_value& v, const xlb_flow_key& k
     auto b = describe(fv.backend_id);
     if (!b.ok()) return b.status();
     *out->mutable_backend() = *b;
-    out->set_summary(absl::StrCat("NAT hit (", config::forwardingName(forwardingOf(fv.mode)), "): ", tupleText(key),
-                                  " becomes ", newTupleText(fv, key.family), " (", id_text, "), ",
-                                  nat::stateName(conn->state), ", idle ",
+    out->set_summary(absl::StrCat("NAT hit (", config::forwardingName(forwardingOf(fv.mode)),
+                                  "): ", tupleText(key), " becomes ", newTupleText(fv, key.family),
+                                  " (", id_text, "), ", nat::stateName(conn->state), ", idle ",
                                   formatMs(idleMs(now_ns_, conn->last_seen_ns))));
+    // xlb_nat_reused: the client's handshake completed or the connection closed.
+    if (key.proto == IPPROTO_TCP &&
+        (fv.state & (XLB_NAT_S_ACK | XLB_NAT_S_FIN | XLB_NAT_S_RST)) != 0) {
+      out->set_summary(absl::StrCat(out->summary(),
+                                    "; a SYN without ACK on this tuple would replace the pair "
+                                    "with a new connection (tuple reuse)"));
+    }
     return absl::OkStatus();
   }
   // xlb_nat_forward: backend gone: both entries deleted, the packet creates a new connection.
@@ -316,9 +323,9 @@ absl::StatusOr<bool> Explainer::natReply(const xlb_flow_key& key, v1::ExplainRes
   auto b = describe(rv.backend_id, slot->gen == rv.backend_gen);
   if (!b.ok()) return b.status();
   *out->mutable_backend() = *b;
-  out->set_summary(absl::StrCat("NAT reply (", config::forwardingName(forwardingOf(rv.mode)), "): ", tupleText(key),
-                                " is the backend side of ", tupleText(fk), " (backend id ",
-                                rv.backend_id, "), ", nat::stateName(conn->state),
+  out->set_summary(absl::StrCat("NAT reply (", config::forwardingName(forwardingOf(rv.mode)),
+                                "): ", tupleText(key), " is the backend side of ", tupleText(fk),
+                                " (backend id ", rv.backend_id, "), ", nat::stateName(conn->state),
                                 ": translated back to ", newTupleText(rv, key.family),
                                 " and sent out the way the client's packets came in"));
   return true;

@@ -143,6 +143,10 @@ uint64_t timeoutFor(const Connection& c, const Timeouts& t) {
     case ConnState::kEstablished:
       return t.established_ns;
     case ConnState::kClosing:
+      if (c.fwd.second.mode == XLB_FWD_FULLNAT && !c.reset &&
+          (c.rev.second.state & XLB_NAT_S_FIN) != 0) {
+        return std::max(t.closing_ns, kBackendTimeWaitNs);
+      }
       return t.closing_ns;
     case ConnState::kUdp:
       return t.udp_ns;

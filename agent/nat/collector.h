@@ -34,6 +34,12 @@ struct Timeouts {
   uint64_t closing_ns = 10 * kNsPerSec;
   uint64_t udp_ns = 60 * kNsPerSec;
 };
+// A fullnat connection its backend closed with a FIN (not a RST) may leave the backend's socket in
+// TIME_WAIT (Linux: 60 s, TCP_TIMEWAIT_LEN) for the SNAT tuple; its pair (and so its SNAT port) is
+// kept at least that long, or another client's new connection on that port would meet the
+// TIME_WAIT socket (challenge ACK, RST, a SYN retransmit later). IPVS keeps its TIME_WAIT entries
+// 120 s for the same reason.
+inline constexpr uint64_t kBackendTimeWaitNs = 60 * kNsPerSec;
 // Vip.nat_timeouts with defaults for the fields left unset.
 Timeouts timeoutsOf(const v1::NatTimeouts& t);
 

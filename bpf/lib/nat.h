@@ -6,8 +6,10 @@
  * Rules (the README's data-plane table repeats them):
  *  - Forward (a packet matched a VIP whose mode is nat/fullnat; the VIP checks already passed):
  *    one lookup of the packet's tuple. A FWD entry whose backend is ACTIVE with the recorded gen
- *    -> rewrite, XLB_STAT_NAT_HIT. Backend gone -> both entries deleted (XLB_STAT_NAT_RESTEER)
- *    and the packet creates a new connection. No entry -> create: any packet may create (UDP any,
+ *    -> rewrite, XLB_STAT_NAT_HIT, except a TCP SYN without ACK on an entry whose client had
+ *    ACKed or that saw a FIN/RST (the tuple reused for a new connection): both entries deleted,
+ *    the packet creates a new connection. Backend gone -> both entries deleted
+ *    (XLB_STAT_NAT_RESTEER) and the packet creates a new connection. No entry -> create: any packet may create (UDP any,
  *    TCP also a non-SYN, as dsr records a flow from any packet); a TCP FIN/RST creates a pair born
  *    closing (not counted in xlb_be_conns). Creation failures drop: no backend
  *    XLB_DROP_NO_BACKEND (also a backend of the other address family: no NAT46/64), nat with the
@@ -27,9 +29,9 @@
  *    XLB_STAT_MALFORMED_PASS. The reply keeps any VLAN tag it came with; only the MACs (learned
  *    from the client's first packet) and the interface are taken from the REV entry, no FIB lookup.
  *  - Counters: forward packets count in xlb_vip_stats / xlb_be_stats like dsr (new_flows on the
- *    creating packet); replies only in XLB_STAT_NAT_REPLY. The first FIN/RST seen on a FWD entry
- *    takes the connection out of xlb_be_conns (XLB_STAT_FLOW_CLOSE, as lib/flow.h); the agent
- *    reconciles the rest.
+ *    creating packet); replies only in XLB_STAT_NAT_REPLY. The first FIN/RST seen on a FWD entry,
+ *    or the backend's first RST (which also marks the FWD entry RST), takes the connection out of
+ *    xlb_be_conns (XLB_STAT_FLOW_CLOSE, as lib/flow.h); the agent reconciles the rest.
  * Checksums are updated incrementally (RFC 1624 eqn. 3) from the deltas computed once when the
  * pair is created: an IPv4 UDP checksum 0 (none) stays 0, a computed UDP checksum 0 is sent as
  * 0xffff. Everything here but the reply filter runs in __noinline subprograms called from
@@ -440,10 +442,30 @@ static __noinline void xlb_nat_delete_pair(const struct xlb_flow_key *k,
 	bpf_map_delete_elem(&xlb_nat, k);
 }
 
-/* Sets this direction's state bits that are not set yet; the first FIN/RST on a FWD entry takes
- * the connection out of its backend's open count. Writes only when something changes. Never
- * called for the creating packet, so XLB_NAT_S_ACK comes from a later client segment with ACK and
- * without SYN (not a SYN retransmit): the handshake's third packet or anything after it. */
+/* The backend reset the connection (the first RST on its REV entry `rv`, key `k`): out of the
+ * backend's open count now, since its client may never send again, through the FWD entry, which
+ * records the RST so that the client's own FIN/RST does not subtract it a second time. One lookup,
+ * on a connection's first backend RST only; out of line like xlb_nat_delete_pair. */
+static __noinline void xlb_nat_backend_reset(const struct xlb_flow_key *k,
+					       const struct xlb_nat_value *rv)
+{
+	struct xlb_flow_key peer __attribute__((aligned(8)));
+	struct xlb_nat_value *fv;
+
+	xlb_nat_peer_key(rv, k, &peer);
+	fv = bpf_map_lookup_elem(&xlb_nat, &peer);
+	if (!fv || fv->dir != XLB_NAT_DIR_FWD || (fv->state & (XLB_NAT_S_FIN | XLB_NAT_S_RST)))
+		return;
+	fv->state |= XLB_NAT_S_RST;
+	xlb_conns_dec(fv->backend_id);
+	xlb_count(XLB_STAT_FLOW_CLOSE);
+}
+
+/* Sets this direction's state bits that are not set yet; the first FIN/RST on a FWD entry, or the
+ * first RST on a REV entry (xlb_nat_backend_reset), takes the connection out of its backend's open
+ * count. Writes only when something changes. Never called for the creating packet, so
+ * XLB_NAT_S_ACK comes from a later client segment with ACK and without SYN (not a SYN
+ * retransmit): the handshake's third packet or anything after it. */
 static __always_inline void xlb_nat_touch(struct xlb_nat_value *v, const struct xlb_pkt *pkt,
 					  __u64 now, int fwd)
 {
@@ -458,10 +480,21 @@ static __always_inline void xlb_nat_touch(struct xlb_nat_value *v, const struct 
 			xlb_conns_dec(v->backend_id);
 			xlb_count(XLB_STAT_FLOW_CLOSE);
 		}
+		if (!fwd && (want & XLB_NAT_S_RST) && !(st & XLB_NAT_S_RST))
+			xlb_nat_backend_reset(&pkt->key, v);
 		v->state = st | want;
 	}
 	if (now - v->last_seen_ns > XLB_NAT_REFRESH_NS)
 		v->last_seen_ns = now;
+}
+
+/* A SYN without ACK on a FWD entry: a new connection on a reused tuple when the old one's client
+ * had completed its handshake (XLB_NAT_S_ACK) or the connection closed (FIN/RST seen by the
+ * client side); else a SYN retransmit, which keeps the entry. */
+static __always_inline int xlb_nat_reused(const struct xlb_pkt *pkt, const struct xlb_nat_value *fv)
+{
+	return (pkt->tcp_flags & (XLB_TCP_FLAG_SYN | XLB_TCP_FLAG_ACK)) == XLB_TCP_FLAG_SYN &&
+	       (fv->state & (XLB_NAT_S_ACK | XLB_NAT_S_FIN | XLB_NAT_S_RST));
 }
 
 #define XLB_NAT_CREATE (-3) /* xlb_nat_forward: no usable entry, the caller runs xlb_nat_create */
@@ -486,9 +519,18 @@ static __noinline int xlb_nat_forward(struct xdp_md *ctx, struct xlb_pkt *pkt,
 		if (likely(be && (be->flags & XLB_BE_F_ACTIVE) && be->gen == fv->backend_gen)) {
 			if (created)
 				return xlb_nat_out(ctx, pkt, vip->vip_id, id, be, fv, now, 1);
-			xlb_nat_touch(fv, pkt, now, 1);
-			xlb_count(XLB_STAT_NAT_HIT);
-			return xlb_nat_out(ctx, pkt, vip->vip_id, id, be, fv, now, 0);
+			if (likely(!(pkt->tcp_flags & XLB_TCP_FLAG_SYN)) || !xlb_nat_reused(pkt, fv)) {
+				xlb_nat_touch(fv, pkt, now, 1);
+				xlb_count(XLB_STAT_NAT_HIT);
+				return xlb_nat_out(ctx, pkt, vip->vip_id, id, be, fv, now, 0);
+			}
+			/* The client reused the tuple for a new connection: a new pair, selected and
+			 * counted like any new connection (as lib/flow.h does for a SYN on a closing
+			 * flow), never a closing entry the collector would expire under it. */
+			if (!(fv->state & (XLB_NAT_S_FIN | XLB_NAT_S_RST)))
+				xlb_conns_dec(id);
+			xlb_nat_delete_pair(&pkt->key, fv);
+			return XLB_NAT_CREATE;
 		}
 		if (created) /* the agent took the backend away meanwhile */
 			return xlb_drop(XLB_DROP_NO_BACKEND);

@@ -26,7 +26,8 @@ namespace {
 using dataplane::BpfDataplane;
 using dataplane::CounterSnapshot;
 
-constexpr uint8_t kSyn = 0x02, kAck = 0x10, kFin = 0x01, kSynAck = 0x12, kFinAck = 0x11;
+constexpr uint8_t kSyn = 0x02, kAck = 0x10, kFin = 0x01, kSynAck = 0x12, kFinAck = 0x11,
+                  kRst = 0x04;
 constexpr uint8_t kTcp = 6, kUdp = 17, kIcmp = 1, kIcmp6 = 58;
 constexpr const char* kSnat4 = "10.200.0.1";
 constexpr const char* kSnat4Tiny = "10.200.0.2";
@@ -269,7 +270,8 @@ uint64_t natFail(uint32_t be) {
   return s;
 }
 
-// ---- nat, IPv4 TCP ---------------------------------------------------------------------------------
+// ---- nat, IPv4 TCP
+// ---------------------------------------------------------------------------------
 
 TEST(NatV4, TcpForwardNewHitReplyAndClose) {
   const char* c = "192.0.2.50";
@@ -311,8 +313,7 @@ TEST(NatV4, TcpForwardNewHitReplyAndClose) {
 
   Bytes fin = tcpFrame(kLbMac, kClientMac, c, "10.100.1.10", 40000, 80, kFinAck);
   check({"client FIN closes: open count back to 0", fin, XDP_TX,
-         tcpFrame(kBackendMacA, kLbMac, c, "10.0.0.2", 40000, 8080, kFinAck),
-         XLB_STAT_FLOW_CLOSE});
+         tcpFrame(kBackendMacA, kLbMac, c, "10.0.0.2", 40000, 8080, kFinAck), XLB_STAT_FLOW_CLOSE});
   EXPECT_EQ(conns(11), 0u);
   check({"second FIN: no second decrement", fin, XDP_TX,
          tcpFrame(kBackendMacA, kLbMac, c, "10.0.0.2", 40000, 8080, kFinAck), XLB_STAT_NAT_HIT});
@@ -408,6 +409,126 @@ TEST(NatV4, CreatingAckDoesNotSetTheAckBitTheNextDoes) {
   }
 }
 
+// A client that reuses its tuple for a new connection (a SYN without ACK after its handshake
+// completed, or after a FIN/RST) gets a new pair, counted as a new connection, as a dsr flow does:
+// never the old closing entry, which the collector would expire under the new connection after
+// the closing timeout. A SYN retransmit before the handshake completed keeps the entry.
+TEST(NatV4, SynOnAReusedTupleIsANewConnection) {
+  const char* c = "192.0.2.54";
+  const char* vip = "10.100.1.10";
+  const xlb_flow_key fk = key(c, vip, 40300, 80, kTcp);
+  const xlb_flow_key rk = key("10.0.0.2", c, 8080, 40300, kTcp);
+  const uint64_t open0 = conns(11);
+  Bytes syn = tcpFrame(kLbMac, kClientMac, c, vip, 40300, 80, kSyn);
+  Bytes syn_out = tcpFrame(kBackendMacA, kLbMac, c, "10.0.0.2", 40300, 8080, kSyn);
+  Bytes ack = tcpFrame(kLbMac, kClientMac, c, vip, 40300, 80, kAck);
+  Bytes ack_out = tcpFrame(kBackendMacA, kLbMac, c, "10.0.0.2", 40300, 8080, kAck);
+  Bytes fin = tcpFrame(kLbMac, kClientMac, c, vip, 40300, 80, kFinAck);
+  Bytes fin_out = tcpFrame(kBackendMacA, kLbMac, c, "10.0.0.2", 40300, 8080, kFinAck);
+  Bytes sa = tcpFrame(kLbMac, kBackendMacA, "10.0.0.2", c, 8080, 40300, kSynAck);
+  Bytes sa_out = tcpFrame(kClientMac, kLbMac, vip, c, 80, 40300, kSynAck);
+  xlb_nat_value fwd{}, rev{};
+
+  check({"SYN creates", syn, XDP_TX, syn_out, XLB_STAT_NAT_NEW});
+  check({"SYN retransmit before the handshake completed: same entry", syn, XDP_TX, syn_out,
+         XLB_STAT_NAT_HIT});
+  check({"backend's SYN-ACK", sa, XDP_TX, sa_out, XLB_STAT_NAT_REPLY});
+  check({"client's ACK", ack, XDP_TX, ack_out, XLB_STAT_NAT_HIT});
+  EXPECT_EQ(conns(11), open0 + 1);
+
+  // Reused without a FIN seen (the client restarted): a new pair, the open count unchanged.
+  CounterSnapshot before = counters();
+  check({"SYN after the handshake: a new connection", syn, XDP_TX, syn_out, XLB_STAT_NAT_NEW});
+  CounterSnapshot after = counters();
+  EXPECT_EQ(after.backends[11].new_flows, before.backends[11].new_flows + 1);
+  EXPECT_EQ(after.global[XLB_STAT_NAT_HIT], before.global[XLB_STAT_NAT_HIT]);
+  ASSERT_TRUE(natEntry(fk, &fwd));
+  EXPECT_EQ(fwd.state, 0) << "a fresh pair";
+  ASSERT_TRUE(natEntry(rk, &rev));
+  EXPECT_EQ(rev.state, 0) << "the old connection's reply state is gone";
+  EXPECT_EQ(conns(11), open0 + 1);
+
+  // Reused after a FIN: the closed pair is replaced, the new connection counted open again.
+  check({"client's ACK", ack, XDP_TX, ack_out, XLB_STAT_NAT_HIT});
+  check({"client's FIN", fin, XDP_TX, fin_out, XLB_STAT_FLOW_CLOSE});
+  EXPECT_EQ(conns(11), open0);
+  check({"SYN after the FIN: a new connection", syn, XDP_TX, syn_out, XLB_STAT_NAT_NEW});
+  ASSERT_TRUE(natEntry(fk, &fwd));
+  EXPECT_EQ(fwd.state, 0);
+  nat::Connection conn = connection(fk);
+  EXPECT_EQ(conn.state, nat::ConnState::kSyn) << "not closing: the idle timeout is the SYN one";
+  EXPECT_EQ(conns(11), open0 + 1);
+
+  ASSERT_EQ(runXdp(g_dp->programFd(), fin, lbIfindex()).ret, XDP_TX);
+  EXPECT_EQ(conns(11), open0);
+  EXPECT_EQ(bpf_map_delete_elem(natFd(), &fk), 0);
+  EXPECT_EQ(bpf_map_delete_elem(natFd(), &rk), 0);
+}
+
+// The backend's RST closes the connection in the open count at once (its client may never send
+// again), once: the FWD entry records it, so the client's FIN or RST after it subtracts nothing.
+TEST(NatV4, BackendResetLeavesTheOpenCountOnce) {
+  const char* c = "192.0.2.56";
+  const char* vip = "10.100.1.10";
+  const xlb_flow_key fk = key(c, vip, 40400, 80, kTcp);
+  const xlb_flow_key rk = key("10.0.0.2", c, 8080, 40400, kTcp);
+  const uint64_t open0 = conns(11);
+  Bytes syn = tcpFrame(kLbMac, kClientMac, c, vip, 40400, 80, kSyn);
+  Bytes ack = tcpFrame(kLbMac, kClientMac, c, vip, 40400, 80, kAck);
+  ASSERT_EQ(runXdp(g_dp->programFd(), syn, lbIfindex()).ret, XDP_TX);
+  ASSERT_EQ(runXdp(g_dp->programFd(), ack, lbIfindex()).ret, XDP_TX);
+  EXPECT_EQ(conns(11), open0 + 1);
+  Bytes rst = tcpFrame(kLbMac, kBackendMacA, "10.0.0.2", c, 8080, 40400, kRst);
+  check({"backend's RST: translated, the connection closes", rst, XDP_TX,
+         tcpFrame(kClientMac, kLbMac, vip, c, 80, 40400, kRst), XLB_STAT_FLOW_CLOSE});
+  EXPECT_EQ(conns(11), open0);
+  xlb_nat_value fwd{}, rev{};
+  ASSERT_TRUE(natEntry(fk, &fwd));
+  EXPECT_EQ(fwd.state & XLB_NAT_S_RST, XLB_NAT_S_RST) << "recorded on the FWD entry";
+  ASSERT_TRUE(natEntry(rk, &rev));
+  EXPECT_EQ(rev.state & XLB_NAT_S_RST, XLB_NAT_S_RST);
+  check({"a second backend RST: no second close", rst, XDP_TX,
+         tcpFrame(kClientMac, kLbMac, vip, c, 80, 40400, kRst), XLB_STAT_NAT_REPLY});
+  Bytes fin = tcpFrame(kLbMac, kClientMac, c, vip, 40400, 80, kFinAck);
+  check({"the client's FIN after it: no second close", fin, XDP_TX,
+         tcpFrame(kBackendMacA, kLbMac, c, "10.0.0.2", 40400, 8080, kFinAck), XLB_STAT_NAT_HIT});
+  EXPECT_EQ(conns(11), open0);
+  EXPECT_EQ(connection(fk).state, nat::ConnState::kClosing);
+  EXPECT_EQ(bpf_map_delete_elem(natFd(), &fk), 0);
+  EXPECT_EQ(bpf_map_delete_elem(natFd(), &rk), 0);
+}
+
+// fullnat: the reused tuple gets a new pair too (the client's port is free again, so kept).
+TEST(FullnatV4, SynOnAReusedTupleIsANewConnection) {
+  const char* c = "192.0.2.55";
+  const char* vip = "10.100.1.11";
+  const xlb_flow_key fk = key(c, vip, 61004, 80, kTcp);
+  Bytes syn = tcpFrame(kLbMac, kClientMac, c, vip, 61004, 80, kSyn);
+  Bytes ack = tcpFrame(kLbMac, kClientMac, c, vip, 61004, 80, kAck);
+  ASSERT_EQ(runXdp(g_dp->programFd(), syn, lbIfindex()).ret, XDP_TX);
+  ASSERT_EQ(runXdp(g_dp->programFd(), ack, lbIfindex()).ret, XDP_TX);
+  xlb_nat_value fwd{};
+  ASSERT_TRUE(natEntry(fk, &fwd));
+  EXPECT_EQ(fwd.state, XLB_NAT_S_SEEN | XLB_NAT_S_ACK);
+  const uint64_t created = fwd.created_ns;
+  CounterSnapshot before = counters();
+  ASSERT_EQ(runXdp(g_dp->programFd(), syn, lbIfindex()).ret, XDP_TX);
+  CounterSnapshot after = counters();
+  EXPECT_EQ(after.global[XLB_STAT_NAT_NEW], before.global[XLB_STAT_NAT_NEW] + 1);
+  ASSERT_TRUE(natEntry(fk, &fwd));
+  EXPECT_EQ(fwd.state, 0);
+  EXPECT_GE(fwd.created_ns, created);
+  EXPECT_EQ(ntohs(fwd.new_sport), 61004) << "the client's port, free again, is kept";
+  xlb_flow_key rk = nat::peerKey(fk, fwd);
+  xlb_nat_value rev{};
+  ASSERT_TRUE(natEntry(rk, &rev));
+  EXPECT_EQ(rev.dir, XLB_NAT_DIR_REV);
+  Bytes fin = tcpFrame(kLbMac, kClientMac, c, vip, 61004, 80, kFinAck);
+  ASSERT_EQ(runXdp(g_dp->programFd(), fin, lbIfindex()).ret, XDP_TX);
+  EXPECT_EQ(bpf_map_delete_elem(natFd(), &fk), 0);
+  EXPECT_EQ(bpf_map_delete_elem(natFd(), &rk), 0);
+}
+
 TEST(NatV4, NonSynCreatesAndFinCreatesClosing) {
   Bytes ack = tcpFrame(kLbMac, kClientMac, "192.0.2.51", "10.100.1.10", 40001, 80, kAck);
   check({"ACK without entry creates (as dsr records any packet)", ack, XDP_TX,
@@ -421,7 +542,8 @@ TEST(NatV4, NonSynCreatesAndFinCreatesClosing) {
   EXPECT_EQ(conns(11), open) << "a pair born closing is not counted";
 }
 
-// ---- fullnat, IPv4 TCP ------------------------------------------------------------------------------
+// ---- fullnat, IPv4 TCP
+// ------------------------------------------------------------------------------
 
 TEST(FullnatV4, ClientPortOutsideRangeGetsAPoolPort) {
   const char* c = "192.0.2.60";
@@ -440,13 +562,14 @@ TEST(FullnatV4, ClientPortOutsideRangeGetsAPoolPort) {
   EXPECT_TRUE(checksumsOk(r.out, &why)) << why;
 
   Bytes ack = tcpFrame(kLbMac, kClientMac, c, "10.100.1.11", 40000, 80, kAck);
-  check({"fullnat hit", ack, XDP_TX, tcpFrame(kBackendMacB, kLbMac, kSnat4, "10.0.0.3", sport, 9090, kAck),
-         XLB_STAT_NAT_HIT});
+  check({"fullnat hit", ack, XDP_TX,
+         tcpFrame(kBackendMacB, kLbMac, kSnat4, "10.0.0.3", sport, 9090, kAck), XLB_STAT_NAT_HIT});
   Bytes sa = tcpFrame(kLbMac, kBackendMacB, "10.0.0.3", kSnat4, 9090, sport, kSynAck);
   check({"fullnat reply to the SNAT address -> client", sa, XDP_TX,
          tcpFrame(kClientMac, kLbMac, "10.100.1.11", c, 80, 40000, kSynAck), XLB_STAT_NAT_REPLY});
   // Free the hashed port again: the next test predicts the ports it gets.
-  xlb_flow_key f = key(c, "10.100.1.11", 40000, 80, kTcp), rv = key("10.0.0.3", kSnat4, 9090, sport, kTcp);
+  xlb_flow_key f = key(c, "10.100.1.11", 40000, 80, kTcp),
+               rv = key("10.0.0.3", kSnat4, 9090, sport, kTcp);
   EXPECT_EQ(bpf_map_delete_elem(natFd(), &f), 0);
   EXPECT_EQ(bpf_map_delete_elem(natFd(), &rv), 0);
 }
@@ -461,7 +584,8 @@ TEST(FullnatV4, ClientPortKeptWhenFreeElseProbed) {
   check({"61005 taken: probes to 61006", syn2, XDP_TX,
          tcpFrame(kBackendMacB, kLbMac, kSnat4, "10.0.0.3", 61006, 9090, kSyn), XLB_STAT_NAT_NEW});
   EXPECT_EQ(counters().global[XLB_STAT_NAT_PORT_PROBE], before.global[XLB_STAT_NAT_PORT_PROBE] + 1);
-  // Occupy 61007 and 61008 with foreign REV entries: the next one probes past them (wraps at 61010).
+  // Occupy 61007 and 61008 with foreign REV entries: the next one probes past them (wraps at
+  // 61010).
   for (uint16_t p : {61007, 61008}) {
     xlb_nat_value v{};
     v.dir = XLB_NAT_DIR_REV;
@@ -503,7 +627,8 @@ TEST(FullnatV4, ExhaustedPoolDropsAndCountsPerBackend) {
   xlb_flow_key k = key("10.0.0.3", kSnat4Tiny, 9191, 61102, kTcp);
   ASSERT_EQ(bpf_map_delete_elem(natFd(), &k), 0);
   check({"one port free again", syn, XDP_TX,
-         tcpFrame(kBackendMacB, kLbMac, kSnat4Tiny, "10.0.0.3", 61102, 9191, kSyn), XLB_STAT_NAT_NEW});
+         tcpFrame(kBackendMacB, kLbMac, kSnat4Tiny, "10.0.0.3", 61102, 9191, kSyn),
+         XLB_STAT_NAT_NEW});
 }
 
 TEST(FullnatV4, FullAddressFallsBackToTheOtherPoolAddresses) {
@@ -553,7 +678,8 @@ TEST(FullnatV4, FullAddressFallsBackToTheOtherPoolAddresses) {
       << "8 endpoints tried, the first not counted";
 }
 
-// ---- IPv6 ---------------------------------------------------------------------------------------------
+// ---- IPv6
+// ---------------------------------------------------------------------------------------------
 
 TEST(NatV6, TcpForwardAndReply) {
   const char* c = "2001:db8:7::50";
@@ -564,7 +690,8 @@ TEST(NatV6, TcpForwardAndReply) {
   check({"nat v6 hit", ack, XDP_TX, tcpFrame(kBackendMacA, kLbMac, c, "fd00::2", 40000, 8080, kAck),
          XLB_STAT_NAT_HIT});
   Bytes sa = tcpFrame(kLbMac, kBackendMacA, "fd00::2", c, 8080, 40000, kSynAck);
-  check({"nat v6 reply", sa, XDP_TX, tcpFrame(kClientMac, kLbMac, "2001:db8::1:10", c, 80, 40000, kSynAck),
+  check({"nat v6 reply", sa, XDP_TX,
+         tcpFrame(kClientMac, kLbMac, "2001:db8::1:10", c, 80, 40000, kSynAck),
          XLB_STAT_NAT_REPLY});
 }
 
@@ -575,10 +702,12 @@ TEST(FullnatV6, TcpForwardAndReply) {
          tcpFrame(kBackendMacB, kLbMac, kSnat6, "fd00::3", 61001, 9090, kSyn), XLB_STAT_NAT_NEW});
   Bytes sa = tcpFrame(kLbMac, kBackendMacB, "fd00::3", kSnat6, 9090, 61001, kSynAck);
   check({"fullnat v6 reply", sa, XDP_TX,
-         tcpFrame(kClientMac, kLbMac, "2001:db8::1:11", c, 80, 61001, kSynAck), XLB_STAT_NAT_REPLY});
+         tcpFrame(kClientMac, kLbMac, "2001:db8::1:11", c, 80, 61001, kSynAck),
+         XLB_STAT_NAT_REPLY});
 }
 
-// ---- UDP ----------------------------------------------------------------------------------------------
+// ---- UDP
+// ----------------------------------------------------------------------------------------------
 
 Bytes zeroUdpCsum(Bytes f) {
   f[14 + 20 + 6] = 0;
@@ -589,19 +718,21 @@ Bytes zeroUdpCsum(Bytes f) {
 TEST(NatUdp, V4WithAndWithoutChecksumAndV6) {
   const char* c = "192.0.2.80";
   Bytes q = udpFrame(kLbMac, kClientMac, c, "10.100.1.14", 5000, 53);
-  check({"UDP v4 with a checksum", q, XDP_TX, udpFrame(kBackendMacA, kLbMac, c, "10.0.0.2", 5000, 5353),
-         XLB_STAT_NAT_NEW});
+  check({"UDP v4 with a checksum", q, XDP_TX,
+         udpFrame(kBackendMacA, kLbMac, c, "10.0.0.2", 5000, 5353), XLB_STAT_NAT_NEW});
   check({"UDP v4 checksum 0 stays 0", zeroUdpCsum(q), XDP_TX,
          zeroUdpCsum(udpFrame(kBackendMacA, kLbMac, c, "10.0.0.2", 5000, 5353)), XLB_STAT_NAT_HIT});
   Bytes a = udpFrame(kLbMac, kBackendMacA, "10.0.0.2", c, 5353, 5000);
   check({"UDP v4 reply", a, XDP_TX, udpFrame(kClientMac, kLbMac, "10.100.1.14", c, 53, 5000),
          XLB_STAT_NAT_REPLY});
   check({"UDP v4 reply, checksum 0", zeroUdpCsum(a), XDP_TX,
-         zeroUdpCsum(udpFrame(kClientMac, kLbMac, "10.100.1.14", c, 53, 5000)), XLB_STAT_NAT_REPLY});
+         zeroUdpCsum(udpFrame(kClientMac, kLbMac, "10.100.1.14", c, 53, 5000)),
+         XLB_STAT_NAT_REPLY});
 
   const char* c6 = "2001:db8:7::80";
   Bytes q6 = udpFrame(kLbMac, kClientMac, c6, "2001:db8::1:15", 5000, 53);
-  check({"UDP v6", q6, XDP_TX, udpFrame(kBackendMacA, kLbMac, c6, "fd00::2", 5000, 5353), XLB_STAT_NAT_NEW});
+  check({"UDP v6", q6, XDP_TX, udpFrame(kBackendMacA, kLbMac, c6, "fd00::2", 5000, 5353),
+         XLB_STAT_NAT_NEW});
   Bytes a6 = udpFrame(kLbMac, kBackendMacA, "fd00::2", c6, 5353, 5000);
   check({"UDP v6 reply", a6, XDP_TX, udpFrame(kClientMac, kLbMac, "2001:db8::1:15", c6, 53, 5000),
          XLB_STAT_NAT_REPLY});
@@ -643,13 +774,15 @@ TEST(NatUdp, ComputedZeroChecksumIsSentAsFfff) {
   GTEST_SKIP() << "no port gives a zero checksum for this tuple";
 }
 
-// ---- drops ----------------------------------------------------------------------------------------------
+// ---- drops
+// ----------------------------------------------------------------------------------------------
 
 TEST(NatDrops, HairpinAndCollision) {
   Bytes h = tcpFrame(kLbMac, kBackendMacA, "10.0.0.2", "10.100.1.10", 40000, 80, kSyn);
   check({"client is the backend (nat)", h, XDP_DROP, h, -1, XLB_DROP_NAT_HAIRPIN});
   Bytes a = tcpFrame(kLbMac, kClientMac, "192.0.2.90", "10.100.1.10", 41000, 80, kSyn);
-  check({"through VIP 10", a, XDP_TX, tcpFrame(kBackendMacA, kLbMac, "192.0.2.90", "10.0.0.2", 41000, 8080, kSyn),
+  check({"through VIP 10", a, XDP_TX,
+         tcpFrame(kBackendMacA, kLbMac, "192.0.2.90", "10.0.0.2", 41000, 8080, kSyn),
          XLB_STAT_NAT_NEW});
   Bytes b = tcpFrame(kLbMac, kClientMac, "192.0.2.90", "10.100.1.17", 41000, 80, kSyn);
   check({"same client:port through VIP 17 to the same backend endpoint", b, XDP_DROP, b, -1,
@@ -659,14 +792,22 @@ TEST(NatDrops, HairpinAndCollision) {
 }
 
 TEST(NatDrops, MalformedToANatVipDropBeforeAnyRewrite) {
-  Bytes opts = PacketBuilder().eth(kLbMac, kClientMac).ipv4("192.0.2.91", "10.100.1.10")
-                   .ipv4Options({1, 1, 1, 1}).tcp(42000, 80, kSyn).build();
+  Bytes opts = PacketBuilder()
+                   .eth(kLbMac, kClientMac)
+                   .ipv4("192.0.2.91", "10.100.1.10")
+                   .ipv4Options({1, 1, 1, 1})
+                   .tcp(42000, 80, kSyn)
+                   .build();
   check({"IPv4 options", opts, XDP_DROP, opts, -1, XLB_DROP_IP_OPTIONS});
   Bytes doff = tcpFrame(kLbMac, kClientMac, "192.0.2.91", "10.100.1.10", 42000, 80, kSyn);
   doff[14 + 20 + 12] = 4 << 4;
   check({"TCP data offset 4", doff, XDP_DROP, doff, -1, XLB_DROP_TCP_DOFF_SHORT});
-  Bytes frag = PacketBuilder().eth(kLbMac, kClientMac).ipv4("192.0.2.91", "10.100.1.10").fragOff(0x2000)
-                   .tcp(42000, 80, kSyn).build();
+  Bytes frag = PacketBuilder()
+                   .eth(kLbMac, kClientMac)
+                   .ipv4("192.0.2.91", "10.100.1.10")
+                   .fragOff(0x2000)
+                   .tcp(42000, 80, kSyn)
+                   .build();
   check({"fragment", frag, XDP_DROP, frag, -1, XLB_DROP_FRAGMENT});
   Bytes mart = tcpFrame(kLbMac, kClientMac, "127.0.0.1", "10.100.1.10", 42000, 80, kSyn);
   check({"martian source", mart, XDP_DROP, mart, -1, XLB_DROP_BAD_SOURCE});
@@ -677,8 +818,8 @@ TEST(NatDrops, MalformedToANatVipDropBeforeAnyRewrite) {
 TEST(NatDrops, BackendGoneResteers) {
   const char* c = "192.0.2.92";
   Bytes syn = tcpFrame(kLbMac, kClientMac, c, "10.100.1.18", 43000, 80, kSyn);
-  check({"to backend 19", syn, XDP_TX, tcpFrame(kBackendMacB, kLbMac, c, "10.0.0.3", 43000, 8080, kSyn),
-         XLB_STAT_NAT_NEW});
+  check({"to backend 19", syn, XDP_TX,
+         tcpFrame(kBackendMacB, kLbMac, c, "10.0.0.3", 43000, 8080, kSyn), XLB_STAT_NAT_NEW});
   EXPECT_EQ(conns(19), 1u);
   // Health-down: ACTIVE cleared, gen unchanged; the table moves to backend 20.
   ASSERT_TRUE(g_dp->upsertBackend(19, makeBackend("10.0.0.3", 18, 1, 0, false)).ok());
@@ -695,7 +836,8 @@ TEST(NatDrops, BackendGoneResteers) {
   EXPECT_TRUE(natEntry(key("10.0.0.2", c, 8081, 43000, kTcp), &v));
 }
 
-// ---- reply filter -------------------------------------------------------------------------------------
+// ---- reply filter
+// -------------------------------------------------------------------------------------
 
 TEST(NatReply, FilterAndMisses) {
   // The client is one the kernel would route to (10.0.1.2, behind lb1): passing the packet would
@@ -722,10 +864,12 @@ TEST(NatReply, FilterAndMisses) {
   check({"from a nat backend endpoint to an unrouted address: the kernel drops it", noroute,
          XDP_PASS, noroute, XLB_STAT_NAT_FILTER_MISS});
   Bytes snat = tcpFrame(kLbMac, kBackendMacB, "10.0.0.3", kSnat4, 9090, 61003, kAck);
-  check({"to a SNAT address in the range, no entry", snat, XDP_DROP, snat, -1, XLB_DROP_NAT_REPLY_MISS});
+  check({"to a SNAT address in the range, no entry", snat, XDP_DROP, snat, -1,
+         XLB_DROP_NAT_REPLY_MISS});
   Bytes other = tcpFrame(kLbMac, kBackendMacA, "10.0.0.2", "192.0.2.99", 22, 45000, kAck);
   check({"another port of the backend host: not NAT", other, XDP_PASS, other,
-         bloomHas(g_settings.nat_src_bloom, "10.0.0.2", 22) ? XLB_STAT_NAT_FILTER_MISS : XLB_STAT_NON_VIP});
+         bloomHas(g_settings.nat_src_bloom, "10.0.0.2", 22) ? XLB_STAT_NAT_FILTER_MISS
+                                                            : XLB_STAT_NON_VIP});
   Bytes lowport = tcpFrame(kLbMac, kBackendMacB, "10.0.0.3", kSnat4, 9090, 22, kAck);
   check({"to the SNAT address below the range", lowport, XDP_PASS, lowport, XLB_STAT_NON_VIP});
   // A bloom bit shared by an endpoint that is not one: filter passes, exact check says no.
@@ -744,7 +888,8 @@ TEST(NatReply, FilterAndMisses) {
   writeSettings();
 }
 
-// ---- table full ----------------------------------------------------------------------------------------
+// ---- table full
+// ----------------------------------------------------------------------------------------
 
 TEST(NatFull, NewConnectionsRefusedEstablishedGoOn) {
   const char* c = "192.0.2.100";
@@ -778,8 +923,10 @@ TEST(NatFull, NewConnectionsRefusedEstablishedGoOn) {
     err = bpf_map_update_elem(natFd(), &k, &vals[0], BPF_NOEXIST);
     if (err) break;
   }
-  fprintf(stderr, "nat table: max_entries %u, batch %d inserted %u, then %u more, last error %d (errno %d)\n",
-          n, berr, done, extra, err, errno);
+  fprintf(
+      stderr,
+      "nat table: max_entries %u, batch %d inserted %u, then %u more, last error %d (errno %d)\n",
+      n, berr, done, extra, err, errno);
   ASSERT_NE(err, 0) << "the table should have filled up";
 
   Bytes other = tcpFrame(kLbMac, kClientMac, c, "10.100.1.10", 46001, 80, kSyn);
@@ -790,8 +937,8 @@ TEST(NatFull, NewConnectionsRefusedEstablishedGoOn) {
   check({"established connection goes on", ack, XDP_TX,
          tcpFrame(kBackendMacA, kLbMac, c, "10.0.0.2", 46000, 8080, kAck), XLB_STAT_NAT_HIT});
   Bytes sa = tcpFrame(kLbMac, kBackendMacA, "10.0.0.2", c, 8080, 46000, kSynAck);
-  check({"and its replies", sa, XDP_TX, tcpFrame(kClientMac, kLbMac, "10.100.1.10", c, 80, 46000, kSynAck),
-         XLB_STAT_NAT_REPLY});
+  check({"and its replies", sa, XDP_TX,
+         tcpFrame(kClientMac, kLbMac, "10.100.1.10", c, 80, 46000, kSynAck), XLB_STAT_NAT_REPLY});
 
   uint32_t del = done;
   ASSERT_EQ(bpf_map_delete_batch(natFd(), keys.data(), &del, nullptr), 0);
@@ -801,11 +948,12 @@ TEST(NatFull, NewConnectionsRefusedEstablishedGoOn) {
     memcpy(k.dst, &i, 4);
     ASSERT_EQ(bpf_map_delete_elem(natFd(), &k), 0);
   }
-  check({"space again", other, XDP_TX, tcpFrame(kBackendMacA, kLbMac, c, "10.0.0.2", 46001, 8080, kSyn),
-         XLB_STAT_NAT_NEW});
+  check({"space again", other, XDP_TX,
+         tcpFrame(kBackendMacA, kLbMac, c, "10.0.0.2", 46001, 8080, kSyn), XLB_STAT_NAT_NEW});
 }
 
-// ---- ICMP errors -----------------------------------------------------------------------------------------
+// ---- ICMP errors
+// -----------------------------------------------------------------------------------------
 
 constexpr const char* kRouter4 = "198.51.100.1";
 constexpr const char* kRouter6 = "2001:db8:ffff::1";
@@ -816,8 +964,14 @@ Bytes icmpFrame(const char* dmac, const char* smac, const std::string& src, cons
   bool v6 = false;
   auto sa = parseAddr(src, &v6);
   auto da = parseAddr(dst);
-  Bytes b = {type, code, 0, 0, static_cast<uint8_t>(mtu >> 24), static_cast<uint8_t>(mtu >> 16),
-             static_cast<uint8_t>(mtu >> 8), static_cast<uint8_t>(mtu)};
+  Bytes b = {type,
+             code,
+             0,
+             0,
+             static_cast<uint8_t>(mtu >> 24),
+             static_cast<uint8_t>(mtu >> 16),
+             static_cast<uint8_t>(mtu >> 8),
+             static_cast<uint8_t>(mtu)};
   for (uint8_t x : quote) b.push_back(x);
   uint32_t seed = 0;
   if (v6) {
@@ -862,14 +1016,16 @@ TEST(NatIcmp, FragNeededToTheVipGoesToTheBackendTranslated) {
   Bytes err = icmpFrame(kLbMac, kClientMac, kRouter4, "10.100.1.10", 3, 4, 1280,
                         quote("10.100.1.10", 80, c, 47000, kTcp));
   check({"nat: frag-needed about VIP:80 -> client", err, XDP_TX,
-         icmpFrame(kBackendMacA, kLbMac, kRouter4, "10.0.0.2", 3, 4, 1280, quote("10.0.0.2", 8080, c, 47000, kTcp)),
+         icmpFrame(kBackendMacA, kLbMac, kRouter4, "10.0.0.2", 3, 4, 1280,
+                   quote("10.0.0.2", 8080, c, 47000, kTcp)),
          XLB_STAT_NAT_ICMP_FWD});
   // A quote cut after the ports (28 bytes): the quoted TCP checksum is not in it.
   Bytes q28 = quote("10.100.1.10", 80, c, 47000, kTcp, 28);
   Bytes e28 = icmpFrame(kLbMac, kClientMac, kRouter4, "10.100.1.10", 11, 0, 0, q28);
   Bytes w28 = quote("10.0.0.2", 8080, c, 47000, kTcp, 28);
   check({"nat: time exceeded, 28-byte quote", e28, XDP_TX,
-         icmpFrame(kBackendMacA, kLbMac, kRouter4, "10.0.0.2", 11, 0, 0, w28), XLB_STAT_NAT_ICMP_FWD});
+         icmpFrame(kBackendMacA, kLbMac, kRouter4, "10.0.0.2", 11, 0, 0, w28),
+         XLB_STAT_NAT_ICMP_FWD});
   Bytes bad = icmpFrame(kLbMac, kClientMac, kRouter4, "10.100.1.10", 3, 4, 1280,
                         quote("10.100.1.10", 80, c, 47000, kTcp, 24));
   check({"truncated quote to a NAT VIP: passed", bad, XDP_PASS, bad, XLB_STAT_ICMP_BAD_QUOTE_PASS});
@@ -895,7 +1051,8 @@ TEST(NatIcmp, FullnatFragNeededAndPortUnreachableBack) {
   Bytes unr = icmpFrame(kLbMac, kBackendMacB, "10.0.0.3", kSnat4, 3, 3, 0,
                         quote(kSnat4, sp, "10.0.0.3", 9090, kTcp));
   check({"fullnat: error from the backend -> client", unr, XDP_TX,
-         icmpFrame(kClientMac, kLbMac, "10.100.1.11", c, 3, 3, 0, quote(c, 61004, "10.100.1.11", 80, kTcp)),
+         icmpFrame(kClientMac, kLbMac, "10.100.1.11", c, 3, 3, 0,
+                   quote(c, 61004, "10.100.1.11", 80, kTcp)),
          XLB_STAT_NAT_ICMP_REPLY});
 }
 
@@ -903,14 +1060,19 @@ TEST(NatIcmp, UdpPortUnreachableFromTheBackendReachesTheClient) {
   const char* c = "192.0.2.120";
   Bytes q = udpFrame(kLbMac, kClientMac, c, "10.100.1.14", 5001, 53);
   ASSERT_EQ(runXdp(g_dp->programFd(), q, lbIfindex()).ret, XDP_TX);
-  Bytes unr = icmpFrame(kLbMac, kBackendMacA, "10.0.0.2", c, 3, 3, 0, quote(c, 5001, "10.0.0.2", 5353, kUdp));
+  Bytes unr = icmpFrame(kLbMac, kBackendMacA, "10.0.0.2", c, 3, 3, 0,
+                        quote(c, 5001, "10.0.0.2", 5353, kUdp));
   check({"port unreachable: outer src VIP, quote client:5001 -> VIP:53", unr, XDP_TX,
-         icmpFrame(kClientMac, kLbMac, "10.100.1.14", c, 3, 3, 0, quote(c, 5001, "10.100.1.14", 53, kUdp)),
+         icmpFrame(kClientMac, kLbMac, "10.100.1.14", c, 3, 3, 0,
+                   quote(c, 5001, "10.100.1.14", 53, kUdp)),
          XLB_STAT_NAT_ICMP_REPLY});
-  Bytes other = icmpFrame(kLbMac, kBackendMacA, "10.0.0.2", c, 3, 3, 0, quote(c, 5002, "10.0.0.2", 5353, kUdp));
+  Bytes other = icmpFrame(kLbMac, kBackendMacA, "10.0.0.2", c, 3, 3, 0,
+                          quote(c, 5002, "10.0.0.2", 5353, kUdp));
   check({"no connection: passed as today", other, XDP_PASS, other, XLB_STAT_NON_VIP});
-  Bytes cut = icmpFrame(kLbMac, kBackendMacA, "10.0.0.2", c, 3, 3, 0, quote(c, 5001, "10.0.0.2", 5353, kUdp, 24));
-  check({"truncated quote from the backend side: passed as today", cut, XDP_PASS, cut, XLB_STAT_NON_VIP});
+  Bytes cut = icmpFrame(kLbMac, kBackendMacA, "10.0.0.2", c, 3, 3, 0,
+                        quote(c, 5001, "10.0.0.2", 5353, kUdp, 24));
+  check({"truncated quote from the backend side: passed as today", cut, XDP_PASS, cut,
+         XLB_STAT_NON_VIP});
   xlb_settings off = g_settings;
   off.nat_flags = 0;
   ASSERT_TRUE(g_dp->setSettings(off).ok());
@@ -925,7 +1087,8 @@ TEST(NatIcmp, V6PacketTooBigBothWays) {
   Bytes ptb = icmpFrame(kLbMac, kClientMac, kRouter6, "2001:db8::1:10", 2, 0, 1280,
                         quote("2001:db8::1:10", 80, c, 47000, kTcp));
   check({"nat v6: packet too big -> backend", ptb, XDP_TX,
-         icmpFrame(kBackendMacA, kLbMac, kRouter6, "fd00::2", 2, 0, 1280, quote("fd00::2", 8080, c, 47000, kTcp)),
+         icmpFrame(kBackendMacA, kLbMac, kRouter6, "fd00::2", 2, 0, 1280,
+                   quote("fd00::2", 8080, c, 47000, kTcp)),
          XLB_STAT_NAT_ICMP_FWD});
 
   const char* c2 = "2001:db8:7::111";
@@ -934,7 +1097,8 @@ TEST(NatIcmp, V6PacketTooBigBothWays) {
   Bytes back = icmpFrame(kLbMac, kBackendMacB, "fd00::3", kSnat6, 2, 0, 1400,
                          quote(kSnat6, 61002, "fd00::3", 9090, kTcp));
   check({"fullnat v6: packet too big from the backend side -> client", back, XDP_TX,
-         icmpFrame(kClientMac, kLbMac, "2001:db8::1:11", c2, 2, 0, 1400, quote(c2, 61002, "2001:db8::1:11", 80, kTcp)),
+         icmpFrame(kClientMac, kLbMac, "2001:db8::1:11", c2, 2, 0, 1400,
+                   quote(c2, 61002, "2001:db8::1:11", 80, kTcp)),
          XLB_STAT_NAT_ICMP_REPLY});
   Bytes echo = PacketBuilder().eth(kLbMac, kClientMac).ipv6(c, "2001:db8::1:10").icmpEcho().build();
   check({"echo to a NAT VIP still passes", echo, XDP_PASS, echo, XLB_STAT_ICMP_PASS});

@@ -506,16 +506,13 @@ greet_summary() {
 # greet_max_ms FILE: the slowest greeting of greet_probes' OUT (0 when none).
 greet_max_ms() { awk 'BEGIN {m = 0} $2 > m {m = $2} END {print m}' "$1"; }
 
-# tcp_greetings N HOST PORT OUT: N short connections from the client to HOST:PORT (4 at a time, 5 s
-# each at most) that read the first line (the hold/echo servers greet with the backend's name) and
-# close at once (the client's FIN); OUT gets one name per answered connection. Fails unless all N
-# answered.
+# tcp_greetings N HOST PORT OUT: N short connections from the client to HOST:PORT (greet_probes: 4
+# at a time, 5 s each at most; each closes once the greeting is read, the client's FIN at once);
+# OUT gets one backend name per answered connection. Fails unless all N answered.
 tcp_greetings() {
 	local n=$1 host=$2 port=$3 out=$4
-	# bash's /dev/tcp: read the backend's name, exit, and the close sends the client's FIN at once.
-	seq 1 "$n" | nsx cl timeout 120 xargs -P 4 -I{} timeout 5 bash -c \
-		"exec 3<>/dev/tcp/$host/$port && head -n 1 <&3; true" 2>/dev/null |
-		grep -E '^b[0-9]+$' >"$out"
+	greet_probes "$host" "$port" "$n" "$out.ms"
+	awk '{print $1}' "$out.ms" >"$out"
 	[ "$(grep -c . "$out")" = "$n" ] || fail "only $(grep -c . "$out") of $n connections to $host:$port answered"
 }
 

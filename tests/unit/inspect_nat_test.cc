@@ -323,8 +323,21 @@ TEST_F(InspectNatTest, ExplainNatHitNamesBothTuplesAndTheRecordedBackend) {
   EXPECT_EQ(r.summary(), "NAT hit (fullnat): 192.0.2.7:40000 -> 10.0.0.30:443 becomes "
                          "10.0.9.1:61500 -> 10.0.3.2:8443 (backend id " +
                              std::to_string(backend_id_["10.0.3.2"]) +
-                             "), established, idle 420ms");
+                             "), established, idle 420ms; a SYN without ACK on this tuple would "
+                             "replace the pair with a new connection (tuple reuse)");
   EXPECT_EQ(r.drop_reason(), "");
+}
+
+TEST_F(InspectNatTest, ExplainNatHitBeforeTheHandshakeCompletedKeepsTheEntryForASyn) {
+  putConnection({.client = "192.0.2.8", .cport = 40001, .vip = "10.0.0.30", .vport = 443,
+                 .backend = "10.0.3.2", .bport = 8443, .snat = "10.0.9.1", .sport = 61501,
+                 .fwd_state = XLB_NAT_S_SEEN, .rev_state = XLB_NAT_S_SEEN},
+                "full", 20);
+  auto r = explain("192.0.2.8", 40001, "10.0.0.30", 443);
+  EXPECT_EQ(r.decision(), v1::ExplainResponse::DECISION_NAT_HIT);
+  EXPECT_EQ(r.nat().recorded().state(), v1::NAT_STATE_SYN);
+  EXPECT_EQ(r.summary().find("tuple reuse"), std::string::npos)
+      << "a SYN here is a retransmit: " << r.summary();
 }
 
 TEST_F(InspectNatTest, ExplainNewNatConnectionPredictsTheBackendAndTheDestinationRewrite) {

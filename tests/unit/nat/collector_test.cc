@@ -438,3 +438,38 @@ TEST(NatPressureEpisodes, FullSaidOncePerEpisode) {
 
 }  // namespace
 }  // namespace xlb::nat
+
+namespace xlb::nat {
+namespace {
+
+// fullnat: a pair its backend closed with a FIN keeps its SNAT port for the backend's TIME_WAIT
+// (60 s) even when the closing timeout is shorter; a RST (no TIME_WAIT), a client-only close and
+// nat mode (the backend sees the client's own tuple) keep the closing timeout.
+TEST(NatCollect, FullnatPairClosedByTheBackendOutlivesItsTimeWait) {
+  auto closed = [](bool full, uint8_t fwd_state, uint8_t rev_state) {
+    PairSpec s;
+    if (full) s.snat = "10.0.9.1";
+    s.created_ns = 1000 * kNsPerSec;
+    s.fwd_state = fwd_state;
+    s.rev_state = rev_state;
+    Pair p = makePair(s);
+    return connectionOf({p.fwd_key, p.fwd}, {p.rev_key, p.rev});
+  };
+  const uint8_t ack = XLB_NAT_S_SEEN | XLB_NAT_S_ACK, fin = XLB_NAT_S_SEEN | XLB_NAT_S_FIN;
+  Timeouts t;  // closing 10 s
+  Connection backend_closed = closed(true, ack | XLB_NAT_S_FIN, fin);
+  EXPECT_EQ(backend_closed.state, ConnState::kClosing);
+  EXPECT_EQ(timeoutFor(backend_closed, t), kBackendTimeWaitNs);
+  EXPECT_EQ(expiresIn(backend_closed, t, 1000 * kNsPerSec + 30 * kNsPerSec), 30 * kNsPerSec);
+  EXPECT_EQ(timeoutFor(closed(true, ack | XLB_NAT_S_FIN, XLB_NAT_S_SEEN), t), t.closing_ns)
+      << "only the client closed: the backend's socket ends in CLOSED, not TIME_WAIT";
+  EXPECT_EQ(timeoutFor(closed(true, ack, XLB_NAT_S_SEEN | XLB_NAT_S_RST), t), t.closing_ns)
+      << "reset: no TIME_WAIT";
+  EXPECT_EQ(timeoutFor(closed(false, ack | XLB_NAT_S_FIN, fin), t), t.closing_ns)
+      << "nat: the client's own tuple, its kernel picks the next port";
+  t.closing_ns = 90 * kNsPerSec;
+  EXPECT_EQ(timeoutFor(backend_closed, t), 90 * kNsPerSec) << "a longer closing timeout wins";
+}
+
+}  // namespace
+}  // namespace xlb::nat
