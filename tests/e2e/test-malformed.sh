@@ -51,6 +51,39 @@ link_mac() {
 	nsx "$1" ip -o link show dev "$(ifname "$1")" | awk '{for (i = 1; i < NF; i++) if ($i == "link/ether") print $(i + 1)}'
 }
 
+# segment_quiet: true when no node has a tentative IPv6 address (link-local DAD done, so no more
+# NS/MLD of its own) and the LB resolved every backend, IPv4 and IPv6.
+segment_quiet() {
+	local node i
+	for node in cl lb b1 b2 b3; do
+		[ -z "$(nsx "$node" ip -6 addr show tentative)" ] || return 1
+	done
+	for i in 1 2 3; do
+		nsx lb ip neigh show "$(be4 "$i")" | grep -qE 'REACHABLE|STALE|PERMANENT' || return 1
+		nsx lb ip -6 neigh show "$(be6 "$i")" | grep -qE 'REACHABLE|STALE|PERMANENT' || return 1
+	done
+}
+
+# settle_segment: the counted verdicts must be the barrage's alone. A valid frame to a backend the
+# LB has not resolved yet is dropped (no_neigh), and a node whose link-local address is still
+# tentative sends MLD reports (a hop-by-hop header: malformed_pass) when DAD ends. So: resolve the
+# backends (one ping each way), wait for DAD everywhere, then for the LB's passes to stop moving.
+settle_segment() {
+	local i a b
+	for i in 1 2 3; do
+		nsx lb ping -c 1 -W 1 "$(be4 "$i")" >/dev/null 2>&1
+		nsx lb ping -6 -c 1 -W 1 "$(be6 "$i")" >/dev/null 2>&1
+	done
+	wait_for 10 "DAD done and every backend resolved by the LB" segment_quiet
+	for i in $(seq 1 10); do
+		a=$(lbctl -o json stats | md5sum)
+		sleep 1
+		b=$(lbctl -o json stats | md5sum)
+		[ "$a" = "$b" ] && return 0
+	done
+	fail "the LB kept counting traffic for 20 s before the barrage"
+}
+
 test_barrage() {
 	local i node lb_mac cl_mac
 	lb_mac=$(link_mac lb)
@@ -61,6 +94,7 @@ test_barrage() {
 	nsx cl timeout 5 bash -c "echo >/dev/tcp/$LB4/1" 2>/dev/null
 	wait_for 5 "the client's neighbour entry for the LB" \
 		sh -c "nsenter --net=/run/netns/${P}cl ip neigh show $LB4 | grep -q lladdr"
+	settle_segment
 	for i in 1 2 3; do
 		node="b$i"
 		rm -f "$RUN_DIR/sniff-$node.ready"
