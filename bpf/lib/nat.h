@@ -578,20 +578,9 @@ static __always_inline int xlb_nat_maybe_reply(const struct xlb_pkt *pkt,
 static __noinline int xlb_nat_routed_on(struct xdp_md *ctx, const struct xlb_pkt *pkt)
 {
 	struct bpf_fib_lookup fib = {};
-	const __u32 *dst = (const __u32 *)pkt->key.dst;
 	int rc;
 
-	fib.ifindex = ctx->ingress_ifindex;
-	if (pkt->key.family == XLB_AF_INET) {
-		fib.family = XLB_SYS_AF_INET;
-		fib.ipv4_dst = dst[0];
-	} else {
-		fib.family = XLB_SYS_AF_INET6;
-		fib.ipv6_dst[0] = dst[0];
-		fib.ipv6_dst[1] = dst[1];
-		fib.ipv6_dst[2] = dst[2];
-		fib.ipv6_dst[3] = dst[3];
-	}
+	xlb_fib_dst(&fib, ctx, pkt->key.family, pkt->key.dst);
 	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
 	return rc != BPF_FIB_LKUP_RET_NOT_FWDED && rc != BPF_FIB_LKUP_RET_FWD_DISABLED;
 }

@@ -7,6 +7,26 @@
 
 #define XLB_NH_TTL_NS XLB_NSEC_PER_SEC
 
+/* The FIB request for destination `addr` (16 bytes) of xlb `family`, in from the packet's
+ * interface. */
+static __always_inline void xlb_fib_dst(struct bpf_fib_lookup *fib, const struct xdp_md *ctx,
+					__u8 family, const __u8 *addr)
+{
+	const __u32 *a = (const __u32 *)addr;
+
+	fib->ifindex = ctx->ingress_ifindex;
+	if (family == XLB_AF_INET) {
+		fib->family = XLB_SYS_AF_INET;
+		fib->ipv4_dst = a[0];
+	} else {
+		fib->family = XLB_SYS_AF_INET6;
+		fib->ipv6_dst[0] = a[0];
+		fib->ipv6_dst[1] = a[1];
+		fib->ipv6_dst[2] = a[2];
+		fib->ipv6_dst[3] = a[3];
+	}
+}
+
 /* Asks the FIB for `be` and fills the cache entry `nh` (only when the entry expired, or on a
  * backend generation change). Kept out of line: the request is 64 bytes the hit path should not
  * zero on every packet (clang hoists an inline `= {}` above the cache test). */
@@ -14,20 +34,9 @@ static __noinline int xlb_nexthop_refresh(struct xdp_md *ctx, const struct xlb_b
 					  struct xlb_nexthop *nh, __u64 now)
 {
 	struct bpf_fib_lookup fib = {};
-	const __u32 *addr = (const __u32 *)be->addr;
 	int rc;
 
-	fib.ifindex = ctx->ingress_ifindex;
-	if (be->family == XLB_AF_INET) {
-		fib.family = XLB_SYS_AF_INET;
-		fib.ipv4_dst = addr[0];
-	} else {
-		fib.family = XLB_SYS_AF_INET6;
-		fib.ipv6_dst[0] = addr[0];
-		fib.ipv6_dst[1] = addr[1];
-		fib.ipv6_dst[2] = addr[2];
-		fib.ipv6_dst[3] = addr[3];
-	}
+	xlb_fib_dst(&fib, ctx, be->family, be->addr);
 	xlb_count(XLB_STAT_FIB_LOOKUP);
 	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS) {

@@ -39,6 +39,11 @@ CL4=10.200.0.2
 CL6=fd00:200::2
 SEG_MTU=1600
 CLIENT_MTU=1500
+# The client network behind a router (topo_router_client).
+RTC4=10.201.0.1
+RTC6=fd00:201::1
+CLN4=10.201.0.2
+CLN6=fd00:201::2
 
 log() { printf '[%s] %s\n' "$(date +%T.%3N)" "$*"; }
 
@@ -181,6 +186,28 @@ topo_create() {
 	for i in $(seq 1 "$n"); do
 		topo_backend "$i"
 	done
+}
+
+# topo_router_client PATH_MTU: the client namespace cl behind the router namespace rt (which must
+# exist) on its own link of PATH_MTU toward the client (a smaller MTU makes rt send frag-needed /
+# packet-too-big), client addresses CLN4/CLN6, router side RTC4/RTC6, the client's default route
+# through rt.
+topo_router_client() {
+	local path_mtu=$1
+	ip netns add "${P}cl" || fail "ip netns add ${P}cl"
+	nsx cl ip link set lo up
+	nsx rt ip link add "${P}rc" mtu "$path_mtu" type veth peer name "$(ifname cl)" netns "${P}cl" \
+		mtu "$CLIENT_MTU" || fail "veth client <-> router"
+	nsx rt ip link set "${P}rc" up
+	nsx rt ip addr add "$RTC4/24" dev "${P}rc"
+	nsx rt ip -6 addr add "$RTC6/64" dev "${P}rc" nodad
+	nsx cl ip link set "$(ifname cl)" up
+	nsx cl ip addr add "$CLN4/24" dev "$(ifname cl)"
+	nsx cl ip -6 addr add "$CLN6/64" dev "$(ifname cl)" nodad
+	nsx cl ip route add default via "$RTC4"
+	nsx cl ip -6 route add default via "$RTC6"
+	# The client's TCP crosses an XDP forwarder: no partial checksums (TESTBED.md).
+	nsx cl ethtool -K "$(ifname cl)" tx off >/dev/null 2>&1
 }
 
 # topo_lb: the LB node on the segment, forwarding, no reverse-path filter, local sources accepted

@@ -72,10 +72,6 @@ nat_backend_services() {
 # arm; bN answers the client through its default route (the LB), the reply arrives on the backend
 # arm and is rewritten back to VIP:80 and redirected out of lc. fullnat: the backend sees
 # 10.200.0.100:<allocated port> and answers it on-link.
-RTC4=10.201.0.1
-RTC6=fd00:201::1
-CLN4=10.201.0.2
-CLN6=fd00:201::2
 RTL4=10.202.0.2
 RTL6=fd00:202::2
 LBC4=10.202.0.1
@@ -108,19 +104,7 @@ topo_nat_two_arm() {
 	nsx rt ip link set dev "${P}rl" xdpdrv obj "$XDP_PASS_OBJ" sec xdp || fail "xdp_pass on rl"
 	nsx rt ip route add default via "$LBC4"
 	nsx rt ip -6 route add default via "$LBC6"
-	ip netns add "${P}cl" || fail "ip netns add ${P}cl"
-	nsx cl ip link set lo up
-	nsx rt ip link add "${P}rc" mtu "$path_mtu" type veth peer name "$(ifname cl)" netns "${P}cl" \
-		mtu "$CLIENT_MTU" || fail "veth client <-> router"
-	nsx rt ip link set "${P}rc" up
-	nsx rt ip addr add "$RTC4/24" dev "${P}rc"
-	nsx rt ip -6 addr add "$RTC6/64" dev "${P}rc" nodad
-	nsx cl ip link set "$(ifname cl)" up
-	nsx cl ip addr add "$CLN4/24" dev "$(ifname cl)"
-	nsx cl ip -6 addr add "$CLN6/64" dev "$(ifname cl)" nodad
-	nsx cl ip route add default via "$RTC4"
-	nsx cl ip -6 route add default via "$RTC6"
-	nsx cl ethtool -K "$(ifname cl)" tx off >/dev/null 2>&1
+	topo_router_client "$path_mtu"
 	# The LB reaches the client network through the router.
 	nsx lb ip route replace 10.201.0.0/24 via "$RTL4"
 	nsx lb ip -6 route add fd00:201::/64 via "$RTL6"

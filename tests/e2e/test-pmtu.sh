@@ -22,10 +22,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # router's ICMP error about a too-big reply (source VIP) is routed to the LB.
 RT4=10.200.0.254
 RT6=fd00:200::fe
-RTC4=10.201.0.1
-RTC6=fd00:201::1
-CLN4=10.201.0.2
-CLN6=fd00:201::2
 PATH_MTU=1280
 BYTES=1048576
 DSR_PORT=9200
@@ -38,20 +34,7 @@ topo_pmtu() {
 	topo_node rt "$RT4" "$RT6" "$SEG_MTU"
 	nsx rt sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 \
 		net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
-	ip netns add "${P}cl" || fail "ip netns add ${P}cl"
-	nsx cl ip link set lo up
-	nsx rt ip link add "${P}rc" mtu "$PATH_MTU" type veth peer name "$(ifname cl)" netns "${P}cl" \
-		mtu "$CLIENT_MTU" || fail "veth client <-> router"
-	nsx rt ip link set "${P}rc" up
-	nsx rt ip addr add "$RTC4/24" dev "${P}rc"
-	nsx rt ip -6 addr add "$RTC6/64" dev "${P}rc" nodad
-	nsx cl ip link set "$(ifname cl)" up
-	nsx cl ip addr add "$CLN4/24" dev "$(ifname cl)"
-	nsx cl ip -6 addr add "$CLN6/64" dev "$(ifname cl)" nodad
-	nsx cl ip route add default via "$RTC4"
-	nsx cl ip -6 route add default via "$RTC6"
-	# The client's TCP crosses the XDP balancer: no partial checksums (TESTBED.md).
-	nsx cl ethtool -K "$(ifname cl)" tx off >/dev/null 2>&1
+	topo_router_client "$PATH_MTU"
 
 	topo_lb
 	nsx rt ip route add "$VIP4/32" via "$LB4"

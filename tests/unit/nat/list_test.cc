@@ -6,6 +6,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <vector>
+
 #include "dataplane/fake_dataplane.h"
 #include "dataplane/open_flows.h"
 #include "nat_fixtures.h"
@@ -13,10 +16,10 @@
 namespace xlb::nat {
 namespace {
 
+using ::testing::HasSubstr;
 using testing::makePair;
 using testing::Pair;
 using testing::PairSpec;
-using ::testing::HasSubstr;
 
 constexpr uint64_t kNow = 100'000 * kNsPerSec;
 
@@ -38,16 +41,34 @@ class NatListTest : public ::testing::Test {
     api.timeouts.syn_ns = 5 * kNsPerSec;
     vips_[1] = api;
     // web: three clients to two backend ports; api: one fullnat connection.
-    add({.client = "192.0.2.1", .cport = 1000, .backend = "10.0.1.1", .bport = 8000,
-         .created_ns = kNow - 50 * kNsPerSec, .fwd_seen_ns = kNow - 30 * kNsPerSec});
-    add({.client = "192.0.2.2", .cport = 1001, .backend = "10.0.1.1", .bport = 8001,
-         .fwd_state = XLB_NAT_S_SEEN | XLB_NAT_S_ACK, .rev_state = XLB_NAT_S_SEEN,
+    add({.client = "192.0.2.1",
+         .cport = 1000,
+         .backend = "10.0.1.1",
+         .bport = 8000,
+         .created_ns = kNow - 50 * kNsPerSec,
+         .fwd_seen_ns = kNow - 30 * kNsPerSec});
+    add({.client = "192.0.2.2",
+         .cport = 1001,
+         .backend = "10.0.1.1",
+         .bport = 8001,
+         .fwd_state = XLB_NAT_S_SEEN | XLB_NAT_S_ACK,
+         .rev_state = XLB_NAT_S_SEEN,
          .created_ns = kNow - 20 * kNsPerSec,
          .fwd_seen_ns = kNow - 1 * kNsPerSec});
-    add({.client = "198.51.100.7", .cport = 1002, .backend = "10.0.1.2", .bport = 8000,
+    add({.client = "198.51.100.7",
+         .cport = 1002,
+         .backend = "10.0.1.2",
+         .bport = 8000,
          .created_ns = kNow - 10 * kNsPerSec});
-    add({.client = "192.0.2.1", .cport = 2000, .vip = "10.0.0.11", .vport = 443,
-         .backend = "10.0.1.3", .bport = 443, .snat = "10.0.9.1", .sport = 61234, .vip_id = 1,
+    add({.client = "192.0.2.1",
+         .cport = 2000,
+         .vip = "10.0.0.11",
+         .vport = 443,
+         .backend = "10.0.1.3",
+         .bport = 443,
+         .snat = "10.0.9.1",
+         .sport = 61234,
+         .vip_id = 1,
          .created_ns = kNow - 2 * kNsPerSec});
   }
   void add(const PairSpec& s) {
@@ -165,54 +186,61 @@ TEST_F(NatListTest, FlushDeletesBothEntriesOfMatches) {
   EXPECT_EQ(dp_.natCount(), 0u);
 }
 
-TEST(NatOpenFlows, ForwardEntriesNotClosingCountForTheirBackend) {
-  dataplane::FakeDataplane dp;
-  xlb_backend b{};
-  b.gen = 1;
-  b.flags = XLB_BE_F_ACTIVE;
-  std::vector<std::pair<uint32_t, xlb_backend>> table{{3, b}, {4, b}};
-  auto put = [&dp](const PairSpec& s) {
+// dataplane::countOpenFlows over NAT pairs: backends 3 and 4 (gen 1, active).
+class NatOpenFlows : public ::testing::Test {
+ protected:
+  NatOpenFlows() {
+    xlb_backend b{};
+    b.gen = 1;
+    b.flags = XLB_BE_F_ACTIVE;
+    table_ = {{3, b}, {4, b}};
+  }
+  void put(const PairSpec& s) {
     Pair p = makePair(s);
-    dp.putNat(p.rev_key, p.rev);
-    dp.putNat(p.fwd_key, p.fwd);
-  };
+    dp_.putNat(p.rev_key, p.rev);
+    dp_.putNat(p.fwd_key, p.fwd);
+  }
+  // Open connections per backend id, as the agent's recount sees them.
+  std::vector<uint64_t> counts() {
+    auto c = dataplane::countOpenFlows(dp_, table_, 300 * kNsPerSec);
+    EXPECT_TRUE(c.ok()) << c.status();
+    std::vector<uint64_t> out = c.ok() ? *c : std::vector<uint64_t>{};
+    out.resize(std::max<size_t>(out.size(), 5));
+    return out;
+  }
+  dataplane::FakeDataplane dp_;
+  std::vector<std::pair<uint32_t, xlb_backend>> table_;
+};
+
+TEST_F(NatOpenFlows, ForwardEntriesNotClosingCountForTheirBackend) {
   put({.cport = 1, .backend_id = 3});
   put({.cport = 2, .backend_id = 3, .rev_state = XLB_NAT_S_SEEN});
   put({.cport = 3, .backend_id = 3, .fwd_state = XLB_NAT_S_FIN});  // closing: not open
-  put({.cport = 4, .backend_id = 4, .backend_gen = 7});             // older generation
-  auto counts = dataplane::countOpenFlows(dp, table, 300 * kNsPerSec);
-  ASSERT_TRUE(counts.ok()) << counts.status();
-  EXPECT_EQ((*counts)[3], 2u);
-  EXPECT_EQ((*counts)[4], 0u);
+  put({.cport = 4, .backend_id = 4, .backend_gen = 7});            // older generation
+  auto counts = this->counts();
+  EXPECT_EQ(counts[3], 2u);
+  EXPECT_EQ(counts[4], 0u);
 }
 
 // The backend's RST ends a connection the client then never closes (it sends nothing more): the
-// recount takes it out, which the data plane's client-side close counting cannot do. A backend's
-// FIN alone does not (the client's FIN follows and is counted by the data plane).
-TEST(NatOpenFlows, ConnectionsTheBackendResetAreNotOpen) {
-  dataplane::FakeDataplane dp;
-  xlb_backend b{};
-  b.gen = 1;
-  b.flags = XLB_BE_F_ACTIVE;
-  std::vector<std::pair<uint32_t, xlb_backend>> table{{3, b}, {4, b}};
-  auto put = [&dp](const PairSpec& s) {
-    Pair p = makePair(s);
-    dp.putNat(p.rev_key, p.rev);
-    dp.putNat(p.fwd_key, p.fwd);
-  };
-  put({.cport = 1, .backend_id = 3, .rev_state = XLB_NAT_S_SEEN});                   // open
-  put({.cport = 2, .backend_id = 3, .rev_state = XLB_NAT_S_SEEN | XLB_NAT_S_RST});   // reset
-  put({.cport = 3, .backend_id = 3, .rev_state = XLB_NAT_S_SEEN | XLB_NAT_S_FIN});   // half-closed
+// data plane takes it out at that RST (and marks the FWD entry), and the recount agrees, also for
+// entries written before that rule. A backend's FIN alone does not (the client's FIN follows).
+TEST_F(NatOpenFlows, ConnectionsTheBackendResetAreNotOpen) {
+  put({.cport = 1, .backend_id = 3, .rev_state = XLB_NAT_S_SEEN});                  // open
+  put({.cport = 2, .backend_id = 3, .rev_state = XLB_NAT_S_SEEN | XLB_NAT_S_RST});  // reset
+  put({.cport = 3, .backend_id = 3, .rev_state = XLB_NAT_S_SEEN | XLB_NAT_S_FIN});  // half-closed
   // Reset and closed by the client too: out once, not twice.
   put({.cport = 4, .backend_id = 3, .fwd_state = XLB_NAT_S_FIN, .rev_state = XLB_NAT_S_RST});
   // fullnat, reset by backend 4 (the REV key names the SNAT endpoint).
-  put({.cport = 5, .snat = "10.0.0.100", .sport = 61005, .backend_id = 4,
+  put({.cport = 5,
+       .snat = "10.0.0.100",
+       .sport = 61005,
+       .backend_id = 4,
        .rev_state = XLB_NAT_S_RST});
   put({.cport = 6, .snat = "10.0.0.100", .sport = 61006, .backend_id = 4});  // open
-  auto counts = dataplane::countOpenFlows(dp, table, 300 * kNsPerSec);
-  ASSERT_TRUE(counts.ok()) << counts.status();
-  EXPECT_EQ((*counts)[3], 2u);  // cport 1 and 3
-  EXPECT_EQ((*counts)[4], 1u);  // cport 6
+  auto counts = this->counts();
+  EXPECT_EQ(counts[3], 2u);  // cport 1 and 3
+  EXPECT_EQ(counts[4], 1u);  // cport 6
 }
 
 }  // namespace
