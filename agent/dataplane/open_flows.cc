@@ -36,16 +36,8 @@ bool OpenFlowCounter::countsAsOpen(const xlb_nat_value& v) const {
   return gen != 0 && gen == v.backend_gen;
 }
 
-void OpenFlowCounter::addNat(const xlb_flow_key& key, const xlb_nat_value& v) {
-  if (v.dir == XLB_NAT_DIR_REV && (v.state & XLB_NAT_S_RST)) {
-    nat_resets_.push_back(natPeerKey(key, v));
-    return;
-  }
+void OpenFlowCounter::addNat(const xlb_flow_key& /*key*/, const xlb_nat_value& v) {
   if (countsAsOpen(v)) ++counts_[v.backend_id];
-}
-
-void OpenFlowCounter::uncountReset(const xlb_nat_value& fwd) {
-  if (countsAsOpen(fwd) && counts_[fwd.backend_id] > 0) --counts_[fwd.backend_id];
 }
 
 xlb_flow_key natPeerKey(const xlb_flow_key& key, const xlb_nat_value& v) {
@@ -69,13 +61,6 @@ absl::StatusOr<std::vector<uint64_t>> countOpenFlows(
   st = dp.forEachNat(
       [&counter](const xlb_flow_key& k, const xlb_nat_value& v) { counter.addNat(k, v); });
   if (!st.ok()) return st;
-  // Few (connections the backend reset, until the NAT collector expires them): a lookup each. One
-  // deleted or changed since the scan is only off by one until the next round.
-  for (const xlb_flow_key& k : counter.natResets()) {
-    auto fwd = dp.lookupNat(k);
-    if (!fwd.ok()) return fwd.status();
-    if (fwd->has_value()) counter.uncountReset(**fwd);
-  }
   return counter.counts();
 }
 

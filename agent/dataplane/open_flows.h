@@ -28,14 +28,9 @@ class OpenFlowCounter {
   // A NAT connection entry (xlb_nat): NAT VIPs record no flow-table entries, so their open
   // connections are counted here, once each, from the FWD entry: not closing (no FIN/RST in the
   // client's direction), for the current generation of its backend. No idle limit: the NAT
-  // collector deletes idle connections by their own timeouts. A REV entry that saw the backend's
-  // RST is remembered (natResets()): that connection is over, yet the client sends nothing more,
-  // so the data plane (which counts closes on the client's side) never takes it out.
+  // collector deletes idle connections by their own timeouts. A connection its backend reset is
+  // closed here too: the data plane marks the FWD entry RST at the backend's first RST.
   void addNat(const xlb_flow_key& key, const xlb_nat_value& value);
-  // The FWD keys of the connections whose backend reset them, to look up after the scan.
-  const std::vector<xlb_flow_key>& natResets() const { return nat_resets_; }
-  // The FWD entry of one of natResets(), as looked up: out of the count again if it was counted.
-  void uncountReset(const xlb_nat_value& fwd);
   const std::vector<uint64_t>& counts() const { return counts_; }
 
  private:
@@ -43,7 +38,6 @@ class OpenFlowCounter {
 
   std::vector<uint32_t> gen_;  // by id; 0 = no backend
   std::vector<uint64_t> counts_;
-  std::vector<xlb_flow_key> nat_resets_;
   uint64_t now_ns_, idle_timeout_ns_;
 };
 
@@ -51,8 +45,7 @@ class OpenFlowCounter {
 xlb_flow_key natPeerKey(const xlb_flow_key& key, const xlb_nat_value& value);
 
 // One scan of dp's flows (LRU and protected-only, each flow once) and of its NAT connections with
-// OpenFlowCounter, now taken from dp.monotonicNowNs(); then one lookup per NAT connection its
-// backend reset. scan, when given, receives the flow-table
+// OpenFlowCounter, now taken from dp.monotonicNowNs(). scan, when given, receives the flow-table
 // occupancies seen.
 absl::StatusOr<std::vector<uint64_t>> countOpenFlows(
     Dataplane& dp, std::span<const std::pair<uint32_t, xlb_backend>> backends,

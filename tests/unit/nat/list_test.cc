@@ -223,11 +223,15 @@ TEST_F(NatOpenFlows, ForwardEntriesNotClosingCountForTheirBackend) {
 }
 
 // The backend's RST ends a connection the client then never closes (it sends nothing more): the
-// data plane takes it out at that RST (and marks the FWD entry), and the recount agrees, also for
-// entries written before that rule. A backend's FIN alone does not (the client's FIN follows).
+// data plane takes it out of the open count at that RST and marks the FWD entry RST (bpf test
+// BackendResetLeavesTheOpenCountOnce), so the recount agrees from the FWD entry alone. A backend's
+// FIN alone does not close it (the client's FIN follows).
 TEST_F(NatOpenFlows, ConnectionsTheBackendResetAreNotOpen) {
-  put({.cport = 1, .backend_id = 3, .rev_state = XLB_NAT_S_SEEN});                  // open
-  put({.cport = 2, .backend_id = 3, .rev_state = XLB_NAT_S_SEEN | XLB_NAT_S_RST});  // reset
+  put({.cport = 1, .backend_id = 3, .rev_state = XLB_NAT_S_SEEN});  // open
+  put({.cport = 2,
+       .backend_id = 3,
+       .fwd_state = XLB_NAT_S_RST,
+       .rev_state = XLB_NAT_S_SEEN | XLB_NAT_S_RST});                               // reset
   put({.cport = 3, .backend_id = 3, .rev_state = XLB_NAT_S_SEEN | XLB_NAT_S_FIN});  // half-closed
   // Reset and closed by the client too: out once, not twice.
   put({.cport = 4, .backend_id = 3, .fwd_state = XLB_NAT_S_FIN, .rev_state = XLB_NAT_S_RST});
@@ -236,6 +240,7 @@ TEST_F(NatOpenFlows, ConnectionsTheBackendResetAreNotOpen) {
        .snat = "10.0.0.100",
        .sport = 61005,
        .backend_id = 4,
+       .fwd_state = XLB_NAT_S_RST,
        .rev_state = XLB_NAT_S_RST});
   put({.cport = 6, .snat = "10.0.0.100", .sport = 61006, .backend_id = 4});  // open
   auto counts = this->counts();
