@@ -19,6 +19,7 @@
 #include "dataplane/fake_dataplane.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "health/checker.h"
+#include "health/loopback_listener.h"
 #include "spdlog/spdlog.h"
 #include "state/state.h"
 
@@ -33,15 +34,8 @@ const bool kQuiet = (spdlog::set_level(spdlog::level::err), true);
 // A loopback port nobody listens on (bound, then closed): the VIP's port, where a check that
 // ignored Backend.port would be refused.
 uint16_t closedPort() {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in sin{};
-  sin.sin_family = AF_INET;
-  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&sin), sizeof(sin));
-  socklen_t len = sizeof(sin);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&sin), &len);
-  ::close(fd);
-  return ntohs(sin.sin_port);
+  test::LoopbackListener l;
+  return l.port();
 }
 
 // A server of one check type on 127.0.0.1:<ephemeral> that can be stopped (the port dies).
@@ -54,27 +48,11 @@ class Server {
 
 class TcpServer : public Server {
  public:
-  TcpServer() {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in sin{};
-    sin.sin_family = AF_INET;
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd_, reinterpret_cast<sockaddr*>(&sin), sizeof(sin));
-    listen(fd_, 128);
-    socklen_t len = sizeof(sin);
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&sin), &len);
-    port_ = ntohs(sin.sin_port);
-  }
-  ~TcpServer() override { stop(); }
-  uint16_t port() const override { return port_; }
-  void stop() override {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
+  uint16_t port() const override { return listener_.port(); }
+  void stop() override { listener_.close(); }
 
  private:
-  int fd_ = -1;
-  uint16_t port_ = 0;
+  test::LoopbackListener listener_;
 };
 
 class HttpServer : public Server {

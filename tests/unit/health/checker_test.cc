@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "loopback_listener.h"
 
 #include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
@@ -25,32 +26,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// A listening TCP socket on 127.0.0.1 (kernel accepts the handshake; nobody reads).
-class Listener {
- public:
-  Listener() {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in sin{};
-    sin.sin_family = AF_INET;
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd_, reinterpret_cast<sockaddr*>(&sin), sizeof(sin));
-    listen(fd_, 128);
-    socklen_t len = sizeof(sin);
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&sin), &len);
-    port_ = ntohs(sin.sin_port);
-  }
-  ~Listener() { close(); }
-  void close() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-  uint16_t port() const { return port_; }
-  int fd() const { return fd_; }
-
- private:
-  int fd_ = -1;
-  uint16_t port_ = 0;
-};
+using Listener = xlb::test::LoopbackListener;
 
 // A listening socket whose connections are accepted and closed at once (a healthy TCP service).
 class Acceptor {
