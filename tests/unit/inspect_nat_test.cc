@@ -20,6 +20,7 @@
 #include "dataplane/fake_dataplane.h"
 #include "dataplane/flow_hash.h"
 #include "flow_key.h"
+#include "inspect_helpers.h"
 #include "nat/nat_fixtures.h"
 #include "spdlog/spdlog.h"
 #include "state/state.h"
@@ -110,30 +111,16 @@ class InspectNatTest : public ::testing::Test {
   }
   v1::ExplainResponse explain(const std::string& src, uint32_t sport, const std::string& dst,
                               uint32_t dport) {
-    v1::ExplainRequest req;
-    req.set_src_address(src);
-    req.set_src_port(sport);
-    req.set_dst_address(dst);
-    req.set_dst_port(dport);
-    req.set_protocol(v1::PROTOCOL_TCP);
-    auto r = service_.explain(req);
+    auto r = service_.explain(test::explainRequest(src, sport, dst, dport));
     EXPECT_TRUE(r.ok()) << r.status();
     return r.ok() ? *r : v1::ExplainResponse{};
   }
   // The backend address the VIP's table holds in the slot of the key's 5-tuple hash.
   std::string hashBackend(const std::string& vip, const xlb_flow_key& k) {
-    auto table = dp_.table(vip_id_.at(vip));
-    const uint32_t id = table.at(
-        dataplane::slotOfHash(dataplane::flowHash(k), static_cast<uint32_t>(table.size())));
-    for (const auto& [addr, bid] : backend_id_)
-      if (bid == id) return addr;
-    return "?";
+    return test::slotBackend(dp_, vip_id_.at(vip), dataplane::flowHash(k), backend_id_);
   }
   static std::set<std::string> clients(const v1::ListFlowsResponse& r) {
-    std::set<std::string> out;
-    for (const auto& f : r.flows())
-      out.insert(f.client_address() + ":" + std::to_string(f.client_port()));
-    return out;
+    return test::flowClients(r);
   }
 
   dataplane::FakeDataplane dp_;

@@ -20,6 +20,7 @@
 #include "dataplane/fake_dataplane.h"
 #include "dataplane/flow_hash.h"
 #include "flow_key.h"
+#include "inspect_helpers.h"
 #include "spdlog/spdlog.h"
 #include "state/state.h"
 #include "xlb/v1/xlb.grpc.pb.h"
@@ -133,13 +134,7 @@ class InspectTest : public ::testing::Test {
   grpc::Status explain(const std::string& src, uint32_t sport, const std::string& dst,
                        uint32_t dport, v1::Protocol proto, v1::ExplainResponse* resp) {
     grpc::ClientContext ctx;
-    v1::ExplainRequest req;
-    req.set_src_address(src);
-    req.set_src_port(sport);
-    req.set_dst_address(dst);
-    req.set_dst_port(dport);
-    req.set_protocol(proto);
-    return stub_->Explain(&ctx, req, resp);
+    return stub_->Explain(&ctx, test::explainRequest(src, sport, dst, dport, proto), resp);
   }
   v1::ExplainResponse explainOk(const std::string& src, uint32_t sport, const std::string& dst,
                                 uint32_t dport, v1::Protocol proto = v1::PROTOCOL_TCP) {
@@ -150,18 +145,10 @@ class InspectTest : public ::testing::Test {
   }
   // The backend address the fake's table holds in the slot `hash` picks.
   std::string slotBackend(const std::string& vip, uint32_t hash) {
-    auto table = dp_.table(vip_id_.at(vip));
-    uint32_t id = table.at(dataplane::slotOfHash(hash, static_cast<uint32_t>(table.size())));
-    for (const auto& [addr, bid] : backend_id_)
-      if (bid == id) return addr;
-    return "?";
+    return test::slotBackend(dp_, vip_id_.at(vip), hash, backend_id_);
   }
-
   static std::set<std::string> clients(const v1::ListFlowsResponse& r) {
-    std::set<std::string> out;
-    for (const auto& f : r.flows())
-      out.insert(f.client_address() + ":" + std::to_string(f.client_port()));
-    return out;
+    return test::flowClients(r);
   }
 
   dataplane::FakeDataplane dp_;
