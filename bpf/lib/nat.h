@@ -9,9 +9,10 @@
  *    -> rewrite, XLB_STAT_NAT_HIT, except a TCP SYN without ACK on an entry whose client had
  *    ACKed or that saw a FIN/RST (the tuple reused for a new connection): both entries deleted,
  *    the packet creates a new connection. Backend gone -> both entries deleted
- *    (XLB_STAT_NAT_RESTEER) and the packet creates a new connection. No entry -> create: any packet may create (UDP any,
- *    TCP also a non-SYN, as dsr records a flow from any packet); a TCP FIN/RST creates a pair born
- *    closing (not counted in xlb_be_conns). Creation failures drop: no backend
+ *    (XLB_STAT_NAT_RESTEER) and the packet creates a new connection. No entry -> create: any
+ *    packet may create (UDP any, TCP also a non-SYN, as dsr records a flow from any packet); a
+ *    TCP FIN/RST creates a pair born closing (not counted in xlb_be_conns). Creation failures
+ *    drop: no backend
  *    XLB_DROP_NO_BACKEND (also a backend of the other address family: no NAT46/64), nat with the
  *    client on the backend's address XLB_DROP_NAT_HAIRPIN, nat reply tuple already taken
  *    XLB_DROP_NAT_COLLISION, table full XLB_DROP_NAT_FULL, fullnat without a pool address of the
@@ -527,18 +528,16 @@ static __noinline int xlb_nat_forward(struct xdp_md *ctx, struct xlb_pkt *pkt,
 			/* The client reused the tuple for a new connection: a new pair, selected and
 			 * counted like any new connection (as lib/flow.h does for a SYN on a closing
 			 * flow), never a closing entry the collector would expire under it. */
-			if (!(fv->state & (XLB_NAT_S_FIN | XLB_NAT_S_RST)))
-				xlb_conns_dec(id);
-			xlb_nat_delete_pair(&pkt->key, fv);
-			return XLB_NAT_CREATE;
+		} else {
+			if (created) /* the agent took the backend away meanwhile */
+				return xlb_drop(XLB_DROP_NO_BACKEND);
+			xlb_count(XLB_STAT_NAT_RESTEER);
 		}
-		if (created) /* the agent took the backend away meanwhile */
-			return xlb_drop(XLB_DROP_NO_BACKEND);
-		/* Backend gone: a health-down one (gen unchanged) still counts this connection. */
+		/* The old pair goes. Still counted unless closed, or its backend slot was reassigned
+		 * (gen changed: the agent reset that count); a health-down backend keeps its gen. */
 		if (be && be->gen == fv->backend_gen && !(fv->state & (XLB_NAT_S_FIN | XLB_NAT_S_RST)))
 			xlb_conns_dec(id);
 		xlb_nat_delete_pair(&pkt->key, fv);
-		xlb_count(XLB_STAT_NAT_RESTEER);
 	} else if (created) {
 		return xlb_drop(XLB_DROP_NAT_FULL); /* deleted at once by the agent: not served */
 	}
