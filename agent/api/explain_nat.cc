@@ -148,8 +148,8 @@ absl::Status Explainer::natForward(const xlb_vip_value& v, const xlb_flow_key& k
     if (key.proto == IPPROTO_TCP &&
         (fv.state & (XLB_NAT_S_ACK | XLB_NAT_S_FIN | XLB_NAT_S_RST)) != 0) {
       out->set_summary(absl::StrCat(out->summary(),
-                                    "; a SYN without ACK on this tuple would replace the pair "
-                                    "with a new connection (tuple reuse)"));
+                                    "; a SYN without ACK on this tuple would reopen the pair "
+                                    "as a new connection (tuple reuse)"));
     }
     return absl::OkStatus();
   }

@@ -7,8 +7,8 @@
  *  - Forward (a packet matched a VIP whose mode is nat/fullnat; the VIP checks already passed):
  *    one lookup of the packet's tuple. A FWD entry whose backend is ACTIVE with the recorded gen
  *    -> rewrite, XLB_STAT_NAT_HIT, except a TCP SYN without ACK on an entry whose client had
- *    ACKed or that saw a FIN/RST (the tuple reused for a new connection): both entries deleted,
- *    the packet creates a new connection. Backend gone -> both entries deleted
+ *    ACKed or that saw a FIN/RST (the tuple reused for a new connection): the pair is reopened
+ *    for it (xlb_nat_reopen, XLB_STAT_NAT_NEW). Backend gone -> both entries deleted
  *    (XLB_STAT_NAT_RESTEER) and the packet creates a new connection. No entry -> create: any
  *    packet may create (UDP any, TCP also a non-SYN, as dsr records a flow from any packet); a
  *    TCP FIN/RST creates a pair born closing (not counted in xlb_be_conns). Creation failures
@@ -498,6 +498,34 @@ static __always_inline int xlb_nat_reused(const struct xlb_pkt *pkt, const struc
 	       (fv->state & (XLB_NAT_S_ACK | XLB_NAT_S_FIN | XLB_NAT_S_RST));
 }
 
+/* The client reused the tuple of FWD entry `fv` (key `k`) for a new connection: the pair is
+ * reopened in place, a new connection on the same backend and translated tuple (both entries'
+ * state cleared, created now, counted open again and as new), never a closing entry the collector
+ * would expire under it. Not re-selected: the backend may hold that tuple in TIME_WAIT, and
+ * accepts a new SYN on it from the same client (whose sequence numbers and timestamps continue),
+ * where a freed SNAT endpoint given to another client would meet a challenge ACK. Out of line: one
+ * lookup (the REV entry), on this rare path only. */
+static __noinline void xlb_nat_reopen(const struct xlb_flow_key *k, struct xlb_nat_value *fv,
+				      __u64 now)
+{
+	struct xlb_flow_key peer __attribute__((aligned(8)));
+	struct xlb_nat_value *rv;
+
+	xlb_nat_peer_key(fv, k, &peer);
+	rv = bpf_map_lookup_elem(&xlb_nat, &peer);
+	if (rv && rv->dir == XLB_NAT_DIR_REV) {
+		rv->state = 0;
+		rv->created_ns = now;
+		rv->last_seen_ns = now;
+	}
+	if (fv->state & (XLB_NAT_S_FIN | XLB_NAT_S_RST))
+		xlb_conns_inc(fv->backend_id);
+	fv->state = 0;
+	fv->created_ns = now;
+	fv->last_seen_ns = now;
+	xlb_count(XLB_STAT_NAT_NEW);
+}
+
 #define XLB_NAT_CREATE (-3) /* xlb_nat_forward: no usable entry, the caller runs xlb_nat_create */
 
 /* The forward direction of a nat/fullnat VIP (rules at the top). `created`: the second call, after
@@ -525,16 +553,14 @@ static __noinline int xlb_nat_forward(struct xdp_md *ctx, struct xlb_pkt *pkt,
 				xlb_count(XLB_STAT_NAT_HIT);
 				return xlb_nat_out(ctx, pkt, vip->vip_id, id, be, fv, now, 0);
 			}
-			/* The client reused the tuple for a new connection: a new pair, selected and
-			 * counted like any new connection (as lib/flow.h does for a SYN on a closing
-			 * flow), never a closing entry the collector would expire under it. */
-		} else {
-			if (created) /* the agent took the backend away meanwhile */
-				return xlb_drop(XLB_DROP_NO_BACKEND);
-			xlb_count(XLB_STAT_NAT_RESTEER);
+			xlb_nat_reopen(&pkt->key, fv, now);
+			return xlb_nat_out(ctx, pkt, vip->vip_id, id, be, fv, now, 1);
 		}
-		/* The old pair goes. Still counted unless closed, or its backend slot was reassigned
-		 * (gen changed: the agent reset that count); a health-down backend keeps its gen. */
+		if (created) /* the agent took the backend away meanwhile */
+			return xlb_drop(XLB_DROP_NO_BACKEND);
+		xlb_count(XLB_STAT_NAT_RESTEER);
+		/* Backend gone: the pair goes. Still counted unless closed, or its backend slot was
+		 * reassigned (gen changed: the agent reset that count); a health-down one keeps its gen. */
 		if (be && be->gen == fv->backend_gen && !(fv->state & (XLB_NAT_S_FIN | XLB_NAT_S_RST)))
 			xlb_conns_dec(id);
 		xlb_nat_delete_pair(&pkt->key, fv);

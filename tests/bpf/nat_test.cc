@@ -410,7 +410,7 @@ TEST(NatV4, CreatingAckDoesNotSetTheAckBitTheNextDoes) {
 }
 
 // A client that reuses its tuple for a new connection (a SYN without ACK after its handshake
-// completed, or after a FIN/RST) gets a new pair, counted as a new connection, as a dsr flow does:
+// completed, or after a FIN/RST) reopens the pair, counted as a new connection (state cleared):
 // never the old closing entry, which the collector would expire under the new connection after
 // the closing timeout. A SYN retransmit before the handshake completed keeps the entry.
 TEST(NatV4, SynOnAReusedTupleIsANewConnection) {
@@ -436,14 +436,14 @@ TEST(NatV4, SynOnAReusedTupleIsANewConnection) {
   check({"client's ACK", ack, XDP_TX, ack_out, XLB_STAT_NAT_HIT});
   EXPECT_EQ(conns(11), open0 + 1);
 
-  // Reused without a FIN seen (the client restarted): a new pair, the open count unchanged.
+  // Reused without a FIN seen (the client restarted): the pair reopened, the open count unchanged.
   CounterSnapshot before = counters();
   check({"SYN after the handshake: a new connection", syn, XDP_TX, syn_out, XLB_STAT_NAT_NEW});
   CounterSnapshot after = counters();
   EXPECT_EQ(after.backends[11].new_flows, before.backends[11].new_flows + 1);
   EXPECT_EQ(after.global[XLB_STAT_NAT_HIT], before.global[XLB_STAT_NAT_HIT]);
   ASSERT_TRUE(natEntry(fk, &fwd));
-  EXPECT_EQ(fwd.state, 0) << "a fresh pair";
+  EXPECT_EQ(fwd.state, 0) << "reopened: state cleared";
   ASSERT_TRUE(natEntry(rk, &rev));
   EXPECT_EQ(rev.state, 0) << "the old connection's reply state is gone";
   EXPECT_EQ(conns(11), open0 + 1);
@@ -498,7 +498,7 @@ TEST(NatV4, BackendResetLeavesTheOpenCountOnce) {
   EXPECT_EQ(bpf_map_delete_elem(natFd(), &rk), 0);
 }
 
-// fullnat: the reused tuple gets a new pair too (the client's port is free again, so kept).
+// fullnat: the reused tuple reopens the pair on its SNAT endpoint (the client's port, kept).
 TEST(FullnatV4, SynOnAReusedTupleIsANewConnection) {
   const char* c = "192.0.2.55";
   const char* vip = "10.100.1.11";
@@ -518,7 +518,7 @@ TEST(FullnatV4, SynOnAReusedTupleIsANewConnection) {
   ASSERT_TRUE(natEntry(fk, &fwd));
   EXPECT_EQ(fwd.state, 0);
   EXPECT_GE(fwd.created_ns, created);
-  EXPECT_EQ(ntohs(fwd.new_sport), 61004) << "the client's port, free again, is kept";
+  EXPECT_EQ(ntohs(fwd.new_sport), 61004) << "the same SNAT endpoint (the client's port)";
   xlb_flow_key rk = nat::peerKey(fk, fwd);
   xlb_nat_value rev{};
   ASSERT_TRUE(natEntry(rk, &rev));

@@ -303,8 +303,8 @@ TEST_F(LbctlInspectTest, ExplainNatHitNewConnectionAndReply) {
   EXPECT_EQ(r.out.substr(0, r.out.find('\n')),
             "NAT hit (fullnat): 192.0.2.1:5001 -> 10.0.0.30:443 becomes 10.0.9.1:61234 -> "
             "10.0.1.3:8443 (backend id " + id +
-                "), established, idle 20ms; a SYN without ACK on this tuple would replace the "
-                "pair with a new connection (tuple reuse)");
+                "), established, idle 20ms; a SYN without ACK on this tuple would reopen the "
+                "pair as a new connection (tuple reuse)");
   for (const char* want :
        {"decision      nat-hit\n", "forwarding    fullnat\n",
         "nat           connection found (fullnat), established, answered, idle 20ms, expires in ",

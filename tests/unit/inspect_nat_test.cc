@@ -311,7 +311,7 @@ TEST_F(InspectNatTest, ExplainNatHitNamesBothTuplesAndTheRecordedBackend) {
                          "10.0.9.1:61500 -> 10.0.3.2:8443 (backend id " +
                              std::to_string(backend_id_["10.0.3.2"]) +
                              "), established, idle 420ms; a SYN without ACK on this tuple would "
-                             "replace the pair with a new connection (tuple reuse)");
+                             "reopen the pair as a new connection (tuple reuse)");
   EXPECT_EQ(r.drop_reason(), "");
 }
 
