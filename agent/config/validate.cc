@@ -361,10 +361,10 @@ void checkVip(Errors& errors, const v1::Vip& vip, absl::string_view path) {
                                          ", e.g. 131071) "
                                          "for an even spread"));
     }
-  } else if (XLB_MAGLEV_DEFAULT_M < kMaglevSizePerBackend * n && n <= XLB_MAX_BACKENDS) {
-    errors.invalid(mpath, absl::StrCat("the default ", XLB_MAGLEV_DEFAULT_M, " is too small for ",
-                                       n, " backends (set a prime >= ", kMaglevSizePerBackend * n,
-                                       ", e.g. 1000003)"));
+  } else if (XLB_MAGLEV_MAX_M < kMaglevSizePerBackend * n && n <= XLB_MAX_BACKENDS) {
+    errors.invalid(mpath, absl::StrCat("no table size fits ", n, " backends (the largest, ",
+                                       XLB_MAGLEV_MAX_M, ", needs at most ",
+                                       XLB_MAGLEV_MAX_M / kMaglevSizePerBackend, ")"));
   }
 }
 
@@ -641,7 +641,7 @@ v1::Vip normalizeVip(const v1::Vip& in) {
   if (vip.forwarding() == v1::FORWARDING_MODE_UNSPECIFIED) {
     vip.set_forwarding(v1::FORWARDING_MODE_DSR);
   }
-  if (!vip.has_maglev_table_size()) vip.set_maglev_table_size(XLB_MAGLEV_DEFAULT_M);
+  // maglev_table_size stays unset: the planner sizes the table from the backend count.
   if (vip.all_down_policy() == v1::ALL_DOWN_POLICY_UNSPECIFIED) {
     vip.set_all_down_policy(v1::ALL_DOWN_POLICY_KEEP_LAST_HEALTHY);
   }

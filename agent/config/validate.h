@@ -89,7 +89,7 @@ absl::StatusOr<std::vector<uint32_t>> parseVlanIdList(absl::string_view text, ab
 // Renders sorted ids the way parseVlanIdList reads them, runs as ranges ("100,200-205"); "none".
 std::string formatVlanIdList(const std::vector<uint32_t>& sorted_ids);
 
-// Fills defaults (weight 1, algorithm maglev, forwarding dsr, maglev_table_size 65537, encap
+// Fills defaults (weight 1, algorithm maglev, forwarding dsr, encap
 // prefixes) and canonicalises addresses, so GetConfig shows the effective values. Call on a valid
 // config; unparsable addresses are left as written.
 v1::Config normalize(const v1::Config& config);

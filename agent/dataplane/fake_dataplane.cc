@@ -46,6 +46,7 @@ FakeDataplane::FakeDataplane()
 
 absl::Status FakeDataplane::record(const std::string& op, const std::string& key) {
   calls_.push_back({op, key});
+  if (on_call_) on_call_(calls_.back());
   ++mutations_;
   if (auto it = fail_at_.find(mutations_); it != fail_at_.end()) {
     absl::Status st = it->second;

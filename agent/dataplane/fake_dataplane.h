@@ -81,6 +81,9 @@ class FakeDataplane final : public Dataplane {
   // Fails the next call of `op` (e.g. "setSelectionTable"), `skip` matching calls later.
   void failOp(const std::string& op, absl::Status status, int skip = 0);
   void clearFailures();
+  // Runs inside every mutating call, before it takes effect (tests: what a reader sees while a
+  // write is in progress). Empty function: none.
+  void onCall(std::function<void(const Call&)> fn) { on_call_ = std::move(fn); }
 
   // ---- inspection ----
   const std::vector<Call>& calls() const { return calls_; }
@@ -148,6 +151,7 @@ class FakeDataplane final : public Dataplane {
   absl::Status record(const std::string& op, const std::string& key);
 
   std::vector<Call> calls_;
+  std::function<void(const Call&)> on_call_;
   int mutations_ = 0;
   std::map<int, absl::Status> fail_at_;  // absolute mutation number -> status
   struct OpFailure {

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <set>
 #include <cstring>
 #include <queue>
 #include <random>
@@ -462,36 +463,50 @@ void HealthChecker::stop() {
 }
 
 void HealthChecker::setTargets(std::vector<TargetSpec> specs) {
+  std::vector<std::string> remove;
+  {
+    std::lock_guard lock(impl_->mu);
+    std::set<std::string> keep;
+    for (const auto& s : specs) keep.insert(s.key);
+    for (const auto& [key, t] : impl_->targets) {
+      if (!keep.count(key)) remove.push_back(key);
+    }
+  }
+  updateTargets(std::move(specs), remove);
+}
+
+void HealthChecker::updateTargets(std::vector<TargetSpec> upsert,
+                                  const std::vector<std::string>& remove) {
   {
     std::lock_guard lock(impl_->mu);
     auto now = Clock::now();
-    std::map<std::string, std::unique_ptr<Impl::Target>> next;
-    for (auto& s : specs) {
+    for (const std::string& key : remove) {
+      auto it = impl_->targets.find(key);
+      if (it == impl_->targets.end()) continue;
+      impl_->closeProbe(*it->second);
+      impl_->targets.erase(it);
+    }
+    for (auto& s : upsert) {
       auto it = impl_->targets.find(s.key);
       if (it != impl_->targets.end()) {
-        auto t = std::move(it->second);
-        impl_->targets.erase(it);
-        bool same = t->ts.endpoint == s.endpoint && t->ts.spec == s.spec;
-        if (!same) {
-          // Keep the health verdict; restart probing with the new parameters.
-          impl_->closeProbe(*t);
-          t->sm.setThresholds(s.spec.rise, s.spec.fall);
-          if (!(t->ts.endpoint == s.endpoint) || t->ts.spec.type != s.spec.type) {
-            t->stub.reset();
-            t->channel.reset();
-          }
-          t->ts = std::move(s);
-          impl_->scheduleFirst(*t, now);
+        Impl::Target& t = *it->second;
+        if (t.ts.endpoint == s.endpoint && t.ts.spec == s.spec) continue;
+        // Keep the health verdict; restart probing with the new parameters.
+        impl_->closeProbe(t);
+        t.sm.setThresholds(s.spec.rise, s.spec.fall);
+        if (!(t.ts.endpoint == s.endpoint) || t.ts.spec.type != s.spec.type) {
+          t.stub.reset();
+          t.channel.reset();
         }
-        next[t->ts.key] = std::move(t);
+        t.ts = std::move(s);
+        impl_->scheduleFirst(t, now);
         continue;
       }
       auto t = std::make_unique<Impl::Target>(std::move(s));
       if (t->ts.spec.type != CheckType::kNone) impl_->scheduleFirst(*t, now);
-      next[t->ts.key] = std::move(t);
+      std::string key = t->ts.key;
+      impl_->targets[key] = std::move(t);
     }
-    for (auto& [key, t] : impl_->targets) impl_->closeProbe(*t);  // removed targets
-    impl_->targets = std::move(next);
   }
   impl_->wake();
 }

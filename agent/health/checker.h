@@ -54,6 +54,9 @@ class HealthChecker {
   // Replaces the target set. A key whose endpoint and spec are unchanged keeps its health and schedule;
   // a changed one keeps its health but restarts probing; kNone targets are not probed (and are up).
   void setTargets(std::vector<TargetSpec> targets);
+  // Changes only the targets named: `upsert` as setTargets treats each of them, `remove` closed
+  // and forgotten; every other target keeps its state. Costs what it changes, not the target count.
+  void updateTargets(std::vector<TargetSpec> upsert, const std::vector<std::string>& remove);
 
   std::optional<TargetStatus> status(const std::string& key) const;
   std::map<std::string, TargetStatus> statuses() const;

@@ -37,6 +37,7 @@ absl::Status State::adopt(const dataplane::DataplaneContents& contents) {
   }
 
   std::map<uint32_t, VipKey> by_id;
+  std::map<VipKey, VipEntry> adopted;
   for (const auto& [k, v] : contents.vips) {
     v1::Protocol proto = k.proto == IPPROTO_TCP   ? v1::PROTOCOL_TCP
                          : k.proto == IPPROTO_UDP ? v1::PROTOCOL_UDP
@@ -46,7 +47,7 @@ absl::Status State::adopt(const dataplane::DataplaneContents& contents) {
       model_.stray_vips.push_back(k);
       continue;
     }
-    Entry e;
+    VipEntry e;
     e.key = VipKey{addressOf(k.addr, k.family), ntohs(k.port), proto};
     e.id = v.vip_id;
     e.value = v;
@@ -59,10 +60,10 @@ absl::Status State::adopt(const dataplane::DataplaneContents& contents) {
                           : v.fwd_mode == XLB_FWD_NAT     ? v1::FORWARDING_MODE_NAT
                           : v.fwd_mode == XLB_FWD_FULLNAT ? v1::FORWARDING_MODE_FULLNAT
                                                           : v1::FORWARDING_MODE_DSR);
-    e.spec.set_maglev_table_size(0);  // unknown: forces one rebuild (identical if nothing changed)
+    e.table_m = 0;  // unknown: forces one rebuild (identical if nothing changed)
     model_.vip_ids.mark(e.id);
     by_id[e.id] = e.key;
-    model_.vips.emplace(e.key, std::move(e));
+    adopted.emplace(e.key, std::move(e));
   }
   size_t members = 0;
   size_t adopted_down = 0;
@@ -79,38 +80,36 @@ absl::Status State::adopt(const dataplane::DataplaneContents& contents) {
     if (port == 0 && owner != by_id.end()) port = owner->second.port;
     const BackendKey bk{a, port};
     if (owner == by_id.end() || !validFamily(b.family) || id >= XLB_MAX_BACKENDS ||
-        model_.vips[owner->second].members.count(bk)) {
+        adopted[owner->second].members.count(bk)) {
       model_.stray_backends.push_back(id);
       model_.backend_ids.mark(id);
       continue;
     }
-    Entry& e = model_.vips[owner->second];
+    VipEntry& e = adopted[owner->second];
     Member m;
     m.id = id;
     m.gen = b.gen;
     m.address = a;
     m.port = port;
     m.value = b;
+    m.label = backendLabel(owner->second, bk);
+    m.health_key = healthKey(owner->second, bk);
+    m.spec_index = e.spec.backends_size();
     if (port_of.count(id)) m.be_nat.port = htons(port_of[id]);
+    if (down) {
+      // Health verdicts survive a restart: the backend stays out of rotation until its checks
+      // succeed `rise` times (the checker is seeded with this verdict when it gets the target).
+      m.health.checked = true;
+      m.health.health = health::Health::kDown;
+      m.health.last_reason = "down when the previous agent stopped (pinned backend entry)";
+      ++adopted_down;
+    }
     e.members.emplace(bk, m);
     v1::Backend* spec_b = e.spec.add_backends();
     spec_b->set_address(a.toString());
     if (port != e.key.port) spec_b->set_port(port);
     model_.backend_ids.mark(id);
     ++members;
-    if (down) {
-      // Health verdicts survive a restart: the backend stays out of rotation until its checks
-      // succeed `rise` times (the checker is seeded with this verdict in afterApplyLocked).
-      HealthRecord rec;
-      rec.vip = owner->second;
-      rec.address = a;
-      rec.label = backendLabel(owner->second, bk);
-      rec.checked = true;
-      rec.health = health::Health::kDown;
-      rec.last_reason = "down when the previous agent stopped (pinned backend entry)";
-      health_[healthKey(owner->second, bk)] = std::move(rec);
-      ++adopted_down;
-    }
   }
   for (uint32_t vid : contents.table_vip_ids) {
     if (by_id.count(vid)) continue;
@@ -120,13 +119,23 @@ absl::Status State::adopt(const dataplane::DataplaneContents& contents) {
   for (const auto& [k, v] : contents.addrs) {
     IpAddress a = addressOf(k.addr, k.family);
     bool used = false;
-    for (const auto& [key, e] : model_.vips) used |= key.address == a;
-    if (!used) model_.stray_addrs.push_back(k);
+    for (const auto& [key, e] : adopted) used |= key.address == a;
+    if (!used) {
+      model_.stray_addrs.push_back(k);
+    } else {
+      model_.addrs[a] = v;  // as written: the first apply diffs against it
+    }
   }
   // NAT pools and endpoints as the previous agent left them: the first apply diffs against them.
   for (uint32_t vid : contents.snat_vip_ids) model_.snat[vid] = xlb_snat{};
   for (const xlb_nat_ep& ep : contents.nat_eps) model_.eps.insert(nat::NatEpKey::of(ep));
-  for (const auto& [key, e] : model_.vips) *model_.config.add_vips() = e.spec;
+  for (auto& [key, e] : adopted) {
+    e.spec.SerializeToString(&e.spec_bytes);
+    model_.any_nat |= e.spec.forwarding() == v1::FORWARDING_MODE_NAT ||
+                      e.spec.forwarding() == v1::FORWARDING_MODE_FULLNAT;
+    model_.order.push_back(key);
+    model_.vips.emplace(key, std::make_shared<const VipEntry>(std::move(e)));
+  }
   // The adopted counts and settings may be half-written (an agent killed mid-change): rewrite all.
   resync_ = !model_.vips.empty() || !contents.backends.empty();
   size_t strays = model_.stray_vips.size() + model_.stray_addrs.size() +
@@ -137,6 +146,8 @@ absl::Status State::adopt(const dataplane::DataplaneContents& contents) {
         "entries)",
         model_.vips.size(), members, adopted_down, strays);
   }
+  // Adopted down verdicts: onHealthTransition finds them once the first apply checks them.
+  publishLocked();
   return absl::OkStatus();
 }
 

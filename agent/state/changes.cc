@@ -1,14 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // State's single-object changes (AddVip, DeleteVip, AddBackend, DeleteBackend, SetBackendWeight),
-// each a full transaction through applyLocked; backends named by "ADDR", "ADDR:PORT" or
+// each a transaction that plans only the VIP it touches; backends named by "ADDR", "ADDR:PORT" or
 // "[V6]:PORT"; and the id view stats/ and api/ read.
-#include "state/state.h"
-
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
 #include <algorithm>
-#include <cstring>
 #include <map>
 #include <optional>
 #include <string>
@@ -17,78 +14,59 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "nat/endpoint.h"
-#include "spdlog/spdlog.h"
-#include "state/plan_internal.h"
+#include "state/state.h"
 
 namespace xlb::state {
 
 using config::VipKey;
-
-int State::findVip(const VipKey& key) const {
-  for (int i = 0; i < model_.config.vips_size(); ++i) {
-    auto k = config::vipKeyOf(model_.config.vips(i));
-    if (k.ok() && *k == key) return i;
-  }
-  return -1;
-}
-
-absl::StatusOr<v1::Vip> State::vipLocked(const VipKey& key) const {
-  int i = findVip(key);
-  if (i < 0) return absl::NotFoundError(absl::StrCat("vip ", key.toString(), " not found"));
-  return model_.config.vips(i);
-}
 
 absl::StatusOr<v1::Vip> State::addVip(const v1::Vip& vip) {
   if (auto st = config::validateVip(vip, "vip"); !st.ok()) return st;
   auto key = config::vipKeyOf(vip);
   if (!key.ok()) return key.status();
   std::lock_guard lock(mu_);
-  if (findVip(*key) >= 0) {
+  if (entryLocked(*key) != nullptr) {
     return absl::AlreadyExistsError(absl::StrCat(
         "vip ", key->toString(), " already exists (delete it first, or change it with apply)"));
   }
   if (!vip.name().empty()) {
-    for (const auto& other : model_.config.vips()) {
-      if (other.name() == vip.name()) {
-        auto other_key = config::vipKeyOf(other);
-        return absl::AlreadyExistsError(absl::StrCat(
-            "vip.name: \"", vip.name(), "\" is already used by vip ",
-            other_key.ok() ? other_key->toString() : other.address(), " (names must be unique)"));
+    for (const auto& [k, e] : model_.vips) {
+      if (e->spec.name() == vip.name()) {
+        return absl::AlreadyExistsError(absl::StrCat("vip.name: \"", vip.name(),
+                                                     "\" is already used by vip ", k.toString(),
+                                                     " (names must be unique)"));
       }
     }
   }
-  v1::Config next = model_.config;
+  // What a new VIP can break across VIPs (its backends are other VIPs, pools overlap, limits)
+  // is checked on the whole config, as an apply does.
+  v1::Config next = configLocked();
   *next.add_vips() = config::normalizeVip(vip);
   if (auto st = applyLocked(next, false, nullptr); !st.ok()) return st;
-  return vipLocked(*key);
+  return entryLocked(*key)->spec;
 }
 
 absl::Status State::deleteVip(const v1::VipKey& key_proto) {
   auto key = config::vipKeyOf(key_proto);
   if (!key.ok()) return key.status();
   std::lock_guard lock(mu_);
-  int i = findVip(*key);
-  if (i < 0) return absl::NotFoundError(absl::StrCat("vip ", key->toString(), " not found"));
-  v1::Config next = model_.config;
-  next.mutable_vips()->DeleteSubrange(i, 1);
-  return applyLocked(next, false, nullptr);
-}
-
-namespace {
-
-// Indexes of the VIP's backends at `address` (compared as addresses, not strings) on `port`
-// (effective; any port when absent).
-std::vector<int> findBackends(const VipKey& key, const v1::Vip& vip, const IpAddress& address,
-                              std::optional<uint16_t> port) {
-  std::vector<int> out;
-  for (int i = 0; i < vip.backends_size(); ++i) {
-    auto bk = backendKeyOf(key, vip.backends(i));
-    if (bk.ok() && bk->address == address && (!port || bk->port == *port)) out.push_back(i);
+  if (entryLocked(*key) == nullptr) {
+    return absl::NotFoundError(absl::StrCat("vip ", key->toString(), " not found"));
   }
-  return out;
+  const VipChange change{*key, nullptr};
+  return applyVipsLocked({&change, 1});
 }
 
-}  // namespace
+absl::StatusOr<v1::Vip> State::editVipLocked(const VipKey& key,
+                                             const std::function<void(v1::Vip&)>& edit) {
+  const VipEntry* e = entryLocked(key);
+  if (e == nullptr) return absl::NotFoundError(absl::StrCat("vip ", key.toString(), " not found"));
+  v1::Vip spec = e->spec;
+  edit(spec);
+  const VipChange change{key, &spec};
+  if (auto st = applyVipsLocked({&change, 1}); !st.ok()) return st;
+  return entryLocked(key)->spec;
+}
 
 absl::StatusOr<v1::Vip> State::addBackend(const v1::VipKey& key_proto, const v1::Backend& backend) {
   auto key = config::vipKeyOf(key_proto);
@@ -96,21 +74,27 @@ absl::StatusOr<v1::Vip> State::addBackend(const v1::VipKey& key_proto, const v1:
   if (auto st = config::validateBackend(backend, "backend"); !st.ok()) return st;
   auto address = *parseIpAddress(backend.address());
   std::lock_guard lock(mu_);
-  int i = findVip(*key);
-  if (i < 0) return absl::NotFoundError(absl::StrCat("vip ", key->toString(), " not found"));
+  const VipEntry* e = entryLocked(*key);
+  if (e == nullptr) return absl::NotFoundError(absl::StrCat("vip ", key->toString(), " not found"));
   const uint16_t port = nat::effectivePort(backend.port(), key->port);
-  if (!findBackends(*key, model_.config.vips(i), address, port).empty()) {
+  if (e->members.count(BackendKey{address, port})) {
     return absl::AlreadyExistsError(absl::StrCat("backend ",
                                                  backendLabel(*key, BackendKey{address, port}),
                                                  " already exists in vip ", key->toString()));
   }
-  v1::Config next = model_.config;
-  v1::Backend* b = next.mutable_vips(i)->add_backends();
-  *b = backend;
-  b->set_address(address.toString());
-  if (!b->has_weight()) b->set_weight(1);
+  // A backend may not be a VIP, may change a NAT VIP's endpoints and counts against the limits:
+  // checked on the whole config, as an apply does.
+  v1::Config next = configLocked();
+  for (v1::Vip& vip : *next.mutable_vips()) {
+    auto k = config::vipKeyOf(vip);
+    if (!k.ok() || *k != *key) continue;
+    v1::Backend* b = vip.add_backends();
+    *b = backend;
+    b->set_address(address.toString());
+    if (!b->has_weight()) b->set_weight(1);
+  }
   if (auto st = applyLocked(next, false, nullptr); !st.ok()) return st;
-  return vipLocked(*key);
+  return entryLocked(*key)->spec;
 }
 
 absl::StatusOr<State::BackendRef> State::findBackendLocked(const v1::VipKey& key_proto,
@@ -119,10 +103,18 @@ absl::StatusOr<State::BackendRef> State::findBackendLocked(const v1::VipKey& key
   if (!key.ok()) return key.status();
   auto ref = nat::parseEndpointRef(address_text, "address");
   if (!ref.ok()) return ref.status();
-  int i = findVip(*key);
-  if (i < 0) return absl::NotFoundError(absl::StrCat("vip ", key->toString(), " not found"));
-  const v1::Vip& vip = model_.config.vips(i);
-  std::vector<int> found = findBackends(*key, vip, ref->address, ref->port);
+  const VipEntry* e = entryLocked(*key);
+  if (e == nullptr) return absl::NotFoundError(absl::StrCat("vip ", key->toString(), " not found"));
+  std::vector<const Member*> found;
+  if (ref->port) {
+    auto it = e->members.find(BackendKey{ref->address, *ref->port});
+    if (it != e->members.end()) found.push_back(&it->second);
+  } else {
+    for (auto it = e->members.lower_bound(BackendKey{ref->address, 0});
+         it != e->members.end() && it->first.address == ref->address; ++it) {
+      found.push_back(&it->second);
+    }
+  }
   if (found.empty()) {
     const std::string named =
         ref->port ? formatHostPort(ref->address, *ref->port) : ref->address.toString();
@@ -130,16 +122,15 @@ absl::StatusOr<State::BackendRef> State::findBackendLocked(const v1::VipKey& key
         absl::StrCat("backend ", named, " not found in vip ", key->toString()));
   }
   if (found.size() > 1) {
+    std::sort(found.begin(), found.end(),
+              [](const Member* a, const Member* b) { return a->spec_index < b->spec_index; });
     std::vector<std::string> candidates;
-    for (int b : found) {
-      auto bk = backendKeyOf(*key, vip.backends(b));
-      if (bk.ok()) candidates.push_back(formatHostPort(bk->address, bk->port));
-    }
+    for (const Member* m : found) candidates.push_back(formatHostPort(m->address, m->port));
     return absl::InvalidArgumentError(absl::StrCat(
         "address: \"", address_text, "\" matches ", found.size(), " backends of vip ",
         key->toString(), " (", absl::StrJoin(candidates, ", "), "): name one as ADDR:PORT"));
   }
-  return BackendRef{*key, i, found[0]};
+  return BackendRef{*key, e, found[0]};
 }
 
 absl::StatusOr<v1::Vip> State::deleteBackend(const v1::VipKey& key_proto,
@@ -147,10 +138,10 @@ absl::StatusOr<v1::Vip> State::deleteBackend(const v1::VipKey& key_proto,
   std::lock_guard lock(mu_);
   auto ref = findBackendLocked(key_proto, address_text);
   if (!ref.ok()) return ref.status();
-  v1::Config next = model_.config;
-  next.mutable_vips(ref->vip)->mutable_backends()->DeleteSubrange(ref->backend, 1);
-  if (auto st = applyLocked(next, false, nullptr); !st.ok()) return st;
-  return vipLocked(ref->key);
+  const int index = ref->member->spec_index;
+  return editVipLocked(ref->key, [index](v1::Vip& spec) {
+    spec.mutable_backends()->DeleteSubrange(index, 1);
+  });
 }
 
 absl::StatusOr<v1::Vip> State::setBackendWeight(const v1::VipKey& key_proto,
@@ -159,43 +150,40 @@ absl::StatusOr<v1::Vip> State::setBackendWeight(const v1::VipKey& key_proto,
   std::lock_guard lock(mu_);
   auto ref = findBackendLocked(key_proto, address_text);
   if (!ref.ok()) return ref.status();
-  v1::Config next = model_.config;
-  next.mutable_vips(ref->vip)->mutable_backends(ref->backend)->set_weight(weight);
-  if (auto st = applyLocked(next, false, nullptr); !st.ok()) return st;
-  return vipLocked(ref->key);
+  const int index = ref->member->spec_index;
+  return editVipLocked(ref->key, [index, weight](v1::Vip& spec) {
+    spec.mutable_backends(index)->set_weight(weight);
+  });
 }
 
 std::vector<VipIds> State::ids() const {
-  std::lock_guard lock(mu_);
+  auto v = view();
   std::vector<VipIds> out;
-  for (const v1::Vip& spec : model_.config.vips()) {
-    auto key = config::vipKeyOf(spec);
-    if (!key.ok()) continue;
-    auto it = model_.vips.find(*key);
-    if (it == model_.vips.end()) continue;
-    VipIds v;
-    v.key = *key;
-    v.name = spec.name();
-    v.id = it->second.id;
-    for (const v1::Backend& b : spec.backends()) {
-      auto bk = backendKeyOf(*key, b);
-      if (!bk.ok()) continue;
-      auto m = it->second.members.find(*bk);
-      if (m == it->second.members.end()) continue;
+  out.reserve(v->vips.size());
+  for (const EntryPtr& e : v->vips) {
+    VipIds vi;
+    vi.key = e->key;
+    vi.name = e->spec.name();
+    vi.id = e->id;
+    vi.table_size = e->table_m;
+    vi.kernel_bytes = vipKernelBytes(*e, possibleCpus());
+    std::vector<const Member*> members;
+    members.reserve(e->members.size());
+    for (const auto& [bk, m] : e->members) members.push_back(&m);
+    std::sort(members.begin(), members.end(),
+              [](const Member* a, const Member* b) { return a->spec_index < b->spec_index; });
+    for (const Member* m : members) {
       BackendIds bi;
-      bi.address = backendLabel(*key, *bk);
-      bi.ip = bk->address;
-      bi.port = bk->port;
-      bi.weight = b.weight();
-      bi.id = m->second.id;
-      bi.state = b.state() == v1::BACKEND_STATE_DRAINING ? v1::BACKEND_STATE_DRAINING
-                                                         : v1::BACKEND_STATE_ACTIVE;
-      auto rec = health_.find(healthKey(*key, *bk));
-      bi.health = rec != health_.end() && rec->second.checked ? toProtoHealth(rec->second.health)
-                                                              : v1::HEALTH_UP;
-      v.backends.push_back(std::move(bi));
+      bi.address = m->label;
+      bi.ip = m->address;
+      bi.port = m->port;
+      bi.weight = m->weight;
+      bi.id = m->id;
+      bi.state = m->draining ? v1::BACKEND_STATE_DRAINING : v1::BACKEND_STATE_ACTIVE;
+      bi.health = m->health.checked ? toProtoHealth(m->health.health) : v1::HEALTH_UP;
+      vi.backends.push_back(std::move(bi));
     }
-    out.push_back(std::move(v));
+    out.push_back(std::move(vi));
   }
   return out;
 }

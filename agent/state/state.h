@@ -3,6 +3,7 @@
 // transactionally (all of it lands, or none of it does).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -11,7 +12,10 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -25,22 +29,11 @@
 #include "nat/nat_config.h"
 #include "state/events.h"
 #include "state/id_allocator.h"
+#include "state/model.h"
+#include "state/planner.h"
 #include "xlb/v1/xlb.pb.h"
 
 namespace xlb::state {
-
-// A membership's identity within its VIP: address and effective port (Backend.port, or the VIP's
-// port when 0; nat/endpoint.h). Two backends with one address and different ports are distinct.
-struct BackendKey {
-  IpAddress address;
-  uint16_t port = 0;
-  auto operator<=>(const BackendKey&) const = default;
-};
-// INVALID_ARGUMENT when the address does not parse (validated configs never do that).
-absl::StatusOr<BackendKey> backendKeyOf(const config::VipKey& vip, const v1::Backend& backend);
-// How listings, events and plan lines name a membership: the bare address when its port is the
-// VIP's, else "ADDR:PORT" / "[V6]:PORT" (nat::backendLabel).
-std::string backendLabel(const config::VipKey& vip, const BackendKey& backend);
 
 // The id mapping counters are indexed by (for stats/).
 struct BackendIds {
@@ -63,6 +56,8 @@ struct VipIds {
   config::VipKey key;
   std::string name;
   uint32_t id = 0;
+  uint32_t table_size = 0;    // selection-table slots in effect (0: no table)
+  uint64_t kernel_bytes = 0;  // kernel memory its entries take (vipKernelBytes)
   std::vector<BackendIds> backends;
 };
 
@@ -167,97 +162,59 @@ class State {
   void updateFlowTableStatus(const std::function<void(dataplane::FlowTableStatus&)>& fn);
 
  private:
-  struct Member {
-    uint32_t id = 0;
-    uint32_t gen = 0;
-    IpAddress address;
-    uint16_t port = 0;  // effective
-    uint32_t weight = 0;
-    bool draining = false;
-    health::Health health = health::Health::kUnknown;  // as used for this plan
-    bool in_rotation = false;                          // in the selection table
-    bool kept = false;    // down, but kept ACTIVE and in the table by keep_last_healthy
-    xlb_backend value{};  // the slot as written in the data plane
-    xlb_be_nat be_nat{};  // its xlb_be_nat as written
+  // What readers see: the model as of the last committed change. Immutable and shared, so read
+  // RPCs never wait for a plan or a data-plane write (they take view_mu_ for a pointer copy).
+  struct View {
+    v1::Config globals;
+    std::vector<EntryPtr> vips;  // config order
+    std::vector<uint32_t> vlans;
+    bool applied = false;  // a config was applied (else the VIPs are adopted ones)
   };
-  struct Entry {
-    uint32_t id = 0;
-    config::VipKey key;
-    v1::Vip spec;  // normalized
-    std::map<BackendKey, Member> members;
-    xlb_vip_value value{};
-    bool adopted = false;   // read back from the maps: weights, name and table size unknown
-    bool all_down = false;  // every candidate backend is health-down: all_down_policy applies
-    std::set<BackendKey> last_healthy;  // the rotation when it last had a live backend
-  };
-  // What health checks found for one membership (key = healthKey()).
-  struct HealthRecord {
-    config::VipKey vip;
-    IpAddress address;
-    std::string label;  // backendLabel()
-    bool checked = false;  // the effective check probes (type tcp/http/grpc)
-    health::Health health = health::Health::kUnknown;
-    std::optional<health::Transition> last;
-    uint64_t last_unix_ms = 0;
-    std::string last_reason;
-  };
-  // What the data plane holds (and the config it came from).
-  struct Model {
-    v1::Config config;
-    std::map<config::VipKey, Entry> vips;
-    IdAllocator vip_ids{XLB_MAX_VIPS};
-    IdAllocator backend_ids{XLB_MAX_BACKENDS};
-    xlb_settings settings{};
-    bool settings_written = false;
-    std::vector<uint32_t> vlans;  // accepted VLAN ids as written in xlb_vlans, sorted
-    bool vlans_written = false;
-    // Adopted entries nothing refers to (or that contradict each other): removed by the next apply.
-    std::vector<xlb_vip_key> stray_vips;
-    std::vector<xlb_addr_key> stray_addrs;
-    std::vector<uint32_t> stray_tables;
-    std::vector<uint32_t> stray_backends;
-    // NAT: SNAT pools by vip id and reply-filter endpoints as written (adopted ones included).
-    std::map<uint32_t, xlb_snat> snat;
-    std::set<nat::NatEpKey> eps;
-  };
-  struct Step;
-  struct Plan;
+  std::shared_ptr<const View> view() const;
+  void publishLocked();  // after model_ changed; caller holds mu_
 
-  // Pure with respect to model_; the returned steps write the data plane (and gens_) when run.
-  absl::StatusOr<Plan> plan(const v1::Config& normalized);
+  PlanInputs planInputs();
+  // Runs the plan's steps; on failure undoes what ran (newest first) and returns the error.
   absl::Status execute(Plan& plan);
-  // The NAT part of plan() (state/nat_plan.cc): SNAT pools, reply-filter endpoints and the
-  // settings' filter fields of `next`, as steps into the phases named.
-  struct NatSteps;
-  void planNat(const v1::Config& desired, Plan& plan, NatSteps& steps);
-  // Validate + normalize + plan + (unless dry_run) execute. Caller holds mu_.
+  // model_ = plan.next, then health targets, events and the readers' view follow the VIPs the
+  // plan changed.
+  void commitLocked(Plan& plan);
+  // Validate + normalize + plan + (unless dry_run) execute the whole config. Caller holds mu_.
   absl::Status applyLocked(const v1::Config& config, bool dry_run,
                            std::vector<std::string>* changes);
-  absl::StatusOr<v1::Vip> vipLocked(const config::VipKey& key) const;
-  int findVip(const config::VipKey& key) const;  // index in model_.config.vips or -1
-  // A backend named by an RPC: its VIP key and indexes in model_.config.
+  // Plans and applies only `changes` (specs normalized and validated by the caller), counted like
+  // any apply. Caller holds mu_.
+  absl::Status applyVipsLocked(std::span<const VipChange> changes,
+                               const PlanInputs* inputs = nullptr);
+  void countApply(std::chrono::steady_clock::time_point start, const absl::Status& st);
+  // The applied config (globals and every VIP's spec), built from model_. Caller holds mu_.
+  v1::Config configLocked() const;
+  const VipEntry* entryLocked(const config::VipKey& key) const;
+  // A backend named by an RPC: its VIP and membership.
   struct BackendRef {
     config::VipKey key;
-    int vip = -1;
-    int backend = -1;
+    const VipEntry* entry = nullptr;
+    const Member* member = nullptr;
   };
   // Validates the VIP key and the backend reference ("ADDR", "ADDR:PORT", "[V6]:PORT";
   // INVALID_ARGUMENT naming the field, also for a bare address matching several ports, naming the
   // candidates) and finds both (NOT_FOUND naming what is missing). Caller holds mu_.
   absl::StatusOr<BackendRef> findBackendLocked(const v1::VipKey& key,
                                                const std::string& address) const;
-  // Health of a membership for planning: up when its check is none, else the last verdict.
-  health::Health memberHealth(const config::VipKey& key, const v1::Vip& spec,
-                              const v1::Backend& backend, const IpAddress& address) const;
-  // After model_ changed: health records and checker targets follow the memberships; events for
-  // what changed between `before` and model_.
-  void afterApplyLocked(const Model& before);
+  // A one-VIP change through the planner: `edit` changes a copy of the VIP's spec.
+  absl::StatusOr<v1::Vip> editVipLocked(const config::VipKey& key,
+                                        const std::function<void(v1::Vip&)>& edit);
+  // After a commit: checker targets and the health-key index follow the changed VIPs; events for
+  // what changed between `before` (the replaced entries) and model_.
+  void afterApplyLocked(const std::map<config::VipKey, EntryPtr>& before,
+                        const std::set<config::VipKey>& changed);
   absl::StatusOr<v1::BackendStatus> setDrainingLocked(const v1::VipKey& key,
                                                       const std::string& address, bool draining);
-  v1::VipStatus vipStatusLocked(const v1::Vip& spec, const Entry& e,
-                                const std::vector<uint64_t>& open_flows) const;
-  v1::BackendStatus backendStatusLocked(const Entry& e, const v1::Backend& spec,
-                                        const std::vector<uint64_t>& open_flows) const;
+  // Re-plans the VIPs with verdicts in pending_health_ (only those). Caller holds mu_.
+  absl::Status retryPendingHealthLocked();
+  v1::VipStatus vipStatusOf(const VipEntry& e, const std::vector<uint64_t>& open_flows) const;
+  v1::BackendStatus backendStatusOf(const VipEntry& e, const Member& m,
+                                    const std::vector<uint64_t>& open_flows) const;
   void publish(v1::Event::Kind kind, const config::VipKey& vip, const std::string& backend,
                const std::string& message);
 
@@ -271,9 +228,11 @@ class State {
   // rewrites every entry instead of only the differences.
   bool resync_ = false;
 
-  std::map<std::string, HealthRecord> health_;
-  health::HealthChecker* checker_ = nullptr;
-  bool health_pending_ = false;          // a verdict is not yet in the data plane (write failed)
+  // Health key -> membership, for onHealthTransition (checked memberships only).
+  std::unordered_map<std::string, std::pair<config::VipKey, BackendKey>> health_index_;
+  std::atomic<health::HealthChecker*> checker_{nullptr};
+  // Verdicts not yet in the data plane (their write failed): retried by retryPendingHealth.
+  std::map<std::pair<config::VipKey, BackendKey>, HealthRecord> pending_health_;
   std::optional<v1::Event> lead_event_;  // published first by the next afterApplyLocked
   EventBus events_;
   ApplyStats apply_stats_;
@@ -284,6 +243,9 @@ class State {
   std::map<uint32_t, std::pair<uint32_t, uint64_t>> open_flow_shortfall_;
   mutable std::mutex flow_table_mu_;  // apart from mu_: the scans never wait for API calls
   dataplane::FlowTableStatus flow_table_;
+  mutable std::mutex view_mu_;  // guards view_ (the pointer only)
+  std::shared_ptr<const View> view_;
+  mutable std::mutex stats_mu_;  // guards apply_stats_ (read without mu_)
 };
 
 // health/ <-> API vocabulary.

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "dataplane/open_flows.h"
 #include "spdlog/spdlog.h"
+#include "nat/collector.h"
 #include "state/state.h"
 
 namespace xlb::state {
@@ -17,11 +18,6 @@ namespace xlb::state {
 using config::VipKey;
 
 namespace {
-
-bool probes(v1::HealthCheckType t) {
-  return t == v1::HEALTH_CHECK_TYPE_TCP || t == v1::HEALTH_CHECK_TYPE_HTTP ||
-         t == v1::HEALTH_CHECK_TYPE_GRPC;
-}
 
 uint64_t unixNowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -91,15 +87,6 @@ std::string State::healthKey(const VipKey& vip, const BackendKey& backend) {
   return absl::StrCat(vip.toString(), " ", backendLabel(vip, backend));
 }
 
-health::Health State::memberHealth(const VipKey& key, const v1::Vip& spec,
-                                   const v1::Backend& backend, const IpAddress& address) const {
-  if (!probes(config::effectiveHealthCheck(spec, backend).type())) return health::Health::kUp;
-  auto bk = backendKeyOf(key, backend);
-  auto it = health_.find(bk.ok() ? healthKey(key, *bk) : healthKey(key, address));
-  if (it == health_.end() || !it->second.checked) return health::Health::kUnknown;
-  return it->second.health;
-}
-
 void State::publish(v1::Event::Kind kind, const VipKey& vip, const std::string& backend,
                     const std::string& message) {
   v1::Event e;
@@ -111,62 +98,83 @@ void State::publish(v1::Event::Kind kind, const VipKey& vip, const std::string& 
   events_.publish(e);
 }
 
-void State::afterApplyLocked(const Model& before) {
-  // ---- health records and checker targets follow the memberships ----
-  std::map<std::string, HealthRecord> next;
-  std::vector<health::TargetSpec> targets;
-  for (const v1::Vip& spec : model_.config.vips()) {
-    auto key = config::vipKeyOf(spec);
-    if (!key.ok()) continue;
-    for (const v1::Backend& b : spec.backends()) {
-      auto bk = backendKeyOf(*key, b);
-      if (!bk.ok()) continue;
-      const IpAddress* addr = &bk->address;
-      const std::string hk = healthKey(*key, *bk);
-      v1::HealthCheck hc = config::effectiveHealthCheck(spec, b);
-      HealthRecord rec;
-      if (auto it = health_.find(hk); it != health_.end()) rec = it->second;
-      rec.vip = *key;
-      rec.address = *addr;
-      rec.label = backendLabel(*key, *bk);
-      rec.checked = probes(hc.type());
-      // An unprobed backend forgets its verdict: the checker starts it afresh if probed again.
-      if (!rec.checked) rec.health = health::Health::kUnknown;
-      next[hk] = rec;
-      if (!rec.checked) continue;
-      health::TargetSpec t;
-      t.key = hk;
-      t.endpoint.address = hc.address().empty() ? *addr : *parseIpAddress(hc.address());
-      // The check's port, else the backend's own (nat/fullnat backends listen on it), else the
-      // VIP's.
-      t.endpoint.port = static_cast<uint16_t>(hc.port() != 0 ? hc.port() : bk->port);
-      t.spec = toCheckSpec(hc);
-      t.initial = rec.health;  // used only by a target the checker does not know yet
-      targets.push_back(std::move(t));
+namespace {
+
+health::TargetSpec targetOf(const VipEntry& e, const Member& m) {
+  const v1::HealthCheck hc = config::effectiveHealthCheck(e.spec, e.spec.backends(m.spec_index));
+  health::TargetSpec t;
+  t.key = m.health_key;
+  t.endpoint.address = hc.address().empty() ? m.address : *parseIpAddress(hc.address());
+  // The check's port, else the backend's own (nat/fullnat backends listen on it), else the VIP's.
+  t.endpoint.port = static_cast<uint16_t>(hc.port() != 0 ? hc.port() : m.port);
+  t.spec = toCheckSpec(hc);
+  t.initial = m.health.health;  // used only by a target the checker does not know yet
+  return t;
+}
+
+}  // namespace
+
+void State::afterApplyLocked(const std::map<VipKey, EntryPtr>& before,
+                             const std::set<VipKey>& changed) {
+  // ---- checker targets and the health-key index follow the changed VIPs' memberships ----
+  std::vector<health::TargetSpec> upsert;
+  std::vector<std::string> remove;
+  for (const VipKey& key : changed) {
+    const VipEntry* now = entryLocked(key);
+    auto old = before.find(key);
+    if (old != before.end()) {
+      for (const auto& [bk, m] : old->second->members) {
+        if (!m.health.checked) continue;
+        const Member* still = nullptr;
+        if (now != nullptr) {
+          auto it = now->members.find(bk);
+          if (it != now->members.end() && it->second.health.checked) still = &it->second;
+        }
+        if (still == nullptr) {
+          remove.push_back(m.health_key);
+          health_index_.erase(m.health_key);
+        }
+      }
+    }
+    if (now == nullptr) continue;
+    for (const auto& [bk, m] : now->members) {
+      if (!m.health.checked) continue;
+      health_index_[m.health_key] = {key, bk};
+      upsert.push_back(targetOf(*now, m));
     }
   }
-  health_ = std::move(next);
   // The checker never calls its listener under its own lock, so calling it under mu_ cannot
   // deadlock against onHealthTransition.
-  if (checker_ != nullptr) checker_->setTargets(std::move(targets));
+  if (auto* checker = checker_.load(); checker != nullptr && (!upsert.empty() || !remove.empty())) {
+    checker->updateTargets(std::move(upsert), remove);
+  }
 
   // ---- events for what changed (after the transition that caused them) ----
   if (lead_event_) {
     events_.publish(*lead_event_);
     lead_event_.reset();
   }
-  for (const auto& [key, e] : model_.vips) {
-    auto old = before.vips.find(key);
-    if (old == before.vips.end()) {
+  for (const VipKey& key : changed) {
+    const VipEntry* e = entryLocked(key);
+    auto oit = before.find(key);
+    const VipEntry* old = oit == before.end() ? nullptr : oit->second.get();
+    if (e == nullptr) {
+      if (old != nullptr) {
+        publish(v1::Event::KIND_VIP_REMOVED, key, "",
+                absl::StrCat("vip ", key.toString(), " removed"));
+      }
+      continue;
+    }
+    if (old == nullptr) {
       publish(v1::Event::KIND_VIP_ADDED, key, "", absl::StrCat("vip ", key.toString(), " added"));
     }
-    for (const auto& [bk, m] : e.members) {
+    for (const auto& [bk, m] : e->members) {
       const Member* om = nullptr;
-      if (old != before.vips.end()) {
-        auto it = old->second.members.find(bk);
-        if (it != old->second.members.end()) om = &it->second;
+      if (old != nullptr) {
+        auto it = old->members.find(bk);
+        if (it != old->members.end()) om = &it->second;
       }
-      const std::string a = backendLabel(key, bk);
+      const std::string& a = m.label;
       if (om == nullptr) {
         publish(v1::Event::KIND_BACKEND_ADDED, key, a,
                 absl::StrCat("backend ", a, " added to vip ", key.toString()));
@@ -178,48 +186,56 @@ void State::afterApplyLocked(const Model& before) {
                              m.draining ? " is draining" : " is active again"));
       }
     }
-    if (old != before.vips.end()) {
-      for (const auto& [bk, m] : old->second.members) {
-        if (e.members.count(bk)) continue;
-        const std::string a = backendLabel(key, bk);
-        publish(v1::Event::KIND_BACKEND_REMOVED, key, a,
-                absl::StrCat("backend ", a, " removed from vip ", key.toString()));
+    if (old != nullptr) {
+      for (const auto& [bk, m] : old->members) {
+        if (e->members.count(bk)) continue;
+        publish(v1::Event::KIND_BACKEND_REMOVED, key, m.label,
+                absl::StrCat("backend ", m.label, " removed from vip ", key.toString()));
       }
     }
-    const bool was_down = old != before.vips.end() && old->second.all_down;
-    if (e.all_down && !was_down) {
-      const bool keep = e.spec.all_down_policy() != v1::ALL_DOWN_POLICY_DROP;
+    const bool was_down = old != nullptr && old->all_down;
+    if (e->all_down && !was_down) {
+      const bool keep = e->spec.all_down_policy() != v1::ALL_DOWN_POLICY_DROP;
       std::string msg =
           absl::StrCat("every backend of vip ", key.toString(), " is down: ",
                        keep ? "keeping the last healthy backends in rotation (keep_last_healthy)"
                             : "dropping new flows (drop)");
       spdlog::warn("state: {}", msg);
       publish(v1::Event::KIND_VIP_ALL_DOWN, key, "", msg);
-    } else if (!e.all_down && was_down) {
+    } else if (!e->all_down && was_down) {
       std::string msg = absl::StrCat("vip ", key.toString(), " recovered: a backend is up again");
       spdlog::info("state: {}", msg);
       publish(v1::Event::KIND_VIP_RECOVERED, key, "", msg);
     }
   }
-  for (const auto& [key, e] : before.vips) {
-    if (model_.vips.count(key)) continue;
-    publish(v1::Event::KIND_VIP_REMOVED, key, "", absl::StrCat("vip ", key.toString(), " removed"));
-  }
 }
 
 void State::attachHealthChecker(health::HealthChecker* checker) {
   std::lock_guard lock(mu_);
-  checker_ = checker;
-  Model none;  // no events: only the targets are (re)computed
-  none.vips = model_.vips;
-  afterApplyLocked(none);
+  checker_.store(checker);
+  if (checker == nullptr) return;
+  std::vector<health::TargetSpec> targets;
+  for (const auto& [key, e] : model_.vips) {
+    for (const auto& [bk, m] : e->members) {
+      if (m.health.checked) targets.push_back(targetOf(*e, m));
+    }
+  }
+  checker->setTargets(std::move(targets));
 }
 
 void State::onHealthTransition(const std::string& key, const health::Transition& tr) {
   std::lock_guard lock(mu_);
-  auto it = health_.find(key);
-  if (it == health_.end() || !it->second.checked) return;  // a target removed meanwhile
-  HealthRecord& rec = it->second;
+  auto it = health_index_.find(key);
+  if (it == health_index_.end()) return;  // a target removed meanwhile
+  const auto [vip, bk] = it->second;
+  const VipEntry* e = entryLocked(vip);
+  if (e == nullptr) return;
+  auto mit = e->members.find(bk);
+  if (mit == e->members.end() || !mit->second.health.checked) return;
+  const Member& member = mit->second;
+  HealthRecord rec = member.health;
+  auto pending = pending_health_.find({vip, bk});
+  if (pending != pending_health_.end()) rec = pending->second;
   rec.health = tr.to;
   rec.last = tr;
   rec.last_unix_ms = toUnixMs(tr.at);
@@ -227,148 +243,159 @@ void State::onHealthTransition(const std::string& key, const health::Transition&
   spdlog::info("health: {}: {} -> {} ({})", key, health::healthName(tr.from),
                health::healthName(tr.to), tr.reason);
 
-  v1::Event e;
-  e.set_kind(v1::Event::KIND_BACKEND_HEALTH);
-  e.set_time_unix_ms(rec.last_unix_ms);
-  *e.mutable_vip() = rec.vip.toProto();
-  e.set_backend(rec.label);
-  auto* t = e.mutable_health_transition();
+  v1::Event ev;
+  ev.set_kind(v1::Event::KIND_BACKEND_HEALTH);
+  ev.set_time_unix_ms(rec.last_unix_ms);
+  *ev.mutable_vip() = vip.toProto();
+  ev.set_backend(member.label);
+  auto* t = ev.mutable_health_transition();
   t->set_time_unix_ms(rec.last_unix_ms);
   t->set_from(toProtoHealth(tr.from));
   t->set_to(toProtoHealth(tr.to));
   t->set_reason(tr.reason);
-  e.set_message(absl::StrCat("backend ", rec.label, " of vip ", rec.vip.toString(),
-                             ": ", health::healthName(tr.from), " -> ", health::healthName(tr.to),
-                             " (", tr.reason, ")"));
+  ev.set_message(absl::StrCat("backend ", member.label, " of vip ", vip.toString(), ": ",
+                              health::healthName(tr.from), " -> ", health::healthName(tr.to), " (",
+                              tr.reason, ")"));
   // Published once the data plane reflects it (so a watcher sees the new table), ahead of the
   // VIP events it causes.
-  lead_event_ = std::move(e);
+  lead_event_ = std::move(ev);
+  pending_health_[{vip, bk}] = rec;
 
-  // Unknown -> up changes nothing in the data plane (unknown is already in rotation); the plan
-  // finds that out and writes nothing.
-  absl::Status st = applyLocked(model_.config, false, nullptr);
+  // Only this VIP is re-planned. Unknown -> up changes nothing in the data plane (unknown is
+  // already in rotation); the plan finds that out and writes nothing.
+  absl::Status st = retryPendingHealthLocked();
   if (lead_event_) {  // not applied
     events_.publish(*lead_event_);
     lead_event_.reset();
   }
-  health_pending_ = !st.ok();
   if (!st.ok()) {
     spdlog::error("state: applying the health of {} failed (retried): {}", key, st.ToString());
   }
 }
 
-absl::Status State::retryPendingHealth() {
-  std::lock_guard lock(mu_);
-  if (!health_pending_) return absl::OkStatus();
-  absl::Status st = applyLocked(model_.config, false, nullptr);
-  health_pending_ = !st.ok();
+absl::Status State::retryPendingHealthLocked() {
+  if (pending_health_.empty()) return absl::OkStatus();
+  std::set<VipKey> vips;
+  for (const auto& [k, rec] : pending_health_) vips.insert(k.first);
+  std::vector<VipChange> changes;
+  for (const VipKey& k : vips) {
+    const VipEntry* e = entryLocked(k);
+    if (e != nullptr) changes.push_back({k, &e->spec});
+  }
+  PlanInputs in = planInputs();
+  in.health_override = [this](const VipKey& v, const BackendKey& b) -> const HealthRecord* {
+    auto it = pending_health_.find({v, b});
+    return it == pending_health_.end() ? nullptr : &it->second;
+  };
+  // The specs are the model's own: copy them, the commit replaces the entries that hold them.
+  std::vector<v1::Vip> specs;
+  specs.reserve(changes.size());
+  for (VipChange& c : changes) {
+    specs.push_back(*c.spec);
+    c.spec = &specs.back();
+  }
+  absl::Status st = applyVipsLocked(changes, &in);
+  if (st.ok()) pending_health_.clear();
   return st;
 }
 
-v1::BackendStatus State::backendStatusLocked(const Entry& e, const v1::Backend& spec,
-                                             const std::vector<uint64_t>& open_flows) const {
+absl::Status State::retryPendingHealth() {
+  std::lock_guard lock(mu_);
+  return retryPendingHealthLocked();
+}
+
+v1::BackendStatus State::backendStatusOf(const VipEntry& e, const Member& m,
+                                         const std::vector<uint64_t>& open_flows) const {
   v1::BackendStatus out;
-  auto bk = backendKeyOf(e.key, spec);
   // "ADDR:PORT" when the backend's port is not the VIP's (the message has no port field).
-  out.set_address(bk.ok() ? backendLabel(e.key, *bk) : spec.address());
-  out.set_weight(spec.weight());
-  out.set_state(spec.state() == v1::BACKEND_STATE_DRAINING ? v1::BACKEND_STATE_DRAINING
-                                                           : v1::BACKEND_STATE_ACTIVE);
-  if (!bk.ok()) return out;
-  const std::string hk = healthKey(e.key, *bk);
-  auto rec = health_.find(hk);
-  const bool checked = rec != health_.end() && rec->second.checked;
-  out.set_health(checked ? toProtoHealth(rec->second.health) : v1::HEALTH_UP);
-  if (checked && rec->second.last) {
+  out.set_address(m.label);
+  out.set_weight(m.weight);
+  out.set_state(m.draining ? v1::BACKEND_STATE_DRAINING : v1::BACKEND_STATE_ACTIVE);
+  const bool checked = m.health.checked;
+  out.set_health(checked ? toProtoHealth(m.health.health) : v1::HEALTH_UP);
+  if (checked && m.health.last) {
     auto* t = out.mutable_last_transition();
-    t->set_time_unix_ms(rec->second.last_unix_ms);
-    t->set_from(toProtoHealth(rec->second.last->from));
-    t->set_to(toProtoHealth(rec->second.last->to));
-    t->set_reason(rec->second.last->reason);
+    t->set_time_unix_ms(m.health.last_unix_ms);
+    t->set_from(toProtoHealth(m.health.last->from));
+    t->set_to(toProtoHealth(m.health.last->to));
+    t->set_reason(m.health.last->reason);
   }
-  if (checked && checker_ != nullptr) {
-    if (auto st = checker_->status(hk)) out.set_last_check_result(st->last_reason);
+  auto* checker = checker_.load();
+  if (checked && checker != nullptr) {
+    if (auto st = checker->status(m.health_key)) out.set_last_check_result(st->last_reason);
   } else if (!checked) {
     out.set_last_check_result("not checked (health_check type none)");
   }
-  auto m = e.members.find(*bk);
-  if (m != e.members.end()) {
-    out.set_in_rotation(m->second.in_rotation);
-    if (m->second.id < open_flows.size()) out.set_open_flows(open_flows[m->second.id]);
-  }
+  out.set_in_rotation(m.in_rotation);
+  if (m.id < open_flows.size()) out.set_open_flows(open_flows[m.id]);
+  (void)e;
+  return out;
+}
+
+v1::VipStatus State::vipStatusOf(const VipEntry& e, const std::vector<uint64_t>& open_flows) const {
+  v1::VipStatus out;
+  *out.mutable_vip() = e.key.toProto();
+  out.set_name(e.spec.name());
+  out.set_algorithm(e.spec.algorithm());
+  out.set_forwarding(e.spec.forwarding());
+  out.set_all_down(e.all_down);
+  out.set_table_size(e.table_m);
+  out.set_kernel_bytes(vipKernelBytes(e, possibleCpus()));
+  std::vector<const Member*> members;
+  members.reserve(e.members.size());
+  for (const auto& [bk, m] : e.members) members.push_back(&m);
+  std::sort(members.begin(), members.end(),
+            [](const Member* a, const Member* b) { return a->spec_index < b->spec_index; });
+  for (const Member* m : members) *out.add_backends() = backendStatusOf(e, *m, open_flows);
   return out;
 }
 
 absl::StatusOr<v1::VipStatus> State::vipStatus(const v1::VipKey& key_proto) const {
   auto key = config::vipKeyOf(key_proto);
   if (!key.ok()) return key.status();
-  std::lock_guard lock(mu_);
-  int i = findVip(*key);
-  auto it = model_.vips.find(*key);
-  if (i < 0 || it == model_.vips.end()) {
-    return absl::NotFoundError(absl::StrCat("vip ", key->toString(), " not found"));
+  auto v = view();
+  for (const EntryPtr& e : v->vips) {
+    if (e->key != *key) continue;
+    auto open = dataplane_.readOpenFlows();
+    if (!open.ok()) return open.status();
+    return vipStatusOf(*e, *open);
   }
-  auto open = dataplane_.readOpenFlows();
-  if (!open.ok()) return open.status();
-  return vipStatusLocked(model_.config.vips(i), it->second, *open);
+  return absl::NotFoundError(absl::StrCat("vip ", key->toString(), " not found"));
 }
 
 absl::StatusOr<std::vector<v1::VipStatus>> State::vipStatuses() const {
-  std::lock_guard lock(mu_);
+  auto v = view();
   // One read of the open-flow counts for every VIP (a per-VIP vipStatus() would read all
   // XLB_MAX_BACKENDS counts once per VIP).
   auto open = dataplane_.readOpenFlows();
   if (!open.ok()) return open.status();
   std::vector<v1::VipStatus> out;
-  for (const v1::Vip& spec : model_.config.vips()) {
-    auto key = config::vipKeyOf(spec);
-    if (!key.ok()) continue;
-    auto it = model_.vips.find(*key);
-    if (it == model_.vips.end()) continue;
-    out.push_back(vipStatusLocked(spec, it->second, *open));
-  }
-  return out;
-}
-
-v1::VipStatus State::vipStatusLocked(const v1::Vip& spec, const Entry& e,
-                                     const std::vector<uint64_t>& open_flows) const {
-  v1::VipStatus out;
-  *out.mutable_vip() = e.key.toProto();
-  out.set_name(spec.name());
-  out.set_algorithm(spec.algorithm());
-  out.set_forwarding(spec.forwarding());
-  out.set_all_down(e.all_down);
-  for (const v1::Backend& b : spec.backends()) {
-    *out.add_backends() = backendStatusLocked(e, b, open_flows);
-  }
+  out.reserve(v->vips.size());
+  for (const EntryPtr& e : v->vips) out.push_back(vipStatusOf(*e, *open));
   return out;
 }
 
 std::vector<v1::Event> State::healthSnapshot() const {
-  std::lock_guard lock(mu_);
+  auto v = view();
   std::vector<v1::Event> out;
   const uint64_t now = unixNowMs();
-  for (const v1::Vip& spec : model_.config.vips()) {
-    auto key = config::vipKeyOf(spec);
-    if (!key.ok()) continue;
-    auto it = model_.vips.find(*key);
-    if (it == model_.vips.end()) continue;
-    for (const v1::Backend& b : spec.backends()) {
-      v1::BackendStatus st = backendStatusLocked(it->second, b, {});
-      v1::Event e;
-      e.set_kind(v1::Event::KIND_BACKEND_HEALTH);
-      e.set_time_unix_ms(now);
-      *e.mutable_vip() = key->toProto();
-      e.set_backend(st.address());
-      auto* t = e.mutable_health_transition();
+  for (const EntryPtr& e : v->vips) {
+    v1::VipStatus vs = vipStatusOf(*e, {});
+    for (const v1::BackendStatus& st : vs.backends()) {
+      v1::Event ev;
+      ev.set_kind(v1::Event::KIND_BACKEND_HEALTH);
+      ev.set_time_unix_ms(now);
+      *ev.mutable_vip() = e->key.toProto();
+      ev.set_backend(st.address());
+      auto* t = ev.mutable_health_transition();
       *t = st.last_transition();
       t->set_to(st.health());  // the current health, whatever the last transition said
-      e.set_message(absl::StrCat("backend ", st.address(), " of vip ", key->toString(), " is ",
-                                 st.health() == v1::HEALTH_UP     ? "up"
-                                 : st.health() == v1::HEALTH_DOWN ? "down"
-                                                                  : "unknown (not probed yet)",
-                                 st.state() == v1::BACKEND_STATE_DRAINING ? ", draining" : ""));
-      out.push_back(std::move(e));
+      ev.set_message(absl::StrCat("backend ", st.address(), " of vip ", e->key.toString(), " is ",
+                                  st.health() == v1::HEALTH_UP     ? "up"
+                                  : st.health() == v1::HEALTH_DOWN ? "down"
+                                                                   : "unknown (not probed yet)",
+                                  st.state() == v1::BACKEND_STATE_DRAINING ? ", draining" : ""));
+      out.push_back(std::move(ev));
     }
   }
   return out;
@@ -379,17 +406,20 @@ absl::StatusOr<v1::BackendStatus> State::setDrainingLocked(const v1::VipKey& key
                                                            bool draining) {
   auto ref = findBackendLocked(key_proto, address_text);
   if (!ref.ok()) return ref.status();
-  const int i = ref->vip, b = ref->backend;
-  const v1::BackendState want = draining ? v1::BACKEND_STATE_DRAINING : v1::BACKEND_STATE_ACTIVE;
-  const bool is_draining = model_.config.vips(i).backends(b).state() == v1::BACKEND_STATE_DRAINING;
-  if (is_draining != draining) {
-    v1::Config next = model_.config;
-    next.mutable_vips(i)->mutable_backends(b)->set_state(want);
-    if (auto st = applyLocked(next, false, nullptr); !st.ok()) return st;
+  const BackendKey bk{ref->member->address, ref->member->port};
+  if (ref->member->draining != draining) {
+    const int index = ref->member->spec_index;
+    const v1::BackendState want =
+        draining ? v1::BACKEND_STATE_DRAINING : v1::BACKEND_STATE_ACTIVE;
+    auto st = editVipLocked(ref->key, [index, want](v1::Vip& spec) {
+      spec.mutable_backends(index)->set_state(want);
+    });
+    if (!st.ok()) return st.status();
   }
   auto open = dataplane_.readOpenFlows();
   std::vector<uint64_t> counts = open.ok() ? std::move(*open) : std::vector<uint64_t>{};
-  return backendStatusLocked(model_.vips.at(ref->key), model_.config.vips(i).backends(b), counts);
+  const VipEntry* e = entryLocked(ref->key);
+  return backendStatusOf(*e, e->members.at(bk), counts);
 }
 
 absl::StatusOr<v1::BackendStatus> State::drainBackend(const v1::VipKey& key,
@@ -402,6 +432,26 @@ absl::StatusOr<v1::BackendStatus> State::undrainBackend(const v1::VipKey& key,
                                                         const std::string& address) {
   std::lock_guard lock(mu_);
   return setDrainingLocked(key, address, false);
+}
+
+nat::NatVipMap State::natVips() const {
+  auto v = view();
+  nat::NatVipMap out;
+  for (const EntryPtr& e : v->vips) {
+    nat::NatVipInfo info;
+    info.id = e->id;
+    info.key = e->key;
+    info.name = e->spec.name();
+    info.mode = e->spec.forwarding();
+    info.timeouts = nat::timeoutsOf(e->spec.nat_timeouts());
+    out.emplace(info.id, std::move(info));
+  }
+  return out;
+}
+
+void State::setLocalPortRangeReader(nat::LocalPortRangeReader reader) {
+  std::lock_guard lock(mu_);
+  local_port_range_ = std::move(reader);
 }
 
 // The data plane adds and subtracts concurrently with the scan, and a scan of a large table takes
@@ -425,9 +475,9 @@ absl::StatusOr<v1::BackendStatus> State::undrainBackend(const v1::VipKey& key,
 absl::Status State::reconcileOpenFlows(uint64_t idle_timeout_ns) {
   std::vector<std::pair<uint32_t, xlb_backend>> table;
   {
-    std::lock_guard lock(mu_);
-    for (const auto& [key, e] : model_.vips) {
-      for (const auto& [addr, m] : e.members) table.emplace_back(m.id, m.value);
+    auto v = view();
+    for (const EntryPtr& e : v->vips) {
+      for (const auto& [addr, m] : e->members) table.emplace_back(m.id, m.value);
     }
   }
   // The scan (up to the whole flow table) runs unlocked so API calls and health verdicts are not
@@ -453,7 +503,7 @@ absl::Status State::reconcileOpenFlows(uint64_t idle_timeout_ns) {
   absl::Status result;
   size_t fixed = 0;
   for (const auto& [key, e] : model_.vips) {
-    for (const auto& [addr, m] : e.members) {
+    for (const auto& [addr, m] : e->members) {
       auto g = scanned_gen.find(m.id);
       // Assigned to another backend since the snapshot: its count is not ours to write.
       if (g == scanned_gen.end() || g->second != m.gen) continue;

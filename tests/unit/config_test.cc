@@ -365,7 +365,7 @@ TEST(ConfigValidateTest, MaglevTableSize) {
             "backends = 1030, e.g. 131071) for an even spread");
 }
 
-TEST(ConfigValidateTest, DefaultTableTooSmallForManyBackends) {
+TEST(ConfigValidateTest, AutomaticTableSizeFitsManyBackends) {
   v1::Config c;
   auto* vip = c.add_vips();
   vip->set_address("10.0.0.1");
@@ -374,11 +374,13 @@ TEST(ConfigValidateTest, DefaultTableTooSmallForManyBackends) {
     vip->add_backends()->set_address("10." + std::to_string(i / 250 + 1) + ".0." +
                                      std::to_string(i % 250 + 1));
   }
+  // Unset: the agent picks a size from the backend count, so no size has to be written.
+  EXPECT_TRUE(validateConfig(c).ok()) << validateConfig(c);
+  // An explicit size is still checked against the count.
+  vip->set_maglev_table_size(65537);
   EXPECT_EQ(validateConfig(c).message(),
-            "vips[0].maglev_table_size: the default 65537 is too small for 6600 backends (set a "
-            "prime >= 66000, e.g. 1000003)");
-  vip->set_maglev_table_size(1000003);
-  EXPECT_TRUE(validateConfig(c).ok());
+            "vips[0].maglev_table_size: 65537 is too small for 6600 backends (use a prime >= 10 x "
+            "backends = 66000, e.g. 131071) for an even spread");
 }
 
 TEST(ConfigValidateTest, EncapPrefixes) {
@@ -450,7 +452,7 @@ TEST(ConfigNormalizeTest, FillsDefaultsAndCanonicalises) {
   EXPECT_EQ(vip.address(), "2001:db8::10");
   EXPECT_EQ(vip.algorithm(), v1::ALGORITHM_MAGLEV);
   EXPECT_EQ(vip.forwarding(), v1::FORWARDING_MODE_DSR);
-  EXPECT_EQ(vip.maglev_table_size(), 65537u);
+  EXPECT_FALSE(vip.has_maglev_table_size());  // unset = sized from the backend count
   EXPECT_EQ(vip.backends(0).weight(), 1u);
   EXPECT_EQ(c.encap().source_v4_prefix(), "172.16.0.0/16");
   EXPECT_EQ(c.encap().source_v6_prefix(), "fd00:7862::/64");

@@ -366,13 +366,14 @@ TEST_F(StateTest, VipWithoutBackendsHasNoTable) {
   vip.set_protocol(v1::PROTOCOL_TCP);
   auto added = state_.addVip(vip);
   ASSERT_TRUE(added.ok()) << added.status();
-  EXPECT_EQ(added->maglev_table_size(), 65537u);
+  EXPECT_FALSE(added->has_maglev_table_size());
   EXPECT_EQ(added->forwarding(), v1::FORWARDING_MODE_DSR);
   EXPECT_TRUE(dp_.vip(vipKey("10.0.0.20", 443)).has_value());
   EXPECT_TRUE(dp_.table(0).empty());
   auto with = state_.addBackend(protoKey("10.0.0.20", 443), backend("10.0.1.1", 5));
   ASSERT_TRUE(with.ok());
-  EXPECT_EQ(dp_.table(0).size(), 65537u);
+  EXPECT_EQ(dp_.table(0).size(), 1021u);  // sized from the backend count
+  EXPECT_EQ((*state_.vipStatuses())[0].table_size(), 1021u);
 }
 
 TEST_F(StateTest, RollbackRestoresEveryEntryOnInjectedFailure) {
@@ -520,7 +521,7 @@ TEST_F(StateTest, ConfigShowsEffectiveValues) {
                                false, nullptr)
                   .ok());
   v1::Config c = state_.config();
-  EXPECT_EQ(c.vips(0).maglev_table_size(), 65537u);
+  EXPECT_FALSE(c.vips(0).has_maglev_table_size());  // automatic: the status says the size
   EXPECT_EQ(c.vips(0).backends(0).weight(), 1u);
   EXPECT_EQ(c.vips(0).algorithm(), v1::ALGORITHM_MAGLEV);
 }

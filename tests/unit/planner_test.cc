@@ -1,0 +1,221 @@
+// SPDX-License-Identifier: Apache-2.0
+// Planner and State-at-scale tests against the fake data plane: diff minimality (an unchanged
+// config plans nothing, one weight plans one VIP), replacement within the limits always fits,
+// table sizes chosen from the backend count, and reads answered while a write is in progress.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <future>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "dataplane/fake_dataplane.h"
+#include "spdlog/spdlog.h"
+#include "state/planner.h"
+#include "state/state.h"
+
+namespace xlb::state {
+namespace {
+
+using dataplane::FakeDataplane;
+
+const bool kQuiet = (spdlog::set_level(spdlog::level::err), true);
+
+// `vips` VIPs 10.B.C.D:80 with `backends` backends each; `base` shifts the backend addresses
+// so two configs of one size share no membership.
+v1::Config makeConfig(int vips, int backends, int base = 0, uint32_t weight = 1) {
+  v1::Config c;
+  for (int i = 0; i < vips; ++i) {
+    v1::Vip* v = c.add_vips();
+    v->set_address(absl::StrCat("10.", 1 + i / 65536, ".", (i / 256) % 256, ".", i % 256));
+    v->set_port(80);
+    v->set_protocol(v1::PROTOCOL_TCP);
+    v->set_forwarding(v1::FORWARDING_MODE_IPIP);
+    for (int b = 0; b < backends; ++b) {
+      const int n = base + i * backends + b;
+      v1::Backend* be = v->add_backends();
+      be->set_address(absl::StrCat("172.", 16 + n / 65536, ".", (n / 256) % 256, ".", n % 256));
+      be->set_weight(weight);
+    }
+  }
+  return c;
+}
+
+v1::VipKey keyOf(const v1::Vip& vip) {
+  v1::VipKey k;
+  k.set_address(vip.address());
+  k.set_port(vip.port());
+  k.set_protocol(vip.protocol());
+  return k;
+}
+
+TEST(Planner, UnchangedConfigPlansNoStep) {
+  FakeDataplane dp;
+  State state(dp);
+  const v1::Config c = makeConfig(1000, 4);
+  ASSERT_TRUE(state.applyConfig(c, false, nullptr).ok());
+  dp.clearCalls();
+  std::vector<std::string> lines;
+  ASSERT_TRUE(state.applyConfig(c, false, &lines).ok());
+  EXPECT_TRUE(lines.empty());
+  EXPECT_TRUE(dp.calls().empty()) << dp.calls().size() << " writes, first " << dp.calls()[0].op;
+}
+
+TEST(Planner, OneWeightPlansOneVip) {
+  FakeDataplane dp;
+  State state(dp);
+  v1::Config c = makeConfig(500, 4);
+  ASSERT_TRUE(state.applyConfig(c, false, nullptr).ok());
+  const auto before = state.ids();
+  dp.clearCalls();
+  c.mutable_vips(321)->mutable_backends(2)->set_weight(7);
+  std::vector<std::string> lines;
+  ASSERT_TRUE(state.applyConfig(c, false, &lines).ok());
+  // The backend's slot and the VIP's table, nothing else.
+  ASSERT_EQ(dp.calls().size(), 2u);
+  EXPECT_EQ(dp.calls()[0].op, "upsertBackend");
+  EXPECT_EQ(dp.calls()[0].key, absl::StrCat("backend ", before[321].backends[2].id));
+  EXPECT_EQ(dp.calls()[1].op, "setSelectionTable");
+  EXPECT_EQ(dp.calls()[1].key.rfind(absl::StrCat("vip ", before[321].id, " "), 0), 0u)
+      << dp.calls()[1].key;
+  for (const std::string& l : lines) EXPECT_NE(l.find(c.vips(321).address()), std::string::npos) << l;
+
+  // The same through the single-object call.
+  dp.clearCalls();
+  auto vip = state.setBackendWeight(keyOf(c.vips(17)), c.vips(17).backends(0).address(), 3);
+  ASSERT_TRUE(vip.ok()) << vip.status();
+  EXPECT_EQ(vip->backends(0).weight(), 3u);
+  ASSERT_EQ(dp.calls().size(), 2u);
+  EXPECT_EQ(dp.calls()[0].key, absl::StrCat("backend ", before[17].backends[0].id));
+  EXPECT_EQ(state.config().vips(17).backends(0).weight(), 3u);
+  EXPECT_EQ(state.config().vips(321).backends(2).weight(), 7u);
+}
+
+TEST(Planner, UnchangedVipsKeepTheirEntries) {
+  FakeDataplane dp;
+  State state(dp);
+  v1::Config c = makeConfig(50, 3);
+  ASSERT_TRUE(state.applyConfig(c, false, nullptr).ok());
+  // Planner against a model built by a fresh plan: an unchanged VIP is the same pointer.
+  Model empty;
+  std::vector<uint32_t> gens(XLB_MAX_BACKENDS, 0);
+  PlanInputs in;
+  in.dp = &dp;
+  in.gens = &gens;
+  auto first = Planner(empty, in).planConfig(config::normalize(c));
+  ASSERT_TRUE(first.ok());
+  c.mutable_vips(4)->mutable_backends(1)->set_weight(9);
+  auto second = Planner(first->next, in).planConfig(config::normalize(c));
+  ASSERT_TRUE(second.ok());
+  ASSERT_EQ(second->changed.size(), 1u);
+  for (const auto& [key, e] : second->next.vips) {
+    const bool same = e == first->next.vips.at(key);
+    EXPECT_EQ(same, key.address.toString() != c.vips(4).address()) << key.toString();
+  }
+}
+
+// Any config within the limits is accepted whatever it replaces: a full set of memberships
+// replaced by an equally full, disjoint one reuses the ids it frees.
+TEST(Planner, ReplacementWithinLimitsAlwaysFits) {
+  FakeDataplane dp;
+  State state(dp);
+  const int per_vip = 16;
+  const int vips = XLB_MAX_BACKENDS / per_vip;
+  ASSERT_LE(vips, XLB_MAX_VIPS);
+  ASSERT_TRUE(state.applyConfig(makeConfig(vips, per_vip), false, nullptr).ok());
+  // Same VIP count, every membership new.
+  v1::Config other = makeConfig(vips, per_vip, XLB_MAX_BACKENDS);
+  std::vector<std::string> lines;
+  auto st = state.applyConfig(other, false, &lines);
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_EQ(dp.activeBackendCount(), static_cast<size_t>(XLB_MAX_BACKENDS));
+  // Fewer VIPs with more backends each (1,024 x 16 -> 100 x 100 in the words).
+  v1::Config wide = makeConfig(XLB_MAX_BACKENDS / 128, 128, 3 * XLB_MAX_BACKENDS);
+  st = state.applyConfig(wide, false, nullptr);
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_EQ(dp.activeBackendCount(), static_cast<size_t>(XLB_MAX_BACKENDS));
+  EXPECT_EQ(dp.vipCount(), static_cast<size_t>(XLB_MAX_BACKENDS / 128));
+  // Every slot belongs to a membership of the new config, with a generation above the old one's.
+  std::set<uint32_t> ids;
+  for (const VipIds& v : state.ids()) {
+    for (const BackendIds& b : v.backends) {
+      EXPECT_TRUE(ids.insert(b.id).second);
+      EXPECT_EQ(dp.backend(b.id).vip_id, v.id);
+      EXPECT_GE(dp.backend(b.id).gen, 2u);
+    }
+  }
+  // Over the limit is still refused, naming it, and changes nothing.
+  dp.clearCalls();
+  st = state.applyConfig(makeConfig(XLB_MAX_BACKENDS / 128 + 1, 128), false, nullptr);
+  EXPECT_EQ(st.code(), absl::StatusCode::kResourceExhausted) << st;
+  EXPECT_TRUE(dp.calls().empty());
+}
+
+TEST(Planner, TableSizeFollowsTheBackendCount) {
+  EXPECT_EQ(autoTableSize(1), 1021u);
+  EXPECT_EQ(autoTableSize(10), 1021u);
+  EXPECT_EQ(autoTableSize(11), 4099u);
+  EXPECT_EQ(autoTableSize(100), 16381u);
+  EXPECT_EQ(autoTableSize(655), 65537u);
+  EXPECT_EQ(autoTableSize(656), 262147u);
+  EXPECT_EQ(autoTableSize(100000), 1000003u);
+
+  FakeDataplane dp;
+  State state(dp);
+  v1::Config c = makeConfig(2, 3);
+  c.mutable_vips(1)->set_maglev_table_size(65537);
+  ASSERT_TRUE(state.applyConfig(c, false, nullptr).ok());
+  auto ids = state.ids();
+  EXPECT_EQ(ids[0].table_size, 1021u);
+  EXPECT_EQ(dp.table(ids[0].id).size(), 1021u);
+  EXPECT_EQ(ids[1].table_size, 65537u);  // as configured
+  EXPECT_GT(ids[0].kernel_bytes, 1021u * 8);
+  EXPECT_FALSE(state.config().vips(0).has_maglev_table_size());  // "auto" stays visible as unset
+
+  // Draining (like health) keeps the size: only the configured count decides it.
+  dp.clearCalls();
+  ASSERT_TRUE(state.drainBackend(keyOf(c.vips(0)), c.vips(0).backends(0).address()).ok());
+  EXPECT_EQ(dp.table(ids[0].id).size(), 1021u);
+  auto status = state.vipStatus(keyOf(c.vips(0)));
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->table_size(), 1021u);
+}
+
+// Reads never wait behind a write: while an apply is inside a data-plane write (holding the
+// write lock), another thread's reads complete and see the state before the apply.
+TEST(Planner, ReadsAreAnsweredDuringAnApply) {
+  FakeDataplane dp;
+  State state(dp);
+  ASSERT_TRUE(state.applyConfig(makeConfig(100, 4), false, nullptr).ok());
+  int reads_done = 0;
+  bool checked = false;
+  dp.onCall([&](const FakeDataplane::Call& call) {
+    if (checked || call.op != "setSelectionTable") return;
+    checked = true;
+    auto reader = std::async(std::launch::async, [&state] {
+      auto config = state.config();
+      auto ids = state.ids();
+      auto statuses = state.vipStatuses();
+      auto nat = state.natVips();
+      return std::make_tuple(config.vips_size(), ids.size(),
+                             statuses.ok() ? statuses->size() : size_t{0}, nat.size());
+    });
+    ASSERT_EQ(reader.wait_for(std::chrono::seconds(10)), std::future_status::ready)
+        << "a read waited for the apply in progress";
+    auto [config_vips, id_vips, status_vips, nat_vips] = reader.get();
+    EXPECT_EQ(config_vips, 100);  // the state before this apply
+    EXPECT_EQ(id_vips, 100u);
+    EXPECT_EQ(status_vips, 100u);
+    EXPECT_EQ(nat_vips, 100u);
+    ++reads_done;
+  });
+  ASSERT_TRUE(state.applyConfig(makeConfig(150, 4, 1000, 2), false, nullptr).ok());
+  dp.onCall(nullptr);
+  EXPECT_EQ(reads_done, 1);
+  EXPECT_EQ(state.config().vips_size(), 150);
+}
+
+}  // namespace
+}  // namespace xlb::state
