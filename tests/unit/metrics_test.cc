@@ -27,6 +27,7 @@ const bool kQuiet = (spdlog::set_level(spdlog::level::err), true);
 using test::countOf;
 using test::Exposition;
 using test::parseStrict;
+using test::Sample;
 using test::valueOf;
 
 v1::VipKey key(const char* addr, uint32_t port, v1::Protocol proto) {
