@@ -204,7 +204,8 @@ int run(const Options& opts) {
   }
   nat_collector.start();
 
-  // Prometheus /metrics (README "Metrics"): each scrape reads what GetStats and ListBackends read.
+  // Prometheus /metrics (README "Metrics"): each scrape gathers through inspect::gatherStats, as
+  // GetStats does.
   // A port that cannot be bound is logged, not fatal: forwarding must not depend on observability.
   std::unique_ptr<xlb::metrics::MetricsServer> metrics;
   if (!opts.metrics_listen.empty()) {

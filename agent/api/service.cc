@@ -3,11 +3,12 @@
 #include "api/service.h"
 
 #include <chrono>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "inspect/stats.h"
 #include "spdlog/spdlog.h"
-#include "stats/stats.h"
 
 namespace xlb::api {
 namespace {
@@ -129,15 +130,9 @@ grpc::Status BalancerService::SetBackendWeight(grpc::ServerContext* ctx,
 
 grpc::Status BalancerService::GetStats(grpc::ServerContext*, const v1::GetStatsRequest*,
                                        v1::Stats* resp) {
-  // Ids first: a VIP added between the two reads simply shows zero counters.
-  std::vector<state::VipIds> ids = state_.ids();
-  auto snapshot = dataplane_.readCounters();
-  if (!snapshot.ok()) return toGrpcStatus(snapshot.status());
-  auto open_flows = dataplane_.readOpenFlows();
-  if (!open_flows.ok()) return toGrpcStatus(open_flows.status());
-  const dataplane::FlowTableStatus flow_table = state_.flowTableStatus();
-  *resp = stats::buildStats(*snapshot, ids, *open_flows, &flow_table);
-  if (nat_ != nullptr) *resp->mutable_nat_table() = nat::toProto(nat_->status());
+  auto report = inspect::gatherStats(state_, dataplane_, nat_);
+  if (!report.ok()) return toGrpcStatus(report.status());
+  *resp = std::move(report->stats);
   return grpc::Status::OK;
 }
 

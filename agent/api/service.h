@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// The xlb.v1.Balancer gRPC service: a thin mapping of each RPC onto State (and stats/ for
-// GetStats).
+// The xlb.v1.Balancer gRPC service: a thin mapping of each RPC onto State (and inspect/'s
+// counter gatherer for GetStats).
 #pragma once
 
 #include <grpcpp/grpcpp.h>

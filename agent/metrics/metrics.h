@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "dataplane/dataplane.h"
+#include "inspect/stats.h"
 #include "nat/gc.h"
 #include "state/state.h"
 #include "xlb/v1/xlb.pb.h"
@@ -23,15 +24,12 @@ struct AgentInfo {
 };
 
 // fullnat port allocation failures of one backend (xlb_nat_fail).
-struct NatFailure {
-  std::string vip;      // "10.0.0.10:80/tcp"
-  std::string backend;  // BackendIds::address
-  uint64_t count = 0;
-};
+using NatFailure = inspect::NatFailure;
 
-// Everything one scrape renders: the same building blocks GetStats and ListBackends answer with.
+// Everything one scrape renders: what inspect::gatherStats() reads (the numbers GetStats answers
+// with), plus the agent's own figures.
 struct MetricsInput {
-  v1::Stats stats;                  // stats::buildStats()
+  v1::Stats stats;                  // inspect::StatsReport::stats, as GetStats returns it
   std::vector<v1::VipStatus> vips;  // State::vipStatuses() (in_rotation, all_down)
   AgentInfo agent;
   std::optional<nat::NatTableStatus> nat;  // the NAT collector's figures, when it runs
@@ -41,8 +39,9 @@ struct MetricsInput {
 // The agent's version (the CMake project version).
 const char* agentVersion();
 
-// Reads counters, open flows and every VIP's status once. A VIP deleted between the reads is
-// simply absent from `vips` (its rotation gauges are then left out of that scrape).
+// One inspect::gatherStats() with every part (counters, open flows, NAT failures, every VIP's
+// status). A VIP deleted between the reads is simply absent from `vips` (its rotation gauges are
+// then left out of that scrape).
 absl::StatusOr<MetricsInput> collectMetrics(const state::State& state,
                                             dataplane::Dataplane& dataplane, AgentInfo agent,
                                             const nat::NatCollector* nat = nullptr);

@@ -18,9 +18,9 @@
 #include <set>
 #include <string>
 
-#include "api/inspect.h"
 #include "config/yaml.h"
 #include "fixture.h"
+#include "inspect/inspector.h"
 #include "spdlog/spdlog.h"
 #include "state/state.h"
 
@@ -134,7 +134,7 @@ class ExplainBpfTest : public ::testing::Test {
   void SetUp() override {
     dp_ = loadOrSkip("bpf explain tests", 65536);
     state_ = std::make_unique<state::State>(*dp_);
-    inspector_ = std::make_unique<api::InspectorService>(*state_, *dp_);
+    inspector_ = std::make_unique<inspect::Inspector>(*state_, *dp_);
     auto config = config::parseConfigYaml(kConfig);
     ASSERT_TRUE(config.ok()) << config.status();
     ASSERT_TRUE(state_->applyConfig(*config, false, nullptr).ok());
@@ -240,7 +240,7 @@ class ExplainBpfTest : public ::testing::Test {
 
   std::unique_ptr<BpfDataplane> dp_;
   std::unique_ptr<state::State> state_;
-  std::unique_ptr<api::InspectorService> inspector_;
+  std::unique_ptr<inspect::Inspector> inspector_;
   std::mt19937 rng_{20261125};
 };
 

@@ -15,17 +15,17 @@
 #include <tuple>
 #include <vector>
 
-#include "api/inspect.h"
 #include "config/yaml.h"
 #include "dataplane/fake_dataplane.h"
 #include "dataplane/flow_hash.h"
 #include "flow_key.h"
+#include "inspect/inspector.h"
 #include "inspect_helpers.h"
 #include "nat/nat_fixtures.h"
 #include "spdlog/spdlog.h"
 #include "state/state.h"
 
-namespace xlb::api {
+namespace xlb::inspect {
 namespace {
 
 using ::xlb::test::flowKey;
@@ -105,13 +105,13 @@ class InspectNatTest : public ::testing::Test {
   }
 
   v1::ListFlowsResponse list(const v1::ListFlowsRequest& req) {
-    auto r = service_.listFlows(req);
+    auto r = inspector_.listFlows(req);
     EXPECT_TRUE(r.ok()) << r.status();
     return r.ok() ? *r : v1::ListFlowsResponse{};
   }
   v1::ExplainResponse explain(const std::string& src, uint32_t sport, const std::string& dst,
                               uint32_t dport) {
-    auto r = service_.explain(test::explainRequest(src, sport, dst, dport));
+    auto r = inspector_.explain(test::explainRequest(src, sport, dst, dport));
     EXPECT_TRUE(r.ok()) << r.status();
     return r.ok() ? *r : v1::ExplainResponse{};
   }
@@ -125,7 +125,7 @@ class InspectNatTest : public ::testing::Test {
 
   dataplane::FakeDataplane dp_;
   state::State state_{dp_};
-  InspectorService service_{state_, dp_};
+  Inspector inspector_{state_, dp_};
   std::map<std::string, uint32_t> vip_id_, backend_id_;
 };
 
@@ -518,4 +518,4 @@ TEST_F(InspectNatTest, ExplainReplyWithoutAConnectionIsDroppedOnlyWhenItComesFro
 }
 
 }  // namespace
-}  // namespace xlb::api
+}  // namespace xlb::inspect

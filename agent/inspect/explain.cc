@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The Explainer (see explain.h): input checks, VIP lookup, and the dsr/ipip path (flow table, then
 // the VIP's algorithm).
-#include "api/explain.h"
+#include "inspect/explain.h"
 
 #include <algorithm>
 #include <utility>
@@ -12,7 +12,7 @@
 #include "dataplane/flow_hash.h"
 #include "stats/stats.h"
 
-namespace xlb::api::internal {
+namespace xlb::inspect::internal {
 
 absl::StatusOr<ExplainInputs> parseExplain(const v1::ExplainRequest& req) {
   std::vector<std::string> errors;
@@ -297,4 +297,4 @@ absl::Status Explainer::select(const xlb_vip_value& v, const xlb_flow_key& key,
   return absl::OkStatus();
 }
 
-}  // namespace xlb::api::internal
+}  // namespace xlb::inspect::internal

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// Internal to api/: the Explainer behind Inspector.Explain. It follows bpf/balancer.bpf.c step by
-// step over the live maps: VIP lookup; for dsr/ipip VIPs the flow table (lib/flow.h) and the
-// algorithm (lib/select.h) in explain.cc; for nat/fullnat VIPs and replies to no VIP the NAT table
-// (lib/nat.h) in explain_nat.cc.
+// Internal to inspect/: the Explainer behind Inspector::explain. It follows bpf/balancer.bpf.c
+// step by step over the live maps: VIP lookup; for dsr/ipip VIPs the flow table (lib/flow.h) and
+// the algorithm (lib/select.h) in explain.cc; for nat/fullnat VIPs and replies to no VIP the NAT
+// table (lib/nat.h) in explain_nat.cc.
 #pragma once
 
 #include <cstdint>
@@ -12,14 +12,14 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "api/inspect_internal.h"
 #include "common/address.h"
 #include "dataplane/dataplane.h"
+#include "inspect/internal.h"
 #include "nat/collector.h"
 #include "xlb/abi.h"
 #include "xlb/v1/xlb.pb.h"
 
-namespace xlb::api::internal {
+namespace xlb::inspect::internal {
 
 struct ExplainInputs {
   IpAddress src, dst;
@@ -89,4 +89,4 @@ class Explainer {
   uint64_t now_ns_ = 0;
 };
 
-}  // namespace xlb::api::internal
+}  // namespace xlb::inspect::internal

@@ -9,11 +9,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "api/explain.h"
+#include "inspect/explain.h"
 #include "nat/list.h"
 #include "nat/nat_config.h"
 
-namespace xlb::api::internal {
+namespace xlb::inspect::internal {
 namespace {
 
 std::array<uint8_t, 16> bytesOf(const uint8_t* p) {
@@ -331,4 +331,4 @@ absl::StatusOr<bool> Explainer::natReply(const xlb_flow_key& key, v1::ExplainRes
   return true;
 }
 
-}  // namespace xlb::api::internal
+}  // namespace xlb::inspect::internal

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// Internal to api/: what the Inspector's flow listing (inspect.cc) and its Explainer (explain.h)
-// share: the agent's view of the VIPs, a per-request backend slot cache, key conversions.
+// Internal to inspect/: what the Inspector's flow listing (inspector.cc) and its Explainer
+// (explain.h) share: the agent's view of the VIPs, a per-request backend slot cache, key
+// conversions.
 #pragma once
 
 #include <arpa/inet.h>
@@ -24,7 +25,7 @@
 #include "xlb/abi.h"
 #include "xlb/v1/xlb.pb.h"
 
-namespace xlb::api::internal {
+namespace xlb::inspect::internal {
 
 inline constexpr uint64_t kNsPerMs = 1000000;
 
@@ -131,4 +132,4 @@ class BackendCache {
   std::unordered_map<uint32_t, xlb_backend> cache_;
 };
 
-}  // namespace xlb::api::internal
+}  // namespace xlb::inspect::internal
