@@ -3,6 +3,7 @@
 #include "output.h"
 
 #include <ctime>
+#include <map>
 #include <sstream>
 
 #include "absl/strings/match.h"
@@ -146,17 +147,32 @@ namespace {
 uint32_t effectiveWeight(const xlb::v1::Backend& b) { return b.has_weight() ? b.weight() : 1; }
 }  // namespace
 
-Table vipTable(const std::vector<const xlb::v1::Vip*>& vips) {
-  Table t({"VIP", "NAME", "FORWARDING", "ALGORITHM", "TABLE", "BACKENDS"},
-          {false, false, false, false, true, false});
+std::string formatBytes(uint64_t v) {
+  if (v < 1024) return absl::StrCat(v, " B");
+  if (v < 1024 * 1024) return absl::StrFormat("%.1f KiB", v / 1024.0);
+  return absl::StrFormat("%.1f MiB", v / (1024.0 * 1024.0));
+}
+
+Table vipTable(const std::vector<const xlb::v1::Vip*>& vips,
+               const std::vector<const xlb::v1::VipStatus*>& statuses) {
+  std::map<std::string, const xlb::v1::VipStatus*> by_key;
+  for (const auto* st : statuses) by_key[formatVipKey(st->vip())] = st;
+  Table t({"VIP", "NAME", "FORWARDING", "ALGORITHM", "TABLE", "KERNEL", "BACKENDS"},
+          {false, false, false, false, true, true, false});
   for (const auto* v : vips) {
     std::vector<std::string> bes;
     for (const auto& b : v->backends()) {
       bes.push_back(absl::StrCat(formatBackend(b.address(), b.port()), "*", effectiveWeight(b)));
     }
+    auto st = by_key.find(formatVipKey(*v));
+    // The size in effect when the agent said it; else the configured one, or "auto" (chosen from
+    // the backend count).
+    std::string table = st != by_key.end() ? absl::StrCat(st->second->table_size())
+                        : v->has_maglev_table_size() ? absl::StrCat(v->maglev_table_size())
+                                                     : "auto";
     t.addRow({formatVipKey(*v), v->name().empty() ? "-" : v->name(),
-              forwardingName(v->forwarding()), algorithmName(v->algorithm()),
-              v->has_maglev_table_size() ? absl::StrCat(v->maglev_table_size()) : "default",
+              forwardingName(v->forwarding()), algorithmName(v->algorithm()), table,
+              st != by_key.end() ? formatBytes(st->second->kernel_bytes()) : "-",
               bes.empty() ? "-" : absl::StrJoin(bes, ",")});
   }
   return t;

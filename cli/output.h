@@ -45,7 +45,11 @@ std::string statusCodeName(grpc::StatusCode code);
 std::string formatError(grpc::StatusCode code, const std::string& message);
 
 // Tables for the resources lbctl shows.
-Table vipTable(const std::vector<const xlb::v1::Vip*>& vips);
+// One row per VIP; statuses (matched by key) supply the table size in effect and kernel memory.
+Table vipTable(const std::vector<const xlb::v1::Vip*>& vips,
+               const std::vector<const xlb::v1::VipStatus*>& statuses = {});
+// 1023 B, 4.0 KiB, 2.5 MiB.
+std::string formatBytes(uint64_t v);
 Table backendTable(const xlb::v1::Vip& vip);
 // `backend list`: observed state per backend (ListBackends). SHARE is the backend's share of new
 // flows now: its weight over the weights of the backends in rotation ("-" when out of rotation).

@@ -162,7 +162,9 @@ int vipList(Client& client, OutputFormat format) {
         }
         std::vector<const xlb::v1::Vip*> vips;
         for (const auto& v : r.vips()) vips.push_back(&v);
-        vipTable(vips).print(std::cout);
+        std::vector<const xlb::v1::VipStatus*> statuses;
+        for (const auto& st : r.statuses()) statuses.push_back(&st);
+        vipTable(vips, statuses).print(std::cout);
       });
 }
 

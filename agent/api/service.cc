@@ -81,6 +81,9 @@ grpc::Status BalancerService::ListVips(grpc::ServerContext*, const v1::ListVipsR
                                        v1::ListVipsResponse* resp) {
   v1::Config config = state_.config();
   resp->mutable_vips()->Swap(config.mutable_vips());
+  auto statuses = state_.vipStatuses();
+  if (!statuses.ok()) return toGrpcStatus(statuses.status());
+  for (v1::VipStatus& st : *statuses) *resp->add_statuses() = std::move(st);
   return grpc::Status::OK;
 }
 

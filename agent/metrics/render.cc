@@ -320,6 +320,18 @@ std::string renderMetrics(const MetricsInput& in) {
   for (const auto& [label, st] : status_by_vip) {
     w.sample("xlb_vip_all_down", {{"vip", label}}, uint64_t{st->all_down() ? 1u : 0u});
   }
+  w.family("xlb_vip_table_slots", "gauge",
+           "Selection-table slots in effect for the VIP (configured, or chosen from the backend "
+           "count); 0 without a table.");
+  for (const auto& [label, st] : status_by_vip) {
+    w.sample("xlb_vip_table_slots", {{"vip", label}}, uint64_t{st->table_size()});
+  }
+  w.family("xlb_vip_kernel_bytes", "gauge",
+           "Kernel memory the VIP's own map entries take (entry, table, backend slots, per-CPU "
+           "counters).");
+  for (const auto& [label, st] : status_by_vip) {
+    w.sample("xlb_vip_kernel_bytes", {{"vip", label}}, uint64_t{st->kernel_bytes()});
+  }
 
   // ---- per backend ----
   auto perBackend = [&](const char* name, const char* type, const char* help, auto get) {

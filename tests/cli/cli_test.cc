@@ -281,8 +281,34 @@ TEST(VipTable, ShowsDefaultsAndBackends) {
   b->set_address("10.0.1.12");
   b->set_weight(2);
   EXPECT_EQ(vipTable({&v}).toString(),
-            "VIP                 NAME  FORWARDING  ALGORITHM  TABLE  BACKENDS\n"
-            "10.100.0.10:80/tcp  web   ipip        maglev      1021  10.0.1.11*1,10.0.1.12*2\n");
+            "VIP                 NAME  FORWARDING  ALGORITHM  TABLE  KERNEL  BACKENDS\n"
+            "10.100.0.10:80/tcp  web   ipip        maglev      1021       -  10.0.1.11*1,10.0.1.12*2\n");
+}
+
+TEST(VipTable, StatusGivesTheSizeInEffectAndKernelMemory) {
+  v1::Vip v;
+  v.set_address("10.100.0.10");
+  v.set_port(80);
+  v.set_protocol(v1::PROTOCOL_TCP);
+  v.set_forwarding(v1::FORWARDING_MODE_IPIP);
+  v.add_backends()->set_address("10.0.1.11");
+  EXPECT_EQ(vipTable({&v}).toString(),
+            "VIP                 NAME  FORWARDING  ALGORITHM  TABLE  KERNEL  BACKENDS\n"
+            "10.100.0.10:80/tcp  -     ipip        maglev      auto       -  10.0.1.11*1\n");
+  v1::VipStatus st;
+  st.mutable_vip()->set_address("10.100.0.10");
+  st.mutable_vip()->set_port(80);
+  st.mutable_vip()->set_protocol(v1::PROTOCOL_TCP);
+  st.set_table_size(1021);
+  st.set_kernel_bytes(6 * 1024 + 512);
+  v1::VipStatus other = st;
+  other.mutable_vip()->set_port(81);
+  other.set_table_size(4099);
+  EXPECT_EQ(vipTable({&v}, {&other, &st}).toString(),
+            "VIP                 NAME  FORWARDING  ALGORITHM  TABLE   KERNEL  BACKENDS\n"
+            "10.100.0.10:80/tcp  -     ipip        maglev      1021  6.5 KiB  10.0.1.11*1\n");
+  EXPECT_EQ(formatBytes(1023), "1023 B");
+  EXPECT_EQ(formatBytes(5 * 1024 * 1024 / 2), "2.5 MiB");
 }
 
 TEST(BackendTable, SharesFollowWeights) {

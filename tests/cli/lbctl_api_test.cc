@@ -393,7 +393,7 @@ TEST_F(LbctlApiTest, ApplyDryRunApplyIdempotentAndConfigGetRoundTrip) {
   ASSERT_EQ(dry.rc, 0) << dry.err;
   EXPECT_EQ(dry.out.rfind("plan (dry run, nothing changed):\n", 0), 0u) << dry.out;
   EXPECT_NE(dry.out.find("10.100.0.10:80/tcp"), std::string::npos) << dry.out;
-  EXPECT_EQ(lbctl("vip list").out, "VIP  NAME  FORWARDING  ALGORITHM  TABLE  BACKENDS\n");
+  EXPECT_EQ(lbctl("vip list").out, "VIP  NAME  FORWARDING  ALGORITHM  TABLE  KERNEL  BACKENDS\n");
 
   auto apply = lbctl("apply -f " + file);
   ASSERT_EQ(apply.rc, 0) << apply.err;

@@ -225,8 +225,8 @@ TEST(NatOutput, ListingsShowBackendPorts) {
   b->set_address("2001:db8::2");
   b->set_port(8443);
   EXPECT_EQ(vipTable({&v}).toString(),
-            "VIP               NAME  FORWARDING  ALGORITHM    TABLE  BACKENDS\n"
-            "10.0.0.10:80/tcp  -     nat         maglev     default  "
+            "VIP               NAME  FORWARDING  ALGORITHM  TABLE  KERNEL  BACKENDS\n"
+            "10.0.0.10:80/tcp  -     nat         maglev      auto       -  "
             "10.0.1.1:8080*1,10.0.1.1:8081*3,[2001:db8::2]:8443*1\n");
   EXPECT_EQ(backendTable(v).toString(),
             "BACKEND             WEIGHT  SHARE\n"

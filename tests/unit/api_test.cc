@@ -138,6 +138,11 @@ TEST_F(ApiTest, VipAndBackendLifecycle) {
     ASSERT_TRUE(stub_->ListVips(&ctx, v1::ListVipsRequest{}, &resp).ok());
     ASSERT_EQ(resp.vips_size(), 1);
     EXPECT_EQ(resp.vips(0).backends(0).address(), "10.0.1.1");
+    // The status beside it: the size chosen for one backend, and the kernel memory of its entries.
+    ASSERT_EQ(resp.statuses_size(), 1);
+    EXPECT_EQ(resp.statuses(0).vip().address(), "10.0.0.10");
+    EXPECT_EQ(resp.statuses(0).table_size(), 1021u);
+    EXPECT_GT(resp.statuses(0).kernel_bytes(), 0u);
   }
   {
     grpc::ClientContext ctx;

@@ -147,6 +147,16 @@ TEST_F(MetricsTest, PerVipAndPerBackend) {
   EXPECT_EQ(valueOf(e, "xlb_backend_in_rotation", b11), 1);
   EXPECT_EQ(valueOf(e, "xlb_backend_in_rotation", b12), 0);
   EXPECT_EQ(valueOf(e, "xlb_vip_all_down", {{"vip", v4}}), 0);
+  // Table size in effect and kernel memory, as the VIP status reports them.
+  auto statuses = state_.vipStatuses();
+  ASSERT_TRUE(statuses.ok());
+  for (const v1::VipStatus& st : *statuses) {
+    if (st.vip().address() != "10.0.0.10") continue;
+    EXPECT_GT(st.table_size(), 0u);
+    EXPECT_EQ(valueOf(e, "xlb_vip_table_slots", {{"vip", v4}}), st.table_size());
+    EXPECT_GT(st.kernel_bytes(), st.table_size() * 4u);
+    EXPECT_EQ(valueOf(e, "xlb_vip_kernel_bytes", {{"vip", v4}}), st.kernel_bytes());
+  }
   // IPv6 VIP label form as lbctl prints it.
   std::set<std::string> vips;
   for (const Sample& s : e.samples) {
