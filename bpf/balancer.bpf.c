@@ -36,7 +36,7 @@
  *    reply filter and lookup (bpf/lib/nat.h): a reply is translated back to the client
  *    (XLB_STAT_NAT_REPLY), an unknown one from/to a NAT endpoint dropped
  *    (XLB_DROP_NAT_REPLY_MISS), the rest passed (XLB_STAT_NON_VIP / XLB_STAT_NAT_FILTER_MISS).
- *    ICMP errors about NAT connections are translated both ways (bpf/lib/nat.h, ICMP section).
+ *    ICMP errors about NAT connections are translated both ways (bpf/lib/nat_icmp.h).
  * Every packet counts XLB_STAT_RX and xlb_stats[final action].
  */
 #include "lib/common.h"
@@ -44,6 +44,7 @@
 #include "lib/flow.h"
 #include "lib/icmp.h"
 #include "lib/nat.h"
+#include "lib/nat_icmp.h"
 #include "lib/nexthop.h"
 #include "lib/parse.h"
 #include "lib/stats.h"
@@ -146,7 +147,7 @@ static __noinline int xlb_icmp(struct xdp_md *ctx, struct xlb_pkt *pkt)
 	int hashed = 0, bad_src = 0, rc;
 
 	if (!xlb_to_vip_addr(pkt)) {
-		/* From a NAT backend's side about a translated packet (lib/nat.h (b)): only looked
+		/* From a NAT backend's side about a translated packet (lib/nat_icmp.h (b)): only looked
 		 * for while NAT VIPs exist. */
 		st = bpf_map_lookup_elem(&xlb_settings, &zero);
 		if (!st || !st->nat_flags)

@@ -11,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/address.h"
+#include "config/enums.h"
 #include "config/validate.h"
 
 namespace xlb::cli {
@@ -79,15 +80,15 @@ absl::StatusOr<xlb::v1::VipKey> parseVipKey(absl::string_view text) {
         "vip \"", text, "\": missing \"/tcp\" or \"/udp\" (expected ADDR:PORT/PROTO, e.g. ",
         kExample, ")"));
   }
+  const auto& protocols = config::enumTable<xlb::v1::Protocol>();
   std::string proto = absl::AsciiStrToLower(text.substr(slash + 1));
   xlb::v1::VipKey key;
-  if (proto == "tcp") {
-    key.set_protocol(xlb::v1::PROTOCOL_TCP);
-  } else if (proto == "udp") {
-    key.set_protocol(xlb::v1::PROTOCOL_UDP);
+  if (auto p = config::parseEnum(protocols, "protocol", proto); p.ok()) {
+    key.set_protocol(static_cast<xlb::v1::Protocol>(*p));
   } else {
-    return absl::InvalidArgumentError(absl::StrCat("vip \"", text, "\": protocol \"", proto,
-                                                   "\" is not tcp or udp (e.g. ", kExample, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("vip \"", text, "\": protocol \"", proto, "\" is not ",
+                     config::enumChoices(protocols, " or "), " (e.g. ", kExample, ")"));
   }
   auto split = splitHost(text.substr(0, slash), "vip", kExample);
   if (!split.ok()) return split.status();
@@ -185,13 +186,7 @@ absl::StatusOr<xlb::v1::Backend> parseBackendAddArg(absl::string_view text) {
 }
 
 absl::StatusOr<xlb::v1::ForwardingMode> parseForwarding(absl::string_view text) {
-  const std::string f = absl::AsciiStrToLower(text);
-  if (f == "dsr") return xlb::v1::FORWARDING_MODE_DSR;
-  if (f == "ipip") return xlb::v1::FORWARDING_MODE_IPIP;
-  if (f == "nat") return xlb::v1::FORWARDING_MODE_NAT;
-  if (f == "fullnat") return xlb::v1::FORWARDING_MODE_FULLNAT;
-  return absl::InvalidArgumentError(
-      absl::StrCat("--forwarding \"", text, "\" is not one of dsr, ipip, nat, fullnat"));
+  return config::parseEnum<xlb::v1::ForwardingMode>("--forwarding", text);
 }
 
 absl::StatusOr<std::vector<std::string>> parseSnatAddresses(absl::string_view text) {
@@ -357,62 +352,39 @@ std::string normalizeServer(absl::string_view server) {
   return std::string(server);
 }
 
-std::string protocolName(xlb::v1::Protocol p) {
-  switch (p) {
-    case xlb::v1::PROTOCOL_TCP:
-      return "tcp";
-    case xlb::v1::PROTOCOL_UDP:
-      return "udp";
-    default:
-      return "unspecified";
-  }
-}
-
-std::string forwardingName(xlb::v1::ForwardingMode m) {
-  switch (m) {
-    case xlb::v1::FORWARDING_MODE_IPIP:
-      return "ipip";
-    case xlb::v1::FORWARDING_MODE_NAT:
-      return "nat";
-    case xlb::v1::FORWARDING_MODE_FULLNAT:
-      return "fullnat";
-    default:
-      return "dsr";  // UNSPECIFIED means DSR (proto comment)
-  }
-}
-
-std::string algorithmName(xlb::v1::Algorithm a) {
-  if (a == xlb::v1::ALGORITHM_UNSPECIFIED) return "maglev";  // UNSPECIFIED means MAGLEV
-  const auto* value = xlb::v1::Algorithm_descriptor()->FindValueByNumber(a);
-  if (value == nullptr) return absl::StrCat("algorithm_", static_cast<int>(a));
-  // ALGORITHM_SOURCE_HASH -> "source_hash": the config file's spelling.
-  return absl::AsciiStrToLower(absl::StripPrefix(value->name(), "ALGORITHM_"));
-}
+// The spellings are the config's (config/enums.h), so lbctl and the YAML file agree.
+std::string protocolName(xlb::v1::Protocol p) { return config::protocolName(p); }
+std::string forwardingName(xlb::v1::ForwardingMode m) { return config::forwardingName(m); }
+std::string algorithmName(xlb::v1::Algorithm a) { return config::algorithmName(a); }
 
 std::vector<std::string> algorithmNames() {
-  std::vector<std::string> names;
-  const auto* d = xlb::v1::Algorithm_descriptor();
-  for (int i = 0; i < d->value_count(); ++i) {
-    if (d->value(i)->number() == xlb::v1::ALGORITHM_UNSPECIFIED) continue;
-    names.push_back(algorithmName(static_cast<xlb::v1::Algorithm>(d->value(i)->number())));
-  }
-  return names;
+  return config::enumNames(config::enumTable<xlb::v1::Algorithm>());
 }
 
 absl::StatusOr<xlb::v1::Algorithm> parseAlgorithm(absl::string_view text) {
-  const std::string want = absl::AsciiStrToLower(text);
-  const auto* d = xlb::v1::Algorithm_descriptor();
-  for (int i = 0; i < d->value_count(); ++i) {
-    auto a = static_cast<xlb::v1::Algorithm>(d->value(i)->number());
-    if (a != xlb::v1::ALGORITHM_UNSPECIFIED && algorithmName(a) == want) return a;
-  }
-  return absl::InvalidArgumentError(absl::StrCat("algorithm \"", text, "\" is not one of ",
-                                                 absl::StrJoin(algorithmNames(), ", ")));
+  return config::parseEnum<xlb::v1::Algorithm>("--algorithm", text);
 }
+
+std::string healthCheckTypeName(xlb::v1::HealthCheckType t) {
+  return config::healthCheckTypeName(t);
+}
+
+absl::StatusOr<xlb::v1::HealthCheckType> parseHealthCheckType(absl::string_view text) {
+  return config::parseEnum<xlb::v1::HealthCheckType>("--health-check", text);
+}
+
+std::string allDownPolicyName(xlb::v1::AllDownPolicy p) { return config::allDownPolicyName(p); }
+
+absl::StatusOr<xlb::v1::AllDownPolicy> parseAllDownPolicy(absl::string_view text) {
+  return config::parseEnum<xlb::v1::AllDownPolicy>("--all-down", text);
+}
+
+std::string backendStateName(xlb::v1::BackendState s) { return config::backendStateName(s); }
 
 namespace {
 
-// Lower-case enum value name without its prefix: HEALTH_CHECK_TYPE_TCP -> "tcp".
+// Lower-case enum value name without its prefix, for the status-only enums the config does not
+// spell: HEALTH_DOWN -> "down".
 std::string enumSpelling(const google::protobuf::EnumDescriptor* d, int number,
                          absl::string_view prefix) {
   const auto* value = d->FindValueByNumber(number);
@@ -420,52 +392,7 @@ std::string enumSpelling(const google::protobuf::EnumDescriptor* d, int number,
   return absl::AsciiStrToLower(absl::StripPrefix(value->name(), prefix));
 }
 
-// The inverse of enumSpelling for the values other than UNSPECIFIED (0).
-absl::StatusOr<int> parseEnumSpelling(const google::protobuf::EnumDescriptor* d,
-                                      absl::string_view prefix, absl::string_view what,
-                                      absl::string_view text) {
-  const std::string want = absl::AsciiStrToLower(text);
-  std::vector<std::string> names;
-  for (int i = 0; i < d->value_count(); ++i) {
-    const int n = d->value(i)->number();
-    if (n == 0) continue;
-    names.push_back(enumSpelling(d, n, prefix));
-    if (names.back() == want) return n;
-  }
-  return absl::InvalidArgumentError(
-      absl::StrCat(what, " \"", text, "\" is not one of ", absl::StrJoin(names, ", ")));
-}
-
 }  // namespace
-
-std::string healthCheckTypeName(xlb::v1::HealthCheckType t) {
-  if (t == xlb::v1::HEALTH_CHECK_TYPE_UNSPECIFIED) return "none";
-  return enumSpelling(xlb::v1::HealthCheckType_descriptor(), t, "HEALTH_CHECK_TYPE_");
-}
-
-absl::StatusOr<xlb::v1::HealthCheckType> parseHealthCheckType(absl::string_view text) {
-  auto n = parseEnumSpelling(xlb::v1::HealthCheckType_descriptor(), "HEALTH_CHECK_TYPE_",
-                             "health check", text);
-  if (!n.ok()) return n.status();
-  return static_cast<xlb::v1::HealthCheckType>(*n);
-}
-
-std::string allDownPolicyName(xlb::v1::AllDownPolicy p) {
-  if (p == xlb::v1::ALL_DOWN_POLICY_UNSPECIFIED) return "keep_last_healthy";
-  return enumSpelling(xlb::v1::AllDownPolicy_descriptor(), p, "ALL_DOWN_POLICY_");
-}
-
-absl::StatusOr<xlb::v1::AllDownPolicy> parseAllDownPolicy(absl::string_view text) {
-  auto n = parseEnumSpelling(xlb::v1::AllDownPolicy_descriptor(), "ALL_DOWN_POLICY_",
-                             "all-down policy", text);
-  if (!n.ok()) return n.status();
-  return static_cast<xlb::v1::AllDownPolicy>(*n);
-}
-
-std::string backendStateName(xlb::v1::BackendState s) {
-  if (s == xlb::v1::BACKEND_STATE_UNSPECIFIED) return "active";
-  return enumSpelling(xlb::v1::BackendState_descriptor(), s, "BACKEND_STATE_");
-}
 
 std::string healthName(xlb::v1::Health h) {
   if (h == xlb::v1::HEALTH_UNSPECIFIED) return "unknown";

@@ -69,8 +69,8 @@ std::string normalizeServer(absl::string_view server);
 std::string protocolName(xlb::v1::Protocol p);
 std::string forwardingName(xlb::v1::ForwardingMode m);
 std::string algorithmName(xlb::v1::Algorithm a);
-// Every selectable algorithm in config-file spelling ("maglev", ...), from the proto descriptor, so
-// lbctl accepts whatever the schema it was built with defines.
+// Every selectable algorithm in config-file spelling ("maglev", ...), from the config's spelling
+// table (config/enums.h), so lbctl accepts what the config file does.
 std::vector<std::string> algorithmNames();
 absl::StatusOr<xlb::v1::Algorithm> parseAlgorithm(absl::string_view text);
 

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "args.h"
 #include "common/address.h"
+#include "config/enums.h"
 
 namespace xlb::cli {
 namespace {
@@ -81,10 +82,12 @@ absl::StatusOr<xlb::v1::VipKey> parseVipFilter(absl::string_view text) {
 }
 
 absl::StatusOr<xlb::v1::Protocol> parseProtocol(absl::string_view text, absl::string_view what) {
-  const std::string p = absl::AsciiStrToLower(text);
-  if (p == "tcp") return xlb::v1::PROTOCOL_TCP;
-  if (p == "udp") return xlb::v1::PROTOCOL_UDP;
-  return absl::InvalidArgumentError(absl::StrCat(what, ": \"", text, "\" is not tcp or udp"));
+  const auto& protocols = config::enumTable<xlb::v1::Protocol>();
+  if (auto p = config::parseEnum(protocols, what, text); p.ok()) {
+    return static_cast<xlb::v1::Protocol>(*p);
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat(what, ": \"", text, "\" is not ", config::enumChoices(protocols, " or ")));
 }
 
 }  // namespace xlb::cli

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "args.h"
 #include "commands.h"
+#include "config/enums.h"
 
 namespace xlb::cli {
 
@@ -241,7 +242,7 @@ void addVipCommands(CLI::App& app, CommandContext& ctx) {
   add->add_option("--forwarding", args->forwarding,
                   "How packets reach backends: dsr, ipip, nat (destination NAT, backend ports; "
                   "replies must route through xlb) or fullnat (source and destination NAT)")
-      ->check(CLI::IsMember({"dsr", "ipip", "nat", "fullnat"}))
+      ->check(CLI::IsMember(config::enumNames(config::enumTable<xlb::v1::ForwardingMode>())))
       ->capture_default_str();
   add->add_option("--snat", args->snat,
                   "fullnat: this VIP's SNAT pool, ADDR[,ADDR...] (addresses of the balancer "
@@ -261,9 +262,9 @@ void addVipCommands(CLI::App& app, CommandContext& ctx) {
                 "source_hash: hash the client port too (affinity per connection, not per client)");
   add->add_option("--all-down", args->all_down,
                   "When every backend is down: keep_last_healthy (fail open, default) or drop")
-      ->check(CLI::IsMember({"keep_last_healthy", "drop"}));
+      ->check(CLI::IsMember(config::enumNames(config::enumTable<xlb::v1::AllDownPolicy>())));
   add->add_option("--health-check", args->health_check, "Active health check of the backends")
-      ->check(CLI::IsMember({"tcp", "http", "grpc", "none"}));
+      ->check(CLI::IsMember(config::enumNames(config::enumTable<xlb::v1::HealthCheckType>())));
   HealthOptions hc;
   hc.interval = add->add_option("--hc-interval", args->hc_interval,
                                 "Time between checks, e.g. 1s, 100ms (default 1s)");

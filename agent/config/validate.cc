@@ -142,11 +142,19 @@ namespace {
 using internal::checkAddress;
 using internal::checkRange;
 
+// "7 is not a known protocol (tcp or udp)": the choices from the spelling table (enums.h).
+template <typename E>
+std::string unknownEnum(int value, absl::string_view what) {
+  return absl::StrCat(value, " is not a known ", what, " (", enumChoices(enumTable<E>(), " or "),
+                      ")");
+}
+
 void checkProtocol(Errors& errors, absl::string_view path, int protocol) {
   if (protocol == v1::PROTOCOL_UNSPECIFIED) {
-    errors.invalid(path, "missing (tcp or udp)");
+    errors.invalid(path,
+                   absl::StrCat("missing (", enumChoices(enumTable<v1::Protocol>(), " or "), ")"));
   } else if (!v1::Protocol_IsValid(protocol)) {
-    errors.invalid(path, absl::StrCat(protocol, " is not a known protocol (tcp or udp)"));
+    errors.invalid(path, unknownEnum<v1::Protocol>(protocol, "protocol"));
   }
 }
 
@@ -167,8 +175,7 @@ bool probes(v1::HealthCheckType t) {
 void checkHealthFields(Errors& errors, const v1::HealthCheck& hc, absl::string_view path,
                        v1::HealthCheckType type) {
   if (!v1::HealthCheckType_IsValid(hc.type())) {
-    errors.invalid(join(path, "type"),
-                   absl::StrCat(hc.type(), " is not a known check type (none, tcp, http or grpc)"));
+    errors.invalid(join(path, "type"), unknownEnum<v1::HealthCheckType>(hc.type(), "check type"));
   }
   if (hc.has_interval_ms()) {
     checkRange(errors, join(path, "interval_ms"), hc.interval_ms(), kMinIntervalMs, kMaxIntervalMs);
@@ -262,8 +269,7 @@ std::optional<IpAddress> checkBackend(Errors& errors, const v1::Backend& backend
     checkRange(errors, join(path, "weight"), backend.weight(), 0, XLB_MAX_WEIGHT);
   checkRange(errors, join(path, "port"), backend.port(), 0, 65535);
   if (!v1::BackendState_IsValid(backend.state())) {
-    errors.invalid(join(path, "state"),
-                   absl::StrCat(backend.state(), " is not a known state (active or draining)"));
+    errors.invalid(join(path, "state"), unknownEnum<v1::BackendState>(backend.state(), "state"));
   }
   return addr;
 }
@@ -285,24 +291,20 @@ void checkVip(Errors& errors, const v1::Vip& vip, absl::string_view path) {
   checkVipKeyFields(errors, path, vip.address(), vip.port(), vip.protocol(), false);
   if (!v1::Algorithm_IsValid(vip.algorithm())) {
     errors.invalid(join(path, "algorithm"),
-                   absl::StrCat(vip.algorithm(),
-                                " is not a known algorithm (maglev, source_hash, round_robin, "
-                                "random or least_conn)"));
+                   unknownEnum<v1::Algorithm>(vip.algorithm(), "algorithm"));
   } else if (vip.source_hash_include_port() && vip.algorithm() != v1::ALGORITHM_SOURCE_HASH) {
     errors.invalid(join(path, "source_hash_include_port"),
                    absl::StrCat("only applies to algorithm source_hash (algorithm is ",
                                 algorithmName(vip.algorithm()), ")"));
   }
   if (!v1::AllDownPolicy_IsValid(vip.all_down_policy())) {
-    errors.invalid(
-        join(path, "all_down_policy"),
-        absl::StrCat(vip.all_down_policy(), " is not a known policy (keep_last_healthy or drop)"));
+    errors.invalid(join(path, "all_down_policy"),
+                   unknownEnum<v1::AllDownPolicy>(vip.all_down_policy(), "policy"));
   }
   if (vip.has_health_check()) checkHealth(errors, vip, nullptr, path);
   if (!v1::ForwardingMode_IsValid(vip.forwarding())) {
     errors.invalid(join(path, "forwarding"),
-                   absl::StrCat(vip.forwarding(),
-                                " is not a known forwarding mode (dsr, ipip, nat or fullnat)"));
+                   unknownEnum<v1::ForwardingMode>(vip.forwarding(), "forwarding mode"));
   }
 
   // Backends: each valid on its own, each (address, port) once. Any family mix is fine for dsr
@@ -726,66 +728,6 @@ v1::Config normalize(const v1::Config& in) {
   if (encap->source_v4_prefix().empty()) encap->set_source_v4_prefix(kDefaultEncapV4);
   if (encap->source_v6_prefix().empty()) encap->set_source_v6_prefix(kDefaultEncapV6);
   return config;
-}
-
-const char* protocolName(v1::Protocol p) {
-  switch (p) {
-    case v1::PROTOCOL_TCP:
-      return "tcp";
-    case v1::PROTOCOL_UDP:
-      return "udp";
-    default:
-      return "unspecified";
-  }
-}
-
-const char* forwardingName(v1::ForwardingMode f) {
-  switch (f) {
-    case v1::FORWARDING_MODE_IPIP:
-      return "ipip";
-    case v1::FORWARDING_MODE_NAT:
-      return "nat";
-    case v1::FORWARDING_MODE_FULLNAT:
-      return "fullnat";
-    default:
-      return "dsr";
-  }
-}
-
-const char* algorithmName(v1::Algorithm a) {
-  switch (a) {
-    case v1::ALGORITHM_SOURCE_HASH:
-      return "source_hash";
-    case v1::ALGORITHM_ROUND_ROBIN:
-      return "round_robin";
-    case v1::ALGORITHM_RANDOM:
-      return "random";
-    case v1::ALGORITHM_LEAST_CONN:
-      return "least_conn";
-    default:
-      return "maglev";
-  }
-}
-
-const char* healthCheckTypeName(v1::HealthCheckType t) {
-  switch (t) {
-    case v1::HEALTH_CHECK_TYPE_TCP:
-      return "tcp";
-    case v1::HEALTH_CHECK_TYPE_HTTP:
-      return "http";
-    case v1::HEALTH_CHECK_TYPE_GRPC:
-      return "grpc";
-    default:
-      return "none";
-  }
-}
-
-const char* backendStateName(v1::BackendState s) {
-  return s == v1::BACKEND_STATE_DRAINING ? "draining" : "active";
-}
-
-const char* allDownPolicyName(v1::AllDownPolicy p) {
-  return p == v1::ALL_DOWN_POLICY_DROP ? "drop" : "keep_last_healthy";
 }
 
 }  // namespace xlb::config

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/address.h"
+#include "config/enums.h"  // the enum spellings (algorithmName, ...) callers of this header use
 #include "xlb/v1/xlb.pb.h"
 
 namespace xlb::config {
@@ -113,12 +114,5 @@ v1::HealthCheck normalizeHealthCheck(const v1::HealthCheck& check);
 
 // Canonical text of an address literal ("2001:DB8:0::1" -> "2001:db8::1"), or the input if invalid.
 std::string canonicalAddress(absl::string_view address);
-
-const char* protocolName(v1::Protocol p);                // "tcp", "udp", "unspecified"
-const char* forwardingName(v1::ForwardingMode f);        // "dsr", "ipip", "nat", "fullnat"
-const char* algorithmName(v1::Algorithm a);              // "maglev", "source_hash", ...
-const char* healthCheckTypeName(v1::HealthCheckType t);  // "none", "tcp", "http", "grpc"
-const char* backendStateName(v1::BackendState s);        // "active", "draining"
-const char* allDownPolicyName(v1::AllDownPolicy p);      // "keep_last_healthy", "drop"
 
 }  // namespace xlb::config

@@ -16,6 +16,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "config/enums.h"
 #include "config/validate.h"
 
 namespace xlb::config {
@@ -40,8 +41,11 @@ std::string enumPrefix(const EnumDescriptor* e) {
   return out;
 }
 
-// Short lowercase YAML spelling of an enum value ("tcp"), or the full name if it lacks the prefix.
+// The YAML spelling of an enum value: the config's enums from their table (enums.h); a status-only
+// enum (Health, NatState: emitted, never parsed) lowercase without its prefix, or the full name if
+// it lacks the prefix.
 std::string enumShortName(const EnumValueDescriptor* v) {
+  if (const EnumTable* t = findEnumTable(v->type())) return enumName(*t, v->number());
   std::string prefix = enumPrefix(v->type());
   const std::string& name = v->name();
   if (absl::StartsWith(name, prefix)) return absl::AsciiStrToLower(name.substr(prefix.size()));
@@ -168,12 +172,15 @@ class Parser {
         return;
       }
       case FieldDescriptor::CPPTYPE_ENUM: {
-        const EnumValueDescriptor* v = findEnum(field->enum_type(), text);
-        if (v == nullptr) {
-          return fail(node, path,
-                      absl::StrCat(quoted, " is not one of ", enumChoices(field->enum_type())));
+        // UNSPECIFIED means "not written": never accepted.
+        const EnumTable* t = findEnumTable(field->enum_type());
+        if (t == nullptr) return fail(node, path, "an enum without a spelling table (enums.cc)");
+        auto v = parseEnum(*t, path, text);
+        if (!v.ok()) {
+          errors.push_back(absl::StrCat(v.status().message(), where(node)));
+          return;
         }
-        rep ? refl->AddEnum(msg, field, v) : refl->SetEnum(msg, field, v);
+        rep ? refl->AddEnumValue(msg, field, *v) : refl->SetEnumValue(msg, field, *v);
         return;
       }
       case FieldDescriptor::CPPTYPE_MESSAGE:
@@ -200,23 +207,9 @@ class Parser {
     fail(node, path, absl::StrCat("\"", text, "\" is not an unsigned integer"));
   }
 
-  static const EnumValueDescriptor* findEnum(const EnumDescriptor* e, const std::string& text) {
-    std::string upper = absl::AsciiStrToUpper(text);
-    const std::string prefix = enumPrefix(e);
-    for (int i = 0; i < e->value_count(); ++i) {
-      const EnumValueDescriptor* v = e->value(i);
-      if (v->number() == 0) continue;  // *_UNSPECIFIED means "not written": never accepted
-      if (v->name() == upper || v->name() == prefix + upper) return v;
-    }
-    return nullptr;
-  }
-
   static std::string enumChoices(const EnumDescriptor* e) {
-    std::vector<std::string> names;
-    for (int i = 0; i < e->value_count(); ++i) {
-      if (e->value(i)->number() != 0) names.push_back(enumShortName(e->value(i)));
-    }
-    return absl::StrJoin(names, ", ");
+    const EnumTable* t = findEnumTable(e);
+    return t ? config::enumChoices(*t) : "none";
   }
 
   static std::string typeName(const FieldDescriptor* field) {

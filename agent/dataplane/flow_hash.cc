@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// The data plane's hashes in C++ (see flow_hash.h); any change to bpf/lib/hash.h must land here too
-// (tests/bpf/explain_test.cc compares both on the real program).
+// The data plane's hashes in C++ (see flow_hash.h), the only C++ copy (agent and tests use it);
+// tests/bpf/flow_hash_test.cc fails on any difference from bpf/lib/hash.h on the real program.
 #include "dataplane/flow_hash.h"
 
 #include <cstring>

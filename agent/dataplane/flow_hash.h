@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The data plane's flow and source hashes and its slot scaling (bpf/lib/hash.h, bpf/lib/select.h)
-// in C++, so the agent can say which selection-table slot a packet picks without sending it.
+// in C++, so the agent can say which selection-table slot a packet picks without sending it. The
+// one C++ implementation: the BPF tests predict with it too, and xlb_bpf_flow_hash_test checks it
+// byte for byte against the program.
 #pragma once
 
 #include <cstdint>

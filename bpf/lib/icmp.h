@@ -20,7 +20,7 @@
  *    (XLB_STAT_ICMP_FWD_HASH); otherwise -> PASS, XLB_STAT_ICMP_NO_FLOW_PASS.
  * Nothing here writes the flow table or the open-flow counts: an ICMP error is not a packet of the
  * flow, and a forged one must not be able to create, refresh or close an entry.
- * NAT VIPs (lib/nat.h, ICMP section): the reversed quote is looked up in xlb_nat instead (no
+ * NAT VIPs (lib/nat_icmp.h): the reversed quote is looked up in xlb_nat instead (no
  * entry -> PASS, XLB_STAT_ICMP_NO_FLOW_PASS) and the error is translated for the backend; errors
  * not to a VIP address are parsed here too while NAT VIPs exist (xlb_settings.nat_flags), to find
  * a NAT connection they are about (every other outcome stays PASS, XLB_STAT_NON_VIP).
@@ -88,7 +88,7 @@ static __always_inline struct xlb_backend *xlb_icmp_backend(struct xlb_pkt *pkt,
  * *bad_src tells whether the error's own (outer) source fails xlb_bad_source. Returns XLB_CONTINUE
  * when the error quotes a packet from this VIP address (the caller then looks the VIP up), else the
  * final action. `non_vip`: an error not to a VIP address, parsed only to find a NAT connection
- * (lib/nat.h (b)): every pass counts XLB_STAT_NON_VIP, as for any ICMP not to a VIP. */
+ * (lib/nat_icmp.h (b)): every pass counts XLB_STAT_NON_VIP, as for any ICMP not to a VIP. */
 static __always_inline int xlb_icmp_quote(struct xdp_md *ctx, struct xlb_pkt *pkt, int *bad_src,
 					  int non_vip)
 {

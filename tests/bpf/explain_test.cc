@@ -249,7 +249,7 @@ TEST_F(ExplainBpfTest, MaglevPredictionIsWhereTheProgramSendsTheSyn) {
   EXPECT_EQ(got.size(), 3u) << "300 flows reach every backend";
   auto got6 = predictAndSend("2001:db8::9:1", 80, true, 200, "5-tuple");
   EXPECT_EQ(got6.size(), 2u);
-  // The agent's hash is the program's: also equal to the test bed's independent copy.
+  // Explain reports the agent's flow hash (checked against the program by flow_hash_test.cc).
   const auto k = flowKey("198.18.7.9", "10.100.9.1", 40000, 80, kTcp);
   EXPECT_EQ(explain("198.18.7.9", 40000, "10.100.9.1", 80).hash(), flowHash(k));
 }

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Test bed implementation: netns + veth + neighbours via iproute2, test-run wrappers, hash twin.
+// Test bed implementation: netns + veth + neighbours via iproute2, test-run wrappers.
 #include "testbed.h"
 
 #include <arpa/inet.h>
@@ -19,30 +19,6 @@ namespace {
 bool sh(const std::string& cmd) {
   std::string full = cmd + " >/dev/null 2>&1";
   return std::system(full.c_str()) == 0;
-}
-
-uint32_t rotl(uint32_t x, int r) { return (x << r) | (x >> (32 - r)); }
-uint32_t mix(uint32_t h, uint32_t k) {
-  k *= 0xcc9e2d51;
-  k = rotl(k, 15);
-  k *= 0x1b873593;
-  h ^= k;
-  h = rotl(h, 13);
-  return h * 5 + 0xe6546b64;
-}
-uint32_t fin(uint32_t h, uint32_t len) {
-  h ^= len;
-  h ^= h >> 16;
-  h *= 0x85ebca6b;
-  h ^= h >> 13;
-  h *= 0xc2b2ae35;
-  h ^= h >> 16;
-  return h;
-}
-uint32_t word(const uint8_t* p) {
-  uint32_t w;
-  memcpy(&w, p, 4);
-  return w;
 }
 
 }  // namespace
@@ -108,41 +84,6 @@ RunResult runTc(int prog_fd, const Bytes& in) {
   r.ret = opts.retval;
   r.out.resize(r.err ? 0 : opts.data_size_out);
   return r;
-}
-
-uint32_t flowHash(const xlb_flow_key& k) {
-  const auto* rest = reinterpret_cast<const uint8_t*>(&k.sport);
-  uint32_t h = 0x786c6230;
-  if (k.family == XLB_AF_INET) {
-    h = mix(h, word(k.src));
-    h = mix(h, word(k.dst));
-    h = mix(h, word(rest));
-    h = mix(h, word(rest + 4));
-    return fin(h, 16);
-  }
-  for (int i = 0; i < 16; i += 4) h = mix(h, word(k.src + i));
-  for (int i = 0; i < 16; i += 4) h = mix(h, word(k.dst + i));
-  h = mix(h, word(rest));
-  h = mix(h, word(rest + 4));
-  return fin(h, 40);
-}
-
-uint32_t sourceHash(const xlb_flow_key& k, bool with_port) {
-  uint32_t h = 0x786c6230, len = 4;
-  h = mix(h, word(k.src));
-  if (k.family == XLB_AF_INET6) {
-    for (int i = 4; i < 16; i += 4) h = mix(h, word(k.src + i));
-    len = 16;
-  }
-  if (with_port) {
-    h = mix(h, static_cast<uint32_t>(k.sport));  // the __be16 as stored, zero-extended
-    len += 4;
-  }
-  return fin(h, len);
-}
-
-uint32_t slotOf(uint32_t hash, uint32_t m) {
-  return 1 + static_cast<uint32_t>((static_cast<uint64_t>(hash) * m) >> 32);
 }
 
 xlb_flow_key flowKey(const std::string& src, const std::string& dst, uint16_t sport, uint16_t dport,

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // Test bed for the BPF tests: a private network namespace with veths and static neighbours (so
-// bpf_fib_lookup gives known MACs), BPF_PROG_TEST_RUN helpers, and C++ twins of the hashes.
+// bpf_fib_lookup gives known MACs), BPF_PROG_TEST_RUN helpers, and the hashes tests predict with.
 #pragma once
 
 #include <cstdint>
 #include <string>
 
+#include "dataplane/flow_hash.h"
 #include "packet_builder.h"
 #include "xlb/abi.h"
 
@@ -37,12 +38,13 @@ struct RunResult {
 RunResult runXdp(int prog_fd, const Bytes& in, int ingress_ifindex);
 RunResult runTc(int prog_fd, const Bytes& in);
 
-// The balancer's flow hash (bpf/lib/hash.h), reimplemented to predict outer source addresses.
-uint32_t flowHash(const xlb_flow_key& key);
-// The source_hash algorithm's hash (client address, + source port when with_port).
-uint32_t sourceHash(const xlb_flow_key& key, bool with_port);
-// The selection-table slot (1..m) a hash picks: multiply-shift, as bpf/lib/select.h.
-uint32_t slotOf(uint32_t hash, uint32_t m);
+// The data plane's hashes are the agent's one C++ implementation (agent/dataplane/flow_hash.h),
+// which flow_hash_test.cc checks against the program; the tests predict outer sources and slots
+// with it.
+using dataplane::flowHash;
+using dataplane::sourceHash;
+// The selection-table map index (1..m) a hash picks: index 0 holds m (bpf/lib/select.h).
+inline uint32_t slotOf(uint32_t hash, uint32_t m) { return 1 + dataplane::slotOfHash(hash, m); }
 xlb_flow_key flowKey(const std::string& src, const std::string& dst, uint16_t sport, uint16_t dport,
                      uint8_t proto);
 

@@ -108,7 +108,7 @@ TEST(NatOptions, ForwardingSnatPortsAndTimeouts) {
   EXPECT_EQ(*parseForwarding("FullNAT"), v1::FORWARDING_MODE_FULLNAT);
   EXPECT_EQ(*parseForwarding("dsr"), v1::FORWARDING_MODE_DSR);
   EXPECT_EQ(parseForwarding("snat").status().message(),
-            "--forwarding \"snat\" is not one of dsr, ipip, nat, fullnat");
+            "--forwarding: \"snat\" is not one of dsr, ipip, nat, fullnat");
   EXPECT_EQ(forwardingName(v1::FORWARDING_MODE_FULLNAT), "fullnat");
 
   auto pool = parseSnatAddresses("192.0.2.250, 2001:db8::250");
