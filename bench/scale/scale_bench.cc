@@ -111,7 +111,10 @@ int writeConfig(const xlb::bench::ScaleShape& shape, bool every_vip, const std::
 // it and for `settle` after; writes one line per call to OUT:
 //   read KIND START_NS END_NS CODE       (CLOCK_MONOTONIC; CODE 0 = OK)
 //   apply START_NS END_NS CODE MESSAGE
-int sampleReads(const std::string& socket, const std::string& apply_file, const std::string& out,
+// `apply_socket` (default: `socket`) lets a test apply to another agent: the control run of reads
+// that share the machine, but not the agent, with the apply.
+int sampleReads(const std::string& socket, const std::string& apply_socket,
+                const std::string& apply_file, const std::string& out,
                 std::chrono::milliseconds settle, std::chrono::seconds deadline) {
   auto config = xlb::config::loadConfigFile(apply_file);
   if (!config.ok() || config->vips_size() == 0) {
@@ -128,7 +131,8 @@ int sampleReads(const std::string& socket, const std::string& apply_file, const 
       std::chrono::duration_cast<std::chrono::milliseconds>(deadline));
   sampler.start();
   std::this_thread::sleep_for(settle);
-  auto stub = xlb::v1::Balancer::NewStub(xlb::bench::agentChannel(socket));
+  auto stub = xlb::v1::Balancer::NewStub(
+      xlb::bench::agentChannel(apply_socket.empty() ? socket : apply_socket));
   xlb::v1::ApplyConfigRequest req;
   *req.mutable_config() = std::move(*config);
   xlb::v1::ApplyConfigResponse resp;
@@ -194,9 +198,11 @@ int main(int argc, char** argv) {
   cfg->add_option("--out", out, "YAML file to write")->required();
 
   auto* reads = app.add_subcommand("reads", "Sample read RPCs around one ApplyConfig");
-  std::string socket, apply_file, samples_out;
+  std::string socket, apply_socket, apply_file, samples_out;
   uint32_t settle_ms = 1000, deadline_s = 60;
   reads->add_option("--socket", socket, "The agent's unix socket path")->required();
+  reads->add_option("--apply-socket", apply_socket,
+                    "Send the ApplyConfig to this agent instead (a control run)");
   reads->add_option("--apply", apply_file, "Config file to apply (ApplyConfig RPC)")->required();
   reads->add_option("--out", samples_out, "Samples file to write")->required();
   reads->add_option("--settle-ms", settle_ms, "Sampling before and after the apply")
@@ -209,7 +215,7 @@ int main(int argc, char** argv) {
 
   if (cfg->parsed()) return writeConfig(shape, every_vip, out);
   if (reads->parsed()) {
-    return sampleReads(socket, apply_file, samples_out, std::chrono::milliseconds(settle_ms),
+    return sampleReads(socket, apply_socket, apply_file, samples_out, std::chrono::milliseconds(settle_ms),
                        std::chrono::seconds(deadline_s));
   }
   opts.start_timeout = std::chrono::seconds(start_timeout);
