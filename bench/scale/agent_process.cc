@@ -102,7 +102,8 @@ double procStatusMiB(pid_t pid, const char* field) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/status");
   std::string line;
   while (std::getline(f, line)) {
-    if (line.rfind(field, 0) == 0) return std::strtod(line.c_str() + std::strlen(field), nullptr) / 1024;
+    if (line.rfind(field, 0) == 0)
+      return std::strtod(line.c_str() + std::strlen(field), nullptr) / 1024;
   }
   return -1;
 }
@@ -147,16 +148,9 @@ absl::StatusOr<std::chrono::duration<double>> AgentProcess::startAndWaitReady(
   if (notify_fd_ < 0 || bind(notify_fd_, reinterpret_cast<sockaddr*>(&sun), sizeof(sun)) != 0) {
     return absl::InternalError(absl::StrCat("notify socket ", notify_path, ": ", strerror(errno)));
   }
-  std::vector<std::string> args = {opts_.agent_bin,
-                                   "--no-attach",
-                                   "--config",
-                                   opts_.config,
-                                   "--listen",
-                                   "unix://" + socketPath(),
-                                   "--pin-dir",
-                                   opts_.pin_dir,
-                                   "--state-dir",
-                                   opts_.dir + "/state"};
+  std::vector<std::string> args = {
+      opts_.agent_bin,          "--no-attach", "--config",    opts_.config,  "--listen",
+      "unix://" + socketPath(), "--pin-dir",   opts_.pin_dir, "--state-dir", opts_.dir + "/state"};
   args.insert(args.end(), opts_.extra_args.begin(), opts_.extra_args.end());
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {
@@ -168,7 +162,8 @@ absl::StatusOr<std::chrono::duration<double>> AgentProcess::startAndWaitReady(
   auto argv = cstrings(args);
   auto envp = cstrings(env);
   int log_fd = open(logPath().c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (log_fd < 0) return absl::InternalError(absl::StrCat("open ", logPath(), ": ", strerror(errno)));
+  if (log_fd < 0)
+    return absl::InternalError(absl::StrCat("open ", logPath(), ": ", strerror(errno)));
 
   const auto t0 = Clock::now();
   pid_ = fork();
@@ -204,8 +199,7 @@ absl::StatusOr<std::chrono::duration<double>> AgentProcess::startAndWaitReady(
     }
     if (interrupted()) return absl::CancelledError("interrupted");
     if (Clock::now() >= deadline) {
-      return absl::DeadlineExceededError(
-          absl::StrCat("not ready after ", timeout.count(), " s"));
+      return absl::DeadlineExceededError(absl::StrCat("not ready after ", timeout.count(), " s"));
     }
   }
 }

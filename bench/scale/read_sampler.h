@@ -57,8 +57,9 @@ class ReadSampler {
 };
 
 // ListVips issued on a fixed schedule (every `interval`, whether or not earlier calls answered, at
-// most `max_in_flight` outstanding), each timed from its scheduled start: a stall shows as many slow
-// calls, not as one (a back-to-back sampler would record one call per stall: coordinated omission).
+// most `max_in_flight` outstanding), each timed from its scheduled start: a stall shows as many
+// slow calls, not as one (a back-to-back sampler would record one call per stall: coordinated
+// omission).
 class ScheduledListVips {
  public:
   ScheduledListVips(const std::string& socket_path, std::chrono::microseconds interval,

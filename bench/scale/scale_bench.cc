@@ -215,8 +215,8 @@ int main(int argc, char** argv) {
 
   if (cfg->parsed()) return writeConfig(shape, every_vip, out);
   if (reads->parsed()) {
-    return sampleReads(socket, apply_socket, apply_file, samples_out, std::chrono::milliseconds(settle_ms),
-                       std::chrono::seconds(deadline_s));
+    return sampleReads(socket, apply_socket, apply_file, samples_out,
+                       std::chrono::milliseconds(settle_ms), std::chrono::seconds(deadline_s));
   }
   opts.start_timeout = std::chrono::seconds(start_timeout);
   opts.command_timeout = std::chrono::seconds(command_timeout);

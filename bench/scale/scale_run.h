@@ -32,14 +32,14 @@ struct SizeResult {
   ScaleShape shape;
   Step start;  // cold start to READY=1
   double rss_mib = -1, peak_rss_mib = -1;
-  Step reapply;        // lbctl apply of the unchanged config
-  Step weight_lbctl;   // lbctl backend weight
-  Step weight_rpc;     // SetBackendWeight, direct RPC
-  Step every_vip;      // lbctl apply changing one weight per VIP
-  Step every_vip_rpc;  // every VIP changed back, as a bare ApplyConfig RPC
-  Latency idle_reads;  // ListVips back to back before it
+  Step reapply;                 // lbctl apply of the unchanged config
+  Step weight_lbctl;            // lbctl backend weight
+  Step weight_rpc;              // SetBackendWeight, direct RPC
+  Step every_vip;               // lbctl apply changing one weight per VIP
+  Step every_vip_rpc;           // every VIP changed back, as a bare ApplyConfig RPC
+  Latency idle_reads;           // ListVips back to back before it
   double read_interval_ms = 0;  // ListVips schedule during it
-  Latency apply_reads;  // ListVips scheduled while the RPC apply ran
+  Latency apply_reads;          // ListVips scheduled while the RPC apply ran
   size_t read_skipped = 0;      // schedule slots missed (too many calls outstanding)
 };
 
