@@ -240,7 +240,12 @@ std::string AgentProcess::failureReason() const {
     if (pos != std::string::npos) {
       reason = line.substr(line.find("] ", pos) + 2);
     } else if (line.rfind("xlb-agent: ", 0) == 0 || (!reason.empty() && line[0] != '[')) {
-      reason += (reason.empty() ? "" : " ") + line;
+      // The validator lists its errors one per line after "invalid config FILE:".
+      const bool after_colon = reason.empty() || reason.back() == ':';
+      reason += (reason.empty() ? ""
+                 : after_colon  ? " "
+                                : "; ") +
+                line.substr(std::min(line.find_first_not_of(' '), line.size()));
     }
   }
   return reason.empty() ? last : reason;

@@ -18,9 +18,10 @@
 # An agent whose reads wait behind the write lock has a gap of about D (everything queues until the
 # apply ends), so 2 and 3 fail however fast or slow the machine is (the agent of commit 44c8f9d:
 # gaps of 12.46 s in a 12.52 s apply). Reads that do not wait stay near their idle latency, far
-# below D/2. For the test to tell the two apart the apply must be long against a read: it checks
-# D >= 4 x the slowest kind's idle median and otherwise fails with "apply too short" (raise
-# SCALE_VIPS) rather than pass without having tested anything.
+# below D/2. For the test to tell the two apart the apply must be long against a read: a kind is
+# judged only when D >= 4 x its idle median (a blocking agent blocks every kind, so the fastest
+# one, ListBackends of one VIP, suffices to catch it); when no kind qualifies the test fails with
+# "apply too short" (raise SCALE_VIPS) rather than pass without having tested anything.
 # Control (test_control_reads_elsewhere): the same sampling and criterion against a second, idle
 # agent of the same size while the apply runs on the first: the reads share the machine's two CPUs
 # with the apply but not its agent, so they must pass; a failure there means the criterion cannot
@@ -77,30 +78,33 @@ if code != 0:
 bad = [r for r in reads if r[3] != 0]
 if bad:
     sys.exit(f"{len(bad)} of {len(reads)} reads failed, first: {bad[0][0]} status {bad[0][3]}")
-failures = []
-idle_medians = {}
+failures, judged = [], []
 for kind in ("vips", "backends", "stats"):
     rs = [r for r in reads if r[0] == kind]
     idle = [r[2] - r[1] for r in rs if r[2] < a0]
     if not idle:
         sys.exit(f"no idle {kind} read before the apply (the sampler did not run)")
-    idle_medians[kind] = statistics.median(idle)
+    median = statistics.median(idle)
     during = [r for r in rs if r[2] >= a0 and r[1] <= a1]
     ends = sorted(r[2] for r in rs if a0 <= r[2] <= a1)
     edges = [a0] + ends + [a1]
     gap = max(b - a for a, b in zip(edges, edges[1:]))
     longest = max((r[2] - r[1] for r in during), default=0)
-    print(f"{kind}: idle median {ms(idle_medians[kind]):.1f} ms; during the apply {len(ends)} "
-          f"completed, longest gap {ms(gap):.1f} ms, longest call {ms(longest):.1f} ms "
-          f"(limit {ms(D / 2):.1f} ms = D/2)")
+    # A kind whose idle call is over D/4 cannot show whether it waited: it is reported, not judged.
+    verdict = "judged" if D >= 4 * median else "not judged: idle median over D/4"
+    print(f"{kind}: idle median {ms(median):.1f} ms; during the apply {len(ends)} completed, "
+          f"longest gap {ms(gap):.1f} ms, longest call {ms(longest):.1f} ms "
+          f"(limit {ms(D / 2):.1f} ms = D/2; {verdict})")
+    if D < 4 * median:
+        continue
+    judged.append(kind)
     if gap >= D / 2:
         failures.append(f"{kind}: no call completed for {ms(gap):.1f} ms of the {ms(D):.1f} ms apply")
     if longest >= D / 2:
         failures.append(f"{kind}: a call took {ms(longest):.1f} ms during the {ms(D):.1f} ms apply")
-slowest = max(idle_medians.values())
-if D < 4 * slowest:
-    sys.exit(f"apply too short to tell: {ms(D):.1f} ms < 4 x the slowest idle read "
-             f"({ms(slowest):.1f} ms); raise SCALE_VIPS")
+if not judged:
+    sys.exit(f"apply too short to tell: {ms(D):.1f} ms is under 4 x every kind's idle read; "
+             "raise SCALE_VIPS")
 if failures:
     sys.exit("reads waited behind the apply:\n  " + "\n  ".join(failures))
 PYEOF
