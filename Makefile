@@ -11,6 +11,8 @@ DEB_PACKAGES := build-essential cmake pkg-config clang llvm libbpf-dev bpftool l
 	dpkg-dev
 # make bench only: the end-to-end wrk comparison (bench/e2e-wrk.sh) and its backends' HTTP server.
 BENCH_PACKAGES := wrk nginx-light
+# make bench: extra xlb-scale-bench flags, e.g. SCALE_BENCH_FLAGS='--sizes 300x16,1000x16'.
+SCALE_BENCH_FLAGS ?=
 
 .PHONY: all deps bench-deps build test test-unit test-bpf test-e2e test-package demo bench deb clean
 
@@ -63,6 +65,7 @@ bench: build bench-deps
 	$(BUILD_DIR)/bench/xlb-bench --out BENCHMARKS.md
 	$(BUILD_DIR)/bench/health/xlb-health-bench --targets 1000 --interval-ms 1000 --seconds 10 --append BENCHMARKS.md
 	bash bench/e2e-wrk.sh $(BUILD_DIR) --append BENCHMARKS.md
+	$(BUILD_DIR)/bench/scale/xlb-scale-bench --append BENCHMARKS.md $(SCALE_BENCH_FLAGS)
 
 # $(BUILD_DIR)/xlb_<version>_<arch>.deb (README "Packaging").
 deb: build
