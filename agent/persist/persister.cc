@@ -43,8 +43,15 @@ void StatePersister::stop() {
 
 absl::Status StatePersister::flush() {
   std::lock_guard lock(mu_);
+  // Same snapshot as last time: nothing to render (an idle agent with 10,000 VIPs would otherwise
+  // render its whole config twice a second).
+  auto token = state_.snapshotToken();
+  if (saved_once_ && token == last_token_) return absl::OkStatus();
   std::string rendered = StateStore::render(state_.config());
-  if (saved_once_ && rendered == last_saved_) return absl::OkStatus();
+  if (saved_once_ && rendered == last_saved_) {
+    last_token_ = std::move(token);
+    return absl::OkStatus();
+  }
   // render() is deterministic, so saving the config we just rendered keeps last_saved_ exact.
   absl::Status st = store_.save(state_.config());
   if (!st.ok()) {
@@ -52,6 +59,7 @@ absl::Status StatePersister::flush() {
     return st;
   }
   last_saved_ = std::move(rendered);
+  last_token_ = std::move(token);
   saved_once_ = true;
   ++saves_;
   spdlog::debug("persist: saved {}", store_.path());

@@ -60,6 +60,7 @@ class StatePersister {
   std::shared_ptr<state::EventBus::Subscription> sub_;
   std::mutex mu_;            // serialises flush()
   std::string last_saved_;   // render() of the last saved config
+  std::shared_ptr<const void> last_token_;  // State::snapshotToken() that last_saved_ came from
   bool saved_once_ = false;
   std::atomic<bool> stop_{false};
   std::thread thread_;

@@ -112,6 +112,11 @@ void State::publishLocked() {
   view_ = std::move(v);
 }
 
+std::shared_ptr<const void> State::snapshotToken() const {
+  std::lock_guard lock(view_mu_);
+  return view_;
+}
+
 PlanInputs State::planInputs() {
   PlanInputs in;
   in.dp = &dataplane_;

@@ -80,6 +80,9 @@ class State {
 
   // Effective (normalized) configuration, VIPs in the order they were configured.
   v1::Config config() const;
+  // Identifies the published snapshot config() reads: a new token after every change (and after
+  // some health-only ones); the same token means config() is unchanged. Lets a watcher skip work.
+  std::shared_ptr<const void> snapshotToken() const;
 
   // Single-object changes; each is a full transaction like applyConfig. Returned Vip messages are
   // the VIP as it now stands. Codes: INVALID_ARGUMENT (bad request, paths "vip.port",

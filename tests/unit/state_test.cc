@@ -637,5 +637,20 @@ TEST_F(StateTest, StrayEntriesAreRemoved) {
   EXPECT_EQ(state_.adopt(dp_.contents()).code(), absl::StatusCode::kFailedPrecondition);
 }
 
+TEST_F(StateTest, SnapshotTokenChangesOnlyWithTheState) {
+  ASSERT_TRUE(state_
+                  .applyConfig(yaml("vips:\n  - {address: 10.0.0.1, protocol: tcp, backends: "
+                                    "[{address: 10.0.1.1}]}\n"),
+                               false, nullptr)
+                  .ok());
+  auto a = state_.snapshotToken();
+  ASSERT_NE(a, nullptr);
+  (void)state_.config();
+  (void)state_.vipStatuses();
+  EXPECT_EQ(state_.snapshotToken(), a);  // reads publish nothing
+  ASSERT_TRUE(state_.setBackendWeight(protoKey("10.0.0.1", 0), "10.0.1.1", 3).ok());
+  EXPECT_NE(state_.snapshotToken(), a);
+}
+
 }  // namespace
 }  // namespace xlb::state
