@@ -3,6 +3,7 @@
 #include "dataplane/bpf_contents.h"
 
 #include <bpf/bpf.h>
+#include <unistd.h>
 
 #include <cerrno>
 
@@ -81,7 +82,15 @@ absl::StatusOr<DataplaneContents> readBpfContents(const BpfDataplane& dp) {
   for (uint32_t id = 0; id < XLB_MAX_VIPS; ++id) {
     uint32_t inner_id = 0;
     if (bpf_map_lookup_elem(*tables, &id, &inner_id) == 0) {
-      out.table_vip_ids.push_back(id);
+      // A removed VIP's slot points at the shared empty table (slot 0 = 0): no table.
+      int fd = bpf_map_get_fd_by_id(inner_id);
+      if (fd < 0 && errno == ENOENT) continue;  // swapped meanwhile: the writer owns it
+      if (fd < 0) return errnoStatus(absl::StrCat("open selection table map id ", inner_id), errno);
+      uint32_t zero = 0, m = 0;
+      int err = bpf_map_lookup_elem(fd, &zero, &m);
+      close(fd);
+      if (err) return errnoStatus(absl::StrCat("read selection table of vip id ", id), errno);
+      if (m != 0) out.table_vip_ids.push_back(id);
     } else if (errno != ENOENT) {
       return errnoStatus(absl::StrCat("lookup map xlb_tables[", id, "]"), errno);
     }

@@ -345,6 +345,7 @@ BpfDataplane::~BpfDataplane() {
   for (const Link& l : links_) {
     if (l.fd >= 0) close(l.fd);
   }
+  if (empty_table_fd_ >= 0) close(empty_table_fd_);
   if (skel_) xlb_balancer__destroy(skel_);
 }
 
@@ -425,44 +426,6 @@ absl::Status BpfDataplane::deleteBackend(uint32_t id) {
     return st;
   // After the slot: flows still recorded on it re-steer without touching the count (gen mismatch).
   return setOpenFlows(id, 0);
-}
-
-absl::Status BpfDataplane::setSelectionTable(uint32_t vip_id, std::span<const uint32_t> table) {
-  if (vip_id >= XLB_MAX_VIPS)
-    return absl::InvalidArgumentError(
-        absl::StrCat("vip id ", vip_id, " is not below XLB_MAX_VIPS (", XLB_MAX_VIPS, ")"));
-  int outer = bpf_map__fd(skel_->maps.xlb_tables);
-  if (table.empty()) return mapDelete(outer, "xlb_tables", &vip_id);
-  if (table.size() > XLB_MAGLEV_MAX_M)
-    return absl::InvalidArgumentError(absl::StrCat("selection table size ", table.size(),
-                                                   " exceeds ", XLB_MAGLEV_MAX_M));
-  for (uint32_t id : table) {
-    if (id >= XLB_MAX_BACKENDS)
-      return absl::InvalidArgumentError(
-          absl::StrCat("selection table entry ", id, " is not a backend id (< ", XLB_MAX_BACKENDS, ")"));
-  }
-
-  // Build the new table aside: the data plane only ever sees the old or the complete new one.
-  const uint32_t n = static_cast<uint32_t>(table.size()) + 1;
-  LIBBPF_OPTS(bpf_map_create_opts, copts, .map_flags = BPF_F_INNER_MAP);
-  int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "xlb_table", sizeof(uint32_t), sizeof(uint32_t), n,
-                          &copts);
-  if (fd < 0) return errnoStatus("create selection table map", fd);
-  std::vector<uint32_t> keys(n), vals(n);
-  for (uint32_t i = 0; i < n; ++i) keys[i] = i;
-  vals[0] = static_cast<uint32_t>(table.size());
-  std::copy(table.begin(), table.end(), vals.begin() + 1);
-  uint32_t count = n;
-  int err = bpf_map_update_batch(fd, keys.data(), vals.data(), &count, nullptr);
-  if (err) {
-    close(fd);
-    return errnoStatus("fill selection table map", err);
-  }
-  // The outer map holds its own reference; our fd is no longer needed after the swap.
-  err = bpf_map_update_elem(outer, &vip_id, &fd, BPF_ANY);
-  close(fd);
-  if (err) return errnoStatus("update map xlb_tables", err);
-  return absl::OkStatus();
 }
 
 absl::Status BpfDataplane::setSettings(const xlb_settings& settings) {
@@ -709,62 +672,6 @@ absl::StatusOr<xlb_backend> BpfDataplane::readBackend(uint32_t id) {
   int err = bpf_map_lookup_elem(bpf_map__fd(skel_->maps.xlb_backends), &id, &b);
   if (err) return errnoStatus(absl::StrCat("lookup map xlb_backends[", id, "]"), err);
   return b;
-}
-
-absl::StatusOr<std::vector<uint32_t>> BpfDataplane::readSelectionTable(uint32_t vip_id) {
-  if (vip_id >= XLB_MAX_VIPS)
-    return absl::InvalidArgumentError(
-        absl::StrCat("vip id ", vip_id, " is not below XLB_MAX_VIPS (", XLB_MAX_VIPS, ")"));
-  const int outer = bpf_map__fd(skel_->maps.xlb_tables);
-  // A user-space lookup of an ARRAY_OF_MAPS yields the inner map's id; a concurrent swap may free
-  // that map before we open it (ENOENT from get_fd_by_id): read the new id and try again.
-  for (int attempt = 0; attempt < 5; ++attempt) {
-    uint32_t inner_id = 0;
-    int err = bpf_map_lookup_elem(outer, &vip_id, &inner_id);
-    if (err == -ENOENT) return std::vector<uint32_t>();
-    if (err) return errnoStatus(absl::StrCat("lookup map xlb_tables[", vip_id, "]"), err);
-    int fd = bpf_map_get_fd_by_id(inner_id);
-    if (fd == -ENOENT) continue;
-    if (fd < 0) return errnoStatus(absl::StrCat("open selection table map id ", inner_id), fd);
-    uint32_t zero = 0, m = 0;
-    err = bpf_map_lookup_elem(fd, &zero, &m);
-    if (err) {
-      close(fd);
-      return errnoStatus(absl::StrCat("read selection table of vip id ", vip_id), err);
-    }
-    bpf_map_info info{};
-    uint32_t len = sizeof(info);
-    if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0 || m + 1 > info.max_entries) {
-      close(fd);
-      return absl::DataLossError(absl::StrCat("selection table of vip id ", vip_id, " claims ", m,
-                                              " slots but holds ", info.max_entries - 1));
-    }
-    std::vector<uint32_t> keys(m + 1), vals(m + 1);
-    size_t got = 0;
-    uint32_t in_batch = 0, out_batch = 0;
-    bool first = true;
-    while (got < m + 1) {
-      uint32_t count = static_cast<uint32_t>(m + 1 - got);
-      err = bpf_map_lookup_batch(fd, first ? nullptr : &in_batch, &out_batch, keys.data() + got,
-                                 vals.data() + got, &count, nullptr);
-      got += count;
-      first = false;
-      in_batch = out_batch;
-      if (err == -ENOENT || count == 0) break;
-      if (err) {
-        close(fd);
-        return errnoStatus(absl::StrCat("read selection table of vip id ", vip_id), err);
-      }
-    }
-    close(fd);
-    std::vector<uint32_t> table(m);
-    for (size_t i = 0; i < got; ++i) {
-      if (keys[i] >= 1 && keys[i] <= m) table[keys[i] - 1] = vals[i];
-    }
-    return table;
-  }
-  return absl::UnavailableError(
-      absl::StrCat("selection table of vip id ", vip_id, " kept changing while read; retry"));
 }
 
 absl::StatusOr<xlb_settings> BpfDataplane::readSettings() {

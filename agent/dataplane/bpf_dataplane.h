@@ -67,7 +67,8 @@ class BpfDataplane final : public Dataplane {
   absl::Status deleteVipAddr(const xlb_addr_key& key) override;
   absl::Status upsertBackend(uint32_t id, const xlb_backend& backend) override;
   absl::Status deleteBackend(uint32_t id) override;
-  absl::Status setSelectionTable(uint32_t vip_id, std::span<const uint32_t> table) override;
+  using Dataplane::setSelectionTable;
+  absl::Status setSelectionTables(std::span<const TableWrite> writes) override;
   absl::Status setSettings(const xlb_settings& settings) override;
   absl::Status setAcceptedVlans(std::span<const uint32_t> ids) override;
   absl::StatusOr<CounterSnapshot> readCounters() override;
@@ -126,6 +127,9 @@ class BpfDataplane final : public Dataplane {
   uint32_t prot_table_size_ = 0;
   uint32_t nat_table_size_ = 0;
   int ncpus_ = 1;
+  // The shared empty selection table that removed VIPs' slots point at (bpf_tables.cc).
+  absl::StatusOr<int> emptyTableFd();
+  int empty_table_fd_ = -1;
   std::unique_ptr<MapMigrator> migrator_;  // set between load() and finishMigration()
   std::vector<MapMigration> migration_;
 };

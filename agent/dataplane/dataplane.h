@@ -23,6 +23,12 @@ struct CounterSnapshot {
   std::vector<xlb_counters> backends;          // XLB_MAX_BACKENDS entries, by backend id
 };
 
+// One VIP's selection table to install (an empty table removes it).
+struct TableWrite {
+  uint32_t vip_id = 0;
+  std::vector<uint32_t> table;
+};
+
 // Writes are individually atomic (one map update each); callers order them so that the data plane is
 // never inconsistent: backends and table before the VIP entry on add, the reverse on delete.
 class Dataplane {
@@ -43,9 +49,17 @@ class Dataplane {
   // count, so that a later owner of the id starts from 0.
   virtual absl::Status deleteBackend(uint32_t id) = 0;
 
-  // Builds a new selection table aside (size = table.size(), entries = backend ids) and swaps it in
-  // for vip_id with one pointer update. An empty table removes the VIP's table.
-  virtual absl::Status setSelectionTable(uint32_t vip_id, std::span<const uint32_t> table) = 0;
+  // Builds every table aside (size = table.size(), entries = backend ids), then swaps them all in
+  // with one batched update of xlb_tables: each VIP's slot changes with one pointer write, and the
+  // whole set costs one RCU grace period instead of one per table (~10 ms each). An empty table
+  // removes the VIP's table (the data plane then finds no backend). All or nothing: when a write
+  // fails, the slots already swapped get their previous tables back before this returns.
+  virtual absl::Status setSelectionTables(std::span<const TableWrite> writes) = 0;
+  // One table (a batch of one).
+  absl::Status setSelectionTable(uint32_t vip_id, std::span<const uint32_t> table) {
+    TableWrite w{vip_id, std::vector<uint32_t>(table.begin(), table.end())};
+    return setSelectionTables({&w, 1});
+  }
 
   virtual absl::Status setSettings(const xlb_settings& settings) = 0;
 

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/address.h"
 
 namespace xlb::dataplane {
@@ -121,16 +122,21 @@ absl::Status FakeDataplane::deleteBackend(uint32_t id) {
   return absl::OkStatus();
 }
 
-absl::Status FakeDataplane::setSelectionTable(uint32_t vip_id, std::span<const uint32_t> table) {
-  if (auto st = record("setSelectionTable", absl::StrCat("vip ", vip_id, " size ", table.size()));
-      !st.ok()) {
-    return st;
+absl::Status FakeDataplane::setSelectionTables(std::span<const TableWrite> writes) {
+  std::vector<std::string> what;
+  for (const TableWrite& w : writes) {
+    what.push_back(absl::StrCat("vip ", w.vip_id, " size ", w.table.size()));
   }
-  if (vip_id >= XLB_MAX_VIPS) return absl::InvalidArgumentError("vip id out of range");
-  if (table.empty()) {
-    tables_.erase(vip_id);
-  } else {
-    tables_[vip_id].assign(table.begin(), table.end());
+  if (auto st = record("setSelectionTables", absl::StrJoin(what, ", ")); !st.ok()) return st;
+  for (const TableWrite& w : writes) {  // all or nothing, like BpfDataplane
+    if (w.vip_id >= XLB_MAX_VIPS) return absl::InvalidArgumentError("vip id out of range");
+  }
+  for (const TableWrite& w : writes) {
+    if (w.table.empty()) {
+      tables_.erase(w.vip_id);
+    } else {
+      tables_[w.vip_id] = w.table;
+    }
   }
   return absl::OkStatus();
 }

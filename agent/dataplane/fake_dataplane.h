@@ -38,7 +38,8 @@ class FakeDataplane final : public Dataplane {
   absl::Status deleteVipAddr(const xlb_addr_key& key) override;
   absl::Status upsertBackend(uint32_t id, const xlb_backend& backend) override;
   absl::Status deleteBackend(uint32_t id) override;
-  absl::Status setSelectionTable(uint32_t vip_id, std::span<const uint32_t> table) override;
+  using Dataplane::setSelectionTable;
+  absl::Status setSelectionTables(std::span<const TableWrite> writes) override;
   absl::Status setSettings(const xlb_settings& settings) override;
   absl::Status setAcceptedVlans(std::span<const uint32_t> ids) override;
   absl::StatusOr<CounterSnapshot> readCounters() override;

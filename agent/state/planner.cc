@@ -107,13 +107,15 @@ absl::StatusOr<std::vector<uint32_t>> buildSelectionTable(const TableInputs& in)
   return maglev::buildTable(in.backends, in.m);
 }
 
-// Rebuilds a previous table for rollback. An adopted VIP's table size is unknown (m == 0): nothing
-// to restore then, and the next apply rebuilds it anyway because its inputs still differ.
-absl::Status restoreTable(dataplane::Dataplane& dp, uint32_t vip_id, const TableInputs& in) {
-  if (in.m == 0) return absl::OkStatus();
+// A previous table for rollback. An adopted VIP's table size is unknown (m == 0): nothing to
+// restore then, and the next apply rebuilds it anyway because its inputs still differ.
+using Previous = absl::StatusOr<std::optional<std::vector<uint32_t>>>;
+Previous previousTable(std::optional<std::vector<uint32_t>> table) { return table; }
+Previous previousTable(const TableInputs& in) {
+  if (in.m == 0) return std::optional<std::vector<uint32_t>>();
   auto t = buildSelectionTable(in);
   if (!t.ok()) return t.status();
-  return dp.setSelectionTable(vip_id, *t);
+  return std::optional<std::vector<uint32_t>>(std::move(*t));
 }
 
 std::string dataplaneKeyString(const xlb_vip_key& k) {
@@ -335,7 +337,7 @@ absl::StatusOr<Plan> Planner::planChanges(const v1::Config& globals, std::vector
   planSettings(globals, plan, ph);
   planVlans(globals, plan, ph);
   plan.lines.insert(plan.lines.end(), removal_lines.begin(), removal_lines.end());
-  ph.into(plan.steps);
+  ph.into(*in_.dp, plan.steps);
   return plan;
 }
 
@@ -559,18 +561,14 @@ absl::Status Planner::planVip(const VipKey& key, const v1::Vip& spec, const VipE
     if (old != nullptr || !in.backends.empty()) {
       plan.lines.push_back(describeTable(key, in, old == nullptr));
     }
-    const uint32_t vid = e->id;
-    std::function<absl::Status()> undo;
+    TableSwap swap{e->id, std::move(*table), nullptr};
     if (old == nullptr) {
-      undo = [&dp, vid] { return dp.setSelectionTable(vid, {}); };
+      swap.previous = [] { return previousTable(std::vector<uint32_t>()); };
     } else {
-      TableInputs old_in = tableInputs(*old);
-      undo = [&dp, vid, old_in] { return restoreTable(dp, vid, old_in); };
+      swap.previous = [old_in = tableInputs(*old)] { return previousTable(old_in); };
     }
-    ph.set_tables.push_back(
-        {absl::StrCat("set table of vip ", kstr),
-         [&dp, vid, t = std::move(*table)] { return dp.setSelectionTable(vid, t); },
-         std::move(undo)});
+    ph.set_tables.push_back(std::move(swap));
+    ph.set_table_names.push_back(kstr);
   }
   plan.lines.insert(plan.lines.end(), leaving.begin(), leaving.end());
 
@@ -609,9 +607,9 @@ void Planner::planRemoval(const VipEntry& old, Plan& plan, Phases& ph,
   TableInputs old_in = tableInputs(old);
   // Only a VIP with weighted backends has a table; an adopted one may have any.
   if (!old_in.backends.empty() || old.adopted) {
-    ph.del_tables.push_back({absl::StrCat("remove table of vip ", kstr),
-                             [&dp, vid] { return dp.setSelectionTable(vid, {}); },
-                             [&dp, vid, old_in] { return restoreTable(dp, vid, old_in); }});
+    ph.del_tables.push_back(
+        {vid, {}, [old_in = std::move(old_in)] { return previousTable(old_in); }});
+    ph.del_table_names.push_back(kstr);
   }
   for (const auto& [bk, m] : old.members) {
     const xlb_backend be = m.value;
@@ -646,8 +644,8 @@ void Planner::planStrays(Plan& plan, Phases& ph, std::vector<std::string>& remov
   // Stray ids stay marked in the allocators until here, so no new VIP or backend received one.
   for (uint32_t vid : cur_.stray_tables) {
     plan.next.vip_ids.release(vid);
-    ph.del_tables.push_back({absl::StrCat("remove stale table of vip id ", vid),
-                             [&dp, vid] { return dp.setSelectionTable(vid, {}); }, noUndo});
+    ph.del_tables.push_back({vid, {}, [] { return previousTable(std::nullopt); }});
+    ph.del_table_names.push_back(absl::StrCat("stale vip id ", vid));
   }
   for (uint32_t bid : cur_.stray_backends) {
     plan.next.backend_ids.release(bid);

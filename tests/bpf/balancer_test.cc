@@ -6,6 +6,7 @@
 #include <bpf/libbpf.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -16,6 +17,7 @@
 #include <set>
 #include <vector>
 
+#include "dataplane/bpf_contents.h"
 #include "fixture.h"
 #include "xlb_decap.skel.h"
 
@@ -390,6 +392,52 @@ TEST_F(BalancerTest, BackendDeletedDropsNewFlowsWhenTableEmpty) {
   check({"table points at a deleted backend", a, XDP_DROP, a, -1, XLB_DROP_NO_BACKEND});
   ASSERT_TRUE(g_dp->setSelectionTable(16, {}).ok());
   check({"table removed", a, XDP_DROP, a, -1, XLB_DROP_NO_BACKEND});
+}
+
+TEST_F(BalancerTest, BatchedTableSwapInstallsAndRemovesEveryTableAtOnce) {
+  // Three VIPs (ids 40..42), each with its own backend; their tables go in with one batch.
+  const std::vector<std::string> addrs = {"10.100.0.140", "10.100.0.141", "10.100.0.142"};
+  std::vector<dataplane::TableWrite> writes;
+  for (uint32_t i = 0; i < 3; ++i) {
+    ASSERT_TRUE(g_dp->upsertBackend(60 + i, makeBackend(i == 1 ? "10.0.0.3" : "10.0.0.2", 40 + i)).ok());
+    writes.push_back({40 + i, std::vector<uint32_t>(5 + i, 60 + i)});
+  }
+  // A batch with one bad entry writes nothing.
+  std::vector<dataplane::TableWrite> bad = writes;
+  bad.push_back({41, {60}});  // the same VIP twice
+  EXPECT_EQ(g_dp->setSelectionTables(bad).code(), absl::StatusCode::kInvalidArgument);
+  bad.back() = {43, {XLB_MAX_BACKENDS}};
+  EXPECT_EQ(g_dp->setSelectionTables(bad).code(), absl::StatusCode::kInvalidArgument);
+  for (uint32_t i = 0; i < 3; ++i) EXPECT_TRUE(g_dp->readSelectionTable(40 + i)->empty());
+
+  ASSERT_TRUE(g_dp->setSelectionTables(writes).ok());
+  for (uint32_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(*g_dp->readSelectionTable(40 + i), writes[i].table);
+    ASSERT_TRUE(g_dp->upsertVip(makeVipKey(addrs[i], 80, kTcp), {40 + i, XLB_ALG_MAGLEV, XLB_FWD_DSR, 0}).ok());
+  }
+  Bytes a = PacketBuilder().eth(kLbMac, kClientMac).ipv4("192.0.2.1", addrs[0]).tcp(7, 80, kSyn).build();
+  Bytes b = PacketBuilder().eth(kLbMac, kClientMac).ipv4("192.0.2.1", addrs[1]).tcp(7, 80, kSyn).build();
+  check({"batched table of vip 40", a, XDP_TX, withMacs(a, kBackendMacA, kLbMac), XLB_STAT_FLOW_NEW});
+  check({"batched table of vip 41", b, XDP_TX, withMacs(b, kBackendMacB, kLbMac), XLB_STAT_FLOW_NEW});
+
+  // Removal (empty tables) and a replacement in one batch: 40 and 41 lose their tables, 42 gets a
+  // new one. A removed slot reads as no table, and the adopted-contents scan does not list it.
+  std::vector<dataplane::TableWrite> second = {{40, {}}, {41, {}}, {42, std::vector<uint32_t>(11, 62)}};
+  ASSERT_TRUE(g_dp->setSelectionTables(second).ok());
+  EXPECT_TRUE(g_dp->readSelectionTable(40)->empty());
+  EXPECT_TRUE(g_dp->readSelectionTable(41)->empty());
+  EXPECT_EQ(g_dp->readSelectionTable(42)->size(), 11u);
+  Bytes a2 = PacketBuilder().eth(kLbMac, kClientMac).ipv4("192.0.2.2", addrs[0]).tcp(8, 80, kSyn).build();
+  check({"removed table: no backend", a2, XDP_DROP, a2, -1, XLB_DROP_NO_BACKEND});
+  auto contents = dataplane::readBpfContents(*g_dp);
+  ASSERT_TRUE(contents.ok()) << contents.status();
+  for (uint32_t id : contents->table_vip_ids) EXPECT_TRUE(id != 40 && id != 41) << id;
+  EXPECT_NE(std::find(contents->table_vip_ids.begin(), contents->table_vip_ids.end(), 42u),
+            contents->table_vip_ids.end());
+  for (uint32_t i = 0; i < 3; ++i) {
+    ASSERT_TRUE(g_dp->deleteVip(makeVipKey(addrs[i], 80, kTcp)).ok());
+  }
+  ASSERT_TRUE(g_dp->setSelectionTable(42, {}).ok());
 }
 
 // ---- flow table -------------------------------------------------------------------------------------

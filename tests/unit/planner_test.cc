@@ -4,6 +4,8 @@
 // table sizes chosen from the backend count, and reads answered while a write is in progress.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <chrono>
 #include <future>
 #include <set>
@@ -77,7 +79,7 @@ TEST(Planner, OneWeightPlansOneVip) {
   ASSERT_EQ(dp.calls().size(), 2u);
   EXPECT_EQ(dp.calls()[0].op, "upsertBackend");
   EXPECT_EQ(dp.calls()[0].key, absl::StrCat("backend ", before[321].backends[2].id));
-  EXPECT_EQ(dp.calls()[1].op, "setSelectionTable");
+  EXPECT_EQ(dp.calls()[1].op, "setSelectionTables");
   EXPECT_EQ(dp.calls()[1].key.rfind(absl::StrCat("vip ", before[321].id, " "), 0), 0u)
       << dp.calls()[1].key;
   for (const std::string& l : lines) EXPECT_NE(l.find(c.vips(321).address()), std::string::npos) << l;
@@ -91,6 +93,48 @@ TEST(Planner, OneWeightPlansOneVip) {
   EXPECT_EQ(dp.calls()[0].key, absl::StrCat("backend ", before[17].backends[0].id));
   EXPECT_EQ(state.config().vips(17).backends(0).weight(), 3u);
   EXPECT_EQ(state.config().vips(321).backends(2).weight(), 7u);
+}
+
+// Every table an apply changes goes to the data plane in one batched swap (one RCU grace period
+// in the kernel, not one per table); removals share one batch too. A failed batch changes nothing.
+TEST(Planner, EveryChangedTableGoesInOneSwap) {
+  FakeDataplane dp;
+  State state(dp);
+  v1::Config c = makeConfig(300, 3);
+  ASSERT_TRUE(state.applyConfig(c, false, nullptr).ok());
+  auto swaps = [&dp] {
+    std::vector<std::string> keys;
+    for (const auto& call : dp.calls()) {
+      if (call.op == "setSelectionTables") keys.push_back(call.key);
+    }
+    return keys;
+  };
+  dp.clearCalls();
+  for (auto& v : *c.mutable_vips()) v.mutable_backends(0)->set_weight(5);
+  ASSERT_TRUE(state.applyConfig(c, false, nullptr).ok());
+  auto one = swaps();
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(std::count(one[0].begin(), one[0].end(), ','), 299) << one[0].substr(0, 200);
+
+  // The batch fails: nothing is applied, the slots and tables stay as they were.
+  std::vector<std::vector<uint32_t>> tables;
+  for (uint32_t id = 0; id < 300; ++id) tables.push_back(dp.table(id));
+  dp.clearCalls();
+  for (auto& v : *c.mutable_vips()) v.mutable_backends(1)->set_weight(7);
+  dp.failOp("setSelectionTables", absl::InternalError("boom"));
+  EXPECT_EQ(state.applyConfig(c, false, nullptr).code(), absl::StatusCode::kInternal);
+  for (uint32_t id = 0; id < 300; ++id) EXPECT_EQ(dp.table(id), tables[id]) << id;
+
+  // Half the VIPs removed: their tables leave in one batch, after their entries.
+  dp.clearCalls();
+  v1::Config half = makeConfig(150, 3);
+  for (auto& v : *half.mutable_vips()) v.mutable_backends(0)->set_weight(5);
+  ASSERT_TRUE(state.applyConfig(half, false, nullptr).ok());
+  auto removed = swaps();
+  ASSERT_EQ(removed.size(), 1u);
+  EXPECT_EQ(std::count(removed[0].begin(), removed[0].end(), ','), 149);
+  EXPECT_NE(removed[0].find(" size 0"), std::string::npos);
+  EXPECT_EQ(dp.tableCount(), 150u);
 }
 
 TEST(Planner, UnchangedVipsKeepTheirEntries) {
@@ -192,7 +236,7 @@ TEST(Planner, ReadsAreAnsweredDuringAnApply) {
   int reads_done = 0;
   bool checked = false;
   dp.onCall([&](const FakeDataplane::Call& call) {
-    if (checked || call.op != "setSelectionTable") return;
+    if (checked || call.op != "setSelectionTables") return;
     checked = true;
     auto reader = std::async(std::launch::async, [&state] {
       auto config = state.config();

@@ -154,7 +154,7 @@ TEST_F(StateHealthTest, ChangingTheAlgorithmRewritesOnlyTheEntryAndTable) {
   dp_.clearCalls();
   std::vector<std::string> lines;
   ASSERT_TRUE(state_.applyConfig(c, false, &lines).ok());
-  EXPECT_THAT(dp_.ops(), ElementsAre("setSelectionTable", "upsertVip"));
+  EXPECT_THAT(dp_.ops(), ElementsAre("setSelectionTables", "upsertVip"));
   EXPECT_THAT(dp_.table(0),
               ElementsAre(id("10.0.1.2"), id("10.0.1.1"), id("10.0.1.3"), id("10.0.1.2")));
   EXPECT_THAT(lines, ElementsAre("rebuild round-robin table of vip 10.0.0.10:80/tcp (M 1021, 3 "
@@ -172,7 +172,7 @@ TEST_F(StateHealthTest, DownBackendLeavesTheTableAndItsFlowsAreResteered) {
   dp_.clearCalls();
   down("10.0.1.2");
   // Slot rewritten without ACTIVE (the data plane re-steers its flows), then the table swapped.
-  EXPECT_THAT(dp_.ops(), ElementsAre("upsertBackend", "setSelectionTable"));
+  EXPECT_THAT(dp_.ops(), ElementsAre("upsertBackend", "setSelectionTables"));
   EXPECT_FALSE(active("10.0.1.2"));
   EXPECT_EQ(slots().count(id("10.0.1.2")), 0u);
   EXPECT_EQ(slots().size(), 2u);
@@ -292,7 +292,7 @@ TEST_F(StateHealthTest, DrainKeepsFlowsButLeavesTheTableAndIsIdempotent) {
   ASSERT_TRUE(st.ok()) << st.status();
   EXPECT_EQ(st->state(), v1::BACKEND_STATE_DRAINING);
   EXPECT_FALSE(st->in_rotation());
-  EXPECT_THAT(dp_.ops(), ElementsAre("setSelectionTable"));  // slot untouched: still ACTIVE
+  EXPECT_THAT(dp_.ops(), ElementsAre("setSelectionTables"));  // slot untouched: still ACTIVE
   EXPECT_TRUE(active("10.0.1.2"));
   EXPECT_EQ(slots().count(id("10.0.1.2")), 0u);
   EXPECT_EQ(state_.config().vips(0).backends(1).state(), v1::BACKEND_STATE_DRAINING);

@@ -116,11 +116,11 @@ class StateTest : public ::testing::Test {
 TEST_F(StateTest, FreshApplyWritesEverythingInConsistentOrder) {
   std::vector<std::string> changes;
   ASSERT_TRUE(state_.applyConfig(yaml(kTwoVips), false, &changes).ok());
-  // Backends (each port first, then the slot), then tables, then settings and addresses, then
-  // VIP entries last.
+  // Backends (each port first, then the slot), then both tables in one swap, then settings and
+  // addresses, then VIP entries last.
   EXPECT_THAT(dp_.ops(), ElementsAre("setBackendNat", "upsertBackend", "setBackendNat",
                                      "upsertBackend", "setBackendNat", "upsertBackend",
-                                     "setSelectionTable", "setSelectionTable", "setSettings",
+                                     "setSelectionTables", "setSettings",
                                      "setAcceptedVlans", "upsertVipAddr", "upsertVipAddr", "upsertVip", "upsertVip"));
   EXPECT_THAT(changes,
               ElementsAre("add vip 10.0.0.10:80/tcp (id 0, maglev, dsr)",
@@ -233,7 +233,7 @@ TEST_F(StateTest, ModifyPlansOnlyTheDifference) {
   modified.replace(modified.find("    protocol: tcp\n"), 18,
                    "    protocol: tcp\n    forwarding: ipip\n");
   ASSERT_TRUE(state_.applyConfig(yaml(modified), false, &changes).ok());
-  EXPECT_THAT(dp_.ops(), ElementsAre("setBackendNat", "upsertBackend", "setSelectionTable",
+  EXPECT_THAT(dp_.ops(), ElementsAre("setBackendNat", "upsertBackend", "setSelectionTables",
                                      "upsertVip", "deleteBackend"));
   EXPECT_EQ(dp_.calls()[4].key, "backend " + std::to_string(gone));
   EXPECT_THAT(changes, ElementsAre("set forwarding of vip 10.0.0.10:80/tcp: dsr -> ipip",
@@ -255,7 +255,7 @@ TEST_F(StateTest, RemovingAVipDeletesEntryThenTableThenBackends) {
   only_dns.mutable_vips()->DeleteSubrange(0, 1);
   std::vector<std::string> changes;
   ASSERT_TRUE(state_.applyConfig(only_dns, false, &changes).ok());
-  EXPECT_THAT(dp_.ops(), ElementsAre("deleteVip", "deleteVipAddr", "setSelectionTable",
+  EXPECT_THAT(dp_.ops(), ElementsAre("deleteVip", "deleteVipAddr", "setSelectionTables",
                                      "deleteBackend", "deleteBackend"));
   EXPECT_EQ(dp_.calls()[2].key, "vip 0 size 0");
   EXPECT_THAT(changes, ElementsAre("remove vip 10.0.0.10:80/tcp (id 0, 2 backends)"));
@@ -349,7 +349,7 @@ TEST_F(StateTest, ZeroWeightKeepsBackendActiveButOutOfTable) {
   ASSERT_TRUE(vip.ok()) << vip.status();
   EXPECT_EQ(vip->backends(1).weight(), 0u);
   // The slot carries the weight (least_conn divides by it): rewritten, then the table swapped.
-  EXPECT_THAT(dp_.ops(), ElementsAre("upsertBackend", "setSelectionTable"));
+  EXPECT_THAT(dp_.ops(), ElementsAre("upsertBackend", "setSelectionTables"));
   EXPECT_EQ(dp_.backend(id).flags, XLB_BE_F_ACTIVE);
   EXPECT_EQ(dp_.backend(id).weight, 0u);
   EXPECT_EQ(slotsByBackend(0).count(id), 0u);
@@ -428,17 +428,18 @@ TEST_F(StateTest, RollbackFailureForcesFullRewriteNextTime) {
   next.mutable_vips(0)->mutable_backends(0)->set_weight(9);
   next.mutable_vips(0)->add_backends()->set_address("10.0.1.5");
   // upsertBackend ok, setSelectionTable fails, then the undo (deleteBackend) fails too.
-  dp_.failOp("setSelectionTable", absl::InternalError("boom"));
+  dp_.failOp("setSelectionTables", absl::InternalError("boom"));
   dp_.failOp("deleteBackend", absl::InternalError("undo boom"));
   auto st = state_.applyConfig(next, false, nullptr);
   EXPECT_EQ(st.code(), absl::StatusCode::kInternal);
   EXPECT_NE(st.message().find("rollback incomplete"), absl::string_view::npos) << st;
   dp_.clearCalls();
   ASSERT_TRUE(state_.applyConfig(yaml(kTwoVips), false, nullptr).ok());
-  // Everything the model holds is rewritten: 3 backends (port and slot), 2 tables, settings,
-  // VLANs, 2 addresses, 2 VIPs. (The half-added backend was never in the model; no table points at
-  // it, and its slot is overwritten when the id is assigned again.)
-  EXPECT_EQ(dp_.calls().size(), 14u);
+  // Everything the model holds is rewritten: 3 backends (port and slot), 2 tables (one swap),
+  // settings, VLANs, 2 addresses, 2 VIPs. (The half-added backend was never in the model; no
+  // table points at it, and its slot is overwritten when the id is assigned again.)
+  EXPECT_EQ(dp_.calls().size(), 13u);
+  EXPECT_EQ(dp_.calls()[6].key, "vip 0 size 1021, vip 1 size 1021") << dp_.calls()[6].key;
 }
 
 TEST_F(StateTest, ErrorCodes) {
@@ -544,7 +545,7 @@ TEST_F(StateTest, RestartWithTheSameConfigKeepsIdsGenerationsAndTables) {
   ASSERT_TRUE(restarted.applyConfig(running, false, nullptr).ok());
   // Nothing deleted, nothing renumbered: every write is a rewrite of an identical value.
   for (const auto& c : dp_.calls()) {
-    EXPECT_TRUE(c.op.rfind("upsert", 0) == 0 || c.op == "setSelectionTable" ||
+    EXPECT_TRUE(c.op.rfind("upsert", 0) == 0 || c.op == "setSelectionTables" ||
                 c.op == "setSettings" || c.op == "setAcceptedVlans" || c.op == "setBackendNat")
         << c.op << " " << c.key;
   }

@@ -1,0 +1,202 @@
+// SPDX-License-Identifier: Apache-2.0
+// BpfDataplane's selection tables (xlb_tables, an ARRAY_OF_MAPS by VIP id): batched swaps and reads.
+//
+// Every update of a map-in-map slot from user space waits for an RCU grace period before the
+// syscall returns (the kernel makes sure no program still runs on the old inner map), ~10 ms on
+// this kind of VM whatever the table size. One table per syscall made an apply that rebuilds
+// 1,000 tables cost ~10 s of waiting; one BPF_MAP_UPDATE_BATCH over all of them waits once.
+// Deletions go through the batch too: a removed VIP's slot points at one shared empty table
+// (slot 0 = 0, which the data plane reads as "no table"), because BPF_MAP_DELETE_BATCH is not
+// supported on ARRAY_OF_MAPS and each single delete pays its own grace period.
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <set>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/errors.h"
+#include "dataplane/bpf_dataplane.h"
+#include "spdlog/spdlog.h"
+#include "xlb_balancer.skel.h"
+
+namespace xlb::dataplane {
+namespace {
+
+// Owns map fds opened for one call.
+class FdSet {
+ public:
+  ~FdSet() {
+    for (int fd : fds_) close(fd);
+  }
+  void own(int fd) { fds_.push_back(fd); }
+
+ private:
+  std::vector<int> fds_;
+};
+
+absl::StatusOr<int> createTable(std::span<const uint32_t> table) {
+  const uint32_t n = static_cast<uint32_t>(table.size()) + 1;
+  LIBBPF_OPTS(bpf_map_create_opts, copts, .map_flags = BPF_F_INNER_MAP);
+  int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, table.empty() ? "xlb_tbl_none" : "xlb_table",
+                          sizeof(uint32_t), sizeof(uint32_t), n, &copts);
+  if (fd < 0) return errnoStatus("create selection table map", fd);
+  if (table.empty()) return fd;  // slot 0 (the size) is 0 already
+  std::vector<uint32_t> keys(n), vals(n);
+  for (uint32_t i = 0; i < n; ++i) keys[i] = i;
+  vals[0] = static_cast<uint32_t>(table.size());
+  std::copy(table.begin(), table.end(), vals.begin() + 1);
+  uint32_t count = n;
+  int err = bpf_map_update_batch(fd, keys.data(), vals.data(), &count, nullptr);
+  if (err) {
+    close(fd);
+    return errnoStatus("fill selection table map", err);
+  }
+  return fd;
+}
+
+}  // namespace
+
+absl::StatusOr<int> BpfDataplane::emptyTableFd() {
+  if (empty_table_fd_ < 0) {
+    auto fd = createTable({});
+    if (!fd.ok()) return fd.status();
+    empty_table_fd_ = *fd;
+  }
+  return empty_table_fd_;
+}
+
+absl::Status BpfDataplane::setSelectionTables(std::span<const TableWrite> writes) {
+  if (writes.empty()) return absl::OkStatus();
+  // Checked whole before anything is built or written.
+  std::set<uint32_t> seen;
+  for (const TableWrite& w : writes) {
+    if (w.vip_id >= XLB_MAX_VIPS)
+      return absl::InvalidArgumentError(
+          absl::StrCat("vip id ", w.vip_id, " is not below XLB_MAX_VIPS (", XLB_MAX_VIPS, ")"));
+    if (!seen.insert(w.vip_id).second)
+      return absl::InvalidArgumentError(
+          absl::StrCat("vip id ", w.vip_id, " appears twice in one table swap"));
+    if (w.table.size() > XLB_MAGLEV_MAX_M)
+      return absl::InvalidArgumentError(absl::StrCat("selection table size ", w.table.size(),
+                                                     " exceeds ", XLB_MAGLEV_MAX_M));
+    for (uint32_t id : w.table) {
+      if (id >= XLB_MAX_BACKENDS)
+        return absl::InvalidArgumentError(absl::StrCat(
+            "selection table entry ", id, " is not a backend id (< ", XLB_MAX_BACKENDS, ")"));
+    }
+  }
+  auto empty = emptyTableFd();
+  if (!empty.ok()) return empty.status();
+  const int outer = bpf_map__fd(skel_->maps.xlb_tables);
+
+  // Build every new table aside: the data plane only ever sees a slot's old or complete new table.
+  FdSet owned;
+  std::vector<uint32_t> keys;
+  std::vector<uint32_t> fds, old_fds;
+  keys.reserve(writes.size());
+  fds.reserve(writes.size());
+  old_fds.reserve(writes.size());
+  for (const TableWrite& w : writes) {
+    keys.push_back(w.vip_id);
+    if (w.table.empty()) {
+      fds.push_back(static_cast<uint32_t>(*empty));
+    } else {
+      auto fd = createTable(w.table);
+      if (!fd.ok()) return fd.status();
+      owned.own(*fd);
+      fds.push_back(static_cast<uint32_t>(*fd));
+    }
+    // What the slot holds now, to put back if the batch stops part way. Only this agent writes
+    // the slots (under State's write lock), so the inner map cannot go away meanwhile.
+    uint32_t inner_id = 0;
+    int err = bpf_map_lookup_elem(outer, &w.vip_id, &inner_id);
+    if (err == -ENOENT) {
+      old_fds.push_back(static_cast<uint32_t>(*empty));
+      continue;
+    }
+    if (err) return errnoStatus(absl::StrCat("lookup map xlb_tables[", w.vip_id, "]"), err);
+    int old = bpf_map_get_fd_by_id(inner_id);
+    if (old < 0) return errnoStatus(absl::StrCat("open selection table map id ", inner_id), old);
+    owned.own(old);
+    old_fds.push_back(static_cast<uint32_t>(old));
+  }
+
+  // The outer map takes its own references; ours close when `owned` goes.
+  uint32_t count = static_cast<uint32_t>(keys.size());
+  int err = bpf_map_update_batch(outer, keys.data(), fds.data(), &count, nullptr);
+  if (err == 0) return absl::OkStatus();
+  absl::Status st = errnoStatus(
+      absl::StrCat("update map xlb_tables (", count, " of ", keys.size(), " tables swapped)"), err);
+  if (count > 0 && count <= keys.size()) {
+    uint32_t back = count;
+    int rerr = bpf_map_update_batch(outer, keys.data(), old_fds.data(), &back, nullptr);
+    if (rerr) {
+      spdlog::error("dataplane: putting back {} selection tables failed after {} of them: {}",
+                    count, back, errnoStatus("update map xlb_tables", rerr).ToString());
+      return absl::Status(st.code(), absl::StrCat(st.message(), "; putting the previous tables "
+                                                               "back failed too"));
+    }
+  }
+  return st;
+}
+
+absl::StatusOr<std::vector<uint32_t>> BpfDataplane::readSelectionTable(uint32_t vip_id) {
+  if (vip_id >= XLB_MAX_VIPS)
+    return absl::InvalidArgumentError(
+        absl::StrCat("vip id ", vip_id, " is not below XLB_MAX_VIPS (", XLB_MAX_VIPS, ")"));
+  const int outer = bpf_map__fd(skel_->maps.xlb_tables);
+  // A user-space lookup of an ARRAY_OF_MAPS yields the inner map's id; a concurrent swap may free
+  // that map before we open it (ENOENT from get_fd_by_id): read the new id and try again.
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    uint32_t inner_id = 0;
+    int err = bpf_map_lookup_elem(outer, &vip_id, &inner_id);
+    if (err == -ENOENT) return std::vector<uint32_t>();
+    if (err) return errnoStatus(absl::StrCat("lookup map xlb_tables[", vip_id, "]"), err);
+    int fd = bpf_map_get_fd_by_id(inner_id);
+    if (fd == -ENOENT) continue;
+    if (fd < 0) return errnoStatus(absl::StrCat("open selection table map id ", inner_id), fd);
+    uint32_t zero = 0, m = 0;
+    err = bpf_map_lookup_elem(fd, &zero, &m);
+    if (err) {
+      close(fd);
+      return errnoStatus(absl::StrCat("read selection table of vip id ", vip_id), err);
+    }
+    bpf_map_info info{};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0 || m + 1 > info.max_entries) {
+      close(fd);
+      return absl::DataLossError(absl::StrCat("selection table of vip id ", vip_id, " claims ", m,
+                                              " slots but holds ", info.max_entries - 1));
+    }
+    std::vector<uint32_t> keys(m + 1), vals(m + 1);
+    size_t got = 0;
+    uint32_t in_batch = 0, out_batch = 0;
+    bool first = true;
+    while (got < m + 1) {
+      uint32_t count = static_cast<uint32_t>(m + 1 - got);
+      err = bpf_map_lookup_batch(fd, first ? nullptr : &in_batch, &out_batch, keys.data() + got,
+                                 vals.data() + got, &count, nullptr);
+      got += count;
+      first = false;
+      in_batch = out_batch;
+      if (err == -ENOENT || count == 0) break;
+      if (err) {
+        close(fd);
+        return errnoStatus(absl::StrCat("read selection table of vip id ", vip_id), err);
+      }
+    }
+    close(fd);
+    std::vector<uint32_t> table(m);
+    for (size_t i = 0; i < got; ++i) {
+      if (keys[i] >= 1 && keys[i] <= m) table[keys[i] - 1] = vals[i];
+    }
+    return table;
+  }
+  return absl::UnavailableError(
+      absl::StrCat("selection table of vip id ", vip_id, " kept changing while read; retry"));
+}
+
+}  // namespace xlb::dataplane
