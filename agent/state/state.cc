@@ -91,7 +91,7 @@ std::string backendLabel(const VipKey& vip, const BackendKey& backend) {
 State::State(dataplane::Dataplane& dataplane)
     : dataplane_(dataplane), gens_(XLB_MAX_BACKENDS, 0), view_(std::make_shared<View>()) {}
 
-State::~State() = default;
+State::~State() { stopHealthApplier(); }
 
 std::shared_ptr<const State::View> State::view() const {
   std::lock_guard lock(view_mu_);
@@ -175,8 +175,10 @@ void State::commitLocked(Plan& plan) {
   }
   model_ = std::move(plan.next);
   resync_ = false;
-  afterApplyLocked(before, plan.changed);
+  // Readers' view first: whoever reacts to an event (a health transition, a VIP change) reads a
+  // view that already holds it.
   publishLocked();
+  afterApplyLocked(before, plan.changed);
 }
 
 void State::countApply(std::chrono::steady_clock::time_point start, const absl::Status& st) {
