@@ -137,7 +137,7 @@ int run(const Options& opts) {
   // Declared after State: destroyed (stopped) first, since its listener calls into State.
   xlb::health::HealthChecker checker(
       [&state](const std::string& key, const xlb::health::Transition& tr) {
-        state.onHealthTransition(key, tr);
+        state.submitHealthTransition(key, tr);
       });
   // Pinned maps outlive the agent: take over what a previous agent left so unchanged VIPs keep
   // their ids (flows survive the restart) and whatever the config no longer has is removed below.
@@ -184,6 +184,7 @@ int run(const Options& opts) {
     return kExitFailure;
   }
   state.attachHealthChecker(&checker);
+  state.startHealthApplier();
   xlb::state::FloodMonitor::Options flood_opts;
   flood_opts.timeouts.tcp_ns = uint64_t{opts.protected_tcp_timeout_s} * 1000000000ull;
   flood_opts.timeouts.udp_ns = uint64_t{opts.protected_udp_timeout_s} * 1000000000ull;
@@ -282,6 +283,7 @@ int run(const Options& opts) {
   // State must not call into a stopped checker (ListBackends still answers until the end).
   state.attachHealthChecker(nullptr);
   checker.stop();
+  state.stopHealthApplier();
 
   int rc = 0;
   for (const std::string& listen : opts.api.listen) {

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -14,6 +15,7 @@
 #include <set>
 #include <span>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -134,6 +136,19 @@ class State {
   // backend's health, rewrites its VIP's table and the backend's ACTIVE flag at once, emits
   // events. Keys of targets no longer configured are ignored.
   void onHealthTransition(const std::string& key, const health::Transition& transition);
+  // The checker's listener: queues the transition for the applier thread and returns at once
+  // (applies it synchronously, as onHealthTransition, when no applier runs). Everything queued
+  // while the applier is busy is applied together, as one change.
+  void submitHealthTransition(const std::string& key, const health::Transition& transition);
+  // The applier thread (idempotent); stopHealthApplier applies what is queued, then joins.
+  void startHealthApplier();
+  void stopHealthApplier();
+  struct HealthApplyStats {
+    uint64_t rounds = 0;       // changes the applier ran
+    uint64_t transitions = 0;  // transitions they applied
+    size_t queued = 0;         // waiting now
+  };
+  HealthApplyStats healthApplyStats() const;
   // Retries applying health verdicts whose data-plane write failed earlier (no-op otherwise).
   absl::Status retryPendingHealth();
 
@@ -215,6 +230,12 @@ class State {
                                                       const std::string& address, bool draining);
   // Re-plans the VIPs with verdicts in pending_health_ (only those). Caller holds mu_.
   absl::Status retryPendingHealthLocked();
+  // Records one verdict in pending_health_ with its event; false when the key is not (or no
+  // longer) a checked membership. Caller holds mu_.
+  bool recordHealthLocked(const std::string& key, const health::Transition& tr);
+  // retryPendingHealthLocked, then the transitions' events. Caller holds mu_.
+  absl::Status applyPendingHealthLocked();
+  void runHealthApplier();
   v1::VipStatus vipStatusOf(const VipEntry& e, const std::vector<uint64_t>& open_flows) const;
   v1::BackendStatus backendStatusOf(const VipEntry& e, const Member& m,
                                     const std::vector<uint64_t>& open_flows) const;
@@ -236,7 +257,14 @@ class State {
   std::atomic<health::HealthChecker*> checker_{nullptr};
   // Verdicts not yet in the data plane (their write failed): retried by retryPendingHealth.
   std::map<std::pair<config::VipKey, BackendKey>, HealthRecord> pending_health_;
-  std::optional<v1::Event> lead_event_;  // published first by the next afterApplyLocked
+  std::vector<v1::Event> lead_events_;  // published first by the next afterApplyLocked
+  // The health applier's queue (apart from mu_: the checker never waits for a write).
+  mutable std::mutex inbox_mu_;
+  std::condition_variable inbox_cv_;
+  std::vector<std::pair<std::string, health::Transition>> inbox_;
+  bool applier_stop_ = false;
+  std::thread applier_;
+  std::atomic<uint64_t> health_rounds_{0}, health_transitions_{0};
   EventBus events_;
   ApplyStats apply_stats_;
   std::vector<uint32_t> flag_vlans_;

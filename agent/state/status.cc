@@ -25,13 +25,6 @@ uint64_t unixNowMs() {
       .count();
 }
 
-// Transition times are steady-clock points; the API speaks wall-clock milliseconds.
-uint64_t toUnixMs(health::Clock::time_point at) {
-  auto age = health::Clock::now() - at;
-  auto wall = std::chrono::system_clock::now() - age;
-  return std::chrono::duration_cast<std::chrono::milliseconds>(wall.time_since_epoch()).count();
-}
-
 }  // namespace
 
 v1::Health toProtoHealth(health::Health h) {
@@ -150,10 +143,8 @@ void State::afterApplyLocked(const std::map<VipKey, EntryPtr>& before,
   }
 
   // ---- events for what changed (after the transition that caused them) ----
-  if (lead_event_) {
-    events_.publish(*lead_event_);
-    lead_event_.reset();
-  }
+  for (v1::Event& ev : lead_events_) events_.publish(ev);
+  lead_events_.clear();
   for (const VipKey& key : changed) {
     const VipEntry* e = entryLocked(key);
     auto oit = before.find(key);
@@ -221,87 +212,6 @@ void State::attachHealthChecker(health::HealthChecker* checker) {
     }
   }
   checker->setTargets(std::move(targets));
-}
-
-void State::onHealthTransition(const std::string& key, const health::Transition& tr) {
-  std::lock_guard lock(mu_);
-  auto it = health_index_.find(key);
-  if (it == health_index_.end()) return;  // a target removed meanwhile
-  const auto [vip, bk] = it->second;
-  const VipEntry* e = entryLocked(vip);
-  if (e == nullptr) return;
-  auto mit = e->members.find(bk);
-  if (mit == e->members.end() || !mit->second.health.checked) return;
-  const Member& member = mit->second;
-  HealthRecord rec = member.health;
-  auto pending = pending_health_.find({vip, bk});
-  if (pending != pending_health_.end()) rec = pending->second;
-  rec.health = tr.to;
-  rec.last = tr;
-  rec.last_unix_ms = toUnixMs(tr.at);
-  rec.last_reason = tr.reason;
-  spdlog::info("health: {}: {} -> {} ({})", key, health::healthName(tr.from),
-               health::healthName(tr.to), tr.reason);
-
-  v1::Event ev;
-  ev.set_kind(v1::Event::KIND_BACKEND_HEALTH);
-  ev.set_time_unix_ms(rec.last_unix_ms);
-  *ev.mutable_vip() = vip.toProto();
-  ev.set_backend(member.label);
-  auto* t = ev.mutable_health_transition();
-  t->set_time_unix_ms(rec.last_unix_ms);
-  t->set_from(toProtoHealth(tr.from));
-  t->set_to(toProtoHealth(tr.to));
-  t->set_reason(tr.reason);
-  ev.set_message(absl::StrCat("backend ", member.label, " of vip ", vip.toString(), ": ",
-                              health::healthName(tr.from), " -> ", health::healthName(tr.to), " (",
-                              tr.reason, ")"));
-  // Published once the data plane reflects it (so a watcher sees the new table), ahead of the
-  // VIP events it causes.
-  lead_event_ = std::move(ev);
-  pending_health_[{vip, bk}] = rec;
-
-  // Only this VIP is re-planned. Unknown -> up changes nothing in the data plane (unknown is
-  // already in rotation); the plan finds that out and writes nothing.
-  absl::Status st = retryPendingHealthLocked();
-  if (lead_event_) {  // not applied
-    events_.publish(*lead_event_);
-    lead_event_.reset();
-  }
-  if (!st.ok()) {
-    spdlog::error("state: applying the health of {} failed (retried): {}", key, st.ToString());
-  }
-}
-
-absl::Status State::retryPendingHealthLocked() {
-  if (pending_health_.empty()) return absl::OkStatus();
-  std::set<VipKey> vips;
-  for (const auto& [k, rec] : pending_health_) vips.insert(k.first);
-  std::vector<VipChange> changes;
-  for (const VipKey& k : vips) {
-    const VipEntry* e = entryLocked(k);
-    if (e != nullptr) changes.push_back({k, &e->spec});
-  }
-  PlanInputs in = planInputs();
-  in.health_override = [this](const VipKey& v, const BackendKey& b) -> const HealthRecord* {
-    auto it = pending_health_.find({v, b});
-    return it == pending_health_.end() ? nullptr : &it->second;
-  };
-  // The specs are the model's own: copy them, the commit replaces the entries that hold them.
-  std::vector<v1::Vip> specs;
-  specs.reserve(changes.size());
-  for (VipChange& c : changes) {
-    specs.push_back(*c.spec);
-    c.spec = &specs.back();
-  }
-  absl::Status st = applyVipsLocked(changes, &in);
-  if (st.ok()) pending_health_.clear();
-  return st;
-}
-
-absl::Status State::retryPendingHealth() {
-  std::lock_guard lock(mu_);
-  return retryPendingHealthLocked();
 }
 
 v1::BackendStatus State::backendStatusOf(const VipEntry& e, const Member& m,

@@ -10,11 +10,14 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <map>
+#include <mutex>
 #include <set>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "config/yaml.h"
 #include "dataplane/fake_dataplane.h"
 #include "maglev/round_robin.h"
@@ -533,6 +536,67 @@ TEST(StateRealCheckerTest, ClosedListenerLeavesRotationAndReturns) {
   state.attachHealthChecker(nullptr);
   checker.stop();
   ::close(fd);
+}
+
+}  // namespace
+}  // namespace xlb::state
+
+namespace xlb::state {
+namespace {
+
+// The checker's listener only queues; the applier thread applies everything queued while it was
+// busy as one change: one table swap for many transitions across VIPs, none lost.
+TEST_F(StateHealthTest, QueuedTransitionsAreAppliedTogether) {
+  std::string text = "vips:\n";
+  for (int i = 0; i < 20; ++i) {
+    absl::StrAppend(&text, "  - {address: 10.0.0.", 10 + i, ", port: 80, protocol: tcp, ",
+                    "maglev_table_size: 1021, health_check: {type: tcp}, backends: [",
+                    "{address: 10.0.", 100 + i, ".1}, {address: 10.0.", 100 + i, ".2}]}\n");
+  }
+  ASSERT_TRUE(state_.applyConfig(yaml(text), false, nullptr).ok());
+  auto key = [](int i) {
+    return absl::StrCat("10.0.0.", 10 + i, ":80/tcp 10.0.", 100 + i, ".1");
+  };
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  int swaps = 0;
+  dp_.onCall([&](const FakeDataplane::Call& c) {
+    if (c.op != "setSelectionTables") return;
+    std::unique_lock lock(mu);
+    if (++swaps == 1) cv.wait(lock, [&] { return release; });  // the applier is busy
+    cv.notify_all();
+  });
+  state_.startHealthApplier();
+  state_.submitHealthTransition(key(0), tr(health::Health::kUnknown, health::Health::kDown, "x"));
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, 5s, [&] { return swaps == 1; }));
+  }
+  for (int i = 1; i < 20; ++i) {
+    state_.submitHealthTransition(key(i), tr(health::Health::kUnknown, health::Health::kDown, "x"));
+  }
+  EXPECT_EQ(state_.healthApplyStats().queued, 19u);
+  {
+    std::lock_guard lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  for (int t = 0; t < 500 && state_.healthApplyStats().transitions < 20; ++t) {
+    std::this_thread::sleep_for(10ms);
+  }
+  state_.stopHealthApplier();
+  dp_.onCall(nullptr);
+  const auto stats = state_.healthApplyStats();
+  EXPECT_EQ(stats.transitions, 20u);
+  EXPECT_EQ(stats.rounds, 2u);
+  EXPECT_EQ(swaps, 2);  // the first alone, the 19 queued behind it together
+  for (int i = 0; i < 20; ++i) {
+    const std::string down = absl::StrCat("10.0.", 100 + i, ".1");
+    EXPECT_FALSE(active(down)) << down;
+    EXPECT_EQ(slots(static_cast<uint32_t>(i)).count(id(down)), 0u) << down;
+    EXPECT_EQ(slots(static_cast<uint32_t>(i)).size(), 1u) << down;
+  }
 }
 
 }  // namespace
