@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "api/inspect.h"
 #include "api/server.h"
@@ -53,6 +54,7 @@ struct Options {
   uint32_t protected_flow_table_size = 0;  // 0 = --flow-table-size
   uint32_t flow_protect_after_ms = 1000;   // 0 = flood protection off
   uint32_t nat_table_size = XLB_DEFAULT_NAT_ENTRIES;
+  xlb::Capacity capacity;  // --max-vips / --max-backends
   uint32_t nat_gc_interval_ms = 1000;
   uint32_t protected_tcp_timeout_s = 3600;
   uint32_t protected_udp_timeout_s = 300;
@@ -92,7 +94,7 @@ int run(const Options& opts) {
       std::cerr << "xlb-agent: invalid config " << loaded.status().message() << "\n";
       return kExitBadConfig;
     }
-    if (auto st = xlb::config::validateConfig(*loaded); !st.ok()) {
+    if (auto st = xlb::config::validateConfig(*loaded, opts.capacity); !st.ok()) {
       std::cerr << "xlb-agent: invalid config " << opts.config << ":\n" << st.message() << "\n";
       return kExitBadConfig;
     }
@@ -122,6 +124,7 @@ int run(const Options& opts) {
     bpf.extra_interfaces.assign(opts.interfaces.begin() + 1, opts.interfaces.end());
   }
   bpf.nat_table_size = opts.nat_table_size;
+  bpf.capacity = opts.capacity;
   bpf.pin_dir = opts.pin_dir;
   bpf.flow_table_size = opts.flow_table_size;
   bpf.protected_flow_table_size = opts.protected_flow_table_size;
@@ -340,16 +343,25 @@ int main(int argc, char** argv) {
   app.add_option("--max-vips-per-request", opts.api.limits.max_vips_per_request,
                  "Most VIPs in one ApplyConfig request")
       ->capture_default_str()
-      ->check(CLI::Range(1u, static_cast<uint32_t>(XLB_MAX_VIPS)));
+      ->check(CLI::Range(1u, xlb::Capacity::kMaxVips));
   app.add_option("--max-backends-per-request", opts.api.limits.max_backends_per_request,
                  "Most backends in one request (ApplyConfig: over all VIPs; AddVip)")
       ->capture_default_str()
-      ->check(CLI::Range(1u, static_cast<uint32_t>(XLB_MAX_BACKENDS)));
+      ->check(CLI::Range(1u, xlb::Capacity::kMaxBackends));
   app.add_option("--pin-dir", opts.pin_dir, "bpffs directory for pinned maps and the XDP link")
       ->capture_default_str();
   app.add_option("--vlan-ids", opts.vlan_ids,
                  "VLAN ids whose tagged frames to a VIP are balanced, e.g. 100,200-205 (added to "
                  "the config's vlan_ids; default none: untagged only)");
+  app.add_option("--max-vips", opts.capacity.vips,
+                 "VIPs the data plane holds (sizes the VIP-indexed maps at load; README \"Limits\")")
+      ->capture_default_str()
+      ->check(CLI::Range(xlb::Capacity::kMinVips, xlb::Capacity::kMaxVips));
+  app.add_option("--max-backends", opts.capacity.backends,
+                 "Backend memberships the data plane holds (one per VIP x backend; sizes the "
+                 "backend-indexed maps at load, ~56 bytes x possible CPUs each)")
+      ->capture_default_str()
+      ->check(CLI::Range(xlb::Capacity::kMinBackends, xlb::Capacity::kMaxBackends));
   app.add_option("--flow-table-size", opts.flow_table_size, "Flow table capacity (entries)")
       ->capture_default_str()
       ->check(CLI::Range(1u, 1u << 28));
@@ -412,6 +424,23 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
     if (opts.interfaces.empty() && !opts.no_attach) {
       throw CLI::RequiredError("--interface (or --no-attach)");
+    }
+    // Per-request limits default to (and may not exceed) what the data plane holds.
+    auto& limits = opts.api.limits;
+    limits.capacity = opts.capacity;
+    if (app.count("--max-vips-per-request") == 0) limits.max_vips_per_request = opts.capacity.vips;
+    if (app.count("--max-backends-per-request") == 0) {
+      limits.max_backends_per_request = opts.capacity.backends;
+    }
+    if (limits.max_vips_per_request > opts.capacity.vips) {
+      throw CLI::ValidationError("--max-vips-per-request",
+                                 absl::StrCat(limits.max_vips_per_request, " exceeds --max-vips ",
+                                              opts.capacity.vips));
+    }
+    if (limits.max_backends_per_request > opts.capacity.backends) {
+      throw CLI::ValidationError("--max-backends-per-request",
+                                 absl::StrCat(limits.max_backends_per_request,
+                                              " exceeds --max-backends ", opts.capacity.backends));
     }
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);                 // prints help or the error

@@ -34,14 +34,14 @@ absl::Status checkConfigLimits(const v1::Config& config, const RequestLimits& li
   const uint64_t vips = static_cast<uint64_t>(config.vips_size());
   if (vips > limits.max_vips_per_request) {
     return exhausted(absl::StrCat(field, ".vips"), vips, "VIPs", limits.max_vips_per_request,
-                     "--max-vips-per-request", XLB_MAX_VIPS);
+                     "--max-vips-per-request", limits.capacity.vips);
   }
   uint64_t backends = 0;
   for (const v1::Vip& vip : config.vips()) backends += static_cast<uint64_t>(vip.backends_size());
   if (backends > limits.max_backends_per_request) {
     return exhausted(absl::StrCat(field, ".vips[*].backends"), backends, "backends",
                      limits.max_backends_per_request, "--max-backends-per-request",
-                     XLB_MAX_BACKENDS);
+                     limits.capacity.backends);
   }
   return absl::OkStatus();
 }
@@ -51,7 +51,7 @@ absl::Status checkVipLimits(const v1::Vip& vip, const RequestLimits& limits, con
   if (backends > limits.max_backends_per_request) {
     return exhausted(absl::StrCat(field, ".backends"), backends, "backends",
                      limits.max_backends_per_request, "--max-backends-per-request",
-                     XLB_MAX_BACKENDS);
+                     limits.capacity.backends);
   }
   return absl::OkStatus();
 }

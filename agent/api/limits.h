@@ -6,12 +6,13 @@
 #include <cstdint>
 
 #include "absl/status/status.h"
+#include "common/capacity.h"
 #include "xlb/abi.h"
 #include "xlb/v1/xlb.pb.h"
 
 namespace xlb::api {
 
-// Defaults are the data plane's own capacity (abi.h): a request with more objects than the maps
+// Defaults are the data plane's own capacity (--max-vips/--max-backends): a request with more objects than the maps
 // can hold could never apply, so the API refuses it before walking it. Operators may lower them
 // (a smaller blast radius per request); raising them above the capacity would only move the
 // refusal into validation, so the flags are capped there.
@@ -22,6 +23,7 @@ struct RequestLimits {
   uint32_t max_vips_per_request = XLB_MAX_VIPS;
   // Counted over all VIPs of a request (each VIP membership uses one data-plane backend id).
   uint32_t max_backends_per_request = XLB_MAX_BACKENDS;
+  Capacity capacity;  // the data plane's (xlb-agent sets both limits to it unless given)
 };
 
 // RESOURCE_EXHAUSTED naming the field, the count, the limit and the flag that sets it; OK when the

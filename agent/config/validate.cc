@@ -343,10 +343,10 @@ void checkVip(Errors& errors, const v1::Vip& vip, absl::string_view path) {
   internal::checkNatVip(errors, vip, path);
 
   const uint64_t n = static_cast<uint64_t>(vip.backends_size());
-  if (n > XLB_MAX_BACKENDS) {
+  if (n > Capacity::kMaxBackends) {
     errors.exhausted(
         join(path, "backends"),
-        absl::StrCat(n, " backends exceed the data-plane limit of ", XLB_MAX_BACKENDS));
+        absl::StrCat(n, " backends exceed the data-plane limit of ", Capacity::kMaxBackends));
   }
   const std::string mpath = join(path, "maglev_table_size");
   if (vip.has_maglev_table_size()) {
@@ -363,7 +363,7 @@ void checkVip(Errors& errors, const v1::Vip& vip, absl::string_view path) {
                                          ", e.g. 131071) "
                                          "for an even spread"));
     }
-  } else if (XLB_MAGLEV_MAX_M < kMaglevSizePerBackend * n && n <= XLB_MAX_BACKENDS) {
+  } else if (XLB_MAGLEV_MAX_M < kMaglevSizePerBackend * n && n <= Capacity::kMaxBackends) {
     errors.invalid(mpath, absl::StrCat("no table size fits ", n, " backends (the largest, ",
                                        XLB_MAGLEV_MAX_M, ", needs at most ",
                                        XLB_MAGLEV_MAX_M / kMaglevSizePerBackend, ")"));
@@ -504,7 +504,7 @@ std::optional<std::pair<uint64_t, uint64_t>> fieldRange(absl::string_view full_n
   return std::nullopt;
 }
 
-absl::Status validateConfig(const v1::Config& config) {
+absl::Status validateConfig(const v1::Config& config, const Capacity& capacity) {
   Errors errors;
   std::map<VipKey, int> keys;
   std::map<std::string, int> names;
@@ -534,15 +534,18 @@ absl::Status validateConfig(const v1::Config& config) {
   checkBackendsAreNotVips(errors, config);
   internal::checkNatConfig(errors, config);
   checkVlanIds(errors, config);
-  if (config.vips_size() > XLB_MAX_VIPS) {
+  if (static_cast<uint64_t>(config.vips_size()) > capacity.vips) {
     errors.exhausted("vips", absl::StrCat(config.vips_size(),
-                                          " VIPs exceed the data-plane limit of ", XLB_MAX_VIPS));
+                                          " VIPs exceed the data-plane limit of ", capacity.vips,
+                                          " (xlb-agent --max-vips, at most ", Capacity::kMaxVips,
+                                          ")"));
   }
-  if (total_backends > XLB_MAX_BACKENDS) {
+  if (total_backends > capacity.backends) {
     errors.exhausted(
         "vips[*].backends",
         absl::StrCat(total_backends, " backends in total exceed the data-plane limit of ",
-                     XLB_MAX_BACKENDS, " (each VIP membership uses one)"));
+                     capacity.backends, " (each VIP membership uses one; xlb-agent "
+                     "--max-backends, at most ", Capacity::kMaxBackends, ")"));
   }
   if (config.has_encap()) {
     checkPrefix(errors, "encap.source_v4_prefix", config.encap().source_v4_prefix(), true);

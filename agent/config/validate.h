@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/address.h"
+#include "common/capacity.h"
 #include "config/enums.h"  // the enum spellings (algorithmName, ...) callers of this header use
 #include "xlb/v1/xlb.pb.h"
 
@@ -60,8 +61,8 @@ std::optional<std::pair<uint64_t, uint64_t>> fieldRange(absl::string_view full_n
 
 // Every rule of the whole config; all violations at once, one per line, each naming the field path,
 // the value and a hint. INVALID_ARGUMENT, or RESOURCE_EXHAUSTED when the only problems are
-// data-plane limits (XLB_MAX_VIPS, XLB_MAX_BACKENDS).
-absl::Status validateConfig(const v1::Config& config);
+// data-plane limits: `capacity` (the loaded data plane's, see common/capacity.h).
+absl::Status validateConfig(const v1::Config& config, const Capacity& capacity = {});
 
 // The same rules for single pieces (RPC requests); `path` prefixes every message ("vip.port: ...").
 absl::Status validateVip(const v1::Vip& vip, absl::string_view path);

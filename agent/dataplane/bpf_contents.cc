@@ -46,7 +46,7 @@ absl::StatusOr<DataplaneContents> readBpfContents(const BpfDataplane& dp) {
 
   auto backends = fdOf(dp, "xlb_backends");
   if (!backends.ok()) return backends.status();
-  for (uint32_t id = 0; id < XLB_MAX_BACKENDS; ++id) {
+  for (uint32_t id = 0; id < dp.capacity().backends; ++id) {
     xlb_backend b{};
     if (bpf_map_lookup_elem(*backends, &id, &b) != 0) {
       return errnoStatus(absl::StrCat("lookup map xlb_backends[", id, "]"), errno);
@@ -68,7 +68,7 @@ absl::StatusOr<DataplaneContents> readBpfContents(const BpfDataplane& dp) {
   for (const auto& [ep, v] : eps) out.nat_eps.push_back(ep);
   auto snat = fdOf(dp, "xlb_snat");
   if (!snat.ok()) return snat.status();
-  for (uint32_t id = 0; id < XLB_MAX_VIPS; ++id) {
+  for (uint32_t id = 0; id < dp.capacity().vips; ++id) {
     xlb_snat v{};
     if (bpf_map_lookup_elem(*snat, &id, &v) != 0) {
       return errnoStatus(absl::StrCat("lookup map xlb_snat[", id, "]"), errno);
@@ -79,7 +79,7 @@ absl::StatusOr<DataplaneContents> readBpfContents(const BpfDataplane& dp) {
   // ARRAY_OF_MAPS: a lookup from user space returns the inner map's id, ENOENT when empty.
   auto tables = fdOf(dp, "xlb_tables");
   if (!tables.ok()) return tables.status();
-  for (uint32_t id = 0; id < XLB_MAX_VIPS; ++id) {
+  for (uint32_t id = 0; id < dp.capacity().vips; ++id) {
     uint32_t inner_id = 0;
     if (bpf_map_lookup_elem(*tables, &id, &inner_id) == 0) {
       // A removed VIP's slot points at the shared empty table (slot 0 = 0): no table.

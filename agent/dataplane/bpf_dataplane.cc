@@ -173,6 +173,7 @@ absl::StatusOr<std::unique_ptr<BpfDataplane>> BpfDataplane::create(const BpfOpti
   installLibbpfLogger();
   if (opts.flow_table_size == 0)
     return absl::InvalidArgumentError("flow_table_size: 0 is not a valid flow table size (>= 1)");
+  if (auto st = opts.capacity.check(); !st.ok()) return st;
   if (opts.nat_table_size < 2)
     return absl::InvalidArgumentError(absl::StrCat(
         "nat_table_size: ", opts.nat_table_size, " is too small (>= 2: two entries per connection)"));
@@ -212,6 +213,26 @@ absl::Status BpfDataplane::load(const BpfOptions& opts) {
   if (err) return errnoStatus("set xlb_flows_prot size", err);
   err = bpf_map__set_max_entries(skel_->maps.xlb_nat, nat_table_size_);
   if (err) return errnoStatus("set xlb_nat size", err);
+  // Id ranges (common/capacity.h). A pinned map of another size is migrated into one of this size
+  // (migrate.h): growing keeps every entry; shrinking below ids in use loses those entries, which
+  // the adoption that follows reports.
+  capacity_ = opts.capacity;
+  struct bpf_map* by_vip[] = {skel_->maps.xlb_vips,      skel_->maps.xlb_vip_addrs,
+                              skel_->maps.xlb_tables,    skel_->maps.xlb_vip_stats,
+                              skel_->maps.xlb_rr,        skel_->maps.xlb_snat};
+  struct bpf_map* by_backend[] = {skel_->maps.xlb_backends, skel_->maps.xlb_nh_cache,
+                                  skel_->maps.xlb_be_stats, skel_->maps.xlb_be_conns,
+                                  skel_->maps.xlb_be_nat,   skel_->maps.xlb_nat_fail};
+  for (struct bpf_map* m : by_vip) {
+    if ((err = bpf_map__set_max_entries(m, capacity_.vips)))
+      return errnoStatus(absl::StrCat("set ", bpf_map__name(m), " size"), err);
+  }
+  for (struct bpf_map* m : by_backend) {
+    if ((err = bpf_map__set_max_entries(m, capacity_.backends)))
+      return errnoStatus(absl::StrCat("set ", bpf_map__name(m), " size"), err);
+  }
+  err = bpf_map__set_max_entries(skel_->maps.xlb_nat_eps, capacity_.vips + capacity_.backends);
+  if (err) return errnoStatus("set xlb_nat_eps size", err);
   // The knob is in 2^XLB_FLOW_TIME_SHIFT ns units; a non-zero setting never rounds down to 0 (off).
   uint64_t units = (uint64_t{opts.flow_protect_after_ms} * 1000000) >> XLB_FLOW_TIME_SHIFT;
   if (opts.flow_protect_after_ms && units == 0) units = 1;
@@ -235,8 +256,8 @@ absl::Status BpfDataplane::load(const BpfOptions& opts) {
   }
   ncpus_ = libbpf_num_possible_cpus();
   if (ncpus_ <= 0) return errnoStatus("count possible CPUs", ncpus_);
-  log()->info("loaded xlb_balancer: flow table {} entries (protected {}), NAT table {}, maps {}",
-              flow_table_size_, prot_table_size_, nat_table_size_,
+  log()->info("loaded xlb_balancer: {}, flow table {} entries (protected {}), NAT table {}, maps {}",
+              capacity_.toString(), flow_table_size_, prot_table_size_, nat_table_size_,
               map_dir.empty() ? std::string("unpinned") : map_dir);
   // Without an interface no old program is about to be replaced: migrate at once.
   if (opts.interface.empty()) return finishMigration();
@@ -341,6 +362,18 @@ absl::Status BpfDataplane::attachOne(const BpfOptions& opts, const std::string& 
   return absl::OkStatus();
 }
 
+absl::Status BpfDataplane::vipIdOk(uint32_t id) const {
+  if (id < capacity_.vips) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("vip id ", id, " is not below the data plane's ", capacity_.vips, " VIPs"));
+}
+
+absl::Status BpfDataplane::backendIdOk(uint32_t id) const {
+  if (id < capacity_.backends) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("backend id ", id, " is not below the data plane's ",
+                                                 capacity_.backends, " backends"));
+}
+
 BpfDataplane::~BpfDataplane() {
   for (const Link& l : links_) {
     if (l.fd >= 0) close(l.fd);
@@ -376,9 +409,7 @@ int BpfDataplane::mapFd(absl::string_view name) const {
 }
 
 absl::Status BpfDataplane::upsertVip(const xlb_vip_key& key, const xlb_vip_value& value) {
-  if (value.vip_id >= XLB_MAX_VIPS)
-    return absl::InvalidArgumentError(
-        absl::StrCat("vip id ", value.vip_id, " is not below XLB_MAX_VIPS (", XLB_MAX_VIPS, ")"));
+  if (auto st = vipIdOk(value.vip_id); !st.ok()) return st;
   return mapUpdate(bpf_map__fd(skel_->maps.xlb_vips), "xlb_vips", &key, &value);
 }
 
@@ -395,10 +426,7 @@ absl::Status BpfDataplane::deleteVipAddr(const xlb_addr_key& key) {
 }
 
 absl::Status BpfDataplane::upsertBackend(uint32_t id, const xlb_backend& backend) {
-  if (id >= XLB_MAX_BACKENDS)
-    return absl::InvalidArgumentError(absl::StrCat("backend id ", id,
-                                                   " is not below XLB_MAX_BACKENDS (",
-                                                   XLB_MAX_BACKENDS, ")"));
+  if (auto st = backendIdOk(id); !st.ok()) return st;
   auto status = mapUpdate(bpf_map__fd(skel_->maps.xlb_backends), "xlb_backends", &id, &backend);
   if (status.ok() && !links_.empty() && (backend.flags & XLB_BE_F_ACTIVE)) {
     // bpf_fib_lookup() never triggers ARP/ND; without a resolved neighbour the balancer would drop
@@ -416,10 +444,7 @@ absl::Status BpfDataplane::upsertBackend(uint32_t id, const xlb_backend& backend
 }
 
 absl::Status BpfDataplane::deleteBackend(uint32_t id) {
-  if (id >= XLB_MAX_BACKENDS)
-    return absl::InvalidArgumentError(absl::StrCat("backend id ", id,
-                                                   " is not below XLB_MAX_BACKENDS (",
-                                                   XLB_MAX_BACKENDS, ")"));
+  if (auto st = backendIdOk(id); !st.ok()) return st;
   xlb_backend empty{};
   if (auto st = mapUpdate(bpf_map__fd(skel_->maps.xlb_backends), "xlb_backends", &id, &empty);
       !st.ok())
@@ -469,12 +494,12 @@ absl::StatusOr<CounterSnapshot> BpfDataplane::readCounters() {
                            snap.drops, add_u64);
       !st.ok())
     return st;
-  if (auto st = readPerCpu(bpf_map__fd(skel_->maps.xlb_vip_stats), "xlb_vip_stats", XLB_MAX_VIPS,
+  if (auto st = readPerCpu(bpf_map__fd(skel_->maps.xlb_vip_stats), "xlb_vip_stats", capacity_.vips,
                            ncpus_, snap.vips, add_counters);
       !st.ok())
     return st;
   if (auto st = readPerCpu(bpf_map__fd(skel_->maps.xlb_be_stats), "xlb_be_stats",
-                           XLB_MAX_BACKENDS, ncpus_, snap.backends, add_counters);
+                           capacity_.backends, ncpus_, snap.backends, add_counters);
       !st.ok())
     return st;
   return snap;
@@ -492,14 +517,14 @@ absl::StatusOr<std::vector<uint64_t>> BpfDataplane::readDrops() {
 
 absl::StatusOr<std::vector<uint64_t>> BpfDataplane::readOpenFlows() {
   const int fd = bpf_map__fd(skel_->maps.xlb_be_conns);
-  std::vector<uint32_t> keys(XLB_MAX_BACKENDS);
-  std::vector<uint64_t> vals(XLB_MAX_BACKENDS);
-  std::vector<uint64_t> out(XLB_MAX_BACKENDS, 0);
+  std::vector<uint32_t> keys(capacity_.backends);
+  std::vector<uint64_t> vals(capacity_.backends);
+  std::vector<uint64_t> out(capacity_.backends, 0);
   uint32_t in_batch = 0, out_batch = 0;
   size_t got = 0;
   bool first = true;
-  while (got < XLB_MAX_BACKENDS) {
-    uint32_t count = static_cast<uint32_t>(XLB_MAX_BACKENDS - got);
+  while (got < capacity_.backends) {
+    uint32_t count = static_cast<uint32_t>(capacity_.backends - got);
     int err = bpf_map_lookup_batch(fd, first ? nullptr : &in_batch, &out_batch, keys.data() + got,
                                    vals.data() + got, &count, nullptr);
     got += count;
@@ -510,16 +535,13 @@ absl::StatusOr<std::vector<uint64_t>> BpfDataplane::readOpenFlows() {
     if (count == 0) break;
   }
   for (size_t i = 0; i < got; ++i) {
-    if (keys[i] < XLB_MAX_BACKENDS) out[keys[i]] = vals[i];
+    if (keys[i] < capacity_.backends) out[keys[i]] = vals[i];
   }
   return out;
 }
 
 absl::Status BpfDataplane::setOpenFlows(uint32_t backend_id, uint64_t count) {
-  if (backend_id >= XLB_MAX_BACKENDS)
-    return absl::InvalidArgumentError(absl::StrCat("backend id ", backend_id,
-                                                   " is not below XLB_MAX_BACKENDS (",
-                                                   XLB_MAX_BACKENDS, ")"));
+  if (auto st = backendIdOk(backend_id); !st.ok()) return st;
   return mapUpdate(bpf_map__fd(skel_->maps.xlb_be_conns), "xlb_be_conns", &backend_id, &count);
 }
 
@@ -664,10 +686,7 @@ absl::StatusOr<std::optional<xlb_flow_value>> BpfDataplane::lookupFlow(const xlb
 }
 
 absl::StatusOr<xlb_backend> BpfDataplane::readBackend(uint32_t id) {
-  if (id >= XLB_MAX_BACKENDS)
-    return absl::InvalidArgumentError(absl::StrCat("backend id ", id,
-                                                   " is not below XLB_MAX_BACKENDS (",
-                                                   XLB_MAX_BACKENDS, ")"));
+  if (auto st = backendIdOk(id); !st.ok()) return st;
   xlb_backend b{};
   int err = bpf_map_lookup_elem(bpf_map__fd(skel_->maps.xlb_backends), &id, &b);
   if (err) return errnoStatus(absl::StrCat("lookup map xlb_backends[", id, "]"), err);

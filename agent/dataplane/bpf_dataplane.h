@@ -31,6 +31,7 @@ struct BpfOptions {
   uint32_t flow_protect_after_ms = 1000;
   uint32_t nat_table_size = XLB_DEFAULT_NAT_ENTRIES;  // xlb_nat entries (2 per connection)
   bool xdp_generic = false;  // SKB mode instead of native
+  Capacity capacity;         // id ranges of the VIP- and backend-indexed maps
 };
 
 // Maps are pinned as <pin_dir>/v<XLB_ABI_VERSION>/<map name>, so a restarted agent of the same ABI
@@ -44,6 +45,8 @@ class BpfDataplane final : public Dataplane {
   // Closes fds; does NOT detach (the pinned link keeps the program attached). Without pinning the
   // link dies with its fd, so an unpinned attachment ends here.
   ~BpfDataplane() override;
+
+  Capacity capacity() const override { return capacity_; }
 
   BpfDataplane(const BpfDataplane&) = delete;
   BpfDataplane& operator=(const BpfDataplane&) = delete;
@@ -130,6 +133,9 @@ class BpfDataplane final : public Dataplane {
   // The shared empty selection table that removed VIPs' slots point at (bpf_tables.cc).
   absl::StatusOr<int> emptyTableFd();
   int empty_table_fd_ = -1;
+  absl::Status vipIdOk(uint32_t id) const;
+  absl::Status backendIdOk(uint32_t id) const;
+  Capacity capacity_;
   std::unique_ptr<MapMigrator> migrator_;  // set between load() and finishMigration()
   std::vector<MapMigration> migration_;
 };

@@ -26,17 +26,12 @@ absl::Status update(int fd, absl::string_view name, const void* key, const void*
 }  // namespace
 
 absl::Status BpfDataplane::setBackendNat(uint32_t id, const xlb_be_nat& value) {
-  if (id >= XLB_MAX_BACKENDS)
-    return absl::InvalidArgumentError(absl::StrCat("backend id ", id,
-                                                   " is not below XLB_MAX_BACKENDS (",
-                                                   XLB_MAX_BACKENDS, ")"));
+  if (auto st = backendIdOk(id); !st.ok()) return st;
   return update(bpf_map__fd(skel_->maps.xlb_be_nat), "xlb_be_nat", &id, &value);
 }
 
 absl::Status BpfDataplane::setSnat(uint32_t vip_id, const xlb_snat& value) {
-  if (vip_id >= XLB_MAX_VIPS)
-    return absl::InvalidArgumentError(
-        absl::StrCat("vip id ", vip_id, " is not below XLB_MAX_VIPS (", XLB_MAX_VIPS, ")"));
+  if (auto st = vipIdOk(vip_id); !st.ok()) return st;
   return update(bpf_map__fd(skel_->maps.xlb_snat), "xlb_snat", &vip_id, &value);
 }
 
@@ -88,9 +83,7 @@ absl::StatusOr<std::optional<xlb_nat_value>> BpfDataplane::lookupNat(const xlb_f
 }
 
 absl::StatusOr<xlb_be_nat> BpfDataplane::readBackendNat(uint32_t id) {
-  if (id >= XLB_MAX_BACKENDS)
-    return absl::InvalidArgumentError(
-        absl::StrCat("backend id ", id, " is not below XLB_MAX_BACKENDS (", XLB_MAX_BACKENDS, ")"));
+  if (auto st = backendIdOk(id); !st.ok()) return st;
   xlb_be_nat v{};
   int err = bpf_map_lookup_elem(bpf_map__fd(skel_->maps.xlb_be_nat), &id, &v);
   if (err) return errnoStatus(absl::StrCat("lookup map xlb_be_nat[", id, "]"), err);
@@ -98,9 +91,7 @@ absl::StatusOr<xlb_be_nat> BpfDataplane::readBackendNat(uint32_t id) {
 }
 
 absl::StatusOr<xlb_snat> BpfDataplane::readSnat(uint32_t vip_id) {
-  if (vip_id >= XLB_MAX_VIPS)
-    return absl::InvalidArgumentError(
-        absl::StrCat("vip id ", vip_id, " is not below XLB_MAX_VIPS (", XLB_MAX_VIPS, ")"));
+  if (auto st = vipIdOk(vip_id); !st.ok()) return st;
   xlb_snat v{};
   int err = bpf_map_lookup_elem(bpf_map__fd(skel_->maps.xlb_snat), &vip_id, &v);
   if (err) return errnoStatus(absl::StrCat("lookup map xlb_snat[", vip_id, "]"), err);
@@ -117,7 +108,7 @@ absl::StatusOr<bool> BpfDataplane::lookupNatEndpoint(const xlb_nat_ep& ep) {
 
 absl::StatusOr<std::vector<uint64_t>> BpfDataplane::readNatFailures() {
   const int fd = bpf_map__fd(skel_->maps.xlb_nat_fail);
-  const uint32_t n = XLB_MAX_BACKENDS;
+  const uint32_t n = capacity_.backends;
   std::vector<uint64_t> out(n, 0);
   std::vector<uint32_t> keys(n);
   std::vector<uint64_t> vals(static_cast<size_t>(n) * ncpus_);

@@ -73,9 +73,7 @@ absl::Status BpfDataplane::setSelectionTables(std::span<const TableWrite> writes
   // Checked whole before anything is built or written.
   std::set<uint32_t> seen;
   for (const TableWrite& w : writes) {
-    if (w.vip_id >= XLB_MAX_VIPS)
-      return absl::InvalidArgumentError(
-          absl::StrCat("vip id ", w.vip_id, " is not below XLB_MAX_VIPS (", XLB_MAX_VIPS, ")"));
+    if (auto st = vipIdOk(w.vip_id); !st.ok()) return st;
     if (!seen.insert(w.vip_id).second)
       return absl::InvalidArgumentError(
           absl::StrCat("vip id ", w.vip_id, " appears twice in one table swap"));
@@ -83,9 +81,7 @@ absl::Status BpfDataplane::setSelectionTables(std::span<const TableWrite> writes
       return absl::InvalidArgumentError(absl::StrCat("selection table size ", w.table.size(),
                                                      " exceeds ", XLB_MAGLEV_MAX_M));
     for (uint32_t id : w.table) {
-      if (id >= XLB_MAX_BACKENDS)
-        return absl::InvalidArgumentError(absl::StrCat(
-            "selection table entry ", id, " is not a backend id (< ", XLB_MAX_BACKENDS, ")"));
+      if (auto st = backendIdOk(id); !st.ok()) return st;
     }
   }
   auto empty = emptyTableFd();
@@ -144,9 +140,7 @@ absl::Status BpfDataplane::setSelectionTables(std::span<const TableWrite> writes
 }
 
 absl::StatusOr<std::vector<uint32_t>> BpfDataplane::readSelectionTable(uint32_t vip_id) {
-  if (vip_id >= XLB_MAX_VIPS)
-    return absl::InvalidArgumentError(
-        absl::StrCat("vip id ", vip_id, " is not below XLB_MAX_VIPS (", XLB_MAX_VIPS, ")"));
+  if (auto st = vipIdOk(vip_id); !st.ok()) return st;
   const int outer = bpf_map__fd(skel_->maps.xlb_tables);
   // A user-space lookup of an ARRAY_OF_MAPS yields the inner map's id; a concurrent swap may free
   // that map before we open it (ENOENT from get_fd_by_id): read the new id and try again.

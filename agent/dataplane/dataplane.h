@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/capacity.h"
 #include "dataplane/flood.h"
 #include "xlb/abi.h"
 
@@ -19,8 +20,8 @@ namespace xlb::dataplane {
 struct CounterSnapshot {
   std::vector<uint64_t> global;                // XLB_STAT_MAX entries
   std::vector<uint64_t> drops;                 // XLB_DROP_MAX entries
-  std::vector<xlb_counters> vips;              // XLB_MAX_VIPS entries, by vip id
-  std::vector<xlb_counters> backends;          // XLB_MAX_BACKENDS entries, by backend id
+  std::vector<xlb_counters> vips;              // capacity().vips entries, by vip id
+  std::vector<xlb_counters> backends;          // capacity().backends entries, by backend id
 };
 
 // One VIP's selection table to install (an empty table removes it).
@@ -34,6 +35,9 @@ struct TableWrite {
 class Dataplane {
  public:
   virtual ~Dataplane() = default;
+
+  // The id ranges: vip ids 0..vips-1, backend ids 0..backends-1 (fixed once loaded).
+  virtual Capacity capacity() const = 0;
 
   virtual absl::Status upsertVip(const xlb_vip_key& key, const xlb_vip_value& value) = 0;
   virtual absl::Status deleteVip(const xlb_vip_key& key) = 0;
@@ -73,7 +77,7 @@ class Dataplane {
   virtual absl::StatusOr<std::vector<uint64_t>> readDrops() = 0;
 
   // ---- open flows per backend (xlb_be_conns; rules in xlb/abi.h) ----
-  // XLB_MAX_BACKENDS entries, by backend id. Not a snapshot: the data plane keeps counting.
+  // capacity().backends entries, by backend id. Not a snapshot: the data plane keeps counting.
   virtual absl::StatusOr<std::vector<uint64_t>> readOpenFlows() = 0;
   // Overwrites one count (reconciliation, or reset when a membership goes away). A flow opening or
   // closing between the caller's count and this write is lost until the next reconciliation.
@@ -130,7 +134,7 @@ class Dataplane {
   // Capacity of xlb_nat (entries; two per connection).
   virtual uint32_t natTableCapacity() const = 0;
   // fullnat port allocation failures per backend id (xlb_nat_fail summed over CPUs),
-  // XLB_MAX_BACKENDS entries.
+  // capacity().backends entries.
   virtual absl::StatusOr<std::vector<uint64_t>> readNatFailures() = 0;
   // Point reads of the NAT maps (inspection: lbctl explain). A lookup from user space changes
   // nothing the data plane or the collector reads (no last_seen refresh).

@@ -34,15 +34,16 @@ std::string describeAddrKey(const xlb_addr_key& key) {
   return addressOf(key.addr, key.family).toString();
 }
 
-FakeDataplane::FakeDataplane()
-    : backends_(XLB_MAX_BACKENDS),
-      open_flows_(XLB_MAX_BACKENDS, 0),
-      be_nat_(XLB_MAX_BACKENDS),
-      nat_fail_(XLB_MAX_BACKENDS, 0) {
+FakeDataplane::FakeDataplane(Capacity capacity)
+    : capacity_(capacity),
+      backends_(capacity.backends),
+      open_flows_(capacity.backends, 0),
+      be_nat_(capacity.backends),
+      nat_fail_(capacity.backends, 0) {
   counters_.global.assign(XLB_STAT_MAX, 0);
   counters_.drops.assign(XLB_DROP_MAX, 0);
-  counters_.vips.assign(XLB_MAX_VIPS, xlb_counters{});
-  counters_.backends.assign(XLB_MAX_BACKENDS, xlb_counters{});
+  counters_.vips.assign(capacity.vips, xlb_counters{});
+  counters_.backends.assign(capacity.backends, xlb_counters{});
 }
 
 absl::Status FakeDataplane::record(const std::string& op, const std::string& key) {
@@ -129,7 +130,7 @@ absl::Status FakeDataplane::setSelectionTables(std::span<const TableWrite> write
   }
   if (auto st = record("setSelectionTables", absl::StrJoin(what, ", ")); !st.ok()) return st;
   for (const TableWrite& w : writes) {  // all or nothing, like BpfDataplane
-    if (w.vip_id >= XLB_MAX_VIPS) return absl::InvalidArgumentError("vip id out of range");
+    if (w.vip_id >= capacity_.vips) return absl::InvalidArgumentError("vip id out of range");
   }
   for (const TableWrite& w : writes) {
     if (w.table.empty()) {

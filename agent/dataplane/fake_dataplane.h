@@ -145,7 +145,8 @@ class FakeDataplane final : public Dataplane {
   // Sets a count without logging a call: what the data plane's own increments would do.
   void setOpenFlowsDirect(uint32_t id, uint64_t count) { open_flows_.at(id) = count; }
 
-  FakeDataplane();
+  explicit FakeDataplane(Capacity capacity = {});
+  Capacity capacity() const override { return capacity_; }
 
  private:
   // Logs the call and returns the injected failure, if any.
@@ -164,6 +165,7 @@ class FakeDataplane final : public Dataplane {
 
   std::map<FakeVipKey, xlb_vip_value> vips_;
   std::map<FakeVipKey, xlb_addr_value> addrs_;
+  Capacity capacity_;
   std::vector<xlb_backend> backends_;
   std::map<uint32_t, std::vector<uint32_t>> tables_;
   xlb_settings settings_{};

@@ -43,7 +43,7 @@ absl::Status FakeDataplane::setBackendNat(uint32_t id, const xlb_be_nat& value) 
 
 absl::Status FakeDataplane::setSnat(uint32_t vip_id, const xlb_snat& value) {
   if (auto st = record("setSnat", absl::StrCat("vip ", vip_id)); !st.ok()) return st;
-  if (vip_id >= XLB_MAX_VIPS) return absl::InvalidArgumentError("vip id out of range");
+  if (vip_id >= capacity_.vips) return absl::InvalidArgumentError("vip id out of range");
   snat_[vip_id] = value;
   return absl::OkStatus();
 }

@@ -7,20 +7,20 @@
 namespace xlb::dataplane {
 
 OpenFlowCounter::OpenFlowCounter(std::span<const std::pair<uint32_t, xlb_backend>> backends,
-                                 uint64_t now_ns, uint64_t idle_timeout_ns)
-    : gen_(XLB_MAX_BACKENDS, 0),
-      counts_(XLB_MAX_BACKENDS, 0),
+                                 uint64_t now_ns, uint64_t idle_timeout_ns, uint32_t capacity)
+    : gen_(capacity, 0),
+      counts_(capacity, 0),
       now_ns_(now_ns),
       idle_timeout_ns_(idle_timeout_ns) {
   for (const auto& [id, be] : backends) {
     // A cleared slot (deleted backend) has gen 0 and matches no flow.
-    if (id < XLB_MAX_BACKENDS) gen_[id] = be.gen;
+    if (id < gen_.size()) gen_[id] = be.gen;
   }
 }
 
 void OpenFlowCounter::add(const xlb_flow_key& /*key*/, const xlb_flow_value& v) {
   if (v.flags & XLB_FLOW_F_CLOSING) return;
-  if (v.backend_id >= XLB_MAX_BACKENDS) return;
+  if (v.backend_id >= gen_.size()) return;
   const uint32_t gen = gen_[v.backend_id];
   if (gen == 0 || gen != v.backend_gen) return;
   // last_seen may be a little ahead of a now read earlier by another CPU's clock: that is fresh.
@@ -31,7 +31,7 @@ void OpenFlowCounter::add(const xlb_flow_key& /*key*/, const xlb_flow_value& v) 
 bool OpenFlowCounter::countsAsOpen(const xlb_nat_value& v) const {
   if (v.dir != XLB_NAT_DIR_FWD) return false;
   if (v.state & (XLB_NAT_S_FIN | XLB_NAT_S_RST)) return false;
-  if (v.backend_id >= XLB_MAX_BACKENDS) return false;
+  if (v.backend_id >= gen_.size()) return false;
   const uint32_t gen = gen_[v.backend_id];
   return gen != 0 && gen == v.backend_gen;
 }
@@ -54,7 +54,7 @@ xlb_flow_key natPeerKey(const xlb_flow_key& key, const xlb_nat_value& v) {
 absl::StatusOr<std::vector<uint64_t>> countOpenFlows(
     Dataplane& dp, std::span<const std::pair<uint32_t, xlb_backend>> backends,
     uint64_t idle_timeout_ns, Dataplane::FlowScanCounts* scan) {
-  OpenFlowCounter counter(backends, dp.monotonicNowNs(), idle_timeout_ns);
+  OpenFlowCounter counter(backends, dp.monotonicNowNs(), idle_timeout_ns, dp.capacity().backends);
   auto st = dp.forEachFlow(
       [&counter](const xlb_flow_key& k, const xlb_flow_value& v) { counter.add(k, v); }, scan);
   if (!st.ok()) return st;

@@ -15,7 +15,7 @@
 
 namespace xlb::dataplane {
 
-// Counts, per backend id (XLB_MAX_BACKENDS entries), the flows that are open: not
+// Counts, per backend id (`capacity` entries), the flows that are open: not
 // XLB_FLOW_F_CLOSING, seen within idle_timeout_ns of now_ns (last_seen_ns is refreshed at most once
 // a second by the data plane, so pass a timeout of a few seconds at least), and recorded for the
 // backend generation that currently holds the id. `backends` is the backend table (id, slot) as the
@@ -23,7 +23,7 @@ namespace xlb::dataplane {
 class OpenFlowCounter {
  public:
   OpenFlowCounter(std::span<const std::pair<uint32_t, xlb_backend>> backends, uint64_t now_ns,
-                  uint64_t idle_timeout_ns);
+                  uint64_t idle_timeout_ns, uint32_t capacity = XLB_MAX_BACKENDS);
   void add(const xlb_flow_key& key, const xlb_flow_value& value);
   // A NAT connection entry (xlb_nat): NAT VIPs record no flow-table entries, so their open
   // connections are counted here, once each, from the FWD entry: not closing (no FIN/RST in the

@@ -118,7 +118,7 @@ class BackendCache {
  public:
   explicit BackendCache(dataplane::Dataplane& dp) : dp_(dp) {}
   absl::StatusOr<xlb_backend> get(uint32_t id) {
-    if (id >= XLB_MAX_BACKENDS) return xlb_backend{};  // no such slot: matches no flow
+    if (id >= dp_.capacity().backends) return xlb_backend{};  // no such slot: matches no flow
     auto it = cache_.find(id);
     if (it != cache_.end()) return it->second;
     auto b = dp_.readBackend(id);

@@ -85,7 +85,9 @@ absl::StatusOr<v1::Config> StateStore::load() const {
   }
   auto config = config::parseConfigYaml(text);
   if (!config.ok()) return corrupt(config.status().message());
-  if (auto st = config::validateConfig(*config); !st.ok()) return corrupt(st.message());
+  // Limits are the running data plane's business (an apply refuses what does not fit).
+  const Capacity largest{Capacity::kMaxVips, Capacity::kMaxBackends};
+  if (auto st = config::validateConfig(*config, largest); !st.ok()) return corrupt(st.message());
   return *config;
 }
 

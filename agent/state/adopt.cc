@@ -42,7 +42,7 @@ absl::Status State::adopt(const dataplane::DataplaneContents& contents) {
     v1::Protocol proto = k.proto == IPPROTO_TCP   ? v1::PROTOCOL_TCP
                          : k.proto == IPPROTO_UDP ? v1::PROTOCOL_UDP
                                                   : v1::PROTOCOL_UNSPECIFIED;
-    if (!validFamily(k.family) || proto == v1::PROTOCOL_UNSPECIFIED || v.vip_id >= XLB_MAX_VIPS ||
+    if (!validFamily(k.family) || proto == v1::PROTOCOL_UNSPECIFIED || v.vip_id >= dataplane_.capacity().vips ||
         by_id.count(v.vip_id)) {
       model_.stray_vips.push_back(k);
       continue;
@@ -79,7 +79,7 @@ absl::Status State::adopt(const dataplane::DataplaneContents& contents) {
     uint16_t port = port_of.count(id) ? port_of[id] : 0;
     if (port == 0 && owner != by_id.end()) port = owner->second.port;
     const BackendKey bk{a, port};
-    if (owner == by_id.end() || !validFamily(b.family) || id >= XLB_MAX_BACKENDS ||
+    if (owner == by_id.end() || !validFamily(b.family) || id >= dataplane_.capacity().backends ||
         adopted[owner->second].members.count(bk)) {
       model_.stray_backends.push_back(id);
       model_.backend_ids.mark(id);

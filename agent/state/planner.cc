@@ -357,7 +357,7 @@ absl::Status Planner::planVip(const VipKey& key, const v1::Vip& spec, const VipE
     auto id = next.vip_ids.allocate();
     if (!id) {
       return absl::ResourceExhaustedError(absl::StrCat("no free vip id for ", key.toString(),
-                                                       " (all ", XLB_MAX_VIPS, " in use)"));
+                                                       " (all ", next.vip_ids.capacity(), " in use; xlb-agent --max-vips raises the limit)"));
     }
     e->id = *id;
   }
@@ -432,7 +432,7 @@ absl::Status Planner::planVip(const VipKey& key, const v1::Vip& spec, const VipE
       if (!id) {
         return absl::ResourceExhaustedError(absl::StrCat("no free backend id for ", label,
                                                          " in vip ", kstr, " (all ",
-                                                         XLB_MAX_BACKENDS, " in use)"));
+                                                         next.backend_ids.capacity(), " in use; xlb-agent --max-backends raises the limit)"));
       }
       m.id = *id;
       m.gen = (*in_.gens)[m.id] + 1;

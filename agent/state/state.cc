@@ -89,7 +89,12 @@ std::string backendLabel(const VipKey& vip, const BackendKey& backend) {
 }
 
 State::State(dataplane::Dataplane& dataplane)
-    : dataplane_(dataplane), gens_(XLB_MAX_BACKENDS, 0), view_(std::make_shared<View>()) {}
+    : dataplane_(dataplane),
+      gens_(dataplane.capacity().backends, 0),
+      view_(std::make_shared<View>()) {
+  model_.vip_ids = IdAllocator(dataplane.capacity().vips);
+  model_.backend_ids = IdAllocator(dataplane.capacity().backends);
+}
 
 State::~State() { stopHealthApplier(); }
 
@@ -193,7 +198,7 @@ absl::Status State::applyLocked(const v1::Config& config, bool dry_run,
                                 std::vector<std::string>* changes) {
   const auto start = std::chrono::steady_clock::now();
   absl::Status st = [&]() -> absl::Status {
-    if (auto st = config::validateConfig(config); !st.ok()) return st;
+    if (auto st = config::validateConfig(config, dataplane_.capacity()); !st.ok()) return st;
     v1::Config normalized = config::normalize(config);
     if (local_port_range_) {
       // A host whose range cannot be read (no /proc) is not refused; the config is.

@@ -276,7 +276,7 @@ absl::StatusOr<v1::VipStatus> State::vipStatus(const v1::VipKey& key_proto) cons
 absl::StatusOr<std::vector<v1::VipStatus>> State::vipStatuses() const {
   auto v = view();
   // One read of the open-flow counts for every VIP (a per-VIP vipStatus() would read all
-  // XLB_MAX_BACKENDS counts once per VIP).
+  // the backend capacity counts once per VIP).
   auto open = dataplane_.readOpenFlows();
   if (!open.ok()) return open.status();
   std::vector<v1::VipStatus> out;

@@ -407,7 +407,18 @@ TEST(ConfigValidateTest, LimitsAreResourceExhausted) {
   }
   auto st = validateConfig(c);
   EXPECT_EQ(st.code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_EQ(std::string(st.message()), "vips: 1025 VIPs exceed the data-plane limit of 1024");
+  EXPECT_EQ(std::string(st.message()),
+            "vips: 1025 VIPs exceed the data-plane limit of 1024 (xlb-agent --max-vips, at most "
+            "65536)");
+  // The limit is the loaded data plane's: a larger one accepts the same config, a smaller one
+  // names its own figure and the total-backends rule follows it too.
+  EXPECT_TRUE(validateConfig(c, Capacity{2048, 16384}).ok());
+  for (int i = 0; i < 20; ++i) c.mutable_vips(i)->add_backends()->set_address("10.9.0." + std::to_string(i + 1));
+  st = validateConfig(c, Capacity{2048, 16});
+  EXPECT_EQ(st.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(std::string(st.message()),
+            "vips[*].backends: 20 backends in total exceed the data-plane limit of 16 (each VIP "
+            "membership uses one; xlb-agent --max-backends, at most 1048576)");
 }
 
 TEST(ConfigValidateTest, AllErrorsAtOnceInvalidWinsOverExhausted) {
@@ -422,7 +433,8 @@ TEST(ConfigValidateTest, AllErrorsAtOnceInvalidWinsOverExhausted) {
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(std::string(st.message()),
             "vips[3].port: 70000 is not in [0, 65535]\n"
-            "vips: 1025 VIPs exceed the data-plane limit of 1024");
+            "vips: 1025 VIPs exceed the data-plane limit of 1024 (xlb-agent --max-vips, at "
+            "most 65536)");
 }
 
 TEST(ConfigValidateTest, PiecesUseTheGivenPath) {

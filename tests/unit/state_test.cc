@@ -501,7 +501,26 @@ TEST_F(StateTest, VipLimitIsResourceExhausted) {
   one_more.set_protocol(v1::PROTOCOL_TCP);
   auto st = state_.addVip(one_more).status();
   EXPECT_EQ(st.code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_EQ(st.message(), "vips: 1025 VIPs exceed the data-plane limit of 1024");
+  EXPECT_EQ(st.message(),
+            "vips: 1025 VIPs exceed the data-plane limit of 1024 (xlb-agent --max-vips, at most "
+            "65536)");
+
+  // The limits are the data plane's, chosen at load: a larger one takes 2,000 VIPs and hands out
+  // ids beyond the default range.
+  dataplane::FakeDataplane big_dp(Capacity{4096, 65536});
+  State big(big_dp);
+  for (int i = 0; i < 976; ++i) {
+    auto* vip = c.add_vips();
+    vip->set_address("10.3." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1));
+    vip->set_protocol(v1::PROTOCOL_TCP);
+    vip->add_backends()->set_address("10.4." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1));
+  }
+  ASSERT_EQ(c.vips_size(), 2000);
+  ASSERT_TRUE(big.applyConfig(c, false, nullptr).ok());
+  uint32_t max_vip_id = 0;
+  for (const auto& v : big.ids()) max_vip_id = std::max(max_vip_id, v.id);
+  EXPECT_EQ(max_vip_id, 1999u);
+  EXPECT_EQ(big_dp.vipCount(), 2000u);
 }
 
 TEST_F(StateTest, AddressesCompareCanonically) {
