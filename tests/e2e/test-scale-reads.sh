@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # e2e_scale_reads (issue 12): read RPCs answer while a large apply runs; no read waits behind it.
 # Usage: test-scale-reads.sh BUILD_DIR   (root; exit 77 = skipped)
-# Environment: SCALE_VIPS (1000) x SCALE_BACKENDS (10) ipip/maglev VIPs, SCALE_MAGLEV_TABLE_SIZE
-# (1021; 0 = unset, the agent's default).
+# Environment: SCALE_VIPS (2000) x SCALE_BACKENDS (10) ipip/maglev VIPs, SCALE_MAGLEV_TABLE_SIZE
+# (1021; 0 = unset, the agent's default). The agents run with --max-vips/--max-backends sized for
+# it (2000 VIPs is beyond the default 1,024).
 #
 # An xlb-agent --no-attach (network namespace <P>lb, its own pin dir and socket) starts with the
 # config; `xlb-scale-bench reads` then calls ListVips, ListBackends (the first VIP) and GetStats back
@@ -29,9 +30,16 @@
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-SCALE_VIPS=${SCALE_VIPS:-1000}
+SCALE_VIPS=${SCALE_VIPS:-2000}
 SCALE_BACKENDS=${SCALE_BACKENDS:-10}
 SCALE_MAGLEV_TABLE_SIZE=${SCALE_MAGLEV_TABLE_SIZE:-1021}
+# Capacity: the next power of two above the config (at least the agent's defaults).
+SCALE_MAX_VIPS=1024
+while [ "$SCALE_MAX_VIPS" -lt "$SCALE_VIPS" ]; do SCALE_MAX_VIPS=$((SCALE_MAX_VIPS * 2)); done
+SCALE_MAX_BACKENDS=16384
+while [ "$SCALE_MAX_BACKENDS" -lt $((SCALE_VIPS * SCALE_BACKENDS)) ]; do
+	SCALE_MAX_BACKENDS=$((SCALE_MAX_BACKENDS * 2))
+done
 
 # scale_agent_start NAME CONFIG SOCKET [flags]: xlb-agent --no-attach in namespace <P>lb, pin dir
 # $PIN_DIR/NAME, state dir $RUN_DIR/state-NAME, log $RUN_DIR/agent-NAME.log; waits for "xlb-agent
@@ -43,6 +51,7 @@ scale_agent_start() {
 		fail "ip netns add ${P}lb"
 	# nsenter itself (it execs the agent), so that $! is the agent.
 	nsenter --net="/run/netns/${P}lb" "$AGENT_BIN" --no-attach --config "$cfg" \
+		--max-vips "$SCALE_MAX_VIPS" --max-backends "$SCALE_MAX_BACKENDS" \
 		--listen "unix://$sock" --pin-dir "$PIN_DIR/$name" --state-dir "$RUN_DIR/state-$name" "$@" \
 		>"$log" 2>&1 &
 	STARTED_PID=$!

@@ -54,9 +54,9 @@ v1::VipKey keyOf(const v1::Vip& vip) {
 }
 
 TEST(Planner, UnchangedConfigPlansNoStep) {
-  FakeDataplane dp;
+  FakeDataplane dp(Capacity{4096, 16384});  // 2,000 VIPs: beyond the default 1,024
   State state(dp);
-  const v1::Config c = makeConfig(1000, 4);
+  const v1::Config c = makeConfig(2000, 4);
   ASSERT_TRUE(state.applyConfig(c, false, nullptr).ok());
   dp.clearCalls();
   std::vector<std::string> lines;
