@@ -4,7 +4,7 @@
 // Every update of a map-in-map slot from user space waits for an RCU grace period before the
 // syscall returns (the kernel makes sure no program still runs on the old inner map), ~10 ms on
 // this kind of VM whatever the table size. One table per syscall made an apply that rebuilds
-// 1,000 tables cost ~10 s of waiting; one BPF_MAP_UPDATE_BATCH over all of them waits once.
+// 1,000 tables cost ~10 s of waiting; one BPF_MAP_UPDATE_BATCH per 512 tables waits once each.
 // Deletions go through the batch too: a removed VIP's slot points at one shared empty table
 // (slot 0 = 0, which the data plane reads as "no table"), because BPF_MAP_DELETE_BATCH is not
 // supported on ARRAY_OF_MAPS and each single delete pays its own grace period.
@@ -12,6 +12,7 @@
 #include <bpf/libbpf.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <set>
 #include <vector>
@@ -19,7 +20,6 @@
 #include "absl/strings/str_cat.h"
 #include "common/errors.h"
 #include "dataplane/bpf_dataplane.h"
-#include "spdlog/spdlog.h"
 #include "xlb_balancer.skel.h"
 
 namespace xlb::dataplane {
@@ -57,6 +57,16 @@ absl::StatusOr<int> createTable(std::span<const uint32_t> table) {
   return fd;
 }
 
+// Tables swapped per batched update.
+constexpr size_t kTableChunk = 512;
+
+// A failed swap says how far it got: slots before that hold their new tables.
+absl::Status partial(const absl::Status& st, size_t swapped, size_t total) {
+  if (swapped == 0) return st;
+  return absl::Status(st.code(), absl::StrCat(st.message(), " (", swapped, " of ", total,
+                                              " tables already swapped)"));
+}
+
 }  // namespace
 
 absl::StatusOr<int> BpfDataplane::emptyTableFd() {
@@ -88,55 +98,39 @@ absl::Status BpfDataplane::setSelectionTables(std::span<const TableWrite> writes
   if (!empty.ok()) return empty.status();
   const int outer = bpf_map__fd(skel_->maps.xlb_tables);
 
-  // Build every new table aside: the data plane only ever sees a slot's old or complete new table.
-  FdSet owned;
-  std::vector<uint32_t> keys;
-  std::vector<uint32_t> fds, old_fds;
-  keys.reserve(writes.size());
-  fds.reserve(writes.size());
-  old_fds.reserve(writes.size());
-  for (const TableWrite& w : writes) {
-    keys.push_back(w.vip_id);
-    if (w.table.empty()) {
-      fds.push_back(static_cast<uint32_t>(*empty));
-    } else {
+  // In chunks, so that the fds held at once stay far below RLIMIT_NOFILE (a soft limit of 1,024
+  // is common) however many VIPs change: one grace period per chunk.
+  size_t done = 0;
+  while (done < writes.size()) {
+    const size_t n = std::min(kTableChunk, writes.size() - done);
+    // Build the chunk's tables aside: the data plane only ever sees a slot's old or complete new
+    // table.
+    FdSet owned;
+    std::vector<uint32_t> keys, fds;
+    keys.reserve(n);
+    fds.reserve(n);
+    for (size_t i = done; i < done + n; ++i) {
+      const TableWrite& w = writes[i];
+      keys.push_back(w.vip_id);
+      if (w.table.empty()) {
+        fds.push_back(static_cast<uint32_t>(*empty));
+        continue;
+      }
       auto fd = createTable(w.table);
-      if (!fd.ok()) return fd.status();
+      if (!fd.ok()) return partial(fd.status(), done, writes.size());
       owned.own(*fd);
       fds.push_back(static_cast<uint32_t>(*fd));
     }
-    // What the slot holds now, to put back if the batch stops part way. Only this agent writes
-    // the slots (under State's write lock), so the inner map cannot go away meanwhile.
-    uint32_t inner_id = 0;
-    int err = bpf_map_lookup_elem(outer, &w.vip_id, &inner_id);
-    if (err == -ENOENT) {
-      old_fds.push_back(static_cast<uint32_t>(*empty));
-      continue;
+    // The outer map takes its own references; ours close when `owned` goes.
+    uint32_t count = static_cast<uint32_t>(n);
+    int err = bpf_map_update_batch(outer, keys.data(), fds.data(), &count, nullptr);
+    if (err) {
+      return partial(errnoStatus("update map xlb_tables", err), done + std::min<size_t>(count, n),
+                     writes.size());
     }
-    if (err) return errnoStatus(absl::StrCat("lookup map xlb_tables[", w.vip_id, "]"), err);
-    int old = bpf_map_get_fd_by_id(inner_id);
-    if (old < 0) return errnoStatus(absl::StrCat("open selection table map id ", inner_id), old);
-    owned.own(old);
-    old_fds.push_back(static_cast<uint32_t>(old));
+    done += n;
   }
-
-  // The outer map takes its own references; ours close when `owned` goes.
-  uint32_t count = static_cast<uint32_t>(keys.size());
-  int err = bpf_map_update_batch(outer, keys.data(), fds.data(), &count, nullptr);
-  if (err == 0) return absl::OkStatus();
-  absl::Status st = errnoStatus(
-      absl::StrCat("update map xlb_tables (", count, " of ", keys.size(), " tables swapped)"), err);
-  if (count > 0 && count <= keys.size()) {
-    uint32_t back = count;
-    int rerr = bpf_map_update_batch(outer, keys.data(), old_fds.data(), &back, nullptr);
-    if (rerr) {
-      spdlog::error("dataplane: putting back {} selection tables failed after {} of them: {}",
-                    count, back, errnoStatus("update map xlb_tables", rerr).ToString());
-      return absl::Status(st.code(), absl::StrCat(st.message(), "; putting the previous tables "
-                                                               "back failed too"));
-    }
-  }
-  return st;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<uint32_t>> BpfDataplane::readSelectionTable(uint32_t vip_id) {

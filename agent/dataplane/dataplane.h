@@ -56,8 +56,10 @@ class Dataplane {
   // Builds every table aside (size = table.size(), entries = backend ids), then swaps them all in
   // with one batched update of xlb_tables: each VIP's slot changes with one pointer write, and the
   // whole set costs one RCU grace period instead of one per table (~10 ms each). An empty table
-  // removes the VIP's table (the data plane then finds no backend). All or nothing: when a write
-  // fails, the slots already swapped get their previous tables back before this returns.
+  // removes the VIP's table (the data plane then finds no backend). Everything is checked before
+  // anything is written; a write that still fails (kernel memory) may leave the slots before it
+  // with their new tables, which the error says: the caller puts the previous ones back (the
+  // planner's table step does).
   virtual absl::Status setSelectionTables(std::span<const TableWrite> writes) = 0;
   // One table (a batch of one).
   absl::Status setSelectionTable(uint32_t vip_id, std::span<const uint32_t> table) {

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // How the planner's table changes become data-plane writes: every table a phase changes goes in
 // one batched swap (Dataplane::setSelectionTables), so an apply that rebuilds N tables waits for
-// one RCU grace period, not N. The batch is all or nothing; its undo puts every previous table
-// back in one batch too.
+// a grace period per 512 tables, not one per table. A failed swap puts every previous table back
+// before it reports the failure; the undo does the same in one batch.
 #include <algorithm>
 #include <memory>
 #include <utility>
@@ -28,12 +28,6 @@ std::string describe(const char* verb, const std::vector<std::string>& names) {
 
 Step tableStep(dataplane::Dataplane& dp, std::string what, std::vector<TableSwap> swaps) {
   auto shared = std::make_shared<std::vector<TableSwap>>(std::move(swaps));
-  auto apply = [&dp, shared] {
-    std::vector<dataplane::TableWrite> writes;
-    writes.reserve(shared->size());
-    for (const TableSwap& s : *shared) writes.push_back({s.vip_id, s.table});
-    return dp.setSelectionTables(writes);
-  };
   auto undo = [&dp, shared]() -> absl::Status {
     std::vector<dataplane::TableWrite> writes;
     for (const TableSwap& s : *shared) {
@@ -43,6 +37,21 @@ Step tableStep(dataplane::Dataplane& dp, std::string what, std::vector<TableSwap
       writes.push_back({s.vip_id, std::move(**prev)});
     }
     return dp.setSelectionTables(writes);
+  };
+  // A swap that fails part way may have installed some of the new tables: the previous ones go
+  // back before the failure is reported (State undoes only the steps before a failed one).
+  auto apply = [&dp, shared, undo]() -> absl::Status {
+    std::vector<dataplane::TableWrite> writes;
+    writes.reserve(shared->size());
+    for (const TableSwap& s : *shared) writes.push_back({s.vip_id, s.table});
+    absl::Status st = dp.setSelectionTables(writes);
+    if (st.ok()) return st;
+    if (absl::Status u = undo(); !u.ok()) {
+      return absl::Status(st.code(), absl::StrCat(st.message(), "; putting the previous tables "
+                                                               "back failed: ",
+                                                  u.message()));
+    }
+    return st;
   };
   return Step{std::move(what), std::move(apply), std::move(undo)};
 }

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "xlb/abi.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
 #include "agent_process.h"
@@ -173,6 +174,12 @@ SizeResult runSize(const ScaleShape& shape, const RunOptions& opts) {
   ao.config = config_a;
   ao.dir = tmp.path();
   ao.pin_dir = absl::StrCat("/sys/fs/bpf/xlb-scale", getpid());
+  // Capacity: the agent's defaults, doubled until the size fits (as an operator would size it).
+  uint64_t max_vips = XLB_MAX_VIPS, max_backends = XLB_MAX_BACKENDS;
+  while (max_vips < shape.vips) max_vips *= 2;
+  while (max_backends < uint64_t{shape.vips} * shape.backends) max_backends *= 2;
+  ao.extra_args = {"--max-vips", absl::StrCat(max_vips), "--max-backends",
+                   absl::StrCat(max_backends)};
   AgentProcess agent(ao);
   auto ready = agent.startAndWaitReady(opts.start_timeout);
   if (!ready.ok()) {
