@@ -92,9 +92,12 @@ absl::StatusOr<v1::Config> StateStore::load() const {
 }
 
 absl::Status StateStore::save(const v1::Config& config) const {
+  return saveRendered(render(config));
+}
+
+absl::Status StateStore::saveRendered(const std::string& data) const {
   if (auto st = makeDirs(dir_); !st.ok()) return st;
   const std::string tmp = dir_ + "/.state.yaml.tmp";
-  const std::string data = render(config);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
   if (fd < 0) return errnoStatus(absl::StrCat("create ", tmp), errno);
   absl::Status st = writeAll(fd, data, absl::StrCat("write ", tmp));

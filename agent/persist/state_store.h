@@ -27,6 +27,8 @@ class StateStore {
 
   // Creates the directory (0750) when missing. The file is mode 0640.
   absl::Status save(const v1::Config& config) const;
+  // The same for text render() already produced (no second rendering of a large config).
+  absl::Status saveRendered(const std::string& data) const;
 
   // The exact bytes save() writes for `config` (tests, and change detection).
   static std::string render(const v1::Config& config);
