@@ -66,6 +66,7 @@ bench: build bench-deps
 	$(BUILD_DIR)/bench/health/xlb-health-bench --targets 1000 --interval-ms 1000 --seconds 10 --append BENCHMARKS.md
 	bash bench/e2e-wrk.sh $(BUILD_DIR) --append BENCHMARKS.md
 	$(BUILD_DIR)/bench/scale/xlb-scale-bench --append BENCHMARKS.md $(SCALE_BENCH_FLAGS)
+	$(BUILD_DIR)/bench/scale/xlb-churn-bench --vips 10000 --backends 10 --rate 100 --seconds 10 --append BENCHMARKS.md
 
 # $(BUILD_DIR)/xlb_<version>_<arch>.deb (README "Packaging").
 deb: build
