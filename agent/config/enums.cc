@@ -140,21 +140,23 @@ const EnumTable& enumTable<v1::AllDownPolicy>() {
   return tableOf(v1::AllDownPolicy_descriptor());
 }
 
+// Unspecified or unknown values map to what the data plane does with a value it does not know:
+// select like maglev, forward like dsr.
 uint8_t abiAlgorithm(v1::Algorithm a) {
-  return a == v1::ALGORITHM_UNSPECIFIED ? XLB_ALG_MAGLEV : static_cast<uint8_t>(a);
+  return a >= XLB_ALG_MAGLEV && a <= XLB_ALG_LEAST_CONN ? static_cast<uint8_t>(a) : XLB_ALG_MAGLEV;
 }
 
 uint8_t abiForwarding(v1::ForwardingMode f) {
-  return f == v1::FORWARDING_MODE_UNSPECIFIED ? XLB_FWD_DSR : static_cast<uint8_t>(f);
+  return f >= XLB_FWD_DSR && f <= XLB_FWD_FULLNAT ? static_cast<uint8_t>(f) : XLB_FWD_DSR;
 }
 
+
 v1::Algorithm algorithmFromAbi(uint8_t alg) {
-  return v1::Algorithm_IsValid(alg) ? static_cast<v1::Algorithm>(alg) : v1::ALGORITHM_UNSPECIFIED;
+  return static_cast<v1::Algorithm>(abiAlgorithm(static_cast<v1::Algorithm>(alg)));
 }
 
 v1::ForwardingMode forwardingFromAbi(uint8_t mode) {
-  return v1::ForwardingMode_IsValid(mode) ? static_cast<v1::ForwardingMode>(mode)
-                                          : v1::FORWARDING_MODE_UNSPECIFIED;
+  return static_cast<v1::ForwardingMode>(abiForwarding(static_cast<v1::ForwardingMode>(mode)));
 }
 
 }  // namespace xlb::config

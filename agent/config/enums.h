@@ -80,8 +80,9 @@ inline const char* healthCheckTypeName(v1::HealthCheckType t) { return enumName(
 inline const char* backendStateName(v1::BackendState s) { return enumName(s); }
 inline const char* allDownPolicyName(v1::AllDownPolicy p) { return enumName(p); }
 
-// The data-plane constants: the proto numbers are the ABI's (static_assert in enums.cc), unset
-// reads as the default, and a number the ABI does not know as UNSPECIFIED.
+// The data-plane constants: the proto numbers are the ABI's (static_assert in enums.cc). Unset or
+// unknown values map to what the data plane does with a value it does not know, both ways: select
+// like maglev, forward like dsr (the one mapping for the planner, adoption and inspection).
 uint8_t abiAlgorithm(v1::Algorithm a);        // XLB_ALG_*
 uint8_t abiForwarding(v1::ForwardingMode f);  // XLB_FWD_*
 v1::Algorithm algorithmFromAbi(uint8_t alg);

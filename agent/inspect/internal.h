@@ -42,23 +42,8 @@ inline const char* protocolText(uint8_t proto) {
 // The data plane's algorithm and mode values are the proto enums' (abi.h and xlb.proto agree on
 // 1..5 and 1..4); an algorithm value this agent does not know selects like maglev, and a mode it
 // does not know forwards like dsr, as in BPF.
-inline v1::Algorithm algorithmOf(uint8_t alg) {
-  return alg >= XLB_ALG_MAGLEV && alg <= XLB_ALG_LEAST_CONN ? static_cast<v1::Algorithm>(alg)
-                                                            : v1::ALGORITHM_MAGLEV;
-}
-
-inline v1::ForwardingMode forwardingOf(uint8_t mode) {
-  switch (mode) {
-    case XLB_FWD_IPIP:
-      return v1::FORWARDING_MODE_IPIP;
-    case XLB_FWD_NAT:
-      return v1::FORWARDING_MODE_NAT;
-    case XLB_FWD_FULLNAT:
-      return v1::FORWARDING_MODE_FULLNAT;
-    default:
-      return v1::FORWARDING_MODE_DSR;
-  }
-}
+inline v1::Algorithm algorithmOf(uint8_t alg) { return config::algorithmFromAbi(alg); }
+inline v1::ForwardingMode forwardingOf(uint8_t mode) { return config::forwardingFromAbi(mode); }
 
 inline bool isNatMode(uint8_t mode) { return mode == XLB_FWD_NAT || mode == XLB_FWD_FULLNAT; }
 

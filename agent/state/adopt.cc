@@ -56,10 +56,7 @@ absl::Status State::adopt(const dataplane::DataplaneContents& contents) {
     e.spec.set_port(e.key.port);
     e.spec.set_protocol(proto);
     e.spec.set_algorithm(v1::ALGORITHM_MAGLEV);
-    e.spec.set_forwarding(v.fwd_mode == XLB_FWD_IPIP      ? v1::FORWARDING_MODE_IPIP
-                          : v.fwd_mode == XLB_FWD_NAT     ? v1::FORWARDING_MODE_NAT
-                          : v.fwd_mode == XLB_FWD_FULLNAT ? v1::FORWARDING_MODE_FULLNAT
-                                                          : v1::FORWARDING_MODE_DSR);
+    e.spec.set_forwarding(config::forwardingFromAbi(v.fwd_mode));
     e.table_m = 0;  // unknown: forces one rebuild (identical if nothing changed)
     model_.vip_ids.mark(e.id);
     by_id[e.id] = e.key;

@@ -38,39 +38,13 @@ xlb_addr_key toAddrKey(const IpAddress& address) {
   return out;
 }
 
-uint8_t toDataplaneAlgorithm(v1::Algorithm a) {
-  switch (a) {
-    case v1::ALGORITHM_SOURCE_HASH:
-      return XLB_ALG_SOURCE_HASH;
-    case v1::ALGORITHM_ROUND_ROBIN:
-      return XLB_ALG_ROUND_ROBIN;
-    case v1::ALGORITHM_RANDOM:
-      return XLB_ALG_RANDOM;
-    case v1::ALGORITHM_LEAST_CONN:
-      return XLB_ALG_LEAST_CONN;
-    default:
-      return XLB_ALG_MAGLEV;
-  }
-}
+uint8_t toDataplaneAlgorithm(v1::Algorithm a) { return config::abiAlgorithm(a); }
 
 xlb_vip_value toVipValue(uint32_t id, const v1::Vip& spec) {
   xlb_vip_value v{};
   v.vip_id = id;
   v.algorithm = toDataplaneAlgorithm(spec.algorithm());
-  switch (spec.forwarding()) {
-    case v1::FORWARDING_MODE_IPIP:
-      v.fwd_mode = XLB_FWD_IPIP;
-      break;
-    case v1::FORWARDING_MODE_NAT:
-      v.fwd_mode = XLB_FWD_NAT;
-      break;
-    case v1::FORWARDING_MODE_FULLNAT:
-      v.fwd_mode = XLB_FWD_FULLNAT;
-      break;
-    default:
-      v.fwd_mode = XLB_FWD_DSR;
-      break;
-  }
+  v.fwd_mode = config::abiForwarding(spec.forwarding());
   v.flags = XLB_VIP_F_NONE;
   if (spec.algorithm() == v1::ALGORITHM_SOURCE_HASH && spec.source_hash_include_port()) {
     v.flags |= XLB_VIP_F_HASH_SRC_PORT;

@@ -154,8 +154,12 @@ TEST(ConfigEnumsTest, AlgorithmAndForwardingAreTheAbiConstants) {
     EXPECT_EQ(forwardingFromAbi(abiForwarding(static_cast<v1::ForwardingMode>(s.number))),
               s.number);
   }
-  EXPECT_EQ(algorithmFromAbi(200), v1::ALGORITHM_UNSPECIFIED);
-  EXPECT_EQ(forwardingFromAbi(200), v1::FORWARDING_MODE_UNSPECIFIED);
+  // Unknown values: what the data plane does with them (select like maglev, forward like dsr).
+  EXPECT_EQ(algorithmFromAbi(200), v1::ALGORITHM_MAGLEV);
+  EXPECT_EQ(forwardingFromAbi(200), v1::FORWARDING_MODE_DSR);
+  EXPECT_EQ(abiAlgorithm(static_cast<v1::Algorithm>(99)), XLB_ALG_MAGLEV);
+  EXPECT_EQ(abiForwarding(static_cast<v1::ForwardingMode>(99)), XLB_FWD_DSR);
+  EXPECT_EQ(abiAlgorithm(v1::ALGORITHM_UNSPECIFIED), XLB_ALG_MAGLEV);
 }
 
 }  // namespace
