@@ -79,12 +79,7 @@ grpc::Status BalancerService::GetConfig(grpc::ServerContext*, const v1::GetConfi
 
 grpc::Status BalancerService::ListVips(grpc::ServerContext*, const v1::ListVipsRequest*,
                                        v1::ListVipsResponse* resp) {
-  v1::Config config = state_.config();
-  resp->mutable_vips()->Swap(config.mutable_vips());
-  auto statuses = state_.vipStatuses();
-  if (!statuses.ok()) return toGrpcStatus(statuses.status());
-  for (v1::VipStatus& st : *statuses) *resp->add_statuses() = std::move(st);
-  return grpc::Status::OK;
+  return toGrpcStatus(state_.listVips(resp));
 }
 
 grpc::Status BalancerService::AddVip(grpc::ServerContext* ctx, const v1::AddVipRequest* req,

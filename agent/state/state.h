@@ -118,6 +118,9 @@ class State {
   absl::StatusOr<v1::VipStatus> vipStatus(const v1::VipKey& key) const;
   // The same for every VIP, in config order, from one read of the open-flow counts.
   absl::StatusOr<std::vector<v1::VipStatus>> vipStatuses() const;
+  // ListVips: every VIP's spec and status from one published snapshot (one apply never shows
+  // half in the specs and half in the statuses).
+  absl::Status listVips(v1::ListVipsResponse* out) const;
   // One KIND_BACKEND_HEALTH event per configured backend with its current health (WatchEvents
   // initial_state).
   std::vector<v1::Event> healthSnapshot() const;

@@ -285,6 +285,21 @@ absl::StatusOr<std::vector<v1::VipStatus>> State::vipStatuses() const {
   return out;
 }
 
+absl::Status State::listVips(v1::ListVipsResponse* out) const {
+  auto v = view();
+  auto open = dataplane_.readOpenFlows();
+  if (!open.ok()) return open.status();
+  out->mutable_vips()->Reserve(static_cast<int>(v->vips.size()));
+  out->mutable_statuses()->Reserve(static_cast<int>(v->vips.size()));
+  for (const EntryPtr& e : v->vips) {
+    // Before the first apply the entries are adopted ones: their specs are shown normalized, as
+    // config() shows them.
+    *out->add_vips() = v->applied ? e->spec : config::normalizeVip(e->spec);
+    *out->add_statuses() = vipStatusOf(*e, *open);
+  }
+  return absl::OkStatus();
+}
+
 std::vector<v1::Event> State::healthSnapshot() const {
   auto v = view();
   std::vector<v1::Event> out;
