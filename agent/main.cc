@@ -3,6 +3,7 @@
 // the open-flow reconciler, serves the gRPC API and Prometheus /metrics.
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -431,6 +432,14 @@ int main(int argc, char** argv) {
     if (app.count("--max-vips-per-request") == 0) limits.max_vips_per_request = opts.capacity.vips;
     if (app.count("--max-backends-per-request") == 0) {
       limits.max_backends_per_request = opts.capacity.backends;
+    }
+    // A whole configuration at the capacity must fit in one ApplyConfig: ~64 bytes of protobuf per
+    // backend and ~256 per VIP (with health checks and names), at least gRPC's own 4 MiB.
+    if (app.count("--max-request-bytes") == 0) {
+      const uint64_t need = 256ull * opts.capacity.vips + 64ull * opts.capacity.backends;
+      limits.max_request_bytes = static_cast<uint32_t>(std::min<uint64_t>(
+          xlb::api::RequestLimits::kMaxMaxRequestBytes,
+          std::max<uint64_t>(xlb::api::RequestLimits::kDefaultMaxRequestBytes, need)));
     }
     if (limits.max_vips_per_request > opts.capacity.vips) {
       throw CLI::ValidationError("--max-vips-per-request",

@@ -201,6 +201,9 @@ Client::Client(std::string target, std::chrono::milliseconds timeout,
   // reachable within the deadline instead of waiting out the default 1 s+ backoff.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
+  // Answers are as large as the agent's configuration (10,000 VIPs x 10 backends: ~9 MB of
+  // ListVips), past gRPC's default 4 MiB receive limit; the agent's own limits bound them.
+  args.SetMaxReceiveMessageSize(-1);
   if (!server_name.empty()) args.SetSslTargetNameOverride(server_name);
   channel_ = grpc::CreateCustomChannel(target_, creds, args);
   stub_ = xlb::v1::Balancer::NewStub(channel_);

@@ -514,4 +514,45 @@ TEST_F(LbctlApiTest, PlaintextTcpOnlyWithTheInsecureFlagOnBothSides) {
   (*tcp)->Shutdown();
 }
 
+// A listing larger than gRPC's default 4 MiB receive limit (6,000 VIPs x 10 backends, ~5 MB) is
+// still printed: lbctl accepts whatever size the agent answers with (it failed with
+// RESOURCE_EXHAUSTED "Received message larger than max" at 10,000 VIPs).
+TEST(LbctlLargeResponses, VipListBeyondFourMebibytes) {
+  char tmpl[] = "/tmp/lbctl_large_test.XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const fs::path dir = tmpl;
+  xlb::dataplane::FakeDataplane dp(xlb::Capacity{8192, 65536});
+  xlb::state::State state(dp);
+  xlb::v1::Config c;
+  for (int i = 0; i < 6000; ++i) {
+    auto* v = c.add_vips();
+    v->set_address("10." + std::to_string(1 + i / 65536) + "." + std::to_string((i / 256) % 256) +
+                   "." + std::to_string(i % 256));
+    v->set_port(80);
+    v->set_protocol(xlb::v1::PROTOCOL_TCP);
+    v->set_maglev_table_size(1021);
+    for (int b = 0; b < 10; ++b) {
+      const int n = i * 10 + b;
+      v->add_backends()->set_address("172." + std::to_string(16 + n / 65536) + "." +
+                                     std::to_string((n / 256) % 256) + "." + std::to_string(n % 256));
+    }
+  }
+  ASSERT_TRUE(state.applyConfig(c, false, nullptr).ok());
+  xlb::api::BalancerService service(state, dp);
+  const std::string listen = "unix://" + (dir / "xlb.sock").string();
+  auto server = xlb::api::startServer(listen, &service);
+  ASSERT_TRUE(server.ok()) << server.status();
+  const fs::path out = dir / "out", err = dir / "err";
+  const std::string cmd = std::string(XLB_LBCTL_PATH) + " --server " + shellQuote(listen) +
+                          " -o json vip list >" + out.string() + " 2>" + err.string();
+  const int status = std::system(cmd.c_str());
+  const std::string text = slurp(out);
+  EXPECT_EQ(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0) << slurp(err);
+  EXPECT_GT(text.size(), 4u << 20);
+  EXPECT_NE(text.find("10.1.23.111"), std::string::npos);  // the last VIP
+  (*server)->Shutdown();
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
 }  // namespace
