@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Descriptor-driven YAML <-> protobuf conversion for the config file.
+// Descriptor-driven YAML <-> protobuf conversion for the config file: parsed with libyaml
+// (yaml_tree.h), emitted with yaml-cpp.
 #include "config/yaml.h"
 
 #include <yaml-cpp/yaml.h>
@@ -18,6 +19,7 @@
 #include "absl/strings/str_join.h"
 #include "config/enums.h"
 #include "config/validate.h"
+#include "config/yaml_tree.h"
 
 namespace xlb::config {
 namespace {
@@ -52,8 +54,8 @@ std::string enumShortName(const EnumValueDescriptor* v) {
   return name;
 }
 
-std::string where(const YAML::Node& node) {
-  const YAML::Mark mark = node.Mark();
+std::string where(const YamlNode& node) {
+  const YamlMark mark = node.Mark();
   if (mark.is_null()) return "";
   return absl::StrCat(" (line ", mark.line + 1, ", column ", mark.column + 1, ")");
 }
@@ -62,14 +64,14 @@ class Parser {
  public:
   std::vector<std::string> errors;
 
-  void parseMessage(const YAML::Node& node, Message* msg, const std::string& path) {
+  void parseMessage(const YamlNode& node, Message* msg, const std::string& path) {
     const Descriptor* desc = msg->GetDescriptor();
     if (node.IsNull()) return;
     if (!node.IsMap()) {
       fail(node, path, absl::StrCat("expected a mapping with keys ", knownKeys(desc)));
       return;
     }
-    for (const auto& kv : node) {
+    for (const auto& kv : node.entries()) {
       std::string key;
       if (!kv.first.IsScalar()) {
         fail(kv.first, path, "keys must be plain field names");
@@ -98,7 +100,7 @@ class Parser {
   }
 
  private:
-  void fail(const YAML::Node& node, const std::string& path, const std::string& what) {
+  void fail(const YamlNode& node, const std::string& path, const std::string& what) {
     errors.push_back(absl::StrCat(path.empty() ? "config" : path, ": ", what, where(node)));
   }
 
@@ -108,7 +110,7 @@ class Parser {
     return absl::StrJoin(names, ", ");
   }
 
-  void parseValue(const YAML::Node& node, Message* msg, const FieldDescriptor* field,
+  void parseValue(const YamlNode& node, Message* msg, const FieldDescriptor* field,
                   const std::string& path) {
     const Reflection* refl = msg->GetReflection();
     const bool rep = field->is_repeated();
@@ -191,7 +193,7 @@ class Parser {
   // An unsigned field got something else: a negative or too large number is reported against the
   // field's documented range when it has one ("-2 is not in [0, 65535]"), so the YAML and the API
   // give the same message.
-  void failInteger(const YAML::Node& node, const FieldDescriptor* field, const std::string& path,
+  void failInteger(const YamlNode& node, const FieldDescriptor* field, const std::string& path,
                    const std::string& text, uint64_t type_max) {
     int64_t signed_value;
     double d;
@@ -292,22 +294,11 @@ void emitMessage(YAML::Emitter& out, const Message& msg) {
 }  // namespace
 
 absl::StatusOr<v1::Config> parseConfigYaml(absl::string_view text) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(std::string(text));
-  } catch (const YAML::Exception& e) {
-    // yaml-cpp marks are 0-based; editors count from 1.
-    return absl::InvalidArgumentError(
-        absl::StrCat("yaml: line ", e.mark.line + 1, ", column ", e.mark.column + 1, ": ", e.msg));
-  }
+  auto tree = YamlTree::parse(text);
+  if (!tree.ok()) return tree.status();
   v1::Config config;
   Parser parser;
-  try {
-    parser.parseMessage(root, &config, "");
-  } catch (const YAML::Exception& e) {
-    parser.errors.push_back(
-        absl::StrCat("yaml: line ", e.mark.line + 1, ", column ", e.mark.column + 1, ": ", e.msg));
-  }
+  parser.parseMessage((*tree)->root(), &config, "");
   if (!parser.errors.empty()) {
     return absl::InvalidArgumentError(absl::StrJoin(parser.errors, "\n"));
   }

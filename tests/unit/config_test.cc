@@ -97,6 +97,37 @@ TEST(ConfigYamlTest, SyntaxErrorsKeepLineAndColumn) {
   EXPECT_EQ(err.rfind("yaml: line ", 0), 0u) << err;
 }
 
+// The libyaml tree (config/yaml_tree.h) keeps yaml-cpp's semantics the parser relies on.
+TEST(ConfigYamlTest, TreeSemantics) {
+  // The syntax error's position, 1-based.
+  EXPECT_EQ(parseError("vips:\n  - {address: 10.0.0.1\n"),
+            "yaml: line 3, column 1: did not find expected ',' or '}' while parsing a flow mapping");
+  // Plain null spellings and a missing value leave a field unset; a quoted "null" is a string.
+  auto c = parseConfigYaml(
+      "vips:\n  - {address: 10.0.0.1, port: 80, protocol: tcp, name: \"null\"}\n"
+      "  - {address: 10.0.0.2, port: 80, protocol: tcp, name: ~, maglev_table_size: null}\n"
+      "  - address: 10.0.0.3\n    name:\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->vips_size(), 3);
+  EXPECT_EQ(c->vips(0).name(), "null");
+  EXPECT_EQ(c->vips(1).name(), "");
+  EXPECT_FALSE(c->vips(1).has_maglev_table_size());
+  EXPECT_EQ(c->vips(2).name(), "");
+  // Anchors and aliases: the alias is the anchored node.
+  c = parseConfigYaml(
+      "vips:\n  - address: 10.0.0.1\n    backends: &pool [{address: 10.0.1.1}, {address: "
+      "10.0.1.2, weight: 3}]\n  - address: 10.0.0.2\n    backends: *pool\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->vips(1).backends_size(), 2);
+  EXPECT_EQ(c->vips(1).backends(1).weight(), 3u);
+  EXPECT_EQ(parseError("vips: *nowhere\n").rfind("yaml: line 1, column 7: ", 0), 0u)
+      << parseError("vips: *nowhere\n");
+  // Only the first document counts.
+  c = parseConfigYaml("vlan_ids: [5]\n---\nvlan_ids: [6]\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->vlan_ids(0), 5u);
+}
+
 TEST(ConfigYamlTest, CaseInsensitiveEnumsAndNullValues) {
   v1::Config c = parseOk(
       "vips:\n  - protocol: TCP\n    forwarding: FORWARDING_MODE_DSR\n"
