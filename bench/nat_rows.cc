@@ -426,7 +426,7 @@ void natRows1M(BpfDataplane& dp, Bench& bench, std::vector<Row>& rows,
         check(dp.setSettings(*c.settings), "settings");
         current = c.settings;
       }
-      const bool count = r == 0 && i == 4;  // how many pass the filter (and miss xlb_nat)
+      const bool count = r == 0 && i == 4;  // how many pass the filter (and miss xlb_nat4)
       auto before = count ? dp.readCounters() : absl::StatusOr<dataplane::CounterSnapshot>();
       Bytes out;
       const bool verify = r == 0 && c.verify != nullptr;
@@ -453,9 +453,9 @@ void natRows1M(BpfDataplane& dp, Bench& bench, std::vector<Row>& rows,
   const std::string fill = num("%.1f", fill_s);
   rows.push_back({cases[0].path, "dsr", dsr1m, "-",
                   "flow table holds 1,048,576 flows; each packet a different one of 65,536 "
-                  "(xlb_nat holds the 1M NAT connections below too)"});
+                  "(xlb_nat4 holds the 1M NAT connections below too)"});
   rows.push_back({cases[1].path, "nat", fwd, "<= 1.15x dsr 1M",
-                  "xlb_nat holds 2,097,152 entries (batch-filled in " + fill +
+                  "xlb_nat4 holds 2,097,152 entries (batch-filled in " + fill +
                       " s); each packet a different one of 65,536 connections"});
   ratios.push_back({rows.back().path + " / nat", dsr1m_name, fwd, dsr1m, 1.15});
   rows.push_back({cases[2].path, "nat", rev, "<= 1.15x dsr 1M",
@@ -464,7 +464,7 @@ void natRows1M(BpfDataplane& dp, Bench& bench, std::vector<Row>& rows,
   rows.push_back({cases[3].path, "pass", pass0, "-",
                   "nat_flags 0 (what a non-VIP packet sees without NAT VIPs)"});
   rows.push_back({cases[4].path, "pass", pass1, "<= 1.1x without",
-                  filter_share + "% of the packets pass the bloom filter and miss xlb_nat"});
+                  filter_share + "% of the packets pass the bloom filter and miss xlb_nat4"});
   ratios.push_back(
       {rows.back().path + " / pass", std::string(cases[3].path) + " / pass", pass1, pass0, 1.1});
 

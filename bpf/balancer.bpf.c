@@ -214,24 +214,10 @@ static __always_inline int xlb_process(struct xdp_md *ctx)
 	/* One compare on the dsr/ipip path (modes above ipip are rare); unknown modes stay dsr. */
 	if (unlikely(vip->fwd_mode > XLB_FWD_IPIP) &&
 	    (vip->fwd_mode == XLB_FWD_NAT || vip->fwd_mode == XLB_FWD_FULLNAT)) {
-		/* Called from here, not nested: the 512-byte combined stack (lib/nat.h). One
-		 * instance per family (lib/nat.h "Families"). */
-		if (pkt.key.family == XLB_AF_INET6) {
-			rc = xlb6_nat_forward(ctx, &pkt, vip, 0);
-			if (rc != XLB_NAT_CREATE)
-				return rc;
-			rc = xlb6_nat_create(ctx, &pkt, vip);
-			if (rc != XLB_CONTINUE)
-				return rc;
-			return xlb6_nat_forward(ctx, &pkt, vip, 1);
-		}
-		rc = xlb4_nat_forward(ctx, &pkt, vip, 0);
-		if (rc != XLB_NAT_CREATE)
-			return rc;
-		rc = xlb4_nat_create(ctx, &pkt, vip);
-		if (rc != XLB_CONTINUE)
-			return rc;
-		return xlb4_nat_forward(ctx, &pkt, vip, 1);
+		/* One instance per family (lib/nat.h "Families"). */
+		if (pkt.key.family == XLB_AF_INET6)
+			return xlb_nat_vip(ctx, &pkt, vip, 1);
+		return xlb_nat_vip(ctx, &pkt, vip, 0);
 	}
 
 	now = bpf_ktime_get_coarse_ns();

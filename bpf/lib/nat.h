@@ -221,6 +221,19 @@ static __always_inline void xlb_nat_snat_addr(const struct xlb_snat *pool, int v
 	}
 }
 
+#define XLB_NAT_EXISTS (-5) /* early create: the FWD entry exists (or the early path gave up) */
+
+/* The early path of a new connection (xlb_nat_early): looks up the REV key it is about to claim
+ * and then the packet's FWD key, back to back and independent, so that the CPU fetches both cold
+ * buckets of a large table at once instead of one after the other (the claim then finds its bucket
+ * cached). Returns 1 when the FWD entry exists: not a new connection after all. */
+static __always_inline int xlb_nat_early_probe(const struct xlb_flow_key *rk,
+					       const struct xlb_pkt *pkt, const int v6)
+{
+	xlb_nat_lookup(rk, v6); /* the result does not matter: the claim decides */
+	return xlb_nat_lookup(&pkt->key, v6) != NULL;
+}
+
 /* fullnat: an SNAT endpoint (pool address of the family, port in the pool's range) no other
  * connection holds. The first try is the address chosen by hash with the client's own port when
  * it is inside the range, else a hashed port; the following tries walk every pool address at that
@@ -231,7 +244,7 @@ static __always_inline void xlb_nat_snat_addr(const struct xlb_snat *pool, int v
  * else the drop reason. */
 static __always_inline int xlb_nat_alloc(const struct xlb_pkt *pkt, __u32 vip_id, __u32 be_id,
 					 __u32 hash, struct xlb_flow_key *rk, struct xlb_nat_head *rv,
-					 const int v6)
+					 int early, const int v6)
 {
 	struct xlb_snat *pool = bpf_map_lookup_elem(&xlb_snat, &vip_id);
 	__u32 nr, idx, lo, hi, range, cport, start, p, a, i, l3, l4;
@@ -239,15 +252,15 @@ static __always_inline int xlb_nat_alloc(const struct xlb_pkt *pkt, __u32 vip_id
 	int rc;
 
 	if (!pool)
-		return XLB_DROP_NAT_NO_PORT;
+		return early ? XLB_NAT_EXISTS : XLB_DROP_NAT_NO_PORT;
 	lo = pool->port_min;
 	hi = pool->port_max;
 	if (!lo || hi < lo)
-		return XLB_DROP_NAT_NO_PORT;
+		return early ? XLB_NAT_EXISTS : XLB_DROP_NAT_NO_PORT;
 	range = hi - lo + 1;
 	nr = v6 ? pool->nr6 : pool->nr4;
 	if (!nr || nr > XLB_SNAT_MAX_ADDRS)
-		return XLB_DROP_NAT_NO_PORT;
+		return early ? XLB_NAT_EXISTS : XLB_DROP_NAT_NO_PORT;
 	idx = xlb_scale(hash, nr);
 
 	cport = bpf_ntohs(pkt->key.sport);
@@ -255,6 +268,13 @@ static __always_inline int xlb_nat_alloc(const struct xlb_pkt *pkt, __u32 vip_id
 		start = cport;
 	else
 		start = lo + xlb_scale(xlb_rotl32(hash, 16) * 0x9e3779b1u, range);
+	if (early) {
+		/* The first try's REV bucket, fetched alongside the FWD one (xlb_nat_early). */
+		xlb_nat_snat_addr(pool, v6, idx, rk);
+		rk->dport = bpf_htons((__u16)start);
+		if (xlb_nat_early_probe(rk, pkt, v6))
+			return XLB_NAT_EXISTS;
+	}
 	/* A bounded loop (kernel >= 5.3; accepted by 6.18 as is): at most XLB_NAT_PROBES inserts.
 	 * Try i is address idx + i % nr at port start + i / nr: derived from i alone, so the
 	 * verifier walks one state per iteration. */
@@ -326,7 +346,7 @@ static __always_inline int xlb_nat_out(struct xdp_md *ctx, const struct xlb_pkt 
  * refresh that xlb_nat_create's forwarding may call: together they would pass the 512-byte
  * combined stack ("combined stack size of 3 calls is 528. Too large"). */
 static __always_inline int xlb_nat_build(struct xdp_md *ctx, struct xlb_pkt *pkt,
-					 const struct xlb_vip_value *vip, __u32 *be_out,
+					 const struct xlb_vip_value *vip, __u32 *be_out, int early,
 					 const int v6)
 {
 	__u64 now = bpf_ktime_get_coarse_ns();
@@ -345,7 +365,7 @@ static __always_inline int xlb_nat_build(struct xdp_md *ctx, struct xlb_pkt *pkt
 		return xlb_drop(XLB_DROP_TRUNCATED); /* unreachable: parsed */
 	be = xlb_select(vip, pkt, &hash, &hashed, &be_id);
 	if (!be || be->family != pkt->key.family)
-		return xlb_drop(XLB_DROP_NO_BACKEND);
+		return early ? XLB_NAT_EXISTS : xlb_drop(XLB_DROP_NO_BACKEND);
 	gen = be->gen;
 	bn = bpf_map_lookup_elem(&xlb_be_nat, &be_id);
 	bport = bn && bn->port ? bn->port : pkt->key.dport;
@@ -376,9 +396,11 @@ static __always_inline int xlb_nat_build(struct xdp_md *ctx, struct xlb_pkt *pkt
 
 	if (mode == XLB_FWD_NAT) {
 		if (xlb_addr_eq(pkt->key.src, be->addr))
-			return xlb_drop(XLB_DROP_NAT_HAIRPIN);
+			return early ? XLB_NAT_EXISTS : xlb_drop(XLB_DROP_NAT_HAIRPIN);
 		xlb_copy16(rk.dst, pkt->key.src);
 		rk.dport = pkt->key.sport;
+		if (early && xlb_nat_early_probe(&rk, pkt, v6))
+			return XLB_NAT_EXISTS;
 		xlb_nat_deltas(&rk, v, v6);
 		rc = xlb_nat_claim(&rk, v, v6);
 		if (rc == -XLB_EEXIST) {
@@ -391,7 +413,10 @@ static __always_inline int xlb_nat_build(struct xdp_md *ctx, struct xlb_pkt *pkt
 			return XLB_CONTINUE;
 		}
 	} else {
-		rc = xlb_nat_alloc(pkt, vip_id, be_id, xlb_pkt_hash(pkt, &hash, &hashed), &rk, v, v6);
+		rc = xlb_nat_alloc(pkt, vip_id, be_id, xlb_pkt_hash(pkt, &hash, &hashed), &rk, v,
+				   early, v6);
+		if (rc == XLB_NAT_EXISTS)
+			return rc;
 	}
 	if (rc)
 		return xlb_drop(rc);
@@ -426,15 +451,15 @@ static __always_inline int xlb_nat_build(struct xdp_md *ctx, struct xlb_pkt *pkt
 }
 
 static __noinline int xlb4_nat_build(struct xdp_md *ctx, struct xlb_pkt *pkt,
-				     const struct xlb_vip_value *vip, __u32 *be_out)
+				     const struct xlb_vip_value *vip, __u32 *be_out, int early)
 {
-	return xlb_nat_build(ctx, pkt, vip, be_out, 0);
+	return xlb_nat_build(ctx, pkt, vip, be_out, early, 0);
 }
 
 static __noinline int xlb6_nat_build(struct xdp_md *ctx, struct xlb_pkt *pkt,
-				     const struct xlb_vip_value *vip, __u32 *be_out)
+				     const struct xlb_vip_value *vip, __u32 *be_out, int early)
 {
-	return xlb_nat_build(ctx, pkt, vip, be_out, 1);
+	return xlb_nat_build(ctx, pkt, vip, be_out, early, 1);
 }
 
 /* A new connection: the pair (xlb_nat_build), then out with the scratch copy of the FWD value just
@@ -443,14 +468,15 @@ static __noinline int xlb6_nat_build(struct xdp_md *ctx, struct xlb_pkt *pkt,
  * again, which finds that entry. Called from the balancer, not from xlb_nat_forward: the
  * combined stack. */
 static __always_inline int xlb_nat_create(struct xdp_md *ctx, struct xlb_pkt *pkt,
-					  const struct xlb_vip_value *vip, const int v6)
+					  const struct xlb_vip_value *vip, int early, const int v6)
 {
 	struct xlb_nat_head *v;
 	struct xlb_backend *be;
 	__u32 be_id = 0, zero = 0;
 	int rc;
 
-	rc = v6 ? xlb6_nat_build(ctx, pkt, vip, &be_id) : xlb4_nat_build(ctx, pkt, vip, &be_id);
+	rc = v6 ? xlb6_nat_build(ctx, pkt, vip, &be_id, early)
+		: xlb4_nat_build(ctx, pkt, vip, &be_id, early);
 	if (rc != XLB_NAT_BUILT)
 		return rc;
 	be = bpf_map_lookup_elem(&xlb_backends, &be_id);
@@ -461,15 +487,15 @@ static __always_inline int xlb_nat_create(struct xdp_md *ctx, struct xlb_pkt *pk
 }
 
 static __noinline int xlb4_nat_create(struct xdp_md *ctx, struct xlb_pkt *pkt,
-				      const struct xlb_vip_value *vip)
+				      const struct xlb_vip_value *vip, int early)
 {
-	return xlb_nat_create(ctx, pkt, vip, 0);
+	return xlb_nat_create(ctx, pkt, vip, early, 0);
 }
 
 static __noinline int xlb6_nat_create(struct xdp_md *ctx, struct xlb_pkt *pkt,
-				      const struct xlb_vip_value *vip)
+				      const struct xlb_vip_value *vip, int early)
 {
-	return xlb_nat_create(ctx, pkt, vip, 1);
+	return xlb_nat_create(ctx, pkt, vip, early, 1);
 }
 
 /* Deletes both entries of the pair whose FWD entry is `fv` (key `k`); `fv` is not read after. Out
@@ -668,6 +694,38 @@ static __noinline int xlb6_nat_forward(struct xdp_md *ctx, struct xlb_pkt *pkt,
 				       const struct xlb_vip_value *vip, int created)
 {
 	return xlb_nat_forward(ctx, pkt, vip, created, 1);
+}
+
+/* Early creation (xlb_nat_early_probe): a TCP SYN without ACK to a VIP whose selection has no side
+ * effect (maglev, source_hash: a SYN retransmit that turns out to have an entry must not move a
+ * round-robin position or draw random numbers) selects first and then looks up both keys of the
+ * pair at once. Any other packet, or an early path that finds the entry or cannot build the pair,
+ * takes the ordinary way: xlb_nat_forward, then xlb_nat_create. */
+static __always_inline int xlb_nat_early(const struct xlb_pkt *pkt, const struct xlb_vip_value *vip)
+{
+	return pkt->key.proto == IPPROTO_TCP &&
+	       (pkt->tcp_flags & (XLB_TCP_FLAG_SYN | XLB_TCP_FLAG_ACK)) == XLB_TCP_FLAG_SYN &&
+	       (vip->algorithm == XLB_ALG_MAGLEV || vip->algorithm == XLB_ALG_SOURCE_HASH);
+}
+
+/* A packet to a nat/fullnat VIP of the family v6, from the balancer. The steps are called from
+ * here, not nested in each other: the 512-byte combined stack. */
+static __always_inline int xlb_nat_vip(struct xdp_md *ctx, struct xlb_pkt *pkt,
+				       const struct xlb_vip_value *vip, const int v6)
+{
+	int rc = XLB_NAT_CREATE;
+
+	if (xlb_nat_early(pkt, vip))
+		rc = v6 ? xlb6_nat_create(ctx, pkt, vip, 1) : xlb4_nat_create(ctx, pkt, vip, 1);
+	if (rc == XLB_NAT_CREATE || rc == XLB_NAT_EXISTS) {
+		rc = v6 ? xlb6_nat_forward(ctx, pkt, vip, 0) : xlb4_nat_forward(ctx, pkt, vip, 0);
+		if (rc != XLB_NAT_CREATE)
+			return rc;
+		rc = v6 ? xlb6_nat_create(ctx, pkt, vip, 0) : xlb4_nat_create(ctx, pkt, vip, 0);
+	}
+	if (rc != XLB_CONTINUE)
+		return rc;
+	return v6 ? xlb6_nat_forward(ctx, pkt, vip, 1) : xlb4_nat_forward(ctx, pkt, vip, 1);
 }
 
 /* The settings' filter: may this non-VIP packet be a NAT reply? */
