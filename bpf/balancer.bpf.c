@@ -216,8 +216,8 @@ static __always_inline int xlb_process(struct xdp_md *ctx)
 	    (vip->fwd_mode == XLB_FWD_NAT || vip->fwd_mode == XLB_FWD_FULLNAT)) {
 		/* One instance per family (lib/nat.h "Families"). */
 		if (pkt.key.family == XLB_AF_INET6)
-			return xlb_nat_vip(ctx, &pkt, vip, 1);
-		return xlb_nat_vip(ctx, &pkt, vip, 0);
+			return xlb6_nat_vip(ctx, &pkt, vip);
+		return xlb4_nat_vip(ctx, &pkt, vip);
 	}
 
 	now = bpf_ktime_get_coarse_ns();

@@ -709,7 +709,9 @@ static __always_inline int xlb_nat_early(const struct xlb_pkt *pkt, const struct
 }
 
 /* A packet to a nat/fullnat VIP of the family v6, from the balancer. The steps are called from
- * here, not nested in each other: the 512-byte combined stack. */
+ * here, not nested in each other: the 512-byte combined stack. Out of line (xlb4_nat_vip,
+ * xlb6_nat_vip), so that the balancer's own code, which the dsr/ipip paths share, stays as it was
+ * before NAT: one compare and a call. */
 static __always_inline int xlb_nat_vip(struct xdp_md *ctx, struct xlb_pkt *pkt,
 				       const struct xlb_vip_value *vip, const int v6)
 {
@@ -726,6 +728,18 @@ static __always_inline int xlb_nat_vip(struct xdp_md *ctx, struct xlb_pkt *pkt,
 	if (rc != XLB_CONTINUE)
 		return rc;
 	return v6 ? xlb6_nat_forward(ctx, pkt, vip, 1) : xlb4_nat_forward(ctx, pkt, vip, 1);
+}
+
+static __noinline int xlb4_nat_vip(struct xdp_md *ctx, struct xlb_pkt *pkt,
+				   const struct xlb_vip_value *vip)
+{
+	return xlb_nat_vip(ctx, pkt, vip, 0);
+}
+
+static __noinline int xlb6_nat_vip(struct xdp_md *ctx, struct xlb_pkt *pkt,
+				   const struct xlb_vip_value *vip)
+{
+	return xlb_nat_vip(ctx, pkt, vip, 1);
 }
 
 /* The settings' filter: may this non-VIP packet be a NAT reply? */
