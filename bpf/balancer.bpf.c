@@ -44,6 +44,7 @@
 #include "lib/flow.h"
 #include "lib/icmp.h"
 #include "lib/nat.h"
+#include "lib/nat_create.h"
 #include "lib/nat_icmp.h"
 #include "lib/nexthop.h"
 #include "lib/parse.h"

@@ -242,8 +242,8 @@ absl::Status BpfDataplane::load(const BpfOptions& opts) {
   }
   ncpus_ = libbpf_num_possible_cpus();
   if (ncpus_ <= 0) return errnoStatus("count possible CPUs", ncpus_);
-  log()->info(
-      "loaded xlb_balancer: flow table {} entries (protected {}), NAT tables {} per family, maps {}",
+  log()->info("loaded xlb_balancer: flow table {} entries (protected {}), NAT tables {} entries "
+              "per family, maps {}",
               flow_table_size_, prot_table_size_, nat_table_size_,
               map_dir.empty() ? std::string("unpinned") : map_dir);
   // Without an interface no old program is about to be replaced: migrate at once.

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // BpfDataplane's NAT maps: backend ports, SNAT pools, reply-filter endpoints, the connection tables
-// (xlb_nat4/xlb_nat6, batched scan and delete, in the wide form of nat_layout.h), per-backend port allocation failures, and the point reads of them that
-// explain uses.
+// (xlb_nat4/xlb_nat6: batched scan and delete in the wide form of nat_layout.h, and the split of
+// ABI 4's xlb_nat on upgrade), per-backend port allocation failures, and the point reads of them
+// that explain uses.
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -207,8 +208,8 @@ absl::StatusOr<std::optional<xlb_nat_value>> BpfDataplane::lookupNat(const xlb_f
     wide = natWide(v);
   }
   if (err == -ENOENT) return std::optional<xlb_nat_value>();
-  if (err) return errnoStatus(absl::StrCat("lookup map xlb_nat", key.family == XLB_AF_INET6 ? 6 : 4),
-                              err);
+  if (err)
+    return errnoStatus(absl::StrCat("lookup map xlb_nat", key.family == XLB_AF_INET6 ? 6 : 4), err);
   return std::optional<xlb_nat_value>(wide);
 }
 

@@ -628,9 +628,9 @@ absl::Status MapMigrator::migrate(int ncpus) {
   for (auto& e : entries_) {
     if (e.old_fd < 0 || e.plan.action != MapAction::kMigrate) continue;
     MapMigration& r = report_[e.report_index];
-    auto copied = copyMapEntries(e.old_fd, e.from, bpf_map__fd(e.map), e.to, e.plan, ncpus_,
-                                 e.to.max_entries, &r.not_fit, false,
-                                 e.convert ? &e.convert : nullptr);
+    auto copied =
+        copyMapEntries(e.old_fd, e.from, bpf_map__fd(e.map), e.to, e.plan, ncpus_, e.to.max_entries,
+                       &r.not_fit, false, e.convert ? &e.convert : nullptr);
     if (!copied.ok())
       return absl::Status(copied.status().code(),
                           absl::StrCat("migrate map ", e.name, " from ", e.old_pin, ": ",
@@ -649,8 +649,7 @@ absl::Status MapMigrator::finish() {
     MapMigration& r = report_[e.report_index];
     const uint64_t left = e.to.max_entries > r.copied ? e.to.max_entries - r.copied : 0;
     auto more = copyMapEntries(e.old_fd, e.from, bpf_map__fd(e.map), e.to, e.plan, ncpus_, left,
-                               &r.not_fit, /*skip_present=*/true,
-                               e.convert ? &e.convert : nullptr);
+                               &r.not_fit, /*skip_present=*/true, e.convert ? &e.convert : nullptr);
     if (!more.ok())
       return absl::Status(more.status().code(),
                           absl::StrCat("catch up map ", e.name, " from ", e.old_pin, ": ",

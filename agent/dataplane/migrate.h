@@ -119,9 +119,8 @@ struct MapMigration {
 
 // Writes the new map's entry (key and value, sizes of the new map, zeroed by the caller) for one
 // entry of the old map; false = the entry belongs to another of the maps split from it.
-using EntryConverter =
-    std::function<bool(const uint8_t* old_key, const uint8_t* old_value, uint8_t* key,
-                       uint8_t* value)>;
+using EntryConverter = std::function<bool(const uint8_t* old_key, const uint8_t* old_value,
+                                          uint8_t* key, uint8_t* value)>;
 
 // A map of this build whose entries come from a differently named map of an older ABI (ABI 5
 // split ABI 4's xlb_nat into xlb_nat4 and xlb_nat6): used when the map has no pin of its own.

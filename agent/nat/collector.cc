@@ -200,8 +200,8 @@ CollectPlan planCollection(const Snapshot& snap, const CollectPolicy& policy) {
   const auto above = [&remaining](int f, double level) {
     return static_cast<double>(remaining[f]) > level;
   };
-  plan.pressure =
-      policy.table_full_seen || above(0, policy.high_water * cap) || above(1, policy.high_water * cap);
+  plan.pressure = policy.table_full_seen || above(0, policy.high_water * cap) ||
+                  above(1, policy.high_water * cap);
   std::vector<const Connection*> evicted;
   if (plan.pressure) {
     // Oldest first: a flood's spoofed SYNs never get older than its first ones, so the clients that

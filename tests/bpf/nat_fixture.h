@@ -76,7 +76,7 @@ xlb_flow_key key(const std::string& src, const std::string& dst, uint16_t sport,
 bool natEntry(const xlb_flow_key& k, xlb_nat_value* v);
 int natInsert(const xlb_flow_key& k, const xlb_nat_value& v, uint64_t flags);  // 0 or -errno
 int natDelete(const xlb_flow_key& k);                                          // 0 or -errno
-uint64_t conns(uint32_t be);    // xlb_be_conns
+uint64_t conns(uint32_t be);                                                   // xlb_be_conns
 uint64_t natFail(uint32_t be);  // xlb_nat_fail, summed over CPUs
 
 }  // namespace xlb::test

@@ -4,9 +4,9 @@
 // carried into its family's new map, field for field, and the old pin goes (abi.h "NAT",
 // dataplane/migrate.h MapSplit). Needs root (bpffs, map creation); skipped otherwise.
 #include <arpa/inet.h>
-#include <netinet/in.h>
 #include <bpf/bpf.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,8 +26,8 @@ constexpr uint8_t kTcp = IPPROTO_TCP;
 // A connection's two entries in the wide (ABI 4) form, both directions filled as the data plane
 // fills them, with distinct values in every field so that a field lost or moved shows.
 std::vector<std::pair<xlb_flow_key, xlb_nat_value>> pairOf(const char* client, const char* vip,
-                                                             const char* backend, uint16_t cport,
-                                                             uint32_t seed) {
+                                                           const char* backend, uint16_t cport,
+                                                           uint32_t seed) {
   xlb_flow_key f = flowKey(client, vip, cport, 80, kTcp);
   xlb_flow_key r = flowKey(backend, client, 8080, cport, kTcp);
   xlb_nat_value fv{}, rv{};
@@ -73,14 +73,14 @@ TEST(NatMigration, Abi4TableSplitsIntoTheFamilyTables) {
   ASSERT_EQ(bpf_obj_pin(old_fd, (pin_dir + "/v4/xlb_nat").c_str()), 0);
   std::vector<std::pair<xlb_flow_key, xlb_nat_value>> entries;
   for (uint32_t i = 0; i < 50; ++i) {
-    for (auto& e : pairOf("192.0.2.9", "10.100.2.1", "10.0.0.2", static_cast<uint16_t>(30000 + i), i))
+    for (auto& e :
+         pairOf("192.0.2.9", "10.100.2.1", "10.0.0.2", static_cast<uint16_t>(30000 + i), i))
       entries.push_back(e);
     for (auto& e : pairOf("2001:db8:9::9", "2001:db8::2:1", "fd00::2",
                           static_cast<uint16_t>(30000 + i), i + 1))
       entries.push_back(e);
   }
-  for (const auto& [k, v] : entries)
-    ASSERT_EQ(bpf_map_update_elem(old_fd, &k, &v, BPF_NOEXIST), 0);
+  for (const auto& [k, v] : entries) ASSERT_EQ(bpf_map_update_elem(old_fd, &k, &v, BPF_NOEXIST), 0);
   close(old_fd);
 
   dataplane::BpfOptions opts;
@@ -109,7 +109,8 @@ TEST(NatMigration, Abi4TableSplitsIntoTheFamilyTables) {
     EXPECT_EQ(memcmp(&**got, &v, sizeof(v)), 0) << "entry changed";
   }
   uint64_t seen = 0;
-  ASSERT_TRUE((*dp)->forEachNat([&seen](const xlb_flow_key&, const xlb_nat_value&) { ++seen; }).ok());
+  ASSERT_TRUE(
+      (*dp)->forEachNat([&seen](const xlb_flow_key&, const xlb_nat_value&) { ++seen; }).ok());
   EXPECT_EQ(seen, entries.size());
   // The IPv4 half in the compact layout.
   xlb_nat4_key k4{};
