@@ -4,8 +4,9 @@
 # (base, new; then new, base; ...) N times each, reads each run's table, and prints per row the
 # median of the best ns of each binary, the median and range of the per-pair new/base ratios, and
 # the issue-11 1M-connection target ratios of each binary per run.
-# Usage: compare.py BASE_BIN NEW_BIN N [--cpu C] [-- xlb-bench options...]
-import re
+# Usage: compare.py BASE_BIN NEW_BIN N [--cpu C] [--json FILE] [-- xlb-bench options...]
+# (--json: every run's rows, {"base": [{row: [best, median]}...], "new": [...]}, for a closer look.)
+import json
 import statistics
 import subprocess
 import sys
@@ -52,6 +53,11 @@ def main():
     if "--" in args:
         extra = args[args.index("--") + 1:]
         args = args[:args.index("--")]
+    dump = None
+    if "--json" in args:
+        i = args.index("--json")
+        dump = args[i + 1]
+        del args[i:i + 2]
     cpu = None
     if "--cpu" in args:
         i = args.index("--cpu")
@@ -64,6 +70,9 @@ def main():
         for which in order:
             runs[which].append(run(base if which == "base" else new, cpu, extra))
             print(f"# run {i + 1}/{n} {which} done", file=sys.stderr, flush=True)
+    if dump:
+        with open(dump, "w") as f:
+            json.dump(runs, f, indent=1)
     print("| Path / mode | base ns (median best) | new ns (median best) | new/base median | range |")
     print("|---|---:|---:|---:|---|")
     for row in runs["new"][0]:
