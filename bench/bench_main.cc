@@ -87,7 +87,7 @@ int main(int argc, char** argv) {
   app.add_option("--repeat", repeat, "packets per test run")->capture_default_str();
   app.add_option("--flow-table-size", flows, "flow table slots")->capture_default_str();
   app.add_option("--nat-table-size", nat_entries,
-                 "xlb_nat entries, as the agent's flag (0: room for the 1M-connection rows, "
+                 "xlb_nat4 and xlb_nat6 entries (each), as the agent's flag (0: room for the 1M-connection rows, "
                  "the agent's default with --skip-1m)")
       ->capture_default_str();
   app.add_flag("--skip-1m", skip_fill,
@@ -369,7 +369,7 @@ int main(int argc, char** argv) {
         "(the trivial program's own few instructions included). The returned action is checked on "
         "every run, the output of one run per forwarding mode is checked. Maglev tables have M = "
         "65537; the flow table has "
-     << num("%.0f", flows / 1048576.0) << "M slots, xlb_nat " << nat_entries
+     << num("%.0f", flows / 1048576.0) << "M slots, xlb_nat4 and xlb_nat6 " << nat_entries
      << " entries (`--nat-table-size`). Target: established within 5x the floor.\n\n"
      << "| Path | Mode | ns/packet best | median | net of floor (best) | x floor (best) | Mpps, 1 core (best) | North star | Notes |\n"
      << "|---|---|---:|---:|---:|---:|---:|---|---|\n";
@@ -403,15 +403,15 @@ int main(int argc, char** argv) {
         "whose LRU entry a flood evicted (LRU miss, then the xlb_flows_prot hit; not re-inserted). The "
         "ACK-without-entry row is a non-SYN packet no table knows (a flood's ACKs): both lookups miss, "
         "then selection and insert as for a SYN; pure SYNs skip the protected lookup.\n"
-     << "- NAT (issue 11, bpf/lib/nat.h): a hit is one xlb_nat lookup (a preallocated hash, never "
+     << "- NAT (issue 11, bpf/lib/nat.h): a hit is one xlb_nat4 lookup (a preallocated hash, never "
         "evicted), the backend's entry and next hop, and the rewrite of both addresses and ports "
         "with incremental checksums; a reply is one lookup behind the reply filter, the rewrite "
         "and the MACs learned from the client. A new connection inserts two entries (REV first, "
         "the claim; fullnat tries SNAT endpoints until an insert succeeds). The 1M rows fill "
-        "xlb_nat with 1,048,576 connections (2,097,152 entries) by batch updates; each packet is "
+        "xlb_nat4 with 1,048,576 connections (2,097,152 entries) by batch updates; each packet is "
         "another one of 65,536 of them, as in the dsr 1M row, and those rows ran interleaved round "
         "by round (one run of each per round). The non-VIP rows vary the source port the same way, "
-        "so a share of them passes the filter's bloom bits and pays the xlb_nat miss.\n"
+        "so a share of them passes the filter's bloom bits and pays the xlb_nat4 miss.\n"
      << "- The VM has 2 vCPUs shared with builds; figures move by 10-30% between runs.\n\n";
   if (!ratios.empty()) {
     md << "## NAT ratios (issue 11)\n\n"

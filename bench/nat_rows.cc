@@ -12,10 +12,14 @@
 #include <functional>
 
 #include "bench.h"
+#include "dataplane/nat_layout.h"
 #include "testbed.h"
 
 namespace xlb::bench {
 namespace {
+
+using dataplane::natKey4;
+using dataplane::natValue4;
 
 constexpr uint16_t kBackendPort = 8080;
 constexpr const char* kNatVip = "10.100.0.40";      // vip id 7, mode nat
@@ -55,14 +59,14 @@ void natEp(BpfDataplane& dp, xlb_settings& s, const char* addr, uint16_t port) {
   natBloom(port ? s.nat_src_bloom : s.snat_dst_bloom, addr, port);
 }
 
-// Fills xlb_nat with `n` live nat connections (two entries each) 198.19.x.1:port -> 10.100.0.40:80
+// Fills xlb_nat4 with `n` live nat connections (two entries each) 198.19.x.1:port -> 10.100.0.40:80
 // (x = i / 65536) on backend 15 (10.0.0.2:8080), established and seen now (no refresh writes while
 // measuring), in batch updates of 65,536 connections. Checksum deltas are left 0: the cost does
 // not depend on them.
 void fillNat(BpfDataplane& dp, uint32_t n) {
   constexpr uint32_t kChunk = 65536;
-  std::vector<xlb_flow_key> keys, rkeys;
-  std::vector<xlb_nat_value> vals, rvals;
+  std::vector<xlb_nat4_key> keys, rkeys;
+  std::vector<xlb_nat4_value> vals, rvals;
   keys.reserve(2 * kChunk);
   vals.reserve(2 * kChunk);
   const uint64_t now = monoNow();
@@ -108,17 +112,17 @@ void fillNat(BpfDataplane& dp, uint32_t n) {
     memcpy(rv.l2, cmac.data(), 6);
     memcpy(rv.l2 + 6, lmac.data(), 6);
     rv.ifindex = ifindex;
-    keys.push_back(f);
-    vals.push_back(fv);
-    rkeys.push_back(r);
-    rvals.push_back(rv);
+    keys.push_back(natKey4(f));
+    vals.push_back(natValue4(fv));
+    rkeys.push_back(natKey4(r));
+    rvals.push_back(natValue4(rv));
     if (keys.size() == kChunk || i + 1 == n) {
       // A chunk's FWD entries, then its REV entries: each direction's entries of consecutive
       // connections take consecutive elements, as the dsr 1M row's flows do (fillFlows).
       keys.insert(keys.end(), rkeys.begin(), rkeys.end());
       vals.insert(vals.end(), rvals.begin(), rvals.end());
       uint32_t count = static_cast<uint32_t>(keys.size());
-      if (bpf_map_update_batch(dp.mapFd("xlb_nat"), keys.data(), vals.data(), &count, nullptr))
+      if (bpf_map_update_batch(dp.mapFd("xlb_nat4"), keys.data(), vals.data(), &count, nullptr))
         die("fill nat table at connection " + std::to_string(i) + ": " + std::to_string(count) +
             " of " + std::to_string(keys.size()) +
             " entries written (--nat-table-size too small?)");
@@ -148,21 +152,20 @@ xlb_flow_key roundKey(uint32_t c, const std::array<uint8_t, 16>& dst) {
 // Deletes the connections a new-connection round created: the wrapper's counter ran from
 // base + 1 to base + n, so the FWD keys are known; each FWD value names its REV key.
 void deleteNewConns(BpfDataplane& dp, const char* vip, uint32_t base, uint32_t n) {
-  const int fd = dp.mapFd("xlb_nat");
+  const int fd = dp.mapFd("xlb_nat4");
   const auto dst = xlb::test::parseAddr(vip);
-  std::vector<xlb_flow_key> keys;
+  std::vector<xlb_nat4_key> keys;
   keys.reserve(2 * n);
   for (uint32_t c = base + 1; c <= base + n; ++c) {
-    xlb_flow_key f = roundKey(c, dst);
-    xlb_nat_value v{};
+    const xlb_nat4_key f = natKey4(roundKey(c, dst));
+    xlb_nat4_value v{};
     if (bpf_map_lookup_elem(fd, &f, &v)) continue;
-    xlb_flow_key r{};
-    memcpy(r.src, v.new_dst, 16);
-    memcpy(r.dst, v.new_src, 16);
-    r.sport = v.new_dport;
-    r.dport = v.new_sport;
+    xlb_nat4_key r{};
+    r.src = v.new_dst;
+    r.dst = v.new_src;
+    r.sport = v.h.new_dport;
+    r.dport = v.h.new_sport;
     r.proto = kTcp;
-    r.family = XLB_AF_INET;
     keys.push_back(f);
     keys.push_back(r);
   }
@@ -304,11 +307,11 @@ xlb_settings natRows(BpfDataplane& dp, Bench& bench, std::vector<Row>& rows,
         kDsrEst, dsr.established, 1.15);
     if (full) continue;
     // The reply: from the backend the connection landed on, to the client.
-    xlb_flow_key k = xlb::test::flowKey("192.0.2.1", vip, 1000, 80, kTcp);
-    xlb_nat_value fv{};
-    if (bpf_map_lookup_elem(dp.mapFd("xlb_nat"), &k, &fv)) die("nat entry missing");
+    const xlb_nat4_key k = natKey4(xlb::test::flowKey("192.0.2.1", vip, 1000, 80, kTcp));
+    xlb_nat4_value fv{};
+    if (bpf_map_lookup_elem(dp.mapFd("xlb_nat4"), &k, &fv)) die("nat entry missing");
     char be[INET_ADDRSTRLEN];
-    inet_ntop(AF_INET, fv.new_dst, be, sizeof be);
+    inet_ntop(AF_INET, &fv.new_dst, be, sizeof be);
     ns = bench.run(bal, v4(be, "192.0.2.1", kBackendPort, 1000, kTcp, kAck), XDP_TX, false, 0, 0,
                    &out);
     if (out[14 + 12] != 10 || out[14 + 13] != 100 || out[5] != 0xaa)
@@ -423,7 +426,7 @@ void natRows1M(BpfDataplane& dp, Bench& bench, std::vector<Row>& rows,
         check(dp.setSettings(*c.settings), "settings");
         current = c.settings;
       }
-      const bool count = r == 0 && i == 4;  // how many pass the filter (and miss xlb_nat)
+      const bool count = r == 0 && i == 4;  // how many pass the filter (and miss xlb_nat4)
       auto before = count ? dp.readCounters() : absl::StatusOr<dataplane::CounterSnapshot>();
       Bytes out;
       const bool verify = r == 0 && c.verify != nullptr;
@@ -450,9 +453,9 @@ void natRows1M(BpfDataplane& dp, Bench& bench, std::vector<Row>& rows,
   const std::string fill = num("%.1f", fill_s);
   rows.push_back({cases[0].path, "dsr", dsr1m, "-",
                   "flow table holds 1,048,576 flows; each packet a different one of 65,536 "
-                  "(xlb_nat holds the 1M NAT connections below too)"});
+                  "(xlb_nat4 holds the 1M NAT connections below too)"});
   rows.push_back({cases[1].path, "nat", fwd, "<= 1.15x dsr 1M",
-                  "xlb_nat holds 2,097,152 entries (batch-filled in " + fill +
+                  "xlb_nat4 holds 2,097,152 entries (batch-filled in " + fill +
                       " s); each packet a different one of 65,536 connections"});
   ratios.push_back({rows.back().path + " / nat", dsr1m_name, fwd, dsr1m, 1.15});
   rows.push_back({cases[2].path, "nat", rev, "<= 1.15x dsr 1M",
@@ -461,7 +464,7 @@ void natRows1M(BpfDataplane& dp, Bench& bench, std::vector<Row>& rows,
   rows.push_back({cases[3].path, "pass", pass0, "-",
                   "nat_flags 0 (what a non-VIP packet sees without NAT VIPs)"});
   rows.push_back({cases[4].path, "pass", pass1, "<= 1.1x without",
-                  filter_share + "% of the packets pass the bloom filter and miss xlb_nat"});
+                  filter_share + "% of the packets pass the bloom filter and miss xlb_nat4"});
   ratios.push_back(
       {rows.back().path + " / pass", std::string(cases[3].path) + " / pass", pass1, pass0, 1.1});
 

@@ -30,7 +30,7 @@
  *    neighbour unresolved: dsr -> DROP XLB_DROP_NO_NEIGH, ipip -> PASS the encapsulated packet to
  *    the kernel (it resolves the neighbour; XLB_STAT_NO_NEIGH_PASS); head adjust failure ->
  *    DROP XLB_DROP_ENCAP. Else XDP_TX (same interface) or XDP_REDIRECT.
- *  - A nat/fullnat VIP (after the VIP checks above): bpf/lib/nat.h (connection entries in xlb_nat,
+ *  - A nat/fullnat VIP (after the VIP checks above): bpf/lib/nat.h (connection entries in xlb_nat4/6,
  *    port translation, SNAT allocation; its own drop reasons XLB_DROP_NAT_*).
  *  - Well-formed TCP/UDP to no VIP while NAT VIPs exist (xlb_settings.nat_flags != 0): the NAT
  *    reply filter and lookup (bpf/lib/nat.h): a reply is translated back to the client
@@ -44,6 +44,7 @@
 #include "lib/flow.h"
 #include "lib/icmp.h"
 #include "lib/nat.h"
+#include "lib/nat_create.h"
 #include "lib/nat_icmp.h"
 #include "lib/nexthop.h"
 #include "lib/parse.h"
@@ -155,7 +156,9 @@ static __noinline int xlb_icmp(struct xdp_md *ctx, struct xlb_pkt *pkt)
 		rc = xlb_icmp_quote(ctx, pkt, &bad_src, 1);
 		if (rc != XLB_CONTINUE)
 			return rc;
-		return xlb_nat_icmp_reply(ctx, pkt);
+		if (pkt->key.family == XLB_AF_INET6)
+			return xlb6_nat_icmp_reply(ctx, pkt);
+		return xlb4_nat_icmp_reply(ctx, pkt);
 	}
 	rc = xlb_icmp_quote(ctx, pkt, &bad_src, 0);
 	if (rc != XLB_CONTINUE)
@@ -167,7 +170,8 @@ static __noinline int xlb_icmp(struct xdp_md *ctx, struct xlb_pkt *pkt)
 	if (rc)
 		return rc;
 	if (vip->fwd_mode == XLB_FWD_NAT || vip->fwd_mode == XLB_FWD_FULLNAT)
-		return xlb_nat_icmp_fwd(ctx, pkt);
+		return pkt->key.family == XLB_AF_INET6 ? xlb6_nat_icmp_fwd(ctx, pkt)
+						       : xlb4_nat_icmp_fwd(ctx, pkt);
 	be = xlb_icmp_backend(pkt, vip, &hash, &hashed, &be_id, &stat);
 	if (!be)
 		return xlb_pass(stat);
@@ -199,7 +203,9 @@ static __always_inline int xlb_process(struct xdp_md *ctx)
 		 * the reply filter (two bloom bits) runs here, the lookup only behind it. */
 		if (likely(!st || !st->nat_flags) || !xlb_nat_maybe_reply(&pkt, st, st->nat_flags))
 			return xlb_pass(XLB_STAT_NON_VIP);
-		return xlb_nat_reply(ctx, &pkt, st);
+		if (pkt.key.family == XLB_AF_INET6)
+			return xlb6_nat_reply(ctx, &pkt, st);
+		return xlb4_nat_reply(ctx, &pkt, st);
 	}
 	if (unlikely(pkt.suspect)) {
 		rc = xlb_vip_sanity(ctx, &pkt, (pkt.suspect & XLB_SUSPECT_SRC) && xlb_bad_source(&pkt));
@@ -209,14 +215,10 @@ static __always_inline int xlb_process(struct xdp_md *ctx)
 	/* One compare on the dsr/ipip path (modes above ipip are rare); unknown modes stay dsr. */
 	if (unlikely(vip->fwd_mode > XLB_FWD_IPIP) &&
 	    (vip->fwd_mode == XLB_FWD_NAT || vip->fwd_mode == XLB_FWD_FULLNAT)) {
-		/* Called from here, not nested: the 512-byte combined stack (lib/nat.h). */
-		rc = xlb_nat_forward(ctx, &pkt, vip, 0);
-		if (rc != XLB_NAT_CREATE)
-			return rc;
-		rc = xlb_nat_create(ctx, &pkt, vip);
-		if (rc != XLB_CONTINUE)
-			return rc;
-		return xlb_nat_forward(ctx, &pkt, vip, 1);
+		/* One instance per family (lib/nat.h "Families"). */
+		if (pkt.key.family == XLB_AF_INET6)
+			return xlb6_nat_vip(ctx, &pkt, vip);
+		return xlb4_nat_vip(ctx, &pkt, vip);
 	}
 
 	now = bpf_ktime_get_coarse_ns();

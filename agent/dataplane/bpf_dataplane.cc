@@ -205,14 +205,21 @@ absl::Status BpfDataplane::load(const BpfOptions& opts) {
     // table's size is kept as well, so the migration never has to leave flows behind.
     keepPinnedSize(opts.pin_dir, "xlb_flows", flow_table_size_);
     keepPinnedSize(opts.pin_dir, "xlb_flows_prot", prot_table_size_);
-    keepPinnedSize(opts.pin_dir, "xlb_nat", nat_table_size_);
+    // The NAT tables have one size (each family's); ABI 4's single xlb_nat gives its size to
+    // both, so every connection it held fits its family's table.
+    if (MapMigrator::pinnedSource(opts.pin_dir, XLB_ABI_VERSION, "xlb_nat4").empty())
+      keepPinnedSize(opts.pin_dir, "xlb_nat", nat_table_size_);
+    else
+      keepPinnedSize(opts.pin_dir, "xlb_nat4", nat_table_size_);
   }
   int err = bpf_map__set_max_entries(skel_->maps.xlb_flows, flow_table_size_);
   if (err) return errnoStatus("set xlb_flows size", err);
   err = bpf_map__set_max_entries(skel_->maps.xlb_flows_prot, prot_table_size_);
   if (err) return errnoStatus("set xlb_flows_prot size", err);
-  err = bpf_map__set_max_entries(skel_->maps.xlb_nat, nat_table_size_);
-  if (err) return errnoStatus("set xlb_nat size", err);
+  err = bpf_map__set_max_entries(skel_->maps.xlb_nat4, nat_table_size_);
+  if (err) return errnoStatus("set xlb_nat4 size", err);
+  err = bpf_map__set_max_entries(skel_->maps.xlb_nat6, nat_table_size_);
+  if (err) return errnoStatus("set xlb_nat6 size", err);
   // Id ranges (common/capacity.h). A pinned map of another size is migrated into one of this size
   // (migrate.h): growing keeps every entry; shrinking below ids in use loses those entries, which
   // the adoption that follows reports.
@@ -241,7 +248,7 @@ absl::Status BpfDataplane::load(const BpfOptions& opts) {
   if (!map_dir.empty()) {
     // Sets the pin paths (or reuses older pins by fd) and leaves incompatible maps unpinned, to be
     // filled from their old pins before the program takes over.
-    auto migrator = MapMigrator::prepare(skel_->obj, opts.pin_dir, XLB_ABI_VERSION);
+    auto migrator = MapMigrator::prepare(skel_->obj, opts.pin_dir, XLB_ABI_VERSION, natMapSplits());
     if (!migrator.ok()) return migrator.status();
     migrator_ = std::move(*migrator);
   }
@@ -256,7 +263,8 @@ absl::Status BpfDataplane::load(const BpfOptions& opts) {
   }
   ncpus_ = libbpf_num_possible_cpus();
   if (ncpus_ <= 0) return errnoStatus("count possible CPUs", ncpus_);
-  log()->info("loaded xlb_balancer: {}, flow table {} entries (protected {}), NAT table {}, maps {}",
+  log()->info("loaded xlb_balancer: {}, flow table {} entries (protected {}), NAT tables {} "
+              "entries per family, maps {}",
               capacity_.toString(), flow_table_size_, prot_table_size_, nat_table_size_,
               map_dir.empty() ? std::string("unpinned") : map_dir);
   // Without an interface no old program is about to be replaced: migrate at once.
@@ -572,8 +580,6 @@ absl::Status scanFlowKeyedMap(int fd, const char* name, uint32_t chunk,
   }
   return absl::OkStatus();
 }
-template absl::Status scanFlowKeyedMap<xlb_nat_value>(
-    int, const char*, uint32_t, const std::function<void(const xlb_flow_key&, const xlb_nat_value&)>&);
 
 namespace {
 

@@ -29,7 +29,8 @@ struct BpfOptions {
   // and the age at which a flow seen again is copied into it (0 = protection off).
   uint32_t protected_flow_table_size = 0;
   uint32_t flow_protect_after_ms = 1000;
-  uint32_t nat_table_size = XLB_DEFAULT_NAT_ENTRIES;  // xlb_nat entries (2 per connection)
+  uint32_t nat_table_size = XLB_DEFAULT_NAT_ENTRIES;  // xlb_nat4 and xlb_nat6 entries, each (2 per
+                                                      // connection)
   bool xdp_generic = false;  // SKB mode instead of native
   Capacity capacity;         // id ranges of the VIP- and backend-indexed maps
 };
@@ -90,10 +91,12 @@ class BpfDataplane final : public Dataplane {
   absl::Status setSnat(uint32_t vip_id, const xlb_snat& value) override;
   absl::Status upsertNatEndpoint(const xlb_nat_ep& ep) override;
   absl::Status deleteNatEndpoint(const xlb_nat_ep& ep) override;
-  // BPF_MAP_LOOKUP_BATCH over xlb_nat, kFlowBatch entries per syscall.
+  // BPF_MAP_LOOKUP_BATCH over xlb_nat4 then xlb_nat6, kFlowBatch entries per syscall, in the wide
+  // form (nat_layout.h).
   absl::Status forEachNat(const NatVisitor& fn) override;
   // BPF_MAP_DELETE_BATCH, kFlowBatch keys per syscall (one by one past a key already gone).
   absl::StatusOr<uint64_t> deleteNat(std::span<const xlb_flow_key> keys) override;
+  // Per family: xlb_nat4 and xlb_nat6 have this size each.
   uint32_t natTableCapacity() const override { return nat_table_size_; }
   absl::StatusOr<std::vector<uint64_t>> readNatFailures() override;
   absl::StatusOr<std::optional<xlb_nat_value>> lookupNat(const xlb_flow_key& key) override;
@@ -146,5 +149,9 @@ void installLibbpfLogger();
 // Makes sure `dir` exists on a bpffs, mounting bpffs at /sys/fs/bpf first when it is not mounted
 // and `dir` lies below it.
 absl::Status ensureBpffsDir(const std::string& dir);
+
+// ABI 5 split ABI 4's xlb_nat into xlb_nat4 and xlb_nat6: how an upgrade carries its entries over
+// (bpf_nat.cc).
+std::vector<MapSplit> natMapSplits();
 
 }  // namespace xlb::dataplane

@@ -1,17 +1,23 @@
 // SPDX-License-Identifier: Apache-2.0
-// BpfDataplane's NAT maps: backend ports, SNAT pools, reply-filter endpoints, the connection table
-// (batched scan and delete), per-backend port allocation failures, and the point reads of them that
-// explain uses.
+// BpfDataplane's NAT maps: backend ports, SNAT pools, reply-filter endpoints, the connection tables
+// (xlb_nat4/xlb_nat6: batched scan and delete in the wide form of nat_layout.h, and the split of
+// ABI 4's xlb_nat on upgrade), per-backend port allocation failures, and the point reads of them
+// that explain uses.
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstddef>
+#include <cstring>
+#include <functional>
+#include <span>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/errors.h"
 #include "dataplane/bpf_dataplane.h"
-#include "dataplane/bpf_scan.h"
+#include "dataplane/nat_layout.h"
 #include "xlb_balancer.skel.h"
 
 namespace xlb::dataplane {
@@ -23,7 +29,117 @@ absl::Status update(int fd, absl::string_view name, const void* key, const void*
   return absl::OkStatus();
 }
 
+constexpr uint32_t kNatBatch = 4096;  // entries per batched syscall (as kFlowBatch)
+
+// Reads one NAT map in batches of kNatBatch entries (more when one bucket holds more).
+template <typename Key, typename Value>
+absl::Status scanNatMap(int fd, const char* name,
+                        const std::function<void(const Key&, const Value&)>& fn) {
+  uint32_t chunk = kNatBatch;
+  std::vector<Key> keys(chunk);
+  std::vector<Value> vals(chunk);
+  uint64_t in_batch = 0, out_batch = 0;  // opaque resume token (a bucket index)
+  bool first = true;
+  for (;;) {
+    uint32_t count = chunk;
+    int err = bpf_map_lookup_batch(fd, first ? nullptr : &in_batch, &out_batch, keys.data(),
+                                   vals.data(), &count, nullptr);
+    if (err == -ENOSPC && count == 0) {
+      chunk *= 2;
+      keys.resize(chunk);
+      vals.resize(chunk);
+      continue;
+    }
+    if (err && err != -ENOENT) return errnoStatus(absl::StrCat("read map ", name), err);
+    for (uint32_t i = 0; i < count; ++i) fn(keys[i], vals[i]);
+    if (err == -ENOENT) return absl::OkStatus();
+    first = false;
+    in_batch = out_batch;
+  }
+}
+
+// Deletes keys of one NAT map in order, in batches; keys already gone are skipped.
+template <typename Key>
+absl::StatusOr<uint64_t> deleteNatKeys(int fd, const char* name, std::span<const Key> keys) {
+  uint64_t deleted = 0;
+  size_t pos = 0;
+  while (pos < keys.size()) {
+    uint32_t count = static_cast<uint32_t>(std::min<size_t>(kNatBatch, keys.size() - pos));
+    const uint32_t asked = count;
+    int err = bpf_map_delete_batch(fd, keys.data() + pos, &count, nullptr);
+    deleted += count;
+    pos += count;
+    if (err == 0 && count == asked) continue;
+    if (err && err != -ENOENT) return errnoStatus(absl::StrCat("delete from map ", name), err);
+    // A key deleted meanwhile (by the data plane's race handling or a flush) stops the batch at
+    // that key: skip it and go on.
+    if (pos < keys.size()) {
+      int e = bpf_map_delete_elem(fd, &keys[pos]);
+      if (e == 0)
+        ++deleted;
+      else if (e != -ENOENT)
+        return errnoStatus(absl::StrCat("delete from map ", name), e);
+      ++pos;
+    }
+  }
+  return deleted;
+}
+
 }  // namespace
+
+std::vector<MapSplit> natMapSplits() {
+  // ABI 4's xlb_nat: xlb_flow_key -> xlb_nat_value (the wide form, as abi.h keeps it).
+  auto check = [](const MapShape& s) -> std::string {
+    if (s.key_size != sizeof(xlb_flow_key) || s.value_size != sizeof(xlb_nat_value))
+      return absl::StrCat("key/value size ", s.key_size, "/", s.value_size, ", not ",
+                          sizeof(xlb_flow_key), "/", sizeof(xlb_nat_value));
+    if (!s.value) return "";
+    const struct {
+      const char* name;
+      size_t offset;
+    } want[] = {{"new_src", offsetof(xlb_nat_value, new_src)},
+                {"csum_l4", offsetof(xlb_nat_value, csum_l4)},
+                {"dir", offsetof(xlb_nat_value, dir)},
+                {"created_ns", offsetof(xlb_nat_value, created_ns)},
+                {"ifindex", offsetof(xlb_nat_value, ifindex)}};
+    for (const auto& w : want) {
+      auto it = std::find_if(s.value->members.begin(), s.value->members.end(),
+                             [&w](const LayoutMember& m) { return m.name == w.name; });
+      if (it == s.value->members.end() || it->offset != w.offset)
+        return absl::StrCat("value member ", w.name, " not at offset ", w.offset);
+    }
+    return "";
+  };
+  auto family = [](const uint8_t* key) {
+    xlb_flow_key k;
+    std::memcpy(&k, key, sizeof(k));
+    return k.family;
+  };
+  MapSplit v4{"xlb_nat4", "xlb_nat", check,
+              [family](const uint8_t* ok, const uint8_t* ov, uint8_t* key, uint8_t* value) {
+                if (family(ok) != XLB_AF_INET) return false;
+                xlb_flow_key k;
+                xlb_nat_value v;
+                std::memcpy(&k, ok, sizeof(k));
+                std::memcpy(&v, ov, sizeof(v));
+                const xlb_nat4_key nk = natKey4(k);
+                const xlb_nat4_value nv = natValue4(v);
+                std::memcpy(key, &nk, sizeof(nk));
+                std::memcpy(value, &nv, sizeof(nv));
+                return true;
+              }};
+  MapSplit v6{"xlb_nat6", "xlb_nat", check,
+              [family](const uint8_t* ok, const uint8_t* ov, uint8_t* key, uint8_t* value) {
+                if (family(ok) != XLB_AF_INET6) return false;
+                xlb_nat_value v;
+                std::memcpy(&v, ov, sizeof(v));
+                const xlb_nat6_value nv = natValue6(v);
+                std::memcpy(key, ok, sizeof(xlb_flow_key));
+                std::memcpy(value, &nv, sizeof(nv));
+                return true;
+              }};
+  return {v4, v6};
+}
 
 absl::Status BpfDataplane::setBackendNat(uint32_t id, const xlb_be_nat& value) {
   if (auto st = backendIdOk(id); !st.ok()) return st;
@@ -47,39 +163,49 @@ absl::Status BpfDataplane::deleteNatEndpoint(const xlb_nat_ep& ep) {
 }
 
 absl::Status BpfDataplane::forEachNat(const NatVisitor& fn) {
-  return scanFlowKeyedMap<xlb_nat_value>(bpf_map__fd(skel_->maps.xlb_nat), "xlb_nat", kFlowBatch, fn);
+  if (auto st = scanNatMap<xlb_nat4_key, xlb_nat4_value>(
+          bpf_map__fd(skel_->maps.xlb_nat4), "xlb_nat4",
+          [&fn](const xlb_nat4_key& k, const xlb_nat4_value& v) { fn(natWideKey(k), natWide(v)); });
+      !st.ok())
+    return st;
+  return scanNatMap<xlb_flow_key, xlb_nat6_value>(
+      bpf_map__fd(skel_->maps.xlb_nat6), "xlb_nat6",
+      [&fn](const xlb_flow_key& k, const xlb_nat6_value& v) { fn(k, natWide(v)); });
 }
 
 absl::StatusOr<uint64_t> BpfDataplane::deleteNat(std::span<const xlb_flow_key> keys) {
-  const int fd = bpf_map__fd(skel_->maps.xlb_nat);
-  uint64_t deleted = 0;
-  size_t pos = 0;
-  while (pos < keys.size()) {
-    uint32_t count = static_cast<uint32_t>(std::min<size_t>(kFlowBatch, keys.size() - pos));
-    const uint32_t asked = count;
-    int err = bpf_map_delete_batch(fd, keys.data() + pos, &count, nullptr);
-    deleted += count;
-    pos += count;
-    if (err == 0 && count == asked) continue;
-    if (err && err != -ENOENT) return errnoStatus("delete from map xlb_nat", err);
-    // A key deleted meanwhile (by the data plane's race handling or a flush) stops the batch at
-    // that key: skip it and go on.
-    if (pos < keys.size()) {
-      int e = bpf_map_delete_elem(fd, &keys[pos]);
-      if (e == 0) ++deleted;
-      else if (e != -ENOENT) return errnoStatus("delete from map xlb_nat", e);
-      ++pos;
-    }
+  std::vector<xlb_nat4_key> v4;
+  std::vector<xlb_flow_key> v6;
+  for (const auto& k : keys) {
+    if (k.family == XLB_AF_INET6)
+      v6.push_back(k);
+    else
+      v4.push_back(natKey4(k));
   }
-  return deleted;
+  auto n4 = deleteNatKeys<xlb_nat4_key>(bpf_map__fd(skel_->maps.xlb_nat4), "xlb_nat4", v4);
+  if (!n4.ok()) return n4.status();
+  auto n6 = deleteNatKeys<xlb_flow_key>(bpf_map__fd(skel_->maps.xlb_nat6), "xlb_nat6", v6);
+  if (!n6.ok()) return n6.status();
+  return *n4 + *n6;
 }
 
 absl::StatusOr<std::optional<xlb_nat_value>> BpfDataplane::lookupNat(const xlb_flow_key& key) {
-  xlb_nat_value v{};
-  int err = bpf_map_lookup_elem(bpf_map__fd(skel_->maps.xlb_nat), &key, &v);
+  int err;
+  xlb_nat_value wide{};
+  if (key.family == XLB_AF_INET6) {
+    xlb_nat6_value v{};
+    err = bpf_map_lookup_elem(bpf_map__fd(skel_->maps.xlb_nat6), &key, &v);
+    wide = natWide(v);
+  } else {
+    const xlb_nat4_key k = natKey4(key);
+    xlb_nat4_value v{};
+    err = bpf_map_lookup_elem(bpf_map__fd(skel_->maps.xlb_nat4), &k, &v);
+    wide = natWide(v);
+  }
   if (err == -ENOENT) return std::optional<xlb_nat_value>();
-  if (err) return errnoStatus("lookup map xlb_nat", err);
-  return std::optional<xlb_nat_value>(v);
+  if (err)
+    return errnoStatus(absl::StrCat("lookup map xlb_nat", key.family == XLB_AF_INET6 ? 6 : 4), err);
+  return std::optional<xlb_nat_value>(wide);
 }
 
 absl::StatusOr<xlb_be_nat> BpfDataplane::readBackendNat(uint32_t id) {

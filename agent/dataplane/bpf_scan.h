@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Internal to BpfDataplane: batched reads of the flow-keyed hash maps (xlb_flows, xlb_flows_prot,
-// xlb_nat). Instantiated in bpf_dataplane.cc for xlb_flow_value and xlb_nat_value.
+// xlb_flows_prot). Instantiated in bpf_dataplane.cc for xlb_flow_value.
 #pragma once
 
 #include <cstdint>

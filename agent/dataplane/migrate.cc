@@ -333,7 +333,8 @@ absl::StatusOr<Layout> layoutFromBtf(const struct btf* btf, uint32_t type_id) {
 
 absl::StatusOr<uint64_t> copyMapEntries(int from_fd, const MapShape& from, int to_fd,
                                         const MapShape& to, const MapPlan& plan, int ncpus,
-                                        uint64_t capacity, uint64_t* not_fit, bool skip_present) {
+                                        uint64_t capacity, uint64_t* not_fit, bool skip_present,
+                                        const EntryConverter* convert) {
   const bool percpu = isPerCpu(to.type), array = isArray(to.type), inner = isMapInMap(to.type);
   const size_t slots = percpu ? static_cast<size_t>(ncpus) : 1;
   const size_t from_stride = percpu ? (from.value_size + 7) / 8 * 8 : from.value_size;
@@ -381,7 +382,13 @@ absl::StatusOr<uint64_t> copyMapEntries(int from_fd, const MapShape& from, int t
   }
 
   auto write = [&](const uint8_t* key, const uint8_t* val) -> absl::Status {
-    applyLayoutPlan(plan.key, key, new_key.data(), to.key_size);
+    if (convert) {
+      std::fill(new_key.begin(), new_key.end(), 0);
+      std::fill(new_val.begin(), new_val.end(), 0);
+      if (!(*convert)(key, val, new_key.data(), new_val.data())) return absl::OkStatus();
+    } else {
+      applyLayoutPlan(plan.key, key, new_key.data(), to.key_size);
+    }
     if (!present.empty() && present.count(fnv(new_key.data(), to.key_size)))
       return absl::OkStatus();
     if (array) {
@@ -404,6 +411,8 @@ absl::StatusOr<uint64_t> copyMapEntries(int from_fd, const MapShape& from, int t
       if (inner_fd < 0) return absl::OkStatus();  // the inner map went away with its slot
       err = bpf_map_update_elem(to_fd, new_key.data(), &inner_fd, flags);
       close(inner_fd);
+    } else if (convert) {
+      err = bpf_map_update_elem(to_fd, new_key.data(), new_val.data(), flags);
     } else {
       std::fill(new_val.begin(), new_val.end(), 0);
       for (size_t c = 0; c < slots; ++c)
@@ -489,9 +498,9 @@ std::string MapMigrator::pinnedSource(const std::string& pin_dir, int abi_versio
   return pathExists(old) ? old : "";
 }
 
-absl::StatusOr<std::unique_ptr<MapMigrator>> MapMigrator::prepare(struct bpf_object* obj,
-                                                                  const std::string& pin_dir,
-                                                                  int abi_version) {
+absl::StatusOr<std::unique_ptr<MapMigrator>> MapMigrator::prepare(
+    struct bpf_object* obj, const std::string& pin_dir, int abi_version,
+    const std::vector<MapSplit>& splits) {
   std::unique_ptr<MapMigrator> m(new MapMigrator());
   m->map_dir_ = absl::StrCat(pin_dir, "/v", abi_version);
   const int k = newestOlderVersion(pin_dir, abi_version);
@@ -520,6 +529,15 @@ absl::StatusOr<std::unique_ptr<MapMigrator>> MapMigrator::prepare(struct bpf_obj
       source = absl::StrCat(old_dir, "/", e.name);
       r.from = old_v;
     }
+    const MapSplit* split = nullptr;
+    if (source.empty() && !old_dir.empty()) {
+      for (const auto& sp : splits)
+        if (sp.map == e.name && pathExists(absl::StrCat(old_dir, "/", sp.old_map))) split = &sp;
+      if (split) {
+        source = absl::StrCat(old_dir, "/", split->old_map);
+        r.from = old_v;
+      }
+    }
     if (source.empty()) {
       int err = bpf_map__set_pin_path(map, cur.c_str());
       if (err) {
@@ -542,6 +560,15 @@ absl::StatusOr<std::unique_ptr<MapMigrator>> MapMigrator::prepare(struct bpf_obj
       }
       e.from = *from;
       e.plan = planMap(e.from, e.to);
+      if (split) {
+        // Another map's entries: never reused, copied through the converter (or not at all).
+        const std::string why = split->check ? split->check(e.from) : "";
+        e.plan = MapPlan{};
+        e.plan.action = why.empty() ? MapAction::kMigrate : MapAction::kReset;
+        e.plan.reason = why.empty() ? absl::StrCat("split from ", split->old_map)
+                                    : absl::StrCat(split->old_map, ": ", why);
+        if (why.empty()) e.convert = split->convert;
+      }
       int err = 0;
       if (e.plan.action == MapAction::kReuse) {
         // In v<N> libbpf reuses the pin itself; a v<K> map is handed over by fd and pinned in
@@ -601,8 +628,9 @@ absl::Status MapMigrator::migrate(int ncpus) {
   for (auto& e : entries_) {
     if (e.old_fd < 0 || e.plan.action != MapAction::kMigrate) continue;
     MapMigration& r = report_[e.report_index];
-    auto copied = copyMapEntries(e.old_fd, e.from, bpf_map__fd(e.map), e.to, e.plan, ncpus_,
-                                 e.to.max_entries, &r.not_fit);
+    auto copied =
+        copyMapEntries(e.old_fd, e.from, bpf_map__fd(e.map), e.to, e.plan, ncpus_, e.to.max_entries,
+                       &r.not_fit, false, e.convert ? &e.convert : nullptr);
     if (!copied.ok())
       return absl::Status(copied.status().code(),
                           absl::StrCat("migrate map ", e.name, " from ", e.old_pin, ": ",
@@ -621,7 +649,7 @@ absl::Status MapMigrator::finish() {
     MapMigration& r = report_[e.report_index];
     const uint64_t left = e.to.max_entries > r.copied ? e.to.max_entries - r.copied : 0;
     auto more = copyMapEntries(e.old_fd, e.from, bpf_map__fd(e.map), e.to, e.plan, ncpus_, left,
-                               &r.not_fit, /*skip_present=*/true);
+                               &r.not_fit, /*skip_present=*/true, e.convert ? &e.convert : nullptr);
     if (!more.ok())
       return absl::Status(more.status().code(),
                           absl::StrCat("catch up map ", e.name, " from ", e.old_pin, ": ",

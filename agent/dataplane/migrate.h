@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -114,6 +115,24 @@ struct MapMigration {
   std::string line() const;
 };
 
+// ---- maps split by an ABI change ----------------------------------------------------------------
+
+// Writes the new map's entry (key and value, sizes of the new map, zeroed by the caller) for one
+// entry of the old map; false = the entry belongs to another of the maps split from it.
+using EntryConverter = std::function<bool(const uint8_t* old_key, const uint8_t* old_value,
+                                          uint8_t* key, uint8_t* value)>;
+
+// A map of this build whose entries come from a differently named map of an older ABI (ABI 5
+// split ABI 4's xlb_nat into xlb_nat4 and xlb_nat6): used when the map has no pin of its own.
+struct MapSplit {
+  std::string map;      // the new map, e.g. "xlb_nat4"
+  std::string old_map;  // its source in the older directory, e.g. "xlb_nat"
+  // "" when the old map's shape is the one `convert` reads, else why not (the map is then created
+  // empty and the reason reported).
+  std::function<std::string(const MapShape& old_shape)> check;
+  EntryConverter convert;
+};
+
 // ---- the kernel side --------------------------------------------------------------------------
 
 // Describes type_id of btf (typedefs and modifiers skipped).
@@ -125,14 +144,17 @@ absl::StatusOr<Layout> layoutFromBtf(const struct btf* btf, uint32_t type_id);
 // the new map cannot hold (array index beyond it, over capacity, hash full) count in *not_fit.
 // skip_present (the catch-up pass of a hash): read the new map's keys first and write only keys it
 // lacks, one batched read instead of one failing insert per entry already copied.
+// convert (a split map): writes the entries instead of the plan, and skips those it refuses.
 absl::StatusOr<uint64_t> copyMapEntries(int from_fd, const MapShape& from, int to_fd,
                                         const MapShape& to, const MapPlan& plan, int ncpus,
                                         uint64_t capacity, uint64_t* not_fit,
-                                        bool skip_present = false);
+                                        bool skip_present = false,
+                                        const EntryConverter* convert = nullptr);
 
 // Drives a migration around BpfDataplane's load and attach:
-//   prepare()  before load: per map, a pin in <pin_dir>/v<N> or else in the newest older v<K>;
-//              compatible pins are reused, incompatible ones are left for migrate();
+//   prepare()  before load: per map, a pin in <pin_dir>/v<N> or else in the newest older v<K>
+//              (or, for a map in `splits`, its old map's pin in v<K>); compatible pins are
+//              reused, incompatible ones are left for migrate();
 //   migrate()  after load, right before the XDP link switches programs: first copy;
 //   finish()   after the switch: catch-up copy of hash maps (insert-if-absent: flows the old
 //   program
@@ -143,9 +165,9 @@ class MapMigrator {
   MapMigrator(const MapMigrator&) = delete;
   MapMigrator& operator=(const MapMigrator&) = delete;
 
-  static absl::StatusOr<std::unique_ptr<MapMigrator>> prepare(struct bpf_object* obj,
-                                                              const std::string& pin_dir,
-                                                              int abi_version);
+  static absl::StatusOr<std::unique_ptr<MapMigrator>> prepare(
+      struct bpf_object* obj, const std::string& pin_dir, int abi_version,
+      const std::vector<MapSplit>& splits = {});
   // The pinned map `name` prepare() would take over (v<N>, else v<K>), or "" when none.
   static std::string pinnedSource(const std::string& pin_dir, int abi_version,
                                   const std::string& name);
@@ -163,6 +185,7 @@ class MapMigrator {
     bool same_dir = false;  // old_pin is in v<N> (an incompatible layout without an ABI bump)
     MapShape from, to;
     MapPlan plan;
+    EntryConverter convert;  // a split map (MapSplit): entries through it, not the plan
     size_t report_index = 0;
   };
   MapMigrator() = default;

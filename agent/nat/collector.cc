@@ -168,12 +168,16 @@ uint64_t expiresIn(const Connection& c, const Timeouts& t, uint64_t now_ns) {
 CollectPlan planCollection(const Snapshot& snap, const CollectPolicy& policy) {
   CollectPlan plan;
   const uint64_t now = policy.now_ns;
-  uint64_t remaining = snap.entries;
+  // Entries left per family: each family has its own table of `capacity` (abi.h "NAT").
+  uint64_t remaining[2] = {0, 0};
+  auto fam = [](const xlb_flow_key& k) { return k.family == XLB_AF_INET6 ? 1 : 0; };
+  for (const Connection& c : snap.connections) remaining[fam(c.fwd.first)] += 2;
+  for (const NatEntry& e : snap.unpaired) ++remaining[fam(e.first)];
   for (const NatEntry& e : snap.unpaired) {
     const uint64_t t = std::max(e.second.created_ns, e.second.last_seen_ns);
     if (since(now, t) < policy.orphan_grace_ns) continue;
     plan.orphans.push_back(e.first);
-    --remaining;
+    --remaining[fam(e.first)];
   }
   // Idle expiry; what survives is a candidate for pressure expiry when unanswered (or reset).
   std::vector<const Connection*> kept, unanswered, reset;
@@ -182,7 +186,7 @@ CollectPlan planCollection(const Snapshot& snap, const CollectPolicy& policy) {
       plan.fwd.push_back(c.fwd.first);
       plan.rev.push_back(c.rev.first);
       ++plan.expired;
-      remaining -= 2;
+      remaining[fam(c.fwd.first)] -= 2;
       continue;
     }
     kept.push_back(&c);
@@ -193,7 +197,11 @@ CollectPlan planCollection(const Snapshot& snap, const CollectPolicy& policy) {
     }
   }
   const double cap = static_cast<double>(policy.capacity);
-  plan.pressure = policy.table_full_seen || static_cast<double>(remaining) > policy.high_water * cap;
+  const auto above = [&remaining](int f, double level) {
+    return static_cast<double>(remaining[f]) > level;
+  };
+  plan.pressure = policy.table_full_seen || above(0, policy.high_water * cap) ||
+                  above(1, policy.high_water * cap);
   std::vector<const Connection*> evicted;
   if (plan.pressure) {
     // Oldest first: a flood's spoofed SYNs never get older than its first ones, so the clients that
@@ -208,11 +216,12 @@ CollectPlan planCollection(const Snapshot& snap, const CollectPolicy& policy) {
     unanswered.insert(unanswered.end(), reset.begin(), reset.end());
     const double target = policy.low_water * cap;
     for (const Connection* c : unanswered) {
-      if (!policy.table_full_seen && static_cast<double>(remaining) <= target) break;
+      const int f = fam(c->fwd.first);
+      if (!policy.table_full_seen && !above(f, target)) continue;  // that family is relieved
       plan.fwd.push_back(c->fwd.first);
       plan.rev.push_back(c->rev.first);
       ++plan.pressure_expired;
-      remaining -= 2;
+      remaining[f] -= 2;
       evicted.push_back(c);
     }
   }

@@ -95,6 +95,8 @@ struct CollectPolicy {
   // An entry without its peer is deleted once this old (a pair is created REV first, FWD a moment
   // later; the grace covers that and a delete racing the scan).
   uint64_t orphan_grace_ns = 5 * kNsPerSec;
+  // Capacity of each family's table (xlb_nat4, xlb_nat6); fill and pressure are per family (a
+  // full-table drop does not say which family refused: it relieves both).
   // Pressure: above high_water x capacity entries (or after a full table), unanswered connections
   // older than pressure_min_age_ns are deleted, oldest first, then connections closed by a RST
   // and idle that long, until the table is back at low_water x capacity (all of them after a

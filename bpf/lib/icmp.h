@@ -20,7 +20,7 @@
  *    (XLB_STAT_ICMP_FWD_HASH); otherwise -> PASS, XLB_STAT_ICMP_NO_FLOW_PASS.
  * Nothing here writes the flow table or the open-flow counts: an ICMP error is not a packet of the
  * flow, and a forged one must not be able to create, refresh or close an entry.
- * NAT VIPs (lib/nat_icmp.h): the reversed quote is looked up in xlb_nat instead (no
+ * NAT VIPs (lib/nat_icmp.h): the reversed quote is looked up in xlb_nat4/xlb_nat6 instead (no
  * entry -> PASS, XLB_STAT_ICMP_NO_FLOW_PASS) and the error is translated for the backend; errors
  * not to a VIP address are parsed here too while NAT VIPs exist (xlb_settings.nat_flags), to find
  * a NAT connection they are about (every other outcome stays PASS, XLB_STAT_NON_VIP).

@@ -132,15 +132,23 @@ struct {
 	__type(value, __u32);
 } xlb_vlans SEC(".maps");
 
-/* NAT connections (lib/nat.h, rules in xlb/abi.h "NAT"): a preallocated HASH, not an LRU, so a live
- * connection is never evicted (nor one half of it); a full table refuses new connections
- * (XLB_DROP_NAT_FULL) and the agent expires idle pairs. max_entries set by the agent. */
+/* NAT connections (lib/nat.h, rules and layout in xlb/abi.h "NAT"), one map per address family:
+ * preallocated HASHes, not LRUs, so a live connection is never evicted (nor one half of it); a
+ * full table refuses new connections (XLB_DROP_NAT_FULL) and the agent expires idle pairs.
+ * max_entries set by the agent (the same for both). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XLB_DEFAULT_NAT_ENTRIES);
+	__type(key, struct xlb_nat4_key);
+	__type(value, struct xlb_nat4_value);
+} xlb_nat4 SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, XLB_DEFAULT_NAT_ENTRIES);
 	__type(key, struct xlb_flow_key);
-	__type(value, struct xlb_nat_value);
-} xlb_nat SEC(".maps");
+	__type(value, struct xlb_nat6_value);
+} xlb_nat6 SEC(".maps");
 
 /* Backend port per membership; read only when a NAT connection is created. */
 struct {
@@ -159,7 +167,7 @@ struct {
 } xlb_snat SEC(".maps");
 
 /* Exact set behind the settings' NAT reply filter: nat backend endpoints, SNAT addresses (port 0).
- * Read only when a packet passed the filter and missed xlb_nat. */
+ * Read only when a packet passed the filter and missed xlb_nat4/xlb_nat6. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, XLB_MAX_BACKENDS + XLB_MAX_VIPS);
@@ -169,12 +177,12 @@ struct {
 
 /* The value xlb_nat_create builds (REV, then rewritten into FWD) and forwards with: a per-CPU
  * slot, not the stack, so create + next-hop refresh fit the 512-byte combined stack. Scratch only:
- * nothing reads it between packets. */
+ * nothing reads it between packets. The IPv6 layout, the larger: IPv4 uses its first 64 bytes. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct xlb_nat_value);
+	__type(value, struct xlb_nat6_value);
 } xlb_nat_scratch SEC(".maps");
 
 /* fullnat port allocation failures per backend membership. */

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* NAT forwarding (modes nat and fullnat): connection entries in xlb_nat (two per connection, rules
- * in xlb/abi.h "NAT"), the forward rewrite client -> VIP into client|snat -> backend, the reply
- * rewrite backend -> client|snat into VIP -> client, and the SNAT port allocation. ICMP errors
- * about these connections are translated by lib/nat_icmp.h.
+/* NAT forwarding (modes nat and fullnat): connection entries in xlb_nat4/xlb_nat6 (two per
+ * connection, rules and layout in xlb/abi.h "NAT"), the forward rewrite client -> VIP into
+ * client|snat -> backend, the reply rewrite backend -> client|snat into VIP -> client. Connection
+ * creation (selection, the SNAT port allocation, the pair's inserts) is lib/nat_create.h's, the
+ * translation of ICMP errors about these connections lib/nat_icmp.h's.
  *
  * Rules (the README's data-plane table repeats them):
  *  - Forward (a packet matched a VIP whose mode is nat/fullnat; the VIP checks already passed):
@@ -39,10 +40,18 @@
  * 0xffff. Everything here but the reply filter runs in __noinline subprograms called from
  * balancer.bpf.c, so the dsr/ipip instruction stream only gains one mode compare, and a VIP miss
  * one settings test (plus, while NAT VIPs exist, the filter's two bloom bits).
+ *
+ * Families: each entry point exists twice, xlb4_* (xlb_nat4, compact key built from pkt->key) and
+ * xlb6_* (xlb_nat6, keyed by pkt->key itself), both from one __always_inline body whose `v6` is a
+ * compile-time constant. The verifier then sees one map's value on every path: a runtime family
+ * test between the lookup and the address accesses would let it pair an IPv4 value with the IPv6
+ * offsets ("invalid access to map value, value_size=64 off=72 size=8"). Family-independent fields
+ * are read through struct xlb_nat_head, the addresses through xlb_nat_src()/xlb_nat_dst().
  */
 #pragma once
 
 #include "lib/csum.h"
+#include "lib/nat_map.h"
 #include "lib/nexthop.h"
 #include "lib/parse.h"
 #include "lib/select.h"
@@ -82,33 +91,50 @@ static __always_inline __u16 xlb_csum_apply(__u16 check, __u32 delta)
 	return xlb_csum_fold((__u32)(__u16)~check + delta);
 }
 
-/* The address part of the rewrite of tuple `old` into v's new tuple, folded. */
-static __always_inline __u32 xlb_nat_addr_delta(const struct xlb_flow_key *old,
-						const struct xlb_nat_value *v)
+/* The address part of the rewrite of tuple `old` into h's new tuple, folded. */
+static __always_inline __u32 xlb_nat_addr_delta_body(const struct xlb_flow_key *old,
+						     const struct xlb_nat_head *h, const int v6)
 {
-	int n = old->family == XLB_AF_INET6 ? 8 : 2;
+	int n = v6 ? 8 : 2;
 	__u32 l3 = 0;
 
-	l3 = xlb_csum_delta((const __u16 *)old->src, (const __u16 *)v->new_src, n, l3);
-	l3 = xlb_csum_delta((const __u16 *)old->dst, (const __u16 *)v->new_dst, n, l3);
+	l3 = xlb_csum_delta((const __u16 *)old->src, (const __u16 *)xlb_nat_src(h), n, l3);
+	l3 = xlb_csum_delta((const __u16 *)old->dst, (const __u16 *)xlb_nat_dst(h, v6), n, l3);
 	return xlb_csum_fold16(l3);
 }
 
-/* Fills v->csum_l3 (IPv4 header: the addresses) and csum_l4 (TCP/UDP: the pseudo-header's
- * addresses and the ports) for the rewrite of the tuple `old` into v's new tuple. */
-static __always_inline void xlb_nat_deltas(const struct xlb_flow_key *old, struct xlb_nat_value *v)
+/* IPv6's 32 words out of line: unrolled inside xlb6_nat_create they cost it 128 bytes of spills,
+ * over the combined stack limit ("combined stack size of 3 calls is 592. Too large"). */
+static __noinline __u32 xlb6_nat_addr_delta(const struct xlb_flow_key *old,
+					    const struct xlb_nat_head *h)
 {
-	__u32 l3 = xlb_nat_addr_delta(old, v), l4;
-
-	l4 = l3 + (__u16)~old->sport + (__u32)v->new_sport + (__u16)~old->dport +
-	     (__u32)v->new_dport;
-	v->csum_l3 = old->family == XLB_AF_INET ? l3 : 0;
-	v->csum_l4 = xlb_csum_fold16(l4);
+	return xlb_nat_addr_delta_body(old, h, 1);
 }
 
-/* Rewrites the packet's addresses and ports into v's new tuple and fixes the checksums. */
+static __always_inline __u32 xlb_nat_addr_delta(const struct xlb_flow_key *old,
+						const struct xlb_nat_head *h, const int v6)
+{
+	if (v6)
+		return xlb6_nat_addr_delta(old, h);
+	return xlb_nat_addr_delta_body(old, h, 0);
+}
+
+/* Fills h->csum_l3 (IPv4 header: the addresses) and csum_l4 (TCP/UDP: the pseudo-header's
+ * addresses and the ports) for the rewrite of the tuple `old` into h's new tuple. */
+static __always_inline void xlb_nat_deltas(const struct xlb_flow_key *old, struct xlb_nat_head *h,
+					   const int v6)
+{
+	__u32 l3 = xlb_nat_addr_delta(old, h, v6), l4;
+
+	l4 = l3 + (__u16)~old->sport + (__u32)h->new_sport + (__u16)~old->dport +
+	     (__u32)h->new_dport;
+	h->csum_l3 = v6 ? 0 : l3;
+	h->csum_l4 = xlb_csum_fold16(l4);
+}
+
+/* Rewrites the packet's addresses and ports into h's new tuple and fixes the checksums. */
 static __always_inline int xlb_nat_rewrite(struct xdp_md *ctx, const struct xlb_pkt *pkt,
-					   const struct xlb_nat_value *v)
+					   const struct xlb_nat_head *h, const int v6)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -116,19 +142,19 @@ static __always_inline int xlb_nat_rewrite(struct xdp_md *ctx, const struct xlb_
 	__u16 *ck;
 	__u8 *l4;
 
-	if (pkt->key.family == XLB_AF_INET) {
+	if (!v6) {
 		struct iphdr *iph = data + off;
 
 		l4 = (__u8 *)(iph + 1);
 		if ((void *)(l4 + sizeof(struct udphdr)) > data_end)
 			return -1;
-		iph->saddr = *(const __u32 *)v->new_src;
-		iph->daddr = *(const __u32 *)v->new_dst;
-		iph->check = xlb_csum_apply(iph->check, v->csum_l3);
+		iph->saddr = *(const __u32 *)xlb_nat_src(h);
+		iph->daddr = *(const __u32 *)xlb_nat_dst(h, 0);
+		iph->check = xlb_csum_apply(iph->check, h->csum_l3);
 	} else {
 		struct ipv6hdr *ip6h = data + off;
 		__u32 *a;
-		const __u32 *s = (const __u32 *)v->new_src, *d = (const __u32 *)v->new_dst;
+		const __u32 *s = (const __u32 *)xlb_nat_src(h), *d = (const __u32 *)xlb_nat_dst(h, 1);
 
 		l4 = (__u8 *)(ip6h + 1);
 		if ((void *)(l4 + sizeof(struct udphdr)) > data_end)
@@ -143,20 +169,20 @@ static __always_inline int xlb_nat_rewrite(struct xdp_md *ctx, const struct xlb_
 		a[6] = d[2];
 		a[7] = d[3];
 	}
-	((__be16 *)l4)[0] = v->new_sport;
-	((__be16 *)l4)[1] = v->new_dport;
+	((__be16 *)l4)[0] = h->new_sport;
+	((__be16 *)l4)[1] = h->new_dport;
 	if (pkt->key.proto == IPPROTO_TCP) {
 		if ((void *)(l4 + sizeof(struct tcphdr)) > data_end)
 			return -1;
 		ck = (__u16 *)(l4 + 16);
-		*ck = xlb_csum_apply(*ck, v->csum_l4);
+		*ck = xlb_csum_apply(*ck, h->csum_l4);
 	} else {
 		__u16 c;
 
 		ck = (__u16 *)(l4 + 6);
 		c = *ck;
-		if (c || pkt->key.family == XLB_AF_INET6) { /* IPv4 UDP checksum 0: none, keep it */
-			c = xlb_csum_apply(c, v->csum_l4);
+		if (c || v6) { /* IPv4 UDP checksum 0: none, keep it */
+			c = xlb_csum_apply(c, h->csum_l4);
 			*ck = c ? c : 0xffff;
 		}
 	}
@@ -170,42 +196,11 @@ static __always_inline __u8 xlb_nat_fin_bits(const struct xlb_pkt *pkt)
 	       ((pkt->tcp_flags & XLB_TCP_FLAG_RST) ? XLB_NAT_S_RST : 0);
 }
 
-/* The peer key of an entry: its new tuple reversed. */
-static __always_inline void xlb_nat_peer_key(const struct xlb_nat_value *v, const struct xlb_flow_key *k,
-					     struct xlb_flow_key *peer)
-{
-	const __u64 *s = (const __u64 *)v->new_src, *d = (const __u64 *)v->new_dst;
-	__u64 *ps = (__u64 *)peer->src, *pd = (__u64 *)peer->dst;
-
-	ps[0] = d[0];
-	ps[1] = d[1];
-	pd[0] = s[0];
-	pd[1] = s[1];
-	peer->sport = v->new_dport;
-	peer->dport = v->new_sport;
-	*(__u32 *)&peer->proto = *(const __u32 *)&k->proto;
-}
-
-static __always_inline void xlb_copy16(void *dst, const void *src)
-{
-	__u64 *d = dst;
-	const __u64 *s = src;
-
-	d[0] = s[0];
-	d[1] = s[1];
-}
-
-static __always_inline int xlb_addr_eq(const __u8 *a, const __u8 *b)
-{
-	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
-
-	return x[0] == y[0] && x[1] == y[1];
-}
-
 /* One REV insert: 0, -EEXIST (taken), or the drop reason for any other failure (table full). */
-static __always_inline int xlb_nat_claim(const struct xlb_flow_key *rk, const struct xlb_nat_value *rv)
+static __always_inline int xlb_nat_claim(const struct xlb_flow_key *rk,
+					 const struct xlb_nat_head *rv, const int v6)
 {
-	long err = bpf_map_update_elem(&xlb_nat, rk, rv, BPF_NOEXIST);
+	long err = xlb_nat_insert(rk, rv, v6);
 
 	if (!err)
 		return 0;
@@ -213,93 +208,11 @@ static __always_inline int xlb_nat_claim(const struct xlb_flow_key *rk, const st
 		return -XLB_EEXIST;
 	return XLB_DROP_NAT_FULL;
 }
-
-/* Writes pool address `a` of the packet's family into rk->dst (the REV entry's destination). */
-static __always_inline void xlb_nat_snat_addr(const struct xlb_snat *pool, int v6, __u32 a,
-					      struct xlb_flow_key *rk)
-{
-	a &= XLB_SNAT_MAX_ADDRS - 1;
-	if (v6) {
-		xlb_copy16(rk->dst, pool->addrs6[a]);
-	} else {
-		*(__u32 *)rk->dst = *(const __u32 *)pool->addrs4[a];
-		*(__u32 *)(rk->dst + 4) = 0;
-		*(__u64 *)(rk->dst + 8) = 0;
-	}
-}
-
-/* fullnat: an SNAT endpoint (pool address of the family, port in the pool's range) no other
- * connection holds. The first try is the address chosen by hash with the client's own port when
- * it is inside the range, else a hashed port; the following tries walk every pool address at that
- * port before moving to the next port (wrapping inside the range), so one full address never
- * refuses a connection another address could take. Each try is the REV insert itself
- * (BPF_NOEXIST: the atomic claim), its checksum deltas completed with the endpoint tried. At most
- * XLB_NAT_PROBES tries. Returns 0 with the REV entry inserted (rk->dst:dport = the SNAT endpoint),
- * else the drop reason. */
-static __always_inline int xlb_nat_alloc(const struct xlb_pkt *pkt, __u32 vip_id, __u32 be_id,
-					 __u32 hash, struct xlb_flow_key *rk, struct xlb_nat_value *rv)
-{
-	struct xlb_snat *pool = bpf_map_lookup_elem(&xlb_snat, &vip_id);
-	__u32 nr, idx, lo, hi, range, cport, start, p, a, i, l3, l4;
-	int v6 = pkt->key.family == XLB_AF_INET6;
-	__u64 *fail;
-	int rc;
-
-	if (!pool)
-		return XLB_DROP_NAT_NO_PORT;
-	lo = pool->port_min;
-	hi = pool->port_max;
-	if (!lo || hi < lo)
-		return XLB_DROP_NAT_NO_PORT;
-	range = hi - lo + 1;
-	nr = v6 ? pool->nr6 : pool->nr4;
-	if (!nr || nr > XLB_SNAT_MAX_ADDRS)
-		return XLB_DROP_NAT_NO_PORT;
-	idx = xlb_scale(hash, nr);
-
-	cport = bpf_ntohs(pkt->key.sport);
-	if (cport >= lo && cport <= hi)
-		start = cport;
-	else
-		start = lo + xlb_scale(xlb_rotl32(hash, 16) * 0x9e3779b1u, range);
-	/* A bounded loop (kernel >= 5.3; accepted by 6.18 as is): at most XLB_NAT_PROBES inserts.
-	 * Try i is address idx + i % nr at port start + i / nr: derived from i alone, so the
-	 * verifier walks one state per iteration. */
-	for (i = 0; i < XLB_NAT_PROBES && i < range * nr; i++) {
-		a = idx + i % nr;
-		if (a >= nr)
-			a -= nr;
-		/* REV rewrite deltas: the addresses, and the ports but the one tried. */
-		xlb_nat_snat_addr(pool, v6, a, rk);
-		l3 = xlb_nat_addr_delta(rk, rv);
-		rv->csum_l3 = v6 ? 0 : l3;
-		l4 = l3 + (__u16)~rk->sport + (__u32)rv->new_sport + (__u32)rv->new_dport;
-		p = start + i / nr;
-		if (p > hi)
-			p -= range;
-		rk->dport = bpf_htons((__u16)p);
-		rv->csum_l4 = xlb_csum_fold16(l4 + (__u16)~rk->dport);
-		rc = xlb_nat_claim(rk, rv);
-		if (rc == 0) {
-			if (i)
-				xlb_count_n(XLB_STAT_NAT_PORT_PROBE, i);
-			return 0;
-		}
-		if (rc != -XLB_EEXIST)
-			return rc;
-	}
-	if (i > 1)
-		xlb_count_n(XLB_STAT_NAT_PORT_PROBE, i - 1);
-	fail = bpf_map_lookup_elem(&xlb_nat_fail, &be_id);
-	if (fail)
-		*fail += 1;
-	return XLB_DROP_NAT_NO_PORT;
-}
-
-/* Counters, next hop toward the backend, rewrite into v's tuple, backend MACs, out. */
+/* Counters, next hop toward the backend, rewrite into h's tuple, backend MACs, out. */
 static __always_inline int xlb_nat_out(struct xdp_md *ctx, const struct xlb_pkt *pkt, __u32 vip_id,
 				       __u32 be_id, const struct xlb_backend *be,
-				       const struct xlb_nat_value *v, __u64 now, int new_flow)
+				       const struct xlb_nat_head *h, __u64 now, int new_flow,
+				       const int v6)
 {
 	struct xlb_nexthop *nh = NULL;
 	void *data, *data_end;
@@ -313,7 +226,7 @@ static __always_inline int xlb_nat_out(struct xdp_md *ctx, const struct xlb_pkt 
 		return xlb_drop(XLB_DROP_NO_NEIGH);
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS || !nh)
 		return xlb_drop(XLB_DROP_FIB);
-	if (xlb_nat_rewrite(ctx, pkt, v))
+	if (xlb_nat_rewrite(ctx, pkt, h, v6))
 		return xlb_drop(XLB_DROP_TRUNCATED); /* unreachable: parsed */
 	data = (void *)(long)ctx->data;
 	data_end = (void *)(long)ctx->data_end;
@@ -323,138 +236,42 @@ static __always_inline int xlb_nat_out(struct xdp_md *ctx, const struct xlb_pkt 
 	return xlb_egress(ctx, nh->ifindex);
 }
 
-/* A new connection: selection, then the pair (REV first: the claim, then FWD), then out with the
- * FWD value just built (no lookup of what was inserted). Returns the final action (counted), or
- * XLB_CONTINUE when another CPU created the same connection first: the balancer then calls
- * xlb_nat_forward again, which finds that entry. The value is built in the per-CPU slot
- * xlb_nat_scratch (REV, then rewritten into FWD), not on the stack: the next-hop refresh below
- * xlb_nat_out would take the combined stack over 512 bytes. Called from the balancer, not from
- * xlb_nat_forward, for the same reason. */
-static __noinline int xlb_nat_create(struct xdp_md *ctx, struct xlb_pkt *pkt,
-				     const struct xlb_vip_value *vip)
-{
-	__u64 now = bpf_ktime_get_coarse_ns();
-	struct xlb_flow_key rk __attribute__((aligned(8)));
-	struct xlb_nat_value *v, *won;
-	struct xlb_backend *be;
-	struct xlb_be_nat *bn;
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	__u32 hash = 0, be_id = 0, vip_id = vip->vip_id, gen, zero = 0;
-	int hashed = 0, rc;
-	__u8 mode = vip->fwd_mode, fin = xlb_nat_fin_bits(pkt);
-	__be16 bport;
-
-	if (data + sizeof(struct ethhdr) > data_end)
-		return xlb_drop(XLB_DROP_TRUNCATED); /* unreachable: parsed */
-	be = xlb_select(vip, pkt, &hash, &hashed, &be_id);
-	if (!be || be->family != pkt->key.family)
-		return xlb_drop(XLB_DROP_NO_BACKEND);
-	gen = be->gen;
-	bn = bpf_map_lookup_elem(&xlb_be_nat, &be_id);
-	bport = bn && bn->port ? bn->port : pkt->key.dport;
-	v = bpf_map_lookup_elem(&xlb_nat_scratch, &zero);
-	if (!v)
-		return xlb_drop(XLB_DROP_NAT_FULL); /* unreachable: a one-slot array */
-	__builtin_memset(v, 0, sizeof(*v));
-
-	/* REV: backend:bport -> (client|snat):sport becomes VIP:vport -> client:cport. */
-	xlb_copy16(v->new_src, pkt->key.dst);
-	xlb_copy16(v->new_dst, pkt->key.src);
-	v->new_sport = pkt->key.dport;
-	v->new_dport = pkt->key.sport;
-	v->backend_id = be_id;
-	v->backend_gen = gen;
-	v->vip_id = vip_id;
-	v->dir = XLB_NAT_DIR_REV;
-	v->mode = mode;
-	v->last_seen_ns = now;
-	v->created_ns = now;
-	/* The reply leaves the way the client's packet came in: its MACs swapped, same interface. */
-	__builtin_memcpy(v->l2, data + 6, 6);
-	__builtin_memcpy(v->l2 + 6, data, 6);
-	v->ifindex = ctx->ingress_ifindex;
-
-	xlb_copy16(rk.src, be->addr);
-	rk.sport = bport;
-	*(__u32 *)&rk.proto = *(const __u32 *)&pkt->key.proto;
-
-	if (mode == XLB_FWD_NAT) {
-		if (xlb_addr_eq(pkt->key.src, be->addr))
-			return xlb_drop(XLB_DROP_NAT_HAIRPIN);
-		xlb_copy16(rk.dst, pkt->key.src);
-		rk.dport = pkt->key.sport;
-		xlb_nat_deltas(&rk, v);
-		rc = xlb_nat_claim(&rk, v);
-		if (rc == -XLB_EEXIST) {
-			/* Taken: by this very connection on another CPU (then use its entry), or
-			 * by the same client endpoint through another VIP to the same backend. */
-			won = bpf_map_lookup_elem(&xlb_nat, &pkt->key);
-			if (!won || won->dir != XLB_NAT_DIR_FWD)
-				return xlb_drop(XLB_DROP_NAT_COLLISION);
-			xlb_count(XLB_STAT_NAT_RACE);
-			return XLB_CONTINUE;
-		}
-	} else {
-		rc = xlb_nat_alloc(pkt, vip_id, be_id, xlb_pkt_hash(pkt, &hash, &hashed), &rk, v);
-	}
-	if (rc)
-		return xlb_drop(rc);
-
-	/* FWD: client:cport -> VIP:vport becomes (client|snat):sport -> backend:bport = rk reversed. */
-	xlb_copy16(v->new_src, rk.dst);
-	xlb_copy16(v->new_dst, rk.src);
-	v->new_sport = rk.dport;
-	v->new_dport = rk.sport;
-	v->dir = XLB_NAT_DIR_FWD;
-	v->state = fin;
-	__builtin_memset(v->l2, 0, sizeof(v->l2));
-	v->ifindex = 0;
-	xlb_nat_deltas(&pkt->key, v);
-	rc = bpf_map_update_elem(&xlb_nat, &pkt->key, v, BPF_NOEXIST);
-	if (rc) {
-		bpf_map_delete_elem(&xlb_nat, &rk);
-		if (rc != -XLB_EEXIST)
-			return xlb_drop(XLB_DROP_NAT_FULL);
-		/* Another CPU created the same connection between our claim and this insert. */
-		won = bpf_map_lookup_elem(&xlb_nat, &pkt->key);
-		if (!won || won->dir != XLB_NAT_DIR_FWD)
-			return xlb_drop(XLB_DROP_NAT_COLLISION);
-		xlb_count(XLB_STAT_NAT_RACE);
-		return XLB_CONTINUE;
-	}
-	xlb_count(XLB_STAT_NAT_NEW);
-	/* A pair created by a FIN/RST is born closing and never counted (as flow.h). */
-	if (!fin)
-		xlb_conns_inc(be_id);
-	/* Out with the scratch copy of the FWD value just inserted: no second lookup. */
-	return xlb_nat_out(ctx, pkt, vip_id, be_id, be, v, now, 1);
-}
-
 /* Deletes both entries of the pair whose FWD entry is `fv` (key `k`); `fv` is not read after. Out
  * of line: the peer key's stack stays out of the forward path's frame. */
-static __noinline void xlb_nat_delete_pair(const struct xlb_flow_key *k,
-						const struct xlb_nat_value *fv)
+static __always_inline void xlb_nat_delete_pair(const struct xlb_flow_key *k,
+						const struct xlb_nat_head *fv, const int v6)
 {
 	struct xlb_flow_key peer __attribute__((aligned(8)));
 
-	xlb_nat_peer_key(fv, k, &peer);
-	bpf_map_delete_elem(&xlb_nat, &peer);
-	bpf_map_delete_elem(&xlb_nat, k);
+	xlb_nat_peer_key(fv, k, &peer, v6);
+	xlb_nat_delete(&peer, v6);
+	xlb_nat_delete(k, v6);
+}
+
+static __noinline void xlb4_nat_delete_pair(const struct xlb_flow_key *k,
+					    const struct xlb_nat_head *fv)
+{
+	xlb_nat_delete_pair(k, fv, 0);
+}
+
+static __noinline void xlb6_nat_delete_pair(const struct xlb_flow_key *k,
+					    const struct xlb_nat_head *fv)
+{
+	xlb_nat_delete_pair(k, fv, 1);
 }
 
 /* The backend reset the connection (the first RST on its REV entry `rv`, key `k`): out of the
  * backend's open count now, since its client may never send again, through the FWD entry, which
  * records the RST so that the client's own FIN/RST does not subtract it a second time. One lookup,
  * on a connection's first backend RST only; out of line like xlb_nat_delete_pair. */
-static __noinline void xlb_nat_backend_reset(const struct xlb_flow_key *k,
-					       const struct xlb_nat_value *rv)
+static __always_inline void xlb_nat_backend_reset(const struct xlb_flow_key *k,
+						  const struct xlb_nat_head *rv, const int v6)
 {
 	struct xlb_flow_key peer __attribute__((aligned(8)));
-	struct xlb_nat_value *fv;
+	struct xlb_nat_head *fv;
 
-	xlb_nat_peer_key(rv, k, &peer);
-	fv = bpf_map_lookup_elem(&xlb_nat, &peer);
+	xlb_nat_peer_key(rv, k, &peer, v6);
+	fv = xlb_nat_lookup(&peer, v6);
 	if (!fv || fv->dir != XLB_NAT_DIR_FWD || (fv->state & (XLB_NAT_S_FIN | XLB_NAT_S_RST)))
 		return;
 	fv->state |= XLB_NAT_S_RST;
@@ -462,13 +279,25 @@ static __noinline void xlb_nat_backend_reset(const struct xlb_flow_key *k,
 	xlb_count(XLB_STAT_FLOW_CLOSE);
 }
 
+static __noinline void xlb4_nat_backend_reset(const struct xlb_flow_key *k,
+					      const struct xlb_nat_head *rv)
+{
+	xlb_nat_backend_reset(k, rv, 0);
+}
+
+static __noinline void xlb6_nat_backend_reset(const struct xlb_flow_key *k,
+					      const struct xlb_nat_head *rv)
+{
+	xlb_nat_backend_reset(k, rv, 1);
+}
+
 /* Sets this direction's state bits that are not set yet; the first FIN/RST on a FWD entry, or the
  * first RST on a REV entry (xlb_nat_backend_reset), takes the connection out of its backend's open
  * count. Writes only when something changes. Never called for the creating packet, so
  * XLB_NAT_S_ACK comes from a later client segment with ACK and without SYN (not a SYN
  * retransmit): the handshake's third packet or anything after it. */
-static __always_inline void xlb_nat_touch(struct xlb_nat_value *v, const struct xlb_pkt *pkt,
-					  __u64 now, int fwd)
+static __always_inline void xlb_nat_touch(struct xlb_nat_head *v, const struct xlb_pkt *pkt,
+					  __u64 now, int fwd, const int v6)
 {
 	__u8 want = XLB_NAT_S_SEEN | xlb_nat_fin_bits(pkt), st = v->state;
 
@@ -481,8 +310,12 @@ static __always_inline void xlb_nat_touch(struct xlb_nat_value *v, const struct 
 			xlb_conns_dec(v->backend_id);
 			xlb_count(XLB_STAT_FLOW_CLOSE);
 		}
-		if (!fwd && (want & XLB_NAT_S_RST) && !(st & XLB_NAT_S_RST))
-			xlb_nat_backend_reset(&pkt->key, v);
+		if (!fwd && (want & XLB_NAT_S_RST) && !(st & XLB_NAT_S_RST)) {
+			if (v6)
+				xlb6_nat_backend_reset(&pkt->key, v);
+			else
+				xlb4_nat_backend_reset(&pkt->key, v);
+		}
 		v->state = st | want;
 	}
 	if (now - v->last_seen_ns > XLB_NAT_REFRESH_NS)
@@ -492,7 +325,7 @@ static __always_inline void xlb_nat_touch(struct xlb_nat_value *v, const struct 
 /* A SYN without ACK on a FWD entry: a new connection on a reused tuple when the old one's client
  * had completed its handshake (XLB_NAT_S_ACK) or the connection closed (FIN/RST seen by the
  * client side); else a SYN retransmit, which keeps the entry. */
-static __always_inline int xlb_nat_reused(const struct xlb_pkt *pkt, const struct xlb_nat_value *fv)
+static __always_inline int xlb_nat_reused(const struct xlb_pkt *pkt, const struct xlb_nat_head *fv)
 {
 	return (pkt->tcp_flags & (XLB_TCP_FLAG_SYN | XLB_TCP_FLAG_ACK)) == XLB_TCP_FLAG_SYN &&
 	       (fv->state & (XLB_NAT_S_ACK | XLB_NAT_S_FIN | XLB_NAT_S_RST));
@@ -505,14 +338,14 @@ static __always_inline int xlb_nat_reused(const struct xlb_pkt *pkt, const struc
  * accepts a new SYN on it from the same client (whose sequence numbers and timestamps continue),
  * where a freed SNAT endpoint given to another client would meet a challenge ACK. Out of line: one
  * lookup (the REV entry), on this rare path only. */
-static __noinline void xlb_nat_reopen(const struct xlb_flow_key *k, struct xlb_nat_value *fv,
-				      __u64 now)
+static __always_inline void xlb_nat_reopen(const struct xlb_flow_key *k, struct xlb_nat_head *fv,
+					   __u64 now, const int v6)
 {
 	struct xlb_flow_key peer __attribute__((aligned(8)));
-	struct xlb_nat_value *rv;
+	struct xlb_nat_head *rv;
 
-	xlb_nat_peer_key(fv, k, &peer);
-	rv = bpf_map_lookup_elem(&xlb_nat, &peer);
+	xlb_nat_peer_key(fv, k, &peer, v6);
+	rv = xlb_nat_lookup(&peer, v6);
 	if (rv && rv->dir == XLB_NAT_DIR_REV) {
 		rv->state = 0;
 		rv->created_ns = now;
@@ -526,20 +359,33 @@ static __noinline void xlb_nat_reopen(const struct xlb_flow_key *k, struct xlb_n
 	xlb_count(XLB_STAT_NAT_NEW);
 }
 
+static __noinline void xlb4_nat_reopen(const struct xlb_flow_key *k, struct xlb_nat_head *fv,
+				       __u64 now)
+{
+	xlb_nat_reopen(k, fv, now, 0);
+}
+
+static __noinline void xlb6_nat_reopen(const struct xlb_flow_key *k, struct xlb_nat_head *fv,
+				       __u64 now)
+{
+	xlb_nat_reopen(k, fv, now, 1);
+}
+
 #define XLB_NAT_CREATE (-3) /* xlb_nat_forward: no usable entry, the caller runs xlb_nat_create */
 
 /* The forward direction of a nat/fullnat VIP (rules at the top). `created`: the second call, after
  * xlb_nat_create inserted the entry (counted as a new flow, not a hit). Returns the final action or
  * XLB_NAT_CREATE. */
-static __noinline int xlb_nat_forward(struct xdp_md *ctx, struct xlb_pkt *pkt,
-				      const struct xlb_vip_value *vip, int created)
+static __always_inline int xlb_nat_forward(struct xdp_md *ctx, struct xlb_pkt *pkt,
+					   const struct xlb_vip_value *vip, int created,
+					   const int v6)
 {
-	struct xlb_nat_value *fv;
+	struct xlb_nat_head *fv;
 	struct xlb_backend *be;
 	__u64 now = bpf_ktime_get_coarse_ns();
 	__u32 id;
 
-	fv = bpf_map_lookup_elem(&xlb_nat, &pkt->key);
+	fv = xlb_nat_lookup(&pkt->key, v6);
 	if (fv) {
 		if (unlikely(fv->dir != XLB_NAT_DIR_FWD))
 			return xlb_drop(XLB_DROP_NAT_COLLISION);
@@ -547,14 +393,17 @@ static __noinline int xlb_nat_forward(struct xdp_md *ctx, struct xlb_pkt *pkt,
 		be = bpf_map_lookup_elem(&xlb_backends, &id);
 		if (likely(be && (be->flags & XLB_BE_F_ACTIVE) && be->gen == fv->backend_gen)) {
 			if (created)
-				return xlb_nat_out(ctx, pkt, vip->vip_id, id, be, fv, now, 1);
+				return xlb_nat_out(ctx, pkt, vip->vip_id, id, be, fv, now, 1, v6);
 			if (likely(!(pkt->tcp_flags & XLB_TCP_FLAG_SYN)) || !xlb_nat_reused(pkt, fv)) {
-				xlb_nat_touch(fv, pkt, now, 1);
+				xlb_nat_touch(fv, pkt, now, 1, v6);
 				xlb_count(XLB_STAT_NAT_HIT);
-				return xlb_nat_out(ctx, pkt, vip->vip_id, id, be, fv, now, 0);
+				return xlb_nat_out(ctx, pkt, vip->vip_id, id, be, fv, now, 0, v6);
 			}
-			xlb_nat_reopen(&pkt->key, fv, now);
-			return xlb_nat_out(ctx, pkt, vip->vip_id, id, be, fv, now, 1);
+			if (v6)
+				xlb6_nat_reopen(&pkt->key, fv, now);
+			else
+				xlb4_nat_reopen(&pkt->key, fv, now);
+			return xlb_nat_out(ctx, pkt, vip->vip_id, id, be, fv, now, 1, v6);
 		}
 		if (created) /* the agent took the backend away meanwhile */
 			return xlb_drop(XLB_DROP_NO_BACKEND);
@@ -563,11 +412,26 @@ static __noinline int xlb_nat_forward(struct xdp_md *ctx, struct xlb_pkt *pkt,
 		 * reassigned (gen changed: the agent reset that count); a health-down one keeps its gen. */
 		if (be && be->gen == fv->backend_gen && !(fv->state & (XLB_NAT_S_FIN | XLB_NAT_S_RST)))
 			xlb_conns_dec(id);
-		xlb_nat_delete_pair(&pkt->key, fv);
+		if (v6)
+			xlb6_nat_delete_pair(&pkt->key, fv);
+		else
+			xlb4_nat_delete_pair(&pkt->key, fv);
 	} else if (created) {
 		return xlb_drop(XLB_DROP_NAT_FULL); /* deleted at once by the agent: not served */
 	}
 	return XLB_NAT_CREATE;
+}
+
+static __noinline int xlb4_nat_forward(struct xdp_md *ctx, struct xlb_pkt *pkt,
+				       const struct xlb_vip_value *vip, int created)
+{
+	return xlb_nat_forward(ctx, pkt, vip, created, 0);
+}
+
+static __noinline int xlb6_nat_forward(struct xdp_md *ctx, struct xlb_pkt *pkt,
+				       const struct xlb_vip_value *vip, int created)
+{
+	return xlb_nat_forward(ctx, pkt, vip, created, 1);
 }
 
 /* The settings' filter: may this non-VIP packet be a NAT reply? */
@@ -637,15 +501,15 @@ static __always_inline int xlb_nat_is_endpoint(struct xdp_md *ctx, const struct 
 
 /* The reply direction: a well-formed TCP/UDP packet to no VIP that passed the settings' filter
  * (xlb_nat_maybe_reply, inlined in the caller: a packet that fails it pays no call). */
-static __noinline int xlb_nat_reply(struct xdp_md *ctx, struct xlb_pkt *pkt,
-				    const struct xlb_settings *st)
+static __always_inline int xlb_nat_reply(struct xdp_md *ctx, struct xlb_pkt *pkt,
+					 const struct xlb_settings *st, const int v6)
 {
 	__u32 flags = st->nat_flags;
-	struct xlb_nat_value *rv;
+	struct xlb_nat_head *rv;
 	void *data, *data_end;
 	int rc;
 
-	rv = bpf_map_lookup_elem(&xlb_nat, &pkt->key);
+	rv = xlb_nat_lookup(&pkt->key, v6);
 	if (!rv || rv->dir != XLB_NAT_DIR_REV) {
 		if (xlb_nat_is_endpoint(ctx, pkt, flags, st))
 			return xlb_drop(XLB_DROP_NAT_REPLY_MISS);
@@ -657,8 +521,8 @@ static __noinline int xlb_nat_reply(struct xdp_md *ctx, struct xlb_pkt *pkt,
 		if (rc)
 			return rc;
 	}
-	xlb_nat_touch(rv, pkt, bpf_ktime_get_coarse_ns(), 0);
-	if (xlb_nat_rewrite(ctx, pkt, rv))
+	xlb_nat_touch(rv, pkt, bpf_ktime_get_coarse_ns(), 0, v6);
+	if (xlb_nat_rewrite(ctx, pkt, rv, v6))
 		return xlb_drop(XLB_DROP_TRUNCATED); /* unreachable: parsed */
 	data = (void *)(long)ctx->data;
 	data_end = (void *)(long)ctx->data_end;
@@ -667,4 +531,16 @@ static __noinline int xlb_nat_reply(struct xdp_md *ctx, struct xlb_pkt *pkt,
 	xlb_copy_macs(data, rv->l2);
 	xlb_count(XLB_STAT_NAT_REPLY);
 	return xlb_egress(ctx, rv->ifindex);
+}
+
+static __noinline int xlb4_nat_reply(struct xdp_md *ctx, struct xlb_pkt *pkt,
+				     const struct xlb_settings *st)
+{
+	return xlb_nat_reply(ctx, pkt, st, 0);
+}
+
+static __noinline int xlb6_nat_reply(struct xdp_md *ctx, struct xlb_pkt *pkt,
+				     const struct xlb_settings *st)
+{
+	return xlb_nat_reply(ctx, pkt, st, 1);
 }

@@ -16,7 +16,7 @@
  * v->new_dst; (b) also outer src := v->new_src. Checksums: the quoted IPv4 header, the quoted
  * TCP/UDP checksum when it lies inside the quote (a UDP/IPv4 0 stays 0), the ICMP checksum over
  * every changed word (ICMPv6: and the outer addresses of its pseudo-header), the outer IPv4 header.
- * Nothing here writes xlb_nat: an error is not a packet of the connection. */
+ * Nothing here writes xlb_nat4/xlb_nat6: an error is not a packet of the connection. */
 #pragma once
 
 #include "lib/icmp.h"
@@ -52,15 +52,16 @@ static __always_inline __u32 xlb_quote_l4_csum(__u16 *ck, __u32 d, int udp, int 
 
 /* Returns 0, or -1 when the frame is shorter than the parser promised (unreachable). */
 static __always_inline int xlb_nat_icmp_rewrite(struct xdp_md *ctx, const struct xlb_pkt *pkt,
-						const struct xlb_nat_value *v, int reply)
+						const struct xlb_nat_head *v, int reply, const int v6)
 {
+	const __u16 *nsrc = (const __u16 *)xlb_nat_src(v), *ndst = (const __u16 *)xlb_nat_dst(v, v6);
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	__u32 off = xlb_l3_off(pkt), qa, qp, sum, o;
 	int udp = pkt->key.proto == IPPROTO_UDP;
 	__u16 *ck, old;
 
-	if (pkt->key.family == XLB_AF_INET) {
+	if (!v6) {
 		struct iphdr *iph = data + off;
 		__u8 *icmp = (__u8 *)(iph + 1);
 		struct iphdr *qh = (struct iphdr *)(icmp + XLB_ICMP_HDR_LEN);
@@ -68,12 +69,12 @@ static __always_inline int xlb_nat_icmp_rewrite(struct xdp_md *ctx, const struct
 
 		if ((void *)(ql4 + XLB_QUOTE_L4_LEN) > data_end)
 			return -1;
-		o = xlb_put_words((__u16 *)&iph->daddr, (const __u16 *)v->new_dst, 2, 0);
+		o = xlb_put_words((__u16 *)&iph->daddr, ndst, 2, 0);
 		if (reply)
-			o = xlb_put_words((__u16 *)&iph->saddr, (const __u16 *)v->new_src, 2, o);
+			o = xlb_put_words((__u16 *)&iph->saddr, nsrc, 2, o);
 		iph->check = xlb_csum_apply(iph->check, xlb_csum_fold16(o));
-		qa = xlb_put_words((__u16 *)&qh->saddr, (const __u16 *)v->new_dst, 2, 0);
-		qa = xlb_put_words((__u16 *)&qh->daddr, (const __u16 *)v->new_src, 2, qa);
+		qa = xlb_put_words((__u16 *)&qh->saddr, ndst, 2, 0);
+		qa = xlb_put_words((__u16 *)&qh->daddr, nsrc, 2, qa);
 		old = qh->check;
 		qh->check = xlb_csum_apply(old, xlb_csum_fold16(qa));
 		sum = qa + (__u16)~old + (__u32)qh->check;
@@ -97,11 +98,11 @@ static __always_inline int xlb_nat_icmp_rewrite(struct xdp_md *ctx, const struct
 		if ((void *)(ql4 + XLB_QUOTE_L4_LEN) > data_end)
 			return -1;
 		/* ICMPv6's checksum covers the outer addresses (pseudo-header). */
-		sum = xlb_put_words((__u16 *)&ip6h->daddr, (const __u16 *)v->new_dst, 8, 0);
+		sum = xlb_put_words((__u16 *)&ip6h->daddr, ndst, 8, 0);
 		if (reply)
-			sum = xlb_put_words((__u16 *)&ip6h->saddr, (const __u16 *)v->new_src, 8, sum);
-		qa = xlb_put_words((__u16 *)&qh->saddr, (const __u16 *)v->new_dst, 8, 0);
-		qa = xlb_put_words((__u16 *)&qh->daddr, (const __u16 *)v->new_src, 8, qa);
+			sum = xlb_put_words((__u16 *)&ip6h->saddr, nsrc, 8, sum);
+		qa = xlb_put_words((__u16 *)&qh->saddr, ndst, 8, 0);
+		qa = xlb_put_words((__u16 *)&qh->daddr, nsrc, 8, qa);
 		qp = xlb_put_words((__u16 *)ql4, (const __u16 *)&v->new_dport, 1, 0);
 		qp = xlb_put_words((__u16 *)(ql4 + 2), (const __u16 *)&v->new_sport, 1, qp);
 		sum = xlb_csum_fold16(sum) + xlb_csum_fold16(qa) + qp;
@@ -118,16 +119,16 @@ static __always_inline int xlb_nat_icmp_rewrite(struct xdp_md *ctx, const struct
 }
 
 /* (a): an error to a NAT VIP; the caller ran the VIP checks. */
-static __noinline int xlb_nat_icmp_fwd(struct xdp_md *ctx, struct xlb_pkt *pkt)
+static __always_inline int xlb_nat_icmp_fwd(struct xdp_md *ctx, struct xlb_pkt *pkt, const int v6)
 {
 	struct xlb_nexthop *nh = NULL;
-	struct xlb_nat_value *fv;
+	struct xlb_nat_head *fv;
 	struct xlb_backend *be;
 	void *data, *data_end;
 	__u32 id;
 	int rc;
 
-	fv = bpf_map_lookup_elem(&xlb_nat, &pkt->key);
+	fv = xlb_nat_lookup(&pkt->key, v6);
 	if (!fv || fv->dir != XLB_NAT_DIR_FWD)
 		return xlb_pass(XLB_STAT_ICMP_NO_FLOW_PASS);
 	id = fv->backend_id;
@@ -139,7 +140,7 @@ static __noinline int xlb_nat_icmp_fwd(struct xdp_md *ctx, struct xlb_pkt *pkt)
 		return xlb_drop(XLB_DROP_NO_NEIGH);
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS || !nh)
 		return xlb_drop(XLB_DROP_FIB);
-	if (xlb_nat_icmp_rewrite(ctx, pkt, fv, 0))
+	if (xlb_nat_icmp_rewrite(ctx, pkt, fv, 0, v6))
 		return xlb_drop(XLB_DROP_TRUNCATED); /* unreachable: quote checked */
 	data = (void *)(long)ctx->data;
 	data_end = (void *)(long)ctx->data_end;
@@ -151,15 +152,16 @@ static __noinline int xlb_nat_icmp_fwd(struct xdp_md *ctx, struct xlb_pkt *pkt)
 }
 
 /* (b): an error not to a VIP address whose reversed quote is a REV key; else passed as today. */
-static __noinline int xlb_nat_icmp_reply(struct xdp_md *ctx, struct xlb_pkt *pkt)
+static __always_inline int xlb_nat_icmp_reply(struct xdp_md *ctx, struct xlb_pkt *pkt,
+					      const int v6)
 {
-	struct xlb_nat_value *rv;
+	struct xlb_nat_head *rv;
 	void *data, *data_end;
 
-	rv = bpf_map_lookup_elem(&xlb_nat, &pkt->key);
+	rv = xlb_nat_lookup(&pkt->key, v6);
 	if (!rv || rv->dir != XLB_NAT_DIR_REV)
 		return xlb_pass(XLB_STAT_NON_VIP);
-	if (xlb_nat_icmp_rewrite(ctx, pkt, rv, 1))
+	if (xlb_nat_icmp_rewrite(ctx, pkt, rv, 1, v6))
 		return xlb_pass(XLB_STAT_NON_VIP); /* unreachable: quote checked */
 	data = (void *)(long)ctx->data;
 	data_end = (void *)(long)ctx->data_end;
@@ -168,4 +170,25 @@ static __noinline int xlb_nat_icmp_reply(struct xdp_md *ctx, struct xlb_pkt *pkt
 	xlb_copy_macs(data, rv->l2);
 	xlb_count(XLB_STAT_NAT_ICMP_REPLY);
 	return xlb_egress(ctx, rv->ifindex);
+}
+
+/* One instance per family (lib/nat.h "Families"); the balancer calls these. */
+static __noinline int xlb4_nat_icmp_fwd(struct xdp_md *ctx, struct xlb_pkt *pkt)
+{
+	return xlb_nat_icmp_fwd(ctx, pkt, 0);
+}
+
+static __noinline int xlb6_nat_icmp_fwd(struct xdp_md *ctx, struct xlb_pkt *pkt)
+{
+	return xlb_nat_icmp_fwd(ctx, pkt, 1);
+}
+
+static __noinline int xlb4_nat_icmp_reply(struct xdp_md *ctx, struct xlb_pkt *pkt)
+{
+	return xlb_nat_icmp_reply(ctx, pkt, 0);
+}
+
+static __noinline int xlb6_nat_icmp_reply(struct xdp_md *ctx, struct xlb_pkt *pkt)
+{
+	return xlb_nat_icmp_reply(ctx, pkt, 1);
 }

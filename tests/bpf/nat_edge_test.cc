@@ -146,29 +146,31 @@ TEST(NatFull, NewConnectionsRefusedEstablishedGoOn) {
 
   bpf_map_info info{};
   uint32_t len = sizeof(info);
-  ASSERT_EQ(bpf_obj_get_info_by_fd(natFd(), &info, &len), 0);
+  // The IPv4 table (xlb_nat4, compact keys); IPv6 connections have a table of their own.
+  const int fd = natFd(XLB_AF_INET);
+  ASSERT_EQ(bpf_obj_get_info_by_fd(fd, &info, &len), 0);
   const uint32_t n = info.max_entries;
-  std::vector<xlb_flow_key> keys(n);
-  std::vector<xlb_nat_value> vals(n);
+  std::vector<xlb_nat4_key> keys(n);
+  std::vector<xlb_nat4_value> vals(n);
+  const uint8_t src[4] = {203, 0, 113, 1};
   for (uint32_t i = 0; i < n; ++i) {
-    keys[i].src[0] = 203, keys[i].src[1] = 0, keys[i].src[2] = 113, keys[i].src[3] = 1;
-    memcpy(keys[i].dst, &i, 4);
+    memcpy(&keys[i].src, src, 4);
+    memcpy(&keys[i].dst, &i, 4);
     keys[i].proto = kUdp;
-    keys[i].family = XLB_AF_INET;
-    vals[i].dir = XLB_NAT_DIR_REV;
+    vals[i].h.dir = XLB_NAT_DIR_REV;
   }
   uint32_t done = n;
   // Keys no test uses (203.0.113.1, UDP): BPF_ANY only adds (batch updates take no NOEXIST).
-  int berr = bpf_map_update_batch(natFd(), keys.data(), vals.data(), &done, nullptr);
+  int berr = bpf_map_update_batch(fd, keys.data(), vals.data(), &done, nullptr);
   // The preallocated table may hold a few more than max_entries (per-CPU spare elements): top it
   // up one by one until the kernel refuses.
   uint32_t extra = 0;
   int err = 0;
   for (; extra < 4096; ++extra) {
-    xlb_flow_key k = keys[0];
-    k.src[3] = 2;
-    memcpy(k.dst, &extra, 4);
-    err = bpf_map_update_elem(natFd(), &k, &vals[0], BPF_NOEXIST);
+    xlb_nat4_key k = keys[0];
+    reinterpret_cast<uint8_t*>(&k.src)[3] = 2;
+    memcpy(&k.dst, &extra, 4);
+    err = bpf_map_update_elem(fd, &k, &vals[0], BPF_NOEXIST);
     if (err) break;
   }
   fprintf(
@@ -189,12 +191,12 @@ TEST(NatFull, NewConnectionsRefusedEstablishedGoOn) {
          tcpFrame(kClientMac, kLbMac, "10.100.1.10", c, 80, 46000, kSynAck), XLB_STAT_NAT_REPLY});
 
   uint32_t del = done;
-  ASSERT_EQ(bpf_map_delete_batch(natFd(), keys.data(), &del, nullptr), 0);
+  ASSERT_EQ(bpf_map_delete_batch(fd, keys.data(), &del, nullptr), 0);
   for (uint32_t i = 0; i < extra; ++i) {
-    xlb_flow_key k = keys[0];
-    k.src[3] = 2;
-    memcpy(k.dst, &i, 4);
-    ASSERT_EQ(bpf_map_delete_elem(natFd(), &k), 0);
+    xlb_nat4_key k = keys[0];
+    reinterpret_cast<uint8_t*>(&k.src)[3] = 2;
+    memcpy(&k.dst, &i, 4);
+    ASSERT_EQ(bpf_map_delete_elem(fd, &k), 0);
   }
   check({"space again", other, XDP_TX,
          tcpFrame(kBackendMacA, kLbMac, c, "10.0.0.2", 46001, 8080, kSyn), XLB_STAT_NAT_NEW});

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/nat_layout.h"
+
 namespace xlb::test {
 
 void addBackend(uint32_t id, const std::string& addr, uint32_t vip, uint16_t port, bool ep,
@@ -49,7 +51,7 @@ void setPool(uint32_t vip, const char* a4, const char* a6, uint16_t lo, uint16_t
 dataplane::BpfDataplane* g_dp = nullptr;
 xlb_settings g_settings{};
 
-int natFd() { return g_dp->mapFd("xlb_nat"); }
+int natFd(uint8_t family) { return g_dp->mapFd(family == XLB_AF_INET6 ? "xlb_nat6" : "xlb_nat4"); }
 
 void setBloom(__u64* bloom, const std::string& addr, uint16_t port) {
   bool v6 = false;
@@ -172,7 +174,33 @@ xlb_flow_key key(const std::string& src, const std::string& dst, uint16_t sport,
 }
 
 bool natEntry(const xlb_flow_key& k, xlb_nat_value* v) {
-  return bpf_map_lookup_elem(natFd(), &k, v) == 0;
+  if (k.family == XLB_AF_INET6) {
+    xlb_nat6_value v6{};
+    if (bpf_map_lookup_elem(natFd(XLB_AF_INET6), &k, &v6)) return false;
+    *v = dataplane::natWide(v6);
+    return true;
+  }
+  const xlb_nat4_key k4 = dataplane::natKey4(k);
+  xlb_nat4_value v4{};
+  if (bpf_map_lookup_elem(natFd(XLB_AF_INET), &k4, &v4)) return false;
+  *v = dataplane::natWide(v4);
+  return true;
+}
+
+int natInsert(const xlb_flow_key& k, const xlb_nat_value& v, uint64_t flags) {
+  if (k.family == XLB_AF_INET6) {
+    const xlb_nat6_value v6 = dataplane::natValue6(v);
+    return bpf_map_update_elem(natFd(XLB_AF_INET6), &k, &v6, flags);
+  }
+  const xlb_nat4_key k4 = dataplane::natKey4(k);
+  const xlb_nat4_value v4 = dataplane::natValue4(v);
+  return bpf_map_update_elem(natFd(XLB_AF_INET), &k4, &v4, flags);
+}
+
+int natDelete(const xlb_flow_key& k) {
+  if (k.family == XLB_AF_INET6) return bpf_map_delete_elem(natFd(XLB_AF_INET6), &k);
+  const xlb_nat4_key k4 = dataplane::natKey4(k);
+  return bpf_map_delete_elem(natFd(XLB_AF_INET), &k4);
 }
 
 uint64_t conns(uint32_t be) {

@@ -28,7 +28,7 @@ extern dataplane::BpfDataplane* g_dp;
 // The settings as last written: the reply filter's bloom bits and the NAT port range.
 extern xlb_settings g_settings;
 
-int natFd();
+int natFd(uint8_t family);  // xlb_nat4 (XLB_AF_INET) or xlb_nat6
 
 // Sets the reply filter's bit of addr:port in `bloom`; bloomHas tests it.
 void setBloom(__u64* bloom, const std::string& addr, uint16_t port);
@@ -72,8 +72,11 @@ Bytes udpFrame(const char* dmac, const char* smac, const std::string& src, const
 
 xlb_flow_key key(const std::string& src, const std::string& dst, uint16_t sport, uint16_t dport,
                  uint8_t proto);
+// An entry of xlb_nat4/xlb_nat6 by its wide key, in the wide form (dataplane/nat_layout.h).
 bool natEntry(const xlb_flow_key& k, xlb_nat_value* v);
-uint64_t conns(uint32_t be);    // xlb_be_conns
+int natInsert(const xlb_flow_key& k, const xlb_nat_value& v, uint64_t flags);  // 0 or -errno
+int natDelete(const xlb_flow_key& k);                                          // 0 or -errno
+uint64_t conns(uint32_t be);                                                   // xlb_be_conns
 uint64_t natFail(uint32_t be);  // xlb_nat_fail, summed over CPUs
 
 }  // namespace xlb::test

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/nat_layout.h"
 #include "nat_fixture.h"
 #include "nat/collector.h"
 
@@ -54,6 +55,13 @@ TEST(NatV4, TcpForwardNewHitReplyAndClose) {
   Mac cm = parseMac(kClientMac), lm = parseMac(kLbMac);
   EXPECT_EQ(memcmp(rev.l2, cm.data(), 6), 0);
   EXPECT_EQ(memcmp(rev.l2 + 6, lm.data(), 6), 0);
+  // In xlb_nat4's own layout: the 16-byte key, the 4-byte addresses behind the head.
+  const xlb_nat4_key k4 = dataplane::natKey4(key(c, "10.100.1.10", 40000, 80, kTcp));
+  xlb_nat4_value v4{};
+  ASSERT_EQ(bpf_map_lookup_elem(natFd(XLB_AF_INET), &k4, &v4), 0);
+  EXPECT_EQ(v4.h.dir, XLB_NAT_DIR_FWD);
+  EXPECT_EQ(memcmp(&v4.new_src, parseAddr(c).data(), 4), 0);
+  EXPECT_EQ(memcmp(&v4.new_dst, parseAddr("10.0.0.2").data(), 4), 0);
 
   Bytes ack = tcpFrame(kLbMac, kClientMac, c, "10.100.1.10", 40000, 80, kAck);
   check({"ACK hits the entry", ack, XDP_TX,
@@ -135,8 +143,8 @@ TEST(NatV4, ClientAckSetsAckBitSynRetransmitAndCreatorDoNot) {
   // Close (the backend's open count goes back) and clean up for the tests after this one.
   Bytes fin = tcpFrame(kLbMac, kClientMac, c, "10.100.1.10", 40100, 80, kFinAck);
   ASSERT_EQ(runXdp(g_dp->programFd(), fin, lbIfindex()).ret, XDP_TX);
-  EXPECT_EQ(bpf_map_delete_elem(natFd(), &fk), 0);
-  EXPECT_EQ(bpf_map_delete_elem(natFd(), &rk), 0);
+  EXPECT_EQ(natDelete(fk), 0);
+  EXPECT_EQ(natDelete(rk), 0);
 }
 
 // A pair created by an ACK (no SYN seen, e.g. after its entries expired): the creating ACK does not
@@ -160,8 +168,8 @@ TEST(NatV4, CreatingAckDoesNotSetTheAckBitTheNextDoes) {
     Bytes fin = tcpFrame(kLbMac, kClientMac, c, vip, 40200, 80, kFinAck);
     ASSERT_EQ(runXdp(g_dp->programFd(), fin, lbIfindex()).ret, XDP_TX) << vip;
     xlb_flow_key rk = nat::peerKey(fk, fwd);
-    EXPECT_EQ(bpf_map_delete_elem(natFd(), &fk), 0);
-    EXPECT_EQ(bpf_map_delete_elem(natFd(), &rk), 0);
+    EXPECT_EQ(natDelete(fk), 0);
+    EXPECT_EQ(natDelete(rk), 0);
   }
 }
 
@@ -217,8 +225,8 @@ TEST(NatV4, SynOnAReusedTupleIsANewConnection) {
 
   ASSERT_EQ(runXdp(g_dp->programFd(), fin, lbIfindex()).ret, XDP_TX);
   EXPECT_EQ(conns(11), open0);
-  EXPECT_EQ(bpf_map_delete_elem(natFd(), &fk), 0);
-  EXPECT_EQ(bpf_map_delete_elem(natFd(), &rk), 0);
+  EXPECT_EQ(natDelete(fk), 0);
+  EXPECT_EQ(natDelete(rk), 0);
 }
 
 // The backend's RST closes the connection in the open count at once (its client may never send
@@ -250,8 +258,8 @@ TEST(NatV4, BackendResetLeavesTheOpenCountOnce) {
          tcpFrame(kBackendMacA, kLbMac, c, "10.0.0.2", 40400, 8080, kFinAck), XLB_STAT_NAT_HIT});
   EXPECT_EQ(conns(11), open0);
   EXPECT_EQ(connection(fk).state, nat::ConnState::kClosing);
-  EXPECT_EQ(bpf_map_delete_elem(natFd(), &fk), 0);
-  EXPECT_EQ(bpf_map_delete_elem(natFd(), &rk), 0);
+  EXPECT_EQ(natDelete(fk), 0);
+  EXPECT_EQ(natDelete(rk), 0);
 }
 
 // fullnat: the reused tuple reopens the pair on its SNAT endpoint (the client's port, kept).
@@ -281,8 +289,8 @@ TEST(FullnatV4, SynOnAReusedTupleIsANewConnection) {
   EXPECT_EQ(rev.dir, XLB_NAT_DIR_REV);
   Bytes fin = tcpFrame(kLbMac, kClientMac, c, vip, 61004, 80, kFinAck);
   ASSERT_EQ(runXdp(g_dp->programFd(), fin, lbIfindex()).ret, XDP_TX);
-  EXPECT_EQ(bpf_map_delete_elem(natFd(), &fk), 0);
-  EXPECT_EQ(bpf_map_delete_elem(natFd(), &rk), 0);
+  EXPECT_EQ(natDelete(fk), 0);
+  EXPECT_EQ(natDelete(rk), 0);
 }
 
 TEST(NatV4, NonSynCreatesAndFinCreatesClosing) {
@@ -326,8 +334,8 @@ TEST(FullnatV4, ClientPortOutsideRangeGetsAPoolPort) {
   // Free the hashed port again: the next test predicts the ports it gets.
   xlb_flow_key f = key(c, "10.100.1.11", 40000, 80, kTcp),
                rv = key("10.0.0.3", kSnat4, 9090, sport, kTcp);
-  EXPECT_EQ(bpf_map_delete_elem(natFd(), &f), 0);
-  EXPECT_EQ(bpf_map_delete_elem(natFd(), &rv), 0);
+  EXPECT_EQ(natDelete(f), 0);
+  EXPECT_EQ(natDelete(rv), 0);
 }
 
 TEST(FullnatV4, ClientPortKeptWhenFreeElseProbed) {
@@ -346,7 +354,7 @@ TEST(FullnatV4, ClientPortKeptWhenFreeElseProbed) {
     xlb_nat_value v{};
     v.dir = XLB_NAT_DIR_REV;
     xlb_flow_key k = key("10.0.0.3", kSnat4, 9090, p, kTcp);
-    ASSERT_EQ(bpf_map_update_elem(natFd(), &k, &v, BPF_NOEXIST), 0);
+    ASSERT_EQ(natInsert(k, v, BPF_NOEXIST), 0);
   }
   before = counters();
   Bytes syn3 = tcpFrame(kLbMac, kClientMac, "192.0.2.63", "10.100.1.11", 61006, 80, kSyn);
@@ -369,7 +377,7 @@ TEST(FullnatV4, ExhaustedPoolDropsAndCountsPerBackend) {
     xlb_nat_value v{};
     v.dir = XLB_NAT_DIR_REV;
     xlb_flow_key k = key("10.0.0.3", kSnat4Tiny, 9191, p, kTcp);
-    ASSERT_EQ(bpf_map_update_elem(natFd(), &k, &v, BPF_NOEXIST), 0);
+    ASSERT_EQ(natInsert(k, v, BPF_NOEXIST), 0);
   }
   uint64_t fail = natFail(17);
   CounterSnapshot before = counters();
@@ -381,7 +389,7 @@ TEST(FullnatV4, ExhaustedPoolDropsAndCountsPerBackend) {
   EXPECT_FALSE(natEntry(key("192.0.2.70", "10.100.1.16", 40000, 80, kTcp), &v));
   // One port freed: the next connection gets it.
   xlb_flow_key k = key("10.0.0.3", kSnat4Tiny, 9191, 61102, kTcp);
-  ASSERT_EQ(bpf_map_delete_elem(natFd(), &k), 0);
+  ASSERT_EQ(natDelete(k), 0);
   check({"one port free again", syn, XDP_TX,
          tcpFrame(kBackendMacB, kLbMac, kSnat4Tiny, "10.0.0.3", 61102, 9191, kSyn),
          XLB_STAT_NAT_NEW});
@@ -406,7 +414,7 @@ TEST(FullnatV4, FullAddressFallsBackToTheOtherPoolAddresses) {
     xlb_nat_value v{};
     v.dir = XLB_NAT_DIR_REV;
     xlb_flow_key k = key("10.0.0.3", a, 9292, p, kTcp);
-    ASSERT_EQ(bpf_map_update_elem(natFd(), &k, &v, BPF_NOEXIST), 0);
+    ASSERT_EQ(natInsert(k, v, BPF_NOEXIST), 0);
   }
   // A client port inside the range stays the client's on the address where it is free.
   Bytes syn = tcpFrame(kLbMac, kClientMac, "192.0.2.80", "10.100.1.19", 61101, 80, kSyn);
@@ -449,6 +457,24 @@ TEST(NatV6, TcpForwardAndReply) {
   check({"nat v6 reply", sa, XDP_TX,
          tcpFrame(kClientMac, kLbMac, "2001:db8::1:10", c, 80, 40000, kSynAck),
          XLB_STAT_NAT_REPLY});
+  // Both entries live in xlb_nat6 (keyed by the 40-byte tuple), in its layout (abi.h "NAT").
+  const xlb_flow_key fk = key(c, "2001:db8::1:10", 40000, 80, kTcp);
+  const xlb_flow_key rk = key("fd00::2", c, 8080, 40000, kTcp);
+  xlb_nat6_value fv{}, rv{};
+  ASSERT_EQ(bpf_map_lookup_elem(natFd(XLB_AF_INET6), &fk, &fv), 0);
+  ASSERT_EQ(bpf_map_lookup_elem(natFd(XLB_AF_INET6), &rk, &rv), 0);
+  EXPECT_EQ(fv.h.dir, XLB_NAT_DIR_FWD);
+  EXPECT_EQ(fv.h.state, XLB_NAT_S_SEEN | XLB_NAT_S_ACK);
+  EXPECT_EQ(fv.h.csum_l3, 0) << "no IPv6 header checksum";
+  EXPECT_EQ(memcmp(fv.new_src, parseAddr(c).data(), 16), 0);
+  EXPECT_EQ(memcmp(fv.new_dst, parseAddr("fd00::2").data(), 16), 0);
+  EXPECT_EQ(ntohs(fv.h.new_dport), 8080);
+  EXPECT_EQ(rv.h.dir, XLB_NAT_DIR_REV);
+  EXPECT_EQ(rv.h.state, XLB_NAT_S_SEEN);
+  EXPECT_EQ(memcmp(rv.new_src, parseAddr("2001:db8::1:10").data(), 16), 0);
+  EXPECT_EQ(memcmp(rv.new_dst, parseAddr(c).data(), 16), 0);
+  EXPECT_EQ(ntohs(rv.h.new_sport), 80);
+  EXPECT_EQ(rv.h.ifindex, static_cast<uint32_t>(lbIfindex()));
 }
 
 TEST(FullnatV6, TcpForwardAndReply) {

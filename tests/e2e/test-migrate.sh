@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # e2e (issue 4): upgrade across an incompatible map layout. 50 long-lived TCP connections stream
-# through the balancer (dsr, production agent, maps in v4) while the agent is stopped and replaced by
-# xlb-agent-layout-test (abi.h XLB_TEST_LAYOUT 5: ABI v5, xlb_flow_value 24->32 bytes, xlb_nexthop
+# through the balancer (dsr, production agent, maps in v5) while the agent is stopped and replaced by
+# xlb-agent-layout-test (abi.h XLB_TEST_LAYOUT 6: ABI v6, xlb_flow_value 24->32 bytes, xlb_nexthop
 # 32->40 per CPU, xlb_stats one entry more, xlb_addr_key members changed at the same size). The
-# new agent migrates the pinned v4 maps into v5 and switches the pinned link: no connection breaks
+# new agent migrates the pinned v5 maps into v6 and switches the pinned link: no connection breaks
 # or stalls, every connection's flow entry is in the new table (so each stays on its backend by its
 # entry, not by chance), counters continue, the log names every map with what happened to it and
-# the v4 pins are gone. A restart of the same build then reuses v5 without migrating.
+# the v5 pins are gone. A restart of the same build then reuses v6 without migrating.
 # Usage: test-migrate.sh BUILD_DIR   (root; exit 77 = skipped)
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -36,7 +36,7 @@ EOF
 # "planned" lines logged before the load are not it).
 log_line() {
 	local n
-	LINE=$(grep -o "migrate: $1 v4${ARROW}v5: .*" "$RUN_DIR/agent.log" | grep -v "v5: planned ")
+	LINE=$(grep -o "migrate: $1 v5${ARROW}v6: .*" "$RUN_DIR/agent.log" | grep -v "v6: planned ")
 	n=$(grep -c . <<<"$LINE")
 	[ "$n" = 1 ] || fail "want one migration line for $1, found $n: $(grep 'migrate:' "$RUN_DIR/agent.log")"
 }
@@ -76,12 +76,12 @@ EOF
 }
 
 test_migrate() {
-	# The old program keeps forwarding on the v4 maps while no agent runs.
+	# The old program keeps forwarding on the v5 maps while no agent runs.
 	agent_kill TERM
 	[ "$(xdp_prog_id)" = "$PROG_ID" ] || fail "SIGTERM detached the program"
-	probes "$RUN_DIR/probes-down.txt" "while no agent runs (v4 program)"
+	probes "$RUN_DIR/probes-down.txt" "while no agent runs (v5 program)"
 	clients_alive
-	[ "$(map_info "$PIN_DIR/v4/xlb_flows" bytes_value)" = 24 ] || fail "v4 flow table value size is not 24"
+	[ "$(map_info "$PIN_DIR/v5/xlb_flows" bytes_value)" = 24 ] || fail "v5 flow table value size is not 24"
 	local old_prog=$PROG_ID
 	agent_run "$LAYOUT_BIN"
 
@@ -122,17 +122,17 @@ test_migrate() {
 		xlb_flows | xlb_flows_prot | xlb_nh_cache | xlb_stats | xlb_vip_addrs) ;;
 		*) [[ "$LINE" == *": reused" ]] || fail "$name: $LINE (want reused)" ;;
 		esac
-		# The program runs on the maps now pinned in v5.
-		[ "$(map_info "$PIN_DIR/v5/$name" id)" = "$id" ] || fail "$name: v5 pin is not the program's map $id"
+		# The program runs on the maps now pinned in v6.
+		[ "$(map_info "$PIN_DIR/v6/$name" id)" = "$id" ] || fail "$name: v6 pin is not the program's map $id"
 	done < <(prog_maps "$prog")
 	[ "$maps" -ge 13 ] || fail "the program has only $maps maps"
-	grep -o "migrate: .*" "$RUN_DIR/agent.log" | grep -v "v5: planned " | sed 's/^/    /'
+	grep -o "migrate: .*" "$RUN_DIR/agent.log" | grep -v "v6: planned " | sed 's/^/    /'
 	log "$maps maps: every one named in the log (xlb_flows, xlb_nh_cache, xlb_stats migrated, xlb_vip_addrs reset, the rest reused)"
-	grep -q "migrate: removed $PIN_DIR/v4" "$RUN_DIR/agent.log" || fail "no 'removed v4' log"
-	[ ! -e "$PIN_DIR/v4" ] || fail "$PIN_DIR/v4 still exists: $(ls "$PIN_DIR/v4")"
-	[ "$(map_info "$PIN_DIR/v5/xlb_stats" max_entries)" = $((STAT_MAX + 1)) ] ||
-		fail "v5 xlb_stats is not the $((STAT_MAX + 1))-entry map"
-	check_flows_migrated "$PIN_DIR/v5/xlb_flows"
+	grep -q "migrate: removed $PIN_DIR/v5" "$RUN_DIR/agent.log" || fail "no 'removed v5' log"
+	[ ! -e "$PIN_DIR/v5" ] || fail "$PIN_DIR/v5 still exists: $(ls "$PIN_DIR/v5")"
+	[ "$(map_info "$PIN_DIR/v6/xlb_stats" max_entries)" = $((STAT_MAX + 1)) ] ||
+		fail "v6 xlb_stats is not the $((STAT_MAX + 1))-entry map"
+	check_flows_migrated "$PIN_DIR/v6/xlb_flows"
 
 	sleep 1
 	snapshot after-migrate
@@ -153,7 +153,7 @@ test_restart_same_layout() {
 	check_after after-migrate after-restart
 	check_owners
 	clients_alive
-	log "restart of the layout build: v5 maps reused as they are, no migration"
+	log "restart of the layout build: v6 maps reused as they are, no migration"
 	clients_finish
 }
 

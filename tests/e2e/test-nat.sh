@@ -119,9 +119,10 @@ xdp = json.load(sys.stdin)[0].get("xdp") or {}
 print(xdp.get("prog", {}).get("id") or xdp.get("attached", [{}])[0].get("prog", {}).get("id") or 0)'
 }
 
-# hold_start NAME PORT: NCONN long-lived connections through VIP4:PORT echoing every 100 ms.
+# hold_start NAME PORT [VIP]: NCONN long-lived connections through VIP (VIP4):PORT echoing every
+# 100 ms.
 hold_start() {
-	nsx cl python3 "$E2E_SRC/tests/e2e/hold_clients.py" "$VIP4" "$2" "$NCONN" 100 2000 \
+	nsx cl python3 "$E2E_SRC/tests/e2e/hold_clients.py" "${3:-$VIP4}" "$2" "$NCONN" 100 2000 \
 		"$RUN_DIR/$1.status" "$RUN_DIR/stop" "$RUN_DIR/$1.out" >"$RUN_DIR/$1.log" 2>&1 &
 	HOLD_PIDS+=($!)
 	E2E_BG_PIDS+=($!)
@@ -172,10 +173,63 @@ test_restart_upgrade() {
 	[ "$rc" = 0 ] || fail "broken NAT connections: $(grep -hv ' OK$' "$RUN_DIR"/hold-*.out | head -n 5)"
 }
 
+# With XLB_PREV_AGENT, an xlb-agent of ABI 4 (one xlb_nat table for both families; e.g. built from
+# 7235f43): nat and fullnat connections of both families opened through it, then the agent
+# SIGKILLed and replaced by this build's, whose migration splits the pinned xlb_nat into xlb_nat4
+# and xlb_nat6 (abi.h "NAT"): none breaks or stalls, and the log says every entry moved.
+test_upgrade_from_prev_abi() {
+	HOLD_PIDS=()
+	hold_start prev-nat4 9100
+	hold_start prev-fullnat4 9101
+	hold_start prev-nat6 9100 "$VIP6"
+	hold_start prev-fullnat6 9101 "$VIP6"
+	local h
+	for h in prev-nat4 prev-fullnat4 prev-nat6 prev-fullnat6; do
+		wait_for 15 "$NCONN long-lived connections ($h)" grep -qx ready "$RUN_DIR/$h.status"
+	done
+	[ -e "$PIN_DIR/v4/xlb_nat" ] || fail "the previous agent pinned no $PIN_DIR/v4/xlb_nat"
+	sleep 1
+	kill -KILL "$AGENT_PID"
+	wait "$AGENT_PID" 2>/dev/null
+	AGENT_PID=""
+	nat_agent_start "$RUN_DIR/xlb.yaml"
+	local line4 line6
+	line4=$(grep -o "migrate: xlb_nat4 v4.*v5: [0-9]* entries migrated[^,]*" "$RUN_DIR/agent.log" | tail -n 1)
+	line6=$(grep -o "migrate: xlb_nat6 v4.*v5: [0-9]* entries migrated[^,]*" "$RUN_DIR/agent.log" | tail -n 1)
+	log "upgrade from ABI 4: $line4; $line6"
+	[ -n "$line4" ] && [ -n "$line6" ] || fail "no migration of xlb_nat into xlb_nat4/xlb_nat6 logged"
+	local n4 n6
+	n4=$(echo "$line4" | awk '{print $4}')
+	n6=$(echo "$line6" | awk '{print $4}')
+	[ "$n4" -ge $((4 * NCONN)) ] && [ "$n6" -ge $((4 * NCONN)) ] ||
+		fail "migrated $n4 IPv4 and $n6 IPv6 entries, want >= $((4 * NCONN)) each"
+	[ ! -e "$PIN_DIR/v4" ] || fail "$PIN_DIR/v4 still exists: $(ls "$PIN_DIR/v4")"
+	sleep 3
+	touch "$RUN_DIR/stop"
+	local rc=0 pid
+	for pid in "${HOLD_PIDS[@]}"; do wait "$pid" || rc=$?; done
+	rm -f "$RUN_DIR/stop"
+	for h in prev-nat4 prev-fullnat4 prev-nat6 prev-fullnat6; do
+		log "$h: $(grep -c ' OK$' "$RUN_DIR/$h.out") of $NCONN OK; $(grep -h '^# max' "$RUN_DIR/$h.out")"
+	done
+	[ "$rc" = 0 ] || fail "broken NAT connections: $(grep -hv ' OK$' "$RUN_DIR"/prev-*.out | head -n 5)"
+}
+
 e2e_init "$@"
 topo_nat_two_arm 2 "$PATH_MTU"
 write_config
-nat_agent_start "$RUN_DIR/xlb.yaml"
+if [ -n "${XLB_PREV_AGENT:-}" ]; then
+	[ -x "$XLB_PREV_AGENT" ] || fail "XLB_PREV_AGENT=$XLB_PREV_AGENT is not an executable"
+	saved_bin=$AGENT_BIN
+	AGENT_BIN=$XLB_PREV_AGENT
+	nat_agent_start "$RUN_DIR/xlb.yaml"
+	AGENT_BIN=$saved_bin
+	run test_upgrade_from_prev_abi
+else
+	log "XLB_PREV_AGENT not set: the upgrade from ABI 4 (xlb_nat split) is covered by" \
+		"xlb_bpf_nat_migrate_test only"
+	nat_agent_start "$RUN_DIR/xlb.yaml"
+fi
 for fam in 4 6; do
 	run test_tcp nat "$fam"
 	run test_tcp fullnat "$fam"

@@ -14,20 +14,20 @@
 #endif
 
 /* Bumped whenever any struct or map below changes layout; part of every pinned map's name suffix. */
-#define XLB_ABI_VERSION 4
+#define XLB_ABI_VERSION 5
 
-/* XLB_TEST_LAYOUT 5: test builds only (tests/e2e/upgrade, test-migrate.sh), never installed. The next
+/* XLB_TEST_LAYOUT 6: test builds only (tests/e2e/upgrade, test-migrate.sh), never installed. The next
  * ABI version with incompatible layouts of each kind the agent's migration handles: a value struct
  * that grows (xlb_flow_value 24->32, field-wise), a per-CPU value struct that grows (xlb_nexthop
  * 32->40), a per-CPU array that grows (xlb_stats 18->19 entries, common range), and a key whose
  * members change at the same size (xlb_addr_key, not mappable: reset). Everything the agent's C++
  * reads through other modules keeps its size and member offsets. */
 #ifdef XLB_TEST_LAYOUT
-#if XLB_TEST_LAYOUT != 5 || XLB_ABI_VERSION != 4
-#error "XLB_TEST_LAYOUT 5 is written against ABI version 4: update it with the ABI"
+#if XLB_TEST_LAYOUT != 6 || XLB_ABI_VERSION != 5
+#error "XLB_TEST_LAYOUT 6 is written against ABI version 5: update it with the ABI"
 #endif
 #undef XLB_ABI_VERSION
-#define XLB_ABI_VERSION 5
+#define XLB_ABI_VERSION 6
 #endif
 
 /* ---- limits ------------------------------------------------------------------------------------ */
@@ -38,7 +38,8 @@
 #define XLB_MAGLEV_MAX_M 1000003    /* largest accepted table size (prime) */
 #define XLB_MAX_WEIGHT 65535
 #define XLB_MAX_VLAN_ID 4095        /* xlb_vlans has XLB_MAX_VLAN_ID + 1 entries */
-#define XLB_DEFAULT_NAT_ENTRIES 524288 /* default xlb_nat capacity: 2 entries per NAT connection */
+#define XLB_DEFAULT_NAT_ENTRIES 524288 /* default capacity of xlb_nat4 and of xlb_nat6 (each): 2
+					* entries per NAT connection */
 #define XLB_SNAT_MAX_ADDRS 8        /* SNAT pool addresses per family (xlb_snat) */
 #define XLB_NAT_PROBES 32           /* fullnat port allocation: ports tried per new connection */
 #define XLB_NAT_DEFAULT_PORT_MIN 61000 /* default SNAT port range: above Linux's default */
@@ -53,7 +54,7 @@
 /* ---- forwarding modes (xlb_vip_value.fwd_mode) ---------------------------------------------------- */
 #define XLB_FWD_DSR 1  /* L2 direct server return: rewrite MACs only */
 #define XLB_FWD_IPIP 2 /* IPIP / IP6IP6 (or 4in6 / 6in4) encapsulation */
-/* NAT modes (bpf/lib/nat.h): connection state in xlb_nat, two entries per connection, the
+/* NAT modes (bpf/lib/nat.h): connection state in xlb_nat4/xlb_nat6, two entries per connection, the
  * backend's port from xlb_be_nat. */
 #define XLB_FWD_NAT 3     /* destination VIP:port -> backend:port; replies route through the LB */
 #define XLB_FWD_FULLNAT 4 /* and source client:port -> SNAT address:allocated port */
@@ -207,15 +208,17 @@
  * xlb_flows_prot HASH          xlb_flow_key -> xlb_flow_value: flows that proved alive; never evicted
  *                              by new flows, expired by the agent (flood protection, lib/flow.h)
  * xlb_vlans    ARRAY           VLAN id (0..4095) -> __u32, 1 = tagged frames with this id are balanced
- * xlb_nat      HASH            xlb_flow_key (the packet's tuple as it arrives) -> xlb_nat_value; two
- *                              entries per NAT connection (client->VIP, and the reply tuple);
+ * xlb_nat4     HASH            xlb_nat4_key (an IPv4 packet's tuple as it arrives) -> xlb_nat4_value;
+ *                              two entries per NAT connection (client->VIP, and the reply tuple);
  *                              preallocated, never evicted: expired by the agent (nat GC)
+ * xlb_nat6     HASH            xlb_flow_key (IPv6, as it arrives) -> xlb_nat6_value; as xlb_nat4
  * xlb_be_nat   ARRAY           backend id -> xlb_be_nat (backend port, NAT modes)
  * xlb_snat     ARRAY           vip id -> xlb_snat (the VIP's SNAT pool, fullnat)
  * xlb_nat_eps  HASH            xlb_nat_ep -> __u32 1: what a NAT reply may come from (nat backend
  *                              endpoints) or go to (SNAT addresses, port 0): the exact check
  *                              behind the settings' filter, only on a reply miss
  * xlb_nat_fail PERCPU_ARRAY    backend id -> __u64 fullnat port allocation failures
+ * xlb_nat_scratch PERCPU_ARRAY 0 -> xlb_nat6_value: the entry a new connection is built in
  */
 
 /* Open flows per backend (xlb_be_conns). Shared, not per CPU, because least_conn reads it on every
@@ -354,7 +357,8 @@ struct xlb_settings {
 XLB_ABI_ASSERT(sizeof(struct xlb_settings) == 104, "xlb_settings layout");
 
 /* ---- NAT (bpf/lib/nat.h; README "Forwarding modes") ------------------------------------------------
- * A NAT connection is two xlb_nat entries, each keyed by a tuple exactly as packets arrive:
+ * A NAT connection is two entries, each keyed by a tuple exactly as packets arrive, in the map of
+ * its address family (xlb_nat4 for IPv4, xlb_nat6 for IPv6; NAT never changes the family):
  *   FWD  client:cport -> VIP:vport                       (the client's packets)
  *   REV  backend:bport -> client:cport         (nat)     (the backend's replies)
  *        backend:bport -> snat:sport           (fullnat)
@@ -364,7 +368,17 @@ XLB_ABI_ASSERT(sizeof(struct xlb_settings) == 104, "xlb_settings layout");
  * with BPF_NOEXIST (on EEXIST another CPU won: REV is deleted and the winner's FWD used). Each CPU
  * writes only the entry of the direction it handles (last_seen, state bits). The agent expires
  * pairs by per-VIP timeouts (unanswered TCP 60 s, established TCP 6 h, closing 10 s, UDP 60 s) and,
- * when the table fills, unanswered pairs first (XLB_NAT_S_* below). */
+ * when a table fills, unanswered pairs first (XLB_NAT_S_* below).
+ *
+ * Layout (ABI 5; ABI 4 had one xlb_nat map of xlb_flow_key -> xlb_nat_value for both families,
+ * which the agent's migration splits into these two). The kernel's preallocated hash element is a
+ * 48-byte header (the hash at offset 40) + the key and the value, each rounded up to 8 bytes,
+ * packed in one vmalloc'ed array. IPv4 keys of 16 bytes and values of 64 make a 128-byte element:
+ * two cache lines exactly, header + key in the first, the value in the second (ABI 4's 184-byte
+ * element straddled three or four). Everything the per-packet path reads is in xlb_nat_head, the
+ * family-independent first 56 bytes of both values; the new addresses follow it (4 or 16 bytes
+ * each). The agent reads and writes entries in the wide form xlb_nat_value (dataplane/nat_layout.h
+ * converts). */
 #define XLB_NAT_DIR_FWD 1
 #define XLB_NAT_DIR_REV 2
 
@@ -396,15 +410,24 @@ static inline __u32 xlb_nat_bloom_bit(__u32 addr32, __u16 port_be)
 	return h >> 24; /* 0..255 */
 }
 
-struct xlb_nat_value {
-	__u8 new_src[16];    /* rewritten source (FWD nat: the client's own; FWD fullnat: SNAT address;
-			      * REV: the VIP) */
-	__u8 new_dst[16];    /* rewritten destination (FWD: backend; REV: the client) */
-	__be16 new_sport;
+/* IPv4 connection key: the tuple as the packet arrives (network order), the family implied. */
+struct xlb_nat4_key {
+	__be32 src;
+	__be32 dst;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;  /* IPPROTO_TCP / IPPROTO_UDP */
+	__u8 pad[3]; /* zero */
+};
+XLB_ABI_ASSERT(sizeof(struct xlb_nat4_key) == 16, "xlb_nat4_key layout");
+
+/* The first 56 bytes of both value layouts: what the per-packet path reads and writes. */
+struct xlb_nat_head {
+	__be16 new_sport;    /* the rewritten ports (network order) */
 	__be16 new_dport;
-	__u32 csum_l3;       /* one's-complement sum to add to the IPv4 header checksum (~old + new of
-			      * the addresses; 0 for IPv6) */
-	__u32 csum_l4;       /* to add to the TCP/UDP checksum (addresses and ports) */
+	__u16 csum_l3;       /* one's-complement sum (folded) to add to the IPv4 header checksum (~old +
+			      * new of the addresses; 0 for IPv6) */
+	__u16 csum_l4;       /* to add to the TCP/UDP checksum (addresses and ports), folded */
 	__u32 backend_id;    /* the connection's backend membership */
 	__u32 backend_gen;   /* xlb_backend.gen when created: a mismatch means the backend is gone */
 	__u32 vip_id;
@@ -417,6 +440,47 @@ struct xlb_nat_value {
 	__u8 l2[12];         /* REV: destination MAC then source MAC for the reply (learned from the
 			      * client's first packet: its source and destination MACs); FWD: zero */
 	__u32 ifindex;       /* REV: the interface the client's first packet came in on; FWD: 0 */
+};
+XLB_ABI_ASSERT(sizeof(struct xlb_nat_head) == 56, "xlb_nat_head layout");
+
+struct xlb_nat4_value {
+	struct xlb_nat_head h;
+	__be32 new_src; /* rewritten source (FWD nat: the client's own; FWD fullnat: SNAT address;
+			 * REV: the VIP) */
+	__be32 new_dst; /* rewritten destination (FWD: backend; REV: the client) */
+};
+XLB_ABI_ASSERT(sizeof(struct xlb_nat4_value) == 64, "xlb_nat4_value layout");
+
+struct xlb_nat6_value {
+	struct xlb_nat_head h;
+	__u8 new_src[16];
+	__u8 new_dst[16];
+};
+XLB_ABI_ASSERT(sizeof(struct xlb_nat6_value) == 88, "xlb_nat6_value layout");
+
+/* The wide form of one entry of either family: what the agent's modules read and write
+ * (Dataplane::forEachNat, lookupNat, tests), converted from/to the maps' layouts by
+ * dataplane/nat_layout.h with the key as xlb_flow_key. Not a map value since ABI 5; ABI 4's xlb_nat
+ * held exactly this (the migration reads it as such). Fields as in xlb_nat_head; addresses as 16
+ * bytes (IPv4 in the first 4); csum_l3/l4 hold the same folded 16-bit sums. */
+struct xlb_nat_value {
+	__u8 new_src[16];
+	__u8 new_dst[16];
+	__be16 new_sport;
+	__be16 new_dport;
+	__u32 csum_l3;
+	__u32 csum_l4;
+	__u32 backend_id;
+	__u32 backend_gen;
+	__u32 vip_id;
+	__u8 dir;
+	__u8 mode;
+	__u8 state;
+	__u8 pad;
+	__u64 last_seen_ns;
+	__u64 created_ns;
+	__u8 l2[12];
+	__u32 ifindex;
 };
 XLB_ABI_ASSERT(sizeof(struct xlb_nat_value) == 96, "xlb_nat_value layout");
 

@@ -203,6 +203,34 @@ TEST(NatCollect, PressureExpiresUnansweredOldestFirstAndNeverAnswered) {
   EXPECT_EQ(plan.unanswered, 3u);
 }
 
+// Each family has a table of `capacity` entries (xlb_nat4, xlb_nat6): IPv6 connections do not fill
+// the IPv4 table, and relieving one table never expires the other family's connections.
+TEST(NatCollect, PressureIsJudgedPerFamily) {
+  std::vector<Pair> pairs;
+  for (uint16_t i = 0; i < 6; ++i) pairs.push_back(makePair(spec(200 + i, kNow - (20 - i) * kSec)));
+  for (uint16_t i = 0; i < 6; ++i) {
+    PairSpec s = spec(400 + i, kNow - (40 - i) * kSec);  // older than every IPv4 one
+    s.client = "2001:db8::1";
+    s.vip = "2001:db8:1::10";
+    s.backend = "2001:db8:2::1";
+    pairs.push_back(makePair(s));
+  }
+  CollectPolicy policy;
+  policy.now_ns = kNow;
+  policy.capacity = 20;  // 12 entries per family: 60 %, below the 75 % high-water mark
+  CollectPlan plan = planCollection(pairEntries(entriesOf(pairs)), policy);
+  EXPECT_FALSE(plan.pressure) << "24 entries in all, but 12 of 20 in each table";
+  EXPECT_EQ(plan.pressure_expired, 0u);
+
+  for (uint16_t i = 6; i < 9; ++i) pairs.push_back(makePair(spec(200 + i, kNow - (20 - i) * kSec)));
+  plan = planCollection(pairEntries(entriesOf(pairs)), policy);  // IPv4: 18 of 20
+  EXPECT_TRUE(plan.pressure);
+  // The IPv4 table back to 12 entries: its three oldest unanswered; the older IPv6 ones stay.
+  EXPECT_EQ(plan.pressure_expired, 3u);
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(contains(plan.fwd, pairs[i].fwd_key)) << i;
+  for (int i = 6; i < 12; ++i) EXPECT_FALSE(contains(plan.fwd, pairs[i].fwd_key)) << i;
+}
+
 TEST(NatCollect, FullTableExpiresEveryUnansweredOlderThanOneSecond) {
   std::vector<Pair> pairs;
   pairs.push_back(makePair(answered(1, kNow - 30 * kSec)));
