@@ -371,7 +371,8 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(0u, 1u << 28));
   app.add_option("--nat-table-size", opts.nat_table_size,
-                 "NAT table capacity (entries, two per connection; a pinned table keeps its size)")
+                 "NAT table capacity per address family (entries, two per connection; a pinned "
+                 "table keeps its size)")
       ->capture_default_str()
       ->check(CLI::Range(2u, 1u << 28));
   app.add_option("--nat-gc-interval-ms", opts.nat_gc_interval_ms,
