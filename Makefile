@@ -8,7 +8,7 @@ DEB_PACKAGES := build-essential cmake pkg-config clang llvm libbpf-dev bpftool l
 	libgrpc++-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev libabsl-dev \
 	libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libspdlog-dev libfmt-dev libyaml-cpp-dev \
 	libsystemd-dev libcpp-httplib-dev openssl iproute2 ethtool curl socat python3 procps util-linux \
-	dpkg-dev gobgpd golang-github-osrg-gobgp-dev bird2
+	dpkg-dev gobgpd golang-github-osrg-gobgp-dev bird2 nftables
 # make bench only: the end-to-end wrk comparison (bench/e2e-wrk.sh) and its backends' HTTP server.
 BENCH_PACKAGES := wrk nginx-light
 # make bench: extra xlb-scale-bench flags, e.g. SCALE_BENCH_FLAGS='--sizes 300x16,1000x16'.

@@ -82,7 +82,7 @@ void Announcer::tick(uint64_t now_ms) {
 
 void Announcer::tickLocked(uint64_t now_ms) {
   GateInput in = input_();
-  if (!in.config.has_bgp()) {
+  if (!in.config->has_bgp()) {
     if (configured_) {
       spdlog::info("bgp: the config has no bgp section any more: withdrawing every VIP");
       withdrawAllLocked(now_ms, "bgp section removed from the config");
@@ -93,7 +93,7 @@ void Announcer::tickLocked(uint64_t now_ms) {
     return;
   }
   configured_ = true;
-  settings_ = in.config.bgp();
+  settings_ = in.config->bgp();
   check_interval_ms_ = config::bgpCheckIntervalMs(settings_);
   if (drain_ == Drain::kDraining &&
       now_ms >= drain_since_ms_ + config::bgpDrainWaitMs(settings_)) {

@@ -104,7 +104,7 @@ class Announcer {
   std::vector<PeerInfo> peers_;
   Drain drain_ = Drain::kNone;
   uint64_t drain_since_ms_ = 0;
-  uint32_t check_interval_ms_ = 100;
+  uint32_t check_interval_ms_ = 50;
   uint64_t announces_ = 0, withdraws_ = 0, daemon_errors_ = 0;
 };
 

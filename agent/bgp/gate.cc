@@ -36,10 +36,10 @@ std::string prefixOf(const std::string& address, bool* v6) {
   return absl::StrCat(a.ok() ? a->toString() : address, is6 ? "/128" : "/32");
 }
 
-GateInput gateInputOf(const v1::Config& config, const std::vector<state::VipIds>& ids,
+GateInput gateInputOf(std::shared_ptr<const v1::Config> config, const std::vector<state::VipIds>& ids,
                       bool attached) {
   GateInput in;
-  in.config = config;
+  in.config = std::move(config);
   in.attached = attached;
   for (const state::VipIds& v : ids) {
     v1::VipStatus s;
@@ -60,8 +60,8 @@ GateInput gateInputOf(const v1::Config& config, const std::vector<state::VipIds>
 
 std::map<std::string, PrefixVerdict> evaluateGate(const GateInput& in) {
   std::map<std::string, PrefixVerdict> out;
-  if (!in.config.has_bgp()) return out;
-  const v1::BgpSettings& bgp = in.config.bgp();
+  if (!in.config->has_bgp()) return out;
+  const v1::BgpSettings& bgp = in.config->bgp();
   std::vector<uint32_t> base;
   for (const std::string& c : bgp.communities()) {
     if (auto v = config::parseCommunity(c, "bgp.communities"); v.ok()) base.push_back(*v);
@@ -73,7 +73,7 @@ std::map<std::string, PrefixVerdict> evaluateGate(const GateInput& in) {
     bool med_set = false;
   };
   std::map<std::string, Acc> acc;
-  for (const v1::Vip& vip : in.config.vips()) {
+  for (const v1::Vip& vip : in.config->vips()) {
     bool v6 = false;
     const std::string prefix = prefixOf(vip.address(), &v6);
     auto [it, fresh] = out.try_emplace(prefix);

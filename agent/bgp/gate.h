@@ -4,6 +4,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -14,7 +15,9 @@
 namespace xlb::bgp {
 
 struct GateInput {
-  v1::Config config;               // the applied config (State::config())
+  // The applied config (State::config()), shared: the agent re-reads it only when State publishes
+  // a new snapshot, not on every evaluation.
+  std::shared_ptr<const v1::Config> config = std::make_shared<const v1::Config>();
   std::vector<v1::VipStatus> vips;  // State::vipStatuses()
   bool attached = true;            // the balancer program is attached to the interface
 };
@@ -36,7 +39,7 @@ std::map<std::string, PrefixVerdict> evaluateGate(const GateInput& in);
 
 // The gate's input from State's cheap reads (config() and ids(), no data-plane read): a backend
 // counts as in rotation when active, weighted and not down.
-GateInput gateInputOf(const v1::Config& config, const std::vector<state::VipIds>& ids,
+GateInput gateInputOf(std::shared_ptr<const v1::Config> config, const std::vector<state::VipIds>& ids,
                       bool attached);
 
 // "10.0.0.10/32", "fd00::10/128" for a VIP address (canonical text).

@@ -16,6 +16,7 @@
 #include "config/validate.h"
 #include "gobgp.grpc.pb.h"
 #include "gobgp.pb.h"
+#include "spdlog/spdlog.h"
 
 namespace xlb::bgp {
 
@@ -111,6 +112,13 @@ Route fromPath(const std::string& prefix, const apipb::Path& path, bool v6) {
   std::sort(r.communities.begin(), r.communities.end());
   r.communities.erase(std::unique(r.communities.begin(), r.communities.end()), r.communities.end());
   return r;
+}
+
+// A path this host originates (AddPath), not one a router sent: it has no neighbour address
+// (gobgpd reports "<nil>" or nothing for its local source).
+bool isLocal(const apipb::Path& p) {
+  auto addr = parseIpAddress(p.neighbor_ip());
+  return !addr.ok() || addr->toString() == "0.0.0.0" || addr->toString() == "::";
 }
 
 std::string fingerprint(const v1::BgpPeer& p) {
@@ -275,8 +283,8 @@ absl::StatusOr<std::map<std::string, Route>> GoBgpSpeaker::listRoutes() {
     apipb::ListPathResponse r;
     while (reader->Read(&r)) {
       for (const apipb::Path& p : r.destination().paths()) {
-        // Only paths added through the API carry a uuid: received routes are the routers'.
-        if (p.uuid().empty() || p.is_withdraw()) continue;
+        spdlog::debug("bgp: gobgpd path {}: {}", r.destination().prefix(), p.ShortDebugString());
+        if (!isLocal(p) || p.is_withdraw()) continue;
         std::pair<std::string, std::string> addr_len =
             absl::StrSplit(r.destination().prefix(), '/');
         std::string prefix =

@@ -176,7 +176,7 @@ agent_start_lb() {
 	: >"$dir/agent.log"
 	nsenter --net="/run/netns/${P}lb$n" "$AGENT_BIN" --config "$dir/xlb.yaml" \
 		--interface "$(ifname "lb$n")" --listen "unix://$dir/xlb.sock" --pin-dir "${PIN_DIR}-lb$n" \
-		--state-dir "$dir/state" --metrics-listen "" --bgp-api "unix://$dir/gobgpd.sock" \
+		--state-dir "$dir/state" --metrics-listen 127.0.0.1:9440 --bgp-api "unix://$dir/gobgpd.sock" \
 		--flow-table-size 65536 >>"$dir/agent.log" 2>&1 &
 	echo $! >"$dir/agent.pid"
 	local deadline=$((SECONDS + 20))

@@ -100,7 +100,7 @@ vips:
 // Every backend up, every table installed.
 GateInput healthyInput(const v1::Config& c) {
   GateInput in;
-  in.config = c;
+  in.config = std::make_shared<v1::Config>(c);
   for (const v1::Vip& vip : c.vips()) {
     v1::VipStatus s;
     *s.mutable_vip() = config::vipKeyOf(vip)->toProto();
@@ -160,7 +160,9 @@ TEST(BgpGateTest, UnknownHealthCountsAsHealthyTableAndAttachMatter) {
   in = healthyInput(config::parseOk(kConfig));
   in.attached = false;
   EXPECT_EQ(evaluateGate(in).at("10.0.0.10/32").reason, "balancer program not attached");
-  in.config.clear_bgp();
+  auto no_bgp = std::make_shared<v1::Config>(*in.config);
+  no_bgp->clear_bgp();
+  in.config = no_bgp;
   EXPECT_THAT(evaluateGate(in), IsEmpty());
 }
 
@@ -230,7 +232,9 @@ TEST_F(AnnouncerTest, RemovedVipIsWithdrawnAtOnce) {
   auto a = make();
   a->tick(1000);
   speaker_.calls.clear();
-  in_.config.mutable_vips()->DeleteSubrange(2, 1);
+  auto c = std::make_shared<v1::Config>(*in_.config);
+  c->mutable_vips()->DeleteSubrange(2, 1);
+  in_.config = c;
   in_.vips.erase(in_.vips.begin() + 2);
   a->tick(1010);
   EXPECT_THAT(speaker_.calls, ElementsAre("withdraw fd00::10/128"));

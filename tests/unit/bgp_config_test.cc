@@ -56,7 +56,7 @@ vips: [{address: 10.0.0.10, port: 80, protocol: tcp, backends: [{address: 10.0.1
   EXPECT_EQ(bgpPeerHoldTime(c.bgp().peers(0)), 9u);
   EXPECT_EQ(bgpDrainWaitMs(c.bgp()), 5000u);
   EXPECT_EQ(bgpDrainMedPenalty(c.bgp()), 100u);
-  EXPECT_EQ(bgpCheckIntervalMs(c.bgp()), 100u);
+  EXPECT_EQ(bgpCheckIntervalMs(c.bgp()), 50u);
   EXPECT_TRUE(vipAnnounced(c.vips(0)));
   EXPECT_EQ(vipMinHealthyBackends(c.vips(0)), 1u);
 }
