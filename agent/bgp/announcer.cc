@@ -168,7 +168,12 @@ void Announcer::evaluateLocked(const GateInput& in, uint64_t now_ms) {
       continue;
     }
     if (!s.pending_since) s.pending_since = now_ms;
-    if (now_ms - *s.pending_since >= check_interval_ms_) {
+    // Withdraw after one interval; announce again only once the address has passed for the
+    // announce delay as well (its table complete again, see BgpSettings.announce_delay_ms).
+    const uint64_t hold =
+        s.verdict.pass ? std::max(check_interval_ms_, config::bgpAnnounceDelayMs(settings_))
+                       : check_interval_ms_;
+    if (now_ms - *s.pending_since >= hold) {
       s.applied_pass = s.verdict.pass;
       s.applied_reason = s.verdict.reason;
       s.pending_since.reset();

@@ -125,6 +125,9 @@ uint32_t bgpDrainMedPenalty(const v1::BgpSettings& bgp) {
 uint32_t bgpCheckIntervalMs(const v1::BgpSettings& bgp) {
   return bgp.has_check_interval_ms() ? bgp.check_interval_ms() : kDefaultBgpCheckIntervalMs;
 }
+uint32_t bgpAnnounceDelayMs(const v1::BgpSettings& bgp) {
+  return bgp.has_announce_delay_ms() ? bgp.announce_delay_ms() : kDefaultBgpAnnounceDelayMs;
+}
 bool vipAnnounced(const v1::Vip& vip) {
   return !vip.has_bgp() || !vip.bgp().has_announce() || vip.bgp().announce();
 }
@@ -182,6 +185,10 @@ void checkBgpConfig(Errors& errors, const v1::Config& config) {
   if (bgp.has_check_interval_ms()) {
     checkRange(errors, "bgp.check_interval_ms", bgp.check_interval_ms(), kMinBgpCheckIntervalMs,
                kMaxBgpCheckIntervalMs);
+  }
+  if (bgp.has_announce_delay_ms()) {
+    checkRange(errors, "bgp.announce_delay_ms", bgp.announce_delay_ms(), 0,
+               kMaxBgpAnnounceDelayMs);
   }
 }
 

@@ -21,6 +21,8 @@ inline constexpr uint32_t kDefaultBgpDrainMedPenalty = 100;
 inline constexpr uint32_t kDefaultBgpCheckIntervalMs = 50;
 inline constexpr uint32_t kMinBgpCheckIntervalMs = 10;
 inline constexpr uint32_t kMaxBgpCheckIntervalMs = 60'000;
+inline constexpr uint32_t kDefaultBgpAnnounceDelayMs = 1000;
+inline constexpr uint32_t kMaxBgpAnnounceDelayMs = 600'000;
 inline constexpr uint32_t kDefaultMinHealthyBackends = 1;
 inline constexpr uint32_t kMaxBgpPasswordLength = 80;  // TCP_MD5SIG_MAXKEYLEN
 // RFC 8326 GRACEFUL_SHUTDOWN, 65535:0.
@@ -38,6 +40,7 @@ uint32_t bgpPeerHoldTime(const v1::BgpPeer& peer);
 uint32_t bgpDrainWaitMs(const v1::BgpSettings& bgp);
 uint32_t bgpDrainMedPenalty(const v1::BgpSettings& bgp);
 uint32_t bgpCheckIntervalMs(const v1::BgpSettings& bgp);
+uint32_t bgpAnnounceDelayMs(const v1::BgpSettings& bgp);
 bool vipAnnounced(const v1::Vip& vip);
 uint32_t vipMinHealthyBackends(const v1::Vip& vip);
 

@@ -5,17 +5,19 @@
 #
 #   ns <P>cl   client    10.201.0.2   fd00:201::2    default route via rt
 #   ns <P>rt   router    10.201.0.1 / 10.200.0.254, fd00:201::1 / fd00:200::fe, BIRD 2, eBGP AS 65000
-#   ns <P>lbN  balancer  10.200.0.2N  fd00:200::2N   gobgpd (AS 65001) + xlb-agent, dsr
+#   ns <P>lbN  balancer  10.200.0.2N  fd00:200::2N   gobgpd (AS 65001) + xlb-agent, dsr or ipip
 #   ns <P>bN   backend   10.200.0.1N  fd00:200::1N   VIPs on lo, hold/echo server :9100
 #   ns <P>sw   switch    bridge br0: one port per node (rt, lbN, bN)
 #
 # The client's packet to a VIP: cl -> rt (ECMP over the lbN next hops that BGP installed, hashed on
-# the 5-tuple) -> lbN (XDP: dsr MAC rewrite, XDP_TX) -> bN; bN answers the client through rt.
+# the 5-tuple) -> lbN (XDP: dsr MAC rewrite or ipip encapsulation, XDP_TX) -> bN (ipip: xlb-decap
+# strips the outer header); bN answers the client through rt.
 
 RT4=10.200.0.254
 RT6=fd00:200::fe
 BGP_HOLD=3
 BGP_LBS=()  # the balancers started (numbers)
+BGP_MODE=dsr  # the VIPs' forwarding: dsr, or ipip (backends decapsulate with xlb-decap)
 
 lb4() { echo "10.200.0.2$1"; }
 lb6() { echo "fd00:200::2$1"; }
@@ -79,6 +81,7 @@ bgp_topology() {
 	done
 	for i in $(seq 1 "$nb"); do
 		wait_for 5 "hold server on b$i" nsx "b$i" sh -c "ss -ltn | grep -q ':9100 '"
+		[ "$BGP_MODE" = ipip ] && decap_attach "$i"
 	done
 	bird_start
 }
@@ -135,12 +138,14 @@ vips:
     address: $VIP4
     port: 9100
     protocol: tcp
+    forwarding: $BGP_MODE
     health_check: {type: tcp, interval_ms: 100, timeout_ms: 100, fall: 2, rise: 2}
     backends: [{address: $(be4 1)}, {address: $(be4 2)}, {address: $(be4 3)}]
   - name: hold6
     address: "$VIP6"
     port: 9100
     protocol: tcp
+    forwarding: $BGP_MODE
     health_check: {type: tcp, interval_ms: 100, timeout_ms: 100, fall: 2, rise: 2}
     backends: [{address: "$(be6 1)"}, {address: "$(be6 2)"}, {address: "$(be6 3)"}]
 EOF

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # e2e (issue 13): several xlb hosts behind an ECMP router, VIPs announced by gobgpd. A BIRD 2 router
 # (merge paths, fib_multipath_hash_policy=1) in front of three balancers, each with its own gobgpd
-# and xlb-agent and the same config (router id aside), three backends (dsr). 200 IPv4 and 100 IPv6
+# and xlb-agent and the same config (router id aside), three backends (dsr, or ipip: the backends
+# decapsulate with xlb-decap). 200 IPv4 and 100 IPv6
 # long-lived TCP connections echo a line every 200 ms through all of it; a connection that landed
 # on another backend would be reset (the backend has no socket for it), so "no connection failed"
 # means every one kept its backend. In order:
@@ -16,7 +17,7 @@
 #     restarted agent withdraws nothing; then lb3's gobgpd is SIGKILLed: measured withdraw;
 #   lb4's link silently dropped: moved within hold time + 0.5 s;
 # and at the end 0 of 300 connections broken. Times are printed as "FIGURE ...".
-# Usage: test-bgp-ecmp.sh BUILD_DIR   (root; exit 77 = skipped)
+# Usage: test-bgp-ecmp.sh BUILD_DIR [dsr|ipip]   (root; exit 77 = skipped)
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/bgp_lib.sh"
@@ -283,6 +284,9 @@ test_no_flow_broken() {
 }
 
 e2e_init "${1:-}"
+BGP_MODE=${2:-dsr}
+case "$BGP_MODE" in dsr | ipip) ;; *) fail "mode '$BGP_MODE': dsr or ipip" ;; esac
+E2E_TEST_PREFIX="$BGP_MODE: "
 bgp_init
 bgp_topology 3
 for n in 1 2 3; do lb_add "$n"; done

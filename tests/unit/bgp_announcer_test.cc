@@ -75,6 +75,7 @@ bgp:
   communities: ["65001:1"]
   drain_wait_ms: 1000
   check_interval_ms: 100
+  announce_delay_ms: 300
   peers: [{address: 10.0.0.254, asn: 65000}]
 vips:
   - address: 10.0.0.10
@@ -222,9 +223,13 @@ TEST_F(AnnouncerTest, HealthFailureWithdrawsAfterOneIntervalAndRecovers) {
   a->tick(1350);
   a->tick(1500);
   EXPECT_THAT(speaker_.calls, ElementsAre("withdraw fd00::10/128"));
+  // Back up: announced again once it has passed for announce_delay_ms (300), not one interval.
   setHealth(in_, 2, 0, v1::HEALTH_UP);
   a->tick(1600);
   a->tick(1700);
+  a->tick(1800);
+  EXPECT_THAT(speaker_.calls, ElementsAre("withdraw fd00::10/128"));
+  a->tick(1900);
   EXPECT_THAT(speaker_.calls, ElementsAre("withdraw fd00::10/128", "announce fd00::10/128 med 10"));
 }
 

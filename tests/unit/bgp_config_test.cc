@@ -57,6 +57,7 @@ vips: [{address: 10.0.0.10, port: 80, protocol: tcp, backends: [{address: 10.0.1
   EXPECT_EQ(bgpDrainWaitMs(c.bgp()), 5000u);
   EXPECT_EQ(bgpDrainMedPenalty(c.bgp()), 100u);
   EXPECT_EQ(bgpCheckIntervalMs(c.bgp()), 50u);
+  EXPECT_EQ(bgpAnnounceDelayMs(c.bgp()), 1000u);
   EXPECT_TRUE(vipAnnounced(c.vips(0)));
   EXPECT_EQ(vipMinHealthyBackends(c.vips(0)), 1u);
 }
@@ -68,6 +69,7 @@ bgp:
   communities: ["65536:1", "1:2", "1:2"]
   drain_wait_ms: 700000
   check_interval_ms: 5
+  announce_delay_ms: 600001
   peers:
     - {address: 10.0.0.254, hold_time_s: 2, port: 70000}
     - {address: 10.0.0.254, asn: 65000}
@@ -85,6 +87,7 @@ vips:
   EXPECT_THAT(msg, HasSubstr("bgp.communities[2]: \"1:2\" duplicates bgp.communities[1]"));
   EXPECT_THAT(msg, HasSubstr("bgp.drain_wait_ms: 700000 is not in [0, 600000]"));
   EXPECT_THAT(msg, HasSubstr("bgp.check_interval_ms: 5 is not in [10, 60000]"));
+  EXPECT_THAT(msg, HasSubstr("bgp.announce_delay_ms: 600001 is not in [0, 600000]"));
   EXPECT_THAT(msg, HasSubstr("bgp.peers[0].asn: missing"));
   EXPECT_THAT(msg, HasSubstr("bgp.peers[0].hold_time_s: 2 is not 0"));
   EXPECT_THAT(msg, HasSubstr("bgp.peers[0].port: 70000 is not in [1, 65535]"));
