@@ -80,6 +80,16 @@ void Announcer::tick(uint64_t now_ms) {
   tickLocked(now_ms);
 }
 
+void Announcer::publishSnapshotLocked() {
+  auto snap = std::make_shared<Snapshot>();
+  snap->status = buildStatusLocked();
+  snap->announces = announces_;
+  snap->withdraws = withdraws_;
+  snap->daemon_errors = daemon_errors_;
+  std::lock_guard lock(snapshot_mu_);
+  snapshot_ = std::move(snap);
+}
+
 void Announcer::tickLocked(uint64_t now_ms) {
   GateInput in = input_();
   if (!in.config->has_bgp()) {
@@ -90,6 +100,7 @@ void Announcer::tickLocked(uint64_t now_ms) {
     configured_ = false;
     prefixes_.clear();
     peers_.clear();
+    publishSnapshotLocked();
     return;
   }
   configured_ = true;
@@ -108,6 +119,7 @@ void Announcer::tickLocked(uint64_t now_ms) {
     reconcileLocked(settings_, now_ms);
     if (connected_ && now_ms >= next_peer_poll_ms_) pollPeersLocked(now_ms);
   }
+  publishSnapshotLocked();
   if (drain_ != Drain::kDraining) drained_cv_.notify_all();
 }
 
@@ -320,6 +332,7 @@ absl::Status Announcer::drain(bool wait) {
         config::bgpDrainMedPenalty(settings_), ", withdrawn in ", wait_ms, " ms");
     spdlog::info("bgp: {}", msg);
     publishLocked(v1::Event::KIND_BGP_DRAIN, {}, msg, drain_since_ms_);
+    publishSnapshotLocked();
     wake_ = true;
     cv_.notify_all();
   }
@@ -356,6 +369,7 @@ absl::Status Announcer::undrain() {
     publishLocked(v1::Event::KIND_BGP_DRAIN, {},
                   "host drain undone: healthy VIPs are announced again", drain_since_ms_);
     spdlog::info("bgp: drain undone");
+    publishSnapshotLocked();
   }
   wake_ = true;
   cv_.notify_all();
@@ -403,7 +417,19 @@ void Announcer::loadDrain() {
 }
 
 v1::BgpStatus Announcer::status() const {
-  std::lock_guard lock(mu_);
+  std::shared_ptr<const Snapshot> snap;
+  {
+    std::lock_guard lock(snapshot_mu_);
+    snap = snapshot_;
+  }
+  if (snap) return snap->status;
+  v1::BgpStatus out;  // before the first round
+  out.set_daemon_address(speaker_.address());
+  out.set_drain("none");
+  return out;
+}
+
+v1::BgpStatus Announcer::buildStatusLocked() const {
   v1::BgpStatus out;
   out.set_configured(configured_);
   out.set_daemon_connected(connected_);
@@ -419,7 +445,7 @@ v1::BgpStatus Announcer::status() const {
     p->set_address(config::canonicalAddress(cfg.address()));
     p->set_asn(cfg.asn());
     p->set_description(cfg.description());
-    p->set_session_state(connected_ ? "unknown" : "unknown");
+    p->set_session_state("unknown");
     auto info = std::find_if(peers_.begin(), peers_.end(),
                              [&](const PeerInfo& i) { return i.address == p->address(); });
     if (info != peers_.end()) {
@@ -462,45 +488,49 @@ v1::BgpStatus Announcer::status() const {
 }
 
 std::string Announcer::renderMetrics() const {
-  std::lock_guard lock(mu_);
+  std::shared_ptr<const Snapshot> snap;
+  {
+    std::lock_guard lock(snapshot_mu_);
+    snap = snapshot_;
+  }
+  if (!snap || !snap->status.configured()) return "";
+  const v1::BgpStatus& st = snap->status;
+  const int drain = st.drain() == "draining" ? 1 : st.drain() == "drained" ? 2 : 0;
   std::ostringstream o;
-  if (!configured_) return "";
   o << "# HELP xlb_bgp_daemon_connected 1 when the agent reaches gobgpd and has set it up.\n"
        "# TYPE xlb_bgp_daemon_connected gauge\n"
-    << "xlb_bgp_daemon_connected " << (connected_ ? 1 : 0) << "\n";
+    << "xlb_bgp_daemon_connected " << (st.daemon_connected() ? 1 : 0) << "\n";
   o << "# HELP xlb_bgp_drain_state Host drain: 0 none, 1 draining (graceful shutdown), 2 "
        "drained (withdrawn).\n"
        "# TYPE xlb_bgp_drain_state gauge\n"
-    << "xlb_bgp_drain_state " << static_cast<int>(drain_) << "\n";
+    << "xlb_bgp_drain_state " << drain << "\n";
   o << "# HELP xlb_bgp_peer_up 1 when the BGP session with the peer is established.\n"
        "# TYPE xlb_bgp_peer_up gauge\n";
-  for (const v1::BgpPeer& cfg : settings_.peers()) {
-    const std::string addr = config::canonicalAddress(cfg.address());
-    auto info = std::find_if(peers_.begin(), peers_.end(),
-                             [&](const PeerInfo& i) { return i.address == addr; });
-    const bool up = info != peers_.end() && info->session_state == "established";
-    o << "xlb_bgp_peer_up{peer=\"" << labelValue(addr) << "\"} " << (up ? 1 : 0) << "\n";
+  for (const auto& p : st.peers()) {
+    o << "xlb_bgp_peer_up{peer=\"" << labelValue(p.address()) << "\"} "
+      << (p.session_state() == "established" ? 1 : 0) << "\n";
   }
   o << "# HELP xlb_bgp_peer_flops_total Times the BGP session with the peer went down.\n"
        "# TYPE xlb_bgp_peer_flops_total counter\n";
-  for (const PeerInfo& p : peers_) {
-    o << "xlb_bgp_peer_flops_total{peer=\"" << labelValue(p.address) << "\"} " << p.flops << "\n";
+  for (const auto& p : st.peers()) {
+    o << "xlb_bgp_peer_flops_total{peer=\"" << labelValue(p.address()) << "\"} " << p.flops()
+      << "\n";
   }
   o << "# HELP xlb_bgp_prefix_announced 1 when the VIP prefix is announced by this host.\n"
        "# TYPE xlb_bgp_prefix_announced gauge\n";
-  for (const auto& [prefix, s] : prefixes_) {
-    o << "xlb_bgp_prefix_announced{prefix=\"" << labelValue(prefix) << "\"} "
-      << (s.announced ? 1 : 0) << "\n";
+  for (const auto& p : st.prefixes()) {
+    o << "xlb_bgp_prefix_announced{prefix=\"" << labelValue(p.prefix()) << "\"} "
+      << (p.announced() ? 1 : 0) << "\n";
   }
   o << "# HELP xlb_bgp_announcements_total Routes sent to gobgpd (new or changed attributes).\n"
        "# TYPE xlb_bgp_announcements_total counter\n"
-    << "xlb_bgp_announcements_total " << announces_ << "\n";
+    << "xlb_bgp_announcements_total " << snap->announces << "\n";
   o << "# HELP xlb_bgp_withdrawals_total Routes withdrawn through gobgpd.\n"
        "# TYPE xlb_bgp_withdrawals_total counter\n"
-    << "xlb_bgp_withdrawals_total " << withdraws_ << "\n";
+    << "xlb_bgp_withdrawals_total " << snap->withdraws << "\n";
   o << "# HELP xlb_bgp_daemon_errors_total Failed calls to gobgpd.\n"
        "# TYPE xlb_bgp_daemon_errors_total counter\n"
-    << "xlb_bgp_daemon_errors_total " << daemon_errors_ << "\n";
+    << "xlb_bgp_daemon_errors_total " << snap->daemon_errors << "\n";
   return o.str();
 }
 

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -51,8 +52,10 @@ class Announcer {
   // is withdrawn (DEADLINE_EXCEEDED if that takes longer than drain_wait_ms + 10 s).
   absl::Status drain(bool wait);
   absl::Status undrain();
+  // Both read the state as of the last round (or drain / undrain): they never wait for a round
+  // that is talking to a slow daemon.
   v1::BgpStatus status() const;
-  // Prometheus text: xlb_bgp_* families.
+  // Prometheus text: xlb_bgp_* families ("" without a bgp section).
   std::string renderMetrics() const;
 
  private:
@@ -77,6 +80,9 @@ class Announcer {
   void publishLocked(v1::Event::Kind kind, const std::vector<v1::VipKey>& vips,
                      const std::string& message, uint64_t now_ms);
   void saveDrainLocked();
+  // Publishes status() and the counters for readers (end of every round, drain, undrain).
+  void publishSnapshotLocked();
+  v1::BgpStatus buildStatusLocked() const;
   void loadDrain();
   static const char* drainName(Drain d);
 
@@ -106,6 +112,13 @@ class Announcer {
   uint64_t drain_since_ms_ = 0;
   uint32_t check_interval_ms_ = 50;
   uint64_t announces_ = 0, withdraws_ = 0, daemon_errors_ = 0;
+
+  struct Snapshot {
+    v1::BgpStatus status;
+    uint64_t announces = 0, withdraws = 0, daemon_errors = 0;
+  };
+  mutable std::mutex snapshot_mu_;  // guards snapshot_ (the pointer) only
+  std::shared_ptr<const Snapshot> snapshot_;
 };
 
 }  // namespace xlb::bgp

@@ -41,6 +41,17 @@ test_converged() {
 		grep -qx "xlb_bgp_peer_up{peer=\"$RT4\"} 1" "$RUN_DIR/metrics.txt" &&
 		grep -qx "xlb_bgp_daemon_connected 1" "$RUN_DIR/metrics.txt" ||
 		fail "/metrics on lb1 lacks the BGP state: $(grep xlb_bgp "$RUN_DIR/metrics.txt")"
+	# A bad bgp section is refused as a whole; what runs stays as it is.
+	sed 's/hold_time_s: 3}/hold_time_s: 2}/; s/local_asn: 65001/local_asn: 0/' "$RUN_DIR/lb1/xlb.yaml" >"$RUN_DIR/bad.yaml"
+	if lbctl_n 1 apply -f "$RUN_DIR/bad.yaml" >"$RUN_DIR/bad.out" 2>&1; then
+		fail "lbctl apply accepted a bad bgp section"
+	fi
+	grep -q INVALID_ARGUMENT "$RUN_DIR/bad.out" && grep -q "bgp.local_asn: missing" "$RUN_DIR/bad.out" &&
+		grep -q "bgp.peers\[0\].hold_time_s: 2 is not 0" "$RUN_DIR/bad.out" ||
+		fail "bad bgp section: unexpected answer: $(cat "$RUN_DIR/bad.out")"
+	sleep 0.3
+	want_nexthops 4 "1 2 3" && want_nexthops 6 "1 2 3" || fail "a refused config changed the routes"
+	log "a bad bgp section is refused with every error ($(grep -c 'bgp\.' "$RUN_DIR/bad.out") lines), routes unchanged"
 }
 
 # Explain for new tuples (nothing recorded yet) on lb1 and lb2: same decision, hash, slot, table

@@ -14,6 +14,7 @@
 #include "config/bgp.h"
 #include "config/validate.h"
 #include "config_helpers.h"
+#include "exposition.h"
 #include "spdlog/spdlog.h"
 
 namespace xlb::bgp {
@@ -317,6 +318,43 @@ TEST_F(AnnouncerTest, PeerChangesAreEventsAndMetrics) {
   EXPECT_THAT(events_.back().message(), HasSubstr("active -> established"));
   EXPECT_THAT(a->renderMetrics(), HasSubstr("xlb_bgp_peer_up{peer=\"10.0.0.254\"} 1"));
   EXPECT_EQ(a->status().peers(0).session_state(), "established");
+}
+
+TEST_F(AnnouncerTest, NewAttributesAreOneUpdateNotAWithdraw) {
+  auto a = make();
+  a->tick(1000);
+  speaker_.calls.clear();
+  auto c = std::make_shared<v1::Config>(*in_.config);
+  c->mutable_bgp()->set_med(33);
+  c->mutable_vips(0)->mutable_bgp()->add_communities("65001:9");
+  in_.config = c;
+  a->tick(1010);
+  EXPECT_THAT(speaker_.calls,
+              ElementsAre("announce 10.0.0.10/32 med 20", "announce fd00::10/128 med 33"));
+  EXPECT_THAT(speaker_.routes.at("10.0.0.10/32").communities,
+              ElementsAre(0xfde90001u, 0xfde90002u, 0xfde90009u));
+  EXPECT_THAT(events_.back().message(), HasSubstr("re-announced fd00::10/128 med 33"));
+}
+
+TEST_F(AnnouncerTest, MetricsAreStrictExpositionAndEmptyWithoutBgp) {
+  speaker_.peers = {{"10.0.0.254", 65000, "", "established", 1, 0, 3, 2}};
+  auto a = make();
+  EXPECT_EQ(a->renderMetrics(), "");  // before the first round
+  a->tick(1000);
+  test::Exposition e = test::parseStrict(a->renderMetrics());
+  EXPECT_EQ(test::valueOf(e, "xlb_bgp_peer_up", {{"peer", "10.0.0.254"}}), 1);
+  EXPECT_EQ(test::valueOf(e, "xlb_bgp_peer_flops_total", {{"peer", "10.0.0.254"}}), 2);
+  EXPECT_EQ(test::valueOf(e, "xlb_bgp_prefix_announced", {{"prefix", "10.0.0.10/32"}}), 1);
+  EXPECT_EQ(test::valueOf(e, "xlb_bgp_prefix_announced", {{"prefix", "10.0.0.11/32"}}), 0);
+  EXPECT_EQ(test::valueOf(e, "xlb_bgp_announcements_total", {}), 2);
+  EXPECT_EQ(test::valueOf(e, "xlb_bgp_drain_state", {}), 0);
+  auto no_bgp = std::make_shared<v1::Config>(*in_.config);
+  no_bgp->clear_bgp();
+  in_.config = no_bgp;
+  a->tick(1100);  // the section is gone: everything is withdrawn
+  EXPECT_THAT(speaker_.routes, IsEmpty());
+  EXPECT_EQ(a->renderMetrics(), "");
+  EXPECT_FALSE(a->status().configured());
 }
 
 }  // namespace
