@@ -217,16 +217,7 @@ int run(const Options& opts) {
   if (!opts.state_dir.empty()) bgp_opts.drain_file = opts.state_dir + "/bgp-drain";
   xlb::bgp::Announcer announcer(
       speaker,
-      [&state, attached = !opts.no_attach,
-       cache = std::make_shared<std::pair<std::shared_ptr<const void>,
-                                          std::shared_ptr<const xlb::v1::Config>>>()] {
-        // config() copies the whole config: only when State published a new snapshot.
-        if (auto token = state.snapshotToken(); token != cache->first || !cache->second) {
-          cache->first = token;
-          cache->second = std::make_shared<const xlb::v1::Config>(state.config());
-        }
-        return xlb::bgp::gateInputOf(cache->second, state.ids(), attached);
-      },
+      xlb::bgp::stateGateInput(state, !opts.no_attach),
       [&state](const xlb::v1::Event& e) { state.events().publish(e); }, bgp_opts);
   announcer.start();
 
@@ -303,7 +294,7 @@ int run(const Options& opts) {
   (*server)->Wait();
   waiter.join();
   if (metrics) metrics->stop();
-  announcer.stop();  // no withdraw: gobgpd keeps the routes (README "Running several load balancers")
+  announcer.stop();  // no withdraw: gobgpd keeps announcing while no agent runs
   notifier.stopWatchdog();
   if (persister) persister->stop();  // final save
   reconciler.stop();

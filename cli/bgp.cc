@@ -97,7 +97,8 @@ void addBgpCommands(CLI::App& app, CommandContext& ctx) {
           c,
           [&](grpc::ClientContext* cc, xlb::v1::BgpStatus* r) {
             // The drain takes drain_wait_ms (up to 10 minutes): --timeout would cut it short.
-            if (*wait) cc->set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(11));
+            if (*wait)
+              cc->set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(11));
             return stub->DrainBgp(cc, req, r);
           },
           [&](const xlb::v1::BgpStatus& r) { printStatus(r, ctx.global.format()); });

@@ -106,8 +106,7 @@ void Announcer::tickLocked(uint64_t now_ms) {
   configured_ = true;
   settings_ = in.config->bgp();
   check_interval_ms_ = config::bgpCheckIntervalMs(settings_);
-  if (drain_ == Drain::kDraining &&
-      now_ms >= drain_since_ms_ + config::bgpDrainWaitMs(settings_)) {
+  if (drain_ == Drain::kDraining && now_ms >= drain_since_ms_ + config::bgpDrainWaitMs(settings_)) {
     drain_ = Drain::kDrained;
     saveDrainLocked();
     publishLocked(v1::Event::KIND_BGP_DRAIN, {},
@@ -182,9 +181,9 @@ void Announcer::evaluateLocked(const GateInput& in, uint64_t now_ms) {
     if (!s.pending_since) s.pending_since = now_ms;
     // Withdraw after one interval; announce again only once the address has passed for the
     // announce delay as well (its table complete again, see BgpSettings.announce_delay_ms).
-    const uint64_t hold =
-        s.verdict.pass ? std::max(check_interval_ms_, config::bgpAnnounceDelayMs(settings_))
-                       : check_interval_ms_;
+    const uint64_t hold = s.verdict.pass
+                              ? std::max(check_interval_ms_, config::bgpAnnounceDelayMs(settings_))
+                              : check_interval_ms_;
     if (now_ms - *s.pending_since >= hold) {
       s.applied_pass = s.verdict.pass;
       s.applied_reason = s.verdict.reason;
@@ -227,7 +226,8 @@ void Announcer::reconcileLocked(const v1::BgpSettings& settings, uint64_t now_ms
       s.announced_route = r;
       if (!was) s.since_ms = now_ms;
       std::string msg = absl::StrCat(was ? "re-announced " : "announced ", prefix, " med ", r.med);
-      if (!r.communities.empty()) absl::StrAppend(&msg, " communities ", communitiesText(r.communities));
+      if (!r.communities.empty())
+        absl::StrAppend(&msg, " communities ", communitiesText(r.communities));
       absl::StrAppend(&msg, drain_ == Drain::kDraining ? " (host draining: graceful shutdown)"
                                                        : absl::StrCat(" (", s.applied_reason, ")"));
       spdlog::info("bgp: {}", msg);
@@ -277,8 +277,8 @@ void Announcer::withdrawAllLocked(uint64_t now_ms, const std::string& reason) {
       continue;
     }
     ++withdraws_;
-    publishLocked(v1::Event::KIND_BGP_WITHDRAWN, {}, absl::StrCat("withdrew ", prefix, ": ", reason),
-                  now_ms);
+    publishLocked(v1::Event::KIND_BGP_WITHDRAWN, {},
+                  absl::StrCat("withdrew ", prefix, ": ", reason), now_ms);
   }
   daemon_routes_.clear();
   settings_bytes_.clear();
@@ -346,13 +346,14 @@ absl::Status Announcer::drain(bool wait) {
   });
   if (!done) {
     return absl::DeadlineExceededError(
-        absl::StrCat("the drain has not withdrawn every VIP after ", wait_ms, " ms + 10 s: ",
-                     daemon_error_.empty() ? "still waiting" : daemon_error_));
+        absl::StrCat("the drain has not withdrawn every VIP after ", wait_ms,
+                     " ms + 10 s: ", daemon_error_.empty() ? "still waiting" : daemon_error_));
   }
   if (drain_ == Drain::kDrained && !daemon_routes_.empty()) {
-    return absl::UnavailableError(absl::StrCat("drained, but gobgpd could not be told to "
-                                               "withdraw: ",
-                                               daemon_error_));
+    return absl::UnavailableError(
+        absl::StrCat("drained, but gobgpd could not be told to "
+                     "withdraw: ",
+                     daemon_error_));
   }
   return absl::OkStatus();
 }
@@ -378,9 +379,12 @@ absl::Status Announcer::undrain() {
 
 const char* Announcer::drainName(Drain d) {
   switch (d) {
-    case Drain::kDraining: return "draining";
-    case Drain::kDrained: return "drained";
-    default: return "none";
+    case Drain::kDraining:
+      return "draining";
+    case Drain::kDrained:
+      return "drained";
+    default:
+      return "none";
   }
 }
 
@@ -480,9 +484,8 @@ v1::BgpStatus Announcer::buildStatusLocked() const {
     const Route& r = s.announced ? s.announced_route : s.verdict.route;
     ps->set_med(r.med);
     for (uint32_t c : r.communities) ps->add_communities(config::formatCommunity(c));
-    ps->set_graceful_shutdown(s.announced &&
-                              std::count(r.communities.begin(), r.communities.end(),
-                                         config::kGracefulShutdownCommunity) > 0);
+    ps->set_graceful_shutdown(s.announced && std::count(r.communities.begin(), r.communities.end(),
+                                                        config::kGracefulShutdownCommunity) > 0);
   }
   return out;
 }

@@ -61,12 +61,12 @@ class Announcer {
  private:
   enum class Drain { kNone, kDraining, kDrained };
   struct PrefixState {
-    PrefixVerdict verdict;       // latest evaluation
-    bool applied_pass = false;   // what the route follows (after debounce)
-    std::string applied_reason;  // reason of the applied verdict
+    PrefixVerdict verdict;                  // latest evaluation
+    bool applied_pass = false;              // what the route follows (after debounce)
+    std::string applied_reason;             // reason of the applied verdict
     std::optional<uint64_t> pending_since;  // the evaluation differs from applied since then
-    uint64_t since_ms = 0;       // last change of announced
-    bool announced = false;      // the daemon originates it (as far as we know)
+    uint64_t since_ms = 0;                  // last change of announced
+    bool announced = false;                 // the daemon originates it (as far as we know)
     Route announced_route;
   };
 

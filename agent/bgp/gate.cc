@@ -36,8 +36,8 @@ std::string prefixOf(const std::string& address, bool* v6) {
   return absl::StrCat(a.ok() ? a->toString() : address, is6 ? "/128" : "/32");
 }
 
-GateInput gateInputOf(std::shared_ptr<const v1::Config> config, const std::vector<state::VipIds>& ids,
-                      bool attached) {
+GateInput gateInputOf(std::shared_ptr<const v1::Config> config,
+                      const std::vector<state::VipIds>& ids, bool attached) {
   GateInput in;
   in.config = std::move(config);
   in.attached = attached;
@@ -56,6 +56,26 @@ GateInput gateInputOf(std::shared_ptr<const v1::Config> config, const std::vecto
     in.vips.push_back(std::move(s));
   }
   return in;
+}
+
+std::function<GateInput()> stateGateInput(const state::State& state, bool attached) {
+  struct Cache {
+    std::shared_ptr<const void> token;
+    std::shared_ptr<const v1::Config> config;
+  };
+  auto cache = std::make_shared<Cache>();
+  return [&state, attached, cache] {
+    if (auto token = state.snapshotToken(); token != cache->token || !cache->config) {
+      cache->token = token;
+      cache->config = std::make_shared<const v1::Config>(state.config());
+    }
+    if (!cache->config->has_bgp()) {
+      GateInput idle;
+      idle.config = cache->config;
+      return idle;
+    }
+    return gateInputOf(cache->config, state.ids(), attached);
+  };
 }
 
 std::map<std::string, PrefixVerdict> evaluateGate(const GateInput& in) {

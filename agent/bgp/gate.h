@@ -3,6 +3,7 @@
 // this host should announce, with which attributes, and why (or why not). No clock, no I/O.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -19,7 +20,7 @@ struct GateInput {
   // a new snapshot, not on every evaluation.
   std::shared_ptr<const v1::Config> config = std::make_shared<const v1::Config>();
   std::vector<v1::VipStatus> vips;  // State::vipStatuses()
-  bool attached = true;            // the balancer program is attached to the interface
+  bool attached = true;             // the balancer program is attached to the interface
 };
 
 struct PrefixVerdict {
@@ -39,8 +40,13 @@ std::map<std::string, PrefixVerdict> evaluateGate(const GateInput& in);
 
 // The gate's input from State's cheap reads (config() and ids(), no data-plane read): a backend
 // counts as in rotation when active, weighted and not down.
-GateInput gateInputOf(std::shared_ptr<const v1::Config> config, const std::vector<state::VipIds>& ids,
-                      bool attached);
+GateInput gateInputOf(std::shared_ptr<const v1::Config> config,
+                      const std::vector<state::VipIds>& ids, bool attached);
+
+// The agent's gate input, read from `state` on every call: the config is copied only when State
+// published a new snapshot, and the VIPs' state is read only while the config has a bgp section.
+// `state` must outlive the function.
+std::function<GateInput()> stateGateInput(const state::State& state, bool attached);
 
 // "10.0.0.10/32", "fd00::10/128" for a VIP address (canonical text).
 std::string prefixOf(const std::string& address, bool* v6 = nullptr);

@@ -45,13 +45,20 @@ apipb::Family familyOf(bool v6) {
 
 std::string stateName(apipb::PeerState::SessionState s) {
   switch (s) {
-    case apipb::PeerState::IDLE: return "idle";
-    case apipb::PeerState::CONNECT: return "connect";
-    case apipb::PeerState::ACTIVE: return "active";
-    case apipb::PeerState::OPENSENT: return "opensent";
-    case apipb::PeerState::OPENCONFIRM: return "openconfirm";
-    case apipb::PeerState::ESTABLISHED: return "established";
-    default: return "unknown";
+    case apipb::PeerState::IDLE:
+      return "idle";
+    case apipb::PeerState::CONNECT:
+      return "connect";
+    case apipb::PeerState::ACTIVE:
+      return "active";
+    case apipb::PeerState::OPENSENT:
+      return "opensent";
+    case apipb::PeerState::OPENCONFIRM:
+      return "openconfirm";
+    case apipb::PeerState::ESTABLISHED:
+      return "established";
+    default:
+      return "unknown";
   }
 }
 
@@ -181,8 +188,8 @@ absl::Status GoBgpSpeaker::configureGlobal(const v1::BgpSettings& settings) {
     grpc::ClientContext stop_ctx;
     stop_ctx.set_deadline(std::chrono::system_clock::now() + deadline_);
     google::protobuf::Empty empty;
-    if (auto st = fromGrpc(stub_->api->StopBgp(&stop_ctx, apipb::StopBgpRequest(), &empty),
-                           "StopBgp");
+    if (auto st =
+            fromGrpc(stub_->api->StopBgp(&stop_ctx, apipb::StopBgpRequest(), &empty), "StopBgp");
         !st.ok()) {
       return st;
     }
@@ -236,8 +243,7 @@ absl::Status GoBgpSpeaker::configurePeers(const v1::BgpSettings& settings) {
         apipb::DeletePeerRequest del;
         del.set_address(addr);
         google::protobuf::Empty empty;
-        if (auto st = fromGrpc(stub_->api->DeletePeer(&ctx, del, &empty), "DeletePeer");
-            !st.ok()) {
+        if (auto st = fromGrpc(stub_->api->DeletePeer(&ctx, del, &empty), "DeletePeer"); !st.ok()) {
           return st;
         }
       }
@@ -248,8 +254,7 @@ absl::Status GoBgpSpeaker::configurePeers(const v1::BgpSettings& settings) {
       apipb::AddPeerRequest add;
       *add.mutable_peer() = toPeer(p);
       google::protobuf::Empty empty;
-      if (auto st = fromGrpc(stub_->api->AddPeer(&ctx, add, &empty), "AddPeer " + addr);
-          !st.ok()) {
+      if (auto st = fromGrpc(stub_->api->AddPeer(&ctx, add, &empty), "AddPeer " + addr); !st.ok()) {
         return st;
       }
     }
@@ -333,8 +338,7 @@ absl::StatusOr<std::vector<PeerInfo>> GoBgpSpeaker::listPeers() {
     info.session_state = stateName(p.state().session_state());
     info.uptime_unix_ms = unixMs(p.timers().state().uptime());
     info.downtime_unix_ms = unixMs(p.timers().state().downtime());
-    info.negotiated_hold_time_s =
-        static_cast<uint32_t>(p.timers().state().negotiated_hold_time());
+    info.negotiated_hold_time_s = static_cast<uint32_t>(p.timers().state().negotiated_hold_time());
     info.flops = p.state().flops();
     out.push_back(std::move(info));
   }

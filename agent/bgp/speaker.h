@@ -29,7 +29,7 @@ struct PeerInfo {
   std::string address;
   uint32_t asn = 0;
   std::string description;
-  std::string session_state;  // idle, connect, active, opensent, openconfirm, established
+  std::string session_state;      // idle, connect, active, opensent, openconfirm, established
   uint64_t uptime_unix_ms = 0;    // when the session last became established (0: never)
   uint64_t downtime_unix_ms = 0;  // when it last went down (0: never)
   uint32_t negotiated_hold_time_s = 0;

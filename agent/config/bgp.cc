@@ -86,8 +86,9 @@ void checkPeer(internal::Errors& errors, const v1::BgpPeer& peer, absl::string_v
   }
   if (peer.password().size() > kMaxBgpPasswordLength) {
     errors.invalid(internal::join(path, "password"),
-                   absl::StrCat(peer.password().size(), " characters exceed the TCP MD5 key limit "
-                                                        "of ",
+                   absl::StrCat(peer.password().size(),
+                                " characters exceed the TCP MD5 key limit "
+                                "of ",
                                 kMaxBgpPasswordLength));
   }
   for (char ch : peer.password()) {
@@ -187,8 +188,7 @@ void checkBgpConfig(Errors& errors, const v1::Config& config) {
                kMaxBgpCheckIntervalMs);
   }
   if (bgp.has_announce_delay_ms()) {
-    checkRange(errors, "bgp.announce_delay_ms", bgp.announce_delay_ms(), 0,
-               kMaxBgpAnnounceDelayMs);
+    checkRange(errors, "bgp.announce_delay_ms", bgp.announce_delay_ms(), 0, kMaxBgpAnnounceDelayMs);
   }
 }
 

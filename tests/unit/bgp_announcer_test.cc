@@ -42,11 +42,11 @@ class FakeSpeaker : public Speaker {
   }
   absl::Status announce(const Route& r) override {
     if (!up) return absl::UnavailableError("down");
-    calls.push_back("announce " + r.prefix + " med " + std::to_string(r.med) +
-                    (std::count(r.communities.begin(), r.communities.end(),
-                                config::kGracefulShutdownCommunity)
-                         ? " gshut"
-                         : ""));
+    calls.push_back(
+        "announce " + r.prefix + " med " + std::to_string(r.med) +
+        (std::count(r.communities.begin(), r.communities.end(), config::kGracefulShutdownCommunity)
+             ? " gshut"
+             : ""));
     routes[r.prefix] = r;
     return absl::OkStatus();
   }
@@ -145,8 +145,7 @@ TEST(BgpGateTest, AFailingVipTakesItsAddressDownAlone) {
   setHealth(in, 1, 0, v1::HEALTH_DOWN);  // :443 needs 2
   auto v = evaluateGate(in);
   EXPECT_FALSE(v.at("10.0.0.10/32").pass);
-  EXPECT_EQ(v.at("10.0.0.10/32").reason,
-            "vip 10.0.0.10:443/tcp: 1 of 2 backends healthy, needs 2");
+  EXPECT_EQ(v.at("10.0.0.10/32").reason, "vip 10.0.0.10:443/tcp: 1 of 2 backends healthy, needs 2");
   EXPECT_TRUE(v.at("fd00::10/128").pass);
   setHealth(in, 2, 0, v1::HEALTH_DOWN);
   EXPECT_THAT(evaluateGate(in).at("fd00::10/128").reason,
@@ -190,7 +189,8 @@ class AnnouncerTest : public ::testing::Test {
 TEST_F(AnnouncerTest, AnnouncesHealthyAddressesOnce) {
   auto a = make();
   a->tick(1000);
-  EXPECT_THAT(speaker_.calls, ElementsAre("announce 10.0.0.10/32 med 20", "announce fd00::10/128 med 10"));
+  EXPECT_THAT(speaker_.calls,
+              ElementsAre("announce 10.0.0.10/32 med 20", "announce fd00::10/128 med 10"));
   a->tick(1100);
   EXPECT_EQ(speaker_.calls.size(), 2u);  // nothing changed: nothing sent
   EXPECT_EQ(speaker_.settings.local_asn(), 65001u);
@@ -271,8 +271,8 @@ TEST_F(AnnouncerTest, DrainAnnouncesGracefulShutdownThenWithdrawsAndUndrainResto
   ASSERT_TRUE(a->drain(false).ok());
   EXPECT_EQ(a->status().drain(), "draining");
   a->tick(1001);  // drain_since is the wall clock: far behind, but the wait has not passed
-  EXPECT_THAT(speaker_.calls,
-              ElementsAre("announce 10.0.0.10/32 med 120 gshut", "announce fd00::10/128 med 110 gshut"));
+  EXPECT_THAT(speaker_.calls, ElementsAre("announce 10.0.0.10/32 med 120 gshut",
+                                          "announce fd00::10/128 med 110 gshut"));
   EXPECT_TRUE(prefix(a->status(), "10.0.0.10/32")->graceful_shutdown());
   const uint64_t later = a->status().drain_since_unix_ms() + 1000;
   a->tick(later);
@@ -284,7 +284,8 @@ TEST_F(AnnouncerTest, DrainAnnouncesGracefulShutdownThenWithdrawsAndUndrainResto
   speaker_.calls.clear();
   ASSERT_TRUE(a->undrain().ok());
   a->tick(later + 1);
-  EXPECT_THAT(speaker_.calls, ElementsAre("announce 10.0.0.10/32 med 20", "announce fd00::10/128 med 10"));
+  EXPECT_THAT(speaker_.calls,
+              ElementsAre("announce 10.0.0.10/32 med 20", "announce fd00::10/128 med 10"));
   EXPECT_EQ(a->status().drain(), "none");
 }
 
