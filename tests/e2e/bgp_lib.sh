@@ -6,13 +6,17 @@
 #   ns <P>cl   client    10.201.0.2   fd00:201::2    default route via rt
 #   ns <P>rt   router    10.201.0.1 / 10.200.0.254, fd00:201::1 / fd00:200::fe, BIRD 2, eBGP AS 65000
 #   ns <P>lbN  balancer  10.200.0.2N  fd00:200::2N   gobgpd (AS 65001) + xlb-agent, dsr or ipip
-#   ns <P>bN   backend   10.200.0.1N  fd00:200::1N   VIPs on lo, hold/echo server :9100
+#   ns <P>bN   backend   10.200.0.1N  fd00:200::1N   VIPs on lo, hold/echo server :9100 (VIP4,
+#                                                  VIP6) and :9200 (VIPG4)
 #   ns <P>sw   switch    bridge br0: one port per node (rt, lbN, bN)
 #
 # The client's packet to a VIP: cl -> rt (ECMP over the lbN next hops that BGP installed, hashed on
 # the 5-tuple) -> lbN (XDP: dsr MAC rewrite or ipip encapsulation, XDP_TX) -> bN (ipip: xlb-decap
 # strips the outer header); bN answers the client through rt.
 
+# A third VIP whose only job is the health-gate scenario (its checks fail on one host only): the
+# long-lived connections run through VIP4/VIP6, whose backends every host keeps seeing healthy.
+VIPG4=10.100.0.20
 RT4=10.200.0.254
 RT6=fd00:200::fe
 BGP_HOLD=3
@@ -74,13 +78,17 @@ bgp_topology() {
 		topo_backend_node "$i"
 		nsx "b$i" ip route add default via "$RT4"
 		nsx "b$i" ip -6 route add default via "$RT6"
-		nsx "b$i" socat "TCP6-LISTEN:9100,fork,reuseaddr,ipv6only=0" SYSTEM:"echo b$i; cat" \
-			>"$RUN_DIR/hold-b$i.log" 2>&1 &
-		E2E_BG_PIDS+=($!)
-		disown $!
+		nsx "b$i" ip addr add "$VIPG4/32" dev lo
+		local port
+		for port in 9100 9200; do
+			nsx "b$i" socat "TCP6-LISTEN:$port,fork,reuseaddr,ipv6only=0" SYSTEM:"echo b$i; cat" \
+				>"$RUN_DIR/hold-b$i-$port.log" 2>&1 &
+			E2E_BG_PIDS+=($!)
+			disown $!
+		done
 	done
 	for i in $(seq 1 "$nb"); do
-		wait_for 5 "hold server on b$i" nsx "b$i" sh -c "ss -ltn | grep -q ':9100 '"
+		wait_for 5 "hold servers on b$i" nsx "b$i" sh -c "ss -ltn | grep -q ':9100 ' && ss -ltn | grep -q ':9200 '"
 		[ "$BGP_MODE" = ipip ] && decap_attach "$i"
 	done
 	bird_start
@@ -148,6 +156,13 @@ vips:
     forwarding: $BGP_MODE
     health_check: {type: tcp, interval_ms: 100, timeout_ms: 100, fall: 2, rise: 2}
     backends: [{address: "$(be6 1)"}, {address: "$(be6 2)"}, {address: "$(be6 3)"}]
+  - name: gate4
+    address: $VIPG4
+    port: 9200
+    protocol: tcp
+    forwarding: $BGP_MODE
+    health_check: {type: tcp, interval_ms: 100, timeout_ms: 100, fall: 2, rise: 2}
+    backends: [{address: $(be4 1)}, {address: $(be4 2)}, {address: $(be4 3)}]
 EOF
 }
 
@@ -192,31 +207,32 @@ agent_start_lb() {
 	done
 }
 
-# nexthops FAMILY: the router's next hops for the VIP of FAMILY (4 or 6), sorted, one line.
+# nexthops FAMILY [VIP]: the router's next hops for VIP (default: VIP4 or VIP6 by FAMILY 4 or 6),
+# sorted, one line.
 nexthops() {
 	if [ "$1" = 6 ]; then
-		nsx rt ip -6 route show "$VIP6/128"
+		nsx rt ip -6 route show "${2:-$VIP6}/128"
 	else
-		nsx rt ip route show "$VIP4/32"
+		nsx rt ip route show "${2:-$VIP4}/32"
 	fi | grep -oE 'via [0-9a-f:.]+' | awk '{print $2}' | sort | tr '\n' ' ' | sed 's/ $//'
 }
 
-# want_nexthops FAMILY "N N ...": the router's next hops are exactly those balancers.
+# want_nexthops FAMILY "N N ..." [VIP]: the router's next hops are exactly those balancers.
 want_nexthops() {
-	local fam=$1 n want=()
+	local fam=$1 vip=${3:-} n want=()
 	for n in $2; do
 		if [ "$fam" = 6 ]; then want+=("$(lb6 "$n")"); else want+=("$(lb4 "$n")"); fi
 	done
-	[ "$(nexthops "$fam")" = "$(printf '%s\n' "${want[@]}" | sort | tr '\n' ' ' | sed 's/ $//')" ]
+	[ "$(nexthops "$fam" $vip)" = "$(printf '%s\n' "${want[@]}" | sort | tr '\n' ' ' | sed 's/ $//')" ]
 }
 
-# time_until_nexthops FAMILY "N ..." TIMEOUT_S: polls every 10 ms; prints the ms it took.
+# time_until_nexthops FAMILY "N ..." TIMEOUT_S [VIP]: polls every 10 ms; prints the ms it took.
 time_until_nexthops() {
-	local fam=$1 set=$2 timeout=$3 t0
+	local fam=$1 set=$2 timeout=$3 vip=${4:-} t0
 	t0=$(now_ms)
 	local deadline=$((SECONDS + timeout))
-	until want_nexthops "$fam" "$set"; do
-		[ "$SECONDS" -lt "$deadline" ] || fail "router next hops for IPv$fam are '$(nexthops "$fam")' after ${timeout}s, want lb $set"
+	until want_nexthops "$fam" "$set" $vip; do
+		[ "$SECONDS" -lt "$deadline" ] || fail "router next hops for ${vip:-IPv$fam VIP} are '$(nexthops "$fam" $vip)' after ${timeout}s, want lb $set"
 		sleep 0.01
 	done
 	echo $(($(now_ms) - t0))

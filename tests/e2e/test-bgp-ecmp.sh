@@ -11,8 +11,8 @@
 #   three next hops per VIP, every balancer forwards;
 #   a fourth balancer joins (4 next hops);
 #   lb2 drained (graceful shutdown, then withdrawn): out of the ECMP set, its counters stop;
-#   health gate: lb1 loses its IPv4 backends (only its own checks fail): it withdraws the IPv4 VIP
-#     alone, and announces it again when they recover;
+#   health gate: lb1 loses the backends of a third VIP (only its own checks fail): it withdraws
+#     that VIP's address alone, and announces it again when they recover;
 #   lb3's agent SIGKILLed: the routes stay (gobgpd keeps them) and its data plane forwards; the
 #     restarted agent withdraws nothing; then lb3's gobgpd is SIGKILLed: measured withdraw;
 #   lb4's link silently dropped: moved within hold time + 0.5 s;
@@ -28,6 +28,7 @@ N6=100
 test_converged() {
 	time_until_nexthops 4 "1 2 3" 30 >/dev/null
 	time_until_nexthops 6 "1 2 3" 30 >/dev/null
+	time_until_nexthops 4 "1 2 3" 30 "$VIPG4" >/dev/null
 	log "router: 3 next hops for $VIP4 and $VIP6 (IPv4 $(nexthops 4); IPv6 $(nexthops 6))"
 	lbctl_n 1 bgp status
 	lbctl_n 1 -o json bgp status >"$RUN_DIR/status.json"
@@ -170,17 +171,23 @@ test_drain() {
 }
 
 test_health_gate() {
-	# Only lb1's checks of the IPv4 backends fail (its probes are dropped); the data path and every
-	# other host see healthy backends.
+	# Only lb1's checks of gate4's backends fail (its probes to :9200 are dropped): the backends are
+	# fine and every other host sees them up. lb1 withdraws gate4's address alone; VIP4 and VIP6 on
+	# the same hosts and backends (checked on :9100) stay announced by all.
+	time_until_nexthops 4 "1 2 3 4" 10 "$VIPG4" >/dev/null
+	local greet
+	greet=$(nsx cl timeout 3 bash -c "exec 3<>/dev/tcp/$VIPG4/9200 && read -r b <&3 && echo \$b")
+	[[ "$greet" =~ ^b[0-9]$ ]] || fail "gate4 ($VIPG4:9200) does not answer: '$greet'"
 	events_start_lb 1
 	nsx lb1 nft add table inet xlbt_gate
 	nsx lb1 nft add chain inet xlbt_gate out '{ type filter hook output priority 0; }'
-	nsx lb1 nft add rule inet xlbt_gate out ip daddr 10.200.0.0/24 tcp dport 9100 drop
+	nsx lb1 nft add rule inet xlbt_gate out ip daddr 10.200.0.0/24 tcp dport 9200 drop
 	local ms t_start t_fib t_down
 	t_start=$(now_ms)
-	ms=$(time_until_nexthops 4 "2 3 4" 10)
+	ms=$(time_until_nexthops 4 "2 3 4" 10 "$VIPG4")
 	t_fib=$((t_start + ms))
-	want_nexthops 6 "1 2 3 4" || fail "lb1 withdrew the IPv6 VIP too: $(nexthops 6)"
+	want_nexthops 4 "1 2 3 4" && want_nexthops 6 "1 2 3 4" ||
+		fail "lb1 withdrew more than gate4: IPv4 VIP $(nexthops 4), IPv6 VIP $(nexthops 6)"
 	t_down=$(python3 -c '
 import json, sys
 last = 0
@@ -191,12 +198,12 @@ for line in open(sys.argv[1]):
 print(last)' "$RUN_DIR/lb1/events.json")
 	[ "$t_down" -gt 0 ] || fail "no backend-down event from lb1"
 	grep -q KIND_BGP_WITHDRAWN "$RUN_DIR/lb1/events.json" || fail "no bgp-withdrawn event from lb1"
-	log "FIGURE health gate: last IPv4 backend down on lb1 -> router without lb1 for $VIP4 after $((t_fib - t_down)) ms (at most; polled every 10 ms); IPv6 untouched"
-	lbctl_n 1 bgp status | grep "$VIP4/32" | grep -q "0 of 3 backends healthy" ||
+	log "FIGURE health gate: last gate4 backend down on lb1 -> router without lb1 for $VIPG4 after $((t_fib - t_down)) ms (at most; polled every 10 ms); the other VIPs untouched"
+	lbctl_n 1 bgp status | grep "$VIPG4/32" | grep -q "0 of 3 backends healthy" ||
 		fail "lbctl bgp status on lb1 does not say why: $(lbctl_n 1 bgp status)"
 	nsx lb1 nft delete table inet xlbt_gate
-	ms=$(time_until_nexthops 4 "1 2 3 4" 10)
-	log "lb1's IPv4 backends up again: announced again after ${ms} ms"
+	ms=$(time_until_nexthops 4 "1 2 3 4" 10 "$VIPG4")
+	log "lb1's gate4 backends up again: announced again after ${ms} ms (announce_delay_ms 1000)"
 	events_stop
 	flows_alive
 }
