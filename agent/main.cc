@@ -214,7 +214,10 @@ int run(const Options& opts) {
   // Never stopped with a withdraw: gobgpd keeps announcing while the agent restarts.
   xlb::bgp::GoBgpSpeaker speaker(opts.bgp_api);
   xlb::bgp::Announcer::Options bgp_opts;
-  if (!opts.state_dir.empty()) bgp_opts.drain_file = opts.state_dir + "/bgp-drain";
+  if (!opts.state_dir.empty()) {
+    bgp_opts.drain_file = opts.state_dir + "/bgp-drain";
+    bgp_opts.active_file = opts.state_dir + "/bgp-active";
+  }
   xlb::bgp::Announcer announcer(
       speaker,
       xlb::bgp::stateGateInput(state, !opts.no_attach),

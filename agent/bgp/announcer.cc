@@ -96,6 +96,21 @@ void Announcer::tickLocked(uint64_t now_ms) {
     if (configured_) {
       spdlog::info("bgp: the config has no bgp section any more: withdrawing every VIP");
       withdrawAllLocked(now_ms, "bgp section removed from the config");
+      markActiveLocked(false);
+    } else if (!checked_leftovers_) {
+      checked_leftovers_ = true;
+      std::ifstream marker(options_.active_file);
+      if (options_.active_file.empty() || !marker) {
+        // No earlier agent of this host announced: leave the daemon alone.
+      } else if (auto routes = speaker_.listRoutes(); routes.ok() && !routes->empty()) {
+        spdlog::info("bgp: no bgp section, but gobgpd at {} originates {} routes: withdrawing them",
+                     speaker_.address(), routes->size());
+        daemon_routes_ = std::move(*routes);
+        withdrawAllLocked(now_ms, "no bgp section in the config");
+        markActiveLocked(false);
+      } else if (routes.ok()) {
+        markActiveLocked(false);
+      }
     }
     configured_ = false;
     prefixes_.clear();
@@ -104,6 +119,8 @@ void Announcer::tickLocked(uint64_t now_ms) {
     return;
   }
   configured_ = true;
+  checked_leftovers_ = true;
+  markActiveLocked(true);
   settings_ = in.config->bgp();
   check_interval_ms_ = config::bgpCheckIntervalMs(settings_);
   if (drain_ == Drain::kDraining && now_ms >= drain_since_ms_ + config::bgpDrainWaitMs(settings_)) {
@@ -404,6 +421,21 @@ void Announcer::saveDrainLocked() {
     }
   }
   std::rename(tmp.c_str(), options_.drain_file.c_str());
+}
+
+void Announcer::markActiveLocked(bool active) {
+  if (options_.active_file.empty() || (active && active_marked_)) return;
+  if (active) {
+    std::ofstream f(options_.active_file, std::ios::trunc);
+    f << "bgp section in effect; gobgpd originates this host's VIPs\n";
+    if (!f) {
+      spdlog::warn("bgp: cannot write {}", options_.active_file);
+      return;
+    }
+  } else {
+    std::remove(options_.active_file.c_str());
+  }
+  active_marked_ = active;
 }
 
 void Announcer::loadDrain() {

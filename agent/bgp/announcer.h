@@ -37,6 +37,9 @@ class Announcer {
     std::chrono::milliseconds resync{2000};
     // Drain state survives an agent restart in this file ("" = not persisted).
     std::string drain_file;
+    // Exists while a bgp section is in effect: an agent that starts without one withdraws what
+    // gobgpd still originates only when this file says an earlier agent announced ("" = never).
+    std::string active_file;
   };
 
   Announcer(Speaker& speaker, InputFn input, EventFn publish, Options options);
@@ -80,6 +83,7 @@ class Announcer {
   void publishLocked(v1::Event::Kind kind, const std::vector<v1::VipKey>& vips,
                      const std::string& message, uint64_t now_ms);
   void saveDrainLocked();
+  void markActiveLocked(bool active);
   // Publishes status() and the counters for readers (end of every round, drain, undrain).
   void publishSnapshotLocked();
   v1::BgpStatus buildStatusLocked() const;
@@ -99,6 +103,11 @@ class Announcer {
   std::thread thread_;
 
   bool configured_ = false;
+  // Without a bgp section, the first round still withdraws what gobgpd originates when
+  // Options::active_file says a previous agent announced; a daemon that is not there is not an
+  // error then.
+  bool checked_leftovers_ = false;
+  bool active_marked_ = false;
   v1::BgpSettings settings_;
   std::string settings_bytes_;  // last pushed to the daemon
   bool connected_ = false;

@@ -158,7 +158,13 @@ apipb::Peer toPeer(const v1::BgpPeer& p) {
 
 GoBgpSpeaker::GoBgpSpeaker(std::string target, std::chrono::milliseconds deadline)
     : target_(std::move(target)), deadline_(deadline) {
-  channel_ = grpc::CreateChannel(target_, grpc::InsecureChannelCredentials());
+  // A restarted gobgpd must be found again within a few seconds, not after gRPC's default
+  // reconnect back-off (up to 120 s).
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 200);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  channel_ = grpc::CreateCustomChannel(target_, grpc::InsecureChannelCredentials(), args);
   stub_ = std::make_unique<Stub>();
   stub_->api = apipb::GobgpApi::NewStub(channel_);
 }

@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -335,6 +336,43 @@ TEST_F(AnnouncerTest, NewAttributesAreOneUpdateNotAWithdraw) {
   EXPECT_THAT(speaker_.routes.at("10.0.0.10/32").communities,
               ElementsAre(0xfde90001u, 0xfde90002u, 0xfde90009u));
   EXPECT_THAT(events_.back().message(), HasSubstr("re-announced fd00::10/128 med 33"));
+}
+
+TEST_F(AnnouncerTest, StartWithoutBgpWithdrawsWhatAnEarlierAgentLeft) {
+  const std::string marker = ::testing::TempDir() + "bgp-active-test";
+  Announcer::Options opts;
+  opts.active_file = marker;
+  {
+    Announcer earlier(
+        speaker_, [this] { return in_; }, nullptr, opts);
+    earlier.tick(500);  // announces, marks the host as announcing
+  }
+  ASSERT_TRUE(std::ifstream(marker).good());
+  speaker_.calls.clear();
+  auto no_bgp = std::make_shared<v1::Config>(*in_.config);
+  no_bgp->clear_bgp();
+  in_.config = no_bgp;
+  // Another agent without the marker leaves gobgpd alone (e.g. a test agent on a host that runs
+  // gobgpd for its real one).
+  Announcer stranger(
+      speaker_, [this] { return in_; }, nullptr, Announcer::Options{});
+  stranger.tick(900);
+  EXPECT_THAT(speaker_.calls, IsEmpty());
+  Announcer a(
+      speaker_, [this] { return in_; }, nullptr, opts);
+  a.tick(1000);
+  EXPECT_THAT(speaker_.calls, ElementsAre("withdraw 10.0.0.10/32", "withdraw fd00::10/128"));
+  EXPECT_FALSE(std::ifstream(marker).good());
+  a.tick(1100);  // checked once
+  EXPECT_EQ(speaker_.calls.size(), 2u);
+  // No daemon at all: nothing to do, no error reported.
+  FakeSpeaker none;
+  none.up = false;
+  Announcer b(
+      none, [this] { return in_; }, nullptr, Announcer::Options{});
+  b.tick(1000);
+  EXPECT_FALSE(b.status().configured());
+  EXPECT_EQ(b.status().daemon_error(), "");
 }
 
 TEST_F(AnnouncerTest, MetricsAreStrictExpositionAndEmptyWithoutBgp) {
