@@ -4,6 +4,8 @@ BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
+# golang-github-osrg-gobgp-dev: GoBGP's API .proto files (the agent's gobgpd client is generated from
+# them); gobgpd, bird2, nftables: e2e_bgp_ecmp_* (balancers' BGP speaker, router, fault injection).
 DEB_PACKAGES := build-essential cmake pkg-config clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
 	libgrpc++-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev libabsl-dev \
 	libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libspdlog-dev libfmt-dev libyaml-cpp-dev \
