@@ -30,10 +30,11 @@ test_converged() {
 	time_until_nexthops 6 "1 2 3" 30 >/dev/null
 	time_until_nexthops 4 "1 2 3" 30 "$VIPG4" >/dev/null
 	log "router: 3 next hops for $VIP4 and $VIP6 (IPv4 $(nexthops 4); IPv6 $(nexthops 6))"
+	# Sessions are polled every 500 ms: the status may lag the router by that much.
+	wait_for 5 "lb1's lbctl bgp status showing both sessions established" sh -c \
+		"'$LBCTL_BIN' --server unix://$(lbsock 1) -o json bgp status | grep -c '\"session_state\": \"established\"' | grep -qx 2"
 	lbctl_n 1 bgp status
 	lbctl_n 1 -o json bgp status >"$RUN_DIR/status.json"
-	[ "$(json_field "$RUN_DIR/status.json" peers.0.session_state)" = established ] ||
-		fail "lbctl bgp status: peer 0 is not established"
 	[ "$(json_field "$RUN_DIR/status.json" prefixes.0.announced)" = true ] ||
 		fail "lbctl bgp status: $VIP4/32 is not announced"
 	nsx lb1 curl -sf --max-time 5 http://127.0.0.1:9440/metrics >"$RUN_DIR/metrics.txt" ||
