@@ -19,6 +19,7 @@
 #include "api/service.h"
 #include "bgp/announcer.h"
 #include "bgp/gobgp_speaker.h"
+#include "bgp/state_waker.h"
 #include "config/validate.h"
 #include "config/yaml.h"
 #include "dataplane/bpf_contents.h"
@@ -223,6 +224,8 @@ int run(const Options& opts) {
       xlb::bgp::stateGateInput(state, !opts.no_attach),
       [&state](const xlb::v1::Event& e) { state.events().publish(e); }, bgp_opts);
   announcer.start();
+  // Health transitions and config changes reach the gate at once, not at its next interval.
+  xlb::bgp::StateWaker bgp_waker(state.events(), announcer);
 
   // Prometheus /metrics (README "Metrics"): each scrape gathers through inspect::gatherStats, as
   // GetStats does.

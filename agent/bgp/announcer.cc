@@ -80,6 +80,14 @@ void Announcer::tick(uint64_t now_ms) {
   tickLocked(now_ms);
 }
 
+void Announcer::wake() {
+  {
+    std::lock_guard lock(mu_);
+    wake_ = true;
+  }
+  cv_.notify_all();
+}
+
 void Announcer::publishSnapshotLocked() {
   auto snap = std::make_shared<Snapshot>();
   snap->status = buildStatusLocked();

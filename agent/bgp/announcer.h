@@ -50,6 +50,8 @@ class Announcer {
   void stop();
   // One round at `now_ms` (unix ms): the thread's body; tests call it with their own clock.
   void tick(uint64_t now_ms);
+  // Runs a round now instead of at the next interval (State changed: see StateWaker).
+  void wake();
 
   // Host drain. FAILED_PRECONDITION without a bgp section. With `wait`, returns once everything
   // is withdrawn (DEADLINE_EXCEEDED if that takes longer than drain_wait_ms + 10 s).

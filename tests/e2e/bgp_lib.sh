@@ -137,7 +137,6 @@ bgp:
   local_asn: 65001
   router_id: $(lb4 "$n")
   drain_wait_ms: 1500
-  check_interval_ms: 20
   peers:
     - {address: $RT4, asn: 65000, hold_time_s: $BGP_HOLD}
     - {address: "$RT6", asn: 65000, hold_time_s: $BGP_HOLD}
