@@ -15,9 +15,13 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "api/bgp_service.h"
 #include "api/inspect.h"
 #include "api/server.h"
 #include "api/service.h"
+#include "bgp/announcer.h"
+#include "bgp/gobgp_speaker.h"
+#include "bgp/state_waker.h"
 #include "config/validate.h"
 #include "config/yaml.h"
 #include "dataplane/bpf_contents.h"
@@ -69,6 +73,8 @@ struct Options {
   std::string metrics_listen = "127.0.0.1:9440";
   std::string state_dir = "/var/lib/xlb";
   bool config_overrides_state = false;
+  // gobgpd's API (README "Running several load balancers"); used when the config has a bgp section.
+  std::string bgp_api = "unix:///run/xlb/gobgpd.sock";
 };
 
 int run(const Options& opts) {
@@ -209,6 +215,23 @@ int run(const Options& opts) {
   }
   nat_collector.start();
 
+  // BGP announcements through gobgpd (README "Running several load balancers"): started once the
+  // program is attached and the config applied, so a VIP is never announced before it forwards.
+  // Never stopped with a withdraw: gobgpd keeps announcing while the agent restarts.
+  xlb::bgp::GoBgpSpeaker speaker(opts.bgp_api);
+  xlb::bgp::Announcer::Options bgp_opts;
+  if (!opts.state_dir.empty()) {
+    bgp_opts.drain_file = opts.state_dir + "/bgp-drain";
+    bgp_opts.active_file = opts.state_dir + "/bgp-active";
+  }
+  xlb::bgp::Announcer announcer(
+      speaker,
+      xlb::bgp::stateGateInput(state, !opts.no_attach),
+      [&state](const xlb::v1::Event& e) { state.events().publish(e); }, bgp_opts);
+  announcer.start();
+  // Health transitions and config changes reach the gate at once, not at its next interval.
+  xlb::bgp::StateWaker bgp_waker(state.events(), announcer);
+
   // Prometheus /metrics (README "Metrics"): each scrape gathers through inspect::gatherStats, as
   // GetStats does.
   // A port that cannot be bound is logged, not fatal: forwarding must not depend on observability.
@@ -217,15 +240,15 @@ int run(const Options& opts) {
     // The program this agent loaded (an upgrade replaces it in the pinned link: the id changes).
     std::optional<uint32_t> program_id;
     if (auto id = xlb::dataplane::programId((*dataplane)->programFd()); id.ok()) program_id = *id;
-    auto render = [&state, &dp = **dataplane, program_id,
-                   &nat_collector]() -> absl::StatusOr<std::string> {
+    auto render = [&state, &dp = **dataplane, program_id, &nat_collector,
+                   &announcer]() -> absl::StatusOr<std::string> {
       xlb::metrics::AgentInfo agent;
       agent.version = xlb::metrics::agentVersion();
       agent.program_id = program_id;
       agent.apply = state.applyStats();
       auto in = xlb::metrics::collectMetrics(state, dp, std::move(agent), &nat_collector);
       if (!in.ok()) return in.status();
-      return xlb::metrics::renderMetrics(*in);
+      return xlb::metrics::renderMetrics(*in) + announcer.renderMetrics();
     };
     auto started = xlb::metrics::MetricsServer::start(opts.metrics_listen, render);
     if (started.ok()) {
@@ -237,12 +260,14 @@ int run(const Options& opts) {
     }
   }
 
+
   xlb::api::BalancerService service(state, **dataplane, opts.api.limits);
   service.setNatCollector(&nat_collector);
   // Flow-table and per-packet inspection (lbctl flows / lbctl explain), NAT connections (lbctl nat).
   xlb::api::InspectorService inspector(state, **dataplane);
   inspector.setNatCollector(&nat_collector);
-  auto server = xlb::api::startServer(opts.api, {&service, &inspector});
+  xlb::api::BgpService bgp_service(announcer);
+  auto server = xlb::api::startServer(opts.api, {&service, &inspector, &bgp_service});
   if (!server.ok()) {
     spdlog::critical("agent: gRPC: {}", std::string(server.status().message()));
     return kExitFailure;
@@ -280,6 +305,7 @@ int run(const Options& opts) {
   (*server)->Wait();
   waiter.join();
   if (metrics) metrics->stop();
+  announcer.stop();  // no withdraw: gobgpd keeps announcing while no agent runs
   notifier.stopWatchdog();
   if (persister) persister->stop();  // final save
   reconciler.stop();
@@ -418,6 +444,9 @@ int main(int argc, char** argv) {
                "Apply --config at start-up even when a saved state exists");
   app.add_option("--metrics-listen", opts.metrics_listen,
                  "Prometheus /metrics address (ADDR:PORT, [v6]:PORT; \"\" disables)")
+      ->capture_default_str();
+  app.add_option("--bgp-api", opts.bgp_api,
+                 "gobgpd's gRPC API (unix:///path.sock), used when the config has a bgp section")
       ->capture_default_str();
   app.add_option("--log-level", opts.log_level, "trace, debug, info, warn, error, critical")
       ->capture_default_str()

@@ -27,6 +27,7 @@ void addTopCommand(CLI::App& app, CommandContext& ctx);       // top.cc
 void addFlowsCommand(CLI::App& app, CommandContext& ctx);     // flows.cc
 void addExplainCommand(CLI::App& app, CommandContext& ctx);   // explain.cc
 void addNatCommands(CLI::App& app, CommandContext& ctx);      // nat.cc (nat list, nat flush)
+void addBgpCommands(CLI::App& app, CommandContext& ctx);      // bgp.cc (bgp status, drain, undrain)
 
 // Shared by vip/backend: prints a Vip returned by a mutation as a table or JSON.
 void printVip(const xlb::v1::Vip& vip, OutputFormat format);

@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   addFlowsCommand(app, ctx);
   addExplainCommand(app, ctx);
   addNatCommands(app, ctx);
+  addBgpCommands(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -46,6 +46,8 @@ service starts with no VIPs and attached to no interface; choose the NIC in
 # maintainer scripts need addgroup and deb-systemd-helper/-invoke.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser, init-system-helpers")
+# BGP announcements of the VIPs (config section bgp:, xlb-bgp.service) run through Debian's gobgpd.
+set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "gobgpd")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     ${CMAKE_SOURCE_DIR}/deploy/debian/postinst ${CMAKE_SOURCE_DIR}/deploy/debian/prerm
     ${CMAKE_SOURCE_DIR}/deploy/debian/postrm ${CMAKE_SOURCE_DIR}/deploy/debian/conffiles)

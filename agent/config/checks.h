@@ -56,6 +56,10 @@ void checkRange(Errors& errors, absl::string_view path, uint64_t value, uint64_t
 void checkNatVip(Errors& errors, const v1::Vip& vip, absl::string_view path);
 void checkNatConfig(Errors& errors, const v1::Config& config);
 
+// BGP rules (bgp.cc): a VIP's bgp (communities, min_healthy_backends); the config's bgp section.
+void checkBgpVip(Errors& errors, const v1::Vip& vip, absl::string_view path);
+void checkBgpConfig(Errors& errors, const v1::Config& config);
+
 // The port a backend is reached on: its own, or the VIP's when it has none (0).
 inline uint32_t effectivePort(const v1::Vip& vip, const v1::Backend& backend) {
   return backend.port() != 0 ? backend.port() : vip.port();

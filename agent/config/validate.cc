@@ -341,6 +341,7 @@ void checkVip(Errors& errors, const v1::Vip& vip, absl::string_view path) {
     }
   }
   internal::checkNatVip(errors, vip, path);
+  internal::checkBgpVip(errors, vip, path);
 
   const uint64_t n = static_cast<uint64_t>(vip.backends_size());
   if (n > Capacity::kMaxBackends) {
@@ -533,6 +534,7 @@ absl::Status validateConfig(const v1::Config& config, const Capacity& capacity) 
   }
   checkBackendsAreNotVips(errors, config);
   internal::checkNatConfig(errors, config);
+  internal::checkBgpConfig(errors, config);
   checkVlanIds(errors, config);
   if (static_cast<uint64_t>(config.vips_size()) > capacity.vips) {
     errors.exhausted("vips", absl::StrCat(config.vips_size(),

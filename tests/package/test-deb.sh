@@ -41,6 +41,8 @@ expected_files=(
 	./usr/sbin/xlb-decap
 	./usr/bin/lbctl
 	./usr/lib/systemd/system/xlb-agent.service
+	./usr/lib/systemd/system/xlb-bgp.service
+	./usr/lib/systemd/system/xlb-bgp-withdraw.service
 	./usr/share/doc/xlb/examples/xlb.yaml
 	./etc/xlb/xlb.yaml
 	./etc/default/xlb-agent

@@ -81,15 +81,17 @@ TEST(ConfigYamlTest, TypeErrorsNameThePath) {
             "vips[0].address: expected a string, got a list (line 2, column 14)");
   EXPECT_EQ(
       parseError("- a\n"),
-      "config: expected a mapping with keys vips, encap, vlan_ids, snat_pool (line 1, column 1)");
+      "config: expected a mapping with keys vips, encap, vlan_ids, snat_pool, bgp (line 1, "
+      "column 1)");
 }
 
 TEST(ConfigYamlTest, UnknownFieldsAreErrorsAndAllAreReported) {
   EXPECT_EQ(parseError("vips:\n  - address: 10.0.0.1\n    bakends: []\nencp: {}\n"),
             "vips[0].bakends: unknown field (known: name, address, port, protocol, algorithm, "
             "forwarding, maglev_table_size, backends, source_hash_include_port, health_check, "
-            "all_down_policy, snat_pool, nat_timeouts) (line 3, column 5)\n"
-            "encp: unknown field (known: vips, encap, vlan_ids, snat_pool) (line 4, column 1)");
+            "all_down_policy, snat_pool, nat_timeouts, bgp) (line 3, column 5)\n"
+            "encp: unknown field (known: vips, encap, vlan_ids, snat_pool, bgp) (line 4, column "
+            "1)");
 }
 
 TEST(ConfigYamlTest, SyntaxErrorsKeepLineAndColumn) {
