@@ -553,39 +553,11 @@ absl::Status BpfDataplane::setOpenFlows(uint32_t backend_id, uint64_t count) {
   return mapUpdate(bpf_map__fd(skel_->maps.xlb_be_conns), "xlb_be_conns", &backend_id, &count);
 }
 
-template <typename Value>
-absl::Status scanFlowKeyedMap(int fd, const char* name, uint32_t chunk,
-                              const std::function<void(const xlb_flow_key&, const Value&)>& fn) {
-  std::vector<xlb_flow_key> keys(chunk);
-  std::vector<Value> vals(chunk);
-  // Hash-map batches resume at a bucket index; the token is opaque to us (8 bytes is enough).
-  uint64_t in_batch = 0, out_batch = 0;
-  bool first = true;
-  for (;;) {
-    uint32_t count = chunk;
-    int err = bpf_map_lookup_batch(fd, first ? nullptr : &in_batch, &out_batch, keys.data(),
-                                   vals.data(), &count, nullptr);
-    if (err == -ENOSPC && count == 0) {
-      // One bucket holds more entries than the buffer: grow it and retry the same position.
-      chunk *= 2;
-      keys.resize(chunk);
-      vals.resize(chunk);
-      continue;
-    }
-    if (err && err != -ENOENT) return errnoStatus(absl::StrCat("read map ", name), err);
-    for (uint32_t i = 0; i < count; ++i) fn(keys[i], vals[i]);
-    if (err == -ENOENT) break;  // end of the table (count may still carry the last entries)
-    first = false;
-    in_batch = out_batch;
-  }
-  return absl::OkStatus();
-}
-
 namespace {
 
 absl::Status scanFlowMap(int fd, const char* name, uint32_t chunk,
                          const std::function<void(const xlb_flow_key&, const xlb_flow_value&)>& fn) {
-  return scanFlowKeyedMap<xlb_flow_value>(fd, name, chunk, fn);
+  return scanHashMap<xlb_flow_key, xlb_flow_value>(fd, name, chunk, fn);
 }
 
 }  // namespace

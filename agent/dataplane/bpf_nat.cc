@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/errors.h"
 #include "dataplane/bpf_dataplane.h"
+#include "dataplane/bpf_scan.h"
 #include "dataplane/nat_layout.h"
 #include "xlb_balancer.skel.h"
 
@@ -30,33 +31,6 @@ absl::Status update(int fd, absl::string_view name, const void* key, const void*
 }
 
 constexpr uint32_t kNatBatch = 4096;  // entries per batched syscall (as kFlowBatch)
-
-// Reads one NAT map in batches of kNatBatch entries (more when one bucket holds more).
-template <typename Key, typename Value>
-absl::Status scanNatMap(int fd, const char* name,
-                        const std::function<void(const Key&, const Value&)>& fn) {
-  uint32_t chunk = kNatBatch;
-  std::vector<Key> keys(chunk);
-  std::vector<Value> vals(chunk);
-  uint64_t in_batch = 0, out_batch = 0;  // opaque resume token (a bucket index)
-  bool first = true;
-  for (;;) {
-    uint32_t count = chunk;
-    int err = bpf_map_lookup_batch(fd, first ? nullptr : &in_batch, &out_batch, keys.data(),
-                                   vals.data(), &count, nullptr);
-    if (err == -ENOSPC && count == 0) {
-      chunk *= 2;
-      keys.resize(chunk);
-      vals.resize(chunk);
-      continue;
-    }
-    if (err && err != -ENOENT) return errnoStatus(absl::StrCat("read map ", name), err);
-    for (uint32_t i = 0; i < count; ++i) fn(keys[i], vals[i]);
-    if (err == -ENOENT) return absl::OkStatus();
-    first = false;
-    in_batch = out_batch;
-  }
-}
 
 // Deletes keys of one NAT map in order, in batches; keys already gone are skipped.
 template <typename Key>
@@ -163,13 +137,13 @@ absl::Status BpfDataplane::deleteNatEndpoint(const xlb_nat_ep& ep) {
 }
 
 absl::Status BpfDataplane::forEachNat(const NatVisitor& fn) {
-  if (auto st = scanNatMap<xlb_nat4_key, xlb_nat4_value>(
-          bpf_map__fd(skel_->maps.xlb_nat4), "xlb_nat4",
+  if (auto st = scanHashMap<xlb_nat4_key, xlb_nat4_value>(
+          bpf_map__fd(skel_->maps.xlb_nat4), "xlb_nat4", kNatBatch,
           [&fn](const xlb_nat4_key& k, const xlb_nat4_value& v) { fn(natWideKey(k), natWide(v)); });
       !st.ok())
     return st;
-  return scanNatMap<xlb_flow_key, xlb_nat6_value>(
-      bpf_map__fd(skel_->maps.xlb_nat6), "xlb_nat6",
+  return scanHashMap<xlb_flow_key, xlb_nat6_value>(
+      bpf_map__fd(skel_->maps.xlb_nat6), "xlb_nat6", kNatBatch,
       [&fn](const xlb_flow_key& k, const xlb_nat6_value& v) { fn(k, natWide(v)); });
 }
 
