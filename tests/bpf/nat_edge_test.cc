@@ -233,23 +233,14 @@ Bytes icmpFrame(const char* dmac, const char* smac, const std::string& src, cons
   b[3] = static_cast<uint8_t>(c);
   PacketBuilder p;
   p.eth(dmac, smac);
-  if (v6)
-    p.ipv6(src, dst);
-  else
-    p.ipv4(src, dst);
-  return p.rawL4(v6 ? kIcmp6 : kIcmp, b).build();
+  return ipOf(p, src, dst).rawL4(v6 ? kIcmp6 : kIcmp, b).build();
 }
 
 // The quoted packet: src:sport -> dst:dport (TCP ACK with 32 bytes, or UDP with 16), `keep` bytes.
 Bytes quote(const std::string& src, uint16_t sport, const std::string& dst, uint16_t dport,
             uint8_t proto, size_t keep = 0) {
-  bool v6 = false;
-  parseAddr(src, &v6);
   PacketBuilder p;
-  if (v6)
-    p.ipv6(src, dst);
-  else
-    p.ipv4(src, dst);
+  ipOf(p, src, dst);
   if (proto == kTcp)
     p.tcp(sport, dport, kAck).payload(Bytes(32, 0x5a));
   else

@@ -143,29 +143,23 @@ void check(const Fixture& f) {
   }
 }
 
-Bytes tcpFrame(const char* dmac, const char* smac, const std::string& src, const std::string& dst,
-               uint16_t sport, uint16_t dport, uint8_t flags) {
+PacketBuilder& ipOf(PacketBuilder& p, const std::string& src, const std::string& dst) {
   bool v6 = false;
   parseAddr(src, &v6);
+  return v6 ? p.ipv6(src, dst) : p.ipv4(src, dst);
+}
+
+Bytes tcpFrame(const char* dmac, const char* smac, const std::string& src, const std::string& dst,
+               uint16_t sport, uint16_t dport, uint8_t flags) {
   PacketBuilder p;
   p.eth(dmac, smac);
-  if (v6)
-    p.ipv6(src, dst);
-  else
-    p.ipv4(src, dst);
-  return p.tcp(sport, dport, flags).payload(Bytes(13, 0x61)).build();
+  return ipOf(p, src, dst).tcp(sport, dport, flags).payload(Bytes(13, 0x61)).build();
 }
 Bytes udpFrame(const char* dmac, const char* smac, const std::string& src, const std::string& dst,
                uint16_t sport, uint16_t dport) {
-  bool v6 = false;
-  parseAddr(src, &v6);
   PacketBuilder p;
   p.eth(dmac, smac);
-  if (v6)
-    p.ipv6(src, dst);
-  else
-    p.ipv4(src, dst);
-  return p.udp(sport, dport).payload(Bytes(11, 0x7e)).build();
+  return ipOf(p, src, dst).udp(sport, dport).payload(Bytes(11, 0x7e)).build();
 }
 
 xlb_flow_key key(const std::string& src, const std::string& dst, uint16_t sport, uint16_t dport,

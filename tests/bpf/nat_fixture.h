@@ -64,6 +64,9 @@ struct Fixture {
 // action's counter, f.stat, and f.drop and no other drop reason.
 void check(const Fixture& f);
 
+// Appends the IP header for src -> dst, IPv4 or IPv6 by src's family; returns p.
+PacketBuilder& ipOf(PacketBuilder& p, const std::string& src, const std::string& dst);
+
 // Frames: client side (client MAC -> LB), backend side (backend MAC -> LB), and what leaves.
 Bytes tcpFrame(const char* dmac, const char* smac, const std::string& src, const std::string& dst,
                uint16_t sport, uint16_t dport, uint8_t flags);
