@@ -195,6 +195,8 @@ absl::Status BpfDataplane::load(const BpfOptions& opts) {
   skel_ = xlb_balancer__open();
   if (!skel_) return errnoStatus("open BPF object xlb_balancer", errno);
 
+  if (const struct bpf_map* inner = bpf_map__inner_map(skel_->maps.xlb_tables))
+    table_flags_ = bpf_map__map_flags(inner);
   flow_table_size_ = opts.flow_table_size;
   nat_table_size_ = opts.nat_table_size;
   prot_table_size_ = opts.protected_flow_table_size ? opts.protected_flow_table_size

@@ -135,6 +135,9 @@ class BpfDataplane final : public Dataplane {
   int ncpus_ = 1;
   // The shared empty selection table that removed VIPs' slots point at (bpf_tables.cc).
   absl::StatusOr<int> emptyTableFd();
+  // Map flags of a new selection table: the inner-map template's (the outer map takes no other;
+  // read before load, when libbpf frees the template).
+  uint32_t table_flags_ = 0;
   int empty_table_fd_ = -1;
   absl::Status vipIdOk(uint32_t id) const;
   absl::Status backendIdOk(uint32_t id) const;

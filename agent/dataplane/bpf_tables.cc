@@ -8,12 +8,16 @@
 // Deletions go through the batch too: a removed VIP's slot points at one shared empty table
 // (slot 0 = 0, which the data plane reads as "no table"), because BPF_MAP_DELETE_BATCH is not
 // supported on ARRAY_OF_MAPS and each single delete pays its own grace period.
+// A new table is filled through its pages (the template is BPF_F_MMAPABLE): one batched write per
+// slot cost ~2 s for 10,000 tables of 1,021 slots, the copy ~0.05 s.
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <set>
 #include <vector>
 
@@ -37,13 +41,32 @@ class FdSet {
   std::vector<int> fds_;
 };
 
-absl::StatusOr<int> createTable(std::span<const uint32_t> table) {
+absl::StatusOr<int> createSelectionTable(std::span<const uint32_t> table, uint32_t flags) {
   const uint32_t n = static_cast<uint32_t>(table.size()) + 1;
-  LIBBPF_OPTS(bpf_map_create_opts, copts, .map_flags = BPF_F_INNER_MAP);
+  LIBBPF_OPTS(bpf_map_create_opts, copts, .map_flags = flags);
   int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, table.empty() ? "xlb_tbl_none" : "xlb_table",
                           sizeof(uint32_t), sizeof(uint32_t), n, &copts);
   if (fd < 0) return errnoStatus("create selection table map", fd);
   if (table.empty()) return fd;  // slot 0 (the size) is 0 already
+  if (flags & BPF_F_MMAPABLE) {
+    // Written through the map's pages: the map is not in the outer map yet, so no program reads it
+    // half-written. An array element takes round_up(value_size, 8) bytes: one u32 per 8.
+    constexpr size_t kStride = 8;
+    const size_t len = (size_t{n} * kStride + 4095) / 4096 * 4096;
+    void* mem = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (mem == MAP_FAILED) {
+      int err = errno;
+      close(fd);
+      return errnoStatus("map selection table memory", err);
+    }
+    auto* base = static_cast<uint8_t*>(mem);
+    const uint32_t m = static_cast<uint32_t>(table.size());
+    std::memcpy(base, &m, sizeof(m));
+    for (size_t i = 0; i < table.size(); ++i)
+      std::memcpy(base + (i + 1) * kStride, &table[i], sizeof(uint32_t));
+    munmap(mem, len);
+    return fd;
+  }
   std::vector<uint32_t> keys(n), vals(n);
   for (uint32_t i = 0; i < n; ++i) keys[i] = i;
   vals[0] = static_cast<uint32_t>(table.size());
@@ -71,7 +94,7 @@ absl::Status partial(const absl::Status& st, size_t swapped, size_t total) {
 
 absl::StatusOr<int> BpfDataplane::emptyTableFd() {
   if (empty_table_fd_ < 0) {
-    auto fd = createTable({});
+    auto fd = createSelectionTable({}, table_flags_);
     if (!fd.ok()) return fd.status();
     empty_table_fd_ = *fd;
   }
@@ -116,7 +139,7 @@ absl::Status BpfDataplane::setSelectionTables(std::span<const TableWrite> writes
         fds.push_back(static_cast<uint32_t>(*empty));
         continue;
       }
-      auto fd = createTable(w.table);
+      auto fd = createSelectionTable(w.table, table_flags_);
       if (!fd.ok()) return partial(fd.status(), done, writes.size());
       owned.own(*fd);
       fds.push_back(static_cast<uint32_t>(*fd));

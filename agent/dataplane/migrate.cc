@@ -90,6 +90,82 @@ const char* btfKindName(const struct btf_type* t) {
   }
 }
 
+// Flags of the first inner map an ARRAY_OF_MAPS holds (what its template requires), or nothing
+// when it holds none. Key by key: a batched read stops at the first empty slot. HASH_OF_MAPS keys
+// are not indices, so they are walked.
+std::optional<uint32_t> innerFlagsOf(int fd, const bpf_map_info& info) {
+  std::vector<uint8_t> key(info.key_size), next(info.key_size);
+  bool first = true;
+  for (uint32_t step = 0; step < info.max_entries; ++step) {
+    if (bpf_map_get_next_key(fd, first ? nullptr : key.data(), next.data()) != 0) break;
+    first = false;
+    key = next;
+    uint32_t id = 0;
+    if (bpf_map_lookup_elem(fd, key.data(), &id) != 0) continue;
+    int inner = bpf_map_get_fd_by_id(id);
+    if (inner < 0) continue;
+    bpf_map_info in{};
+    uint32_t len = sizeof(in);
+    int err = bpf_obj_get_info_by_fd(inner, &in, &len);
+    close(inner);
+    if (err == 0) return in.map_flags;
+  }
+  return std::nullopt;
+}
+
+// Whether the empty ARRAY_OF_MAPS `fd` takes inner maps like the object's template `inner`: a
+// zeroed map of that shape is put in slot 0 and taken out again. Safe while a program runs on the
+// outer map because every xlb map-in-map reads an all-zero inner map as absent (a selection table
+// of size 0), exactly like the empty slot.
+bool emptyOuterTakes(int fd, const struct bpf_map* inner) {
+  LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = bpf_map__map_flags(inner));
+  int probe = bpf_map_create(bpf_map__type(inner), "xlb_probe", bpf_map__key_size(inner),
+                             bpf_map__value_size(inner), std::max(1u, bpf_map__max_entries(inner)),
+                             &opts);
+  if (probe < 0) return false;
+  const uint32_t slot = 0;
+  const bool taken = bpf_map_update_elem(fd, &slot, &probe, BPF_ANY) == 0;
+  if (taken) bpf_map_delete_elem(fd, &slot);
+  close(probe);
+  return taken;
+}
+
+// A copy of the array map `fd` (every index) created with `flags`, for an outer map whose inner
+// template changed. The copy's fd, owned by the caller.
+absl::StatusOr<int> cloneArrayMap(int fd, uint32_t flags) {
+  bpf_map_info info{};
+  uint32_t len = sizeof(info);
+  if (int err = bpf_obj_get_info_by_fd(fd, &info, &len); err)
+    return errnoStatus("read inner map info", err);
+  if (info.type != BPF_MAP_TYPE_ARRAY || info.key_size != sizeof(uint32_t))
+    return absl::UnimplementedError(absl::StrCat("inner map of type ", mapTypeName(info.type),
+                                                 " cannot be rebuilt with new flags"));
+  const uint32_t n = info.max_entries, vs = info.value_size;
+  std::vector<uint32_t> keys(n);
+  std::vector<uint8_t> vals(size_t{n} * vs);
+  uint32_t got = 0, in_batch = 0, out_batch = 0;
+  while (got < n) {
+    uint32_t count = n - got;
+    int err = bpf_map_lookup_batch(fd, got == 0 ? nullptr : &in_batch, &out_batch,
+                                   keys.data() + got, vals.data() + size_t{got} * vs, &count,
+                                   nullptr);
+    got += count;
+    in_batch = out_batch;
+    if (err == -ENOENT) break;
+    if (err) return errnoStatus("read the inner map", err);
+  }
+  if (got != n) return absl::DataLossError(absl::StrCat("inner map: read ", got, " of ", n));
+  LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = flags);
+  int out = bpf_map_create(BPF_MAP_TYPE_ARRAY, info.name, info.key_size, vs, n, &opts);
+  if (out < 0) return errnoStatus("create the rebuilt inner map", out);
+  uint32_t count = n;
+  if (int err = bpf_map_update_batch(out, keys.data(), vals.data(), &count, nullptr); err) {
+    close(out);
+    return errnoStatus("fill the rebuilt inner map", err);
+  }
+  return out;
+}
+
 // The shape of a map as the kernel has it (old side) or as the object will create it (new side).
 absl::StatusOr<MapShape> shapeOfFd(int fd, const std::string& what,
                                    std::map<uint32_t, struct btf*>& btf_cache) {
@@ -97,7 +173,9 @@ absl::StatusOr<MapShape> shapeOfFd(int fd, const std::string& what,
   uint32_t len = sizeof(info);
   if (int err = bpf_obj_get_info_by_fd(fd, &info, &len); err)
     return errnoStatus(absl::StrCat("read map info of ", what), err);
-  MapShape s{info.type, info.key_size, info.value_size, info.max_entries, info.map_flags, {}, {}};
+  MapShape s{info.type, info.key_size, info.value_size, info.max_entries, info.map_flags, {}, {},
+             {}};
+  if (isMapInMap(info.type)) s.inner_flags = innerFlagsOf(fd, info);
   if (info.btf_id == 0) return s;
   auto it = btf_cache.find(info.btf_id);
   if (it == btf_cache.end()) {
@@ -122,7 +200,10 @@ MapShape shapeOfObjectMap(const struct bpf_map* map, const struct btf* obj_btf) 
              bpf_map__max_entries(map),
              bpf_map__map_flags(map),
              {},
+             {},
              {}};
+  if (const struct bpf_map* inner = bpf_map__inner_map(const_cast<struct bpf_map*>(map)))
+    s.inner_flags = bpf_map__map_flags(inner);
   if (!obj_btf) return s;
   if (uint32_t id = bpf_map__btf_key_type_id(map); id) {
     if (auto l = layoutFromBtf(obj_btf, id); l.ok()) s.key = *l;
@@ -258,6 +339,11 @@ MapPlan planMap(const MapShape& from, const MapShape& to) {
   if (from.flags != to.flags)
     diffs.push_back(
         absl::StrCat("flags 0x", absl::Hex(from.flags), kArrow, "0x", absl::Hex(to.flags)));
+  if (to.inner_flags && from.inner_flags != to.inner_flags)
+    diffs.push_back(absl::StrCat(
+        "inner map flags ",
+        from.inner_flags ? absl::StrCat("0x", absl::Hex(*from.inner_flags)) : std::string("unknown"),
+        kArrow, "0x", absl::Hex(*to.inner_flags)));
   if (diffs.empty()) {
     p.action = MapAction::kReuse;
     return p;
@@ -409,6 +495,13 @@ absl::StatusOr<uint64_t> copyMapEntries(int from_fd, const MapShape& from, int t
       std::memcpy(&id, val, sizeof(id));
       int inner_fd = bpf_map_get_fd_by_id(id);
       if (inner_fd < 0) return absl::OkStatus();  // the inner map went away with its slot
+      if (to.inner_flags && from.inner_flags != to.inner_flags) {
+        // The new outer map takes only inner maps with its template's flags: a copy of this one.
+        auto clone = cloneArrayMap(inner_fd, *to.inner_flags);
+        close(inner_fd);
+        if (!clone.ok()) return clone.status();
+        inner_fd = *clone;
+      }
       err = bpf_map_update_elem(to_fd, new_key.data(), &inner_fd, flags);
       close(inner_fd);
     } else if (convert) {
@@ -559,6 +652,10 @@ absl::StatusOr<std::unique_ptr<MapMigrator>> MapMigrator::prepare(
         break;
       }
       e.from = *from;
+      // An empty outer map shows no inner flags: ask it whether it takes the new template's.
+      if (e.to.inner_flags && !e.from.inner_flags && e.from.type == BPF_MAP_TYPE_ARRAY_OF_MAPS &&
+          bpf_map__inner_map(map) && emptyOuterTakes(fd, bpf_map__inner_map(map)))
+        e.from.inner_flags = e.to.inner_flags;
       e.plan = planMap(e.from, e.to);
       if (split) {
         // Another map's entries: never reused, copied through the converter (or not at all).

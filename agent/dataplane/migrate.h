@@ -77,6 +77,11 @@ struct MapShape {
   uint32_t flags = 0;
   std::optional<Layout> key;    // from BTF when the map has it
   std::optional<Layout> value;  // from BTF when the map has it
+  // Map-in-map only: the flags its inner maps must have (new side: the object's inner template;
+  // old side: those of an inner map it holds, unknown when it holds none). The kernel refuses an
+  // inner map whose flags differ from the outer map's template, so a change needs a new outer map
+  // whose inner maps are rebuilt with the new flags.
+  std::optional<uint32_t> inner_flags;
 };
 
 enum class MapAction {

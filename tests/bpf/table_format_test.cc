@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: Apache-2.0
+// Issue 12: selection tables are BPF_F_MMAPABLE inner maps (the agent fills a new table with one
+// copy through its pages). A pinned xlb_tables made by an older agent takes only inner maps
+// without that flag, and the kernel refuses any other: loading must notice it (from a table the
+// outer map holds, or by asking an empty one) and migrate the outer map, rebuilding every table
+// with the new flags, so that the tables keep forwarding and new ones can be swapped in.
+#include <bpf/bpf.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "fixture.h"
+
+namespace xlb::test {
+namespace {
+
+constexpr uint8_t kSyn = 0x02, kTcp = 6;
+constexpr uint32_t kOldInnerFlags = BPF_F_INNER_MAP;
+
+class Env : public ::testing::Environment {
+ public:
+  void SetUp() override { setUpOrSkip("bpf table format tests"); }
+};
+const auto* const g_env = ::testing::AddGlobalTestEnvironment(new Env);
+
+struct PinDir {
+  std::string dir = "/sys/fs/bpf/xlbt" + std::to_string(getpid()) + "-tblfmt";
+  std::string maps = dir + "/v" + std::to_string(XLB_ABI_VERSION);
+  ~PinDir() { std::filesystem::remove_all(dir); }
+};
+
+// Replaces the pinned xlb_tables by one an older agent would have made: its inner template, and
+// `table` (when not empty) at vip id `vip_id`, are plain arrays without BPF_F_MMAPABLE.
+void pinOldFormatTables(const PinDir& pins, uint32_t max_vips, uint32_t vip_id,
+                        const std::vector<uint32_t>& table) {
+  LIBBPF_OPTS(bpf_map_create_opts, inner_opts, .map_flags = kOldInnerFlags);
+  int tmpl = bpf_map_create(BPF_MAP_TYPE_ARRAY, "old_tmpl", 4, 4, 1, &inner_opts);
+  ASSERT_GE(tmpl, 0);
+  LIBBPF_OPTS(bpf_map_create_opts, outer_opts, .inner_map_fd = static_cast<__u32>(tmpl));
+  int outer = bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, "xlb_tables", 4, 4, max_vips, &outer_opts);
+  close(tmpl);
+  ASSERT_GE(outer, 0);
+  if (!table.empty()) {
+    const uint32_t n = static_cast<uint32_t>(table.size()) + 1;
+    int t = bpf_map_create(BPF_MAP_TYPE_ARRAY, "xlb_table", 4, 4, n, &inner_opts);
+    ASSERT_GE(t, 0);
+    uint32_t zero = 0, m = static_cast<uint32_t>(table.size());
+    ASSERT_EQ(bpf_map_update_elem(t, &zero, &m, BPF_ANY), 0);
+    for (uint32_t i = 0; i < m; ++i) {
+      uint32_t k = i + 1;
+      ASSERT_EQ(bpf_map_update_elem(t, &k, &table[i], BPF_ANY), 0);
+    }
+    ASSERT_EQ(bpf_map_update_elem(outer, &vip_id, &t, BPF_ANY), 0);
+    close(t);
+  }
+  const std::string pin = pins.maps + "/xlb_tables";
+  ASSERT_EQ(unlink(pin.c_str()), 0);
+  ASSERT_EQ(bpf_obj_pin(outer, pin.c_str()), 0);
+  close(outer);
+}
+
+const dataplane::MapMigration* tablesReport(const dataplane::BpfDataplane& dp) {
+  for (const auto& m : dp.migration())
+    if (m.map == "xlb_tables") return &m;
+  return nullptr;
+}
+
+// A plain restart reports nothing, or "reused".
+::testing::AssertionResult reused(const dataplane::BpfDataplane& dp) {
+  const auto* r = tablesReport(dp);
+  if (r == nullptr || r->outcome == dataplane::MapMigration::Outcome::kReused)
+    return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << r->line();
+}
+
+// Flags of the inner map at vip_id of the program's xlb_tables (0 when the slot is empty).
+uint32_t innerFlags(const dataplane::BpfDataplane& dp, uint32_t vip_id) {
+  uint32_t id = 0;
+  if (bpf_map_lookup_elem(dp.mapFd("xlb_tables"), &vip_id, &id) != 0) return 0;
+  int fd = bpf_map_get_fd_by_id(id);
+  if (fd < 0) return 0;
+  bpf_map_info info{};
+  uint32_t len = sizeof(info);
+  EXPECT_EQ(bpf_obj_get_info_by_fd(fd, &info, &len), 0);
+  close(fd);
+  return info.map_flags;
+}
+
+dataplane::BpfOptions pinnedOptions(const PinDir& pins) {
+  dataplane::BpfOptions opts;
+  opts.pin_dir = pins.dir;
+  opts.flow_table_size = 1024;
+  return opts;
+}
+
+TEST(TableFormat, NewTablesAreMmapable) {
+  PinDir pins;
+  auto dp = dataplane::BpfDataplane::create(pinnedOptions(pins));
+  ASSERT_TRUE(dp.ok()) << dp.status();
+  std::vector<uint32_t> table(1021);
+  for (size_t i = 0; i < table.size(); ++i) table[i] = static_cast<uint32_t>(i % 7);
+  ASSERT_TRUE((*dp)->setSelectionTable(3, table).ok());
+  EXPECT_EQ(innerFlags(**dp, 3), BPF_F_INNER_MAP | BPF_F_MMAPABLE);
+  // Written through the pages, read back through the syscall: slot for slot.
+  auto got = (*dp)->readSelectionTable(3);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, table);
+  // A restart of the same build reuses the outer map as it is (holding a table, and empty).
+  dp->reset();
+  auto again = dataplane::BpfDataplane::create(pinnedOptions(pins));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(reused(**again));
+  ASSERT_TRUE((*again)->setSelectionTable(3, {}).ok());
+  again->reset();
+  auto empty = dataplane::BpfDataplane::create(pinnedOptions(pins));
+  ASSERT_TRUE(empty.ok()) << empty.status();
+  EXPECT_TRUE(reused(**empty));
+}
+
+TEST(TableFormat, OlderTablesAreRebuiltAndKeepForwarding) {
+  PinDir pins;
+  {
+    auto first = dataplane::BpfDataplane::create(pinnedOptions(pins));
+    ASSERT_TRUE(first.ok()) << first.status();
+    ASSERT_TRUE((*first)->upsertVipAddr(makeAddrKey("10.100.9.1"), {1, 0}).ok());
+    ASSERT_TRUE((*first)->upsertBackend(100, makeBackend("10.0.0.2", 5)).ok());
+    ASSERT_TRUE((*first)->upsertVip(makeVipKey("10.100.9.1", 80, kTcp),
+                                    {5, XLB_ALG_MAGLEV, XLB_FWD_DSR, 0})
+                    .ok());
+  }
+  pinOldFormatTables(pins, Capacity{}.vips, 5, std::vector<uint32_t>(13, 100));
+
+  auto dp = dataplane::BpfDataplane::create(pinnedOptions(pins));
+  ASSERT_TRUE(dp.ok()) << dp.status();
+  const auto* report = tablesReport(**dp);
+  ASSERT_NE(report, nullptr);
+  EXPECT_EQ(report->outcome, dataplane::MapMigration::Outcome::kMigrated) << report->line();
+  EXPECT_NE(report->reason.find("inner map flags 0x1000"), std::string::npos) << report->line();
+  EXPECT_EQ(report->copied, 1u) << report->line();
+  // The table is the old one, now in a map of the new format.
+  EXPECT_EQ(innerFlags(**dp, 5), BPF_F_INNER_MAP | BPF_F_MMAPABLE);
+  auto got = (*dp)->readSelectionTable(5);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, std::vector<uint32_t>(13, 100));
+  // The program selects through it.
+  Bytes syn =
+      PacketBuilder().eth(kLbMac, kClientMac).ipv4("192.0.2.9", "10.100.9.1").tcp(9, 80, kSyn).build();
+  RunResult r = runXdp((*dp)->programFd(), syn, lbIfindex());
+  ASSERT_EQ(r.err, 0);
+  EXPECT_EQ(r.ret, static_cast<uint32_t>(XDP_TX));
+  Mac want = parseMac(kBackendMacA);
+  ASSERT_GE(r.out.size(), 6u);
+  EXPECT_EQ(std::memcmp(r.out.data(), want.data(), 6), 0) << "sent to backend id 100's MAC";
+  // And it takes new tables (the old outer map would refuse them: EINVAL).
+  EXPECT_TRUE((*dp)->setSelectionTable(6, std::vector<uint32_t>(7, 100)).ok());
+  EXPECT_TRUE((*dp)->setSelectionTable(5, std::vector<uint32_t>(11, 100)).ok());
+}
+
+TEST(TableFormat, EmptyOlderOuterMapIsReplaced) {
+  PinDir pins;
+  {
+    auto first = dataplane::BpfDataplane::create(pinnedOptions(pins));
+    ASSERT_TRUE(first.ok()) << first.status();
+  }
+  pinOldFormatTables(pins, Capacity{}.vips, 0, {});
+  auto dp = dataplane::BpfDataplane::create(pinnedOptions(pins));
+  ASSERT_TRUE(dp.ok()) << dp.status();
+  const auto* report = tablesReport(**dp);
+  ASSERT_NE(report, nullptr);
+  EXPECT_EQ(report->outcome, dataplane::MapMigration::Outcome::kMigrated) << report->line();
+  EXPECT_NE(report->reason.find("inner map flags unknown"), std::string::npos) << report->line();
+  // The probe left nothing behind, and the new outer map takes tables.
+  EXPECT_EQ(innerFlags(**dp, 0), 0u);
+  EXPECT_TRUE((*dp)->setSelectionTable(0, std::vector<uint32_t>(7, 1)).ok());
+}
+
+}  // namespace
+}  // namespace xlb::test
