@@ -174,7 +174,7 @@ int run(const Options& opts) {
                ? kExitBadConfig
                : kExitFailure;
   }
-  for (const auto& line : changes) spdlog::info("agent: {}", line);
+  xlb::persist::logChanges("agent", changes);
   spdlog::info("agent: applied {}", config_source);
   std::unique_ptr<xlb::persist::StatePersister> persister;
   if (store) {

@@ -2,6 +2,7 @@
 // ConfigReloader: load + validate + applyConfig, errors logged and counted.
 #include "persist/reload.h"
 
+#include <algorithm>
 #include <chrono>
 #include <vector>
 
@@ -34,8 +35,16 @@ absl::Status ConfigReloader::reload() {
     return st;
   }
   spdlog::info("reload: applied {} ({} changes)", path_, changes.size());
-  for (const auto& line : changes) spdlog::info("reload: {}", line);
+  logChanges("reload", changes);
   return absl::OkStatus();
+}
+
+void logChanges(std::string_view who, const std::vector<std::string>& changes) {
+  const size_t shown = std::min(changes.size(), kLoggedChanges);
+  for (size_t i = 0; i < shown; ++i) spdlog::info("{}: {}", who, changes[i]);
+  if (changes.size() > shown)
+    spdlog::info("{}: ... and {} more changes ({} in all)", who, changes.size() - shown,
+                 changes.size());
 }
 
 }  // namespace xlb::persist

@@ -22,6 +22,7 @@
 #include "persist/persister.h"
 #include "persist/reload.h"
 #include "persist/state_store.h"
+#include "spdlog/sinks/ostream_sink.h"
 #include "spdlog/spdlog.h"
 #include "state/state.h"
 
@@ -333,6 +334,45 @@ TEST(SystemdNotifier, ReadyStatusAndWatchdogReachTheNotifySocket) {
   EXPECT_EQ(plain.startWatchdog([] { return true; }), std::chrono::microseconds(0));
   ::unsetenv("NOTIFY_SOCKET");
   EXPECT_FALSE(plain.enabled());
+}
+
+}  // namespace
+}  // namespace xlb::persist
+
+namespace xlb::persist {
+namespace {
+
+std::ostringstream& captured_log() {
+  static std::ostringstream out;
+  return out;
+}
+
+// Issue 12: an apply of 10,000 VIPs plans >100,000 lines; the log gets the first
+// kLoggedChanges and a count, not every line.
+TEST(LogChanges, LogsAtMostTheCapAndSaysHowManyMore) {
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(captured_log());
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("capture", sink));
+  std::vector<std::string> many;
+  for (size_t i = 0; i < kLoggedChanges + 50; ++i) many.push_back("change " + std::to_string(i));
+  logChanges("agent", many);
+  std::vector<std::string> few{"add vip 10.0.0.1:80/tcp"};
+  logChanges("reload", few);
+  spdlog::set_default_logger(previous);
+
+  std::string text = captured_log().str();
+  size_t lines = 0;
+  for (char c : text) lines += c == '\n';
+  EXPECT_EQ(lines, kLoggedChanges + 1 + 1) << "cap + the count line + the short plan's line";
+  EXPECT_NE(text.find("agent: change 0\n"), std::string::npos);
+  EXPECT_NE(text.find("agent: change " + std::to_string(kLoggedChanges - 1) + "\n"),
+            std::string::npos);
+  EXPECT_EQ(text.find("agent: change " + std::to_string(kLoggedChanges) + "\n"), std::string::npos);
+  EXPECT_NE(text.find("agent: ... and 50 more changes (" + std::to_string(kLoggedChanges + 50) +
+                      " in all)"),
+            std::string::npos);
+  EXPECT_NE(text.find("reload: add vip 10.0.0.1:80/tcp\n"), std::string::npos);
+  EXPECT_EQ(text.find("reload: ..."), std::string::npos);
 }
 
 }  // namespace
