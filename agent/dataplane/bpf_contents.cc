@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Map iteration over the balancer's maps (bpf_map_get_next_key + lookup), for start-up adoption.
+// Reads the balancer's maps for start-up adoption: hash maps key by key, arrays in batches.
 #include "dataplane/bpf_contents.h"
 
 #include <bpf/bpf.h>
@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/errors.h"
+#include "dataplane/bpf_scan.h"
 
 namespace xlb::dataplane {
 namespace {
@@ -44,37 +45,40 @@ absl::StatusOr<DataplaneContents> readBpfContents(const BpfDataplane& dp) {
   if (auto st = readHash(dp, "xlb_vips", &out.vips); !st.ok()) return st;
   if (auto st = readHash(dp, "xlb_vip_addrs", &out.addrs); !st.ok()) return st;
 
+  // The arrays in batches (a 200,000-slot xlb_backends cost 200,000 lookups one by one).
   auto backends = fdOf(dp, "xlb_backends");
   if (!backends.ok()) return backends.status();
-  for (uint32_t id = 0; id < dp.capacity().backends; ++id) {
-    xlb_backend b{};
-    if (bpf_map_lookup_elem(*backends, &id, &b) != 0) {
-      return errnoStatus(absl::StrCat("lookup map xlb_backends[", id, "]"), errno);
-    }
-    if (b.gen != 0 || b.flags != 0) out.backends.emplace_back(id, b);
-  }
+  if (auto st = readArraySlots<xlb_backend>(*backends, "xlb_backends", dp.capacity().backends,
+                                            [&out](uint32_t id, const xlb_backend& b) {
+                                              if (b.gen != 0 || b.flags != 0)
+                                                out.backends.emplace_back(id, b);
+                                            });
+      !st.ok())
+    return st;
 
   auto be_nat = fdOf(dp, "xlb_be_nat");
   if (!be_nat.ok()) return be_nat.status();
-  for (const auto& [id, b] : out.backends) {
-    xlb_be_nat v{};
-    if (bpf_map_lookup_elem(*be_nat, &id, &v) != 0) {
-      return errnoStatus(absl::StrCat("lookup map xlb_be_nat[", id, "]"), errno);
-    }
-    out.backend_nat.emplace_back(id, v);
-  }
+  std::vector<xlb_be_nat> ports(dp.capacity().backends);
+  if (auto st = readArraySlots<xlb_be_nat>(
+          *be_nat, "xlb_be_nat", dp.capacity().backends,
+          [&ports](uint32_t id, const xlb_be_nat& v) {
+            if (id < ports.size()) ports[id] = v;
+          });
+      !st.ok())
+    return st;
+  for (const auto& [id, b] : out.backends) out.backend_nat.emplace_back(id, ports[id]);
   std::vector<std::pair<xlb_nat_ep, uint32_t>> eps;
   if (auto st = readHash(dp, "xlb_nat_eps", &eps); !st.ok()) return st;
   for (const auto& [ep, v] : eps) out.nat_eps.push_back(ep);
   auto snat = fdOf(dp, "xlb_snat");
   if (!snat.ok()) return snat.status();
-  for (uint32_t id = 0; id < dp.capacity().vips; ++id) {
-    xlb_snat v{};
-    if (bpf_map_lookup_elem(*snat, &id, &v) != 0) {
-      return errnoStatus(absl::StrCat("lookup map xlb_snat[", id, "]"), errno);
-    }
-    if (v.nr4 != 0 || v.nr6 != 0) out.snat_vip_ids.push_back(id);
-  }
+  if (auto st = readArraySlots<xlb_snat>(*snat, "xlb_snat", dp.capacity().vips,
+                                         [&out](uint32_t id, const xlb_snat& v) {
+                                           if (v.nr4 != 0 || v.nr6 != 0)
+                                             out.snat_vip_ids.push_back(id);
+                                         });
+      !st.ok())
+    return st;
 
   // ARRAY_OF_MAPS: a lookup from user space returns the inner map's id, ENOENT when empty.
   auto tables = fdOf(dp, "xlb_tables");

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // BpfDataplane: skeleton lifecycle, map pinning, XDP link attach/update, map reads and writes.
 #include "dataplane/bpf_dataplane.h"
-#include "dataplane/bpf_scan.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -24,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/errors.h"
+#include "dataplane/bpf_scan.h"
 #include "dataplane/neighbour.h"
 #include "dataplane/nic_features.h"
 #include "spdlog/spdlog.h"
@@ -443,6 +443,27 @@ absl::Status BpfDataplane::upsertBackend(uint32_t id, const xlb_backend& backend
     // (dsr) or hand packets to the kernel (ipip). Best effort: an unroutable backend is reported,
     // not fatal, so one bad address does not block a whole config.
     IpAddress addr;
+    addr.family = backend.family;
+    std::copy(std::begin(backend.addr), std::end(backend.addr), addr.bytes.begin());
+    if (auto route = ensureManagedNeighbour(addr); !route.ok()) {
+      spdlog::warn("[dataplane] backend {}: cannot keep its next hop resolved: {}", addr.toString(),
+                   route.status().ToString());
+    }
+  }
+  return status;
+}
+
+absl::Status BpfDataplane::upsertBackends(
+    std::span<const std::pair<uint32_t, xlb_backend>> writes) {
+  for (const auto& w : writes) {
+    if (auto st = backendIdOk(w.first); !st.ok()) return st;
+  }
+  auto status =
+      writeArraySlots<xlb_backend>(bpf_map__fd(skel_->maps.xlb_backends), "xlb_backends", writes);
+  if (!status.ok() || links_.empty()) return status;
+  for (const auto& [id, backend] : writes) {
+    if (!(backend.flags & XLB_BE_F_ACTIVE)) continue;
+    IpAddress addr;  // best effort, as upsertBackend
     addr.family = backend.family;
     std::copy(std::begin(backend.addr), std::end(backend.addr), addr.bytes.begin());
     if (auto route = ensureManagedNeighbour(addr); !route.ok()) {

@@ -70,6 +70,8 @@ class BpfDataplane final : public Dataplane {
   absl::Status upsertVipAddr(const xlb_addr_key& key, const xlb_addr_value& value) override;
   absl::Status deleteVipAddr(const xlb_addr_key& key) override;
   absl::Status upsertBackend(uint32_t id, const xlb_backend& backend) override;
+  absl::Status upsertBackends(
+      std::span<const std::pair<uint32_t, xlb_backend>> writes) override;
   absl::Status deleteBackend(uint32_t id) override;
   using Dataplane::setSelectionTable;
   absl::Status setSelectionTables(std::span<const TableWrite> writes) override;
@@ -87,6 +89,8 @@ class BpfDataplane final : public Dataplane {
   uint32_t flowTableCapacity() const override { return flow_table_size_; }
   uint32_t protectedTableCapacity() const override { return prot_table_size_; }
   uint64_t monotonicNowNs() override;
+  absl::Status setBackendNats(
+      std::span<const std::pair<uint32_t, xlb_be_nat>> writes) override;
   absl::Status setBackendNat(uint32_t id, const xlb_be_nat& value) override;
   absl::Status setSnat(uint32_t vip_id, const xlb_snat& value) override;
   absl::Status upsertNatEndpoint(const xlb_nat_ep& ep) override;

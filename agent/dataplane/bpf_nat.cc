@@ -120,6 +120,14 @@ absl::Status BpfDataplane::setBackendNat(uint32_t id, const xlb_be_nat& value) {
   return update(bpf_map__fd(skel_->maps.xlb_be_nat), "xlb_be_nat", &id, &value);
 }
 
+absl::Status BpfDataplane::setBackendNats(
+    std::span<const std::pair<uint32_t, xlb_be_nat>> writes) {
+  for (const auto& w : writes) {
+    if (auto st = backendIdOk(w.first); !st.ok()) return st;
+  }
+  return writeArraySlots<xlb_be_nat>(bpf_map__fd(skel_->maps.xlb_be_nat), "xlb_be_nat", writes);
+}
+
 absl::Status BpfDataplane::setSnat(uint32_t vip_id, const xlb_snat& value) {
   if (auto st = vipIdOk(vip_id); !st.ok()) return st;
   return update(bpf_map__fd(skel_->maps.xlb_snat), "xlb_snat", &vip_id, &value);

@@ -6,6 +6,7 @@
 #include <functional>
 #include <optional>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -52,6 +53,16 @@ class Dataplane {
   // Clears the slot (all zero, gen 0): flows recorded on it are re-steered. Also zeroes its open
   // count, so that a later owner of the id starts from 0.
   virtual absl::Status deleteBackend(uint32_t id) = 0;
+  // Many slots at once (each write individually atomic, as upsertBackend; BpfDataplane: one
+  // batched update per few thousand). Every id is checked before anything is written; a write
+  // that still fails may leave the slots before it written: the caller restores them (the
+  // planner's slot step does). This default writes them one by one.
+  virtual absl::Status upsertBackends(std::span<const std::pair<uint32_t, xlb_backend>> writes) {
+    for (const auto& [id, value] : writes) {
+      if (auto st = upsertBackend(id, value); !st.ok()) return st;
+    }
+    return absl::OkStatus();
+  }
 
   // Builds every table aside (size = table.size(), entries = backend ids), then swaps them all in
   // with one batched update of xlb_tables: each VIP's slot changes with one pointer write, and the
@@ -120,6 +131,13 @@ class Dataplane {
   // ---- NAT (nat/fullnat forwarding; rules in xlb/abi.h "NAT") ----
   // The backend's port (network order) for membership `id`, read when a NAT connection is created.
   virtual absl::Status setBackendNat(uint32_t id, const xlb_be_nat& value) = 0;
+  // Many at once, like upsertBackends.
+  virtual absl::Status setBackendNats(std::span<const std::pair<uint32_t, xlb_be_nat>> writes) {
+    for (const auto& [id, value] : writes) {
+      if (auto st = setBackendNat(id, value); !st.ok()) return st;
+    }
+    return absl::OkStatus();
+  }
   // The SNAT pool of a fullnat VIP (all zero = none).
   virtual absl::Status setSnat(uint32_t vip_id, const xlb_snat& value) = 0;
   // The exact set behind the settings' NAT reply filter (xlb_nat_eps, value 1). Deletes are

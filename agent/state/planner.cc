@@ -337,7 +337,7 @@ absl::StatusOr<Plan> Planner::planChanges(const v1::Config& globals, std::vector
   planSettings(globals, plan, ph);
   planVlans(globals, plan, ph);
   plan.lines.insert(plan.lines.end(), removal_lines.begin(), removal_lines.end());
-  ph.into(*in_.dp, plan.steps);
+  ph.into(*in_.dp, in_.gens, plan.steps);
   return plan;
 }
 
@@ -499,10 +499,7 @@ absl::Status Planner::planVip(const VipKey& key, const v1::Vip& spec, const VipE
     // created on the new slot never reads a stale port.
     const xlb_be_nat bn = m.be_nat;
     if (old_m != nullptr && (!sameBytes(old_m->be_nat, bn) || resync)) {
-      const xlb_be_nat obn = old_m->be_nat;
-      ph.add_backends.push_back({absl::StrCat("write port of backend ", addr_text, " of vip ", kstr),
-                                 [&dp, bid, bn] { return dp.setBackendNat(bid, bn); },
-                                 [&dp, bid, obn] { return dp.setBackendNat(bid, obn); }});
+      ph.set_ports.push_back({bid, bn, old_m->be_nat});
     }
     if (old_m != nullptr) {
       if (sameBytes(old_m->value, be) && !resync) continue;
@@ -513,24 +510,13 @@ absl::Status Planner::planVip(const VipKey& key, const v1::Vip& spec, const VipE
                                     : absl::StrCat("mark backend ", addr_text, " of vip ", kstr,
                                                    " down (its flows move to live backends)"));
       }
-      const xlb_backend ob = old_m->value;
-      ph.add_backends.push_back({absl::StrCat("write backend ", addr_text, " of vip ", kstr),
-                                 [&dp, bid, be] { return dp.upsertBackend(bid, be); },
-                                 [&dp, bid, ob] { return dp.upsertBackend(bid, ob); }});
+      ph.set_slots.push_back({bid, be, old_m->value});
       continue;
     }
-    const uint32_t gen = m.gen;
-    std::vector<uint32_t>* gens = in_.gens;
-    ph.add_backends.push_back({absl::StrCat("write port of backend ", addr_text, " of vip ", kstr),
-                               [&dp, bid, bn] { return dp.setBackendNat(bid, bn); },
-                               [] { return absl::OkStatus(); }});  // unused until the slot is
-    ph.add_backends.push_back({absl::StrCat("add backend ", addr_text, " to vip ", kstr),
-                               [&dp, bid, be, gen, gens] {
-                                 auto st = dp.upsertBackend(bid, be);
-                                 if (st.ok()) (*gens)[bid] = gen;  // never rolled back
-                                 return st;
-                               },
-                               [&dp, bid] { return dp.deleteBackend(bid); }});
+    // A new slot: its port is written too (unused until the slot is), and its generation is
+    // recorded once written (never rolled back).
+    ph.set_ports.push_back({bid, bn, std::nullopt});
+    ph.set_slots.push_back({bid, be, std::nullopt});
   }
 
   // Removed memberships of a surviving VIP (said after the table that stops using them).

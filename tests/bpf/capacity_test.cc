@@ -5,6 +5,7 @@
 // plane reloaded with a larger capacity keeps its VIPs, backends and tables (migrated).
 #include <bpf/bpf.h>
 #include <gtest/gtest.h>
+#include <arpa/inet.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -73,6 +74,50 @@ TEST(Capacity, MapsAreSizedAtLoadAndIdsBeyondTheDefaultsForward) {
   ASSERT_EQ(counters.backends.size(), 40000u);
   EXPECT_EQ(counters.vips[2047].packets, 1u);
   EXPECT_EQ(counters.backends[39999].packets, 1u);
+}
+
+// Start-up and large applies write backend slots and ports in batches of a few thousand: every
+// slot lands (across batch boundaries), and an id out of range refuses the whole batch before
+// anything is written.
+TEST(Capacity, BatchedSlotWritesLandWholeOrNotAtAll) {
+  dataplane::BpfOptions opts;
+  opts.flow_table_size = 1024;
+  opts.capacity = Capacity{1024, 20000};
+  auto dp = loadOrSkip("bpf capacity tests", opts);
+  std::vector<std::pair<uint32_t, xlb_backend>> slots;
+  std::vector<std::pair<uint32_t, xlb_be_nat>> ports;
+  for (uint32_t id = 0; id < 9000; ++id) {
+    xlb_backend b = makeBackend("10.0.0.2", id % 1024);
+    b.weight = static_cast<uint16_t>(id % 100 + 1);
+    b.gen = id + 1;
+    slots.emplace_back(id * 2, b);
+    xlb_be_nat n{};
+    n.port = htons(static_cast<uint16_t>(1000 + id));
+    ports.emplace_back(id * 2, n);
+  }
+  ASSERT_TRUE(dp->setBackendNats(ports).ok());
+  ASSERT_TRUE(dp->upsertBackends(slots).ok());
+  for (const auto& [id, want] : slots) {
+    auto got = dp->readBackend(id);
+    ASSERT_TRUE(got.ok()) << got.status();
+    ASSERT_EQ(std::memcmp(&*got, &want, sizeof(want)), 0) << "slot " << id;
+    auto port = dp->readBackendNat(id);
+    ASSERT_TRUE(port.ok()) << port.status();
+    ASSERT_EQ(port->port, htons(static_cast<uint16_t>(1000 + id / 2))) << "port of slot " << id;
+  }
+  auto untouched = dp->readBackend(1);
+  ASSERT_TRUE(untouched.ok());
+  EXPECT_EQ(untouched->gen, 0u) << "odd ids were never written";
+
+  // One id beyond the capacity: INVALID_ARGUMENT, and not even the valid ones before it land.
+  std::vector<std::pair<uint32_t, xlb_backend>> bad = {{3, makeBackend("10.0.0.3", 1)},
+                                                       {20000, makeBackend("10.0.0.3", 1)}};
+  EXPECT_EQ(dp->upsertBackends(bad).code(), absl::StatusCode::kInvalidArgument);
+  auto three = dp->readBackend(3);
+  ASSERT_TRUE(three.ok());
+  EXPECT_EQ(three->gen, 0u);
+  std::vector<std::pair<uint32_t, xlb_be_nat>> bad_ports = {{5, xlb_be_nat{}}, {20000, xlb_be_nat{}}};
+  EXPECT_EQ(dp->setBackendNats(bad_ports).code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(Capacity, PinnedDataPlaneGrowsWithoutLosingEntries) {

@@ -116,10 +116,10 @@ class StateTest : public ::testing::Test {
 TEST_F(StateTest, FreshApplyWritesEverythingInConsistentOrder) {
   std::vector<std::string> changes;
   ASSERT_TRUE(state_.applyConfig(yaml(kTwoVips), false, &changes).ok());
-  // Backends (each port first, then the slot), then both tables in one swap, then settings and
-  // addresses, then VIP entries last.
-  EXPECT_THAT(dp_.ops(), ElementsAre("setBackendNat", "upsertBackend", "setBackendNat",
-                                     "upsertBackend", "setBackendNat", "upsertBackend",
+  // Backends (every port first, then every slot: one batch each), then both tables in one swap,
+  // then settings and addresses, then VIP entries last.
+  EXPECT_THAT(dp_.ops(), ElementsAre("setBackendNat", "setBackendNat", "setBackendNat",
+                                     "upsertBackend", "upsertBackend", "upsertBackend",
                                      "setSelectionTables", "setSettings",
                                      "setAcceptedVlans", "upsertVipAddr", "upsertVipAddr", "upsertVip", "upsertVip"));
   EXPECT_THAT(changes,
