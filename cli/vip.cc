@@ -149,12 +149,27 @@ absl::Status buildHealthCheck(const VipAddArgs& a, const HealthOptions& o, xlb::
   return absl::OkStatus();
 }
 
+// VIPs per ListVips page: each answer stays small and quick whatever the number of VIPs.
+constexpr uint32_t kVipPage = 500;
+
 int vipList(Client& client, OutputFormat format) {
-  xlb::v1::ListVipsRequest req;
   return callAndPrint<xlb::v1::ListVipsResponse>(
       client,
-      [&](grpc::ClientContext* c, xlb::v1::ListVipsResponse* r) {
-        return client.stub().ListVips(c, req, r);
+      // Every page, merged into one answer (key order); each page has its own deadline.
+      [&](grpc::ClientContext* first, xlb::v1::ListVipsResponse* all) {
+        xlb::v1::ListVipsRequest req;
+        req.set_page_size(kVipPage);
+        grpc::Status st = client.stub().ListVips(first, req, all);
+        while (st.ok() && !all->next_page_token().empty()) {
+          req.set_page_token(all->next_page_token());
+          xlb::v1::ListVipsResponse page;
+          auto ctx = client.context();
+          st = client.stub().ListVips(ctx.get(), req, &page);
+          all->mutable_vips()->MergeFrom(page.vips());
+          all->mutable_statuses()->MergeFrom(page.statuses());
+          all->set_next_page_token(page.next_page_token());
+        }
+        return st;
       },
       [&](const xlb::v1::ListVipsResponse& r) {
         if (format == OutputFormat::kJson) {

@@ -77,9 +77,9 @@ grpc::Status BalancerService::GetConfig(grpc::ServerContext*, const v1::GetConfi
   return grpc::Status::OK;
 }
 
-grpc::Status BalancerService::ListVips(grpc::ServerContext*, const v1::ListVipsRequest*,
+grpc::Status BalancerService::ListVips(grpc::ServerContext*, const v1::ListVipsRequest* req,
                                        v1::ListVipsResponse* resp) {
-  return toGrpcStatus(state_.listVips(resp));
+  return toGrpcStatus(state_.listVips(*req, resp));
 }
 
 grpc::Status BalancerService::AddVip(grpc::ServerContext* ctx, const v1::AddVipRequest* req,

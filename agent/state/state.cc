@@ -85,6 +85,8 @@ void State::publishLocked() {
     auto it = model_.vips.find(k);
     if (it != model_.vips.end()) v->vips.push_back(it->second);
   }
+  v->by_key.reserve(model_.vips.size());
+  for (const auto& [k, e] : model_.vips) v->by_key.push_back(e);
   v->vlans = model_.vlans;
   v->applied = model_.settings_written;
   std::lock_guard lock(view_mu_);

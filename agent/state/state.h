@@ -118,9 +118,11 @@ class State {
   absl::StatusOr<v1::VipStatus> vipStatus(const v1::VipKey& key) const;
   // The same for every VIP, in config order, from one read of the open-flow counts.
   absl::StatusOr<std::vector<v1::VipStatus>> vipStatuses() const;
-  // ListVips: every VIP's spec and status from one published snapshot (one apply never shows
-  // half in the specs and half in the statuses).
-  absl::Status listVips(v1::ListVipsResponse* out) const;
+  // ListVips: the VIPs' specs and statuses from one published snapshot (one apply never shows
+  // half in the specs and half in the statuses): all of them in config order, or one page in key
+  // order (page_size / page_token, proto ListVipsRequest; a malformed token is INVALID_ARGUMENT
+  // naming page_token).
+  absl::Status listVips(const v1::ListVipsRequest& req, v1::ListVipsResponse* out) const;
   // One KIND_BACKEND_HEALTH event per configured backend with its current health (WatchEvents
   // initial_state).
   std::vector<v1::Event> healthSnapshot() const;
@@ -187,7 +189,8 @@ class State {
   // RPCs never wait for a plan or a data-plane write (they take view_mu_ for a pointer copy).
   struct View {
     v1::Config globals;
-    std::vector<EntryPtr> vips;  // config order
+    std::vector<EntryPtr> vips;    // config order
+    std::vector<EntryPtr> by_key;  // key order (ListVips pages)
     std::vector<uint32_t> vlans;
     bool applied = false;  // a config was applied (else the VIPs are adopted ones)
   };

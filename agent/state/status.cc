@@ -5,9 +5,14 @@
 #include <chrono>
 #include <cstring>
 #include <map>
+#include <span>
+#include <string>
 #include <utility>
+#include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "dataplane/open_flows.h"
 #include "spdlog/spdlog.h"
 #include "nat/collector.h"
@@ -285,13 +290,58 @@ absl::StatusOr<std::vector<v1::VipStatus>> State::vipStatuses() const {
   return out;
 }
 
-absl::Status State::listVips(v1::ListVipsResponse* out) const {
+namespace {
+
+// A ListVips page token: the last key of the previous page, "ADDRESS|PORT|PROTOCOL".
+std::string pageToken(const VipKey& k) {
+  return absl::StrCat(k.address.toString(), "|", k.port, "|", static_cast<int>(k.protocol));
+}
+
+absl::StatusOr<VipKey> fromPageToken(const std::string& token) {
+  auto bad = [&token](absl::string_view why) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("page_token: \"", token, "\" is not a token this agent gave (", why,
+                     "); start again with an empty page_token"));
+  };
+  std::vector<std::string> parts = absl::StrSplit(token, '|');
+  int port = 0, proto = 0;
+  if (parts.size() != 3) return bad("want 3 fields");
+  if (!absl::SimpleAtoi(parts[1], &port) || !absl::SimpleAtoi(parts[2], &proto))
+    return bad("port and protocol are numbers");
+  v1::VipKey key;
+  key.set_address(parts[0]);
+  key.set_port(static_cast<uint32_t>(port));
+  if (!v1::Protocol_IsValid(proto)) return bad("unknown protocol");
+  key.set_protocol(static_cast<v1::Protocol>(proto));
+  auto k = config::vipKeyOf(key);
+  if (!k.ok()) return bad(k.status().message());
+  return *k;
+}
+
+}  // namespace
+
+absl::Status State::listVips(const v1::ListVipsRequest& req, v1::ListVipsResponse* out) const {
   auto v = view();
+  const bool paged = req.page_size() != 0 || !req.page_token().empty();
+  std::span<const EntryPtr> page(v->vips);
+  if (paged) {
+    auto begin = v->by_key.begin();
+    if (!req.page_token().empty()) {
+      auto after = fromPageToken(req.page_token());
+      if (!after.ok()) return after.status();
+      begin = std::upper_bound(v->by_key.begin(), v->by_key.end(), *after,
+                               [](const VipKey& k, const EntryPtr& e) { return k < e->key; });
+    }
+    const size_t left = static_cast<size_t>(v->by_key.end() - begin);
+    const size_t n = req.page_size() == 0 ? left : std::min<size_t>(left, req.page_size());
+    page = std::span<const EntryPtr>(&*begin, n);
+    if (n < left) out->set_next_page_token(pageToken(page.back()->key));
+  }
   auto open = dataplane_.readOpenFlows();
   if (!open.ok()) return open.status();
-  out->mutable_vips()->Reserve(static_cast<int>(v->vips.size()));
-  out->mutable_statuses()->Reserve(static_cast<int>(v->vips.size()));
-  for (const EntryPtr& e : v->vips) {
+  out->mutable_vips()->Reserve(static_cast<int>(page.size()));
+  out->mutable_statuses()->Reserve(static_cast<int>(page.size()));
+  for (const EntryPtr& e : page) {
     // Before the first apply the entries are adopted ones: their specs are shown normalized, as
     // config() shows them.
     *out->add_vips() = v->applied ? e->spec : config::normalizeVip(e->spec);

@@ -75,8 +75,10 @@ void ReadSampler::run(ReadKind kind, std::vector<ReadSample>* out) {
     grpc::Status st;
     switch (kind) {
       case ReadKind::kListVips: {
+        v1::ListVipsRequest req;
+        req.set_page_size(kListVipsPage);
         v1::ListVipsResponse resp;
-        st = stub->ListVips(&ctx, v1::ListVipsRequest(), &resp);
+        st = stub->ListVips(&ctx, req, &resp);
         break;
       }
       case ReadKind::kListBackends: {
@@ -140,6 +142,7 @@ void ScheduledListVips::schedule() {
     }
     auto* call = new Call;
     call->scheduled_ns = next;
+    call->req.set_page_size(kListVipsPage);
     call->ctx.set_deadline(std::chrono::system_clock::now() + deadline_);
     stub_->async()->ListVips(&call->ctx, &call->req, &call->resp, [this, call](grpc::Status st) {
       ReadSample s{ReadKind::kListVips, call->scheduled_ns, monotonicNs(), st.error_code()};

@@ -19,6 +19,9 @@
 namespace xlb::bench {
 
 enum class ReadKind { kListVips, kListBackends, kGetStats };
+
+// VIPs per sampled ListVips: one page of lbctl's size (cli/vip.cc), the first one.
+inline constexpr uint32_t kListVipsPage = 500;
 const char* readKindName(ReadKind kind);  // "vips", "backends", "stats"
 
 struct ReadSample {

@@ -92,6 +92,32 @@ class LbctlApiTest : public ::testing::Test {
   std::unique_ptr<grpc::Server> server_;
 };
 
+// Issue 12: lbctl asks for VIPs in pages of 500 and prints them all as one list (key order).
+TEST_F(LbctlApiTest, VipListFollowsEveryPage) {
+  xlb::v1::Config cfg;
+  for (int i = 0; i < 1020; ++i) {
+    xlb::v1::Vip* v = cfg.add_vips();
+    v->set_address("10.200." + std::to_string(i / 250) + "." + std::to_string(i % 250));
+    v->set_port(80);
+    v->set_protocol(xlb::v1::PROTOCOL_TCP);
+  }
+  ASSERT_TRUE(state_->applyConfig(cfg, false, nullptr).ok());
+  auto list = lbctl("vip list");
+  ASSERT_EQ(list.rc, 0) << list.err;
+  std::vector<std::string> lines;
+  std::istringstream in(list.out);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 1021u) << "header + every VIP (three pages)";
+  EXPECT_EQ(lines[1].rfind("10.200.0.0:80/tcp", 0), 0u) << lines[1];
+  EXPECT_EQ(lines[1020].rfind("10.200.4.19:80/tcp", 0), 0u) << lines[1020];
+  auto json = lbctl("-o json vip list");
+  ASSERT_EQ(json.rc, 0) << json.err;
+  size_t n = 0;
+  for (size_t at = 0; (at = json.out.find("\"address\": \"10.200.", at)) != std::string::npos; ++at) ++n;
+  EXPECT_EQ(n, 2 * 1020u) << "each VIP's spec and status";
+  EXPECT_NE(json.out.find("\"next_page_token\": \"\""), std::string::npos) << "one merged answer";
+}
+
 TEST_F(LbctlApiTest, VipAddListDelete) {
   auto add =
       lbctl("vip add 10.100.0.10:80/tcp --name web --backend 10.0.1.11 --backend 10.0.1.12:3");

@@ -674,3 +674,77 @@ TEST_F(StateTest, SnapshotTokenChangesOnlyWithTheState) {
 
 }  // namespace
 }  // namespace xlb::state
+
+namespace xlb::state {
+namespace {
+
+// Issue 12: ListVips in pages (key order, token = the last key): every VIP present throughout is
+// listed once, whatever changes between pages; page_size 0 keeps the whole list in config order.
+TEST(StateListVips, PagesInKeyOrderSurviveChangesBetweenPages) {
+  dataplane::FakeDataplane dp;
+  State state(dp);
+  v1::Config cfg;
+  // Configured out of key order.
+  for (int i : {5, 1, 7, 3, 2, 6, 4}) {
+    v1::Vip* v = cfg.add_vips();
+    v->set_address("10.0.0." + std::to_string(i));
+    v->set_port(80);
+    v->set_protocol(v1::PROTOCOL_TCP);
+    v->add_backends()->set_address("10.1.0." + std::to_string(i));
+  }
+  ASSERT_TRUE(state.applyConfig(cfg, false, nullptr).ok());
+
+  v1::ListVipsResponse all;
+  ASSERT_TRUE(state.listVips({}, &all).ok());
+  ASSERT_EQ(all.vips_size(), 7);
+  EXPECT_EQ(all.vips(0).address(), "10.0.0.5") << "no page size: config order";
+  EXPECT_TRUE(all.next_page_token().empty());
+
+  std::vector<std::string> seen;
+  v1::ListVipsRequest req;
+  req.set_page_size(3);
+  v1::ListVipsResponse page;
+  ASSERT_TRUE(state.listVips(req, &page).ok());
+  ASSERT_EQ(page.vips_size(), 3);
+  ASSERT_EQ(page.statuses_size(), 3);
+  for (const auto& v : page.vips()) seen.push_back(v.address());
+  ASSERT_FALSE(page.next_page_token().empty());
+  // Between pages: the VIP after the token's goes, one before it and one after it come.
+  v1::VipKey gone;
+  gone.set_address("10.0.0.4");
+  gone.set_port(80);
+  gone.set_protocol(v1::PROTOCOL_TCP);
+  ASSERT_TRUE(state.deleteVip(gone).ok());
+  for (const char* a : {"10.0.0.0", "10.0.0.9"}) {
+    v1::Vip v;
+    v.set_address(a);
+    v.set_port(80);
+    v.set_protocol(v1::PROTOCOL_TCP);
+    ASSERT_TRUE(state.addVip(v).ok());
+  }
+  while (!page.next_page_token().empty()) {
+    req.set_page_token(page.next_page_token());
+    page.Clear();
+    ASSERT_TRUE(state.listVips(req, &page).ok());
+    EXPECT_LE(page.vips_size(), 3);
+    for (const auto& v : page.vips()) seen.push_back(v.address());
+  }
+  EXPECT_THAT(seen, ElementsAre("10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.5", "10.0.0.6",
+                                "10.0.0.7", "10.0.0.9"))
+      << "key order; 10.0.0.4 (removed) not listed, 10.0.0.0 (added before the token) not "
+         "listed, 10.0.0.9 (added after it) listed";
+
+  // A token this agent never gave: INVALID_ARGUMENT naming the field, nothing listed.
+  for (const char* bad : {"garbage", "10.0.0.1|80", "10.0.0.1|x|6", "999.0.0.1|80|6",
+                          "10.0.0.1|80|99"}) {
+    req.set_page_token(bad);
+    v1::ListVipsResponse r;
+    auto st = state.listVips(req, &r);
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_NE(st.message().find("page_token"), std::string::npos) << st.message();
+    EXPECT_EQ(r.vips_size(), 0);
+  }
+}
+
+}  // namespace
+}  // namespace xlb::state
