@@ -6,6 +6,7 @@
 #include <bpf/libbpf.h>
 #include <linux/if_link.h>
 #include <net/if.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -265,6 +266,15 @@ absl::Status BpfDataplane::load(const BpfOptions& opts) {
   }
   ncpus_ = libbpf_num_possible_cpus();
   if (ncpus_ <= 0) return errnoStatus("count possible CPUs", ncpus_);
+  {
+    // xlb_be_conns read-only, for readOpenFlows (a pinned map of the older, unmappable kind was
+    // migrated by MapMigrator: its flags differ).
+    const size_t len = (size_t{capacity_.backends} * sizeof(uint64_t) + 4095) / 4096 * 4096;
+    void* mem = mmap(nullptr, len, PROT_READ, MAP_SHARED, bpf_map__fd(skel_->maps.xlb_be_conns), 0);
+    if (mem == MAP_FAILED) return errnoStatus("map xlb_be_conns into memory", errno);
+    open_flows_map_ = static_cast<const uint64_t*>(mem);
+    open_flows_len_ = len;
+  }
   log()->info("loaded xlb_balancer: {}, flow table {} entries (protected {}), NAT tables {} "
               "entries per family, maps {}",
               capacity_.toString(), flow_table_size_, prot_table_size_, nat_table_size_,
@@ -389,6 +399,7 @@ BpfDataplane::~BpfDataplane() {
     if (l.fd >= 0) close(l.fd);
   }
   if (empty_table_fd_ >= 0) close(empty_table_fd_);
+  if (open_flows_map_ != nullptr) munmap(const_cast<uint64_t*>(open_flows_map_), open_flows_len_);
   if (skel_) xlb_balancer__destroy(skel_);
 }
 
@@ -547,27 +558,10 @@ absl::StatusOr<std::vector<uint64_t>> BpfDataplane::readDrops() {
 }
 
 absl::StatusOr<std::vector<uint64_t>> BpfDataplane::readOpenFlows() {
-  const int fd = bpf_map__fd(skel_->maps.xlb_be_conns);
-  std::vector<uint32_t> keys(capacity_.backends);
-  std::vector<uint64_t> vals(capacity_.backends);
-  std::vector<uint64_t> out(capacity_.backends, 0);
-  uint32_t in_batch = 0, out_batch = 0;
-  size_t got = 0;
-  bool first = true;
-  while (got < capacity_.backends) {
-    uint32_t count = static_cast<uint32_t>(capacity_.backends - got);
-    int err = bpf_map_lookup_batch(fd, first ? nullptr : &in_batch, &out_batch, keys.data() + got,
-                                   vals.data() + got, &count, nullptr);
-    got += count;
-    first = false;
-    in_batch = out_batch;
-    if (err == -ENOENT) break;
-    if (err) return errnoStatus("read map xlb_be_conns", err);
-    if (count == 0) break;
-  }
-  for (size_t i = 0; i < got; ++i) {
-    if (keys[i] < capacity_.backends) out[keys[i]] = vals[i];
-  }
+  // The program keeps adding to the counts under us; each aligned u64 is read whole.
+  std::vector<uint64_t> out(capacity_.backends);
+  for (size_t i = 0; i < out.size(); ++i)
+    out[i] = __atomic_load_n(open_flows_map_ + i, __ATOMIC_RELAXED);
   return out;
 }
 

@@ -143,6 +143,9 @@ class BpfDataplane final : public Dataplane {
   // read before load, when libbpf frees the template).
   uint32_t table_flags_ = 0;
   int empty_table_fd_ = -1;
+  // xlb_be_conns, mapped read-only at load (BPF_F_MMAPABLE), for readOpenFlows().
+  const uint64_t* open_flows_map_ = nullptr;
+  size_t open_flows_len_ = 0;
   absl::Status vipIdOk(uint32_t id) const;
   absl::Status backendIdOk(uint32_t id) const;
   Capacity capacity_;

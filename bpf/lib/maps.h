@@ -116,9 +116,12 @@ struct {
 
 /* Open flows per backend (rules in xlb/abi.h). Shared with atomic adds because least_conn compares
  * the global counts; it is touched only when a flow opens, closes or moves, never on an ordinary
- * established packet, and lives apart from the flow entries' cache lines. */
+ * established packet, and lives apart from the flow entries' cache lines. BPF_F_MMAPABLE: the agent
+ * reads every count through a read-only mapping (one copy) instead of a batched syscall read
+ * (200,000 backends: ~1.6 MB copied element by element, tens of ms, on every status read). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, XLB_MAX_BACKENDS);
 	__type(key, __u32);
 	__type(value, __u64);
