@@ -181,10 +181,12 @@ frr_start() {
 	} >"$d/bgpd.conf"
 	: >"$d/zebra.conf"
 	chown -R frr:frr "$d"
+	# FRR's daemons run as user frr: let it through the (0700) run directory to its own.
+	chmod o+x "$RUN_DIR"
 	nsx rt /usr/lib/frr/zebra -f "$d/zebra.conf" -i "$d/zebra.pid" -z "$d/zserv.api" \
 		--vty_socket "$d" -P 0 >"$d/zebra.out" 2>&1 &
 	E2E_BG_PIDS+=($!)
-	wait_for 10 "zebra's API socket" test -S "$d/zserv.api"
+	wait_for 10 "zebra's API socket ($(cat "$d/zebra.out"))" test -S "$d/zserv.api"
 	nsx rt /usr/lib/frr/bgpd -f "$d/bgpd.conf" -i "$d/bgpd.pid" -z "$d/zserv.api" \
 		--vty_socket "$d" -P 0 >"$d/bgpd.out" 2>&1 &
 	E2E_BG_PIDS+=($!)
