@@ -298,6 +298,10 @@ e2e_init "${1:-}"
 BGP_MODE=${2:-dsr}
 case "$BGP_MODE" in dsr | ipip) ;; *) fail "mode '$BGP_MODE': dsr or ipip" ;; esac
 E2E_TEST_PREFIX="$BGP_MODE: "
+# gobgpd also accepts BIRD's connections (BIRD retries every second): a joining balancer is used
+# without waiting for gobgpd 3.x's first dial, 5-9 s after the agent adds the peer. The default,
+# outbound only, runs in e2e_bgp_frr and e2e_bgp_systemd.
+BGP_LISTEN_PORT=179
 bgp_init
 bgp_topology 3
 for n in 1 2 3; do lb_add "$n"; done
