@@ -220,7 +220,6 @@ int run(const Options& opts) {
   // program is attached and the config applied, so a VIP is never announced before it forwards.
   // Never stopped with a withdraw: gobgpd keeps announcing while the agent restarts.
   xlb::bgp::GoBgpSpeaker::Options speaker_opts;
-  if (!opts.state_dir.empty()) speaker_opts.applied_peers_file = opts.state_dir + "/bgp-peers";
   speaker_opts.listen_port = opts.bgp_listen_port;
   xlb::bgp::GoBgpSpeaker speaker(opts.bgp_api, speaker_opts);
   xlb::bgp::Announcer::Options bgp_opts;

@@ -154,8 +154,7 @@ apipb::Peer toPeer(const v1::BgpPeer& p) {
 GoBgpSpeaker::GoBgpSpeaker(std::string target, Options options)
     : target_(std::move(target)),
       deadline_(options.deadline),
-      listen_port_(options.listen_port == 0 ? -1 : static_cast<int32_t>(options.listen_port)),
-      applied_file_(std::move(options.applied_peers_file)) {
+      listen_port_(options.listen_port == 0 ? -1 : static_cast<int32_t>(options.listen_port)) {
   // A restarted gobgpd must be found again within a few seconds, not after gRPC's default
   // reconnect back-off (up to 120 s).
   grpc::ChannelArguments args;
@@ -199,7 +198,6 @@ absl::Status GoBgpSpeaker::configureGlobal(const v1::BgpSettings& settings) {
         !st.ok()) {
       return st;
     }
-    applied_.clear();
   }
   apipb::StartBgpRequest req;
   req.mutable_global()->set_asn(settings.local_asn());
@@ -223,24 +221,15 @@ absl::Status GoBgpSpeaker::configurePeers(const v1::BgpSettings& settings) {
     apipb::ListPeerResponse r;
     while (reader->Read(&r)) {
       const apipb::Peer& p = r.peer();
-      have[p.conf().neighbor_address()] = {p.conf().peer_asn(),
-                                           static_cast<uint32_t>(p.timers().config().hold_time()),
-                                           p.transport().remote_port()};
+      have[p.conf().neighbor_address()] = {
+          p.conf().peer_asn(), static_cast<uint32_t>(p.timers().config().hold_time()),
+          p.transport().remote_port(), p.conf().auth_password(), p.conf().description()};
     }
     if (auto st = fromGrpc(reader->Finish(), "ListPeer"); !st.ok()) return st;
   }
-  if (!applied_loaded_) {
-    // Settings an earlier agent applied (the password cannot be read back from gobgpd).
-    auto rec = applied_file_.empty() ? std::map<std::string, std::string>()
-                                     : loadAppliedPeers(applied_file_);
-    if (!rec.ok()) return rec.status();
-    applied_ = *std::move(rec);
-    applied_loaded_ = true;
-  }
   std::map<std::string, const v1::BgpPeer*> by_addr;
   for (const v1::BgpPeer& p : settings.peers()) by_addr[config::canonicalAddress(p.address())] = &p;
-  auto applied = applied_;
-  for (const PeerChange& c : planPeers(settings, have, applied_)) {
+  for (const PeerChange& c : planPeers(settings, have)) {
     if (c.action != PeerChange::Action::kAdd) {
       spdlog::info("bgp: gobgpd peer {}: {} ({})", c.address,
                    c.action == PeerChange::Action::kDelete ? "deleting" : "replacing", c.why);
@@ -253,7 +242,6 @@ absl::Status GoBgpSpeaker::configurePeers(const v1::BgpSettings& settings) {
           !st.ok()) {
         return st;
       }
-      applied.erase(c.address);
       if (c.action == PeerChange::Action::kDelete) continue;
     }
     grpc::ClientContext ctx;
@@ -265,18 +253,6 @@ absl::Status GoBgpSpeaker::configurePeers(const v1::BgpSettings& settings) {
         !st.ok()) {
       return st;
     }
-  }
-  // Every configured peer now runs with its settings (added, replaced, or adopted as it runs).
-  applied.clear();
-  for (const auto& [addr, p] : by_addr) applied[addr] = peerDigest(*p);
-  if (applied != applied_) {
-    if (!applied_file_.empty()) {
-      if (auto st = saveAppliedPeers(applied_file_, applied); !st.ok()) {
-        spdlog::warn("bgp: {}: a changed peer password would go unnoticed after a restart",
-                     std::string(st.message()));
-      }
-    }
-    applied_ = std::move(applied);
   }
   return absl::OkStatus();
 }

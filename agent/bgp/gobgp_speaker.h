@@ -22,9 +22,6 @@ namespace xlb::bgp {
 class GoBgpSpeaker : public Speaker {
  public:
   struct Options {
-    // Where the digests of the peer settings this host applied are kept across agent restarts
-    // ("": in memory only; a password changed while no agent ran then goes unnoticed).
-    std::string applied_peers_file;
     // 0: gobgpd only connects out (it does not listen). A port: gobgpd also accepts its peers'
     // connections there, so a router that connects actively brings a new session up at its own
     // retry interval instead of waiting for gobgpd 3.x's first dial, 5-9 s after the peer is
@@ -54,11 +51,6 @@ class GoBgpSpeaker : public Speaker {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<Stub> stub_;
   std::mutex mu_;
-  // Digest of the settings applied per peer (gobgpd does not report the password back), loaded
-  // from applied_file_ at the first configure().
-  std::string applied_file_;
-  bool applied_loaded_ = false;
-  std::map<std::string, std::string> applied_;
 };
 
 }  // namespace xlb::bgp
