@@ -132,6 +132,7 @@ template bgp lb {
   local as 65000;
   hold time $BGP_HOLD;
   keepalive time 1;
+  connect delay time 1;
   connect retry time 1;
   error wait time 1, 2;
   $debug
