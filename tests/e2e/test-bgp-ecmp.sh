@@ -135,8 +135,14 @@ test_drain() {
 	lbctl_n 2 bgp drain --wait >"$RUN_DIR/drain.out" 2>&1 &
 	local drainer=$!
 	local ms4
-	ms4=$(time_until_nexthops 4 "1 3 4" 10)
+	ms4=$(time_until_nexthops 4 "1 3 4" 10) || exit 1
 	log "FIGURE drain lb2: out of the router's ECMP set after ${ms4} ms (graceful shutdown community, local-pref 0)"
+	if [ "$ms4" -gt 500 ]; then
+		# Once seen at 1.46 s (the withdraw, not the graceful shutdown, moved it) and not reproduced
+		# in 15 drains at load 9: keep what would tell where the time went.
+		log "slow drain: lb2's agent: $(grep -E 'host drain started|re-announced' "$RUN_DIR/lb2/agent.log" | tail -n 4 | tr '\n' ' ')"
+		nsx rt birdc -s "$RUN_DIR/bird.ctl" show route "$VIP4/32" all >&2
+	fi
 	time_until_nexthops 6 "1 3 4" 10 >/dev/null
 	# Still announced meanwhile, with 65535:0 and the worse MED: the router keeps it as a backup.
 	nsx rt birdc -s "$RUN_DIR/bird.ctl" show route "$VIP4/32" all >"$RUN_DIR/drain-route.txt"
