@@ -354,3 +354,62 @@ flows_alive() {
 			fail "the IPv$fam connection holder exited early: $(tail -n 3 "$RUN_DIR/flows$fam.log")"
 	done
 }
+
+# lb_quiet_then_undrain N "SET": after its drain, balancer N's VIP counters stay still for 1.5 s
+# (nothing reaches it any more), the connections all live; then lbctl bgp undrain and the router
+# back to next hops SET.
+lb_quiet_then_undrain() {
+	local n=$1 set=$2 before after
+	sleep 0.5
+	before=$(($(lb_vip_packets "$n" 4) + $(lb_vip_packets "$n" 6)))
+	sleep 1.5
+	after=$(($(lb_vip_packets "$n" 4) + $(lb_vip_packets "$n" 6)))
+	[ "$after" = "$before" ] || fail "lb$n still receives packets after its drain ($before -> $after)"
+	log "lb$n receives no new packets (VIP counters stay at $after)"
+	flows_alive
+	lbctl_n "$n" bgp undrain >/dev/null || fail "lbctl bgp undrain"
+	time_until_nexthops 4 "$set" 15 >/dev/null
+	time_until_nexthops 6 "$set" 15 >/dev/null
+	log "lb$n undrained: announced again"
+}
+
+# watch_router FILE: samples the router's next hops ("MS V4HOPS|V6HOPS" lines) every 20 ms into
+# FILE until watch_stop FILE (at most about a minute); $WATCHER is the sampler.
+watch_router() {
+	local out=$1
+	(
+		for _ in $(seq 1 3000); do
+			[ -f "$out.stop" ] && break
+			echo "$(now_ms) $(nexthops 4)|$(nexthops 6)"
+			sleep 0.02
+		done
+	) >"$out" &
+	WATCHER=$!
+	E2E_BG_PIDS+=($WATCHER)
+}
+
+watch_stop() {
+	touch "$1.stop"
+	wait "$WATCHER" 2>/dev/null
+}
+
+# flows_spread "N ...": $N4 IPv4 and $N6 IPv6 held connections (start_flows), all greeted; then
+# every balancer N forwards packets of both families (the router's ECMP uses each).
+flows_spread() {
+	start_flows 4 "$N4"
+	start_flows 6 "$N6"
+	wait_for 60 "$N4 IPv4 connections" grep -qx ready "$RUN_DIR/flows4.status"
+	wait_for 60 "$N6 IPv6 connections" grep -qx ready "$RUN_DIR/flows6.status"
+	local per
+	per=$(grep -v ready "$RUN_DIR/flows4.status" "$RUN_DIR/flows6.status" | awk '{print $2}' | sort | uniq -c | tr -s ' \n' ' ')
+	log "connections per backend:$per"
+	sleep 1
+	local n fam p
+	for n in $1; do
+		for fam in 4 6; do
+			p=$(lb_vip_packets "$n" "$fam")
+			[ "${p:-0}" -gt 0 ] || fail "lb$n forwarded no IPv$fam packet: the router's ECMP does not use it"
+			log "lb$n IPv$fam packets: $p"
+		done
+	done
+}

@@ -156,25 +156,6 @@ test_units_start() {
 		"'$LBCTL_BIN' --server unix:///proc/$SD_PID/root/run/xlb/xlb.sock -o json bgp status | grep -q '\"daemon_connected\": true'"
 }
 
-# watch_router FILE: samples lb1's presence (IPv4|IPv6 next hops) every 20 ms until FILE.stop.
-watch_router() {
-	local out=$1
-	(
-		for _ in $(seq 1 3000); do
-			[ -f "$out.stop" ] && break
-			echo "$(now_ms) $(nexthops 4)|$(nexthops 6)"
-			sleep 0.02
-		done
-	) >"$out" &
-	WATCHER=$!
-	E2E_BG_PIDS+=($WATCHER)
-}
-
-watch_stop() {
-	touch "$1.stop"
-	wait "$WATCHER" 2>/dev/null
-}
-
 test_agent_restart() {
 	local before after missing lines
 	before=$(prop xlb-agent.service MainPID)
