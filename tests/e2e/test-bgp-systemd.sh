@@ -6,11 +6,13 @@
 # (its own cgroup2 mount, a private /run, overlays on /usr, /etc and /var holding the installed
 # binaries and config) inside balancer lb1's network namespace, so every unit it starts lives on
 # lb1. The unit files are the deploy/ files byte for byte; the only host-specific input is
-# /etc/default/xlb-agent (interface, pin dir), as an operator would write it. In order:
+# /etc/default/xlb-agent (interface, pin dir, --bgp-listen-port so that BIRD's connects bring
+# sessions up without gobgpd's 5-9 s first-dial delay), as an operator would write it. In order:
 #   systemctl start xlb-agent xlb-bgp: both ready (Type=notify), the router installs lb1;
 #   systemctl restart xlb-agent: lb1 stays a next hop throughout, the new agent reaches gobgpd;
 #   systemctl stop xlb-bgp: ExecStop drains (the router sees 65535:0, then the withdraw while the
 #     session is still up), ExecStopPost ends the drain; start again announces;
+#   shutdown.target started (what a shutdown does): the same drain before the agent stops;
 #   the agent SIGKILLed until systemd gives up (StartLimitBurst): routes kept across the restarts,
 #     then OnFailure=xlb-bgp-withdraw.service stops xlb-bgp and the router withdraws lb1.
 # Usage: test-bgp-systemd.sh BUILD_DIR   (root; exit 77 = skipped)
@@ -23,6 +25,7 @@ SD_PID=""       # systemd (PID 1 of its pid namespace), as seen from here
 SD_UNSHARE=""   # the unshare process that forked it
 SD_CGROUP=""    # the cgroup2 directory given to that systemd
 UNITS="xlb-agent.service xlb-bgp.service xlb-bgp-withdraw.service"
+STOPS=0         # drains that xlb-bgp's ExecStop reported so far
 
 # sdx CMD...: CMD inside the systemd's namespaces (its /run, hence its systemctl and journal).
 sdx() { nsenter -t "$SD_PID" -m -p -u -i "$@"; }
@@ -36,6 +39,7 @@ sd_check() {
 	local cg
 	cg=$(findmnt -n -t cgroup2 -o TARGET | head -n 1)
 	[ -n "$cg" ] || skip "no cgroup2 hierarchy mounted: a nested systemd needs one"
+	grep -qw overlay /proc/filesystems || skip "no overlay filesystem (the installed files go on overlays)"
 	SD_CGROUP="$cg/xlbt$$-sd"
 	mkdir "$SD_CGROUP" || skip "cannot create a cgroup under $cg"
 }
@@ -74,7 +78,7 @@ sd_install() {
 	cp "$RUN_DIR/lb1/xlb.yaml" "$f/etc/xlb/xlb.yaml"
 	cat >"$f/etc/default/xlb-agent" <<EOF
 XLB_ATTACH="--interface $(ifname lb1)"
-XLB_AGENT_ARGS="--pin-dir ${PIN_DIR}-lb1 --flow-table-size 65536 --metrics-listen 127.0.0.1:9440"
+XLB_AGENT_ARGS="--pin-dir ${PIN_DIR}-lb1 --flow-table-size 65536 --metrics-listen 127.0.0.1:9440 --bgp-listen-port 179"
 EOF
 	for u in $UNITS; do
 		cp "$E2E_SRC/deploy/$u" "$SD_ROOT/units/$u"
@@ -177,16 +181,19 @@ test_agent_restart() {
 	log "systemctl restart xlb-agent: lb1 a next hop in all $lines samples; the new agent (pid $after) adopted gobgpd's routes"
 }
 
-test_stop_drains() {
-	# Samples of the router's view of lb1's IPv4 route: time, present, GRACEFUL_SHUTDOWN, session.
+# stop_drains UNIT: `systemctl stop UNIT` (or start, for shutdown.target) must drain lb1 as documented: the
+# router sees lb1's route with 65535:0, then the withdraw arrives on a session that is still up
+# (BIRD's log), then the session ends with gobgpd.
+stop_drains() {
+	# Samples of the router's view of lb1's IPv4 route: time, present, with GRACEFUL_SHUTDOWN.
 	local samples=$RUN_DIR/stop-samples
+	rm -f "$samples.stop"
 	(
 		for _ in $(seq 1 1500); do
 			[ -f "$samples.stop" ] && break
-			local r s
+			local r
 			r=$(nsx rt birdc -s "$RUN_DIR/bird.ctl" show route "$VIP4/32" protocol lb1v4 all 2>/dev/null)
-			s=$(nsx rt birdc -s "$RUN_DIR/bird.ctl" show protocols lb1v4 2>/dev/null | awk '$1 == "lb1v4" {print $6}')
-			echo "$(now_ms) $(echo "$r" | grep -c "$VIP4/32") $(echo "$r" | grep -c '(65535,0)') ${s:-none}"
+			echo "$(now_ms) $(echo "$r" | grep -c "$VIP4/32") $(echo "$r" | grep -c '(65535,0)')"
 			sleep 0.02
 		done
 	) >"$samples" &
@@ -195,28 +202,28 @@ test_stop_drains() {
 	sleep 0.3
 	local t0 t1
 	t0=$(now_ms)
-	sdctl stop xlb-bgp.service || fail "systemctl stop xlb-bgp"
+	local what="systemctl stop $1"
+	[ "$1" = shutdown.target ] && what="systemctl start shutdown.target"
+	sdctl ${what#systemctl } || fail "$what"
 	t1=$(now_ms)
 	sleep 0.5
 	touch "$samples.stop"
 	wait "$sampler" 2>/dev/null
-	python3 - "$samples" "$t0" <<'PY' >"$RUN_DIR/stop-summary" || fail "systemctl stop xlb-bgp did not drain as documented: $(cat "$RUN_DIR/stop-summary")"
+	python3 - "$samples" "$t0" <<'PY' >"$RUN_DIR/stop-summary" || fail "$what did not drain as documented: $(cat "$RUN_DIR/stop-summary")"
 import sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
 t0 = int(sys.argv[2])
-rows = [(int(t) - t0, int(p), int(g), s) for t, p, g, s in rows]
+rows = [(int(t) - t0, int(p), int(g)) for t, p, g in rows]
 gshut = [r for r in rows if r[1] and r[2]]
 if not gshut:
     print("the router never saw lb1's route with 65535:0"); sys.exit(1)
-after = [r for r in rows if r[0] > gshut[-1][0]]
-gone = [r for r in after if not r[1]]
+gone = [r for r in rows if r[0] > gshut[-1][0] and not r[1]]
 if not gone:
     print("lb1's route never left the router"); sys.exit(1)
-first_gone = gone[0]
-print(f"65535:0 first seen {gshut[0][0]} ms after systemctl stop, last {gshut[-1][0]} ms; "
-      f"route gone at {first_gone[0]} ms")
+print(f"65535:0 first seen {gshut[0][0]} ms after it, last {gshut[-1][0]} ms; "
+      f"route gone at {gone[0][0]} ms")
 PY
-	log "FIGURE systemctl stop xlb-bgp ($((t1 - t0)) ms): $(cat "$RUN_DIR/stop-summary")"
+	log "FIGURE $what ($((t1 - t0)) ms): $(cat "$RUN_DIR/stop-summary")"
 	# Withdrawn by the drain, not by the session's end: BIRD received the withdraw (an UPDATE) on a
 	# session that was still up, then saw the session close when gobgpd stopped.
 	python3 - "$RUN_DIR/bird.log" "$VIP4/32" <<'PY' || fail "BIRD did not get lb1's withdraw before the session closed"
@@ -233,19 +240,39 @@ print(log[down[-1]])
 sys.exit(0 if removed[-1] < down[-1] else 1)
 PY
 	sdx journalctl --no-pager -u xlb-bgp.service >"$RUN_DIR/bgp-journal.txt"
-	grep -q "drain drained" "$RUN_DIR/bgp-journal.txt" ||
+	[ "$(grep -c "drain drained" "$RUN_DIR/bgp-journal.txt")" = "$((++STOPS))" ] ||
 		fail "ExecStop's lbctl bgp drain --wait did not report the drain: $(tail -n 10 "$RUN_DIR/bgp-journal.txt")"
+	want_nexthops 4 "" || fail "lb1 still a next hop after $what: $(nexthops 4)"
+}
+
+test_stop_drains() {
+	stop_drains xlb-bgp.service
 	# ExecStopPost ended the drain: the agent (still running) is ready to announce at the next start.
-	lbctl_sd -o json bgp status >"$RUN_DIR/after-stop.json"
-	[ "$(json_field "$RUN_DIR/after-stop.json" drain)" != DRAIN_DRAINED ] &&
-		lbctl_sd bgp status | grep -q "drain none" ||
+	lbctl_sd bgp status | grep -q "drain none" ||
 		fail "the drain was not ended by ExecStopPost: $(lbctl_sd bgp status | head -n 3)"
-	want_nexthops 4 "" || fail "lb1 still a next hop after systemctl stop xlb-bgp: $(nexthops 4)"
+	local t0
 	t0=$(now_ms)
 	sdctl start xlb-bgp.service || fail "systemctl start xlb-bgp"
 	time_until_nexthops 4 "1" 30 >/dev/null
 	time_until_nexthops 6 "1" 30 >/dev/null
-	log "FIGURE systemctl start xlb-bgp again: router uses lb1 $(($(now_ms) - t0)) ms after the start (the agent repopulates the new gobgpd within its 2 s resync, then gobgpd dials 5-9 s after a peer is added)"
+	log "FIGURE systemctl start xlb-bgp again: router uses lb1 $(($(now_ms) - t0)) ms after the start (the agent repopulates the new gobgpd within its 2 s resync)"
+}
+
+# A shutdown: starting shutdown.target stops every unit with default dependencies (they conflict
+# with it) in one transaction, in the reverse of their start order: xlb-bgp (After=xlb-agent) stops
+# first, so its ExecStop still finds the agent to drain through. (`systemctl stop xlb-agent
+# xlb-bgp` is not that: systemctl sends one request per unit, and the agent's stop is already
+# running when xlb-bgp's arrives, so ExecStop finds no agent and gobgpd's exit withdraws.)
+test_shutdown_drains() {
+	stop_drains shutdown.target
+	local u
+	for u in xlb-agent.service xlb-bgp.service; do
+		[ "$(prop "$u" ActiveState)" = inactive ] || fail "$u is $(prop "$u" ActiveState) after the shutdown"
+	done
+	sdctl start xlb-agent.service xlb-bgp.service || fail "systemctl start after the shutdown"
+	time_until_nexthops 4 "1" 30 >/dev/null
+	time_until_nexthops 6 "1" 30 >/dev/null
+	log "shutdown.target stopped xlb-bgp (drained) before xlb-agent; started again, lb1 is announced again"
 }
 
 test_failed_agent_withdraws() {
@@ -302,5 +329,6 @@ sd_boot
 run test_units_start
 run test_agent_restart
 run test_stop_drains
+run test_shutdown_drains
 run test_failed_agent_withdraws
 log "PASS"
