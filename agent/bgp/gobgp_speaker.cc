@@ -128,6 +128,12 @@ bool isLocal(const apipb::Path& p) {
   return !addr.ok() || addr->toString() == "0.0.0.0" || addr->toString() == "::";
 }
 
+// Every setting toPeer applies, as one string (kept in memory only: it holds the password).
+std::string settingsText(const v1::BgpPeer& p) {
+  return absl::StrCat(p.asn(), "|", config::bgpPeerPort(p), "|", config::bgpPeerHoldTime(p), "|",
+                      p.password().size(), ":", p.password(), "|", p.description());
+}
+
 apipb::Peer toPeer(const v1::BgpPeer& p) {
   apipb::Peer peer;
   auto* conf = peer.mutable_conf();
@@ -230,6 +236,14 @@ absl::Status GoBgpSpeaker::configurePeers(const v1::BgpSettings& settings) {
   std::map<std::string, const v1::BgpPeer*> by_addr;
   for (const v1::BgpPeer& p : settings.peers()) by_addr[config::canonicalAddress(p.address())] = &p;
   for (const PeerChange& c : planPeers(settings, have)) {
+    if (c.action == PeerChange::Action::kReplace) {
+      // Replaced by this process with these very settings, and gobgpd still reports otherwise:
+      // replacing again every resync would only flap the session.
+      auto done = replaced_.find(c.address);
+      if (done != replaced_.end() && done->second == settingsText(*by_addr.at(c.address))) {
+        continue;
+      }
+    }
     if (c.action != PeerChange::Action::kAdd) {
       spdlog::info("bgp: gobgpd peer {}: {} ({})", c.address,
                    c.action == PeerChange::Action::kDelete ? "deleting" : "replacing", c.why);
@@ -252,6 +266,9 @@ absl::Status GoBgpSpeaker::configurePeers(const v1::BgpSettings& settings) {
     if (auto st = fromGrpc(stub_->api->AddPeer(&ctx, add, &empty), "AddPeer " + c.address);
         !st.ok()) {
       return st;
+    }
+    if (c.action == PeerChange::Action::kReplace) {
+      replaced_[c.address] = settingsText(*by_addr.at(c.address));
     }
   }
   return absl::OkStatus();

@@ -51,6 +51,9 @@ class GoBgpSpeaker : public Speaker {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<Stub> stub_;
   std::mutex mu_;
+  // Peers this process replaced, with the settings it gave them: a peer that gobgpd still
+  // reports differently afterwards is not replaced again on every resync.
+  std::map<std::string, std::string> replaced_;
 };
 
 }  // namespace xlb::bgp

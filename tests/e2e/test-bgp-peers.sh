@@ -68,7 +68,8 @@ test_first_start() {
 
 test_restart_same() {
 	agent_run first-secret
-	sleep 0.5
+	# Past one resync (every 2 s): the comparison runs again there.
+	sleep 2.5
 	[ "$(deletes)" = 0 ] && [ "$(adds)" = 2 ] ||
 		fail "a restart with the same config changed gobgpd's peers (added $(adds), deleted $(deletes))"
 	log "restart with the same peers: gobgpd's peers untouched"
@@ -77,7 +78,8 @@ test_restart_same() {
 test_restart_new_password() {
 	agent_run second-secret
 	wait_for 5 "the changed peer replaced" sh -c "[ \$(grep -c 'Delete a peer configuration' '$RUN_DIR/gobgpd.log') -ge 1 ]"
-	sleep 0.5
+	# Once: the next resyncs find gobgpd's peer as configured.
+	sleep 2.5
 	[ "$(deletes)" = 1 ] && [ "$(adds)" = 3 ] ||
 		fail "want exactly the IPv4 peer replaced: gobgpd added $(adds), deleted $(deletes) in all"
 	grep "Delete a peer configuration" "$RUN_DIR/gobgpd.log" | grep -q "10.200.0.254" ||
