@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
 # e2e library for scale-out over BGP + ECMP (issue 13), on top of lib.sh: a router namespace running
-# BIRD 2 (ECMP, L4 multipath hashing), several balancer namespaces each with its own gobgpd and
-# xlb-agent, backends and a client behind the router. Source lib.sh first, then this.
+# BIRD 2 or (BGP_ROUTER=frr) FRR's zebra + bgpd (ECMP, L4 multipath hashing), several balancer
+# namespaces each with its own gobgpd and xlb-agent, backends and a client behind the router.
+# Source lib.sh first, then this.
 #
 #   ns <P>cl   client    10.201.0.2   fd00:201::2    default route via rt
-#   ns <P>rt   router    10.201.0.1 / 10.200.0.254, fd00:201::1 / fd00:200::fe, BIRD 2, eBGP AS 65000
+#   ns <P>rt   router    10.201.0.1 / 10.200.0.254, fd00:201::1 / fd00:200::fe, BIRD/FRR, AS 65000
 #   ns <P>lbN  balancer  10.200.0.2N  fd00:200::2N   gobgpd (AS 65001) + xlb-agent, dsr or ipip
 #   ns <P>bN   backend   10.200.0.1N  fd00:200::1N   VIPs on lo, hold/echo server :9100 (VIP4,
 #                                                  VIP6) and :9200 (VIPG4)
