@@ -10,6 +10,7 @@
 # sessions up without gobgpd's 5-9 s first-dial delay), as an operator would write it. In order:
 #   systemctl start xlb-agent xlb-bgp: both ready (Type=notify), the router installs lb1;
 #   systemctl restart xlb-agent: lb1 stays a next hop throughout, the new agent reaches gobgpd;
+#   systemctl reload xlb-agent (ExecReload): a new MED reaches the router, a bad file is refused;
 #   systemctl stop xlb-bgp: ExecStop drains (the router sees 65535:0, then the withdraw while the
 #     session is still up), ExecStopPost ends the drain; start again announces;
 #   shutdown.target started (what a shutdown does): the same drain before the agent stops;
@@ -184,6 +185,28 @@ test_agent_restart() {
 	log "systemctl restart xlb-agent: lb1 a next hop in all $lines samples; the new agent (pid $after) adopted gobgpd's routes"
 }
 
+# ExecReload (lbctl apply -f /etc/xlb/xlb.yaml): an edited file reaches the router as one update
+# (a new MED, no withdraw); an invalid one fails the reload and changes nothing.
+test_reload() {
+	local conf=/proc/$SD_PID/root/etc/xlb/xlb.yaml
+	sed -i 's/^  local_asn: 65001$/  local_asn: 65001\n  med: 7/' "$conf"
+	grep -q '^  med: 7$' "$conf" || fail "could not edit the installed config"
+	watch_router "$RUN_DIR/watch-reload"
+	sdctl reload xlb-agent.service || fail "systemctl reload xlb-agent: $(sdx journalctl --no-pager -n 5 -u xlb-agent.service)"
+	wait_for 10 "the router to see MED 7 on lb1's route" sh -c \
+		"nsenter --net=/run/netns/${P}rt birdc -s '$RUN_DIR/bird.ctl' show route '$VIP4/32' protocol lb1v4 all | grep -q 'BGP.med: 7'"
+	sed -i 's/^  local_asn: 65001$/  local_asn: 0/' "$conf"
+	sdctl reload xlb-agent.service 2>/dev/null && fail "systemctl reload accepted an invalid config"
+	sleep 0.5
+	watch_stop "$RUN_DIR/watch-reload"
+	local missing
+	missing=$(grep -vc "$(lb4 1)|$(lb6 1)" "$RUN_DIR/watch-reload")
+	[ "$missing" = 0 ] || fail "the router lost lb1 in $missing samples during the reloads"
+	lbctl_sd bgp status | head -n 1 | grep -q "AS 65001" || fail "the refused reload changed the running bgp settings"
+	sed -i 's/^  local_asn: 0$/  local_asn: 65001/' "$conf"
+	log "systemctl reload xlb-agent: the new MED reached the router without a withdraw; an invalid file failed the reload and changed nothing"
+}
+
 # stop_drains UNIT: `systemctl stop UNIT` (or start, for shutdown.target) must drain lb1 as documented: the
 # router sees lb1's route with 65535:0, then the withdraw arrives on a session that is still up
 # (BIRD's log), then the session ends with gobgpd.
@@ -331,6 +354,7 @@ BGP_LBS+=(1)
 sd_boot
 run test_units_start
 run test_agent_restart
+run test_reload
 run test_stop_drains
 run test_shutdown_drains
 run test_failed_agent_withdraws
