@@ -277,7 +277,7 @@ case "$BGP_MODE" in dsr | ipip) ;; *) fail "mode '$BGP_MODE': dsr or ipip" ;; es
 E2E_TEST_PREFIX="$BGP_MODE: "
 # XLB_TEST_BGP_LISTEN_PORT=179 runs the agents with --bgp-listen-port 179: gobgpd also accepts
 # BIRD's connections, and a joining balancer is used about 0.3-0.8 s after its agent is ready
-# instead of 5-10 s (gobgpd 3.x dials a new peer only after 5-9 s). Not the default here: in 7 runs
+# instead of 5-10 s (gobgpd 3.x dials a new peer only after 5-9 s). Not the default here: in 10 runs
 # with it, one connection was closed by its backend and one silent loss stalled the connections
 # less than the loss lasted, neither explained yet (README "What each failure costs");
 # e2e_bgp_systemd runs with it.
