@@ -75,6 +75,7 @@ struct Options {
   bool config_overrides_state = false;
   // gobgpd's API (README "Running several load balancers"); used when the config has a bgp section.
   std::string bgp_api = "unix:///run/xlb/gobgpd.sock";
+  uint32_t bgp_listen_port = 0;
 };
 
 int run(const Options& opts) {
@@ -218,7 +219,9 @@ int run(const Options& opts) {
   // BGP announcements through gobgpd (README "Running several load balancers"): started once the
   // program is attached and the config applied, so a VIP is never announced before it forwards.
   // Never stopped with a withdraw: gobgpd keeps announcing while the agent restarts.
-  xlb::bgp::GoBgpSpeaker speaker(opts.bgp_api);
+  xlb::bgp::GoBgpSpeaker::Options speaker_opts;
+  speaker_opts.listen_port = opts.bgp_listen_port;
+  xlb::bgp::GoBgpSpeaker speaker(opts.bgp_api, speaker_opts);
   xlb::bgp::Announcer::Options bgp_opts;
   if (!opts.state_dir.empty()) {
     bgp_opts.drain_file = opts.state_dir + "/bgp-drain";
@@ -448,6 +451,11 @@ int main(int argc, char** argv) {
   app.add_option("--bgp-api", opts.bgp_api,
                  "gobgpd's gRPC API (unix:///path.sock), used when the config has a bgp section")
       ->capture_default_str();
+  app.add_option("--bgp-listen-port", opts.bgp_listen_port,
+                 "gobgpd also accepts its peers' connections on this port (0: it only connects "
+                 "out; a router that connects brings a new session up sooner)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65535));
   app.add_option("--log-level", opts.log_level, "trace, debug, info, warn, error, critical")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));

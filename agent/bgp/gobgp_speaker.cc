@@ -6,11 +6,11 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
-#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "attribute.pb.h"
+#include "bgp/peer_plan.h"
 #include "common/address.h"
 #include "config/bgp.h"
 #include "config/validate.h"
@@ -128,9 +128,10 @@ bool isLocal(const apipb::Path& p) {
   return !addr.ok() || addr->toString() == "0.0.0.0" || addr->toString() == "::";
 }
 
-std::string fingerprint(const v1::BgpPeer& p) {
+// Every setting toPeer applies, as one string (kept in memory only: it holds the password).
+std::string settingsText(const v1::BgpPeer& p) {
   return absl::StrCat(p.asn(), "|", config::bgpPeerPort(p), "|", config::bgpPeerHoldTime(p), "|",
-                      p.password(), "|", p.description());
+                      p.password().size(), ":", p.password(), "|", p.description());
 }
 
 apipb::Peer toPeer(const v1::BgpPeer& p) {
@@ -156,8 +157,10 @@ apipb::Peer toPeer(const v1::BgpPeer& p) {
 
 }  // namespace
 
-GoBgpSpeaker::GoBgpSpeaker(std::string target, std::chrono::milliseconds deadline)
-    : target_(std::move(target)), deadline_(deadline) {
+GoBgpSpeaker::GoBgpSpeaker(std::string target, Options options)
+    : target_(std::move(target)),
+      deadline_(options.deadline),
+      listen_port_(options.listen_port == 0 ? -1 : static_cast<int32_t>(options.listen_port)) {
   // A restarted gobgpd must be found again within a few seconds, not after gRPC's default
   // reconnect back-off (up to 120 s).
   grpc::ChannelArguments args;
@@ -186,11 +189,13 @@ absl::Status GoBgpSpeaker::configureGlobal(const v1::BgpSettings& settings) {
     return st;
   }
   const std::string router_id = config::canonicalAddress(settings.router_id());
-  if (cur.global().asn() == settings.local_asn() && cur.global().router_id() == router_id) {
+  if (cur.global().asn() == settings.local_asn() && cur.global().router_id() == router_id &&
+      cur.global().listen_port() == listen_port_) {
     return absl::OkStatus();
   }
   if (cur.global().asn() != 0) {
-    // Another identity: the BGP instance restarts (sessions drop; routes are re-added after).
+    // Another identity or listen port: the BGP instance restarts (sessions drop; routes are
+    // re-added after).
     grpc::ClientContext stop_ctx;
     stop_ctx.set_deadline(std::chrono::system_clock::now() + deadline_);
     google::protobuf::Empty empty;
@@ -199,14 +204,13 @@ absl::Status GoBgpSpeaker::configureGlobal(const v1::BgpSettings& settings) {
         !st.ok()) {
       return st;
     }
-    peer_fingerprints_.clear();
   }
   apipb::StartBgpRequest req;
   req.mutable_global()->set_asn(settings.local_asn());
   req.mutable_global()->set_router_id(router_id);
-  // Outbound sessions only: the routers need no passive configuration and no second listener
-  // competes for port 179 on the host.
-  req.mutable_global()->set_listen_port(-1);
+  // By default outbound sessions only: the routers need no passive configuration and no second
+  // listener competes for port 179 on the host (--bgp-listen-port opts in).
+  req.mutable_global()->set_listen_port(listen_port_);
   grpc::ClientContext start_ctx;
   start_ctx.set_deadline(std::chrono::system_clock::now() + deadline_);
   google::protobuf::Empty empty;
@@ -215,69 +219,57 @@ absl::Status GoBgpSpeaker::configureGlobal(const v1::BgpSettings& settings) {
 
 absl::Status GoBgpSpeaker::configurePeers(const v1::BgpSettings& settings) {
   // What gobgpd has now.
-  std::map<std::string, apipb::Peer> have;
+  std::map<std::string, ObservedPeer> have;
   {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + deadline_);
     auto reader = stub_->api->ListPeer(&ctx, apipb::ListPeerRequest());
     apipb::ListPeerResponse r;
-    while (reader->Read(&r)) have[r.peer().conf().neighbor_address()] = r.peer();
+    while (reader->Read(&r)) {
+      const apipb::Peer& p = r.peer();
+      have[p.conf().neighbor_address()] = {
+          p.conf().peer_asn(), static_cast<uint32_t>(p.timers().config().hold_time()),
+          p.transport().remote_port(), p.conf().auth_password(), p.conf().description()};
+    }
     if (auto st = fromGrpc(reader->Finish(), "ListPeer"); !st.ok()) return st;
   }
-  std::set<std::string> wanted;
-  for (const v1::BgpPeer& p : settings.peers()) {
-    const std::string addr = config::canonicalAddress(p.address());
-    wanted.insert(addr);
-    const std::string fp = fingerprint(p);
-    auto it = have.find(addr);
-    bool same = false;
-    if (it != have.end()) {
-      auto known = peer_fingerprints_.find(addr);
-      if (known != peer_fingerprints_.end()) {
-        same = known->second == fp;
-      } else {
-        // Set by an earlier agent: compare what gobgpd reports (not the password: it hides it).
-        const apipb::Peer& cur = it->second;
-        same = cur.conf().peer_asn() == p.asn() &&
-               cur.timers().config().hold_time() == config::bgpPeerHoldTime(p) &&
-               (cur.transport().remote_port() == 0 ||
-                cur.transport().remote_port() == config::bgpPeerPort(p));
-      }
-      if (!same) {
-        grpc::ClientContext ctx;
-        ctx.set_deadline(std::chrono::system_clock::now() + deadline_);
-        apipb::DeletePeerRequest del;
-        del.set_address(addr);
-        google::protobuf::Empty empty;
-        if (auto st = fromGrpc(stub_->api->DeletePeer(&ctx, del, &empty), "DeletePeer"); !st.ok()) {
-          return st;
-        }
+  std::map<std::string, const v1::BgpPeer*> by_addr;
+  for (const v1::BgpPeer& p : settings.peers()) by_addr[config::canonicalAddress(p.address())] = &p;
+  for (const PeerChange& c : planPeers(settings, have)) {
+    if (c.action == PeerChange::Action::kReplace) {
+      // Replaced by this process with these very settings, and gobgpd still reports otherwise:
+      // replacing again every resync would only flap the session.
+      auto done = replaced_.find(c.address);
+      if (done != replaced_.end() && done->second == settingsText(*by_addr.at(c.address))) {
+        continue;
       }
     }
-    if (!same) {
+    if (c.action != PeerChange::Action::kAdd) {
+      spdlog::info("bgp: gobgpd peer {}: {} ({})", c.address,
+                   c.action == PeerChange::Action::kDelete ? "deleting" : "replacing", c.why);
       grpc::ClientContext ctx;
       ctx.set_deadline(std::chrono::system_clock::now() + deadline_);
-      apipb::AddPeerRequest add;
-      *add.mutable_peer() = toPeer(p);
+      apipb::DeletePeerRequest del;
+      del.set_address(c.address);
       google::protobuf::Empty empty;
-      if (auto st = fromGrpc(stub_->api->AddPeer(&ctx, add, &empty), "AddPeer " + addr); !st.ok()) {
+      if (auto st = fromGrpc(stub_->api->DeletePeer(&ctx, del, &empty), "DeletePeer " + c.address);
+          !st.ok()) {
         return st;
       }
+      if (c.action == PeerChange::Action::kDelete) continue;
     }
-    peer_fingerprints_[addr] = fp;
-  }
-  for (const auto& [addr, peer] : have) {
-    if (wanted.count(addr)) continue;
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + deadline_);
-    apipb::DeletePeerRequest del;
-    del.set_address(addr);
+    apipb::AddPeerRequest add;
+    *add.mutable_peer() = toPeer(*by_addr.at(c.address));
     google::protobuf::Empty empty;
-    if (auto st = fromGrpc(stub_->api->DeletePeer(&ctx, del, &empty), "DeletePeer " + addr);
+    if (auto st = fromGrpc(stub_->api->AddPeer(&ctx, add, &empty), "AddPeer " + c.address);
         !st.ok()) {
       return st;
     }
-    peer_fingerprints_.erase(addr);
+    if (c.action == PeerChange::Action::kReplace) {
+      replaced_[c.address] = settingsText(*by_addr.at(c.address));
+    }
   }
   return absl::OkStatus();
 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -20,9 +21,16 @@ namespace xlb::bgp {
 
 class GoBgpSpeaker : public Speaker {
  public:
+  struct Options {
+    // 0: gobgpd only connects out (it does not listen). A port: gobgpd also accepts its peers'
+    // connections there, so a router that connects actively brings a new session up at its own
+    // retry interval instead of waiting for gobgpd 3.x's first dial, 5-9 s after the peer is
+    // added (README "What each failure costs").
+    uint32_t listen_port = 0;
+    std::chrono::milliseconds deadline{2000};  // of every API call
+  };
   // `target`: a gRPC target, e.g. "unix:///run/xlb/gobgpd.sock".
-  explicit GoBgpSpeaker(std::string target,
-                        std::chrono::milliseconds deadline = std::chrono::milliseconds(2000));
+  GoBgpSpeaker(std::string target, Options options);
   ~GoBgpSpeaker() override;
 
   std::string address() const override { return target_; }
@@ -39,11 +47,13 @@ class GoBgpSpeaker : public Speaker {
 
   std::string target_;
   std::chrono::milliseconds deadline_;
+  int32_t listen_port_;  // as gobgpd's StartBgp takes it: -1 = do not listen
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<Stub> stub_;
   std::mutex mu_;
-  // What this process last set per peer (gobgpd does not report the password back).
-  std::map<std::string, std::string> peer_fingerprints_;
+  // Peers this process replaced, with the settings it gave them: a peer that gobgpd still
+  // reports differently afterwards is not replaced again on every resync.
+  std::map<std::string, std::string> replaced_;
 };
 
 }  // namespace xlb::bgp

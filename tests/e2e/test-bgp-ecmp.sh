@@ -90,48 +90,18 @@ PY
 	log "lb1 and lb2 give the same answer (decision, hash, slot, table size, backend) for 300 new 5-tuples"
 }
 
-start_flows() {
-	local fam=$1 n=$2 host
-	if [ "$fam" = 6 ]; then host=$VIP6; else host=$VIP4; fi
-	nsx cl timeout 600 python3 "$E2E_SRC/tests/e2e/hold_clients.py" "$host" 9100 "$n" 200 10000 \
-		"$RUN_DIR/flows$fam.status" "$RUN_DIR/flows.stop" "$RUN_DIR/flows$fam.out" \
-		>"$RUN_DIR/flows$fam.log" 2>&1 &
-	eval "FLOWS${fam}_PID=$!"
-	E2E_BG_PIDS+=($!)
-}
-
 test_flows_spread() {
-	start_flows 4 "$N4"
-	start_flows 6 "$N6"
-	wait_for 60 "$N4 IPv4 connections" grep -qx ready "$RUN_DIR/flows4.status"
-	wait_for 60 "$N6 IPv6 connections" grep -qx ready "$RUN_DIR/flows6.status"
-	local per
-	per=$(grep -v ready "$RUN_DIR/flows4.status" "$RUN_DIR/flows6.status" | awk '{print $2}' | sort | uniq -c | tr -s ' \n' ' ')
-	log "connections per backend:$per"
-	sleep 1
-	local n fam p
-	for n in 1 2 3; do
-		for fam in 4 6; do
-			p=$(lb_vip_packets "$n" "$fam")
-			[ "${p:-0}" -gt 0 ] || fail "lb$n forwarded no IPv$fam packet: ECMP does not use it"
-			log "lb$n IPv$fam packets: $p"
-		done
-	done
-}
-
-flows_alive() {
-	local fam
-	for fam in 4 6; do
-		kill -0 "$(eval echo "\$FLOWS${fam}_PID")" 2>/dev/null ||
-			fail "the IPv$fam connection holder exited early: $(tail -n 3 "$RUN_DIR/flows$fam.log")"
-	done
+	flows_spread "1 2 3"
 }
 
 test_lb_added() {
 	lb_add 4
 	local ms4 ms6
-	ms4=$(time_until_nexthops 4 "1 2 3 4" 30)
-	ms6=$(time_until_nexthops 6 "1 2 3 4" 30)
+	# Both families from the same start: gobgpd 3.x dials a new peer only 5-9 s after it is added
+	# (README "What each failure costs").
+	local both
+	both=$(time_until_nexthops_both "1 2 3 4" 30) || exit 1
+	read -r ms4 ms6 <<<"$both"
 	log "FIGURE lb4 joined: agent ready -> router uses it after ${ms4} ms (IPv4), ${ms6} ms (IPv6)"
 	sleep 2
 	local p4 p6
@@ -144,14 +114,20 @@ test_lb_added() {
 }
 
 test_drain() {
-	local t0 t1 before after
+	local t0 t1
 	t0=$(now_ms)
 	# What `systemctl stop xlb-bgp` runs first (deploy/xlb-bgp.service ExecStop).
 	lbctl_n 2 bgp drain --wait >"$RUN_DIR/drain.out" 2>&1 &
 	local drainer=$!
 	local ms4
-	ms4=$(time_until_nexthops 4 "1 3 4" 10)
+	ms4=$(time_until_nexthops 4 "1 3 4" 10) || exit 1
 	log "FIGURE drain lb2: out of the router's ECMP set after ${ms4} ms (graceful shutdown community, local-pref 0)"
+	if [ "$ms4" -gt 500 ]; then
+		# Once seen at 1.46 s (the withdraw, not the graceful shutdown, moved it) and not reproduced
+		# in 15 drains at load 9: keep what would tell where the time went.
+		log "slow drain: lb2's agent: $(grep -E 'host drain started|re-announced' "$RUN_DIR/lb2/agent.log" | tail -n 4 | tr '\n' ' ')"
+		nsx rt birdc -s "$RUN_DIR/bird.ctl" show route "$VIP4/32" all >&2
+	fi
 	time_until_nexthops 6 "1 3 4" 10 >/dev/null
 	# Still announced meanwhile, with 65535:0 and the worse MED: the router keeps it as a backup.
 	nsx rt birdc -s "$RUN_DIR/bird.ctl" show route "$VIP4/32" all >"$RUN_DIR/drain-route.txt"
@@ -165,17 +141,7 @@ test_drain() {
 	nsx rt birdc -s "$RUN_DIR/bird.ctl" show route "$VIP4/32" all >"$RUN_DIR/drain-route.txt"
 	grep -q "$(lb4 2)" "$RUN_DIR/drain-route.txt" && fail "the router still has lb2's route after the drain: $(cat "$RUN_DIR/drain-route.txt")"
 	log "lb2 drained: lbctl bgp drain --wait returned after $((t1 - t0)) ms, every route withdrawn"
-	sleep 0.5
-	before=$(( $(lb_vip_packets 2 4) + $(lb_vip_packets 2 6) ))
-	sleep 1.5
-	after=$(( $(lb_vip_packets 2 4) + $(lb_vip_packets 2 6) ))
-	[ "$after" = "$before" ] || fail "lb2 still receives packets after its drain ($before -> $after)"
-	log "lb2 receives no new packets (VIP counters stay at $after)"
-	flows_alive
-	lbctl_n 2 bgp undrain >/dev/null || fail "lbctl bgp undrain"
-	time_until_nexthops 4 "1 2 3 4" 15 >/dev/null
-	time_until_nexthops 6 "1 2 3 4" 15 >/dev/null
-	log "lb2 undrained: announced again"
+	lb_quiet_then_undrain 2 "1 2 3 4"
 }
 
 test_health_gate() {
@@ -226,23 +192,14 @@ events_start_lb() {
 test_agent_killed() {
 	# Watch the router while lb3's agent is dead and restarted: lb3 must stay a next hop throughout.
 	local watch=$RUN_DIR/watch-lb3.txt
-	(
-		for _ in $(seq 1 1000); do
-			[ -f "$RUN_DIR/watch.stop" ] && break
-			echo "$(nexthops 4)|$(nexthops 6)"
-			sleep 0.02
-		done
-	) >"$watch" &
-	local watcher=$!
-	E2E_BG_PIDS+=($watcher)
+	watch_router "$watch"
 	kill -KILL "$(cat "$RUN_DIR/lb3/agent.pid")"
 	log "lb3's agent SIGKILLed; gobgpd keeps running"
 	sleep 3
 	flows_alive
 	agent_start_lb 3
 	sleep 2
-	touch "$RUN_DIR/watch.stop"
-	wait "$watcher" 2>/dev/null
+	watch_stop "$watch"
 	local lines missing
 	lines=$(grep -c . "$watch")
 	missing=$(grep -vc "$(lb4 3).*|.*$(lb6 3)" "$watch")
@@ -272,6 +229,11 @@ test_silent_loss() {
 	# port is down: the other balancers' XDP programs would forward those copies and hide the loss.
 	mac=$(nsx lb4 ip -br link show dev "$(ifname lb4)" | awk '{print $3}')
 	nsx sw bridge fdb replace "$mac" dev p-lb4 master static || fail "static fdb entry for lb4"
+	local p0 p1
+	p0=$(($(lb_vip_packets 4 4) + $(lb_vip_packets 4 6)))
+	sleep 0.5
+	p1=$(($(lb_vip_packets 4 4) + $(lb_vip_packets 4 6)))
+	log "lb4 forwarded $((p1 - p0)) packets of the held connections in the last 0.5 s; next hops IPv4 $(nexthops 4), IPv6 $(nexthops 6)"
 	t0=$(now_ms)
 	nsx sw ip link set "p-lb4" down
 	time_until_nexthops 4 "1 2 3" 15 >/dev/null
@@ -313,6 +275,13 @@ e2e_init "${1:-}"
 BGP_MODE=${2:-dsr}
 case "$BGP_MODE" in dsr | ipip) ;; *) fail "mode '$BGP_MODE': dsr or ipip" ;; esac
 E2E_TEST_PREFIX="$BGP_MODE: "
+# XLB_TEST_BGP_LISTEN_PORT=179 runs the agents with --bgp-listen-port 179: gobgpd also accepts
+# BIRD's connections, and a joining balancer is used about 0.3-0.8 s after its agent is ready
+# instead of 5-10 s (gobgpd 3.x dials a new peer only after 5-9 s). Not the default here: in 10 runs
+# with it, one connection was closed by its backend and one silent loss stalled the connections
+# less than the loss lasted, neither explained yet (README "What each failure costs");
+# e2e_bgp_systemd runs with it.
+BGP_LISTEN_PORT=${XLB_TEST_BGP_LISTEN_PORT:-0}
 bgp_init
 bgp_topology 3
 for n in 1 2 3; do lb_add "$n"; done
