@@ -6,11 +6,14 @@ CMAKE_FLAGS ?=
 
 # golang-github-osrg-gobgp-dev: GoBGP's API .proto files (the agent's gobgpd client is generated from
 # them); gobgpd, bird2, nftables: e2e_bgp_ecmp_* (balancers' BGP speaker, router, fault injection).
+# libc-ares-dev: the agent's asynchronous resolver for backends by name (also pulled in by gRPC);
+# dnsmasq: the DNS server the discovery e2e test runs in a namespace (dnsmasq-base would do too).
 DEB_PACKAGES := build-essential cmake pkg-config clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
 	libgrpc++-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev libabsl-dev \
 	libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libspdlog-dev libfmt-dev libyaml-cpp-dev libyaml-dev \
 	libsystemd-dev libcpp-httplib-dev openssl iproute2 ethtool curl socat python3 procps util-linux \
-	dpkg-dev gobgpd golang-github-osrg-gobgp-dev bird2 nftables
+	dpkg-dev gobgpd golang-github-osrg-gobgp-dev bird2 nftables \
+	libc-ares-dev dnsmasq
 # make bench only: the end-to-end wrk comparison (bench/e2e-wrk.sh) and its backends' HTTP server.
 BENCH_PACKAGES := wrk nginx-light
 # make bench: extra xlb-scale-bench flags, e.g. SCALE_BENCH_FLAGS='--sizes 300x16,1000x16'.

@@ -24,6 +24,7 @@
 #include "bgp/state_waker.h"
 #include "config/validate.h"
 #include "config/yaml.h"
+#include "discovery/manager.h"
 #include "dataplane/bpf_contents.h"
 #include "dataplane/bpf_dataplane.h"
 #include "dataplane/program_info.h"
@@ -75,6 +76,7 @@ struct Options {
   bool config_overrides_state = false;
   // gobgpd's API (README "Running several load balancers"); used when the config has a bgp section.
   std::string bgp_api = "unix:///run/xlb/gobgpd.sock";
+  std::string resolv_conf = "/etc/resolv.conf";  // nameservers for backends by name
 };
 
 int run(const Options& opts) {
@@ -232,6 +234,16 @@ int run(const Options& opts) {
   // Health transitions and config changes reach the gate at once, not at its next interval.
   xlb::bgp::StateWaker bgp_waker(state.events(), announcer);
 
+  // Backends by name: c-ares on its own thread, feeding State (README "Backends by name").
+  auto resolver = xlb::discovery::makeCaresResolver(opts.resolv_conf);
+  if (!resolver.ok()) {
+    spdlog::critical("agent: {}", std::string(resolver.status().message()));
+    return kExitFailure;
+  }
+  xlb::discovery::DiscoveryManager discovery(state, std::move(*resolver),
+                                             {.resolv_conf = opts.resolv_conf});
+  discovery.start();
+
   // Prometheus /metrics (README "Metrics"): each scrape gathers through inspect::gatherStats, as
   // GetStats does.
   // A port that cannot be bound is logged, not fatal: forwarding must not depend on observability.
@@ -240,15 +252,16 @@ int run(const Options& opts) {
     // The program this agent loaded (an upgrade replaces it in the pinned link: the id changes).
     std::optional<uint32_t> program_id;
     if (auto id = xlb::dataplane::programId((*dataplane)->programFd()); id.ok()) program_id = *id;
-    auto render = [&state, &dp = **dataplane, program_id, &nat_collector,
-                   &announcer]() -> absl::StatusOr<std::string> {
+    auto render = [&state, &dp = **dataplane, program_id, &nat_collector, &announcer,
+                   &discovery]() -> absl::StatusOr<std::string> {
       xlb::metrics::AgentInfo agent;
       agent.version = xlb::metrics::agentVersion();
       agent.program_id = program_id;
       agent.apply = state.applyStats();
       auto in = xlb::metrics::collectMetrics(state, dp, std::move(agent), &nat_collector);
       if (!in.ok()) return in.status();
-      return xlb::metrics::renderMetrics(*in) + announcer.renderMetrics();
+      return xlb::metrics::renderMetrics(*in) + announcer.renderMetrics() +
+             discovery.renderMetrics();
     };
     auto started = xlb::metrics::MetricsServer::start(opts.metrics_listen, render);
     if (started.ok()) {
@@ -305,6 +318,7 @@ int run(const Options& opts) {
   (*server)->Wait();
   waiter.join();
   if (metrics) metrics->stop();
+  discovery.stop();
   announcer.stop();  // no withdraw: gobgpd keeps announcing while no agent runs
   notifier.stopWatchdog();
   if (persister) persister->stop();  // final save
@@ -447,6 +461,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--bgp-api", opts.bgp_api,
                  "gobgpd's gRPC API (unix:///path.sock), used when the config has a bgp section")
+      ->capture_default_str();
+  app.add_option("--resolv-conf", opts.resolv_conf,
+                 "Resolver configuration for backends by name (re-read when it changes)")
       ->capture_default_str();
   app.add_option("--log-level", opts.log_level, "trace, debug, info, warn, error, critical")
       ->capture_default_str()

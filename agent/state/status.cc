@@ -238,7 +238,9 @@ v1::BackendStatus State::backendStatusOf(const VipEntry& e, const Member& m,
   }
   out.set_in_rotation(m.in_rotation);
   if (m.id < open_flows.size()) out.set_open_flows(open_flows[m.id]);
-  (void)e;
+  if (m.spec_index < e.spec.backends_size() && e.spec.backends(m.spec_index).has_source()) {
+    *out.mutable_source() = e.spec.backends(m.spec_index).source();
+  }
   return out;
 }
 
