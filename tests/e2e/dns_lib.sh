@@ -65,3 +65,6 @@ sys.exit(1 if any(b["address"] == sys.argv[1] for b in bs) else 0)' "$2"
 metric() {
 	nsx lb curl -s --max-time 2 http://127.0.0.1:9440/metrics | awk -v k="$1" '$1 == k {print $2}'
 }
+
+# metric_is NAME_AND_LABELS VALUE: for wait_for (which runs its command again each poll).
+metric_is() { [ "$(metric "$1")" = "$2" ]; }

@@ -82,20 +82,20 @@ test_outage_keeps_pool() {
 	wait_for 20 "100 long-lived flows" grep -qx ready "$RUN_DIR/hold.status"
 	dns_stop
 	log "DNS server stopped for ${OUTAGE_S}s with 100 long-lived flows"
-	wait_for 10 "stale flag raised" test "$(metric "xlb_discovery_stale{vip=\"$USERS\",name=\"users-1.test\"}")" = 1
+	wait_for 10 "stale flag raised" metric_is "xlb_discovery_stale{vip=\"$USERS\",name=\"users-1.test\"}" 1
 	local end=$((SECONDS + OUTAGE_S))
 	while [ "$SECONDS" -lt "$end" ]; do
 		[ "$(pool_rotation "$USERS")" = "$before" ] || fail "pool changed during the outage: $(pool_rotation "$USERS")"
 		sleep 2
 	done
 	dns_start
-	wait_for 15 "stale flag cleared" test "$(metric "xlb_discovery_stale{vip=\"$USERS\",name=\"users-1.test\"}")" = 0
+	wait_for 15 "stale flag cleared" metric_is "xlb_discovery_stale{vip=\"$USERS\",name=\"users-1.test\"}" 0
 	touch "$RUN_DIR/hold.stop"
 	wait "$hold_pid" || fail "long-lived flows broke: $(grep -v ' OK$' "$RUN_DIR/hold.out" | head -n 3)"
 	log "outage: pool unchanged, $(grep -c ' OK$' "$RUN_DIR/hold.out") of 100 flows OK, $(tail -n 1 "$RUN_DIR/hold.out")"
 	grep -q KIND_DISCOVERY_STALE "$RUN_DIR/events.json" || fail "no stale event"
 	grep -q KIND_DISCOVERY_RECOVERED "$RUN_DIR/events.json" || fail "no recovered event"
-	[ "$(metric "xlb_discovery_stale{vip=\"$USERS\",name=\"users-2.test\"}")" = 0 ] || fail "users-2.test still stale"
+	wait_for 15 "users-2.test no longer stale" metric_is "xlb_discovery_stale{vip=\"$USERS\",name=\"users-2.test\"}" 0
 }
 
 send_line() {
