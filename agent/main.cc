@@ -242,6 +242,10 @@ int run(const Options& opts) {
   }
   xlb::discovery::DiscoveryManager discovery(state, std::move(*resolver),
                                              {.resolv_conf = opts.resolv_conf});
+  state.setDiscoveryStatus([&discovery](const xlb::config::VipKey& vip,
+                                        xlb::v1::BackendSource* source) {
+    discovery.fillStatus(vip, source);
+  });
   discovery.start();
 
   // Prometheus /metrics (README "Metrics"): each scrape gathers through inspect::gatherStats, as
@@ -318,7 +322,7 @@ int run(const Options& opts) {
   (*server)->Wait();
   waiter.join();
   if (metrics) metrics->stop();
-  discovery.stop();
+  discovery.stop();  // its status callback stays valid: every thread reading State stops first
   announcer.stop();  // no withdraw: gobgpd keeps announcing while no agent runs
   notifier.stopWatchdog();
   if (persister) persister->stop();  // final save

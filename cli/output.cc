@@ -300,15 +300,17 @@ std::string formatTransition(const xlb::v1::HealthTransition& t, uint64_t now_un
 }
 
 std::string formatBackendSource(const xlb::v1::BackendSource& s, uint64_t now_unix_ms) {
-  if (s.kind() != xlb::v1::BACKEND_SOURCE_KIND_DNS && s.kind() != xlb::v1::BACKEND_SOURCE_KIND_SRV) {
-    return "literal";
-  }
+  const bool dns = s.kind() == xlb::v1::BACKEND_SOURCE_KIND_DNS;
+  if (!dns && s.kind() != xlb::v1::BACKEND_SOURCE_KIND_SRV) return "literal";
   auto ago = [now_unix_ms](uint64_t t) {
     return formatAge(now_unix_ms > t ? now_unix_ms - t : 0) + " ago";
   };
-  std::string out = absl::StrCat(
-      s.kind() == xlb::v1::BACKEND_SOURCE_KIND_SRV ? "srv " : "dns ", s.name(), " (", s.record());
-  if (s.resolved_unix_ms() != 0) absl::StrAppend(&out, ", resolved ", ago(s.resolved_unix_ms()));
+  std::string out = absl::StrCat(dns ? "dns " : "srv ", s.name(), " (", s.record());
+  // The name's last good answer (live, ListBackends), else when this record last changed.
+  const uint64_t resolved =
+      s.last_resolved_unix_ms() != 0 ? s.last_resolved_unix_ms() : s.resolved_unix_ms();
+  if (resolved != 0) absl::StrAppend(&out, ", resolved ", ago(resolved));
+  if (s.stale()) absl::StrAppend(&out, ", STALE: lookups fail, last good set kept");
   if (s.gone_unix_ms() != 0) absl::StrAppend(&out, ", gone from DNS ", ago(s.gone_unix_ms()));
   return out + ")";
 }

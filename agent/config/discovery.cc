@@ -40,7 +40,8 @@ std::string hostNameProblem(const std::string& name) {
   if (!n.empty() && n.back() == '.') n.pop_back();
   if (n.empty() || n.size() > 253) return "must be 1-253 characters";
   for (absl::string_view label : absl::StrSplit(n, '.')) {
-    if (label.empty() || label.size() > 63) return "every label (between dots) must be 1-63 characters";
+    if (label.empty() || label.size() > 63)
+      return "every label (between dots) must be 1-63 characters";
     for (char c : label) {
       if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') {
         return "may only hold A-Z a-z 0-9 - _ and dots";
@@ -67,7 +68,8 @@ void checkOptions(Errors& errors, const v1::Vip& vip, absl::string_view path) {
     checkRange(errors, join(opath, "min_ttl_ms"), o.min_ttl_ms(), kMinTtlFloorMs, kMaxDiscoveryMs);
   }
   if (o.has_max_ttl_ms()) {
-    const uint32_t lo = o.has_min_ttl_ms() ? std::max(o.min_ttl_ms(), kMinTtlFloorMs) : kMinTtlFloorMs;
+    const uint32_t lo =
+        o.has_min_ttl_ms() ? std::max(o.min_ttl_ms(), kMinTtlFloorMs) : kMinTtlFloorMs;
     if (o.max_ttl_ms() < lo || o.max_ttl_ms() > kMaxDiscoveryMs) {
       errors.invalid(join(opath, "max_ttl_ms"),
                      absl::StrCat(o.max_ttl_ms(), " is not in [", lo, ", ", kMaxDiscoveryMs,
@@ -102,9 +104,8 @@ void checkDiscoveryVip(Errors& errors, const v1::Vip& vip, absl::string_view pat
     errors.invalid(join(dpath, "names"), "empty (list at least one name, or drop `dns`)");
   }
   if (!v1::DnsFamily_IsValid(vip.dns().family())) {
-    errors.invalid(join(dpath, "family"),
-                   absl::StrCat(vip.dns().family(), " is not one of ",
-                                enumChoices(enumTable<v1::DnsFamily>())));
+    errors.invalid(join(dpath, "family"), absl::StrCat(vip.dns().family(), " is not one of ",
+                                                       enumChoices(enumTable<v1::DnsFamily>())));
   }
   checkRange(errors, join(dpath, "port"), vip.dns().port(), 0, 65535);
   if (vip.dns().port() != 0 && vip.dns().port() != vip.port() && !isNat(vip.forwarding())) {

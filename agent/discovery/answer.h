@@ -22,13 +22,15 @@ enum class Outcome {
   kFailure,   // timeout, SERVFAIL, REFUSED, unreachable server, malformed answer
 };
 const char* outcomeName(Outcome o);  // "ok", "empty", "nxdomain", "failure"
+// Wall-clock unix milliseconds (what sources and metrics report; timing uses Clock).
+uint64_t unixMsNow();
 
 // One backend an answer names.
 struct Record {
   IpAddress address;
-  uint16_t port = 0;     // 0 = the pool's port (A/AAAA); the record's port for SRV
+  uint16_t port = 0;  // 0 = the pool's port (A/AAAA); the record's port for SRV
   uint32_t weight = 1;
-  std::string record;    // "A", "AAAA", or the SRV target "host:port prio/weight"
+  std::string record;  // "A", "AAAA", or the SRV target "host:port prio/weight"
   auto operator<=>(const Record&) const = default;
 };
 

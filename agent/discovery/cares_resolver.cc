@@ -114,7 +114,8 @@ Answer parseSrv(const unsigned char* buf, int len) {
   }
   if (st != ARES_SUCCESS) return failure(st);
   unsigned lowest = UINT16_MAX + 1u;
-  for (ares_srv_reply* s = srv; s != nullptr; s = s->next) lowest = std::min<unsigned>(lowest, s->priority);
+  for (ares_srv_reply* s = srv; s != nullptr; s = s->next)
+    lowest = std::min<unsigned>(lowest, s->priority);
   for (ares_srv_reply* s = srv; s != nullptr; s = s->next) {
     if (s->priority != lowest) continue;  // RFC 2782: higher priorities only when these fail
     Record r;
@@ -199,7 +200,8 @@ class CaresResolver final : public Resolver {
     // A retired channel is destroyed once its questions are answered.
     for (auto it = retired_.begin(); it != retired_.end();) {
       ares_socket_t socks[ARES_GETSOCK_MAXNUM];
-      if (ares_getsock(*it, socks, ARES_GETSOCK_MAXNUM) == 0 && ares_timeout(*it, nullptr, &tv) == nullptr) {
+      if (ares_getsock(*it, socks, ARES_GETSOCK_MAXNUM) == 0 &&
+          ares_timeout(*it, nullptr, &tv) == nullptr) {
         ares_destroy(*it);
         it = retired_.erase(it);
       } else {

@@ -22,11 +22,6 @@ constexpr Millis kIdleWait{100};
 constexpr Millis kResolvConfCheck{1000};
 constexpr Millis kDrainCheck{1000};
 
-uint64_t unixMsNow() {
-  return std::chrono::duration_cast<Millis>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 NameTiming timingOf(const v1::Vip& spec) {
   const v1::DiscoveryOptions o = config::effectiveDiscoveryOptions(spec);
   return NameTiming{Millis(o.min_ttl_ms()), Millis(o.max_ttl_ms()), Millis(o.hold_empty_ms())};
@@ -71,8 +66,11 @@ DiscoveryManager::DiscoveryManager(state::State& state, std::unique_ptr<Resolver
 
 DiscoveryManager::~DiscoveryManager() {
   stop();
-  std::lock_guard lock(mu_);
-  entries_.clear();  // answers the resolver's destructor cancels find no entry
+  {
+    std::lock_guard lock(mu_);
+    entries_.clear();  // the answers the resolver cancels below find no entry
+  }
+  resolver_.reset();  // while mu_ and the rest still exist: cancelled answers call onAnswer
 }
 
 void DiscoveryManager::start() {
@@ -135,7 +133,8 @@ void DiscoveryManager::followConfigLocked() {
     for (const std::string& n : vip.dns().names()) ensure(n, v1::BACKEND_SOURCE_KIND_DNS);
     if (!vip.srv().empty()) ensure(vip.srv(), v1::BACKEND_SOURCE_KIND_SRV);
     auto prev = specs_.find(*key);
-    if (prev == specs_.end() || prev->second.dns().SerializeAsString() != vip.dns().SerializeAsString() ||
+    if (prev == specs_.end() ||
+        prev->second.dns().SerializeAsString() != vip.dns().SerializeAsString() ||
         prev->second.srv() != vip.srv() || prev->second.allow_empty() != vip.allow_empty()) {
       dirty_.insert(*key);  // names (or their rules) changed: re-plan the pool
     }
@@ -143,6 +142,15 @@ void DiscoveryManager::followConfigLocked() {
   }
   for (auto it = entries_.begin(); it != entries_.end();) {
     it = live.count(it->first) ? std::next(it) : entries_.erase(it);
+  }
+  {
+    std::lock_guard status_lock(status_mu_);
+    for (auto it = status_.begin(); it != status_.end();) {
+      it = live.count(it->first) ? std::next(it) : status_.erase(it);
+    }
+  }
+  for (auto it = dirty_.begin(); it != dirty_.end();) {
+    it = specs.count(*it) ? std::next(it) : dirty_.erase(it);
   }
   specs_ = std::move(specs);
 }
@@ -187,7 +195,8 @@ void DiscoveryManager::tick() {
   if (drain_round) next_drain_check_ = now + kDrainCheck;
   for (const auto& [key, spec] : specs_) {
     bool draining = false;
-    for (const v1::Backend& b : spec.backends()) draining = draining || b.source().gone_unix_ms() != 0;
+    for (const v1::Backend& b : spec.backends())
+      draining = draining || b.source().gone_unix_ms() != 0;
     if (dirty_.count(key) || (drain_round && draining)) applyVipLocked(key, spec);
   }
 }
@@ -202,6 +211,10 @@ void DiscoveryManager::onAnswer(const std::weak_ptr<Entry>& weak, Answer answer)
   ++e->outcomes[outcomeName(answer.outcome)];
   const bool was_stale = e->state.stale();
   if (e->state.onAnswer(answer, opts_.clock())) dirty_.insert(e->vip);
+  {
+    std::lock_guard status_lock(status_mu_);
+    status_[it->first] = {e->state.lastOkUnixMs(), e->state.stale()};
+  }
   if (!was_stale && e->state.stale()) {
     spdlog::warn("discovery: {} for vip {}: {}; keeping the last good set ({} backends)", e->name,
                  e->vip.toString(), e->state.lastError(), e->state.records().size());
@@ -271,6 +284,14 @@ void DiscoveryManager::publish(v1::Event::Kind kind, const config::VipKey& vip,
   state_.events().publish(e);
 }
 
+void DiscoveryManager::fillStatus(const config::VipKey& vip, v1::BackendSource* source) const {
+  std::lock_guard lock(status_mu_);
+  auto it = status_.find(EntryKey{vip, absl::AsciiStrToLower(source->name())});
+  if (it == status_.end()) return;
+  source->set_last_resolved_unix_ms(it->second.first);
+  source->set_stale(it->second.second);
+}
+
 std::vector<DiscoveryManager::NameStatus> DiscoveryManager::names() const {
   std::lock_guard lock(mu_);
   std::vector<NameStatus> out;
@@ -298,16 +319,22 @@ std::string DiscoveryManager::renderMetrics() const {
   auto labels = [](const NameStatus& s) {
     return absl::StrCat("{vip=\"", s.vip.toString(), "\",name=\"", escapeLabel(s.name), "\"}");
   };
-  for (const auto& s : names_now) absl::StrAppend(&out, "xlb_discovery_stale", labels(s), " ", s.stale ? 1 : 0, "\n");
+  for (const auto& s : names_now)
+    absl::StrAppend(&out, "xlb_discovery_stale", labels(s), " ", s.stale ? 1 : 0, "\n");
   absl::StrAppend(&out, "# HELP xlb_discovery_backends Backends the name's last good set holds.\n",
                   "# TYPE xlb_discovery_backends gauge\n");
-  for (const auto& s : names_now) absl::StrAppend(&out, "xlb_discovery_backends", labels(s), " ", s.records, "\n");
-  absl::StrAppend(&out, "# HELP xlb_discovery_holding_empty 1 while an NXDOMAIN/empty answer is held.\n",
+  for (const auto& s : names_now)
+    absl::StrAppend(&out, "xlb_discovery_backends", labels(s), " ", s.records, "\n");
+  absl::StrAppend(&out,
+                  "# HELP xlb_discovery_holding_empty 1 while an NXDOMAIN/empty answer is held.\n",
                   "# TYPE xlb_discovery_holding_empty gauge\n");
-  for (const auto& s : names_now) absl::StrAppend(&out, "xlb_discovery_holding_empty", labels(s), " ", s.holding_empty ? 1 : 0, "\n");
+  for (const auto& s : names_now)
+    absl::StrAppend(&out, "xlb_discovery_holding_empty", labels(s), " ", s.holding_empty ? 1 : 0,
+                    "\n");
   absl::StrAppend(&out, "# HELP xlb_discovery_queries_total Lookups sent for the name.\n",
                   "# TYPE xlb_discovery_queries_total counter\n");
-  for (const auto& s : names_now) absl::StrAppend(&out, "xlb_discovery_queries_total", labels(s), " ", s.queries, "\n");
+  for (const auto& s : names_now)
+    absl::StrAppend(&out, "xlb_discovery_queries_total", labels(s), " ", s.queries, "\n");
   absl::StrAppend(&out,
                   "# HELP xlb_discovery_last_success_timestamp_seconds When the name last "
                   "resolved (unix seconds; 0 = not since the agent started).\n",
@@ -317,13 +344,16 @@ std::string DiscoveryManager::renderMetrics() const {
                     s.last_ok_unix_ms / 1000, "\n");
   }
   std::lock_guard lock(mu_);
-  absl::StrAppend(&out,
-                  "# HELP xlb_discovery_resolv_conf_reloads_total Times --resolv-conf was re-read.\n"
-                  "# TYPE xlb_discovery_resolv_conf_reloads_total counter\n"
-                  "xlb_discovery_resolv_conf_reloads_total ", resolv_reloads_, "\n",
-                  "# HELP xlb_discovery_apply_errors_total Discovered sets State refused.\n"
-                  "# TYPE xlb_discovery_apply_errors_total counter\n"
-                  "xlb_discovery_apply_errors_total ", apply_errors_, "\n");
+  absl::StrAppend(
+      &out,
+      "# HELP xlb_discovery_resolv_conf_reloads_total Times --resolv-conf was re-read.\n"
+      "# TYPE xlb_discovery_resolv_conf_reloads_total counter\n"
+      "xlb_discovery_resolv_conf_reloads_total ",
+      resolv_reloads_, "\n",
+      "# HELP xlb_discovery_apply_errors_total Discovered sets State refused.\n"
+      "# TYPE xlb_discovery_apply_errors_total counter\n"
+      "xlb_discovery_apply_errors_total ",
+      apply_errors_, "\n");
   return out;
 }
 

@@ -27,8 +27,8 @@ class DiscoveryManager {
  public:
   struct Options {
     std::string resolv_conf = "/etc/resolv.conf";  // re-read when its mtime, size or inode change
-    std::function<double()> jitter;                 // uniform [0, 1); default a seeded PRNG
-    std::function<Clock::time_point()> clock;       // default steady_clock::now
+    std::function<double()> jitter;                // uniform [0, 1); default a seeded PRNG
+    std::function<Clock::time_point()> clock;      // default steady_clock::now
   };
   DiscoveryManager(state::State& state, std::unique_ptr<Resolver> resolver, Options options);
   ~DiscoveryManager();
@@ -55,6 +55,8 @@ class DiscoveryManager {
     std::string last_error;
   };
   std::vector<NameStatus> names() const;
+  // For State::setDiscoveryStatus: the name's last good answer and stale flag.
+  void fillStatus(const config::VipKey& vip, v1::BackendSource* source) const;
 
  private:
   struct Entry {
@@ -90,6 +92,10 @@ class DiscoveryManager {
   std::string resolv_sig_;
   uint64_t resolv_reloads_ = 0;
   uint64_t apply_errors_ = 0;
+  // (VIP, lower-case name) -> last ok unix ms, stale; apart from mu_ so that status reads (which
+  // the thread itself makes while holding mu_) never wait for it.
+  mutable std::mutex status_mu_;
+  std::map<EntryKey, std::pair<uint64_t, bool>> status_;
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };

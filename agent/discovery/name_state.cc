@@ -22,13 +22,13 @@ const char* outcomeName(Outcome o) {
   return "failure";
 }
 
-namespace {
-constexpr Millis kMaxFailureRetry{10000};
-
 uint64_t unixMsNow() {
   return std::chrono::duration_cast<Millis>(std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
+
+namespace {
+constexpr Millis kMaxFailureRetry{10000};
 }  // namespace
 
 NameState::NameState(NameTiming timing, std::function<double()> jitter)

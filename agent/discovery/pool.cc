@@ -9,13 +9,16 @@
 #include "absl/strings/str_cat.h"
 #include "config/discovery.h"
 #include "config/validate.h"
+#include "nat/endpoint.h"
 
 namespace xlb::discovery {
 namespace {
 
 using Key = std::pair<std::string, uint32_t>;  // canonical address, effective port
 
-uint32_t effectivePort(const v1::Vip& spec, uint32_t port) { return port != 0 ? port : spec.port(); }
+uint32_t effectivePort(const v1::Vip& spec, uint32_t port) {
+  return nat::effectivePort(port, static_cast<uint16_t>(spec.port()));
+}
 
 Key keyOf(const v1::Vip& spec, const v1::Backend& b) {
   return {config::canonicalAddress(b.address()), effectivePort(spec, b.port())};
@@ -104,8 +107,10 @@ PoolPlan planPool(const v1::Vip& spec, const std::vector<NameSet>& names, uint64
       v1::Backend next = cur;
       const v1::Backend& want = it->second;
       const bool was_gone = cur.source().gone_unix_ms() != 0;
-      if (was_gone || cur.weight() != want.weight() || cur.source().record() != want.source().record() ||
-          !sameName(cur.source().name(), want.source().name()) || cur.source().kind() != want.source().kind()) {
+      if (was_gone || cur.weight() != want.weight() ||
+          cur.source().record() != want.source().record() ||
+          !sameName(cur.source().name(), want.source().name()) ||
+          cur.source().kind() != want.source().kind()) {
         next.set_weight(want.weight());
         *next.mutable_source() = want.source();
         if (was_gone) {

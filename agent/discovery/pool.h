@@ -4,7 +4,8 @@
 //    earlier name already gave, is not added twice;
 //  - a pool never becomes empty through discovery unless allow_empty (the last active set stays);
 //  - a backend that left every answer drains (state draining, source.gone_unix_ms set) and is
-//    removed once its open flows reach 0 or drain_limit passed; one that comes back is active again;
+//    removed once its open flows reach 0 or drain_limit passed; one that comes back is active
+//    again;
 //  - a backend the operator drained stays drained.
 #pragma once
 

@@ -35,9 +35,9 @@ class Resolver {
   virtual absl::Status reload() = 0;
 };
 
-// Either A/AAAA lookup combined by `family`: records from any answer make it ok (TTL: the smallest);
-// otherwise a failure of either question is a failure (the set is kept), else NXDOMAIN when
-// either said so, else empty.
+// Either A/AAAA lookup combined by `family`: records from any answer make it ok (TTL: the
+// smallest); otherwise a failure of either question is a failure (the set is kept), else NXDOMAIN
+// when either said so, else empty.
 void lookupName(Resolver& r, const std::string& name, v1::DnsFamily family,
                 Resolver::Callback done);
 // SRV, then the addresses of each target of the lowest priority (family any): one Record per

@@ -43,7 +43,8 @@ v1::Config State::withDiscoveredLocked(const v1::Config& config) const {
     }
     google::protobuf::RepeatedPtrField<v1::Backend> kept;
     for (const v1::Backend& b : vip.backends()) {
-      if (config::isDiscovered(b) && (!names.count(lowerName(b)) || from_model.count(lowerName(b)))) {
+      if (config::isDiscovered(b) &&
+          (!names.count(lowerName(b)) || from_model.count(lowerName(b)))) {
         continue;
       }
       *kept.Add() = b;

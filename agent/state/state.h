@@ -112,6 +112,10 @@ class State {
   // naming the backend when one is not usable (nothing changes then).
   absl::StatusOr<v1::Vip> setDiscovered(const v1::VipKey& key,
                                         const std::vector<v1::Backend>& backends);
+  // Fills the live fields of a discovered backend's source in statuses (last_resolved_unix_ms,
+  // stale). Set once before serving; it must not call into State.
+  using DiscoveryStatusFn = std::function<void(const config::VipKey&, v1::BackendSource*)>;
+  void setDiscoveryStatus(DiscoveryStatusFn fn) { discovery_status_ = std::move(fn); }
 
   // ---- draining ----
   // DRAINING: out of the selection table, still ACTIVE in the data plane so its flows continue.
@@ -284,6 +288,7 @@ class State {
   ApplyStats apply_stats_;
   std::vector<uint32_t> flag_vlans_;
   nat::LocalPortRangeReader local_port_range_ = nat::readLocalPortRange;
+  DiscoveryStatusFn discovery_status_;
   // reconcileOpenFlows: by backend id, (gen, flows the count was short by in the last round). A
   // count is raised only by a shortfall seen in two rounds in a row.
   std::map<uint32_t, std::pair<uint32_t, uint64_t>> open_flow_shortfall_;

@@ -83,6 +83,7 @@ test_outage_keeps_pool() {
 	dns_stop
 	log "DNS server stopped for ${OUTAGE_S}s with 100 long-lived flows"
 	wait_for 10 "stale flag raised" metric_is "xlb_discovery_stale{vip=\"$USERS\",name=\"users-1.test\"}" 1
+	lbctl backend list "$USERS" | grep -q "STALE" || fail "backend list does not mark the stale name"
 	local end=$((SECONDS + OUTAGE_S))
 	while [ "$SECONDS" -lt "$end" ]; do
 		[ "$(pool_rotation "$USERS")" = "$before" ] || fail "pool changed during the outage: $(pool_rotation "$USERS")"

@@ -193,7 +193,8 @@ TEST(DiscoveryLookup, SrvTargetsGetTheRecordsPortAndWeight) {
 
 TEST(DiscoveryLookup, SrvWithNoResolvableTargetIsEmptyAndAFailedTargetFails) {
   FakeResolver r;
-  r.set("_h._tcp.svc", QueryType::kSrv, Answer{Outcome::kOk, {srvRecord("gone.svc", 80, 1)}, 5, ""});
+  r.set("_h._tcp.svc", QueryType::kSrv,
+        Answer{Outcome::kOk, {srvRecord("gone.svc", 80, 1)}, 5, ""});
   EXPECT_EQ(run(r, [&](auto cb) { lookupSrv(r, "_h._tcp.svc", cb); }).outcome, Outcome::kEmpty);
   r.set("gone.svc", QueryType::kA, FakeResolver::fail());
   EXPECT_EQ(run(r, [&](auto cb) { lookupSrv(r, "_h._tcp.svc", cb); }).outcome, Outcome::kFailure);
@@ -225,9 +226,10 @@ TEST(DiscoveryPool, UnionOfNamesSkipsLiteralsAndDuplicates) {
   spec.add_backends()->set_address("10.0.1.1");
   auto a = recs({"10.0.1.1", "10.0.1.2"});
   auto b = recs({"10.0.1.2", "10.0.1.3"});
-  PoolPlan p = planPool(spec, {{"a.svc", v1::BACKEND_SOURCE_KIND_DNS, &a},
-                               {"b.svc", v1::BACKEND_SOURCE_KIND_DNS, &b}},
-                        1000, nullptr);
+  PoolPlan p = planPool(
+      spec,
+      {{"a.svc", v1::BACKEND_SOURCE_KIND_DNS, &a}, {"b.svc", v1::BACKEND_SOURCE_KIND_DNS, &b}},
+      1000, nullptr);
   ASSERT_EQ(p.backends.size(), 2u);
   EXPECT_EQ(p.backends[0].address(), "10.0.1.2");
   EXPECT_EQ(p.backends[0].source().name(), "a.svc");

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "config/discovery.h"
 #include "config/yaml.h"
@@ -82,13 +83,18 @@ TEST(DiscoveryConfig, ErrorsNameTheFieldAndTheValue) {
   auto st = config::validateConfig(c);
   ASSERT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
   const std::string m(st.message());
-  EXPECT_NE(m.find("vips[0].dns.names[2]: \"bad name!\" is not a host name"), std::string::npos) << m;
-  EXPECT_NE(m.find("vips[0].dns.names[3]: \"USER-service-1\" is listed twice"), std::string::npos) << m;
-  EXPECT_NE(m.find("vips[0].dns.port: 8000 differs from the VIP's port 80"), std::string::npos) << m;
-  EXPECT_NE(m.find("vips[0].discovery.min_ttl_ms: 10 is not in [100, 86400000]"), std::string::npos) << m;
+  EXPECT_NE(m.find("vips[0].dns.names[2]: \"bad name!\" is not a host name"), std::string::npos)
+      << m;
+  EXPECT_NE(m.find("vips[0].dns.names[3]: \"USER-service-1\" is listed twice"), std::string::npos)
+      << m;
+  EXPECT_NE(m.find("vips[0].dns.port: 8000 differs from the VIP's port 80"), std::string::npos)
+      << m;
+  EXPECT_NE(m.find("vips[0].discovery.min_ttl_ms: 10 is not in [100, 86400000]"), std::string::npos)
+      << m;
   EXPECT_NE(m.find("vips[0].discovery.max_ttl_ms: 50"), std::string::npos) << m;
   EXPECT_NE(m.find("vips[0].backends[1].source.name: \"other\" is not a name this VIP lists"),
-            std::string::npos) << m;
+            std::string::npos)
+      << m;
   auto unparsable = config::parseConfigYaml(std::string(kPool) + "    allow_emtpy: true\n");
   EXPECT_FALSE(unparsable.ok());
 }
@@ -102,7 +108,7 @@ class DiscoveryStateTest : public ::testing::Test {
     auto r = std::make_unique<FakeResolver>();
     resolver_ = r.get();
     DiscoveryManager::Options o;
-    o.resolv_conf = "/nonexistent/resolv.conf";
+    o.resolv_conf = resolv_conf_;
     o.jitter = [] { return 0.0; };
     o.clock = [this] { return now_; };
     manager_ = std::make_unique<DiscoveryManager>(*state_, std::move(r), o);
@@ -130,6 +136,7 @@ class DiscoveryStateTest : public ::testing::Test {
     return out;
   }
 
+  std::string resolv_conf_ = "/nonexistent/resolv.conf";
   Clock::time_point now_ = Clock::time_point{} + 1000h;
   dataplane::FakeDataplane dp_;
   std::unique_ptr<state::State> state_ = std::make_unique<state::State>(dp_);
@@ -150,9 +157,15 @@ TEST_F(DiscoveryStateTest, NamesBecomeBackendsThroughStateAndJoinAsResolved) {
   EXPECT_EQ(discovered(), (std::map<std::string, A>{{"10.0.1.1", kActive}, {"10.0.1.2", kActive}}));
   auto ids = state_->ids();
   EXPECT_EQ(ids[0].backends.size(), 3u) << "the literal and two discovered, in the data plane";
+  state_->setDiscoveryStatus(
+      [this](const config::VipKey& k, v1::BackendSource* s) { manager_->fillStatus(k, s); });
   auto status = state_->vipStatus(ids[0].key.toProto());
   ASSERT_TRUE(status.ok());
   EXPECT_EQ(status->backends(1).source().name(), "user-service-1");
+  EXPECT_GT(status->backends(1).source().last_resolved_unix_ms(), 0u) << "live, from the manager";
+  EXPECT_FALSE(status->backends(1).source().stale());
+  EXPECT_EQ(state_->config().vips(0).backends(1).source().last_resolved_unix_ms(), 0u)
+      << "never in the config";
   EXPECT_FALSE(status->backends(0).has_source()) << "a literal";
   resolver_->setA("user-service-2", {"10.0.1.2", "10.0.1.3"}, 2);
   run(2100ms);
@@ -242,13 +255,31 @@ TEST_F(DiscoveryStateTest, TtlZeroAsksOncePerMinTtl) {
   EXPECT_GE(resolver_->queries("user-service-1"), 25);
 }
 
+TEST_F(DiscoveryStateTest, ResolvConfChangeReloadsTheResolverAndAsksAgain) {
+  resolv_conf_ = (std::filesystem::temp_directory_path() /
+                  ("xlb-resolv-test-" + std::to_string(::getpid()))).string();
+  std::ofstream(resolv_conf_) << "nameserver 192.0.2.1\n";
+  start();
+  resolver_->setA("user-service-1", {"10.0.1.1"}, 300);
+  resolver_->setA("user-service-2", {"10.0.1.2"}, 300);
+  ASSERT_TRUE(state_->applyConfig(yaml(kPool), false, nullptr).ok());
+  run(2s);
+  const int before = resolver_->queries("user-service-1");
+  EXPECT_EQ(resolver_->reloads(), 0);
+  std::ofstream(resolv_conf_) << "nameserver 192.0.2.2\n";
+  run(1100ms);
+  EXPECT_EQ(resolver_->reloads(), 1);
+  EXPECT_EQ(resolver_->queries("user-service-1"), before + 1) << "asked again under the new config";
+  std::filesystem::remove(resolv_conf_);
+}
+
 TEST_F(DiscoveryStateTest, LastGoodSetSurvivesARestartDuringAnOutage) {
   resolver_->setA("user-service-1", {"10.0.1.1"}, 1);
   resolver_->setA("user-service-2", {"10.0.1.2"}, 1);
   ASSERT_TRUE(state_->applyConfig(yaml(kPool), false, nullptr).ok());
   run(200ms);
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("xlb-discovery-test-" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("xlb-discovery-test-" + std::to_string(::getpid()));
   persist::StateStore store(dir.string());
   ASSERT_TRUE(store.save(state_->config()).ok());
   // A new agent: saved state applied, every lookup failing.

@@ -15,7 +15,9 @@ namespace xlb::discovery {
 class FakeResolver final : public Resolver {
  public:
   // The answer to (name, type) from now on; unset = NXDOMAIN.
-  void set(const std::string& name, QueryType type, Answer a) { table_[{name, type}] = std::move(a); }
+  void set(const std::string& name, QueryType type, Answer a) {
+    table_[{name, type}] = std::move(a);
+  }
   // An A answer with the given addresses and TTL.
   void setA(const std::string& name, std::vector<std::string> addrs, uint32_t ttl = 5) {
     set(name, QueryType::kA, addresses(addrs, ttl, "A"));
