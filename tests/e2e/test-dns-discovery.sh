@@ -6,7 +6,8 @@
 # DNS outage with 100 long-lived flows changes nothing, breaks nothing and raises then clears the
 # stale flag; a removed record leaves new-flow rotation only after the hold (3 s) and two answers
 # while its established flow keeps echoing; NXDOMAIN for every name keeps the pool; an agent
-# restarted while DNS is down restores its pools from the saved last good set.
+# SIGKILLed and restarted while DNS is down restores its pools from the saved last good set with 50
+# long-lived flows unbroken.
 # Usage: test-dns-discovery.sh BUILD_DIR [OUTAGE_S]   (root; exit 77 = skipped)
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -157,8 +158,17 @@ test_restart_during_outage() {
 		"$(be4 1) srv-b1.test" "$(be4 2) srv-b2.test" "$(be6 1) users6.test" "$(be6 2) users6.test"
 	wait_for 10 "pool back to b1 b2" pool_is "$USERS" "$(be4 1) $(be4 2)"
 	sleep 1  # the persister saves right after the change
+	# 50 long-lived flows through the restart: the pinned balancer keeps forwarding while no agent
+	# runs, and the restarted agent must plan the same backends (restored, not re-resolved).
+	nsx cl timeout 120 python3 "$E2E_SRC/tests/e2e/hold_clients.py" "$VIP4" 9100 50 \
+		200 3000 "$RUN_DIR/hold2.status" "$RUN_DIR/hold2.stop" "$RUN_DIR/hold2.out" &
+	local hold_pid=$!
+	E2E_BG_PIDS+=($hold_pid)
+	wait_for 20 "50 long-lived flows" grep -qx ready "$RUN_DIR/hold2.status"
 	dns_stop
-	agent_stop
+	kill -KILL "$AGENT_PID"
+	wait "$AGENT_PID" 2>/dev/null
+	AGENT_PID=""
 	agent_start "$RUN_DIR/xlb.yaml" --resolv-conf "$RUN_DIR/resolv.conf"
 	for key in "$USERS" "$SRV" "$USERS6"; do
 		log "after restart, DNS down: $key -> $(pool_rotation "$key")"
@@ -169,6 +179,9 @@ test_restart_during_outage() {
 	tcp_greetings 10 "$VIP4" 9100 "$RUN_DIR/restarted.txt"
 	sleep 5
 	pool_is "$USERS" "$(be4 1) $(be4 2)" || fail "pool changed while DNS is still down"
+	touch "$RUN_DIR/hold2.stop"
+	wait "$hold_pid" || fail "flows broke across the restart: $(grep -v ' OK$' "$RUN_DIR/hold2.out" | head -n 3)"
+	log "agent SIGKILLed and restarted with DNS down: $(grep -c ' OK$' "$RUN_DIR/hold2.out") of 50 flows OK, $(tail -n 1 "$RUN_DIR/hold2.out")"
 }
 
 e2e_init "${1:-}"
