@@ -21,6 +21,7 @@ namespace {
 constexpr Millis kIdleWait{100};
 constexpr Millis kResolvConfCheck{1000};
 constexpr Millis kDrainCheck{1000};
+constexpr Millis kFollowInterval{250};
 
 NameTiming timingOf(const v1::Vip& spec) {
   const v1::DiscoveryOptions o = config::effectiveDiscoveryOptions(spec);
@@ -101,9 +102,13 @@ void DiscoveryManager::run() {
   }
 }
 
-void DiscoveryManager::followConfigLocked() {
+void DiscoveryManager::followConfigLocked(Clock::time_point now) {
   auto token = state_.snapshotToken();
   if (token == token_) return;
+  // config() copies every VIP: at most one copy per kFollowInterval however often State changes
+  // (health verdicts publish new snapshots too). Our own setDiscovered results are kept directly.
+  if (now < next_follow_) return;
+  next_follow_ = now + kFollowInterval;
   token_ = token;
   const v1::Config config = state_.config();
   std::map<config::VipKey, v1::Vip> specs;
@@ -174,7 +179,7 @@ void DiscoveryManager::checkResolvConfLocked(Clock::time_point now) {
 void DiscoveryManager::tick() {
   std::unique_lock lock(mu_);
   const auto now = opts_.clock();
-  followConfigLocked();
+  followConfigLocked(now);
   checkResolvConfLocked(now);
   for (auto& [k, e] : entries_) {
     if (e->in_flight || now < e->state.nextQuery()) continue;

@@ -72,7 +72,7 @@ class DiscoveryManager {
   };
   using EntryKey = std::pair<config::VipKey, std::string>;  // VIP, lower-case name
 
-  void followConfigLocked();
+  void followConfigLocked(Clock::time_point now);
   void checkResolvConfLocked(Clock::time_point now);
   void onAnswer(const std::weak_ptr<Entry>& weak, Answer answer);
   void applyVipLocked(const config::VipKey& key, const v1::Vip& spec);
@@ -87,6 +87,7 @@ class DiscoveryManager {
   std::set<config::VipKey> dirty_;
   std::map<config::VipKey, v1::Vip> specs_;  // VIPs with names, as last read from State
   std::shared_ptr<const void> token_;
+  Clock::time_point next_follow_{};
   Clock::time_point next_resolv_check_{};
   Clock::time_point next_drain_check_{};
   std::string resolv_sig_;

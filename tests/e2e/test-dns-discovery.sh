@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # e2e (issue 14): backends by name from a real dnsmasq. Two names -> two backends serve; a third
 # record joins within TTL + 1 s; an SRV pool honours the records' weights and only the lowest
-# priority; the AAAA variant; queries counted at the server stay within one per name per TTL; a
-# DNS outage with 100 long-lived flows changes nothing, breaks nothing and raises then clears the
+# priority; a fullnat pool uses the SRV records' port; the AAAA variant; queries counted at the
+# server stay within one per name per TTL; a DNS outage with 100 long-lived flows changes nothing, breaks nothing and raises then clears the
 # stale flag; a removed record leaves new-flow rotation only after the hold (3 s) and two answers
 # while its established flow keeps echoing; NXDOMAIN for every name keeps the pool; an agent
 # SIGKILLed and restarted while DNS is down restores its pools from the saved last good set with 50
@@ -16,6 +16,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/dns_lib.sh"
 OUTAGE_S=${2:-20}
 USERS="$VIP4:9100/tcp"
 SRV="$VIP4:80/tcp"
+NATVIP="$VIP4:8080/tcp"
 USERS6="[$VIP6]:9100/tcp"
 TTL_S=2
 
@@ -37,6 +38,13 @@ test_srv_weights() {
 	[ "$(backend_field "$SRV" "$(be4 1)" weight)" = 3 ] || fail "SRV weight 3 not applied to b1"
 	http_burst 400 "$(vip_url 4 80 /id)" "$RUN_DIR/srv.txt"
 	check_shares "$RUN_DIR/srv.txt" 400 "b1=3 b2=1" 30
+}
+
+test_fullnat_record_port() {
+	# fullnat VIP :8080 -> the SRV records' port 80 (the backends' HTTP server).
+	wait_for 10 "fullnat SRV targets resolved" pool_is "$NATVIP" "$(be4 1):80 $(be4 2):80"
+	http_burst 200 "$(vip_url 4 8080 /id)" "$RUN_DIR/nat.txt"
+	check_shares "$RUN_DIR/nat.txt" 200 "b1=1 b2=1" 35
 }
 
 test_aaaa() {
@@ -194,9 +202,16 @@ srv-host=_http._tcp.users.test,srv-b1.test,80,0,3
 srv-host=_http._tcp.users.test,srv-b2.test,80,0,1
 srv-host=_http._tcp.users.test,srv-b3.test,80,1,100
 host-record=srv-b3.test,$(be4 3)
+srv-host=_web._tcp.users.test,srv-b1.test,80,0,1
+srv-host=_web._tcp.users.test,srv-b2.test,80,0,1
 EOF
 dns_start
+# fullnat: the backends' replies cross the XDP balancer, which rewrites them (no partial
+# checksums, TESTBED.md); the SNAT address lives on the LB.
+for i in 1 2 3; do nsx "b$i" ethtool -K "$(ifname "b$i")" tx off >/dev/null 2>&1; done
+nsx lb ip addr add 10.200.0.100/24 dev "$(ifname lb)"
 cat >"$RUN_DIR/xlb.yaml" <<EOF
+snat_pool: {addresses: [10.200.0.100]}
 vips:
   - name: users
     address: "$VIP4"
@@ -215,12 +230,19 @@ vips:
     port: 9100
     protocol: tcp
     dns: {names: [users6.test], family: ipv6}
+  - name: users-nat
+    address: "$VIP4"
+    port: 8080
+    protocol: tcp
+    forwarding: fullnat
+    srv: _web._tcp.users.test
 EOF
 agent_start "$RUN_DIR/xlb.yaml" --resolv-conf "$RUN_DIR/resolv.conf"
 events_start "$RUN_DIR/events.json"
 run test_two_names
 run test_srv_weights
 run test_aaaa
+run test_fullnat_record_port
 run test_query_rate
 run test_third_added
 run test_outage_keeps_pool
