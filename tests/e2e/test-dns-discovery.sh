@@ -5,9 +5,9 @@
 # priority; a fullnat pool uses the SRV records' port; the AAAA variant; queries counted at the
 # server stay within one per name per TTL; a DNS outage with 100 long-lived flows changes nothing,
 # breaks nothing and raises then clears the stale flag; a removed record leaves new-flow rotation
-# only after the hold (3 s) and two answers while its established flow keeps echoing; NXDOMAIN for every name keeps the pool; an agent
-# SIGKILLed and restarted while DNS is down restores its pools from the saved last good set with 50
-# long-lived flows unbroken.
+# only after the hold (3 s) and two answers while its established flow keeps echoing; NXDOMAIN for
+# every name keeps the pool; an agent SIGKILLed and restarted while DNS is down restores its pools
+# from the saved last good set with 50 long-lived flows unbroken.
 # Usage: test-dns-discovery.sh BUILD_DIR [OUTAGE_S]   (root; exit 77 = skipped)
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
