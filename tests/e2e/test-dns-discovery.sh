@@ -28,6 +28,15 @@ test_two_names() {
 	grep -qx b3 "$RUN_DIR/two.txt" && fail "b3 served without a record"
 	lbctl backend list "$USERS" | tee "$RUN_DIR/list.txt"
 	grep -q "dns users-1.test" "$RUN_DIR/list.txt" || fail "backend list does not show the source"
+	# The same through the API and lbctl: a VIP added with names, then gone again.
+	lbctl vip add "$VIP4:9300/tcp" --name by-cli --dns-name users-1.test --dns-family ipv4 >/dev/null ||
+		fail "lbctl vip add --dns-name failed"
+	wait_for 10 "the lbctl-added VIP resolved" pool_is "$VIP4:9300/tcp" "$(be4 1)"
+	lbctl vip add "$VIP4:9301/tcp" --dns-name "bad name" 2>"$RUN_DIR/bad.err" >/dev/null &&
+		fail "an invalid name was accepted"
+	grep -q 'vip.dns.names\[0\]: "bad name" is not a host name' "$RUN_DIR/bad.err" ||
+		fail "invalid name error: $(cat "$RUN_DIR/bad.err")"
+	lbctl vip del "$VIP4:9300/tcp" >/dev/null || fail "lbctl vip del failed"
 	lbctl config get >"$RUN_DIR/config.yaml"
 	grep -q "names:" "$RUN_DIR/config.yaml" && grep -q "kind: dns" "$RUN_DIR/config.yaml" ||
 		fail "config get lacks the names or the sources: $(cat "$RUN_DIR/config.yaml")"
