@@ -168,6 +168,12 @@ test_nxdomain_everywhere() {
 		fail "users-2.test still has records after its NXDOMAIN hold"
 	tcp_greetings 10 "$VIP4" 9100 "$RUN_DIR/nx.txt"
 	log "NXDOMAIN for every name: pool kept ($(pool_rotation "$USERS"))"
+	# Membership changes went through State: lbctl events has them.
+	local kind
+	for kind in KIND_DISCOVERY_CHANGED KIND_BACKEND_ADDED KIND_BACKEND_DRAINING KIND_BACKEND_REMOVED; do
+		grep -q "$kind" "$RUN_DIR/events.json" || fail "no $kind event in lbctl events"
+	done
+	log "lbctl events: $(grep -c KIND_DISCOVERY_CHANGED "$RUN_DIR/events.json") DISCOVERY-CHANGED, $(grep -c KIND_DISCOVERY_STALE "$RUN_DIR/events.json") DISCOVERY-STALE, $(grep -c KIND_DISCOVERY_RECOVERED "$RUN_DIR/events.json") DISCOVERY-RECOVERED"
 }
 
 test_restart_during_outage() {
