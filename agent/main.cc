@@ -22,6 +22,7 @@
 #include "bgp/announcer.h"
 #include "bgp/gobgp_speaker.h"
 #include "bgp/state_waker.h"
+#include "config/discovery.h"
 #include "config/validate.h"
 #include "config/yaml.h"
 #include "discovery/manager.h"
@@ -124,6 +125,14 @@ int run(const Options& opts) {
     }
     config = chosen->config;
     config_source = chosen->source;
+    if (opts.config_overrides_state) {
+      // Backends by name keep their saved last good set (README "Backends by name").
+      if (auto saved = store->load(); saved.ok()) {
+        if (int n = xlb::config::copyDiscoveredBackends(*saved, &config); n > 0) {
+          spdlog::info("agent: {} discovered backends restored from the saved state", n);
+        }
+      }
+    }
   }
 
   xlb::dataplane::installLibbpfLogger();

@@ -10,6 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "config/checks.h"
 #include "config/enums.h"
+#include "config/validate.h"
 
 namespace xlb::config {
 
@@ -33,6 +34,31 @@ std::vector<std::string> discoveryNames(const v1::Vip& vip) {
   std::vector<std::string> out(vip.dns().names().begin(), vip.dns().names().end());
   if (!vip.srv().empty()) out.push_back(vip.srv());
   return out;
+}
+
+int copyDiscoveredBackends(const v1::Config& from, v1::Config* to) {
+  auto sameKey = [](const v1::Vip& a, const v1::Vip& b) {
+    return canonicalAddress(a.address()) == canonicalAddress(b.address()) && a.port() == b.port() &&
+           a.protocol() == b.protocol();
+  };
+  int copied = 0;
+  for (v1::Vip& vip : *to->mutable_vips()) {
+    if (!hasDiscovery(vip)) continue;
+    bool any = false;
+    for (const v1::Backend& b : vip.backends()) any = any || isDiscovered(b);
+    if (any) continue;
+    std::set<std::string> names;
+    for (const std::string& n : discoveryNames(vip)) names.insert(absl::AsciiStrToLower(n));
+    for (const v1::Vip& old : from.vips()) {
+      if (!sameKey(old, vip)) continue;
+      for (const v1::Backend& b : old.backends()) {
+        if (!isDiscovered(b) || !names.count(absl::AsciiStrToLower(b.source().name()))) continue;
+        *vip.add_backends() = b;
+        ++copied;
+      }
+    }
+  }
+  return copied;
 }
 
 std::string hostNameProblem(const std::string& name) {

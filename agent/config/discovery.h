@@ -28,6 +28,10 @@ bool isDiscovered(const v1::Backend& backend);
 v1::DiscoveryOptions effectiveDiscoveryOptions(const v1::Vip& vip);
 // Every name the VIP lists, dns.names first, then srv.
 std::vector<std::string> discoveryNames(const v1::Vip& vip);
+// HAProxy's `init-addr last` for a config that replaces a saved state: each VIP of `to` that lists
+// names and holds no discovered backend gets `from`'s discovered backends of the same VIP (same
+// address, port and protocol) for the names it still lists. Returns how many were copied.
+int copyDiscoveredBackends(const v1::Config& from, v1::Config* to);
 // A host name as DNS carries it: 1..253 characters, labels of 1..63 of A-Z a-z 0-9 - _ (an
 // optional trailing dot). Empty when valid, else why not.
 std::string hostNameProblem(const std::string& name);

@@ -99,6 +99,21 @@ TEST(DiscoveryConfig, ErrorsNameTheFieldAndTheValue) {
   EXPECT_FALSE(unparsable.ok());
 }
 
+TEST(DiscoveryConfig, ConfigOverridingTheSavedStateKeepsItsDiscoveredBackends) {
+  v1::Config saved = yaml(kPool);
+  for (const char* n : {"user-service-1", "gone-name"}) {
+    auto* b = saved.mutable_vips(0)->add_backends();
+    b->set_address(n == std::string("gone-name") ? "10.0.1.9" : "10.0.1.1");
+    b->mutable_source()->set_kind(v1::BACKEND_SOURCE_KIND_DNS);
+    b->mutable_source()->set_name(n);
+  }
+  v1::Config file = yaml(kPool);
+  EXPECT_EQ(config::copyDiscoveredBackends(saved, &file), 1) << "only names the file still lists";
+  EXPECT_EQ(file.vips(0).backends(1).address(), "10.0.1.1");
+  EXPECT_TRUE(config::validateConfig(file).ok());
+  EXPECT_EQ(config::copyDiscoveredBackends(saved, &file), 0) << "a VIP that has some keeps them";
+}
+
 // One State over the fake data plane, with the manager on a fake resolver and clock.
 class DiscoveryStateTest : public ::testing::Test {
  protected:
