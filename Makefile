@@ -8,11 +8,15 @@ CMAKE_FLAGS ?=
 # them); gobgpd, bird2, nftables: e2e_bgp_ecmp_* (balancers' BGP speaker, router, fault injection);
 # frr: e2e_bgp_frr (the README's FRR router config, zebra + bgpd); systemd: e2e_bgp_systemd (the
 # deploy/ units run by a systemd 252 in namespaces; PID 1 need not be systemd).
+# libc-ares-dev: the agent's asynchronous resolver for backends by name (also pulled in by gRPC);
+# dnsmasq-base: the DNS server the discovery e2e test runs in a namespace (the binary only, no
+# system service).
 DEB_PACKAGES := build-essential cmake pkg-config clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
 	libgrpc++-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev libabsl-dev \
 	libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libspdlog-dev libfmt-dev libyaml-cpp-dev libyaml-dev \
 	libsystemd-dev libcpp-httplib-dev openssl iproute2 ethtool curl socat python3 procps util-linux \
-	dpkg-dev gobgpd golang-github-osrg-gobgp-dev bird2 nftables frr systemd
+	dpkg-dev gobgpd golang-github-osrg-gobgp-dev bird2 nftables frr systemd \
+	libc-ares-dev dnsmasq-base
 # make bench only: the end-to-end wrk comparison (bench/e2e-wrk.sh) and its backends' HTTP server.
 BENCH_PACKAGES := wrk nginx-light
 # make bench: extra xlb-scale-bench flags, e.g. SCALE_BENCH_FLAGS='--sizes 300x16,1000x16'.

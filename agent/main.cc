@@ -22,8 +22,10 @@
 #include "bgp/announcer.h"
 #include "bgp/gobgp_speaker.h"
 #include "bgp/state_waker.h"
+#include "config/discovery.h"
 #include "config/validate.h"
 #include "config/yaml.h"
+#include "discovery/manager.h"
 #include "dataplane/bpf_contents.h"
 #include "dataplane/bpf_dataplane.h"
 #include "dataplane/program_info.h"
@@ -76,6 +78,7 @@ struct Options {
   // gobgpd's API (README "Running several load balancers"); used when the config has a bgp section.
   std::string bgp_api = "unix:///run/xlb/gobgpd.sock";
   uint32_t bgp_listen_port = 0;
+  std::string resolv_conf = "/etc/resolv.conf";  // nameservers for backends by name
 };
 
 int run(const Options& opts) {
@@ -123,6 +126,14 @@ int run(const Options& opts) {
     }
     config = chosen->config;
     config_source = chosen->source;
+    if (opts.config_overrides_state) {
+      // Backends by name keep their saved last good set (README "Backends by name").
+      if (auto saved = store->load(); saved.ok()) {
+        if (int n = xlb::config::copyDiscoveredBackends(*saved, &config); n > 0) {
+          spdlog::info("agent: {} discovered backends restored from the saved state", n);
+        }
+      }
+    }
   }
 
   xlb::dataplane::installLibbpfLogger();
@@ -235,6 +246,20 @@ int run(const Options& opts) {
   // Health transitions and config changes reach the gate at once, not at its next interval.
   xlb::bgp::StateWaker bgp_waker(state.events(), announcer);
 
+  // Backends by name: c-ares on its own thread, feeding State (README "Backends by name").
+  auto resolver = xlb::discovery::makeCaresResolver(opts.resolv_conf);
+  if (!resolver.ok()) {
+    spdlog::critical("agent: {}", std::string(resolver.status().message()));
+    return kExitFailure;
+  }
+  xlb::discovery::DiscoveryManager discovery(state, std::move(*resolver),
+                                             {.resolv_conf = opts.resolv_conf});
+  state.setDiscoveryStatus([&discovery](const xlb::config::VipKey& vip,
+                                        xlb::v1::BackendSource* source) {
+    discovery.fillStatus(vip, source);
+  });
+  discovery.start();
+
   // Prometheus /metrics (README "Metrics"): each scrape gathers through inspect::gatherStats, as
   // GetStats does.
   // A port that cannot be bound is logged, not fatal: forwarding must not depend on observability.
@@ -243,15 +268,16 @@ int run(const Options& opts) {
     // The program this agent loaded (an upgrade replaces it in the pinned link: the id changes).
     std::optional<uint32_t> program_id;
     if (auto id = xlb::dataplane::programId((*dataplane)->programFd()); id.ok()) program_id = *id;
-    auto render = [&state, &dp = **dataplane, program_id, &nat_collector,
-                   &announcer]() -> absl::StatusOr<std::string> {
+    auto render = [&state, &dp = **dataplane, program_id, &nat_collector, &announcer,
+                   &discovery]() -> absl::StatusOr<std::string> {
       xlb::metrics::AgentInfo agent;
       agent.version = xlb::metrics::agentVersion();
       agent.program_id = program_id;
       agent.apply = state.applyStats();
       auto in = xlb::metrics::collectMetrics(state, dp, std::move(agent), &nat_collector);
       if (!in.ok()) return in.status();
-      return xlb::metrics::renderMetrics(*in) + announcer.renderMetrics();
+      return xlb::metrics::renderMetrics(*in) + announcer.renderMetrics() +
+             discovery.renderMetrics();
     };
     auto started = xlb::metrics::MetricsServer::start(opts.metrics_listen, render);
     if (started.ok()) {
@@ -308,6 +334,7 @@ int run(const Options& opts) {
   (*server)->Wait();
   waiter.join();
   if (metrics) metrics->stop();
+  discovery.stop();  // its status callback stays valid: every thread reading State stops first
   announcer.stop();  // no withdraw: gobgpd keeps announcing while no agent runs
   notifier.stopWatchdog();
   if (persister) persister->stop();  // final save
@@ -456,6 +483,9 @@ int main(int argc, char** argv) {
                  "out; a router that connects brings a new session up sooner)")
       ->capture_default_str()
       ->check(CLI::Range(0, 65535));
+  app.add_option("--resolv-conf", opts.resolv_conf,
+                 "Resolver configuration for backends by name (re-read when it changes)")
+      ->capture_default_str();
   app.add_option("--log-level", opts.log_level, "trace, debug, info, warn, error, critical")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));

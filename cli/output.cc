@@ -299,22 +299,48 @@ std::string formatTransition(const xlb::v1::HealthTransition& t, uint64_t now_un
   return out;
 }
 
+std::string formatBackendSource(const xlb::v1::BackendSource& s, uint64_t now_unix_ms) {
+  const bool dns = s.kind() == xlb::v1::BACKEND_SOURCE_KIND_DNS;
+  if (!dns && s.kind() != xlb::v1::BACKEND_SOURCE_KIND_SRV) return "literal";
+  auto ago = [now_unix_ms](uint64_t t) {
+    return formatAge(now_unix_ms > t ? now_unix_ms - t : 0) + " ago";
+  };
+  std::string out = absl::StrCat(dns ? "dns " : "srv ", s.name(), " (", s.record());
+  // The name's last good answer (live, ListBackends), else when this record last changed.
+  const uint64_t resolved =
+      s.last_resolved_unix_ms() != 0 ? s.last_resolved_unix_ms() : s.resolved_unix_ms();
+  if (resolved != 0) absl::StrAppend(&out, ", resolved ", ago(resolved));
+  if (s.stale()) absl::StrAppend(&out, ", STALE: lookups fail, last good set kept");
+  if (s.gone_unix_ms() != 0) absl::StrAppend(&out, ", gone from DNS ", ago(s.gone_unix_ms()));
+  return out + ")";
+}
+
 Table backendStatusTable(const xlb::v1::VipStatus& vip, uint64_t now_unix_ms) {
   uint64_t rotation_weight = 0;
+  bool named = false;  // the SOURCE column only for pools with discovered backends
   for (const auto& b : vip.backends()) {
     if (b.in_rotation()) rotation_weight += b.weight();
+    named = named || b.has_source();
   }
-  Table t({"BACKEND", "WEIGHT", "SHARE", "STATE", "HEALTH", "IN ROTATION", "OPEN FLOWS",
-           "LAST TRANSITION"},
-          {false, true, true, false, false, false, true, false});
+  std::vector<std::string> heads = {"BACKEND",     "WEIGHT",     "SHARE",          "STATE",
+                                    "HEALTH",      "IN ROTATION", "OPEN FLOWS", "LAST TRANSITION"};
+  std::vector<bool> right = {false, true, true, false, false, false, true, false};
+  if (named) {
+    heads.push_back("SOURCE");
+    right.push_back(false);
+  }
+  Table t(heads, right);
   for (const auto& b : vip.backends()) {
     std::string share = "-";
     if (b.in_rotation() && rotation_weight > 0) {
       share = absl::StrFormat("%.1f%%", 100.0 * b.weight() / static_cast<double>(rotation_weight));
     }
-    t.addRow({b.address(), absl::StrCat(b.weight()), share, backendStateName(b.state()),
-              healthName(b.health()), b.in_rotation() ? "yes" : "no", formatCount(b.open_flows()),
-              formatTransition(b.last_transition(), now_unix_ms)});
+    std::vector<std::string> row = {b.address(), absl::StrCat(b.weight()), share,
+                                    backendStateName(b.state()), healthName(b.health()),
+                                    b.in_rotation() ? "yes" : "no", formatCount(b.open_flows()),
+                                    formatTransition(b.last_transition(), now_unix_ms)};
+    if (named) row.push_back(formatBackendSource(b.source(), now_unix_ms));
+    t.addRow(row);
   }
   return t;
 }

@@ -75,6 +75,9 @@ std::string formatAge(uint64_t ms);
 std::string formatUtcTime(uint64_t unix_ms);
 // "12s ago: up -> down (connect: connection refused)"; "-" for a backend never transitioned.
 std::string formatTransition(const xlb::v1::HealthTransition& t, uint64_t now_unix_ms);
+// Where a backend came from: "literal", "dns NAME (A, resolved 3s ago)", "srv NAME (target:port
+// prio/weight, resolved 1m ago, gone from DNS 4s ago)".
+std::string formatBackendSource(const xlb::v1::BackendSource& s, uint64_t now_unix_ms);
 // One `lbctl events` line:
 // "2026-11-25T02:10:03Z backend-health 10.100.0.10:80/tcp 10.0.1.12 up -> down: connect: ..."
 // Other kinds end with the event's message; VIP and backend are left out when the event has none.

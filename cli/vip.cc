@@ -7,6 +7,7 @@
 #include "args.h"
 #include "commands.h"
 #include "config/enums.h"
+#include "discovery.h"
 
 namespace xlb::cli {
 
@@ -36,6 +37,7 @@ struct VipAddArgs {
   uint32_t hc_rise = 0, hc_fall = 0, hc_port = 0;
   // NAT (empty = not given): --snat, --snat-ports, --nat-timeout.
   std::string snat, snat_ports, nat_timeout;
+  DiscoveryArgs discovery;  // --dns-name, --dns-port, --dns-family, --srv, --allow-empty
 };
 
 // Fills vip->snat_pool and vip->nat_timeouts. Options the chosen forwarding cannot use are refused
@@ -209,6 +211,7 @@ int vipAdd(Client& client, const VipAddArgs& a, bool table_size_set, const Healt
     vip->set_all_down_policy(*policy);
   }
   if (auto st = buildHealthCheck(a, hc, vip); !st.ok()) return reportLocalError(st, kExitUsage);
+  if (auto st = buildDiscovery(a.discovery, vip); !st.ok()) return reportLocalError(st, kExitUsage);
   for (const auto& spec : a.backends) {
     auto b = parseBackendSpec(spec);
     if (!b.ok()) return reportLocalError(b.status(), kExitUsage);
@@ -273,6 +276,7 @@ void addVipCommands(CLI::App& app, CommandContext& ctx) {
   auto* m = add->add_option("--maglev-table-size", args->table_size,
                             "Maglev table size M (prime, default 65537)");
   add->add_option("--backend", args->backends, kBackendSpecHelp);
+  addDiscoveryOptions(add, &args->discovery);
   add->add_flag("--source-hash-include-port", args->source_hash_include_port,
                 "source_hash: hash the client port too (affinity per connection, not per client)");
   add->add_option("--all-down", args->all_down,

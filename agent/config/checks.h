@@ -60,6 +60,10 @@ void checkNatConfig(Errors& errors, const v1::Config& config);
 void checkBgpVip(Errors& errors, const v1::Vip& vip, absl::string_view path);
 void checkBgpConfig(Errors& errors, const v1::Config& config);
 
+// Backends by name (discovery.cc): a VIP's dns, srv, allow_empty and discovery options, and that
+// each discovered backend names a name the VIP lists.
+void checkDiscoveryVip(Errors& errors, const v1::Vip& vip, absl::string_view path);
+
 // The port a backend is reached on: its own, or the VIP's when it has none (0).
 inline uint32_t effectivePort(const v1::Vip& vip, const v1::Backend& backend) {
   return backend.port() != 0 ? backend.port() : vip.port();

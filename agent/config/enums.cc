@@ -53,6 +53,16 @@ constexpr EnumSpelling kAllDownPolicies[] = {
     {v1::ALL_DOWN_POLICY_KEEP_LAST_HEALTHY, "keep_last_healthy"},
     {v1::ALL_DOWN_POLICY_DROP, "drop"},
 };
+constexpr EnumSpelling kDnsFamilies[] = {
+    {v1::DNS_FAMILY_ANY, "any"},
+    {v1::DNS_FAMILY_IPV4, "ipv4"},
+    {v1::DNS_FAMILY_IPV6, "ipv6"},
+};
+constexpr EnumSpelling kBackendSourceKinds[] = {
+    {v1::BACKEND_SOURCE_KIND_LITERAL, "literal"},
+    {v1::BACKEND_SOURCE_KIND_DNS, "dns"},
+    {v1::BACKEND_SOURCE_KIND_SRV, "srv"},
+};
 
 // Built on first use: the descriptors are only reachable at run time.
 absl::Span<const EnumTable> tables() {
@@ -65,6 +75,8 @@ absl::Span<const EnumTable> tables() {
       {v1::HealthCheckType_descriptor(), kHealthCheckTypes, "none"},
       {v1::BackendState_descriptor(), kBackendStates, "active"},
       {v1::AllDownPolicy_descriptor(), kAllDownPolicies, "keep_last_healthy"},
+      {v1::DnsFamily_descriptor(), kDnsFamilies, "any"},
+      {v1::BackendSourceKind_descriptor(), kBackendSourceKinds, "literal"},
   };
   return kTables;
 }
@@ -138,6 +150,14 @@ const EnumTable& enumTable<v1::BackendState>() {
 template <>
 const EnumTable& enumTable<v1::AllDownPolicy>() {
   return tableOf(v1::AllDownPolicy_descriptor());
+}
+template <>
+const EnumTable& enumTable<v1::DnsFamily>() {
+  return tableOf(v1::DnsFamily_descriptor());
+}
+template <>
+const EnumTable& enumTable<v1::BackendSourceKind>() {
+  return tableOf(v1::BackendSourceKind_descriptor());
 }
 
 // Unspecified or unknown values map to what the data plane does with a value it does not know:

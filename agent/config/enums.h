@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // The one table of enum spellings. Owns how every value of the config's enums (protocol, algorithm,
-// forwarding mode, health check type, backend state, all-down policy) is written in the YAML file,
-// on lbctl's command line and in messages, and which data-plane constant (xlb/abi.h) an algorithm
-// or forwarding mode is. The YAML codec, the validator and lbctl all read it; nothing else spells.
+// forwarding mode, health check type, backend state, all-down policy, DNS family, backend source)
+// is written in the YAML file, on lbctl's command line and in messages, and which data-plane
+// constant (xlb/abi.h) an algorithm or forwarding mode is. The YAML codec, the validator and lbctl
+// all read it; nothing else spells.
 #pragma once
 
 #include <cstdint>
@@ -59,6 +60,10 @@ template <>
 const EnumTable& enumTable<v1::BackendState>();
 template <>
 const EnumTable& enumTable<v1::AllDownPolicy>();
+template <>
+const EnumTable& enumTable<v1::DnsFamily>();
+template <>
+const EnumTable& enumTable<v1::BackendSourceKind>();
 
 template <typename E>
 const char* enumName(E value) {

@@ -342,6 +342,7 @@ void checkVip(Errors& errors, const v1::Vip& vip, absl::string_view path) {
   }
   internal::checkNatVip(errors, vip, path);
   internal::checkBgpVip(errors, vip, path);
+  internal::checkDiscoveryVip(errors, vip, path);
 
   const uint64_t n = static_cast<uint64_t>(vip.backends_size());
   if (n > Capacity::kMaxBackends) {

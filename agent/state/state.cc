@@ -223,7 +223,7 @@ absl::Status State::applyConfig(const v1::Config& config, bool dry_run,
                                 std::vector<std::string>* changes) {
   std::lock_guard lock(mu_);
   std::vector<std::string> lines;
-  absl::Status st = applyLocked(config, dry_run, &lines);
+  absl::Status st = applyLocked(withDiscoveredLocked(config), dry_run, &lines);
   if (st.ok() && !dry_run) {
     v1::Event e;
     e.set_kind(v1::Event::KIND_CONFIG_APPLIED);

@@ -105,6 +105,18 @@ class State {
   // got as far as validation.
   void recordFailedApply(std::chrono::duration<double> took);
 
+  // ---- backends by name (discovery/; discovery_apply.cc) ----
+  // Replaces the VIP's discovered backends (those with a source) by `backends`, as one
+  // transaction through the same validate -> plan -> apply path as the API; the literals stay.
+  // NOT_FOUND for an unknown VIP, FAILED_PRECONDITION when it lists no names, INVALID_ARGUMENT
+  // naming the backend when one is not usable (nothing changes then).
+  absl::StatusOr<v1::Vip> setDiscovered(const v1::VipKey& key,
+                                        const std::vector<v1::Backend>& backends);
+  // Fills the live fields of a discovered backend's source in statuses (last_resolved_unix_ms,
+  // stale). Set once before serving; it must not call into State.
+  using DiscoveryStatusFn = std::function<void(const config::VipKey&, v1::BackendSource*)>;
+  void setDiscoveryStatus(DiscoveryStatusFn fn) { discovery_status_ = std::move(fn); }
+
   // ---- draining ----
   // DRAINING: out of the selection table, still ACTIVE in the data plane so its flows continue.
   // Idempotent (draining a draining backend changes nothing and emits no event). NOT_FOUND for an
@@ -203,6 +215,10 @@ class State {
   // model_ = plan.next, then health targets, events and the readers' view follow the VIPs the
   // plan changed.
   void commitLocked(Plan& plan);
+  // `config` with each VIP's discovered backends taken from the model where it has them for a
+  // name (the input's, e.g. a saved state, only seed names the model has none for); discovered
+  // backends of names the VIP no longer lists are dropped. Caller holds mu_.
+  v1::Config withDiscoveredLocked(const v1::Config& config) const;
   // Validate + normalize + plan + (unless dry_run) execute the whole config. Caller holds mu_.
   absl::Status applyLocked(const v1::Config& config, bool dry_run,
                            std::vector<std::string>* changes);
@@ -275,6 +291,7 @@ class State {
   ApplyStats apply_stats_;
   std::vector<uint32_t> flag_vlans_;
   nat::LocalPortRangeReader local_port_range_ = nat::readLocalPortRange;
+  DiscoveryStatusFn discovery_status_;
   // reconcileOpenFlows: by backend id, (gen, flows the count was short by in the last round). A
   // count is raised only by a shortfall seen in two rounds in a row.
   std::map<uint32_t, std::pair<uint32_t, uint64_t>> open_flow_shortfall_;

@@ -243,7 +243,10 @@ v1::BackendStatus State::backendStatusOf(const VipEntry& e, const Member& m,
   }
   out.set_in_rotation(m.in_rotation);
   if (m.id < open_flows.size()) out.set_open_flows(open_flows[m.id]);
-  (void)e;
+  if (m.spec_index < e.spec.backends_size() && e.spec.backends(m.spec_index).has_source()) {
+    *out.mutable_source() = e.spec.backends(m.spec_index).source();
+    if (discovery_status_) discovery_status_(e.key, out.mutable_source());
+  }
   return out;
 }
 

@@ -89,7 +89,8 @@ TEST(ConfigYamlTest, UnknownFieldsAreErrorsAndAllAreReported) {
   EXPECT_EQ(parseError("vips:\n  - address: 10.0.0.1\n    bakends: []\nencp: {}\n"),
             "vips[0].bakends: unknown field (known: name, address, port, protocol, algorithm, "
             "forwarding, maglev_table_size, backends, source_hash_include_port, health_check, "
-            "all_down_policy, snat_pool, nat_timeouts, bgp) (line 3, column 5)\n"
+            "all_down_policy, snat_pool, nat_timeouts, bgp, dns, srv, allow_empty, discovery) "
+            "(line 3, column 5)\n"
             "encp: unknown field (known: vips, encap, vlan_ids, snat_pool, bgp) (line 4, column "
             "1)");
 }
