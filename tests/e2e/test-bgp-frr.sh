@@ -55,7 +55,9 @@ test_drain() {
 	[[ "$path" == "0 "*graceful-shutdown* ]] ||
 		fail "FRR does not hold lb2's draining path at local preference 0 with graceful-shutdown: '$path'"
 	wait "$drainer" || fail "lbctl bgp drain --wait: $(cat "$RUN_DIR/drain.out")"
-	[ "$(frr_path_of 2)" = none ] || fail "FRR still has lb2's path after the drain: $(frr_path_of 2)"
+	# `drain --wait` returns once the agent withdrew from gobgpd; the UPDATE reaches FRR just after.
+	frr_path_gone() { [ "$(frr_path_of 2)" = none ]; }
+	wait_for 3 "FRR to drop lb2's path after the drain" frr_path_gone
 	lb_quiet_then_undrain 2 "1 2 3"
 }
 
