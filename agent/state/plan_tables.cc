@@ -26,40 +26,6 @@ std::string describe(const char* verb, const std::vector<std::string>& names) {
   return out;
 }
 
-}  // namespace
-
-Step tableStep(dataplane::Dataplane& dp, std::string what, std::vector<TableSwap> swaps) {
-  auto shared = std::make_shared<std::vector<TableSwap>>(std::move(swaps));
-  auto undo = [&dp, shared]() -> absl::Status {
-    std::vector<dataplane::TableWrite> writes;
-    for (const TableSwap& s : *shared) {
-      auto prev = s.previous();
-      if (!prev.ok()) return prev.status();
-      if (!prev->has_value()) continue;  // unknown: left as it is
-      writes.push_back({s.vip_id, std::move(**prev)});
-    }
-    return dp.setSelectionTables(writes);
-  };
-  // A swap that fails part way may have installed some of the new tables: the previous ones go
-  // back before the failure is reported (State undoes only the steps before a failed one).
-  auto apply = [&dp, shared, undo]() -> absl::Status {
-    std::vector<dataplane::TableWrite> writes;
-    writes.reserve(shared->size());
-    for (const TableSwap& s : *shared) writes.push_back({s.vip_id, s.table});
-    absl::Status st = dp.setSelectionTables(writes);
-    if (st.ok()) return st;
-    if (absl::Status u = undo(); !u.ok()) {
-      return absl::Status(st.code(), absl::StrCat(st.message(), "; putting the previous tables "
-                                                               "back failed: ",
-                                                  u.message()));
-    }
-    return st;
-  };
-  return Step{std::move(what), std::move(apply), std::move(undo)};
-}
-
-namespace {
-
 // A step whose apply restores everything itself when it fails part way (State undoes only the
 // steps before a failed one).
 Step selfRestoring(std::string what, std::function<absl::Status()> apply,
@@ -78,6 +44,29 @@ Step selfRestoring(std::string what, std::function<absl::Status()> apply,
 }
 
 }  // namespace
+
+Step tableStep(dataplane::Dataplane& dp, std::string what, std::vector<TableSwap> swaps) {
+  auto shared = std::make_shared<std::vector<TableSwap>>(std::move(swaps));
+  auto undo = [&dp, shared]() -> absl::Status {
+    std::vector<dataplane::TableWrite> writes;
+    for (const TableSwap& s : *shared) {
+      auto prev = s.previous();
+      if (!prev.ok()) return prev.status();
+      if (!prev->has_value()) continue;  // unknown: left as it is
+      writes.push_back({s.vip_id, std::move(**prev)});
+    }
+    return dp.setSelectionTables(writes);
+  };
+  // A swap that fails part way may have installed some of the new tables: the previous ones go
+  // back before the failure is reported.
+  auto apply = [&dp, shared]() -> absl::Status {
+    std::vector<dataplane::TableWrite> writes;
+    writes.reserve(shared->size());
+    for (const TableSwap& s : *shared) writes.push_back({s.vip_id, s.table});
+    return dp.setSelectionTables(writes);
+  };
+  return selfRestoring(std::move(what), std::move(apply), std::move(undo));
+}
 
 void slotSteps(dataplane::Dataplane& dp, std::vector<PortWrite> ports,
                std::vector<SlotWrite> slots, std::vector<uint32_t>* gens, std::vector<Step>& out) {

@@ -51,8 +51,10 @@ sd_cleanup() {
 	if [ "$rc" != 0 ] && [ "$rc" != 77 ] && [ -n "$SD_PID" ] && kill -0 "$SD_PID" 2>/dev/null; then
 		echo "---- nested systemd: units ----" >&2
 		sdctl list-units --all 'xlb*' >&2 2>&1
-		echo "---- journal (last 60 lines) ----" >&2
-		sdx journalctl --no-pager -n 60 >&2 2>&1
+		# The xlb units' own lines (the kernel's bridge messages would crowd them out of a tail).
+		echo "---- journal of the xlb units (last 80 lines) ----" >&2
+		sdx journalctl --no-pager -n 80 -u xlb-agent.service -u xlb-bgp.service \
+			-u xlb-bgp-withdraw.service >&2 2>&1
 	fi
 	# Killing PID 1 of the pid namespace kills every process in it; its mounts go with it.
 	[ -n "$SD_PID" ] && kill -KILL "$SD_PID" 2>/dev/null
