@@ -295,6 +295,9 @@ absl::StatusOr<std::vector<v1::VipStatus>> State::vipStatuses() const {
 
 namespace {
 
+// Memberships a ListVips page holds at most (besides its first VIP's).
+constexpr size_t kPageBackends = 5000;
+
 // A ListVips page token: the last key of the previous page, "ADDRESS|PORT|PROTOCOL".
 std::string pageToken(const VipKey& k) {
   return absl::StrCat(k.address.toString(), "|", k.port, "|", static_cast<int>(k.protocol));
@@ -336,7 +339,17 @@ absl::Status State::listVips(const v1::ListVipsRequest& req, v1::ListVipsRespons
                                [](const VipKey& k, const EntryPtr& e) { return k < e->key; });
     }
     const size_t left = static_cast<size_t>(v->by_key.end() - begin);
-    const size_t n = req.page_size() == 0 ? left : std::min<size_t>(left, req.page_size());
+    size_t n = req.page_size() == 0 ? left : std::min<size_t>(left, req.page_size());
+    // A page also stops at kPageBackends memberships (after at least one VIP), so that a page of
+    // VIPs with 100 backends each costs what one of 10 backends each does.
+    size_t members = 0;
+    for (size_t i = 0; i < n; ++i) {
+      members += begin[static_cast<long>(i)]->members.size();
+      if (i > 0 && members > kPageBackends) {
+        n = i;
+        break;
+      }
+    }
     page = std::span<const EntryPtr>(&*begin, n);
     if (n < left) out->set_next_page_token(pageToken(page.back()->key));
   }

@@ -748,3 +748,41 @@ TEST(StateListVips, PagesInKeyOrderSurviveChangesBetweenPages) {
 
 }  // namespace
 }  // namespace xlb::state
+
+namespace xlb::state {
+namespace {
+
+// A page is bounded in memberships too: VIPs with many backends come fewer per page (never zero).
+TEST(StateListVips, PagesStopAtFiveThousandBackends) {
+  dataplane::FakeDataplane dp;
+  State state(dp);
+  v1::Config cfg;
+  for (int i = 0; i < 10; ++i) {
+    v1::Vip* v = cfg.add_vips();
+    v->set_address("10.0.1." + std::to_string(i));
+    v->set_port(80);
+    v->set_protocol(v1::PROTOCOL_TCP);
+    for (int b = 0; b < (i == 0 ? 6000 : 1000); ++b)
+      v->add_backends()->set_address("10." + std::to_string(1 + i) + "." + std::to_string(b / 250) +
+                                     "." + std::to_string(b % 250));
+  }
+  auto applied = state.applyConfig(cfg, false, nullptr);
+  ASSERT_TRUE(applied.ok()) << applied;
+  v1::ListVipsRequest req;
+  req.set_page_size(500);
+  std::vector<int> sizes;
+  int total = 0;
+  do {
+    v1::ListVipsResponse page;
+    ASSERT_TRUE(state.listVips(req, &page).ok());
+    sizes.push_back(page.vips_size());
+    total += page.vips_size();
+    req.set_page_token(page.next_page_token());
+  } while (!req.page_token().empty() && sizes.size() < 20);
+  // 10.0.1.0 alone (6,000 > 5,000 but a page holds at least one VIP), then 5 of 1,000 each.
+  EXPECT_THAT(sizes, ElementsAre(1, 5, 4));
+  EXPECT_EQ(total, 10);
+}
+
+}  // namespace
+}  // namespace xlb::state
