@@ -449,19 +449,22 @@ absl::Status BpfDataplane::deleteVipAddr(const xlb_addr_key& key) {
 absl::Status BpfDataplane::upsertBackend(uint32_t id, const xlb_backend& backend) {
   if (auto st = backendIdOk(id); !st.ok()) return st;
   auto status = mapUpdate(bpf_map__fd(skel_->maps.xlb_backends), "xlb_backends", &id, &backend);
-  if (status.ok() && !links_.empty() && (backend.flags & XLB_BE_F_ACTIVE)) {
-    // bpf_fib_lookup() never triggers ARP/ND; without a resolved neighbour the balancer would drop
-    // (dsr) or hand packets to the kernel (ipip). Best effort: an unroutable backend is reported,
-    // not fatal, so one bad address does not block a whole config.
-    IpAddress addr;
-    addr.family = backend.family;
-    std::copy(std::begin(backend.addr), std::end(backend.addr), addr.bytes.begin());
-    if (auto route = ensureManagedNeighbour(addr); !route.ok()) {
-      spdlog::warn("[dataplane] backend {}: cannot keep its next hop resolved: {}", addr.toString(),
-                   route.status().ToString());
-    }
-  }
+  if (status.ok()) keepNextHopResolved(backend);
   return status;
+}
+
+void BpfDataplane::keepNextHopResolved(const xlb_backend& backend) {
+  if (links_.empty() || !(backend.flags & XLB_BE_F_ACTIVE)) return;
+  // bpf_fib_lookup() never triggers ARP/ND; without a resolved neighbour the balancer would drop
+  // (dsr) or hand packets to the kernel (ipip). Best effort: an unroutable backend is reported,
+  // not fatal, so one bad address does not block a whole config.
+  IpAddress addr;
+  addr.family = backend.family;
+  std::copy(std::begin(backend.addr), std::end(backend.addr), addr.bytes.begin());
+  if (auto route = ensureManagedNeighbour(addr); !route.ok()) {
+    spdlog::warn("[dataplane] backend {}: cannot keep its next hop resolved: {}", addr.toString(),
+                 route.status().ToString());
+  }
 }
 
 absl::Status BpfDataplane::upsertBackends(
@@ -471,17 +474,8 @@ absl::Status BpfDataplane::upsertBackends(
   }
   auto status =
       writeArraySlots<xlb_backend>(bpf_map__fd(skel_->maps.xlb_backends), "xlb_backends", writes);
-  if (!status.ok() || links_.empty()) return status;
-  for (const auto& [id, backend] : writes) {
-    if (!(backend.flags & XLB_BE_F_ACTIVE)) continue;
-    IpAddress addr;  // best effort, as upsertBackend
-    addr.family = backend.family;
-    std::copy(std::begin(backend.addr), std::end(backend.addr), addr.bytes.begin());
-    if (auto route = ensureManagedNeighbour(addr); !route.ok()) {
-      spdlog::warn("[dataplane] backend {}: cannot keep its next hop resolved: {}", addr.toString(),
-                   route.status().ToString());
-    }
-  }
+  if (!status.ok()) return status;
+  for (const auto& w : writes) keepNextHopResolved(w.second);
   return status;
 }
 

@@ -146,6 +146,8 @@ class BpfDataplane final : public Dataplane {
   // xlb_be_conns, mapped read-only at load (BPF_F_MMAPABLE), for readOpenFlows().
   const uint64_t* open_flows_map_ = nullptr;
   size_t open_flows_len_ = 0;
+  // After an ACTIVE backend slot is written: its neighbour entry kept resolved (best effort).
+  void keepNextHopResolved(const xlb_backend& backend);
   absl::Status vipIdOk(uint32_t id) const;
   absl::Status backendIdOk(uint32_t id) const;
   Capacity capacity_;
