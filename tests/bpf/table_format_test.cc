@@ -3,7 +3,8 @@
 // copy through its pages). A pinned xlb_tables made by an older agent takes only inner maps
 // without that flag, and the kernel refuses any other: loading must notice it (from a table the
 // outer map holds, or by asking an empty one) and migrate the outer map, rebuilding every table
-// with the new flags, so that the tables keep forwarding and new ones can be swapped in.
+// with the new flags, so that the tables keep forwarding and new ones can be swapped in. The same
+// for the open-flow counts (xlb_be_conns), now read through a mapping.
 #include <bpf/bpf.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -176,6 +177,41 @@ TEST(TableFormat, EmptyOlderOuterMapIsReplaced) {
   // The probe left nothing behind, and the new outer map takes tables.
   EXPECT_EQ(innerFlags(**dp, 0), 0u);
   EXPECT_TRUE((*dp)->setSelectionTable(0, std::vector<uint32_t>(7, 1)).ok());
+}
+
+// xlb_be_conns became BPF_F_MMAPABLE too (the agent reads the counts through a mapping): a pinned
+// one of the older flags is migrated with its counts, which the mapping then shows.
+TEST(TableFormat, OlderOpenFlowCountsAreMigratedAndMapped) {
+  PinDir pins;
+  {
+    auto first = dataplane::BpfDataplane::create(pinnedOptions(pins));
+    ASSERT_TRUE(first.ok()) << first.status();
+  }
+  int old = bpf_map_create(BPF_MAP_TYPE_ARRAY, "xlb_be_conns", 4, 8, Capacity{}.backends, nullptr);
+  ASSERT_GE(old, 0);
+  const uint32_t id = 7;
+  const uint64_t count = 42;
+  ASSERT_EQ(bpf_map_update_elem(old, &id, &count, BPF_ANY), 0);
+  const std::string pin = pins.maps + "/xlb_be_conns";
+  ASSERT_EQ(unlink(pin.c_str()), 0);
+  ASSERT_EQ(bpf_obj_pin(old, pin.c_str()), 0);
+  close(old);
+
+  auto dp = dataplane::BpfDataplane::create(pinnedOptions(pins));
+  ASSERT_TRUE(dp.ok()) << dp.status();
+  const dataplane::MapMigration* report = nullptr;
+  for (const auto& m : (*dp)->migration())
+    if (m.map == "xlb_be_conns") report = &m;
+  ASSERT_NE(report, nullptr);
+  EXPECT_EQ(report->outcome, dataplane::MapMigration::Outcome::kMigrated) << report->line();
+  EXPECT_NE(report->reason.find("flags 0x0"), std::string::npos) << report->line();
+  auto open = (*dp)->readOpenFlows();
+  ASSERT_TRUE(open.ok()) << open.status();
+  ASSERT_EQ(open->size(), Capacity{}.backends);
+  EXPECT_EQ((*open)[id], count);
+  // Later writes show through the mapping at once.
+  ASSERT_TRUE((*dp)->setOpenFlows(id, 5).ok());
+  EXPECT_EQ((*(*dp)->readOpenFlows())[id], 5u);
 }
 
 }  // namespace
