@@ -114,6 +114,9 @@ for d in usr etc var; do
 	[ -d "$R/files/$d" ] && cp -a "$R/files/$d/." "$R/ovl/$d-up/"
 	mount -t overlay overlay -o "lowerdir=/$d,upperdir=$R/ovl/$d-up,workdir=$R/ovl/$d-work" "/$d"
 done
+# A first install: no saved state. The host's /var/lib/xlb (an agent run there without
+# --state-dir leaves state.yaml, which wins over --config) is hidden here, not touched.
+rm -rf /var/lib/xlb
 mount -t tmpfs -o mode=0755 tmpfs /run
 umount -R /sys/fs/cgroup 2>/dev/null || true
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
@@ -130,6 +133,8 @@ is_systemd() { case "$(readlink "/proc/$1/exe" 2>/dev/null)" in */lib/systemd/sy
 
 sd_boot() {
 	SD_ROOT=$RUN_DIR/sd
+	[ -e /var/lib/xlb/state.yaml ] &&
+		log "note: the host has /var/lib/xlb/state.yaml ($(stat -c %y /var/lib/xlb/state.yaml)); hidden from the nested systemd"
 	sd_install
 	# The child joins the cgroup first, so the cgroup namespace (and systemd's tree) is rooted there.
 	nsenter --net="/run/netns/${P}lb1" sh -c \
