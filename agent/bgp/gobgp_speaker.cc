@@ -6,6 +6,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <functional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -155,6 +156,17 @@ apipb::Peer toPeer(const v1::BgpPeer& p) {
   return peer;
 }
 
+// Streams gobgpd's peers (ListPeer) into fn.
+absl::Status forEachPeer(apipb::GobgpApi::Stub& api, std::chrono::milliseconds deadline,
+                         const std::function<void(const apipb::Peer&)>& fn) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + deadline);
+  auto reader = api.ListPeer(&ctx, apipb::ListPeerRequest());
+  apipb::ListPeerResponse r;
+  while (reader->Read(&r)) fn(r.peer());
+  return fromGrpc(reader->Finish(), "ListPeer");
+}
+
 }  // namespace
 
 GoBgpSpeaker::GoBgpSpeaker(std::string target, Options options)
@@ -220,19 +232,16 @@ absl::Status GoBgpSpeaker::configureGlobal(const v1::BgpSettings& settings) {
 absl::Status GoBgpSpeaker::configurePeers(const v1::BgpSettings& settings) {
   // What gobgpd has now.
   std::map<std::string, ObservedPeer> have;
-  {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + deadline_);
-    auto reader = stub_->api->ListPeer(&ctx, apipb::ListPeerRequest());
-    apipb::ListPeerResponse r;
-    while (reader->Read(&r)) {
-      const apipb::Peer& p = r.peer();
-      have[p.conf().neighbor_address()] = {
-          p.conf().peer_asn(), static_cast<uint32_t>(p.timers().config().hold_time()),
-          p.transport().remote_port(), p.conf().auth_password(), p.conf().description()};
-    }
-    if (auto st = fromGrpc(reader->Finish(), "ListPeer"); !st.ok()) return st;
-  }
+  if (auto st = forEachPeer(*stub_->api, deadline_,
+                            [&have](const apipb::Peer& p) {
+                              have[p.conf().neighbor_address()] = {
+                                  p.conf().peer_asn(),
+                                  static_cast<uint32_t>(p.timers().config().hold_time()),
+                                  p.transport().remote_port(), p.conf().auth_password(),
+                                  p.conf().description()};
+                            });
+      !st.ok())
+    return st;
   std::map<std::string, const v1::BgpPeer*> by_addr;
   for (const v1::BgpPeer& p : settings.peers()) by_addr[config::canonicalAddress(p.address())] = &p;
   for (const PeerChange& c : planPeers(settings, have)) {
@@ -323,12 +332,7 @@ absl::Status GoBgpSpeaker::withdraw(const Route& route) {
 
 absl::StatusOr<std::vector<PeerInfo>> GoBgpSpeaker::listPeers() {
   std::vector<PeerInfo> out;
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + deadline_);
-  auto reader = stub_->api->ListPeer(&ctx, apipb::ListPeerRequest());
-  apipb::ListPeerResponse r;
-  while (reader->Read(&r)) {
-    const apipb::Peer& p = r.peer();
+  auto st = forEachPeer(*stub_->api, deadline_, [&out](const apipb::Peer& p) {
     PeerInfo info;
     info.address = p.conf().neighbor_address();
     info.asn = p.conf().peer_asn();
@@ -339,8 +343,8 @@ absl::StatusOr<std::vector<PeerInfo>> GoBgpSpeaker::listPeers() {
     info.negotiated_hold_time_s = static_cast<uint32_t>(p.timers().state().negotiated_hold_time());
     info.flops = p.state().flops();
     out.push_back(std::move(info));
-  }
-  if (auto st = fromGrpc(reader->Finish(), "ListPeer"); !st.ok()) return st;
+  });
+  if (!st.ok()) return st;
   std::sort(out.begin(), out.end(),
             [](const PeerInfo& a, const PeerInfo& b) { return a.address < b.address; });
   return out;
