@@ -350,7 +350,8 @@ absl::Status State::listVips(const v1::ListVipsRequest& req, v1::ListVipsRespons
         break;
       }
     }
-    page = std::span<const EntryPtr>(&*begin, n);
+    page = std::span<const EntryPtr>(v->by_key).subspan(
+        static_cast<size_t>(begin - v->by_key.begin()), n);
     if (n < left) out->set_next_page_token(pageToken(page.back()->key));
   }
   auto open = dataplane_.readOpenFlows();

@@ -734,6 +734,13 @@ TEST(StateListVips, PagesInKeyOrderSurviveChangesBetweenPages) {
       << "key order; 10.0.0.4 (removed) not listed, 10.0.0.0 (added before the token) not "
          "listed, 10.0.0.9 (added after it) listed";
 
+  // A token past the last key (its VIP removed meanwhile): an empty last page.
+  req.set_page_token("10.0.0.250|80|" + std::to_string(v1::PROTOCOL_TCP));
+  v1::ListVipsResponse past;
+  ASSERT_TRUE(state.listVips(req, &past).ok());
+  EXPECT_EQ(past.vips_size(), 0);
+  EXPECT_TRUE(past.next_page_token().empty());
+
   // A token this agent never gave: INVALID_ARGUMENT naming the field, nothing listed.
   for (const char* bad : {"garbage", "10.0.0.1|80", "10.0.0.1|x|6", "999.0.0.1|80|6",
                           "10.0.0.1|80|99"}) {
