@@ -12,6 +12,8 @@
 #include "absl/status/statusor.h"
 #include "grpcpp/grpcpp.h"
 #include "output.h"
+#include "xlb/v1/bgp.grpc.pb.h"
+#include "xlb/v1/inspect.grpc.pb.h"
 #include "xlb/v1/xlb.grpc.pb.h"
 
 // Exit codes: 0 success, 1 the agent refused or could not be reached, 2 bad command line.

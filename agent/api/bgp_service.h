@@ -6,7 +6,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "bgp/announcer.h"
-#include "xlb/v1/xlb.grpc.pb.h"
+#include "xlb/v1/bgp.grpc.pb.h"
 
 namespace xlb::api {
 

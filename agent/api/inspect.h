@@ -9,7 +9,7 @@
 #include "inspect/inspector.h"
 #include "nat/gc.h"
 #include "state/state.h"
-#include "xlb/v1/xlb.grpc.pb.h"
+#include "xlb/v1/inspect.grpc.pb.h"
 
 namespace xlb::api {
 

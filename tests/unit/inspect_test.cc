@@ -23,6 +23,7 @@
 #include "inspect_helpers.h"
 #include "spdlog/spdlog.h"
 #include "state/state.h"
+#include "xlb/v1/inspect.grpc.pb.h"
 #include "xlb/v1/xlb.grpc.pb.h"
 
 namespace xlb::api {
