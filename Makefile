@@ -14,7 +14,7 @@ CMAKE_FLAGS ?=
 DEB_PACKAGES := build-essential cmake pkg-config clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
 	libgrpc++-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev libabsl-dev \
 	libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libspdlog-dev libfmt-dev libyaml-cpp-dev libyaml-dev \
-	libsystemd-dev libcpp-httplib-dev openssl iproute2 ethtool curl socat python3 procps util-linux \
+	libsystemd-dev libcpp-httplib-dev libssl-dev openssl iproute2 ethtool curl socat python3 procps util-linux \
 	dpkg-dev gobgpd golang-github-osrg-gobgp-dev bird2 nftables frr systemd \
 	libc-ares-dev dnsmasq-base
 # make bench only: the end-to-end wrk comparison (bench/e2e-wrk.sh) and its backends' HTTP server.

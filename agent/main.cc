@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // xlb-agent: loads and attaches the XDP balancer, applies the config file, runs health checks and
 // the open-flow reconciler, serves the gRPC API and Prometheus /metrics.
+#include <malloc.h>
 #include <signal.h>
 
 #include <algorithm>
@@ -99,8 +100,12 @@ int run(const Options& opts) {
     return kExitBadConfig;
   }
   xlb::v1::Config config;
+  std::string config_digest;  // of the --config file's bytes (GetAppliedDigest)
   if (!opts.config.empty()) {
-    auto loaded = xlb::config::loadConfigFile(opts.config);
+    auto text = xlb::config::readConfigFile(opts.config);
+    auto loaded = text.ok() ? xlb::config::parseConfigFileText(opts.config, *text)
+                            : absl::StatusOr<xlb::v1::Config>(text.status());
+    if (text.ok()) config_digest = xlb::config::sourceDigest(*text);
     if (!loaded.ok()) {
       std::cerr << "xlb-agent: invalid config " << loaded.status().message() << "\n";
       return kExitBadConfig;
@@ -125,6 +130,7 @@ int run(const Options& opts) {
       return kExitBadConfig;
     }
     config = chosen->config;
+    if (chosen->source != config_source) config_digest.clear();  // the saved state, not the file
     config_source = chosen->source;
     if (opts.config_overrides_state) {
       // Backends by name keep their saved last good set (README "Backends by name").
@@ -175,7 +181,7 @@ int run(const Options& opts) {
   }
   state.setFlagVlanIds(*flag_vlans);
   std::vector<std::string> changes;
-  if (auto st = state.applyConfig(config, false, &changes); !st.ok()) {
+  if (auto st = state.applyConfig(config, false, &changes, config_digest); !st.ok()) {
     // Validation passed above, so this is the data plane refusing (e.g. a map is full).
     spdlog::critical("agent: applying {}: {}", opts.config.empty() ? "empty config" : opts.config,
                      std::string(st.message()));
@@ -188,6 +194,10 @@ int run(const Options& opts) {
   }
   xlb::persist::logChanges("agent", changes);
   spdlog::info("agent: applied {}", config_source);
+  // Parsing, validating and planning a large config leaves tens of MB of freed heap behind (the
+  // file's text, its parse and copies of it); give it back to the kernel instead of keeping it in
+  // the agent's RSS for its whole life.
+  malloc_trim(0);
   std::unique_ptr<xlb::persist::StatePersister> persister;
   if (store) {
     persister = std::make_unique<xlb::persist::StatePersister>(state, *store);

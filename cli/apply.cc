@@ -13,32 +13,54 @@ struct ApplyArgs {
   bool dry_run = false;
 };
 
+void printApplied(const xlb::v1::ApplyConfigResponse& r, const ApplyArgs& a, OutputFormat format) {
+  if (format == OutputFormat::kJson) {
+    std::cout << toJson(r);
+    return;
+  }
+  if (r.changes().empty()) {
+    std::cout << "no changes: the agent already runs " << a.file << "\n";
+    return;
+  }
+  std::cout << (a.dry_run || !r.applied() ? "plan (dry run, nothing changed):\n" : "applied:\n");
+  for (const auto& line : r.changes()) std::cout << "  " << line << "\n";
+}
+
+// True when the agent says it runs exactly this document and nothing changed since (its
+// GetAppliedDigest): applying it again would change nothing, so it is neither parsed nor sent. Any
+// failure (an older agent without the RPC included) means "not known": the file is applied.
+bool agentRunsDocument(Client& client, const std::string& digest) {
+  if (digest.empty()) return false;
+  auto ctx = client.context();
+  xlb::v1::AppliedDigest resp;
+  grpc::Status st = client.stub().GetAppliedDigest(ctx.get(), xlb::v1::GetAppliedDigestRequest(), &resp);
+  return st.ok() && resp.source_digest() == digest;
+}
+
 int applyConfig(Client& client, const ApplyArgs& a, OutputFormat format) {
+  auto text = xlb::config::readConfigFile(a.file);
+  if (!text.ok()) return reportLocalError(text.status(), kExitUsage);
+  const std::string digest = xlb::config::sourceDigest(*text);
+  if (!a.dry_run && agentRunsDocument(client, digest)) {
+    xlb::v1::ApplyConfigResponse unchanged;
+    unchanged.set_applied(true);
+    printApplied(unchanged, a, format);
+    return kExitOk;
+  }
   // The agent's own loader: the file means exactly what it would mean as the agent's --config.
-  auto config = xlb::config::loadConfigFile(a.file);
+  auto config = xlb::config::parseConfigFileText(a.file, *text);
   // The loader's errors already name the file (and line/column for YAML errors).
   if (!config.ok()) return reportLocalError(config.status(), kExitUsage);
   xlb::v1::ApplyConfigRequest req;
-  *req.mutable_config() = *config;
+  *req.mutable_config() = std::move(*config);
   req.set_dry_run(a.dry_run);
+  req.set_source_digest(digest);
   return callAndPrint<xlb::v1::ApplyConfigResponse>(
       client,
       [&](grpc::ClientContext* c, xlb::v1::ApplyConfigResponse* r) {
         return client.stub().ApplyConfig(c, req, r);
       },
-      [&](const xlb::v1::ApplyConfigResponse& r) {
-        if (format == OutputFormat::kJson) {
-          std::cout << toJson(r);
-          return;
-        }
-        if (r.changes().empty()) {
-          std::cout << "no changes: the agent already runs " << a.file << "\n";
-          return;
-        }
-        std::cout << (a.dry_run || !r.applied() ? "plan (dry run, nothing changed):\n"
-                                                : "applied:\n");
-        for (const auto& line : r.changes()) std::cout << "  " << line << "\n";
-      });
+      [&](const xlb::v1::ApplyConfigResponse& r) { printApplied(r, a, format); });
 }
 
 int getConfig(Client& client, OutputFormat format) {

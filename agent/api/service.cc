@@ -2,11 +2,14 @@
 // RPC -> State mapping; all validation happens in config/ (through State).
 #include "api/service.h"
 
+#include <malloc.h>
+
 #include <chrono>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "config/yaml.h"
 #include "inspect/stats.h"
 #include "spdlog/spdlog.h"
 
@@ -60,12 +63,22 @@ grpc::Status BalancerService::ApplyConfig(grpc::ServerContext* ctx,
   if (auto st = checkConfigLimits(req->config(), limits_, "config"); !st.ok()) {
     return finish(ctx, "ApplyConfig", absl::StrCat(req->config().vips_size(), " VIPs"), st);
   }
+  if (!req->source_digest().empty() && !config::isSourceDigest(req->source_digest())) {
+    return finish(ctx, "ApplyConfig", absl::StrCat(req->config().vips_size(), " VIPs"),
+                  absl::InvalidArgumentError(absl::StrCat(
+                      "source_digest: \"", req->source_digest().substr(0, 80),
+                      "\" is not \"sha256:\" followed by 64 lower-case hex digits")));
+  }
   std::vector<std::string> changes;
-  absl::Status st = state_.applyConfig(req->config(), req->dry_run(), &changes);
+  absl::Status st =
+      state_.applyConfig(req->config(), req->dry_run(), &changes, req->source_digest());
   if (st.ok()) {
     for (auto& c : changes) resp->add_changes(std::move(c));
     resp->set_applied(!req->dry_run());
   }
+  // A whole config's parse, validation and plan leave freed heap behind (MBs at thousands of
+  // VIPs): return it to the kernel rather than keep it in the agent's RSS.
+  if (req->config().vips_size() > 1000) malloc_trim(0);
   if (req->dry_run()) return toGrpcStatus(st);
   return finish(ctx, "ApplyConfig",
                 absl::StrCat(req->config().vips_size(), " VIPs, ", changes.size(), " changes"), st);
@@ -74,6 +87,13 @@ grpc::Status BalancerService::ApplyConfig(grpc::ServerContext* ctx,
 grpc::Status BalancerService::GetConfig(grpc::ServerContext*, const v1::GetConfigRequest*,
                                         v1::Config* resp) {
   *resp = state_.config();
+  return grpc::Status::OK;
+}
+
+grpc::Status BalancerService::GetAppliedDigest(grpc::ServerContext*,
+                                               const v1::GetAppliedDigestRequest*,
+                                               v1::AppliedDigest* resp) {
+  resp->set_source_digest(state_.appliedDigest());
   return grpc::Status::OK;
 }
 

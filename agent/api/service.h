@@ -27,6 +27,8 @@ class BalancerService final : public v1::Balancer::Service {
                            v1::ApplyConfigResponse* resp) override;
   grpc::Status GetConfig(grpc::ServerContext* ctx, const v1::GetConfigRequest* req,
                          v1::Config* resp) override;
+  grpc::Status GetAppliedDigest(grpc::ServerContext* ctx, const v1::GetAppliedDigestRequest* req,
+                                v1::AppliedDigest* resp) override;
   grpc::Status ListVips(grpc::ServerContext* ctx, const v1::ListVipsRequest* req,
                         v1::ListVipsResponse* resp) override;
   grpc::Status AddVip(grpc::ServerContext* ctx, const v1::AddVipRequest* req,

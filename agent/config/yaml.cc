@@ -3,8 +3,10 @@
 // (yaml_tree.h), emitted with yaml-cpp.
 #include "config/yaml.h"
 
+#include <openssl/evp.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -13,8 +15,10 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "config/enums.h"
@@ -369,15 +373,20 @@ absl::StatusOr<v1::Config> parseConfigYaml(absl::string_view text) {
   return config;
 }
 
-absl::StatusOr<v1::Config> loadConfigFile(const std::string& path) {
-  std::ifstream in(path);
+absl::StatusOr<std::string> readConfigFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
   if (!in) {
     int err = errno;
     return absl::NotFoundError(absl::StrCat(path, ": cannot open: ", std::strerror(err)));
   }
   std::stringstream buf;
   buf << in.rdbuf();
-  auto config = parseConfigYaml(buf.str());
+  if (in.bad()) return absl::DataLossError(absl::StrCat(path, ": read failed"));
+  return std::move(buf).str();
+}
+
+absl::StatusOr<v1::Config> parseConfigFileText(const std::string& path, absl::string_view text) {
+  auto config = parseConfigYaml(text);
   if (!config.ok()) {
     // One error reads "file: error"; several go one per line under the file name.
     absl::string_view msg = config.status().message();
@@ -386,6 +395,31 @@ absl::StatusOr<v1::Config> loadConfigFile(const std::string& path) {
         absl::StrCat(path, msg.find('\n') == absl::string_view::npos ? ": " : ":\n", msg));
   }
   return config;
+}
+
+absl::StatusOr<v1::Config> loadConfigFile(const std::string& path) {
+  auto text = readConfigFile(path);
+  if (!text.ok()) return text.status();
+  return parseConfigFileText(path, *text);
+}
+
+std::string sourceDigest(absl::string_view text) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(text.data(), text.size(), md, &len, EVP_sha256(), nullptr) != 1) {
+    return "";  // no digest: the client then always sends the config
+  }
+  return absl::StrCat("sha256:", absl::BytesToHexString(absl::string_view(
+                                     reinterpret_cast<const char*>(md), len)));
+}
+
+bool isSourceDigest(absl::string_view digest) {
+  if (!absl::ConsumePrefix(&digest, "sha256:") || digest.size() != 64) {
+    return false;
+  }
+  return std::all_of(digest.begin(), digest.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+  });
 }
 
 std::string toYaml(const google::protobuf::Message& message) {

@@ -19,6 +19,16 @@ absl::StatusOr<v1::Config> parseConfigYaml(absl::string_view text);
 
 // Reads and parses a file; errors are prefixed with the path.
 absl::StatusOr<v1::Config> loadConfigFile(const std::string& path);
+// The two halves of loadConfigFile, for callers that also want the document's digest: the file's
+// bytes, and the parse of bytes read from `path` (errors prefixed with the path).
+absl::StatusOr<std::string> readConfigFile(const std::string& path);
+absl::StatusOr<v1::Config> parseConfigFileText(const std::string& path, absl::string_view text);
+
+// "sha256:" and the lower-case hex SHA-256 of a config document's bytes: the
+// ApplyConfigRequest.source_digest of a config read from them (GetAppliedDigest).
+std::string sourceDigest(absl::string_view text);
+// A well-formed source digest ("sha256:" + 64 lower-case hex digits).
+bool isSourceDigest(absl::string_view digest);
 
 // Renders any message as YAML in the same dialect parseConfigYaml accepts (fields at their default
 // value are omitted unless explicitly present).

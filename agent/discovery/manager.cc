@@ -105,8 +105,8 @@ void DiscoveryManager::run() {
 void DiscoveryManager::followConfigLocked(Clock::time_point now) {
   auto token = state_.snapshotToken();
   if (token == token_) return;
-  // config() copies every VIP: at most one copy per kFollowInterval however often State changes
-  // (health verdicts publish new snapshots too). Our own setDiscovered results are kept directly.
+  // config() copies every VIP: at most one copy per kFollowInterval however often the
+  // configuration changes. Our own setDiscovered results are kept directly.
   if (now < next_follow_) return;
   next_follow_ = now + kFollowInterval;
   token_ = token;

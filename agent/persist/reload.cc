@@ -19,13 +19,21 @@ absl::Status ConfigReloader::reload() {
   std::vector<std::string> changes;
   if (path_.empty()) {
     st = absl::FailedPreconditionError("no --config file to reload");
-  } else if (auto loaded = config::loadConfigFile(path_); !loaded.ok()) {
-    st = loaded.status();
+  } else if (auto text = config::readConfigFile(path_); !text.ok()) {
+    st = text.status();
     // applyConfig never saw it: count it there too, for xlb_apply_errors_total.
+    state_.recordFailedApply(std::chrono::steady_clock::now() - start);
+  } else if (const std::string digest = config::sourceDigest(*text);
+             !digest.empty() && digest == state_.appliedDigest()) {
+    // The very document last applied, and nothing changed since: nothing to parse or plan.
+    spdlog::info("reload: {} unchanged since it was applied ({})", path_, digest);
+    return absl::OkStatus();
+  } else if (auto loaded = config::parseConfigFileText(path_, *text); !loaded.ok()) {
+    st = loaded.status();
     state_.recordFailedApply(std::chrono::steady_clock::now() - start);
   } else {
     // applyConfig validates (all errors at once) and counts a failure in State's apply stats.
-    st = state_.applyConfig(*loaded, false, &changes);
+    st = state_.applyConfig(*loaded, false, &changes, digest);
   }
   if (!st.ok()) {
     ++apply_errors_;

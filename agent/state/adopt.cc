@@ -144,6 +144,7 @@ absl::Status State::adopt(const dataplane::DataplaneContents& contents) {
         model_.vips.size(), members, adopted_down, strays);
   }
   // Adopted down verdicts: onHealthTransition finds them once the first apply checks them.
+  config_token_ = std::make_shared<int>(0);
   publishLocked();
   return absl::OkStatus();
 }

@@ -173,7 +173,7 @@ absl::Status State::retryPendingHealthLocked() {
     specs.push_back(*c.spec);
     c.spec = &specs.back();
   }
-  absl::Status st = applyVipsLocked(changes, &in);
+  absl::Status st = applyVipsLocked(changes, &in, Commit::kHealth);
   if (st.ok()) pending_health_.clear();
   return st;
 }

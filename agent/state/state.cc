@@ -89,14 +89,13 @@ void State::publishLocked() {
   for (const auto& [k, e] : model_.vips) v->by_key.push_back(e);
   v->vlans = model_.vlans;
   v->applied = model_.settings_written;
+  v->applied_digest = applied_digest_;
+  v->config_token = config_token_;
   std::lock_guard lock(view_mu_);
   view_ = std::move(v);
 }
 
-std::shared_ptr<const void> State::snapshotToken() const {
-  std::lock_guard lock(view_mu_);
-  return view_;
-}
+std::shared_ptr<const void> State::snapshotToken() const { return view()->config_token; }
 
 PlanInputs State::planInputs() {
   PlanInputs in;
@@ -148,7 +147,7 @@ absl::Status State::execute(Plan& plan) {
   return absl::OkStatus();
 }
 
-void State::commitLocked(Plan& plan) {
+void State::commitLocked(Plan& plan, Commit kind, const std::string& source_digest) {
   std::map<VipKey, EntryPtr> before;
   for (const VipKey& k : plan.changed) {
     auto it = model_.vips.find(k);
@@ -156,6 +155,10 @@ void State::commitLocked(Plan& plan) {
   }
   model_ = std::move(plan.next);
   resync_ = false;
+  if (kind == Commit::kConfig) {
+    applied_digest_ = source_digest;
+    config_token_ = std::make_shared<int>(0);
+  }
   // Readers' view first: whoever reacts to an event (a health transition, a VIP change) reads a
   // view that already holds it.
   publishLocked();
@@ -171,7 +174,8 @@ void State::countApply(std::chrono::steady_clock::time_point start, const absl::
 }
 
 absl::Status State::applyLocked(const v1::Config& config, bool dry_run,
-                                std::vector<std::string>* changes) {
+                                std::vector<std::string>* changes,
+                                const std::string& source_digest) {
   const auto start = std::chrono::steady_clock::now();
   absl::Status st = [&]() -> absl::Status {
     if (auto st = config::validateConfig(config, dataplane_.capacity()); !st.ok()) return st;
@@ -187,20 +191,21 @@ absl::Status State::applyLocked(const v1::Config& config, bool dry_run,
     if (changes != nullptr) *changes = plan->lines;
     if (dry_run) return absl::OkStatus();
     if (auto st = execute(*plan); !st.ok()) return st;
-    commitLocked(*plan);
+    commitLocked(*plan, Commit::kConfig, source_digest);
     return absl::OkStatus();
   }();
   if (!dry_run) countApply(start, st);
   return st;
 }
 
-absl::Status State::applyVipsLocked(std::span<const VipChange> changes, const PlanInputs* inputs) {
+absl::Status State::applyVipsLocked(std::span<const VipChange> changes, const PlanInputs* inputs,
+                                     Commit kind) {
   const auto start = std::chrono::steady_clock::now();
   absl::Status st = [&]() -> absl::Status {
     auto plan = Planner(model_, inputs != nullptr ? *inputs : planInputs()).planVips(changes);
     if (!plan.ok()) return plan.status();
     if (auto st = execute(*plan); !st.ok()) return st;
-    commitLocked(*plan);
+    commitLocked(*plan, kind, "");
     return absl::OkStatus();
   }();
   countApply(start, st);
@@ -220,10 +225,11 @@ ApplyStats State::applyStats() const {
 }
 
 absl::Status State::applyConfig(const v1::Config& config, bool dry_run,
-                                std::vector<std::string>* changes) {
+                                std::vector<std::string>* changes,
+                                const std::string& source_digest) {
   std::lock_guard lock(mu_);
   std::vector<std::string> lines;
-  absl::Status st = applyLocked(withDiscoveredLocked(config), dry_run, &lines);
+  absl::Status st = applyLocked(withDiscoveredLocked(config), dry_run, &lines, source_digest);
   if (st.ok() && !dry_run) {
     v1::Event e;
     e.set_kind(v1::Event::KIND_CONFIG_APPLIED);
@@ -237,6 +243,8 @@ absl::Status State::applyConfig(const v1::Config& config, bool dry_run,
   if (changes != nullptr) *changes = std::move(lines);
   return st;
 }
+
+std::string State::appliedDigest() const { return view()->applied_digest; }
 
 v1::Config State::configLocked() const {
   v1::Config out = model_.globals;

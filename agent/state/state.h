@@ -77,13 +77,21 @@ class State {
 
   // Replaces the whole desired state. `changes` (optional) receives the plan lines; with dry_run
   // nothing is written. Applying the same config twice writes nothing the second time.
+  // `source_digest` (optional, config::sourceDigest of the document `config` was read from) is
+  // what appliedDigest() returns once this config is applied.
   absl::Status applyConfig(const v1::Config& config, bool dry_run,
-                           std::vector<std::string>* changes);
+                           std::vector<std::string>* changes,
+                           const std::string& source_digest = "");
+  // The source_digest of the last applied config while nothing else has changed the configuration
+  // since (any other apply, API edit, drain or discovered-backend change clears it; health
+  // verdicts do not); "" otherwise. From the published view: never waits for a write.
+  std::string appliedDigest() const;
 
   // Effective (normalized) configuration, VIPs in the order they were configured.
   v1::Config config() const;
-  // Identifies the published snapshot config() reads: a new token after every change (and after
-  // some health-only ones); the same token means config() is unchanged. Lets a watcher skip work.
+  // Identifies what config() returns: a new token after every change to the configuration (an
+  // apply, API edit, drain or discovered-backend change), not after health verdicts; the same
+  // token means config() is unchanged. Lets a watcher (persister, BGP gate, discovery) skip work.
   std::shared_ptr<const void> snapshotToken() const;
 
   // Single-object changes; each is a full transaction like applyConfig. Returned Vip messages are
@@ -205,6 +213,8 @@ class State {
     std::vector<EntryPtr> by_key;  // key order (ListVips pages)
     std::vector<uint32_t> vlans;
     bool applied = false;  // a config was applied (else the VIPs are adopted ones)
+    std::string applied_digest;  // appliedDigest()
+    std::shared_ptr<const void> config_token;  // snapshotToken()
   };
   std::shared_ptr<const View> view() const;
   void publishLocked();  // after model_ changed; caller holds mu_
@@ -213,19 +223,23 @@ class State {
   // Runs the plan's steps; on failure undoes what ran (newest first) and returns the error.
   absl::Status execute(Plan& plan);
   // model_ = plan.next, then health targets, events and the readers' view follow the VIPs the
-  // plan changed.
-  void commitLocked(Plan& plan);
+  // plan changed. A kConfig commit sets the applied digest to `source_digest` ("" clears it); a
+  // kHealth one (verdicts only, the configuration unchanged) keeps it.
+  enum class Commit { kConfig, kHealth };
+  void commitLocked(Plan& plan, Commit kind, const std::string& source_digest);
   // `config` with each VIP's discovered backends taken from the model where it has them for a
   // name (the input's, e.g. a saved state, only seed names the model has none for); discovered
   // backends of names the VIP no longer lists are dropped. Caller holds mu_.
   v1::Config withDiscoveredLocked(const v1::Config& config) const;
   // Validate + normalize + plan + (unless dry_run) execute the whole config. Caller holds mu_.
   absl::Status applyLocked(const v1::Config& config, bool dry_run,
-                           std::vector<std::string>* changes);
+                           std::vector<std::string>* changes,
+                           const std::string& source_digest = "");
   // Plans and applies only `changes` (specs normalized and validated by the caller), counted like
   // any apply. Caller holds mu_.
   absl::Status applyVipsLocked(std::span<const VipChange> changes,
-                               const PlanInputs* inputs = nullptr);
+                               const PlanInputs* inputs = nullptr,
+                               Commit kind = Commit::kConfig);
   void countApply(std::chrono::steady_clock::time_point start, const absl::Status& st);
   // The applied config (globals and every VIP's spec), built from model_. Caller holds mu_.
   v1::Config configLocked() const;
@@ -273,6 +287,9 @@ class State {
   // Set when a rollback itself failed: the data plane may differ from model_, so the next apply
   // rewrites every entry instead of only the differences.
   bool resync_ = false;
+  // State::appliedDigest() and snapshotToken(), as of model_ (published with the view).
+  std::string applied_digest_;
+  std::shared_ptr<const void> config_token_ = std::make_shared<int>(0);
 
   // Health key -> membership, for onHealthTransition (checked memberships only).
   std::unordered_map<std::string, std::pair<config::VipKey, BackendKey>> health_index_;

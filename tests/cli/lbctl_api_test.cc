@@ -11,6 +11,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <grpcpp/grpcpp.h>
+
 #include "api/server.h"
 #include "api/service.h"
 #include "config/yaml.h"
@@ -440,6 +442,83 @@ TEST_F(LbctlApiTest, ApplyDryRunApplyIdempotentAndConfigGetRoundTrip) {
   auto reapply = lbctl("apply -f " + (dir_ / "got.yaml").string());
   ASSERT_EQ(reapply.rc, 0) << reapply.err;
   EXPECT_NE(reapply.out.find("no changes"), std::string::npos) << reapply.out;
+}
+
+// Issue 12: a re-apply of the document the agent last applied, with nothing changed since, is
+// answered from its digest (GetAppliedDigest): lbctl neither parses nor sends it, so no apply
+// reaches State. Anything else that changes the configuration makes the next apply a real one.
+TEST_F(LbctlApiTest, ReapplyOfTheAppliedDocumentIsAnsweredFromItsDigest) {
+  writeFile("c.yaml",
+            "vips:\n"
+            "  - {name: web, address: 10.100.0.10, port: 80, protocol: tcp,\n"
+            "     backends: [{address: 10.0.1.11}, {address: 10.0.1.12, weight: 2}]}\n");
+  const std::string file = (dir_ / "c.yaml").string();
+  auto apply = lbctl("apply -f " + file);
+  ASSERT_EQ(apply.rc, 0) << apply.err;
+  EXPECT_EQ(state_->appliedDigest(), xlb::config::sourceDigest(slurp(dir_ / "c.yaml")));
+  const uint64_t applies = state_->applyStats().total;
+
+  auto again = lbctl("apply -f " + file);
+  ASSERT_EQ(again.rc, 0) << again.err;
+  EXPECT_EQ(again.out, "no changes: the agent already runs " + file + "\n");
+  EXPECT_EQ(state_->applyStats().total, applies) << "answered without an apply";
+  auto json = lbctl("-o json apply -f " + file);
+  ASSERT_EQ(json.rc, 0) << json.err;
+  EXPECT_NE(json.out.find("\"applied\": true"), std::string::npos) << json.out;
+  EXPECT_EQ(state_->applyStats().total, applies);
+
+  // An API edit since: the same file is a real apply again, and puts the weight back.
+  ASSERT_EQ(lbctl("backend weight 10.100.0.10:80/tcp 10.0.1.12 5").rc, 0);
+  auto back = lbctl("apply -f " + file);
+  ASSERT_EQ(back.rc, 0) << back.err;
+  EXPECT_EQ(back.out.rfind("applied:\n", 0), 0u) << back.out;
+  EXPECT_NE(back.out.find("weight"), std::string::npos) << back.out;
+  EXPECT_EQ(state_->applyStats().total, applies + 2);
+
+  // One byte more is another document: parsed, sent and applied (no change to the VIPs).
+  writeFile("c.yaml", slurp(dir_ / "c.yaml") + "\n");
+  auto edited = lbctl("apply -f " + file);
+  ASSERT_EQ(edited.rc, 0) << edited.err;
+  EXPECT_EQ(state_->applyStats().total, applies + 3);
+  EXPECT_EQ(state_->appliedDigest(), xlb::config::sourceDigest(slurp(dir_ / "c.yaml")));
+
+  // A malformed digest is refused, naming the field, and changes nothing.
+  auto channel = grpc::CreateChannel(listen_, grpc::InsecureChannelCredentials());
+  auto stub = xlb::v1::Balancer::NewStub(channel);
+  grpc::ClientContext ctx;
+  xlb::v1::ApplyConfigRequest req;
+  req.set_source_digest("sha256:not-hex");
+  xlb::v1::ApplyConfigResponse resp;
+  grpc::Status st = stub->ApplyConfig(&ctx, req, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(st.error_message().find("source_digest"), std::string::npos) << st.error_message();
+  EXPECT_EQ(state_->config().vips_size(), 1);
+}
+
+// lbctl is linked against static archives (XLB_STATIC_LBCTL): it needs no shared object beyond
+// glibc's, so it starts without resolving thousands of symbols (BENCHMARKS.md).
+TEST(LbctlBinary, NeedsOnlyGlibcSharedObjects) {
+#if XLB_STATIC_LBCTL
+  FILE* p = popen((std::string("readelf -d ") + XLB_LBCTL_PATH + " 2>&1").c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[512];
+  while (fgets(buf, sizeof(buf), p) != nullptr) out += buf;
+  ASSERT_EQ(pclose(p), 0) << out;
+  std::istringstream in(out);
+  int needed = 0;
+  for (std::string line; std::getline(in, line);) {
+    if (line.find("(NEEDED)") == std::string::npos) continue;
+    ++needed;
+    const bool glibc = line.find("[libc.so") != std::string::npos ||
+                       line.find("[libm.so") != std::string::npos ||
+                       line.find("[ld-linux") != std::string::npos;
+    EXPECT_TRUE(glibc) << line;
+  }
+  EXPECT_GT(needed, 0) << out;
+#else
+  GTEST_SKIP() << "built with XLB_STATIC_LBCTL=OFF";
+#endif
 }
 
 TEST_F(LbctlApiTest, ApplyReportsEveryError) {

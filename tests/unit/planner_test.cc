@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "config/yaml.h"
 #include "dataplane/fake_dataplane.h"
 #include "spdlog/spdlog.h"
 #include "state/planner.h"
@@ -259,6 +260,61 @@ TEST(Planner, ReadsAreAnsweredDuringAnApply) {
   dp.onCall(nullptr);
   EXPECT_EQ(reads_done, 1);
   EXPECT_EQ(state.config().vips_size(), 150);
+}
+
+// GetAppliedDigest: the digest of the document last applied, while nothing else changed the
+// configuration. Health verdicts keep it (and the config token); every config change clears it.
+TEST(Planner, AppliedDigestFollowsConfigChangesNotHealth) {
+  FakeDataplane dp;
+  State state(dp);
+  v1::Config c = makeConfig(3, 2);
+  auto* hc = c.mutable_vips(0)->mutable_health_check();
+  hc->set_type(v1::HEALTH_CHECK_TYPE_TCP);
+  const std::string d1 = config::sourceDigest("document one");
+  const std::string d2 = config::sourceDigest("document two");
+  ASSERT_TRUE(config::isSourceDigest(d1));
+  EXPECT_FALSE(config::isSourceDigest("sha256:XYZ"));
+  EXPECT_FALSE(config::isSourceDigest(d1.substr(1)));
+  EXPECT_EQ(state.appliedDigest(), "");
+
+  ASSERT_TRUE(state.applyConfig(c, false, nullptr, d1).ok());
+  EXPECT_EQ(state.appliedDigest(), d1);
+  auto token = state.snapshotToken();
+
+  // A dry run and a refused apply change nothing, the digest included.
+  ASSERT_TRUE(state.applyConfig(makeConfig(1, 1), true, nullptr, d2).ok());
+  v1::Config bad = c;
+  bad.mutable_vips(1)->mutable_backends(0)->set_address("not an address");
+  ASSERT_FALSE(state.applyConfig(bad, false, nullptr, d2).ok());
+  EXPECT_EQ(state.appliedDigest(), d1);
+  EXPECT_EQ(state.snapshotToken(), token);
+
+  // A health verdict re-plans the VIP's table but leaves the configuration as applied.
+  const std::string key = State::healthKey(*config::vipKeyOf(keyOf(c.vips(0))),
+                                           *parseIpAddress(c.vips(0).backends(0).address()));
+  state.onHealthTransition(key, health::Transition{health::Health::kUnknown,
+                                                   health::Health::kDown,
+                                                   health::Clock::now(), "refused"});
+  auto st = state.vipStatus(keyOf(c.vips(0)));
+  ASSERT_TRUE(st.ok());
+  ASSERT_EQ(st->backends(0).health(), v1::HEALTH_DOWN);
+  EXPECT_EQ(state.appliedDigest(), d1);
+  EXPECT_EQ(state.snapshotToken(), token);
+
+  // An API edit: the running configuration is no longer the document.
+  ASSERT_TRUE(state.setBackendWeight(keyOf(c.vips(2)), c.vips(2).backends(1).address(), 5).ok());
+  EXPECT_EQ(state.appliedDigest(), "");
+  EXPECT_NE(state.snapshotToken(), token);
+
+  // Applying the document again records it again; an apply without a digest clears it.
+  ASSERT_TRUE(state.applyConfig(c, false, nullptr, d1).ok());
+  EXPECT_EQ(state.appliedDigest(), d1);
+  ASSERT_TRUE(state.drainBackend(keyOf(c.vips(1)), c.vips(1).backends(0).address()).ok());
+  EXPECT_EQ(state.appliedDigest(), "");
+  ASSERT_TRUE(state.applyConfig(c, false, nullptr, d2).ok());
+  EXPECT_EQ(state.appliedDigest(), d2);
+  ASSERT_TRUE(state.applyConfig(c, false, nullptr).ok());
+  EXPECT_EQ(state.appliedDigest(), "");
 }
 
 }  // namespace
