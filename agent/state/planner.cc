@@ -657,11 +657,14 @@ void Planner::planAddresses(Plan& plan, Phases& ph) {
     for (const auto& [a, v] : cur_.addrs) touched.insert(a);
   }
   for (const IpAddress& a : touched) plan.next.addrs.erase(a);
-  for (const auto& [key, e] : plan.next.vips) {
-    if (!touched.count(key.address)) continue;
-    auto& v = plan.next.addrs[key.address];
-    v.nr_vips++;
-    if (key.port == 0) v.nr_wildcard++;
+  // The VIPs on a touched address are one range of the key-ordered map (address first).
+  for (const IpAddress& a : touched) {
+    for (auto it = plan.next.vips.lower_bound(config::VipKey{a, 0, v1::PROTOCOL_UNSPECIFIED});
+         it != plan.next.vips.end() && it->first.address == a; ++it) {
+      auto& v = plan.next.addrs[a];
+      v.nr_vips++;
+      if (it->first.port == 0) v.nr_wildcard++;
+    }
   }
   auto widen = [](const xlb_addr_value& a, const xlb_addr_value& b) {
     return xlb_addr_value{std::max(a.nr_vips, b.nr_vips), std::max(a.nr_wildcard, b.nr_wildcard)};
