@@ -33,8 +33,9 @@ struct SizeResult {
   Step start;  // cold start to READY=1
   double rss_mib = -1, peak_rss_mib = -1;
   Step reapply;                 // lbctl apply of the unchanged config
-  Step weight_lbctl;            // lbctl backend weight
-  Step weight_rpc;              // SetBackendWeight, direct RPC
+  Step reapply_rpc;             // the same config as a bare ApplyConfig RPC (no digest)
+  Step weight_lbctl;            // lbctl backend weight: median of kWeightRuns
+  Step weight_rpc;              // SetBackendWeight, direct RPC: median of kWeightRuns
   Step every_vip;               // lbctl apply changing one weight per VIP
   Step every_vip_rpc;           // every VIP changed back, as a bare ApplyConfig RPC
   Latency idle_reads;           // ListVips back to back before it
