@@ -21,4 +21,4 @@ for a in "$@"; do
 	args+=("$a")
 done
 [[ $grouped -eq 1 ]] && args+=(-Wl,--end-group)
-exec "${args[@]}" -static-libstdc++ -static-libgcc -ldl -lpthread
+exec "${args[@]}" -no-pie -static-libstdc++ -static-libgcc -ldl -lpthread
