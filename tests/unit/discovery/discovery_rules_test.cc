@@ -351,6 +351,34 @@ TEST(DiscoveryPool, RemovedBackendDrainsThenLeavesWhenItsFlowsEnd) {
   EXPECT_EQ(back.backends[1].source().gone_unix_ms(), 0u);
 }
 
+TEST(DiscoveryPool, OperatorDrainIsKeptWhileTheRecordStays) {
+  // README: a backend the operator drained stays drained while its name is re-resolved and the
+  // pool changes around it; once its record left DNS it drains and goes like any other, and a
+  // record that comes back after that is a new, active backend.
+  v1::Vip spec = vipSpec();
+  auto a = recs({"10.0.1.1", "10.0.1.2"});
+  PoolPlan p1 = planPool(spec, {{"a.svc", v1::BACKEND_SOURCE_KIND_DNS, &a}}, 1000, nullptr);
+  *spec.mutable_backends() = {p1.backends.begin(), p1.backends.end()};
+  spec.mutable_backends(0)->set_state(v1::BACKEND_STATE_DRAINING);  // lbctl backend drain
+  PoolPlan same = planPool(spec, {{"a.svc", v1::BACKEND_SOURCE_KIND_DNS, &a}}, 2000, nullptr);
+  EXPECT_FALSE(same.changed) << "the same answer changes nothing";
+  a = recs({"10.0.1.1", "10.0.1.2", "10.0.1.3"});
+  PoolPlan grown = planPool(spec, {{"a.svc", v1::BACKEND_SOURCE_KIND_DNS, &a}}, 3000, nullptr);
+  ASSERT_EQ(grown.backends.size(), 3u);
+  EXPECT_EQ(grown.backends[0].state(), v1::BACKEND_STATE_DRAINING) << "kept through a change";
+  EXPECT_EQ(grown.backends[0].source().gone_unix_ms(), 0u);
+  EXPECT_EQ(grown.added, std::vector<std::string>{"10.0.1.3"});
+  *spec.mutable_backends() = {grown.backends.begin(), grown.backends.end()};
+  a = recs({"10.0.1.2", "10.0.1.3"});
+  PoolPlan gone = planPool(spec, {{"a.svc", v1::BACKEND_SOURCE_KIND_DNS, &a}}, 4000, nullptr);
+  EXPECT_EQ(gone.backends[0].source().gone_unix_ms(), 4000u) << "left DNS: drains to removal";
+  *spec.mutable_backends() = {gone.backends.begin(), gone.backends.end()};
+  a = recs({"10.0.1.1", "10.0.1.2", "10.0.1.3"});
+  PoolPlan back = planPool(spec, {{"a.svc", v1::BACKEND_SOURCE_KIND_DNS, &a}}, 5000, nullptr);
+  EXPECT_EQ(back.backends[0].state(), v1::BACKEND_STATE_ACTIVE)
+      << "the operator's drain is not remembered across leaving DNS";
+}
+
 TEST(DiscoveryPool, NeverEmptyUnlessAllowEmpty) {
   for (bool allow : {false, true}) {
     v1::Vip spec = vipSpec(allow);
