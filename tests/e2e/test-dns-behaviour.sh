@@ -295,7 +295,8 @@ test_new_record_down() {
 	flows=$(backend_counter "$HC" "$(be4 3)" new_flows)
 	summary=$(tr '\n' ' ' <"$RUN_DIR/probe.out")
 	log "record for b3 (service down) added under probes: $summary; b3 new flows $flows, b3 $(backend_field "$HC" "$(be4 3)" health) ($(backend_field "$HC" "$(be4 3)" last_transition.reason))"
-	[ "$(awk 'NR == 1 {print $2}' "$RUN_DIR/probe.out")" -ge 100 ] || fail "too few probes to tell: $summary"
+	# About 30 a second here; fewer than 60 in 6 s could miss a backend in rotation for 200-400 ms.
+	[ "$(awk 'NR == 1 {print $2}' "$RUN_DIR/probe.out")" -ge 60 ] || fail "too few probes to tell: $summary"
 	if [ "$flows" != 0 ] || ! grep -q "refused 0 other 0" "$RUN_DIR/probe.out"; then
 		known_bug "a newly resolved backend whose service is down got $flows new flows ($summary) before its checks took it down: a new backend starts health unknown, which is in rotation (agent/health/state_machine.h; agent/state/planner.cc puts unknown members in rotation), so discovery's additions are not gated by health"
 	fi
@@ -403,9 +404,10 @@ test_negative_ttl() {
 	# At most one per negative TTL (jitter only delays), +1 for the window's edge; at least half.
 	[ "$n" -le $((w_ms / (NEG_TTL_S * 1000) + 1)) ] || fail "$n queries in $w_ms ms: the SOA's negative TTL is not followed"
 	[ "$n" -ge $((w_ms / (NEG_TTL_S * 2000))) ] || fail "only $n queries in $w_ms ms: not refreshing"
-	# The control: without an SOA, min_ttl (1 s, +10 % jitter at most).
-	[ "$c" -ge $((w_ms / 1100 - 1)) ] && [ "$c" -le $((w_ms / 1000 + 1)) ] ||
-		fail "NXDOMAIN without SOA asked $c times in $w_ms ms, want one per 1-1.1 s"
+	# The control: without an SOA, min_ttl: 1 s plus at most 10 % jitter, plus up to 50 ms to send
+	# the question and apply the answer on a loaded machine (measured here: 1.06 s on average).
+	[ "$c" -ge $((w_ms / 1150 - 1)) ] && [ "$c" -le $((w_ms / 1000 + 1)) ] ||
+		fail "NXDOMAIN without SOA asked $c times in $w_ms ms, want one per 1-1.15 s"
 	pool_is "$NEG" "$(be4 1)" || fail "the held backend left: $(pool_rotation "$NEG")"
 }
 
