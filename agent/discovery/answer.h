@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,9 @@ struct Answer {
   std::vector<Record> records;  // kOk only
   uint32_t ttl_s = 0;           // the smallest TTL of the answer (CNAMEs included); kOk only
   std::string error;            // kFailure: why ("timeout", "SERVFAIL", ...)
+  // kNxDomain / kEmpty: how long the negative answer may be cached (RFC 2308 §5, wire.h), when
+  // every negative answer it came from carried an SOA; nullopt otherwise (ask after min_ttl).
+  std::optional<uint32_t> negative_ttl_s;
 };
 
 }  // namespace xlb::discovery

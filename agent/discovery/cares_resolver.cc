@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-// The c-ares implementation of Resolver: ares_search on a channel configured from --resolv-conf,
-// sockets polled (poll(2) with c-ares' own timeout) by whoever calls process(): the discovery
-// thread. No call here blocks on the network.
+// The c-ares implementation of Resolver: a search-list walk of ares_query questions on a channel
+// configured from --resolv-conf, sockets polled (poll(2) with c-ares' own timeout) by whoever
+// calls process(): the discovery thread. No call here blocks on the network.
+// Why not ares_search: in c-ares 1.18 it hands its callback no message for a NXDOMAIN or NODATA
+// ending a walk over search domains (abuf NULL), so the SOA that says how long the negative answer
+// holds (RFC 2308) would be lost exactly where search lists are common (Kubernetes' ndots:5).
 #include <ares.h>
 #include <arpa/nameser.h>
 #include <netinet/in.h>
@@ -11,48 +14,17 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "discovery/resolver.h"
+#include "discovery/wire.h"
 #include "spdlog/spdlog.h"
 #include "xlb/abi.h"
 
 namespace xlb::discovery {
 namespace {
-
-// Reads a (possibly compressed) name at `p`; returns the offset after it, or -1 if malformed.
-int skipName(const unsigned char* buf, int len, int p) {
-  for (int guard = 0; p < len && guard < 128; ++guard) {
-    const unsigned char c = buf[p];
-    if (c == 0) return p + 1;
-    if ((c & 0xc0) == 0xc0) return p + 2 <= len ? p + 2 : -1;
-    p += 1 + c;
-  }
-  return -1;
-}
-
-// The smallest TTL of the answer section (CNAMEs included, as Envoy learnt in #28925), or 0.
-uint32_t minAnswerTtl(const unsigned char* buf, int len) {
-  if (len < 12) return 0;
-  const int qd = (buf[4] << 8) | buf[5];
-  const int an = (buf[6] << 8) | buf[7];
-  int p = 12;
-  for (int i = 0; i < qd && p >= 0; ++i) {
-    p = skipName(buf, len, p);
-    if (p >= 0) p += 4;
-  }
-  uint32_t ttl = UINT32_MAX;
-  for (int i = 0; i < an && p >= 0; ++i) {
-    p = skipName(buf, len, p);
-    if (p < 0 || p + 10 > len) break;
-    const uint32_t t = (uint32_t{buf[p + 4]} << 24) | (uint32_t{buf[p + 5]} << 16) |
-                       (uint32_t{buf[p + 6]} << 8) | uint32_t{buf[p + 7]};
-    ttl = std::min(ttl, t);
-    p += 10 + ((buf[p + 8] << 8) | buf[p + 9]);
-  }
-  return ttl == UINT32_MAX ? 0 : ttl;
-}
 
 Answer failure(int status) {
   Answer a;
@@ -132,7 +104,7 @@ Answer parseSrv(const unsigned char* buf, int len) {
 
 class CaresResolver final : public Resolver {
  public:
-  explicit CaresResolver(std::string path) : path_(std::move(path)) {}
+  CaresResolver(std::string path, uint16_t port) : path_(std::move(path)), port_(port) {}
   ~CaresResolver() override {
     if (channel_ != nullptr) ares_destroy(channel_);  // runs pending callbacks (cancelled)
     for (ares_channel c : retired_) ares_destroy(c);
@@ -144,21 +116,35 @@ class CaresResolver final : public Resolver {
     o.timeout = 1000;  // ms per try
     o.tries = 2;
     o.resolvconf_path = const_cast<char*>(path_.c_str());
-    const int mask = ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_RESOLVCONF;
+    o.udp_port = port_;
+    o.tcp_port = port_;
+    const int mask = ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_RESOLVCONF | ARES_OPT_UDP_PORT |
+                     ARES_OPT_TCP_PORT;
     if (int st = ares_init_options(&c, &o, mask); st != ARES_SUCCESS) {
       return absl::UnavailableError(
           absl::StrCat("c-ares init with ", path_, ": ", ares_strerror(st)));
     }
+    // The search rules the channel read (ndots, search domains), for the walk in query().
+    SearchList list;
+    ares_options saved{};
+    int saved_mask = 0;
+    if (ares_save_options(c, &saved, &saved_mask) == ARES_SUCCESS) {
+      list.ndots = saved.ndots;
+      list.no_search = (saved.flags & ARES_FLAG_NOSEARCH) != 0;
+      for (int i = 0; i < saved.ndomains; ++i) list.domains.emplace_back(saved.domains[i]);
+      ares_destroy_options(&saved);
+    }
     if (channel_ != nullptr) retired_.push_back(channel_);
     channel_ = c;
+    search_ = std::move(list);
     return absl::OkStatus();
   }
 
   void query(const std::string& name, QueryType type, Callback done) override {
-    auto* ctx = new Pending{this, type, std::move(done)};
+    auto* walk = new Walk{this, channel_, type, std::move(done)};
+    walk->names = candidates(name, &walk->as_is);
     ++in_flight_;
-    const int t = type == QueryType::kA ? ns_t_a : type == QueryType::kAAAA ? ns_t_aaaa : ns_t_srv;
-    ares_search(channel_, name.c_str(), ns_c_in, t, &CaresResolver::onReply, ctx);
+    ask(walk);
   }
 
   void process(std::chrono::milliseconds max) override {
@@ -215,19 +201,86 @@ class CaresResolver final : public Resolver {
   absl::Status reload() override { return init(); }
 
  private:
-  struct Pending {
-    CaresResolver* self;
-    QueryType type;
-    Callback done;
+  struct SearchList {
+    int ndots = 1;
+    bool no_search = false;
+    std::vector<std::string> domains;
   };
 
+  // One question walked over the search list, as ares_search does it (c-ares 1.18
+  // ares_search.c): a name with at least ndots dots is asked as is first, others last; NXDOMAIN,
+  // NODATA and SERVFAIL move on to the next candidate; anything else ends the walk; an exhausted
+  // walk ends with what the name as is got (NODATA if any candidate had the name). HOSTALIASES is
+  // not consulted (names are validated host names).
+  struct Walk {
+    CaresResolver* self;
+    ares_channel channel;  // the walk stays on its channel even if reload() retires it
+    QueryType type;
+    Callback done;
+    std::vector<std::string> names;
+    size_t as_is = 0;  // index of the name as given
+    size_t next = 0;   // index of the candidate asked now
+    int status_as_is = ARES_ENOTFOUND;
+    bool nodata_seen = false;
+    // The smallest negative TTL over the negative answers of the walk; unknown once one of them
+    // (or a SERVFAIL on the way) carried no SOA.
+    std::optional<uint32_t> negative_ttl;
+    bool negative_known = true;
+  };
+
+  std::vector<std::string> candidates(const std::string& name, size_t* as_is) const {
+    *as_is = 0;
+    if ((!name.empty() && name.back() == '.') || search_.no_search || search_.domains.empty()) {
+      return {name};
+    }
+    std::vector<std::string> out;
+    const bool first = std::count(name.begin(), name.end(), '.') >= search_.ndots;
+    if (first) out.push_back(name);
+    for (const std::string& d : search_.domains) out.push_back(absl::StrCat(name, ".", d));
+    if (!first) {
+      *as_is = out.size();
+      out.push_back(name);
+    }
+    return out;
+  }
+
+  static void ask(Walk* w) {
+    const int t = w->type == QueryType::kA      ? ns_t_a
+                  : w->type == QueryType::kAAAA ? ns_t_aaaa
+                                                : ns_t_srv;
+    ares_query(w->channel, w->names[w->next].c_str(), ns_c_in, t, &CaresResolver::onReply, w);
+  }
+
+  static void foldNegative(Walk* w, const unsigned char* abuf, int alen) {
+    const std::optional<uint32_t> t = abuf != nullptr ? negativeTtl(abuf, alen) : std::nullopt;
+    if (!t) {
+      w->negative_known = false;
+    } else {
+      w->negative_ttl = std::min(w->negative_ttl.value_or(UINT32_MAX), *t);
+    }
+  }
+
   static void onReply(void* arg, int status, int /*timeouts*/, unsigned char* abuf, int alen) {
-    std::unique_ptr<Pending> p(static_cast<Pending*>(arg));
+    auto* w = static_cast<Walk*>(arg);
+    const bool negative = status == ARES_ENOTFOUND || status == ARES_ENODATA;
+    if (negative || status == ARES_ESERVFAIL) {
+      if (w->next == w->as_is) w->status_as_is = status;
+      w->nodata_seen = w->nodata_seen || status == ARES_ENODATA;
+      foldNegative(w, negative ? abuf : nullptr, alen);
+      if (++w->next < w->names.size()) {
+        ask(w);
+        return;
+      }
+      status = w->status_as_is == ARES_ENOTFOUND && w->nodata_seen ? ARES_ENODATA : w->status_as_is;
+      abuf = nullptr;
+    }
+    std::unique_ptr<Walk> p(w);
     --p->self->in_flight_;
     Answer a;
     if (status == ARES_SUCCESS) {
       a = p->type == QueryType::kSrv ? parseSrv(abuf, alen)
                                      : parseAddresses(abuf, alen, p->type == QueryType::kAAAA);
+      if (a.outcome == Outcome::kEmpty) foldNegative(w, abuf, alen);  // e.g. only a CNAME
     } else if (status == ARES_ENODATA) {
       a.outcome = Outcome::kEmpty;
     } else if (status == ARES_ENOTFOUND) {
@@ -235,23 +288,29 @@ class CaresResolver final : public Resolver {
     } else {
       a = failure(status);
     }
+    if (a.outcome == Outcome::kEmpty || a.outcome == Outcome::kNxDomain) {
+      a.negative_ttl_s = p->negative_known ? p->negative_ttl : std::nullopt;
+    }
     p->done(std::move(a));
   }
 
   std::string path_;
+  uint16_t port_;
   ares_channel channel_ = nullptr;
+  SearchList search_;
   std::vector<ares_channel> retired_;
   size_t in_flight_ = 0;
 };
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Resolver>> makeCaresResolver(const std::string& resolv_conf) {
+absl::StatusOr<std::unique_ptr<Resolver>> makeCaresResolver(const std::string& resolv_conf,
+                                                            uint16_t port) {
   static const int lib = ares_library_init(ARES_LIB_INIT_ALL);
   if (lib != ARES_SUCCESS) {
     return absl::UnavailableError(absl::StrCat("c-ares: ", ares_strerror(lib)));
   }
-  auto r = std::make_unique<CaresResolver>(resolv_conf);
+  auto r = std::make_unique<CaresResolver>(resolv_conf, port);
   if (auto st = r->init(); !st.ok()) return st;
   return std::unique_ptr<Resolver>(std::move(r));
 }

@@ -2,6 +2,7 @@
 // Composed lookups (resolver.h): family any = A + AAAA, SRV = SRV + the targets' addresses.
 #include <algorithm>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -20,6 +21,17 @@ struct Join {
     Answer out;
     bool any_ok = false, any_failure = false, any_nx = false;
     uint32_t ttl = UINT32_MAX;
+    // A negative result holds as long as its shortest-lived part; a part without an SOA makes it
+    // unknown (asked again after min_ttl).
+    std::optional<uint32_t> negative_ttl;
+    bool negative_known = true;
+    auto foldNegative = [&](const Answer& a) {
+      if (!a.negative_ttl_s) {
+        negative_known = false;
+      } else {
+        negative_ttl = std::min(negative_ttl.value_or(UINT32_MAX), *a.negative_ttl_s);
+      }
+    };
     for (const Answer& a : answers) {
       switch (a.outcome) {
         case Outcome::kOk:
@@ -33,8 +45,10 @@ struct Join {
           break;
         case Outcome::kNxDomain:
           any_nx = true;
+          foldNegative(a);
           break;
         case Outcome::kEmpty:
+          foldNegative(a);
           break;
       }
     }
@@ -48,6 +62,7 @@ struct Join {
     } else {
       out.outcome = any_nx ? Outcome::kNxDomain : Outcome::kEmpty;
       out.records.clear();
+      if (negative_known) out.negative_ttl_s = negative_ttl;
     }
     return out;
   }
@@ -84,9 +99,11 @@ void lookupSrv(Resolver& r, const std::string& name, Resolver::Callback done) {
     j->pending = srv.records.size();
     const uint32_t srv_ttl = srv.ttl_s;
     j->done = [done, srv_ttl](Answer a) {
-      // Targets without addresses are left out; none at all is an empty answer.
+      // Targets without addresses are left out; none at all is an empty answer, which holds no
+      // longer than the SRV records that named the targets.
       if (a.outcome == Outcome::kNxDomain) a.outcome = Outcome::kEmpty;
       if (a.outcome == Outcome::kOk) a.ttl_s = std::min(a.ttl_s, srv_ttl);
+      if (a.negative_ttl_s) a.negative_ttl_s = std::min(*a.negative_ttl_s, srv_ttl);
       done(std::move(a));
     };
     for (const Record& target : srv.records) {

@@ -68,8 +68,11 @@ bool NameState::onAnswer(const Answer& answer, Clock::time_point now) {
     next_ = now + refreshAfter(Millis(int64_t{answer.ttl_s} * 1000));
   } else {
     last_error_ = outcomeName(answer.outcome);
-    // No TTL to go by (c-ares does not hand out the SOA minimum): ask again after min_ttl.
-    next_ = now + refreshAfter(timing_.min_ttl);
+    // RFC 2308: the negative answer holds for its SOA's negative TTL (clamped and jittered like a
+    // positive one); without an SOA there is nothing to go by: ask again after min_ttl.
+    const Millis negative =
+        answer.negative_ttl_s ? Millis(int64_t{*answer.negative_ttl_s} * 1000) : timing_.min_ttl;
+    next_ = now + refreshAfter(negative);
   }
   std::sort(got.begin(), got.end());
   got.erase(std::unique(got.begin(), got.end()), got.end());

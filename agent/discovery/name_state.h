@@ -3,6 +3,8 @@
 // name's last good set, its stale flag, the empty/NXDOMAIN hold and when to ask again.
 //  - ok: the set is the answer; refresh after the TTL clamped to [min_ttl, max_ttl] plus 0-10 %
 //    jitter (never earlier, so at most one query per clamped TTL; TTL 0 means min_ttl);
+//  - NXDOMAIN / NODATA: asked again after the answer's negative TTL (RFC 2308: min of the SOA's
+//    TTL and MINIMUM) clamped and jittered the same way, or after min_ttl when it had no SOA;
 //  - failure (timeout, SERVFAIL, REFUSED): the set is kept however long it lasts, stale is raised;
 //    retried after min_ttl, doubling up to 10 s (bounded by max_ttl);
 //  - a record missing from an answer (an ok answer without it, an empty or NXDOMAIN answer) is

@@ -45,8 +45,11 @@ void lookupName(Resolver& r, const std::string& name, v1::DnsFamily family,
 // if no target has one the answer is empty; a failed target lookup fails the whole answer.
 void lookupSrv(Resolver& r, const std::string& name, Resolver::Callback done);
 
-// c-ares, reading nameservers and search domains from `resolv_conf` (each reload() re-reads it).
-// Timeout per try 1 s, 2 tries.
-absl::StatusOr<std::unique_ptr<Resolver>> makeCaresResolver(const std::string& resolv_conf);
+// c-ares, reading nameservers and search domains from `resolv_conf` (each reload() re-reads it),
+// asking the nameservers on `port`. Timeout per try 1 s, 2 tries. A NXDOMAIN or NODATA answer
+// carries its negative TTL (Answer::negative_ttl_s) when every answer of the search-list walk had
+// an SOA in its authority section.
+absl::StatusOr<std::unique_ptr<Resolver>> makeCaresResolver(const std::string& resolv_conf,
+                                                            uint16_t port = 53);
 
 }  // namespace xlb::discovery

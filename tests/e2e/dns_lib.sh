@@ -6,6 +6,11 @@
 DNS4=10.200.0.5
 DNS6=fd00:200::5
 DNS_PID=""
+# Extra dnsmasq options of dns_start's server (e.g. --server=/zone/ADDR to forward a zone).
+DNS_EXTRA_ARGS=()
+# The authoritative server of dns_auth_start (a second dnsmasq in node dns).
+DNS_AUTH4=10.200.0.6
+DNS_AUTH_PID=""
 
 # dns_start: dnsmasq in node "dns" answering from $RUN_DIR/dns/hosts (A/AAAA, TTL 2 s) and
 # $RUN_DIR/dns/srv.conf (srv-host lines); every *.test name it does not hold is NXDOMAIN. Each
@@ -17,7 +22,7 @@ dns_start() {
 	nsenter --net="/run/netns/${P}dns" dnsmasq --keep-in-foreground --no-resolv --no-hosts \
 		--addn-hosts="$RUN_DIR/dns/hosts" --conf-file="$RUN_DIR/dns/srv.conf" --local=/test/ \
 		--local-ttl=2 --listen-address="$DNS4" --bind-interfaces --port=53 --user=root \
-		--pid-file= --log-queries --log-facility="$RUN_DIR/dns/queries.log" \
+		--pid-file= --log-queries --log-facility="$RUN_DIR/dns/queries.log" "${DNS_EXTRA_ARGS[@]}" \
 		>>"$RUN_DIR/dns/dnsmasq.out" 2>&1 &
 	DNS_PID=$!
 	E2E_BG_PIDS+=($DNS_PID)
@@ -68,3 +73,89 @@ metric() {
 
 # metric_is NAME_AND_LABELS VALUE: for wait_for (which runs its command again each poll).
 metric_is() { [ "$(metric "$1")" = "$2" ]; }
+
+# dns_auth_start ZONE TTL: a second dnsmasq in node dns (after dns_start), authoritative for ZONE on
+# DNS_AUTH4, answering from $RUN_DIR/dns/auth-hosts with TTL: its NXDOMAIN and NODATA answers carry
+# the zone's SOA in the authority section, whose TTL and MINIMUM are both TTL (dnsmasq sets the
+# SOA minimum to --auth-ttl), i.e. RFC 2308's negative TTL is TTL. dns_start's server reaches it
+# with DNS_EXTRA_ARGS=(--server=/ZONE/$DNS_AUTH4 --cache-size=0): no cache, so every query the
+# agent sends for ZONE is logged by dns_start's server (dns_queries) and answered by this one.
+dns_auth_start() {
+	local zone=$1 ttl=$2
+	nsx dns ip addr add "$DNS_AUTH4/24" dev "$(ifname dns)" 2>/dev/null
+	touch "$RUN_DIR/dns/auth-hosts"
+	nsenter --net="/run/netns/${P}dns" dnsmasq --keep-in-foreground --no-resolv --no-hosts \
+		--addn-hosts="$RUN_DIR/dns/auth-hosts" --auth-zone="$zone" --auth-server="ns.$zone,$DNS_AUTH4" \
+		--auth-ttl="$ttl" --listen-address="$DNS_AUTH4" --bind-interfaces --port=53 --user=root \
+		--pid-file= --log-queries --log-facility="$RUN_DIR/dns/auth-queries.log" \
+		>>"$RUN_DIR/dns/dnsmasq-auth.out" 2>&1 &
+	DNS_AUTH_PID=$!
+	E2E_BG_PIDS+=($DNS_AUTH_PID)
+	wait_for 5 "authoritative dnsmasq listening" nsx dns sh -c "ss -lun | grep -q '$DNS_AUTH4:53 '"
+}
+
+# dns_auth_hosts LINE...: replaces the authoritative server's records and makes it re-read them.
+dns_auth_hosts() {
+	printf '%s\n' "$@" >"$RUN_DIR/dns/auth-hosts.tmp"
+	mv "$RUN_DIR/dns/auth-hosts.tmp" "$RUN_DIR/dns/auth-hosts"
+	[ -z "$DNS_AUTH_PID" ] || kill -HUP "$DNS_AUTH_PID"
+}
+
+# dns_nat_client: the nat arm for a client behind a router (README "Forwarding modes": nat needs
+# the backends' replies to come back through the LB): node rt (RTL4, default route to the LB's
+# second interface ${P}lc at LBC4) and the client node nc (CLN4) behind it. The LB routes the
+# client network via rt; start the agent with --interface "${P}lc" as well. Needs nat_lib.sh.
+dns_nat_client() {
+	ip netns add "${P}rt" || fail "ip netns add ${P}rt"
+	nsx rt ip link set lo up
+	nsx rt sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 \
+		net.ipv4.conf.default.rp_filter=0
+	nsx lb ip link add "${P}lc" mtu 1500 type veth peer name "${P}rl" netns "${P}rt" mtu 1500 ||
+		fail "veth lb <-> rt"
+	nsx lb ip link set "${P}lc" up
+	nsx lb ip addr add "$LBC4/24" dev "${P}lc"
+	nsx lb sysctl -qw "net.ipv4.conf.${P}lc.rp_filter=0" "net.ipv4.conf.${P}lc.accept_local=1"
+	nsx rt ip link set "${P}rl" up
+	nsx rt ip addr add "$RTL4/24" dev "${P}rl"
+	# XDP_TX / redirect into lc is delivered only when its peer runs XDP (TESTBED.md).
+	nsx rt ip link set dev "${P}rl" xdpdrv obj "$XDP_PASS_OBJ" sec xdp || fail "xdp_pass on rl"
+	nsx rt ip route add default via "$LBC4"
+	ip netns add "${P}nc" || fail "ip netns add ${P}nc"
+	nsx nc ip link set lo up
+	nsx rt ip link add "${P}rc" type veth peer name "$(ifname nc)" netns "${P}nc" || fail "veth nc <-> rt"
+	nsx rt ip link set "${P}rc" up
+	nsx rt ip addr add "$RTC4/24" dev "${P}rc"
+	nsx nc ip link set "$(ifname nc)" up
+	nsx nc ip addr add "$CLN4/24" dev "$(ifname nc)"
+	nsx nc ip route add default via "$RTC4"
+	# The client's TCP crosses an XDP forwarder: no partial checksums (TESTBED.md).
+	nsx nc ethtool -K "$(ifname nc)" tx off >/dev/null 2>&1
+	nsx lb ip route replace 10.201.0.0/24 via "$RTL4"
+}
+
+# http_burst_from NODE N URL OUT: http_burst's N new connections, from client node NODE (4 curl
+# processes of 10 requests, 5 s per request, 60 s for the burst at most); OUT as http_burst's.
+http_burst_from() {
+	local node=$1 n=$2 url=$3 out=$4 batch=10 urls
+	urls=$(printf "'%s' " $(yes "$url" | head -n "$batch"))
+	seq 1 $(((n + batch - 1) / batch)) |
+		nsx "$node" timeout 60 xargs -P 4 -I{} sh -c "curl -s -g --max-time 5 $urls; true" |
+		grep -E '^b[0-9]+$' | head -n "$n" >"$out"
+	local got
+	got=$(grep -c . "$out")
+	while [ "$got" -lt "$n" ]; do
+		echo FAIL >>"$out"
+		got=$((got + 1))
+	done
+}
+
+# pool_snapshot VIP_KEY: the VIP's backends as discovery and State hold them, one line each, sorted:
+# address, weight, state, rotation and source (kind, name, record, when the record was resolved).
+pool_snapshot() {
+	lbctl -o json backend list "$1" | python3 -c '
+import json, sys
+for b in sorted(json.load(sys.stdin)["vip"].get("backends", []), key=lambda b: b["address"]):
+    s = b.get("source", {})
+    print(b["address"], b.get("weight", ""), b.get("state", ""), b.get("in_rotation", False),
+          s.get("kind", ""), s.get("name", ""), s.get("record", ""), s.get("resolved_unix_ms", ""))'
+}

@@ -123,6 +123,54 @@ TEST(DiscoveryNameState, AGoodAnswerResetsTheCountAndFailuresDoNotCount) {
   EXPECT_TRUE(s.onAnswer(FakeResolver::nx(), T0 + 5s));
 }
 
+Answer negative(Outcome o, std::optional<uint32_t> negative_ttl) {
+  Answer a;
+  a.outcome = o;
+  a.negative_ttl_s = negative_ttl;
+  return a;
+}
+
+TEST(DiscoveryNameState, NegativeAnswerIsAskedAgainAfterItsSoaNegativeTtl) {
+  // RFC 2308: NXDOMAIN / NODATA hold for min(SOA TTL, MINIMUM), which the resolver hands over.
+  for (Outcome o : {Outcome::kNxDomain, Outcome::kEmpty}) {
+    auto s = makeState(NameTiming{1000ms, 300000ms, 30000ms});
+    s.onAnswer(negative(o, 5), T0);
+    EXPECT_EQ(s.nextQuery(), T0 + 5s) << outcomeName(o);
+    EXPECT_EQ(s.lastError(), outcomeName(o));
+  }
+}
+
+TEST(DiscoveryNameState, NegativeTtlIsClampedAndJitteredLikeAPositiveOne) {
+  NameTiming t{2000ms, 10000ms, 30000ms};
+  auto zero = makeState(t);
+  zero.onAnswer(negative(Outcome::kNxDomain, 0), T0);
+  EXPECT_EQ(zero.nextQuery(), T0 + 2s) << "SOA minimum 0 means min_ttl, not a query storm";
+  auto big = makeState(t);
+  big.onAnswer(negative(Outcome::kNxDomain, 86400), T0);
+  EXPECT_EQ(big.nextQuery(), T0 + 10s) << "a day-long negative TTL is cut to max_ttl";
+  auto jittered = makeState(t, 0.999);
+  jittered.onAnswer(negative(Outcome::kEmpty, 4), T0);
+  EXPECT_GT(jittered.nextQuery(), T0 + 4s);
+  EXPECT_LE(jittered.nextQuery(), T0 + 4400ms) << "at most 10 % later";
+}
+
+TEST(DiscoveryNameState, NegativeAnswerWithoutSoaFallsBackToMinTtl) {
+  auto s = makeState(NameTiming{1500ms, 300000ms, 30000ms});
+  s.onAnswer(negative(Outcome::kNxDomain, std::nullopt), T0);
+  EXPECT_EQ(s.nextQuery(), T0 + 1500ms);
+}
+
+TEST(DiscoveryNameState, NegativeTtlPacesTheHoldButDoesNotShortenIt) {
+  // The record goes after hold_empty and two negative answers; with a 4 s negative TTL the second
+  // answer comes 4 s after the first, and the hold (3 s) still counts from the first.
+  auto s = makeState(NameTiming{1000ms, 300000ms, 3000ms});
+  s.onAnswer(ok({"10.0.1.1"}, 2), T0);
+  EXPECT_FALSE(s.onAnswer(negative(Outcome::kNxDomain, 4), T0 + 2s));
+  EXPECT_EQ(s.nextQuery(), T0 + 6s);
+  EXPECT_TRUE(s.onAnswer(negative(Outcome::kNxDomain, 4), s.nextQuery()));
+  EXPECT_TRUE(s.records().empty());
+}
+
 TEST(DiscoveryNameState, SeededSetIsKeptWhileResolutionFails) {
   auto s = makeState();
   s.seed({Record{*parseIpAddress("10.0.1.9"), 0, 1, "A"}});
@@ -164,9 +212,24 @@ TEST(DiscoveryLookup, HalfAFailedAnswerIsAFailure) {
   Answer a = run(r, [&](auto cb) { lookupName(r, "svc", v1::DNS_FAMILY_ANY, cb); });
   EXPECT_EQ(a.outcome, Outcome::kFailure);
   EXPECT_EQ(a.error, "SERVFAIL");
-  r.set("svc", QueryType::kAAAA, Answer{Outcome::kEmpty, {}, 0, ""});
+  r.set("svc", QueryType::kAAAA, Answer{Outcome::kEmpty, {}, 0, "", std::nullopt});
   EXPECT_EQ(run(r, [&](auto cb) { lookupName(r, "svc", v1::DNS_FAMILY_ANY, cb); }).outcome,
             Outcome::kOk);
+}
+
+TEST(DiscoveryLookup, NegativeTtlOfAJoinedAnswerIsTheSmallestAndNeedsEverySoa) {
+  FakeResolver r;
+  r.set("gone", QueryType::kA, negative(Outcome::kNxDomain, 30));
+  r.set("gone", QueryType::kAAAA, negative(Outcome::kNxDomain, 8));
+  Answer both = run(r, [&](auto cb) { lookupName(r, "gone", v1::DNS_FAMILY_ANY, cb); });
+  EXPECT_EQ(both.outcome, Outcome::kNxDomain);
+  EXPECT_EQ(both.negative_ttl_s, 8u);
+  r.set("gone", QueryType::kAAAA, negative(Outcome::kEmpty, std::nullopt));
+  Answer half = run(r, [&](auto cb) { lookupName(r, "gone", v1::DNS_FAMILY_ANY, cb); });
+  EXPECT_EQ(half.outcome, Outcome::kNxDomain);
+  EXPECT_EQ(half.negative_ttl_s, std::nullopt) << "one part without an SOA: min_ttl applies";
+  Answer v4 = run(r, [&](auto cb) { lookupName(r, "gone", v1::DNS_FAMILY_IPV4, cb); });
+  EXPECT_EQ(v4.negative_ttl_s, 30u);
 }
 
 Record srvRecord(const std::string& target, uint16_t port, uint32_t weight) {
@@ -176,11 +239,15 @@ Record srvRecord(const std::string& target, uint16_t port, uint32_t weight) {
 TEST(DiscoveryLookup, SrvTargetsGetTheRecordsPortAndWeight) {
   FakeResolver r;
   // The resolver keeps only the lowest priority (CaresResolver does; see resolver.h).
-  Answer srv{Outcome::kOk, {srvRecord("a.svc", 8001, 3), srvRecord("b.svc", 8002, 1)}, 20, ""};
+  Answer srv{Outcome::kOk,
+             {srvRecord("a.svc", 8001, 3), srvRecord("b.svc", 8002, 1)},
+             20,
+             "",
+             std::nullopt};
   r.set("_http._tcp.svc", QueryType::kSrv, srv);
   r.setA("a.svc", {"10.0.1.1"}, 60);
   r.setA("b.svc", {"10.0.1.2", "10.0.1.3"}, 60);
-  r.set("b.svc", QueryType::kAAAA, Answer{Outcome::kEmpty, {}, 0, ""});
+  r.set("b.svc", QueryType::kAAAA, Answer{Outcome::kEmpty, {}, 0, "", std::nullopt});
   Answer a = run(r, [&](auto cb) { lookupSrv(r, "_http._tcp.svc", cb); });
   ASSERT_EQ(a.outcome, Outcome::kOk);
   ASSERT_EQ(a.records.size(), 3u);
@@ -194,12 +261,31 @@ TEST(DiscoveryLookup, SrvTargetsGetTheRecordsPortAndWeight) {
 TEST(DiscoveryLookup, SrvWithNoResolvableTargetIsEmptyAndAFailedTargetFails) {
   FakeResolver r;
   r.set("_h._tcp.svc", QueryType::kSrv,
-        Answer{Outcome::kOk, {srvRecord("gone.svc", 80, 1)}, 5, ""});
+        Answer{Outcome::kOk, {srvRecord("gone.svc", 80, 1)}, 5, "", std::nullopt});
   EXPECT_EQ(run(r, [&](auto cb) { lookupSrv(r, "_h._tcp.svc", cb); }).outcome, Outcome::kEmpty);
   r.set("gone.svc", QueryType::kA, FakeResolver::fail());
   EXPECT_EQ(run(r, [&](auto cb) { lookupSrv(r, "_h._tcp.svc", cb); }).outcome, Outcome::kFailure);
   EXPECT_EQ(run(r, [&](auto cb) { lookupSrv(r, "_none._tcp.svc", cb); }).outcome,
             Outcome::kNxDomain);
+}
+
+TEST(DiscoveryLookup, SrvNegativeTtlComesFromTheSrvOrItsTargets) {
+  FakeResolver r;
+  r.set("_none._tcp.svc", QueryType::kSrv, negative(Outcome::kNxDomain, 6));
+  Answer none = run(r, [&](auto cb) { lookupSrv(r, "_none._tcp.svc", cb); });
+  EXPECT_EQ(none.outcome, Outcome::kNxDomain);
+  EXPECT_EQ(none.negative_ttl_s, 6u);
+  // Targets without addresses: empty, for as long as the targets' negative answers and the SRV
+  // records that named them both hold.
+  r.set("_h._tcp.svc", QueryType::kSrv,
+        Answer{Outcome::kOk, {srvRecord("gone.svc", 80, 1)}, 20, "", std::nullopt});
+  r.set("gone.svc", QueryType::kA, negative(Outcome::kNxDomain, 40));
+  r.set("gone.svc", QueryType::kAAAA, negative(Outcome::kNxDomain, 50));
+  Answer targets = run(r, [&](auto cb) { lookupSrv(r, "_h._tcp.svc", cb); });
+  EXPECT_EQ(targets.outcome, Outcome::kEmpty);
+  EXPECT_EQ(targets.negative_ttl_s, 20u);
+  r.set("gone.svc", QueryType::kA, negative(Outcome::kNxDomain, 9));
+  EXPECT_EQ(run(r, [&](auto cb) { lookupSrv(r, "_h._tcp.svc", cb); }).negative_ttl_s, 9u);
 }
 
 v1::Vip vipSpec(bool allow_empty = false) {
@@ -263,6 +349,34 @@ TEST(DiscoveryPool, RemovedBackendDrainsThenLeavesWhenItsFlowsEnd) {
   PoolPlan back = planPool(spec, {{"a.svc", v1::BACKEND_SOURCE_KIND_DNS, &a}}, 3000, flows(4));
   EXPECT_EQ(back.backends[1].state(), v1::BACKEND_STATE_ACTIVE) << "back in DNS: active again";
   EXPECT_EQ(back.backends[1].source().gone_unix_ms(), 0u);
+}
+
+TEST(DiscoveryPool, OperatorDrainIsKeptWhileTheRecordStays) {
+  // README: a backend the operator drained stays drained while its name is re-resolved and the
+  // pool changes around it; once its record left DNS it drains and goes like any other, and a
+  // record that comes back after that is a new, active backend.
+  v1::Vip spec = vipSpec();
+  auto a = recs({"10.0.1.1", "10.0.1.2"});
+  PoolPlan p1 = planPool(spec, {{"a.svc", v1::BACKEND_SOURCE_KIND_DNS, &a}}, 1000, nullptr);
+  *spec.mutable_backends() = {p1.backends.begin(), p1.backends.end()};
+  spec.mutable_backends(0)->set_state(v1::BACKEND_STATE_DRAINING);  // lbctl backend drain
+  PoolPlan same = planPool(spec, {{"a.svc", v1::BACKEND_SOURCE_KIND_DNS, &a}}, 2000, nullptr);
+  EXPECT_FALSE(same.changed) << "the same answer changes nothing";
+  a = recs({"10.0.1.1", "10.0.1.2", "10.0.1.3"});
+  PoolPlan grown = planPool(spec, {{"a.svc", v1::BACKEND_SOURCE_KIND_DNS, &a}}, 3000, nullptr);
+  ASSERT_EQ(grown.backends.size(), 3u);
+  EXPECT_EQ(grown.backends[0].state(), v1::BACKEND_STATE_DRAINING) << "kept through a change";
+  EXPECT_EQ(grown.backends[0].source().gone_unix_ms(), 0u);
+  EXPECT_EQ(grown.added, std::vector<std::string>{"10.0.1.3"});
+  *spec.mutable_backends() = {grown.backends.begin(), grown.backends.end()};
+  a = recs({"10.0.1.2", "10.0.1.3"});
+  PoolPlan gone = planPool(spec, {{"a.svc", v1::BACKEND_SOURCE_KIND_DNS, &a}}, 4000, nullptr);
+  EXPECT_EQ(gone.backends[0].source().gone_unix_ms(), 4000u) << "left DNS: drains to removal";
+  *spec.mutable_backends() = {gone.backends.begin(), gone.backends.end()};
+  a = recs({"10.0.1.1", "10.0.1.2", "10.0.1.3"});
+  PoolPlan back = planPool(spec, {{"a.svc", v1::BACKEND_SOURCE_KIND_DNS, &a}}, 5000, nullptr);
+  EXPECT_EQ(back.backends[0].state(), v1::BACKEND_STATE_ACTIVE)
+      << "the operator's drain is not remembered across leaving DNS";
 }
 
 TEST(DiscoveryPool, NeverEmptyUnlessAllowEmpty) {

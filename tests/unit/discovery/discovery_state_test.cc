@@ -270,6 +270,20 @@ TEST_F(DiscoveryStateTest, TtlZeroAsksOncePerMinTtl) {
   EXPECT_GE(resolver_->queries("user-service-1"), 25);
 }
 
+TEST_F(DiscoveryStateTest, NegativeAnswersAreAskedAgainAfterTheirSoaNegativeTtl) {
+  // user-service-1: NXDOMAIN whose SOA says 5 s; user-service-2: NXDOMAIN without an SOA
+  // (min_ttl, 1 s). Over 60 s: one question per 5 s against one per second.
+  Answer nx_soa = FakeResolver::nx();
+  nx_soa.negative_ttl_s = 5;
+  resolver_->set("user-service-1", QueryType::kA, nx_soa);
+  ASSERT_TRUE(state_->applyConfig(yaml(kPool), false, nullptr).ok());
+  run(60s);
+  EXPECT_GE(resolver_->queries("user-service-1"), 12);
+  EXPECT_LE(resolver_->queries("user-service-1"), 13);
+  EXPECT_GE(resolver_->queries("user-service-2"), 59);
+  EXPECT_LE(resolver_->queries("user-service-2"), 61);
+}
+
 TEST_F(DiscoveryStateTest, ResolvConfChangeReloadsTheResolverAndAsksAgain) {
   resolv_conf_ = (std::filesystem::temp_directory_path() /
                   ("xlb-resolv-test-" + std::to_string(::getpid()))).string();
