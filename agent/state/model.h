@@ -57,6 +57,10 @@ struct Member {
   bool draining = false;
   bool in_rotation = false;  // in the selection table
   bool kept = false;         // down, but kept ACTIVE and in the table by keep_last_healthy
+  // Joined an existing VIP through discovery with a probing check and not checked yet: out of new
+  // flows' rotation until its first verdict (health checks decide whether it gets traffic), unless
+  // no other backend of the VIP could take them.
+  bool awaiting_check = false;
   int spec_index = 0;        // position in the VIP's spec.backends()
   std::string label;         // backendLabel(): "ADDR", or "ADDR:PORT" when not the VIP's port
   std::string health_key;    // State::healthKey()

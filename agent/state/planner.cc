@@ -14,6 +14,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "config/discovery.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "maglev/maglev.h"
@@ -416,6 +417,10 @@ absl::Status Planner::planVip(const VipKey& key, const v1::Vip& spec, const VipE
     }
     m.health.checked = probes(config::effectiveHealthCheck(spec, b).type());
     if (!m.health.checked) m.health.health = health::Health::kUnknown;
+    if (m.health.checked && m.health.health == health::Health::kUnknown) {
+      m.awaiting_check = old_m != nullptr ? old_m->awaiting_check
+                                          : old != nullptr && config::isDiscovered(b);
+    }
     if (old_m != nullptr) {
       m.id = old_m->id;
       m.gen = old_m->gen;
@@ -446,18 +451,22 @@ absl::Status Planner::planVip(const VipKey& key, const v1::Vip& spec, const VipE
     e->members.emplace(*bk, std::move(m));
   }
 
-  // Rotation: active (not draining), weighted, not health-down. When health checks find every
+  // Rotation: active (not draining), weighted, not health-down, not awaiting its first check
+  // (Member::awaiting_check). When health checks find every
   // such backend down, the all-down policy decides: keep the last healthy set in the table and
   // its backends ACTIVE in the data plane (fail open), or drop new flows.
   auto down = [](const Member& m) {
     return m.health.checked && m.health.health == health::Health::kDown;
   };
-  std::vector<Member*> candidates, healthy;
+  std::vector<Member*> candidates, healthy, awaiting;
   for (auto& [addr, m] : e->members) {
     if (m.draining || m.weight == 0) continue;
     candidates.push_back(&m);
-    if (!down(m)) healthy.push_back(&m);
+    if (down(m)) continue;
+    (m.awaiting_check ? awaiting : healthy).push_back(&m);
   }
+  // Discovered backends waiting for their first check take new flows only when nothing else can.
+  if (healthy.empty()) healthy = std::move(awaiting);
   const bool keep = spec.all_down_policy() != v1::ALL_DOWN_POLICY_DROP;
   e->all_down = healthy.empty() && !candidates.empty();
   auto keyOf = [](const Member* m) { return BackendKey{m->address, m->port}; };

@@ -76,7 +76,8 @@ class State {
   absl::Status adopt(const dataplane::DataplaneContents& contents);
 
   // Replaces the whole desired state. `changes` (optional) receives the plan lines; with dry_run
-  // nothing is written. Applying the same config twice writes nothing the second time.
+  // nothing is written. Applying the same config twice writes nothing the second time, and when
+  // nothing else changed the configuration in between, costs a hash of it (no validation or plan).
   // `source_digest` (optional, config::sourceDigest of the document `config` was read from) is
   // what appliedDigest() returns once this config is applied.
   absl::Status applyConfig(const v1::Config& config, bool dry_run,
@@ -289,6 +290,9 @@ class State {
   bool resync_ = false;
   // State::appliedDigest() and snapshotToken(), as of model_ (published with the view).
   std::string applied_digest_;
+  // config::sourceDigest of the serialized Config the last applyConfig received, while nothing
+  // else changed the configuration since ("" otherwise): the same config again plans nothing.
+  std::string applied_input_digest_;
   std::shared_ptr<const void> config_token_ = std::make_shared<int>(0);
 
   // Health key -> membership, for onHealthTransition (checked memberships only).

@@ -8,8 +8,8 @@
 #    connections level by weight;
 #  - TCP health checks on A-record backends: a backend whose service dies gets no new flows and shows
 #    down, back when it comes up; a record added for a backend whose service is down, under a prober
-#    (8 connections at a time): it must get no new flow (KNOWN BUG below: it gets some until its
-#    checks take it down), and it joins once its service is up;
+#    (8 connections at a time): it must get no new flow (a backend discovery adds to a running VIP
+#    with a probing check waits for its first verdict), and it joins once its service is up;
 #  - lbctl backend drain of a discovered backend: its held connection keeps echoing, new flows avoid
 #    it, and it stays drained while its name is re-resolved and while the pool changes around it;
 #  - nat forwarding (two-arm, client behind a router) to A-record backends on dns.port: shares, and
@@ -20,8 +20,6 @@
 #  - agent restarted (SIGTERM, detach-on-exit) with DNS up under 50 long-lived flows: 0 broken, every
 #    pool identical (addresses, weights, states, rotation, sources and their resolve times) once its
 #    names resolved again.
-# E2E_DNS_KNOWN_BUGS=enforce makes the sub-cases that reproduce a known bug fail instead of being
-# logged and skipped (see KNOWN BUG below).
 # Usage: test-dns-behaviour.sh BUILD_DIR   (root; exit 77 = skipped)
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -55,14 +53,6 @@ SHARE_TOL=z4.5
 RR_CONNECTIONS=400
 AFFINITY_ADDRS=12
 AFFINITY_CONNECTIONS=6
-KNOWN_BUGS=${E2E_DNS_KNOWN_BUGS:-log}
-
-# known_bug WHAT: a sub-case that reproduces a bug outside discovery: fails under
-# E2E_DNS_KNOWN_BUGS=enforce, else logged as a skipped sub-case.
-known_bug() {
-	[ "$KNOWN_BUGS" = enforce ] && fail "known bug: $*"
-	log "KNOWN BUG (sub-case skipped; E2E_DNS_KNOWN_BUGS=enforce fails it): $*"
-}
 
 # greeter N: a greeting server on backend N's :9200 (the health-checked VIP's service): greets, then
 # echoes until the client closes, like the :9100 service (a child that exits right after its echo
@@ -298,7 +288,7 @@ test_new_record_down() {
 	# About 30 a second here; fewer than 60 in 6 s could miss a backend in rotation for 200-400 ms.
 	[ "$(awk 'NR == 1 {print $2}' "$RUN_DIR/probe.out")" -ge 60 ] || fail "too few probes to tell: $summary"
 	if [ "$flows" != 0 ] || ! grep -q "refused 0 other 0" "$RUN_DIR/probe.out"; then
-		known_bug "a newly resolved backend whose service is down got $flows new flows ($summary) before its checks took it down: a new backend starts health unknown, which is in rotation (agent/health/state_machine.h; agent/state/planner.cc puts unknown members in rotation), so discovery's additions are not gated by health"
+		fail "a newly resolved backend whose service is down got $flows new flows ($summary) before its checks took it down"
 	fi
 	# ... and when its service comes up, it joins.
 	greeter 3

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <future>
+#include <map>
 #include <set>
 #include <string>
 #include <thread>
@@ -315,6 +316,109 @@ TEST(Planner, AppliedDigestFollowsConfigChangesNotHealth) {
   EXPECT_EQ(state.appliedDigest(), d2);
   ASSERT_TRUE(state.applyConfig(c, false, nullptr).ok());
   EXPECT_EQ(state.appliedDigest(), "");
+}
+
+// The same Config message again, with nothing changed since, is answered without a plan (a hash
+// of it); anything else that changed the configuration in between makes it a full apply again.
+TEST(Planner, IdenticalConfigAgainSkipsThePlan) {
+  FakeDataplane dp(Capacity{4096, 16384});
+  State state(dp);
+  v1::Config c = makeConfig(2000, 4);
+  ASSERT_TRUE(state.applyConfig(c, false, nullptr).ok());
+  const uint64_t applies = state.applyStats().total;
+  dp.clearCalls();
+  std::vector<std::string> lines = {"stale"};
+  ASSERT_TRUE(state.applyConfig(c, false, &lines).ok());
+  EXPECT_TRUE(lines.empty());
+  EXPECT_TRUE(dp.calls().empty());
+  EXPECT_EQ(state.applyStats().total, applies + 1) << "still counted as an apply";
+
+  // A weight changed through the API: the same message now differs from what runs.
+  ASSERT_TRUE(state.setBackendWeight(keyOf(c.vips(7)), c.vips(7).backends(1).address(), 9).ok());
+  dp.clearCalls();
+  ASSERT_TRUE(state.applyConfig(c, false, &lines).ok());
+  ASSERT_EQ(lines.size(), 2u) << "the weight back, and the VIP's table rebuilt";
+  EXPECT_FALSE(dp.calls().empty());
+  auto st = state.vipStatus(keyOf(c.vips(7)));
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->backends(1).weight(), 1u);
+
+  // A different message is planned even when it is equivalent (a reordered VIP list).
+  v1::Config reordered = c;
+  reordered.mutable_vips()->SwapElements(0, 1);
+  dp.clearCalls();
+  ASSERT_TRUE(state.applyConfig(reordered, false, &lines).ok());
+  EXPECT_TRUE(lines.empty()) << "nothing to write for a reordering";
+  EXPECT_TRUE(dp.calls().empty());
+  EXPECT_EQ(state.config().vips(0).address(), c.vips(1).address()) << "the new order is kept";
+
+  // A dry run of the same message answers "no changes" and changes nothing.
+  ASSERT_TRUE(state.applyConfig(reordered, true, &lines).ok());
+  EXPECT_TRUE(lines.empty());
+}
+
+// Issue 14: a backend that discovery adds to a running VIP with a probing check takes no new flows
+// until its first check passes (health checks decide), unless no other backend can take them.
+TEST(Planner, DiscoveredBackendWaitsForItsFirstCheck) {
+  FakeDataplane dp;
+  State state(dp);
+  auto c = config::parseConfigYaml(R"(vips:
+  - address: 10.0.0.10
+    port: 80
+    protocol: tcp
+    health_check: {type: tcp}
+    dns: {names: [users], family: ipv4}
+    backends: [{address: 10.0.1.1}]
+)");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_TRUE(state.applyConfig(*c, false, nullptr).ok());
+  const v1::VipKey key = keyOf(c->vips(0));
+  auto discovered = [](const std::string& addr) {
+    v1::Backend b;
+    b.set_address(addr);
+    b.set_weight(1);
+    b.mutable_source()->set_kind(v1::BACKEND_SOURCE_KIND_DNS);
+    b.mutable_source()->set_name("users");
+    return b;
+  };
+  auto rotation = [&] {
+    std::map<std::string, bool> out;
+    auto st = state.vipStatus(key);
+    EXPECT_TRUE(st.ok()) << st.status();
+    for (const auto& b : st->backends()) out[b.address()] = b.in_rotation();
+    return out;
+  };
+  auto tableIds = [&] {
+    std::set<uint32_t> ids;
+    for (uint32_t id : dp.table(state.ids()[0].id)) ids.insert(id);
+    return ids;
+  };
+  auto idOf = [&](const std::string& addr) {
+    const auto ids = state.ids();
+    for (const auto& b : ids[0].backends) {
+      if (b.address == addr) return b.id;
+    }
+    return UINT32_MAX;
+  };
+  const std::string vk = "10.0.0.10:80/tcp ";
+  ASSERT_TRUE(state.setDiscovered(key, {discovered("10.0.1.2")}).ok());
+  EXPECT_EQ(rotation(), (std::map<std::string, bool>{{"10.0.1.1", true}, {"10.0.1.2", false}}));
+  EXPECT_EQ(tableIds(), std::set<uint32_t>{idOf("10.0.1.1")});
+  // Its first check passes: it joins.
+  state.onHealthTransition(vk + "10.0.1.2", health::Transition{health::Health::kUnknown,
+                                                               health::Health::kUp,
+                                                               health::Clock::now(), "connected"});
+  EXPECT_EQ(rotation(), (std::map<std::string, bool>{{"10.0.1.1", true}, {"10.0.1.2", true}}));
+  EXPECT_EQ(tableIds(), (std::set<uint32_t>{idOf("10.0.1.1"), idOf("10.0.1.2")}));
+  // Another joins while every other backend is down: it is all there is, so it takes new flows.
+  for (const char* a : {"10.0.1.1", "10.0.1.2"}) {
+    state.onHealthTransition(vk + a, health::Transition{health::Health::kUp, health::Health::kDown,
+                                                        health::Clock::now(), "refused"});
+  }
+  ASSERT_TRUE(state.setDiscovered(key, {discovered("10.0.1.2"), discovered("10.0.1.3")}).ok());
+  EXPECT_EQ(rotation(), (std::map<std::string, bool>{
+                            {"10.0.1.1", false}, {"10.0.1.2", false}, {"10.0.1.3", true}}));
+  EXPECT_EQ(tableIds(), std::set<uint32_t>{idOf("10.0.1.3")});
 }
 
 }  // namespace
