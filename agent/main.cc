@@ -194,10 +194,6 @@ int run(const Options& opts) {
   }
   xlb::persist::logChanges("agent", changes);
   spdlog::info("agent: applied {}", config_source);
-  // Parsing, validating and planning a large config leaves tens of MB of freed heap behind (the
-  // file's text, its parse and copies of it); give it back to the kernel instead of keeping it in
-  // the agent's RSS for its whole life.
-  malloc_trim(0);
   std::unique_ptr<xlb::persist::StatePersister> persister;
   if (store) {
     persister = std::make_unique<xlb::persist::StatePersister>(state, *store);
@@ -336,6 +332,11 @@ int run(const Options& opts) {
                opts.no_attach ? "(none, --no-attach)" : interfaces, config.vips_size(),
                listening);
   notifier.ready("serving " + std::to_string(config.vips_size()) + " VIPs on " + listening);
+  // Parsing, validating and planning a large config left tens of MB of freed heap behind (the
+  // file's text, its parse and copies of it): give it back to the kernel (after READY: it is not
+  // on the start's critical path) instead of keeping it in the agent's RSS for its whole life.
+  config.Clear();
+  malloc_trim(0);
   // Liveness for the watchdog: the State lock can be taken (a wedged apply stops the pings).
   notifier.startWatchdog([&state] {
     (void)state.ids();

@@ -2,8 +2,6 @@
 // RPC -> State mapping; all validation happens in config/ (through State).
 #include "api/service.h"
 
-#include <malloc.h>
-
 #include <chrono>
 #include <utility>
 #include <vector>
@@ -76,9 +74,6 @@ grpc::Status BalancerService::ApplyConfig(grpc::ServerContext* ctx,
     for (auto& c : changes) resp->add_changes(std::move(c));
     resp->set_applied(!req->dry_run());
   }
-  // A whole config's parse, validation and plan leave freed heap behind (MBs at thousands of
-  // VIPs): return it to the kernel rather than keep it in the agent's RSS.
-  if (req->config().vips_size() > 1000) malloc_trim(0);
   if (req->dry_run()) return toGrpcStatus(st);
   return finish(ctx, "ApplyConfig",
                 absl::StrCat(req->config().vips_size(), " VIPs, ", changes.size(), " changes"), st);
