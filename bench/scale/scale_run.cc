@@ -80,26 +80,39 @@ Step medianStep(std::vector<Step> runs) {
   return ok[ok.size() / 2];
 }
 
-// The unchanged config as a bare ApplyConfig RPC without a source digest: the agent's whole
-// validate -> normalize -> per-VIP diff path (what any API client that re-sends a config pays).
-Step reapplyRpc(v1::Balancer::Stub& stub, const ScaleShape& shape, const AgentProcess& agent,
-                const RunOptions& opts) {
-  Step step;
+// The scale config (every VIP as in the file the agent started from) as a bare ApplyConfig RPC
+// without a source digest, timed.
+struct TimedApply {
+  grpc::Status status;
+  int64_t t0 = 0, t1 = 0;  // monotonicNs around the call
+  size_t log_offset = 0;   // the agent's log size before it
+};
+TimedApply applyScaleConfig(v1::Balancer::Stub& stub, const ScaleShape& shape,
+                            const AgentProcess& agent, const RunOptions& opts) {
+  TimedApply out;
   v1::ApplyConfigRequest req;
   *req.mutable_config() = scaleConfig(shape, false);
   v1::ApplyConfigResponse resp;
-  size_t offset = agent.logSize();
+  out.log_offset = agent.logSize();
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + opts.command_timeout);
-  const int64_t t0 = monotonicNs();
-  grpc::Status st = stub.ApplyConfig(&ctx, req, &resp);
-  const int64_t t1 = monotonicNs();
-  if (!st.ok()) {
-    step.error = absl::StrCat("rejected: ", oneLine(st.error_message()));
+  out.t0 = monotonicNs();
+  out.status = stub.ApplyConfig(&ctx, req, &resp);
+  out.t1 = monotonicNs();
+  return out;
+}
+
+// The unchanged config as a bare RPC: what any API client that re-sends its config pays.
+Step reapplyRpc(v1::Balancer::Stub& stub, const ScaleShape& shape, const AgentProcess& agent,
+                const RunOptions& opts) {
+  Step step;
+  const TimedApply a = applyScaleConfig(stub, shape, agent, opts);
+  if (!a.status.ok()) {
+    step.error = absl::StrCat("rejected: ", oneLine(a.status.error_message()));
     return step;
   }
-  step.seconds = static_cast<double>(t1 - t0) / 1e9;
-  step.writes = writesSince(agent, offset).writes;
+  step.seconds = static_cast<double>(a.t1 - a.t0) / 1e9;
+  step.writes = writesSince(agent, a.log_offset).writes;
   return step;
 }
 
@@ -153,15 +166,10 @@ void everyVipRpcWithReads(v1::Balancer::Stub& stub, const ScaleShape& shape,
   sampler.start();
   std::this_thread::sleep_for(300ms);
   {
-    v1::ApplyConfigRequest req;
-    *req.mutable_config() = scaleConfig(shape, false);
-    v1::ApplyConfigResponse resp;
-    size_t offset = agent.logSize();
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + opts.command_timeout);
-    const int64_t a0 = monotonicNs();
-    grpc::Status st = stub.ApplyConfig(&ctx, req, &resp);
-    const int64_t a1 = monotonicNs();
+    const TimedApply a = applyScaleConfig(stub, shape, agent, opts);
+    const grpc::Status& st = a.status;
+    const int64_t a0 = a.t0, a1 = a.t1;
+    const size_t offset = a.log_offset;
     std::this_thread::sleep_for(200ms);
     auto samples = sampler.stop();
     if (st.ok()) {

@@ -133,20 +133,32 @@ dns_nat_client() {
 	nsx lb ip route replace 10.201.0.0/24 via "$RTL4"
 }
 
-# http_burst_from NODE N URL OUT: http_burst's N new connections, from client node NODE (4 curl
-# processes of 10 requests, 5 s per request, 60 s for the burst at most); OUT as http_burst's.
-http_burst_from() {
-	local node=$1 n=$2 url=$3 out=$4 batch=10 urls
-	urls=$(printf "'%s' " $(yes "$url" | head -n "$batch"))
-	seq 1 $(((n + batch - 1) / batch)) |
-		nsx "$node" timeout 60 xargs -P 4 -I{} sh -c "curl -s -g --max-time 5 $urls; true" |
-		grep -E '^b[0-9]+$' | head -n "$n" >"$out"
-	local got
-	got=$(grep -c . "$out")
-	while [ "$got" -lt "$n" ]; do
-		echo FAIL >>"$out"
-		got=$((got + 1))
+# hold_on_b1 ADDR PORT: a long-lived connection from the client to ADDR:PORT that landed on b1
+# (up to 20 tries): written through fd 3, its echoes in $RUN_DIR/long.out, its socat LONG_PID;
+# "before" already echoed.
+hold_on_b1() {
+	local i owner=""
+	for i in $(seq 1 20); do
+		rm -f "$RUN_DIR/long.in"
+		mkfifo "$RUN_DIR/long.in"
+		nsx cl socat - "TCP4:$1:$2" <"$RUN_DIR/long.in" >"$RUN_DIR/long.out" 2>/dev/null &
+		LONG_PID=$!
+		E2E_BG_PIDS+=($LONG_PID)
+		exec 3>"$RUN_DIR/long.in"
+		wait_for 5 "greeting" test -s "$RUN_DIR/long.out"
+		owner=$(head -n 1 "$RUN_DIR/long.out")
+		[ "$owner" = b1 ] && break
+		exec 3>&-
+		wait "$LONG_PID" 2>/dev/null
 	done
+	[ "$owner" = b1 ] || fail "no connection landed on b1 in 20 tries"
+	send_line before
+}
+
+# send_line TEXT: a line on hold_on_b1's connection, echoed back.
+send_line() {
+	echo "$1" >&3
+	wait_for 5 "echo of '$1' on the held connection" grep -qx "$1" "$RUN_DIR/long.out"
 }
 
 # pool_snapshot VIP_KEY: the VIP's backends as discovery and State hold them, one line each, sorted:

@@ -340,13 +340,16 @@ vip_url() {
 # invocation, 5 s per request and 60 s for the burst at most); writes one line per request to OUT: the backend's name, or
 # FAIL. python's http.server speaks HTTP/1.0 and closes every connection, so each request is a new
 # TCP connection (a new flow for the balancer; test_distribution checks that against the counters).
-http_burst() {
-	local n=$1 url=$2 out=$3 batch=10
+http_burst() { http_burst_from cl "$@"; }
+
+# http_burst_from NODE N URL OUT: http_burst from client node NODE.
+http_burst_from() {
+	local node=$1 n=$2 url=$3 out=$4 batch=10
 	local urls
 	urls=$(printf "'%s' " $(yes "$url" | head -n "$batch"))
 	# The whole burst is bounded too (a half-broken path must not hold the suite for minutes).
 	seq 1 $(((n + batch - 1) / batch)) |
-		nsx cl ${E2E_CLIENT_CPU:+taskset -c "$E2E_CLIENT_CPU"} timeout 60 \
+		nsx "$node" ${E2E_CLIENT_CPU:+taskset -c "$E2E_CLIENT_CPU"} timeout 60 \
 			xargs -P 4 -I{} sh -c "curl -s -g --max-time 5 ${E2E_CURL_OPTS:-} $urls; true" |
 		grep -E '^b[0-9]+$' | head -n "$n" >"$out"
 	local got

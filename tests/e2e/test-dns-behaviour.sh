@@ -299,11 +299,6 @@ test_new_record_down() {
 
 # ---- operator drain ------------------------------------------------------------------------------
 
-send_line() {
-	echo "$1" >&3
-	wait_for 5 "echo of '$1' on the held connection" grep -qx "$1" "$RUN_DIR/long.out"
-}
-
 # resolved_after VIP_KEY ADDR MS: the name of that backend last resolved after MS (unix ms; for
 # wait_for).
 resolved_after() { [ "$(backend_field "$1" "$2" source.last_resolved_unix_ms)" -gt "$3" ] 2>/dev/null; }
@@ -317,22 +312,7 @@ resolved_again() {
 
 test_operator_drain() {
 	wait_for 10 "d-1/d-2 resolved" pool_is "$DRAIN" "$(be4 1) $(be4 2)"
-	local i owner=""
-	for i in $(seq 1 20); do
-		rm -f "$RUN_DIR/long.in"
-		mkfifo "$RUN_DIR/long.in"
-		nsx cl socat - "TCP4:$DRAIN_VIP:9100" <"$RUN_DIR/long.in" >"$RUN_DIR/long.out" 2>/dev/null &
-		LONG_PID=$!
-		E2E_BG_PIDS+=($LONG_PID)
-		exec 3>"$RUN_DIR/long.in"
-		wait_for 5 "greeting" test -s "$RUN_DIR/long.out"
-		owner=$(head -n 1 "$RUN_DIR/long.out")
-		[ "$owner" = b1 ] && break
-		exec 3>&-
-		wait "$LONG_PID" 2>/dev/null
-	done
-	[ "$owner" = b1 ] || fail "no connection landed on b1 in 20 tries"
-	send_line before
+	hold_on_b1 "$DRAIN_VIP" 9100
 	lbctl backend drain "$DRAIN" "$(be4 1)" >/dev/null || fail "lbctl backend drain of discovered b1 failed"
 	wait_for 5 "b1 draining, out of rotation" backend_is "$DRAIN" "$(be4 1)" in_rotation false
 	backend_is "$DRAIN" "$(be4 1)" state BACKEND_STATE_DRAINING || fail "b1 not draining"

@@ -117,29 +117,9 @@ test_outage_keeps_pool() {
 	wait_for 15 "users-2.test no longer stale" metric_is "xlb_discovery_stale{vip=\"$USERS\",name=\"users-2.test\"}" 0
 }
 
-send_line() {
-	echo "$1" >&3
-	wait_for 5 "echo of '$1' on the long-lived connection" grep -qx "$1" "$RUN_DIR/long.out"
-}
-
 test_removed_after_hold() {
 	# A long-lived connection to b1, the backend whose record goes.
-	local i owner=""
-	for i in $(seq 1 20); do
-		rm -f "$RUN_DIR/long.in"
-		mkfifo "$RUN_DIR/long.in"
-		nsx cl socat - "TCP4:$VIP4:9100" <"$RUN_DIR/long.in" >"$RUN_DIR/long.out" 2>/dev/null &
-		LONG_PID=$!
-		E2E_BG_PIDS+=($LONG_PID)
-		exec 3>"$RUN_DIR/long.in"
-		wait_for 5 "greeting" test -s "$RUN_DIR/long.out"
-		owner=$(head -n 1 "$RUN_DIR/long.out")
-		[ "$owner" = b1 ] && break
-		exec 3>&-
-		wait "$LONG_PID" 2>/dev/null
-	done
-	[ "$owner" = b1 ] || fail "no connection landed on b1 in 20 tries"
-	send_line before
+	hold_on_b1 "$VIP4" 9100
 	dns_hosts "$(be4 2) users-2.test" "$(be4 3) users-2.test" \
 		"$(be4 1) srv-b1.test" "$(be4 2) srv-b2.test" "$(be6 1) users6.test" "$(be6 2) users6.test"
 	local t0
