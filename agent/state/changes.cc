@@ -82,19 +82,52 @@ absl::StatusOr<v1::Vip> State::addBackend(const v1::VipKey& key_proto, const v1:
                                                  backendLabel(*key, BackendKey{address, port}),
                                                  " already exists in vip ", key->toString()));
   }
-  // A backend may not be a VIP, may change a NAT VIP's endpoints and counts against the limits:
-  // checked on the whole config, as an apply does.
-  v1::Config next = configLocked();
-  for (v1::Vip& vip : *next.mutable_vips()) {
-    auto k = config::vipKeyOf(vip);
-    if (!k.ok() || *k != *key) continue;
-    v1::Backend* b = vip.add_backends();
-    *b = backend;
-    b->set_address(address.toString());
-    if (!b->has_weight()) b->set_weight(1);
-  }
-  if (auto st = applyLocked(next, false, nullptr); !st.ok()) return st;
+  v1::Vip edited = e->spec;
+  v1::Backend* b = edited.add_backends();
+  *b = backend;
+  b->set_address(address.toString());
+  if (!b->has_weight()) b->set_weight(1);
+  if (auto st = applyBackendsEditLocked(*key, edited); !st.ok()) return st;
   return entryLocked(*key)->spec;
+}
+
+absl::Status State::applyBackendsEditLocked(const VipKey& key, const v1::Vip& edited) {
+  auto whole = [&] {
+    v1::Config next = configLocked();
+    for (v1::Vip& vip : *next.mutable_vips()) {
+      auto k = config::vipKeyOf(vip);
+      if (k.ok() && *k == key) vip = edited;
+    }
+    return applyLocked(next, false, nullptr);
+  };
+  const VipEntry* e = entryLocked(key);
+  auto nat = [](const v1::Vip& v) {
+    return v.forwarding() == v1::FORWARDING_MODE_NAT ||
+           v.forwarding() == v1::FORWARDING_MODE_FULLNAT;
+  };
+  if (e == nullptr || model_.any_nat || nat(edited) || resync_) return whole();
+  // The limit on memberships, less what the other VIPs hold, is this VIP's share of it.
+  uint64_t others = 0;
+  for (const auto& [k, v] : model_.vips) {
+    if (k != key) others += v->members.size();
+  }
+  Capacity capacity = dataplane_.capacity();
+  if (others > capacity.backends) return whole();
+  capacity.backends -= static_cast<uint32_t>(others);
+  v1::Config one = model_.globals;
+  *one.add_vips() = edited;
+  if (!config::validateConfig(one, capacity).ok()) return whole();
+  // A backend may not be another VIP's address (the VIPs on an address are one key range).
+  for (const v1::Backend& b : edited.backends()) {
+    auto a = parseIpAddress(b.address());
+    if (!a.ok()) return whole();
+    if (*a == key.address) continue;
+    auto it = model_.vips.lower_bound(VipKey{*a, 0, v1::PROTOCOL_UNSPECIFIED});
+    if (it != model_.vips.end() && it->first.address == *a) return whole();
+  }
+  const v1::Vip normalized = config::normalizeVip(edited);
+  const VipChange change{key, &normalized};
+  return applyVipsLocked({&change, 1});
 }
 
 absl::StatusOr<State::BackendRef> State::findBackendLocked(const v1::VipKey& key_proto,

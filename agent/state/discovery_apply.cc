@@ -70,20 +70,16 @@ absl::StatusOr<v1::Vip> State::setDiscovered(const v1::VipKey& key_proto,
     return absl::FailedPreconditionError(
         absl::StrCat("vip ", key->toString(), " lists no dns names or srv"));
   }
-  // Checked on the whole config, as addBackend is: a discovered backend may not be a VIP, counts
-  // against the limits and may change a NAT VIP's endpoints.
-  v1::Config next = configLocked();
-  for (v1::Vip& vip : *next.mutable_vips()) {
-    auto k = config::vipKeyOf(vip);
-    if (!k.ok() || *k != *key) continue;
-    google::protobuf::RepeatedPtrField<v1::Backend> kept;
-    for (const v1::Backend& b : vip.backends()) {
-      if (!config::isDiscovered(b)) *kept.Add() = b;
-    }
-    for (const v1::Backend& b : backends) *kept.Add() = b;
-    *vip.mutable_backends() = std::move(kept);
+  // Checked as addBackend is: a discovered backend may not be a VIP, counts against the limits
+  // and may change a NAT VIP's endpoints.
+  v1::Vip edited = e->spec;
+  google::protobuf::RepeatedPtrField<v1::Backend> kept;
+  for (const v1::Backend& b : edited.backends()) {
+    if (!config::isDiscovered(b)) *kept.Add() = b;
   }
-  if (auto st = applyLocked(next, false, nullptr); !st.ok()) return st;
+  for (const v1::Backend& b : backends) *kept.Add() = b;
+  *edited.mutable_backends() = std::move(kept);
+  if (auto st = applyBackendsEditLocked(*key, edited); !st.ok()) return st;
   return entryLocked(*key)->spec;
 }
 

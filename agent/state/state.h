@@ -256,6 +256,13 @@ class State {
   // candidates) and finds both (NOT_FOUND naming what is missing). Caller holds mu_.
   absl::StatusOr<BackendRef> findBackendLocked(const v1::VipKey& key,
                                                const std::string& address) const;
+  // A change of one VIP's backends (nothing else of it), checked against what it touches instead
+  // of the whole config: the VIP's own rules (validateConfig of the globals and that VIP, with the
+  // memberships the other VIPs leave as the limit) and its backends not being another VIP's
+  // address. While any VIP forwards with nat/fullnat (pools and endpoints are checked across
+  // VIPs), after a failed rollback, or when that check finds an error, the whole config is
+  // validated and planned instead, so errors read exactly as an apply's. Caller holds mu_.
+  absl::Status applyBackendsEditLocked(const config::VipKey& key, const v1::Vip& edited);
   // A one-VIP change through the planner: `edit` changes a copy of the VIP's spec.
   absl::StatusOr<v1::Vip> editVipLocked(const config::VipKey& key,
                                         const std::function<void(v1::Vip&)>& edit);

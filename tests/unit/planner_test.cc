@@ -421,5 +421,62 @@ TEST(Planner, DiscoveredBackendWaitsForItsFirstCheck) {
   EXPECT_EQ(tableIds(), std::set<uint32_t>{idOf("10.0.1.3")});
 }
 
+// addBackend (and discovery's setDiscovered) check and plan only the VIP they change; the result is
+// the one applying the whole edited config gives, and every refusal reads as the whole apply's.
+TEST(Planner, BackendAddChecksOnlyItsVipWithTheApplysResult) {
+  FakeDataplane dp(Capacity{4096, 8003});
+  State state(dp);
+  v1::Config c = makeConfig(2000, 4);
+  ASSERT_TRUE(state.applyConfig(c, false, nullptr).ok());
+  dp.clearCalls();
+  v1::Backend b;
+  b.set_address("192.168.7.7");
+  b.set_weight(3);
+  auto vip = state.addBackend(keyOf(c.vips(1500)), b);
+  ASSERT_TRUE(vip.ok()) << vip.status();
+  ASSERT_EQ(vip->backends_size(), 5);
+  // The new slot and the VIP's table: nothing of the other 1,999 VIPs.
+  EXPECT_LE(dp.calls().size(), 3u) << dp.calls().size() << " writes";
+
+  // The same edit as a whole config on a second agent: the same configuration and the same table.
+  FakeDataplane dp2(Capacity{4096, 8004});
+  State whole(dp2);
+  ASSERT_TRUE(whole.applyConfig(c, false, nullptr).ok());
+  v1::Config edited = c;
+  *edited.mutable_vips(1500)->add_backends() = b;
+  ASSERT_TRUE(whole.applyConfig(edited, false, nullptr).ok());
+  EXPECT_EQ(state.config().SerializeAsString(), whole.config().SerializeAsString());
+  EXPECT_EQ(dp.table(state.ids()[1500].id).size(), dp2.table(whole.ids()[1500].id).size());
+
+  // Another VIP's address as a backend: refused with the apply's own message, nothing changed.
+  v1::Backend bad;
+  bad.set_address(c.vips(7).address());
+  auto refused = state.addBackend(keyOf(c.vips(3)), bad);
+  ASSERT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("vips[3].backends[4].address"), std::string::npos)
+      << refused.status();
+  EXPECT_NE(refused.status().message().find("is the address of vips[7]"), std::string::npos)
+      << refused.status();
+  // Up to the memberships limit (8,003; 8,001 in use), then past it: the limit's own message.
+  ASSERT_TRUE(state.addBackend(keyOf(c.vips(4)), [] {
+                v1::Backend x;
+                x.set_address("192.168.7.8");
+                return x;
+              }()).ok());
+  ASSERT_TRUE(state.addBackend(keyOf(c.vips(5)), [] {
+                v1::Backend x;
+                x.set_address("192.168.7.9");
+                return x;
+              }()).ok());
+  v1::Backend over;
+  over.set_address("192.168.7.10");
+  auto full = state.addBackend(keyOf(c.vips(6)), over);
+  ASSERT_EQ(full.status().code(), absl::StatusCode::kResourceExhausted) << full.status();
+  EXPECT_NE(full.status().message().find("8004 backends in total exceed the data-plane limit of 8003"),
+            std::string::npos)
+      << full.status();
+  EXPECT_EQ(state.config().vips(6).backends_size(), 4);
+}
+
 }  // namespace
 }  // namespace xlb::state
