@@ -274,7 +274,7 @@ test_new_record_down() {
 	prober "$VIP4" 9200 6 "$RUN_DIR/probe.out" &
 	local probe_pid=$!
 	E2E_BG_PIDS+=($probe_pid)
-	wait_for 5 "the prober under way" test -e "$RUN_DIR/probe.out.started"
+	wait_for 20 "the prober under way" test -e "$RUN_DIR/probe.out.started"
 	records "$(be4 3) hc-3.test"
 	wait "$probe_pid" || fail "prober: $(cat "$RUN_DIR/probe.out" 2>/dev/null)"
 	# The whole join happened under the probes (hc-3.test's NXDOMAIN has no SOA: asked again within
