@@ -155,11 +155,17 @@ int run(const Options& opts) {
   bpf.protected_flow_table_size = opts.protected_flow_table_size;
   bpf.flow_protect_after_ms = opts.flow_protect_after_ms;
   bpf.xdp_generic = opts.xdp_generic;
+  const auto load_started = std::chrono::steady_clock::now();
   auto dataplane = xlb::dataplane::BpfDataplane::create(bpf);
   if (!dataplane.ok()) {
     spdlog::critical("agent: data plane: {}", std::string(dataplane.status().message()));
     return kExitFailure;
   }
+  // Start-up phases are logged with their durations: a slow start shows where it spent its time.
+  spdlog::info("agent: data plane loaded in {} ms",
+               std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::steady_clock::now() - load_started)
+                   .count());
 
   xlb::state::State state(**dataplane);
   // Declared after State: destroyed (stopped) first, since its listener calls into State.
@@ -193,7 +199,10 @@ int run(const Options& opts) {
                : kExitFailure;
   }
   xlb::persist::logChanges("agent", changes);
-  spdlog::info("agent: applied {}", config_source);
+  spdlog::info("agent: applied {} ({} ms after the data plane)", config_source,
+               std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::steady_clock::now() - load_started)
+                   .count());
   std::unique_ptr<xlb::persist::StatePersister> persister;
   if (store) {
     persister = std::make_unique<xlb::persist::StatePersister>(state, *store);

@@ -274,12 +274,16 @@ agent_start_lb() {
 		--state-dir "$dir/state" --metrics-listen 127.0.0.1:9440 --bgp-api "unix://$dir/gobgpd.sock" \
 		--bgp-listen-port "$BGP_LISTEN_PORT" --flow-table-size 65536 >>"$dir/agent.log" 2>&1 &
 	echo $! >"$dir/agent.pid"
-	local deadline=$((SECONDS + 20))
+	local deadline=$((SECONDS + 20)) t0
+	t0=$(now_ms)
 	until grep -qs "xlb-agent ready" "$dir/agent.log"; do
 		kill -0 "$(cat "$dir/agent.pid")" 2>/dev/null || fail "agent of lb$n exited: $(tail -n 20 "$dir/agent.log")"
-		[ "$SECONDS" -lt "$deadline" ] || fail "agent of lb$n not ready after 20s"
+		[ "$SECONDS" -lt "$deadline" ] ||
+			fail "agent of lb$n not ready after 20s; its log:" "$(tail -n 20 "$dir/agent.log")" \
+				"$(proc_dump "$(cat "$dir/agent.pid")")"
 		sleep 0.1
 	done
+	log "agent of lb$n ready after $(($(now_ms) - t0)) ms"
 }
 
 # nexthops FAMILY [VIP]: the router's next hops for VIP (default: VIP4 or VIP6 by FAMILY 4 or 6),

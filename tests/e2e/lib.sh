@@ -401,6 +401,26 @@ check_shares() {
 # now_ms: wall-clock milliseconds (the agent's event times use the same clock).
 now_ms() { date +%s%3N; }
 
+# proc_dump PID: what a process that does not progress is doing, for a failure message: its state,
+# threads, kernel stack and (gdb present) every thread's user stack, and the machine's busiest
+# processes.
+proc_dump() {
+	local pid=$1
+	echo "---- process $pid: $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-200) ----"
+	grep -E '^(State|Threads|VmRSS|voluntary|nonvoluntary)' "/proc/$pid/status" 2>/dev/null
+	echo "wchan: $(cat "/proc/$pid/wchan" 2>/dev/null)"
+	local t
+	for t in /proc/"$pid"/task/*; do
+		echo "-- task ${t##*/} kernel stack:"
+		cat "$t/stack" 2>/dev/null | head -n 20
+	done
+	if command -v gdb >/dev/null; then
+		timeout 30 gdb -p "$pid" -batch -nx -ex "thread apply all bt 25" 2>/dev/null | grep -E '^(#|Thread)' | head -n 80
+	fi
+	echo "-- load: $(cat /proc/loadavg); busiest processes:"
+	top -b -n 1 -w 200 2>/dev/null | sed -n '7,20p'
+}
+
 # json_field FILE PATH: one field of a JSON document (dotted path, list index as a number), "" when
 # absent; booleans print as true/false.
 json_field() {
