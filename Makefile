@@ -75,6 +75,7 @@ bench: build bench-deps
 	bash bench/e2e-wrk.sh $(BUILD_DIR) --append BENCHMARKS.md
 	$(BUILD_DIR)/bench/scale/xlb-scale-bench --append BENCHMARKS.md $(SCALE_BENCH_FLAGS)
 	$(BUILD_DIR)/bench/scale/xlb-churn-bench --vips 10000 --backends 10 --rate 100 --seconds 10 --append BENCHMARKS.md
+	$(BUILD_DIR)/bench/scale/xlb-reconcile-bench --flows 1000000 --append BENCHMARKS.md
 
 # $(BUILD_DIR)/xlb_<version>_<arch>.deb (README "Packaging").
 deb: build

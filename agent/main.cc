@@ -232,7 +232,7 @@ int run(const Options& opts) {
                                     std::chrono::seconds(opts.flow_idle_timeout_s));
   reconciler.setFloodMonitor(&flood);
   // Counts left by a previous agent (or a crash) are corrected before the API answers.
-  reconciler.runOnce();
+  reconciler.runOnce(/*paced=*/false);
   reconciler.start();
   // NAT connections: idle expiry, orphans, table pressure (README "Forwarding modes").
   xlb::nat::NatCollector nat_collector(**dataplane, [&state] { return state.natVips(); },

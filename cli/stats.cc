@@ -61,6 +61,8 @@ void printStats(const xlb::v1::Stats& s) {
                                         f.flood_active() ? "ACTIVE" : "no", f.flood_threshold(),
                                         f.floods_started())});
     ft.addRow({"protected expired", formatCount(f.protected_expired())});
+    ft.addRow({"last scan", absl::StrFormat("%.3f s (%.3f s paused)", f.scan_seconds(),
+                                            f.scan_paused_seconds())});
     std::cout << "\nFlow table\n";
     ft.print(std::cout);
   }

@@ -77,6 +77,8 @@ struct FlowTableStatus {
   bool scanned = false;           // a reconcile scan has run (the two fields below are set)
   uint64_t lru_entries = 0;       // xlb_flows entries at the last reconcile scan
   uint64_t protected_only = 0;    // protected entries whose LRU copy was gone at that scan
+  double scan_seconds = 0;        // that scan's duration, its pauses (ScanPacer) included
+  double scan_paused_seconds = 0; // of which paused
   uint64_t protected_entries = 0; // xlb_flows_prot entries at the last sweep
   double new_flow_rate = 0;       // new flows/s over the last interval
   bool flood_active = false;

@@ -3,6 +3,7 @@
 #include "dataplane/open_flows.h"
 
 #include <cstring>
+#include <utility>
 
 namespace xlb::dataplane {
 
@@ -51,15 +52,41 @@ xlb_flow_key natPeerKey(const xlb_flow_key& key, const xlb_nat_value& v) {
   return p;
 }
 
+ScanPacer::ScanPacer(uint64_t slice, double rest, Pause pause,
+                     std::function<Clock::time_point()> now)
+    : slice_(slice == 0 ? 1 : slice),
+      rest_(rest < 0 ? 0 : rest),
+      pause_(std::move(pause)),
+      now_(std::move(now)),
+      slice_start_(now_()) {}
+
+void ScanPacer::endSlice() {
+  in_slice_ = 0;
+  const Clock::time_point end = now_();
+  const auto wait = std::chrono::duration_cast<Clock::duration>((end - slice_start_) * rest_);
+  if (wait > Clock::duration::zero() && pause_) {
+    ++pauses_;
+    paused_ += wait;
+    pause_(wait);
+  }
+  slice_start_ = now_();  // the pause is not part of the next slice
+}
+
 absl::StatusOr<std::vector<uint64_t>> countOpenFlows(
     Dataplane& dp, std::span<const std::pair<uint32_t, xlb_backend>> backends,
-    uint64_t idle_timeout_ns, Dataplane::FlowScanCounts* scan) {
+    uint64_t idle_timeout_ns, Dataplane::FlowScanCounts* scan, ScanPacer* pacer) {
   OpenFlowCounter counter(backends, dp.monotonicNowNs(), idle_timeout_ns, dp.capacity().backends);
   auto st = dp.forEachFlow(
-      [&counter](const xlb_flow_key& k, const xlb_flow_value& v) { counter.add(k, v); }, scan);
+      [&counter, pacer](const xlb_flow_key& k, const xlb_flow_value& v) {
+        counter.add(k, v);
+        if (pacer) pacer->entry();
+      },
+      scan);
   if (!st.ok()) return st;
-  st = dp.forEachNat(
-      [&counter](const xlb_flow_key& k, const xlb_nat_value& v) { counter.addNat(k, v); });
+  st = dp.forEachNat([&counter, pacer](const xlb_flow_key& k, const xlb_nat_value& v) {
+    counter.addNat(k, v);
+    if (pacer) pacer->entry();
+  });
   if (!st.ok()) return st;
   return counter.counts();
 }

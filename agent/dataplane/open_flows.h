@@ -4,7 +4,9 @@
 // subtracted by the data plane).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <utility>
 #include <vector>
@@ -44,11 +46,42 @@ class OpenFlowCounter {
 // The key of a NAT entry's peer (abi.h "NAT"): the entry's new tuple reversed.
 xlb_flow_key natPeerKey(const xlb_flow_key& key, const xlb_nat_value& value);
 
+// Spreads a long scan out, so that a 1M-entry flow table does not take a CPU for the whole scan:
+// after every `slice` entries visited, pause(rest x the time the slice took). The work between two
+// pauses is bounded by `slice`, and the scan uses at most 1 / (1 + rest) of one CPU. The caller's
+// pause decides how to wait (the reconciler's returns at once when the agent stops). A table of at
+// most `slice` entries is never paused.
+class ScanPacer {
+ public:
+  using Clock = std::chrono::steady_clock;
+  using Pause = std::function<void(Clock::duration)>;
+  ScanPacer(uint64_t slice, double rest, Pause pause,
+            std::function<Clock::time_point()> now = Clock::now);
+  // Called once per entry visited.
+  void entry() {
+    if (++in_slice_ >= slice_) endSlice();
+  }
+  uint64_t pauses() const { return pauses_; }
+  Clock::duration paused() const { return paused_; }  // the pauses asked for, in total
+
+ private:
+  void endSlice();
+
+  uint64_t slice_;
+  double rest_;
+  Pause pause_;
+  std::function<Clock::time_point()> now_;
+  Clock::time_point slice_start_;
+  uint64_t in_slice_ = 0, pauses_ = 0;
+  Clock::duration paused_{};
+};
+
 // One scan of dp's flows (LRU and protected-only, each flow once) and of its NAT connections with
 // OpenFlowCounter, now taken from dp.monotonicNowNs(). scan, when given, receives the flow-table
-// occupancies seen.
+// occupancies seen; pacer, when given, is told of every entry visited.
 absl::StatusOr<std::vector<uint64_t>> countOpenFlows(
     Dataplane& dp, std::span<const std::pair<uint32_t, xlb_backend>> backends,
-    uint64_t idle_timeout_ns, Dataplane::FlowScanCounts* scan = nullptr);
+    uint64_t idle_timeout_ns, Dataplane::FlowScanCounts* scan = nullptr,
+    ScanPacer* pacer = nullptr);
 
 }  // namespace xlb::dataplane

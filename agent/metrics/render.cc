@@ -226,6 +226,11 @@ std::string renderMetrics(const MetricsInput& in) {
     w.family("xlb_flow_protected_only", "gauge",
              "Protected flows whose LRU entry was evicted (served by the protected table).");
     w.sample("xlb_flow_protected_only", {}, f.protected_only());
+    w.family("xlb_flow_scan_seconds", "gauge",
+             "Duration of the agent's last open-flow scan of the flow tables, by part (total, "
+             "paused: the pauses that spread a large table's scan out).");
+    w.sampleDouble("xlb_flow_scan_seconds", {{"part", "total"}}, f.scan_seconds());
+    w.sampleDouble("xlb_flow_scan_seconds", {{"part", "paused"}}, f.scan_paused_seconds());
     w.family("xlb_new_flows_per_second", "gauge", "New-flow rate over the last reconcile interval.");
     w.sampleDouble("xlb_new_flows_per_second", {}, f.new_flow_rate());
     w.family("xlb_flow_table_turnover_seconds", "gauge",

@@ -2,6 +2,7 @@
 // Periodic open-flow reconciliation and health retry.
 #include "state/reconciler.h"
 
+#include "dataplane/open_flows.h"
 #include "spdlog/spdlog.h"
 
 namespace xlb::state {
@@ -12,19 +13,25 @@ Reconciler::Reconciler(State& state, std::chrono::milliseconds interval,
 
 Reconciler::~Reconciler() { stop(); }
 
-void Reconciler::runOnce() {
+void Reconciler::runOnce(bool paced) {
   auto started = std::chrono::steady_clock::now();
   uint64_t idle_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(idle_timeout_).count();
-  if (auto st = state_.reconcileOpenFlows(idle_ns); !st.ok()) {
+  dataplane::ScanPacer pacer(kScanSlice, paced ? kScanRest : 0.0,
+                            [this](dataplane::ScanPacer::Clock::duration d) {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, d, [this] { return stopping_; });
+  });
+  if (auto st = state_.reconcileOpenFlows(idle_ns, &pacer); !st.ok()) {
     spdlog::warn("reconciler: open flows: {}", st.ToString());
   }
   if (flood_) flood_->tick();
   if (auto st = state_.retryPendingHealth(); !st.ok()) {
     spdlog::warn("reconciler: health retry: {}", st.ToString());
   }
-  auto took = std::chrono::steady_clock::now() - started;
+  // Paused time is not work: only a round whose work took over half the interval is reported.
+  auto took = std::chrono::steady_clock::now() - started - pacer.paused();
   if (took > interval_ / 2) {
-    spdlog::warn("reconciler: a round took {} ms (interval {} ms)",
+    spdlog::warn("reconciler: a round took {} ms of work (interval {} ms)",
                  std::chrono::duration_cast<std::chrono::milliseconds>(took).count(),
                  interval_.count());
   }

@@ -90,7 +90,7 @@ void State::publishLocked() {
   for (const auto& [k, e] : model_.vips) v->by_key.push_back(e);
   v->vlans = model_.vlans;
   v->applied = model_.settings_written;
-  v->applied_digest = applied_digest_;
+  v->applied_digest = applied_.source;
   v->config_token = config_token_;
   std::lock_guard lock(view_mu_);
   view_ = std::move(v);
@@ -157,8 +157,8 @@ void State::commitLocked(Plan& plan, Commit kind, const std::string& source_dige
   model_ = std::move(plan.next);
   resync_ = false;
   if (kind == Commit::kConfig) {
-    applied_digest_ = source_digest;
-    applied_input_digest_.clear();  // applyConfig sets it again when it made this commit
+    applied_.source = source_digest;
+    applied_.input.clear();  // applyConfig sets it again when it made this commit
     config_token_ = std::make_shared<int>(0);
   }
   // Readers' view first: whoever reacts to an event (a health transition, a VIP change) reads a
@@ -237,17 +237,17 @@ absl::Status State::applyConfig(const v1::Config& config, bool dry_run,
   std::lock_guard lock(mu_);
   std::vector<std::string> lines;
   absl::Status st;
-  if (!input_digest.empty() && input_digest == applied_input_digest_ && !resync_) {
+  if (!input_digest.empty() && input_digest == applied_.input && !resync_) {
     if (!dry_run) {
       countApply(std::chrono::steady_clock::now(), st);
-      if (source_digest != applied_digest_) {  // the same config read from another document
-        applied_digest_ = source_digest;
+      if (source_digest != applied_.source) {  // the same config read from another document
+        applied_.source = source_digest;
         publishLocked();
       }
     }
   } else {
     st = applyLocked(withDiscoveredLocked(config), dry_run, &lines, source_digest);
-    if (st.ok() && !dry_run) applied_input_digest_ = input_digest;
+    if (st.ok() && !dry_run) applied_.input = input_digest;
   }
   if (st.ok() && !dry_run) {
     v1::Event e;

@@ -35,6 +35,10 @@
 #include "state/planner.h"
 #include "xlb/v1/xlb.pb.h"
 
+namespace xlb::dataplane {
+class ScanPacer;  // dataplane/open_flows.h
+}
+
 namespace xlb::state {
 
 // The id mapping counters are indexed by (for stats/).
@@ -191,7 +195,8 @@ class State {
   // applied to the count read after the scan so that increments and decrements made meanwhile are
   // kept (never an absolute rewrite: see status.cc). The scan runs without the State lock; backends
   // removed or replaced meanwhile are skipped.
-  absl::Status reconcileOpenFlows(uint64_t idle_timeout_ns);
+  // `pacer` (optional) spreads the scan out (dataplane::ScanPacer).
+  absl::Status reconcileOpenFlows(uint64_t idle_timeout_ns, dataplane::ScanPacer* pacer = nullptr);
 
   // ---- NAT ----
   // Every VIP's id, key, name, mode and NAT timeouts (the NAT collector and ListNat).
@@ -295,11 +300,16 @@ class State {
   // Set when a rollback itself failed: the data plane may differ from model_, so the next apply
   // rewrites every entry instead of only the differences.
   bool resync_ = false;
-  // State::appliedDigest() and snapshotToken(), as of model_ (published with the view).
-  std::string applied_digest_;
-  // config::sourceDigest of the serialized Config the last applyConfig received, while nothing
-  // else changed the configuration since ("" otherwise): the same config again plans nothing.
-  std::string applied_input_digest_;
+  // What the applied configuration was made from, while nothing else has changed it since (a
+  // kConfig commit other than applyConfig's clears both; health verdicts keep them).
+  struct AppliedDigests {
+    // The document's digest (ApplyConfigRequest.source_digest): appliedDigest(), published with
+    // the view.
+    std::string source;
+    // config::sourceDigest of the serialized Config applyConfig received: the same message again
+    // plans nothing.
+    std::string input;
+  } applied_;
   std::shared_ptr<const void> config_token_ = std::make_shared<int>(0);
 
   // Health key -> membership, for onHealthTransition (checked memberships only).

@@ -464,7 +464,7 @@ void State::setLocalPortRangeReader(nat::LocalPortRangeReader reader) {
 //    scan looks like a shortfall of one, and a count raised too far would not heal.
 // The new value is written relative to the count read under the lock; only the microseconds between
 // that read and the write can lose a concurrent data-plane update.
-absl::Status State::reconcileOpenFlows(uint64_t idle_timeout_ns) {
+absl::Status State::reconcileOpenFlows(uint64_t idle_timeout_ns, dataplane::ScanPacer* pacer) {
   std::vector<std::pair<uint32_t, xlb_backend>> table;
   {
     auto v = view();
@@ -477,13 +477,19 @@ absl::Status State::reconcileOpenFlows(uint64_t idle_timeout_ns) {
   auto before = dataplane_.readOpenFlows();
   if (!before.ok()) return before.status();
   dataplane::Dataplane::FlowScanCounts scan;
-  auto counts = dataplane::countOpenFlows(dataplane_, table, idle_timeout_ns, &scan);
+  const auto scan_started = std::chrono::steady_clock::now();
+  const auto paused_before = pacer ? pacer->paused() : std::chrono::steady_clock::duration{};
+  auto counts = dataplane::countOpenFlows(dataplane_, table, idle_timeout_ns, &scan, pacer);
   if (!counts.ok()) return counts.status();
   {
     std::lock_guard lock(flow_table_mu_);
     flow_table_.lru_entries = scan.lru;
     flow_table_.protected_only = scan.protected_only;
     flow_table_.scanned = true;
+    flow_table_.scan_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - scan_started).count();
+    flow_table_.scan_paused_seconds =
+        pacer ? std::chrono::duration<double>(pacer->paused() - paused_before).count() : 0.0;
   }
 
   std::lock_guard lock(mu_);

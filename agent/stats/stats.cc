@@ -111,6 +111,8 @@ v1::Stats buildStats(const dataplane::CounterSnapshot& snapshot, std::span<const
     f->set_floods_started(flow_table->floods_started);
     f->set_flood_threshold(flow_table->flood_start_rate);
     f->set_protected_expired(flow_table->protected_expired);
+    f->set_scan_seconds(flow_table->scan_seconds);
+    f->set_scan_paused_seconds(flow_table->scan_paused_seconds);
   }
   // rx first, then what happened to packets (actions), then the flow/slow-path events.
   static constexpr int kGlobalOrder[] = {XLB_STAT_RX,           XLB_STAT_TX,

@@ -342,6 +342,29 @@ vip_url() {
 # TCP connection (a new flow for the balancer; test_distribution checks that against the counters).
 http_burst() { http_burst_from cl "$@"; }
 
+# source_hash_affinity PREFIX ADDRS CONNS URL WHAT: adds client addresses PREFIX.50 .. PREFIX.(49+ADDRS)
+# (/24) to cl; from each, CONNS HTTP connections to URL (http_burst) must all reach one backend, and
+# the addresses must not all reach the same one (fails naming WHAT). Logs which address went where.
+source_hash_affinity() {
+	local prefix=$1 naddrs=$2 conns=$3 url=$4 what=$5 i addr out distinct backends=""
+	for i in $(seq 1 "$naddrs"); do
+		nsx cl ip addr add "$prefix.$((49 + i))/24" dev "$(ifname cl)" 2>/dev/null
+	done
+	for i in $(seq 1 "$naddrs"); do
+		addr=$prefix.$((49 + i))
+		out=$RUN_DIR/affinity-$addr-${url//[^a-z0-9]/_}.txt
+		E2E_CURL_OPTS="--interface $addr" http_burst "$conns" "$url" "$out"
+		grep -q '^FAIL$' "$out" && fail "$what: client $addr: $(grep -c '^FAIL$' "$out") connections failed"
+		distinct=$(sort -u "$out")
+		[ "$(echo "$distinct" | wc -l)" = 1 ] ||
+			fail "$what: client $addr reached several backends under source_hash: $(echo $distinct)"
+		backends+=" ${addr##*.}->$distinct"
+	done
+	log "source_hash affinity $what ($conns connections per client address):$backends"
+	[ "$(echo "$backends" | tr ' ' '\n' | sed 's/.*->//' | sort -u | grep -c .)" -ge 2 ] ||
+		fail "$what: all $naddrs client addresses landed on one backend:$backends"
+}
+
 # http_burst_from NODE N URL OUT: http_burst from client node NODE.
 http_burst_from() {
 	local node=$1 n=$2 url=$3 out=$4 batch=10

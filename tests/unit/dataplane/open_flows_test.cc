@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstring>
 #include <utility>
 #include <vector>
@@ -104,6 +105,52 @@ TEST_F(OpenFlowsTest, ScanFailureIsReported) {
   dp_.failForEachFlow(absl::UnavailableError("read map xlb_flows: boom"));
   auto c = countOpenFlows(dp_, backends_, kSec);
   EXPECT_EQ(c.status().code(), absl::StatusCode::kUnavailable);
+}
+
+// A clock that advances 1 ms per read, so a slice of N entries visited between two reads takes a
+// known time.
+struct SteppingClock {
+  ScanPacer::Clock::time_point t{};
+  ScanPacer::Clock::time_point operator()() {
+    t += std::chrono::milliseconds(1);
+    return t;
+  }
+};
+
+TEST(ScanPacer, PausesAfterEverySliceForRestTimesItsDuration) {
+  SteppingClock clock;
+  std::vector<ScanPacer::Clock::duration> pauses;
+  ScanPacer pacer(4, 2.0, [&](ScanPacer::Clock::duration d) { pauses.push_back(d); },
+                  [&clock] { return clock(); });
+  for (int i = 0; i < 10; ++i) pacer.entry();
+  // 10 entries, slices of 4: two pauses; each slice spans one clock read after the previous
+  // slice's restart (1 ms), times rest 2.
+  ASSERT_EQ(pauses.size(), 2u);
+  EXPECT_EQ(pauses[0], std::chrono::milliseconds(2));
+  EXPECT_EQ(pauses[1], std::chrono::milliseconds(2));
+  EXPECT_EQ(pacer.pauses(), 2u);
+  EXPECT_EQ(pacer.paused(), std::chrono::milliseconds(4));
+}
+
+TEST(ScanPacer, ZeroRestNeverPauses) {
+  int pauses = 0;
+  ScanPacer pacer(2, 0.0, [&](ScanPacer::Clock::duration) { ++pauses; }, SteppingClock{});
+  for (int i = 0; i < 9; ++i) pacer.entry();
+  EXPECT_EQ(pauses, 0);
+  EXPECT_EQ(pacer.paused(), ScanPacer::Clock::duration::zero());
+}
+
+TEST_F(OpenFlowsTest, PacedScanCountsTheSameAndPausesPerSlice) {
+  for (uint16_t p = 1; p <= 10; ++p) flow(p, 1 + p % 2, p % 2 ? 7 : 3, 0);
+  const auto unpaced = count(60 * kSec);
+  int pauses = 0;
+  ScanPacer pacer(3, 1.0, [&](ScanPacer::Clock::duration) { ++pauses; }, SteppingClock{});
+  auto paced = countOpenFlows(dp_, backends_, 60 * kSec, nullptr, &pacer);
+  ASSERT_TRUE(paced.ok()) << paced.status();
+  EXPECT_EQ(*paced, unpaced);
+  EXPECT_EQ((*paced)[1], 5u);
+  EXPECT_EQ((*paced)[2], 5u);
+  EXPECT_EQ(pauses, 3);  // 10 entries visited, a pause after the 3rd, 6th and 9th
 }
 
 TEST(FakeDataplaneOpenFlows, SetReadDeleteAndFlowTable) {
