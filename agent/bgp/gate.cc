@@ -66,8 +66,16 @@ std::function<GateInput()> stateGateInput(const state::State& state, bool attach
   auto cache = std::make_shared<Cache>();
   return [&state, attached, cache] {
     if (auto token = state.snapshotToken(); token != cache->token || !cache->config) {
-      cache->token = token;
-      cache->config = std::make_shared<const v1::Config>(state.config());
+      // Without a bgp section nothing here reads the VIPs: the globals alone, not a copy of
+      // 10,000 VIPs after every change.
+      auto parts = state.configParts();
+      if (parts && !parts->globals.has_bgp()) {
+        cache->token = std::move(parts->token);
+        cache->config = std::make_shared<const v1::Config>(std::move(parts->globals));
+      } else {
+        cache->token = token;
+        cache->config = std::make_shared<const v1::Config>(state.config());
+      }
     }
     if (!cache->config->has_bgp()) {
       GateInput idle;

@@ -428,4 +428,27 @@ std::string toYaml(const google::protobuf::Message& message) {
   return out;
 }
 
+// What emitMessage writes for one element of Config.vips (a repeated field at indent 0).
+std::string toYamlVipItem(const v1::Vip& vip) {
+  std::string out = "  - ";
+  emitMessage(out, vip, 4);
+  return out;
+}
+
+std::string toYamlFromParts(const v1::Config& globals,
+                            std::span<const std::string* const> vip_items) {
+  if (vip_items.empty()) return toYaml(globals);
+  size_t size = 6;
+  for (const std::string* item : vip_items) size += item->size();
+  std::string out;
+  out.reserve(size + 256);
+  // vips is field 1: emitMessage lists it before every global.
+  out += "vips:\n";
+  for (const std::string* item : vip_items) out += *item;
+  std::vector<const google::protobuf::FieldDescriptor*> fields;
+  globals.GetReflection()->ListFields(globals, &fields);
+  if (!fields.empty()) emitMessage(out, globals, 0);
+  return out;
+}
+
 }  // namespace xlb::config

@@ -2,6 +2,7 @@
 // YAML <-> xlb.v1.Config, driven by the proto descriptor so the file and the API share one schema.
 #pragma once
 
+#include <span>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -33,5 +34,11 @@ bool isSourceDigest(absl::string_view digest);
 // Renders any message as YAML in the same dialect parseConfigYaml accepts (fields at their default
 // value are omitted unless explicitly present).
 std::string toYaml(const google::protobuf::Message& message);
+// toYaml of a Config, assembled from parts so that a caller can keep the text of VIPs that did
+// not change: `vip_items[i]` is toYamlVipItem() of the config's VIP i, and `globals` the config
+// without its VIPs. Byte for byte toYaml(config).
+std::string toYamlVipItem(const v1::Vip& vip);
+std::string toYamlFromParts(const v1::Config& globals,
+                            std::span<const std::string* const> vip_items);
 
 }  // namespace xlb::config

@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "config/yaml.h"
 #include "spdlog/spdlog.h"
 
 namespace xlb::persist {
@@ -49,7 +50,7 @@ absl::Status StatePersister::flush() {
   // render its whole config twice a second).
   auto token = state_.snapshotToken();
   if (saved_once_ && token == last_token_) return absl::OkStatus();
-  std::string rendered = StateStore::render(state_.config());
+  std::string rendered = renderCurrent();
   if (saved_once_ && rendered == last_saved_) {
     last_token_ = std::move(token);
     return absl::OkStatus();
@@ -69,6 +70,30 @@ absl::Status StatePersister::flush() {
   if (last_saved_.size() > (1u << 20)) malloc_trim(0);
   spdlog::debug("persist: saved {}", store_.path());
   return absl::OkStatus();
+}
+
+std::string StatePersister::renderCurrent() {
+  auto parts = state_.configParts();
+  if (!parts) {
+    vip_text_.clear();
+    return StateStore::render(state_.config());
+  }
+  absl::node_hash_map<const state::VipEntry*, std::pair<state::EntryPtr, std::string>> next;
+  next.reserve(parts->vips.size());
+  std::vector<const std::string*> items;
+  items.reserve(parts->vips.size());
+  for (const state::EntryPtr& e : parts->vips) {
+    auto it = vip_text_.find(e.get());
+    std::string text =
+        it != vip_text_.end() ? std::move(it->second.second) : config::toYamlVipItem(e->spec);
+    auto [slot, fresh] = next.try_emplace(e.get(), e, std::move(text));
+    items.push_back(&slot->second.second);
+  }
+  // items point into `next`, whose values never move (node_hash_map).
+  std::string rendered =
+      StateStore::renderYaml(config::toYamlFromParts(parts->globals, items));
+  vip_text_ = std::move(next);
+  return rendered;
 }
 
 void StatePersister::loop() {

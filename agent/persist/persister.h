@@ -9,6 +9,7 @@
 #include <string>
 #include <thread>
 
+#include "absl/container/node_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "persist/state_store.h"
@@ -54,6 +55,9 @@ class StatePersister {
 
  private:
   void loop();
+  // The text to save for the current state: each VIP's YAML is kept by its State entry (immutable
+  // until the VIP changes), so a one-VIP change renders one VIP, not 10,000.
+  std::string renderCurrent();
 
   state::State& state_;
   const StateStore& store_;
@@ -62,6 +66,9 @@ class StatePersister {
   std::string last_saved_;   // render() of the last saved config
   std::shared_ptr<const void> last_token_;  // State::snapshotToken() that last_saved_ came from
   bool saved_once_ = false;
+  // VIP entry -> its toYamlVipItem(), for the entries of the last rendering (the pointer is held
+  // so that an address is never reused while it is a key).
+  absl::node_hash_map<const state::VipEntry*, std::pair<state::EntryPtr, std::string>> vip_text_;
   std::atomic<bool> stop_{false};
   std::thread thread_;
   std::atomic<uint64_t> saves_{0};

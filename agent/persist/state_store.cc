@@ -58,7 +58,11 @@ absl::Status writeAll(int fd, const std::string& data, const std::string& what) 
 StateStore::StateStore(std::string dir) : dir_(std::move(dir)), path_(dir_ + "/state.yaml") {}
 
 std::string StateStore::render(const v1::Config& config) {
-  return absl::StrCat(kHeader, "\n", config::toYaml(config), "\n", kTrailer, "\n");
+  return renderYaml(config::toYaml(config));
+}
+
+std::string StateStore::renderYaml(const std::string& yaml) {
+  return absl::StrCat(kHeader, "\n", yaml, "\n", kTrailer, "\n");
 }
 
 absl::StatusOr<v1::Config> StateStore::load() const {

@@ -32,6 +32,8 @@ class StateStore {
 
   // The exact bytes save() writes for `config` (tests, and change detection).
   static std::string render(const v1::Config& config);
+  // The same around YAML already produced (config::toYaml or toYamlFromParts).
+  static std::string renderYaml(const std::string& yaml);
 
   static constexpr const char* kHeader = "# xlb-agent desired state v1 (written by xlb-agent, do not edit)";
   static constexpr const char* kTrailer = "# end of xlb-agent desired state";

@@ -283,6 +283,12 @@ v1::Config State::config() const {
   return out;
 }
 
+std::optional<State::ConfigParts> State::configParts() const {
+  auto v = view();
+  if (!v->applied) return std::nullopt;
+  return ConfigParts{v->globals, v->vips, v->config_token};
+}
+
 const VipEntry* State::entryLocked(const VipKey& key) const {
   auto it = model_.vips.find(key);
   return it == model_.vips.end() ? nullptr : it->second.get();

@@ -94,6 +94,17 @@ class State {
 
   // Effective (normalized) configuration, VIPs in the order they were configured.
   v1::Config config() const;
+  // config() without copying its VIPs: the globals (the config without VIPs) and each VIP's
+  // entry (VipEntry::spec is the VIP as config() lists it), in config order, with the token of
+  // that snapshot. An entry is immutable and shared until its VIP changes, so a watcher can
+  // cache per-VIP work by entry (the persister's rendering). nullopt before a config was applied
+  // (the adopted VIPs, which config() normalizes on the fly).
+  struct ConfigParts {
+    v1::Config globals;
+    std::vector<EntryPtr> vips;
+    std::shared_ptr<const void> token;  // snapshotToken()
+  };
+  std::optional<ConfigParts> configParts() const;
   // Identifies what config() returns: a new token after every change to the configuration (an
   // apply, API edit, drain or discovered-backend change), not after health verdicts; the same
   // token means config() is unchanged. Lets a watcher (persister, BGP gate, discovery) skip work.

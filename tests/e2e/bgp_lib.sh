@@ -272,14 +272,15 @@ agent_start_lb() {
 	nsenter --net="/run/netns/${P}lb$n" "$AGENT_BIN" --config "$dir/xlb.yaml" \
 		--interface "$(ifname "lb$n")" --listen "unix://$dir/xlb.sock" --pin-dir "${PIN_DIR}-lb$n" \
 		--state-dir "$dir/state" --metrics-listen 127.0.0.1:9440 --bgp-api "unix://$dir/gobgpd.sock" \
-		--bgp-listen-port "$BGP_LISTEN_PORT" --flow-table-size 65536 >>"$dir/agent.log" 2>&1 &
+		--bgp-listen-port "$BGP_LISTEN_PORT" --flow-table-size 65536 --nat-table-size 16384 \
+		>>"$dir/agent.log" 2>&1 &
 	echo $! >"$dir/agent.pid"
-	local deadline=$((SECONDS + 20)) t0
+	local deadline=$((SECONDS + 60)) t0
 	t0=$(now_ms)
 	until grep -qs "xlb-agent ready" "$dir/agent.log"; do
 		kill -0 "$(cat "$dir/agent.pid")" 2>/dev/null || fail "agent of lb$n exited: $(tail -n 20 "$dir/agent.log")"
 		[ "$SECONDS" -lt "$deadline" ] ||
-			fail "agent of lb$n not ready after 20s; its log:" "$(tail -n 20 "$dir/agent.log")" \
+			fail "agent of lb$n not ready after 60s; its log:" "$(tail -n 20 "$dir/agent.log")" \
 				"$(proc_dump "$(cat "$dir/agent.pid")")"
 		sleep 0.1
 	done

@@ -440,8 +440,8 @@ proc_dump() {
 	if command -v gdb >/dev/null; then
 		timeout 30 gdb -p "$pid" -batch -nx -ex "thread apply all bt 25" 2>/dev/null | grep -E '^(#|Thread)' | head -n 80
 	fi
-	echo "-- load: $(cat /proc/loadavg); busiest processes:"
-	top -b -n 1 -w 200 2>/dev/null | sed -n '7,20p'
+	echo "-- load: $(cat /proc/loadavg); CPU (st = stolen by the hypervisor), memory, busiest processes:"
+	top -b -n 2 -d 0.5 -w 200 2>/dev/null | awk '/^top -/ {n++} n == 2' | sed -n '2,20p'
 }
 
 # json_field FILE PATH: one field of a JSON document (dotted path, list index as a number), "" when

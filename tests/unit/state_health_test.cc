@@ -370,6 +370,39 @@ TEST_F(StateHealthTest, ReconcilerWritesExactOpenFlowCounts) {
   EXPECT_EQ(d->open_flows(), 2u);
 }
 
+// Issue 12: a scan of more than Reconciler::kScanSlice entries pauses (the count is the same as an
+// unpaced one), and the flow-table status reports the scan's duration and pauses.
+TEST_F(StateHealthTest, ReconcilerPacesALargeScanAndReportsIt) {
+  ASSERT_TRUE(state_.applyConfig(yaml(kWeb), false, nullptr).ok());
+  const uint32_t a = id("10.0.1.1");
+  const uint64_t now = dp_.monotonicNowNs();
+  const uint32_t n = Reconciler::kScanSlice + 4464;  // 70,000: one pause
+  for (uint32_t i = 0; i < n; ++i) {
+    xlb_flow_key k{};
+    std::memcpy(k.src, &i, sizeof(i));
+    xlb_flow_value v{};
+    v.backend_id = a;
+    v.backend_gen = dp_.backend(a).gen;
+    v.last_seen_ns = now;
+    dp_.putFlow(k, v);
+  }
+  dp_.setOpenFlowsDirect(a, n + 5);  // drifted high
+  Reconciler r(state_, 5s, 300s);
+  r.runOnce(/*paced=*/false);
+  EXPECT_EQ(dp_.openFlows(a), n);
+  auto unpaced = state_.flowTableStatus();
+  EXPECT_EQ(unpaced.lru_entries, n);
+  EXPECT_EQ(unpaced.scan_paused_seconds, 0.0);
+  EXPECT_GT(unpaced.scan_seconds, 0.0);
+
+  dp_.setOpenFlowsDirect(a, n + 3);
+  r.runOnce();
+  EXPECT_EQ(dp_.openFlows(a), n);
+  auto paced = state_.flowTableStatus();
+  EXPECT_GT(paced.scan_paused_seconds, 0.0);
+  EXPECT_GT(paced.scan_seconds, paced.scan_paused_seconds);
+}
+
 // Issue 10, the e2e_algorithms flake: the data plane keeps counting while the reconciler scans.
 // A flow the scan saw open and that closed before the write must not come back (it is closing:
 // nothing would subtract it again), and an open during the scan must not be lost.

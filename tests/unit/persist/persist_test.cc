@@ -250,6 +250,36 @@ TEST(StatePersister, SavesEveryAppliedChangeAndNothingElse) {
   EXPECT_EQ(s2.config().DebugString(), s.config().DebugString());
 }
 
+// The persister renders only the VIPs whose entry changed since its last save; what it writes is
+// byte for byte the whole config rendered at once.
+TEST(StatePersister, RendersChangedVipsOnlyAndWritesTheWholeConfig) {
+  TempDir tmp;
+  StateStore store(tmp.path());
+  dataplane::FakeDataplane dp;
+  state::State s(dp);
+  ASSERT_TRUE(s.applyConfig(yaml(kTwoVips), false, nullptr).ok());
+  StatePersister p(s, store);
+  ASSERT_TRUE(p.flush().ok());
+  EXPECT_EQ(readFile(store.path()), StateStore::render(s.config()));
+  v1::VipKey key;
+  key.set_address("10.0.0.10");
+  key.set_port(80);
+  key.set_protocol(v1::PROTOCOL_TCP);
+  ASSERT_TRUE(s.setBackendWeight(key, "10.0.1.1", 9).ok());
+  ASSERT_TRUE(p.flush().ok());
+  EXPECT_EQ(readFile(store.path()), StateStore::render(s.config()));
+  EXPECT_NE(readFile(store.path()).find("weight: 9"), std::string::npos);
+  v1::Config bigger = s.config();
+  bigger.add_vlan_ids(12);
+  *bigger.add_vips() = bigger.vips(0);
+  bigger.mutable_vips(2)->set_port(8080);
+  bigger.mutable_vips(2)->set_name("third");
+  ASSERT_TRUE(s.applyConfig(bigger, false, nullptr).ok());
+  ASSERT_TRUE(p.flush().ok());
+  EXPECT_EQ(readFile(store.path()), StateStore::render(s.config()));
+  EXPECT_EQ(p.saves(), 3u);
+}
+
 TEST(ConfigReloader, InvalidFileKeepsRunningStateAndCountsTheError) {
   TempDir tmp;
   const std::string path = tmp.path() + "/xlb.yaml";
