@@ -133,26 +133,50 @@ dns_nat_client() {
 	nsx lb ip route replace 10.201.0.0/24 via "$RTL4"
 }
 
-# hold_on_b1 ADDR PORT: a long-lived connection from the client to ADDR:PORT that landed on b1
-# (up to 20 tries): written through fd 3, its echoes in $RUN_DIR/long.out, its socat LONG_PID;
-# "before" already echoed.
+# hold_on_b1 ADDR PORT: a long-lived connection from the client to ADDR:PORT that landed on b1: from
+# the first client port (of 64 from a random start below the ephemeral range) that `lbctl explain`
+# says the data plane puts on b1, checked against the backend that greets it. Written through fd 3,
+# its echoes in $RUN_DIR/long.out, its socat LONG_PID; "before" already echoed.
 hold_on_b1() {
-	local i owner=""
-	for i in $(seq 1 20); do
-		rm -f "$RUN_DIR/long.in"
-		mkfifo "$RUN_DIR/long.in"
-		nsx cl socat - "TCP4:$1:$2" <"$RUN_DIR/long.in" >"$RUN_DIR/long.out" 2>/dev/null &
-		LONG_PID=$!
-		E2E_BG_PIDS+=($LONG_PID)
-		exec 3>"$RUN_DIR/long.in"
-		wait_for 5 "greeting" test -s "$RUN_DIR/long.out"
-		owner=$(head -n 1 "$RUN_DIR/long.out")
-		[ "$owner" = b1 ] && break
-		exec 3>&-
-		wait "$LONG_PID" 2>/dev/null
+	local addr=$1 port=$2 base i sport="" chosen owner e=$RUN_DIR/hold-explain.json
+	base=$((10000 + RANDOM % 20000))
+	for i in $(seq 0 63); do
+		lbctl -o json explain --src "$CL4:$((base + i))" --dst "$addr:$port" >"$e" ||
+			fail "lbctl explain --src $CL4:$((base + i)) --dst $addr:$port failed"
+		chosen=$(json_field "$e" backend.address)
+		[ "${chosen%:*}" = "$(be4 1)" ] && { sport=$((base + i)); break; }
 	done
-	[ "$owner" = b1 ] || fail "no connection landed on b1 in 20 tries"
+	if [ -z "$sport" ]; then
+		hold_diagnostics "$addr" "$port"
+		fail "lbctl explain puts none of 64 client ports ($CL4:$base..$((base + 63))) on b1 ($addr:$port)"
+	fi
+	rm -f "$RUN_DIR/long.in"
+	mkfifo "$RUN_DIR/long.in"
+	nsx cl socat - "TCP4:$addr:$port,sourceport=$sport,reuseaddr" <"$RUN_DIR/long.in" \
+		>"$RUN_DIR/long.out" 2>"$RUN_DIR/long.err" &
+	LONG_PID=$!
+	E2E_BG_PIDS+=($LONG_PID)
+	exec 3>"$RUN_DIR/long.in"
+	wait_for 5 "a greeting on the connection from $CL4:$sport" test -s "$RUN_DIR/long.out"
+	owner=$(head -n 1 "$RUN_DIR/long.out")
+	if [ "$owner" != b1 ]; then
+		hold_diagnostics "$addr" "$port"
+		fail "the connection from $CL4:$sport was greeted by '$owner', lbctl explain chose b1: $(tr -d '\n' <"$e")"
+	fi
+	log "held a connection on b1 from $CL4:$sport (explain tried $((i + 1)) client ports)"
 	send_line before
+}
+
+# hold_diagnostics ADDR PORT: what State and the data plane hold for that TCP VIP (a failed hold).
+hold_diagnostics() {
+	local key=$1:$2/tcp
+	echo "---- lbctl backend list $key ----"
+	lbctl backend list "$key"
+	echo "---- new flows per backend ----"
+	local b
+	for b in 1 2 3; do echo "b$b $(backend_counter "$key" "$(be4 "$b")" new_flows)"; done
+	echo "---- lbctl flows --vip $key --limit 20 ----"
+	lbctl flows --vip "$key" --limit 20
 }
 
 # send_line TEXT: a line on hold_on_b1's connection, echoed back.
