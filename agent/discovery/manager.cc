@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <optional>
 #include <random>
 #include <sstream>
 
@@ -105,15 +106,27 @@ void DiscoveryManager::run() {
 void DiscoveryManager::followConfigLocked(Clock::time_point now) {
   auto token = state_.snapshotToken();
   if (token == token_) return;
-  // config() copies every VIP: at most one copy per kFollowInterval however often the
-  // configuration changes. Our own setDiscovered results are kept directly.
+  // At most one look per kFollowInterval however often the configuration changes. Our own
+  // setDiscovered results are kept directly.
   if (now < next_follow_) return;
   next_follow_ = now + kFollowInterval;
   token_ = token;
-  const v1::Config config = state_.config();
+  // The VIPs as State's entries (shared, not copied: 10,000 VIPs without a name are skipped at
+  // the cost of a pointer each); before a config was applied, config() normalizes the adopted ones.
+  const std::optional<state::State::ConfigParts> parts = state_.configParts();
+  v1::Config adopted;
+  std::vector<const v1::Vip*> vips;
+  if (parts) {
+    vips.reserve(parts->vips.size());
+    for (const state::EntryPtr& e : parts->vips) vips.push_back(&e->spec);
+  } else {
+    adopted = state_.config();
+    for (const v1::Vip& vip : adopted.vips()) vips.push_back(&vip);
+  }
   std::map<config::VipKey, v1::Vip> specs;
   std::set<EntryKey> live;
-  for (const v1::Vip& vip : config.vips()) {
+  for (const v1::Vip* vip_ptr : vips) {
+    const v1::Vip& vip = *vip_ptr;
     if (!config::hasDiscovery(vip)) continue;
     auto key = config::vipKeyOf(vip);
     if (!key.ok()) continue;

@@ -78,22 +78,26 @@ std::string StatePersister::renderCurrent() {
     vip_text_.clear();
     return StateStore::render(state_.config());
   }
-  absl::node_hash_map<const state::VipEntry*, std::pair<state::EntryPtr, std::string>> next;
-  next.reserve(parts->vips.size());
+  ++render_round_;
   std::vector<const std::string*> items;
   items.reserve(parts->vips.size());
   for (const state::EntryPtr& e : parts->vips) {
-    auto it = vip_text_.find(e.get());
-    std::string text =
-        it != vip_text_.end() ? std::move(it->second.second) : config::toYamlVipItem(e->spec);
-    auto [slot, fresh] = next.try_emplace(e.get(), e, std::move(text));
-    items.push_back(&slot->second.second);
+    auto [it, fresh] = vip_text_.try_emplace(e.get());
+    if (fresh) {
+      it->second.entry = e;
+      it->second.text = config::toYamlVipItem(e->spec);
+    }
+    it->second.round = render_round_;
+    items.push_back(&it->second.text);  // node_hash_map: values never move
   }
-  // items point into `next`, whose values never move (node_hash_map).
-  std::string rendered =
-      StateStore::renderYaml(config::toYamlFromParts(parts->globals, items));
-  vip_text_ = std::move(next);
-  return rendered;
+  for (auto it = vip_text_.begin(); it != vip_text_.end();) {
+    if (it->second.round != render_round_) {
+      vip_text_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
+  return StateStore::renderYaml(config::toYamlFromParts(parts->globals, items));
 }
 
 void StatePersister::loop() {

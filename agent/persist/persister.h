@@ -66,9 +66,15 @@ class StatePersister {
   std::string last_saved_;   // render() of the last saved config
   std::shared_ptr<const void> last_token_;  // State::snapshotToken() that last_saved_ came from
   bool saved_once_ = false;
-  // VIP entry -> its toYamlVipItem(), for the entries of the last rendering (the pointer is held
-  // so that an address is never reused while it is a key).
-  absl::node_hash_map<const state::VipEntry*, std::pair<state::EntryPtr, std::string>> vip_text_;
+  // VIP entry -> its toYamlVipItem(), for the entries of the last rendering (the entry is held so
+  // that its address is never reused while it is a key); `round` marks the entries still listed.
+  struct VipText {
+    state::EntryPtr entry;
+    std::string text;
+    uint64_t round = 0;
+  };
+  absl::node_hash_map<const state::VipEntry*, VipText> vip_text_;
+  uint64_t render_round_ = 0;
   std::atomic<bool> stop_{false};
   std::thread thread_;
   std::atomic<uint64_t> saves_{0};

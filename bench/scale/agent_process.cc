@@ -220,6 +220,23 @@ void AgentProcess::stop() {
 double AgentProcess::rssMiB() const { return procStatusMiB(pid_, "VmRSS:"); }
 double AgentProcess::peakRssMiB() const { return procStatusMiB(pid_, "VmHWM:"); }
 
+double AgentProcess::cpuSeconds() const {
+  std::ifstream in(absl::StrCat("/proc/", pid_, "/stat"));
+  std::string line;
+  std::getline(in, line);
+  // The fields after the command (which may hold spaces) start past its last ')'.
+  auto pos = line.rfind(')');
+  if (pos == std::string::npos || pos + 2 > line.size()) return -1;
+  std::istringstream rest(line.substr(pos + 2));
+  std::string f;
+  unsigned long long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && rest >> f; ++i) {
+    if (i == 14) utime = std::stoull(f);
+    if (i == 15) stime = std::stoull(f);
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
 size_t AgentProcess::logSize() const {
   std::error_code ec;
   auto n = std::filesystem::file_size(logPath(), ec);

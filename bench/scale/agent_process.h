@@ -61,6 +61,8 @@ class AgentProcess {
   // /proc/PID/status fields in MiB (VmRSS now, VmHWM the peak); -1 when unreadable.
   double rssMiB() const;
   double peakRssMiB() const;
+  // CPU time the agent used so far (utime + stime of every thread) in seconds; -1 when unreadable.
+  double cpuSeconds() const;
   // Bytes of the log so far, and what it gained since an offset.
   size_t logSize() const;
   std::string logSince(size_t offset) const;

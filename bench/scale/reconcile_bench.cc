@@ -40,24 +40,6 @@ using namespace std::chrono_literals;
 using xlb::bench::ReadKind;
 constexpr char kHeading[] = "## Reconcile of a large flow table (issue 12)";
 
-// The agent's CPU time so far (utime + stime of every thread), in seconds.
-double cpuSeconds(pid_t pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
-  std::string line;
-  std::getline(in, line);
-  // Fields after the command (which may hold spaces) start past the last ')'.
-  auto pos = line.rfind(')');
-  if (pos == std::string::npos) return -1;
-  std::istringstream rest(line.substr(pos + 2));
-  std::string f;
-  unsigned long long utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && rest >> f; ++i) {
-    if (i == 14) utime = std::stoull(f);
-    if (i == 15) stime = std::stoull(f);
-  }
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
 uint64_t monotonicNowNs() {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -129,20 +111,20 @@ struct Phase {
   double cpu_share = 0;  // agent CPU seconds / wall seconds
 };
 
-Phase sample(const std::string& socket, pid_t pid, std::chrono::seconds how_long) {
+Phase sample(const xlb::bench::AgentProcess& agent, std::chrono::seconds how_long) {
   xlb::v1::VipKey first;
   first.set_address(xlb::bench::scaleVipAddress(1));
   first.set_port(80);
   first.set_protocol(xlb::v1::PROTOCOL_TCP);
-  xlb::bench::ReadSampler sampler(socket, {ReadKind::kListVips, ReadKind::kListBackends, ReadKind::kGetStats},
+  xlb::bench::ReadSampler sampler(agent.socketPath(), {ReadKind::kListVips, ReadKind::kListBackends, ReadKind::kGetStats},
                                   first, 10000ms);
-  const double cpu0 = cpuSeconds(pid);
+  const double cpu0 = agent.cpuSeconds();
   const int64_t t0 = xlb::bench::monotonicNs();
   sampler.start();
   std::this_thread::sleep_for(how_long);
   auto samples = sampler.stop();
   const int64_t t1 = xlb::bench::monotonicNs();
-  const double cpu1 = cpuSeconds(pid);
+  const double cpu1 = agent.cpuSeconds();
   Phase p;
   const ReadKind kinds[] = {ReadKind::kListVips, ReadKind::kListBackends, ReadKind::kGetStats};
   p.vips = xlb::bench::latencyOver(samples, &kinds[0], t0, t1);
@@ -220,7 +202,7 @@ int main(int argc, char** argv) {
   std::cerr << "[reconcile] agent ready, " << vips << "x" << backends << ", flow table " << table
             << "\n";
   // A scan of the empty table has run (the start-up one); sample the idle agent.
-  const Phase idle = sample(agent.socketPath(), agent.pid(), std::chrono::seconds(seconds));
+  const Phase idle = sample(agent, std::chrono::seconds(seconds));
   std::string error;
   const auto fill0 = std::chrono::steady_clock::now();
   const long written = fillFlows(ao.pin_dir, flows, &error);
@@ -241,7 +223,7 @@ int main(int argc, char** argv) {
     }
     std::this_thread::sleep_for(200ms);
   }
-  const Phase loaded = sample(agent.socketPath(), agent.pid(), std::chrono::seconds(seconds));
+  const Phase loaded = sample(agent, std::chrono::seconds(seconds));
   flowStats(agent.socketPath(), &ft);
   const double rss = agent.rssMiB();
 

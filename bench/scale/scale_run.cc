@@ -262,15 +262,24 @@ SizeResult runSize(const ScaleShape& shape, const RunOptions& opts) {
   auto settle = [] { std::this_thread::sleep_for(300ms); };
 
   // One backend's weight, through lbctl (what an operator types) and as the RPC alone.
+  settle();
+  const double idle0 = agent.cpuSeconds();
+  for (int i = 0; i < kWeightRuns; ++i) settle();
+  const double idle1 = agent.cpuSeconds();
   std::vector<Step> runs;
   for (int i = 0; i < kWeightRuns; ++i) {
-    settle();
     runs.push_back(lbctlStep(
         opts, agent, tmp.path(),
         {"backend", "weight", scaleVipRef(0), scaleBackendAddress(shape, 0, 0), i % 2 ? "4" : "3"}));
+    settle();
+  }
+  const double busy1 = agent.cpuSeconds();
+  if (idle0 >= 0 && busy1 >= 0) {
+    res.weight_agent_cpu_ms = ((busy1 - idle1) - (idle1 - idle0)) * 1e3 / kWeightRuns;
   }
   res.weight_lbctl = medianStep(std::move(runs));
-  note(shape, "lbctl backend weight (median of 9): " + describe(res.weight_lbctl));
+  note(shape, "lbctl backend weight (median of 9): " + describe(res.weight_lbctl) +
+                   absl::StrFormat(", agent CPU %.1f ms per change", res.weight_agent_cpu_ms));
   if (shape.vips > 1) {
     runs.clear();
     for (int i = 0; i < kWeightRuns; ++i) {
@@ -334,7 +343,10 @@ std::string markdownSection(const std::vector<SizeResult>& results, uint32_t mag
         "GetAppliedDigest), and the same config as a bare ApplyConfig RPC without a digest (the "
         "agent's whole validate, normalize and per-VIP diff). **Weight**: `lbctl backend weight` "
         "of one backend (the whole lbctl process), and the same change as a bare SetBackendWeight "
-        "RPC from the bench; each the median of 9 changes, 0.3 s apart. **Every VIP, "
+        "RPC from the bench; each the median of 9 changes, 0.3 s apart; **agent CPU per weight**: "
+        "the agent's utime + stime over the 9 lbctl changes and the 0.3 s after each (the state "
+        "save it triggers included), minus an idle window as long just before, per change. "
+        "**Every VIP, "
         "lbctl**: `lbctl apply -f` of the file with one weight changed on every VIP; **every VIP, "
         "RPC**: the original file back (every VIP changed again) as a bare ApplyConfig RPC. lbctl "
         "figures are wall time of the lbctl process (its start-up and YAML parsing included); "
@@ -352,15 +364,15 @@ std::string markdownSection(const std::vector<SizeResult>& results, uint32_t mag
         "<= 50 ms p99 during any apply. One 2-vCPU VM shared with other work: the shape (how a "
         "figure grows with the size) matters more than the exact milliseconds.\n\n"
      << "| VIPs x backends | memberships | start to ready | RSS after start (peak) | re-apply "
-        "unchanged, lbctl | re-apply unchanged, RPC | backend weight, lbctl | weight, RPC | every "
-        "VIP, lbctl | every VIP, RPC | ListVips idle p50 | ListVips during the every-VIP RPC: p50 "
+        "unchanged, lbctl | re-apply unchanged, RPC | backend weight, lbctl | weight, RPC | agent "
+        "CPU per weight | every VIP, lbctl | every VIP, RPC | ListVips idle p50 | ListVips during the every-VIP RPC: p50 "
         "/ p99 / max (calls, errors) |\n"
-     << "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+     << "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
   for (const auto& r : results) {
     md << "| " << withCommas(r.shape.vips) << " x " << r.shape.backends << " | "
        << withCommas(uint64_t{r.shape.vips} * r.shape.backends) << " | ";
     if (!r.start.error.empty()) {
-      md << r.start.error << " | - | - | - | - | - | - | - | - | - |\n";
+      md << r.start.error << " | - | - | - | - | - | - | - | - | - | - |\n";
       continue;
     }
     md << absl::StrFormat("%.2f s", *r.start.seconds) << " | "
@@ -369,6 +381,8 @@ std::string markdownSection(const std::vector<SizeResult>& results, uint32_t mag
        << (r.weight_rpc.seconds         ? absl::StrFormat("%.2f ms", *r.weight_rpc.seconds * 1e3)
            : r.weight_rpc.error.empty() ? "-"
                                         : r.weight_rpc.error)
+       << " | "
+       << (r.weight_agent_cpu_ms >= 0 ? absl::StrFormat("%.1f ms", r.weight_agent_cpu_ms) : "-")
        << " | " << ms(r.every_vip) << " | " << ms(r.every_vip_rpc) << " | "
        << (r.idle_reads.n ? absl::StrFormat("%.1f ms", r.idle_reads.p50_ms) : "-") << " | "
        << (r.apply_reads.n

@@ -36,6 +36,9 @@ struct SizeResult {
   Step reapply_rpc;             // the same config as a bare ApplyConfig RPC (no digest)
   Step weight_lbctl;            // lbctl backend weight: median of kWeightRuns
   Step weight_rpc;              // SetBackendWeight, direct RPC: median of kWeightRuns
+  // Agent CPU (ms) per lbctl weight change: over the kWeightRuns changes and the 0.3 s after each
+  // (its state save included), minus what the agent used in as long an idle window before them.
+  double weight_agent_cpu_ms = -1;
   Step every_vip;               // lbctl apply changing one weight per VIP
   Step every_vip_rpc;           // every VIP changed back, as a bare ApplyConfig RPC
   Latency idle_reads;           // ListVips back to back before it
