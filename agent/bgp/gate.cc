@@ -82,7 +82,7 @@ std::function<GateInput()> stateGateInput(const state::State& state, bool attach
       idle.config = cache->config;
       return idle;
     }
-    return gateInputOf(cache->config, state.ids(), attached);
+    return gateInputOf(cache->config, *state.sharedIds(), attached);
   };
 }
 

@@ -33,7 +33,8 @@ absl::StatusOr<StatsReport> gatherStats(const state::State& state, dataplane::Da
                                         const nat::NatCollector* nat, StatsParts parts) {
   StatsReport r;
   // Ids first: a VIP added between the reads simply shows zero counters.
-  const std::vector<state::VipIds> ids = state.ids();
+  const std::shared_ptr<const std::vector<state::VipIds>> shared_ids = state.sharedIds();
+  const std::vector<state::VipIds>& ids = *shared_ids;
   auto snapshot = dataplane.readCounters();
   if (!snapshot.ok()) return snapshot.status();
   auto open_flows = dataplane.readOpenFlows();

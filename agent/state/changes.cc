@@ -189,11 +189,12 @@ absl::StatusOr<v1::Vip> State::setBackendWeight(const v1::VipKey& key_proto,
   });
 }
 
-std::vector<VipIds> State::ids() const {
-  auto v = view();
+namespace {
+
+std::vector<VipIds> buildIds(const std::vector<EntryPtr>& vips) {
   std::vector<VipIds> out;
-  out.reserve(v->vips.size());
-  for (const EntryPtr& e : v->vips) {
+  out.reserve(vips.size());
+  for (const EntryPtr& e : vips) {
     VipIds vi;
     vi.key = e->key;
     vi.name = e->spec.name();
@@ -220,5 +221,17 @@ std::vector<VipIds> State::ids() const {
   }
   return out;
 }
+
+}  // namespace
+
+std::shared_ptr<const std::vector<VipIds>> State::sharedIds() const {
+  auto v = view();
+  std::call_once(v->ids_once, [&v] {
+    v->ids = std::make_shared<const std::vector<VipIds>>(buildIds(v->vips));
+  });
+  return v->ids;
+}
+
+std::vector<VipIds> State::ids() const { return *sharedIds(); }
 
 }  // namespace xlb::state

@@ -359,6 +359,30 @@ TEST_F(StateTest, ZeroWeightKeepsBackendActiveButOutOfTable) {
   EXPECT_TRUE(dp_.vip(vipKey("10.0.0.10", 80)).has_value());
 }
 
+TEST_F(StateTest, SharedIdsAreBuiltOncePerSnapshotAndFollowEveryChange) {
+  ASSERT_TRUE(state_.applyConfig(yaml(kTwoVips), false, nullptr).ok());
+  auto first = state_.sharedIds();
+  ASSERT_NE(first, nullptr);
+  // The same snapshot: the same list, not a rebuilt one.
+  EXPECT_EQ(state_.sharedIds(), first);
+  auto weightOf = [](const std::vector<state::VipIds>& ids, const std::string& be) {
+    for (const auto& b : ids.at(0).backends) {
+      if (b.address == be) return b.weight;
+    }
+    return UINT32_MAX;
+  };
+  ASSERT_TRUE(state_.setBackendWeight(protoKey("10.0.0.10", 80), "10.0.1.2", 7).ok());
+  auto second = state_.sharedIds();
+  EXPECT_NE(second, first);
+  EXPECT_EQ(weightOf(*second, "10.0.1.2"), 7u);
+  EXPECT_EQ(weightOf(*first, "10.0.1.2"), 3u);  // a reader's list stays as it was
+  EXPECT_EQ(weightOf(state_.ids(), "10.0.1.2"), 7u);
+  ASSERT_TRUE(state_.deleteBackend(protoKey("10.0.0.10", 80), "10.0.1.2").ok());
+  auto third = state_.sharedIds();
+  EXPECT_EQ(weightOf(*third, "10.0.1.2"), UINT32_MAX);
+  EXPECT_EQ(third->at(0).backends.size(), second->at(0).backends.size() - 1);
+}
+
 TEST_F(StateTest, VipWithoutBackendsHasNoTable) {
   v1::Vip vip;
   vip.set_address("10.0.0.20");
