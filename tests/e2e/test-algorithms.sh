@@ -89,26 +89,7 @@ test_round_robin() {
 # backend has probability 0.5^12 + 2 * 0.25^12, about 2.4e-4).
 test_source_hash_affinity() {
 	use_algorithm source_hash
-	local i addr backends=""
-	for i in $(seq 1 "$AFFINITY_ADDRS"); do
-		addr=10.200.0.$((49 + i))
-		nsx cl ip addr add "$addr/24" dev "$(ifname cl)" 2>/dev/null
-	done
-	for i in $(seq 1 "$AFFINITY_ADDRS"); do
-		addr=10.200.0.$((49 + i))
-		local out=$RUN_DIR/affinity-$addr.txt
-		E2E_CURL_OPTS="--interface $addr" http_burst "$AFFINITY_CONNECTIONS" "$(vip_url 4 80 /id)" "$out"
-		grep -q '^FAIL$' "$out" && fail "client $addr: $(grep -c '^FAIL$' "$out") connections failed"
-		local distinct
-		distinct=$(sort -u "$out")
-		[ "$(echo "$distinct" | wc -l)" = 1 ] ||
-			fail "client $addr reached several backends under source_hash: $(echo $distinct)"
-		backends+=" $addr->$distinct"
-	done
-	log "source_hash affinity:$backends"
-	local used
-	used=$(echo "$backends" | tr ' ' '\n' | sed 's/.*->//' | sort -u | grep -c .)
-	[ "$used" -ge 2 ] || fail "all $AFFINITY_ADDRS client addresses landed on one backend:$backends"
+	source_hash_affinity 10.200.0 "$AFFINITY_ADDRS" "$AFFINITY_CONNECTIONS" "$(vip_url 4 80 /id)" "VIP:80"
 }
 
 # Scenario 1, least_conn: held connections level by weight (lib.sh least_conn_balance).

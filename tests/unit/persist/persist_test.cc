@@ -198,13 +198,25 @@ bool eventually(Pred pred) {
   return pred();
 }
 
-TEST(StatePersister, SavesEveryAppliedChangeAndNothingElse) {
+// kTwoVips applied to a State on a fake data plane, with a persister saving into a temporary dir.
+class StatePersisterTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(s.applyConfig(yaml(kTwoVips), false, nullptr).ok()); }
+  static v1::VipKey webKey() {
+    v1::VipKey key;
+    key.set_address("10.0.0.10");
+    key.set_port(80);
+    key.set_protocol(v1::PROTOCOL_TCP);
+    return key;
+  }
   TempDir tmp;
-  StateStore store(tmp.path());
+  StateStore store{tmp.path()};
   dataplane::FakeDataplane dp;
-  state::State s(dp);
-  ASSERT_TRUE(s.applyConfig(yaml(kTwoVips), false, nullptr).ok());
-  StatePersister p(s, store);
+  state::State s{dp};
+  StatePersister p{s, store};
+};
+
+TEST_F(StatePersisterTest, SavesEveryAppliedChangeAndNothingElse) {
   ASSERT_TRUE(p.flush().ok());
   EXPECT_EQ(p.saves(), 1u);
   ASSERT_TRUE(p.flush().ok());
@@ -212,10 +224,7 @@ TEST(StatePersister, SavesEveryAppliedChangeAndNothingElse) {
   p.start();
 
   // An API-style single-object change.
-  v1::VipKey key;
-  key.set_address("10.0.0.10");
-  key.set_port(80);
-  key.set_protocol(v1::PROTOCOL_TCP);
+  const v1::VipKey key = webKey();
   v1::Backend b;
   b.set_address("10.0.1.3");
   b.set_weight(5);
@@ -252,19 +261,10 @@ TEST(StatePersister, SavesEveryAppliedChangeAndNothingElse) {
 
 // The persister renders only the VIPs whose entry changed since its last save; what it writes is
 // byte for byte the whole config rendered at once.
-TEST(StatePersister, RendersChangedVipsOnlyAndWritesTheWholeConfig) {
-  TempDir tmp;
-  StateStore store(tmp.path());
-  dataplane::FakeDataplane dp;
-  state::State s(dp);
-  ASSERT_TRUE(s.applyConfig(yaml(kTwoVips), false, nullptr).ok());
-  StatePersister p(s, store);
+TEST_F(StatePersisterTest, RendersChangedVipsOnlyAndWritesTheWholeConfig) {
   ASSERT_TRUE(p.flush().ok());
   EXPECT_EQ(readFile(store.path()), StateStore::render(s.config()));
-  v1::VipKey key;
-  key.set_address("10.0.0.10");
-  key.set_port(80);
-  key.set_protocol(v1::PROTOCOL_TCP);
+  const v1::VipKey key = webKey();
   ASSERT_TRUE(s.setBackendWeight(key, "10.0.1.1", 9).ok());
   ASSERT_TRUE(p.flush().ok());
   EXPECT_EQ(readFile(store.path()), StateStore::render(s.config()));
