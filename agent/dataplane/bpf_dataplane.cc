@@ -541,14 +541,25 @@ absl::StatusOr<CounterSnapshot> BpfDataplane::readCounters() {
   return snap;
 }
 
-absl::StatusOr<std::vector<uint64_t>> BpfDataplane::readDrops() {
+namespace {
+
+// A per-CPU array of u64 counters, summed over CPUs.
+absl::StatusOr<std::vector<uint64_t>> readSummedU64(int fd, const char* name, uint32_t entries,
+                                                    int ncpus) {
   std::vector<uint64_t> out;
   auto add_u64 = [](uint64_t& acc, const uint64_t& v) { acc += v; };
-  if (auto st = readPerCpu(bpf_map__fd(skel_->maps.xlb_drops), "xlb_drops", XLB_DROP_MAX, ncpus_,
-                           out, add_u64);
-      !st.ok())
-    return st;
+  if (auto st = readPerCpu(fd, name, entries, ncpus, out, add_u64); !st.ok()) return st;
   return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<uint64_t>> BpfDataplane::readDrops() {
+  return readSummedU64(bpf_map__fd(skel_->maps.xlb_drops), "xlb_drops", XLB_DROP_MAX, ncpus_);
+}
+
+absl::StatusOr<std::vector<uint64_t>> BpfDataplane::readGlobal() {
+  return readSummedU64(bpf_map__fd(skel_->maps.xlb_stats), "xlb_stats", XLB_STAT_MAX, ncpus_);
 }
 
 absl::StatusOr<std::vector<uint64_t>> BpfDataplane::readOpenFlows() {

@@ -79,6 +79,7 @@ class BpfDataplane final : public Dataplane {
   absl::Status setAcceptedVlans(std::span<const uint32_t> ids) override;
   absl::StatusOr<CounterSnapshot> readCounters() override;
   absl::StatusOr<std::vector<uint64_t>> readDrops() override;
+  absl::StatusOr<std::vector<uint64_t>> readGlobal() override;
   absl::StatusOr<std::vector<uint64_t>> readOpenFlows() override;
   absl::Status setOpenFlows(uint32_t backend_id, uint64_t count) override;
   // BPF_MAP_LOOKUP_BATCH over xlb_flows, kFlowBatch entries per syscall.

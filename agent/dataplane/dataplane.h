@@ -88,6 +88,13 @@ class Dataplane {
   // Only the drop reasons (XLB_DROP_MAX entries, summed over CPUs): what the NAT collector watches
   // every pass, without reading the per-VIP and per-backend arrays.
   virtual absl::StatusOr<std::vector<uint64_t>> readDrops() = 0;
+  // Only the global counters (XLB_STAT_MAX entries, summed over CPUs): what the flood monitor
+  // watches every second. The default reads everything and keeps the global part.
+  virtual absl::StatusOr<std::vector<uint64_t>> readGlobal() {
+    auto all = readCounters();
+    if (!all.ok()) return all.status();
+    return std::move(all->global);
+  }
 
   // ---- open flows per backend (xlb_be_conns; rules in xlb/abi.h) ----
   // capacity().backends entries, by backend id. Not a snapshot: the data plane keeps counting.

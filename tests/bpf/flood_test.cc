@@ -107,10 +107,15 @@ class FloodTest : public ::testing::Test {
     return be;
   }
 
+  // Through readGlobal (what the flood monitor reads every second), checked against the global
+  // part of the whole snapshot.
   uint64_t stat(int idx) {
     auto c = dp_->readCounters();
-    EXPECT_TRUE(c.ok());
-    return c.ok() ? c->global[idx] : 0;
+    auto g = dp_->readGlobal();
+    EXPECT_TRUE(c.ok() && g.ok());
+    if (!c.ok() || !g.ok()) return 0;
+    EXPECT_EQ(*g, c->global);
+    return (*g)[idx];
   }
   uint64_t open(uint32_t id) {
     auto o = dp_->readOpenFlows();
