@@ -235,7 +235,7 @@ int run(const Options& opts) {
   reconciler.runOnce(/*paced=*/false);
   reconciler.start();
   // NAT connections: idle expiry, orphans, table pressure (README "Forwarding modes").
-  xlb::nat::NatCollector nat_collector(**dataplane, [&state] { return state.natVips(); },
+  xlb::nat::NatCollector nat_collector(**dataplane, [&state] { return state.sharedNatVips(); },
                                        std::chrono::milliseconds(opts.nat_gc_interval_ms));
   if (auto st = nat_collector.runOnce(); !st.ok()) {
     spdlog::warn("agent: NAT collection: {}", std::string(st.message()));

@@ -47,7 +47,9 @@ absl::Status NatCollector::runOnce() {
     last_full_drops_ = full;
     have_drops_ = true;
   }
-  NatVipMap vips = vips_ ? vips_() : NatVipMap{};
+  std::shared_ptr<const NatVipMap> shared = vips_ ? vips_() : nullptr;
+  static const NatVipMap kNone;
+  const NatVipMap& vips = shared ? *shared : kNone;
   CollectPolicy policy;
   policy.now_ns = dp_.monotonicNowNs();
   policy.capacity = dp_.natTableCapacity();

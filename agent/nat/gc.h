@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -33,7 +34,7 @@ struct NatVipInfo {
   Timeouts timeouts;
 };
 using NatVipMap = std::map<uint32_t, NatVipInfo>;
-using NatVipProvider = std::function<NatVipMap()>;
+using NatVipProvider = std::function<std::shared_ptr<const NatVipMap>()>;
 
 struct NatTableStatus {
   uint64_t capacity = 0;

@@ -215,6 +215,8 @@ class State {
   // ---- NAT ----
   // Every VIP's id, key, name, mode and NAT timeouts (the NAT collector and ListNat).
   nat::NatVipMap natVips() const;
+  // The same, shared: built once per published snapshot (the NAT collector asks every pass).
+  std::shared_ptr<const nat::NatVipMap> sharedNatVips() const;
   // Where applies read net.ipv4.ip_local_port_range to refuse fullnat pools overlapping it
   // (default nat::readLocalPortRange; tests fake it). A reader that fails skips the check.
   void setLocalPortRangeReader(nat::LocalPortRangeReader reader);
@@ -235,9 +237,11 @@ class State {
     bool applied = false;  // a config was applied (else the VIPs are adopted ones)
     std::string applied_digest;  // appliedDigest()
     std::shared_ptr<const void> config_token;  // snapshotToken()
-    // sharedIds() of this view, built on first use.
+    // sharedIds() and sharedNatVips() of this view, each built on first use.
     mutable std::once_flag ids_once;
     mutable std::shared_ptr<const std::vector<VipIds>> ids;
+    mutable std::once_flag nat_vips_once;
+    mutable std::shared_ptr<const nat::NatVipMap> nat_vips;
   };
   std::shared_ptr<const View> view() const;
   void publishLocked();  // after model_ changed; caller holds mu_

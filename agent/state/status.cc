@@ -426,20 +426,25 @@ absl::StatusOr<v1::BackendStatus> State::undrainBackend(const v1::VipKey& key,
   return setDrainingLocked(key, address, false);
 }
 
-nat::NatVipMap State::natVips() const {
+std::shared_ptr<const nat::NatVipMap> State::sharedNatVips() const {
   auto v = view();
-  nat::NatVipMap out;
-  for (const EntryPtr& e : v->vips) {
-    nat::NatVipInfo info;
-    info.id = e->id;
-    info.key = e->key;
-    info.name = e->spec.name();
-    info.mode = e->spec.forwarding();
-    info.timeouts = nat::timeoutsOf(e->spec.nat_timeouts());
-    out.emplace(info.id, std::move(info));
-  }
-  return out;
+  std::call_once(v->nat_vips_once, [&v] {
+    nat::NatVipMap out;
+    for (const EntryPtr& e : v->vips) {
+      nat::NatVipInfo info;
+      info.id = e->id;
+      info.key = e->key;
+      info.name = e->spec.name();
+      info.mode = e->spec.forwarding();
+      info.timeouts = nat::timeoutsOf(e->spec.nat_timeouts());
+      out.emplace(info.id, std::move(info));
+    }
+    v->nat_vips = std::make_shared<const nat::NatVipMap>(std::move(out));
+  });
+  return v->nat_vips;
 }
+
+nat::NatVipMap State::natVips() const { return *sharedNatVips(); }
 
 void State::setLocalPortRangeReader(nat::LocalPortRangeReader reader) {
   std::lock_guard lock(mu_);

@@ -128,7 +128,7 @@ class InspectStatsTest : public ::testing::Test {
 
   dataplane::FakeDataplane dp_;
   state::State state_{dp_};
-  nat::NatCollector collector_{dp_, [this] { return state_.natVips(); }, std::chrono::seconds(1)};
+  nat::NatCollector collector_{dp_, [this] { return state_.sharedNatVips(); }, std::chrono::seconds(1)};
   api::BalancerService service_{state_, dp_};
 };
 

@@ -422,7 +422,7 @@ TEST(MetricsNatTest, NatVipsTableFillAllocationFailuresAndReplyMisses) {
     dp.putNat(p.rev_key, p.rev);
   }
   nat::NatCollector collector(
-      dp, [&state] { return state.natVips(); }, std::chrono::seconds(1));
+      dp, [&state] { return state.sharedNatVips(); }, std::chrono::seconds(1));
   ASSERT_TRUE(collector.runOnce().ok());
 
   AgentInfo agent;

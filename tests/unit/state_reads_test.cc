@@ -128,8 +128,8 @@ TEST(StateListVips, PagesStopAtFiveThousandBackends) {
   EXPECT_EQ(total, 10);
 }
 
-// The id list (GetStats, /metrics, the BGP gate) is built once per snapshot and shared; every
-// change publishes a new one, and a reader's list stays as it was.
+// The id list (GetStats, /metrics, the BGP gate) and the NAT collector's VIP map are built once per
+// snapshot and shared; every change publishes new ones, and a reader's list stays as it was.
 TEST(StateSharedIds, BuiltOncePerSnapshotAndFollowEveryChange) {
   dataplane::FakeDataplane dp;
   State state(dp);
@@ -157,7 +157,12 @@ TEST(StateSharedIds, BuiltOncePerSnapshotAndFollowEveryChange) {
   auto first = state.sharedIds();
   ASSERT_NE(first, nullptr);
   EXPECT_EQ(state.sharedIds(), first);  // the same snapshot: not rebuilt
+  auto nat_first = state.sharedNatVips();
+  ASSERT_EQ(nat_first->size(), 1u);
+  EXPECT_EQ(nat_first->begin()->second.key.toString(), "10.0.0.10:80/tcp");
+  EXPECT_EQ(state.sharedNatVips(), nat_first);
   ASSERT_TRUE(state.setBackendWeight(key, "10.0.1.2", 7).ok());
+  EXPECT_NE(state.sharedNatVips(), nat_first);  // every change publishes a new one
   auto second = state.sharedIds();
   EXPECT_NE(second, first);
   EXPECT_EQ(weightOf(*second, "10.0.1.2"), 7u);

@@ -260,7 +260,7 @@ TEST(NatCollector, PassDeletesFromTheTableAndCounts) {
     dp.putNat(p->fwd_key, p->fwd);
   }
   dp.putNat(orphan.rev_key, orphan.rev);
-  NatCollector c(dp, [] { return NatVipMap{}; }, std::chrono::milliseconds(1000));
+  NatCollector c(dp, [] { return std::make_shared<const NatVipMap>(); }, std::chrono::milliseconds(1000));
   ASSERT_TRUE(c.runOnce().ok());
   EXPECT_EQ(dp.natCount(), 2u);
   EXPECT_TRUE(dp.nat(keep.fwd_key).has_value());
@@ -283,7 +283,7 @@ TEST(NatCollector, FullDropsSinceTheLastPassTriggerPressure) {
   Pair syn = makePair(spec(1, kNow - 5 * kSec));
   dp.putNat(syn.rev_key, syn.rev);
   dp.putNat(syn.fwd_key, syn.fwd);
-  NatCollector c(dp, [] { return NatVipMap{}; }, std::chrono::milliseconds(1000));
+  NatCollector c(dp, [] { return std::make_shared<const NatVipMap>(); }, std::chrono::milliseconds(1000));
   ASSERT_TRUE(c.runOnce().ok());  // baseline of the drop counter
   EXPECT_EQ(dp.natCount(), 2u);
   dp.counters().drops[XLB_DROP_NAT_FULL] = 7;
