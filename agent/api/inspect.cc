@@ -47,7 +47,7 @@ grpc::Status InspectorService::ListNat(grpc::ServerContext*, const v1::ListNatRe
 
 grpc::Status InspectorService::FlushNat(grpc::ServerContext*, const v1::FlushNatRequest* req,
                                         v1::FlushNatResponse* resp) {
-  auto r = nat::flushNat(dataplane_, state_.natVips(), *req);
+  auto r = nat::flushNat(dataplane_, *state_.sharedNatVips(), *req);
   if (!r.ok()) return toGrpcStatus(r.status());
   if (nat_ != nullptr) nat_->noteFlushed(r->deleted());
   spdlog::info("api: FlushNat deleted {} NAT connections", r->deleted());

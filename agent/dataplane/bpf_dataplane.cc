@@ -514,33 +514,6 @@ absl::Status BpfDataplane::setAcceptedVlans(std::span<const uint32_t> ids) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<CounterSnapshot> BpfDataplane::readCounters() {
-  CounterSnapshot snap;
-  auto add_u64 = [](uint64_t& acc, const uint64_t& v) { acc += v; };
-  auto add_counters = [](xlb_counters& acc, const xlb_counters& v) {
-    acc.packets += v.packets;
-    acc.bytes += v.bytes;
-    acc.new_flows += v.new_flows;
-  };
-  if (auto st = readPerCpu(bpf_map__fd(skel_->maps.xlb_stats), "xlb_stats", XLB_STAT_MAX, ncpus_,
-                           snap.global, add_u64);
-      !st.ok())
-    return st;
-  if (auto st = readPerCpu(bpf_map__fd(skel_->maps.xlb_drops), "xlb_drops", XLB_DROP_MAX, ncpus_,
-                           snap.drops, add_u64);
-      !st.ok())
-    return st;
-  if (auto st = readPerCpu(bpf_map__fd(skel_->maps.xlb_vip_stats), "xlb_vip_stats", capacity_.vips,
-                           ncpus_, snap.vips, add_counters);
-      !st.ok())
-    return st;
-  if (auto st = readPerCpu(bpf_map__fd(skel_->maps.xlb_be_stats), "xlb_be_stats",
-                           capacity_.backends, ncpus_, snap.backends, add_counters);
-      !st.ok())
-    return st;
-  return snap;
-}
-
 namespace {
 
 // A per-CPU array of u64 counters, summed over CPUs.
@@ -553,6 +526,30 @@ absl::StatusOr<std::vector<uint64_t>> readSummedU64(int fd, const char* name, ui
 }
 
 }  // namespace
+
+absl::StatusOr<CounterSnapshot> BpfDataplane::readCounters() {
+  CounterSnapshot snap;
+  auto add_counters = [](xlb_counters& acc, const xlb_counters& v) {
+    acc.packets += v.packets;
+    acc.bytes += v.bytes;
+    acc.new_flows += v.new_flows;
+  };
+  auto global = readGlobal();
+  if (!global.ok()) return global.status();
+  snap.global = std::move(*global);
+  auto drops = readDrops();
+  if (!drops.ok()) return drops.status();
+  snap.drops = std::move(*drops);
+  if (auto st = readPerCpu(bpf_map__fd(skel_->maps.xlb_vip_stats), "xlb_vip_stats", capacity_.vips,
+                           ncpus_, snap.vips, add_counters);
+      !st.ok())
+    return st;
+  if (auto st = readPerCpu(bpf_map__fd(skel_->maps.xlb_be_stats), "xlb_be_stats",
+                           capacity_.backends, ncpus_, snap.backends, add_counters);
+      !st.ok())
+    return st;
+  return snap;
+}
 
 absl::StatusOr<std::vector<uint64_t>> BpfDataplane::readDrops() {
   return readSummedU64(bpf_map__fd(skel_->maps.xlb_drops), "xlb_drops", XLB_DROP_MAX, ncpus_);

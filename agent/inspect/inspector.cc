@@ -277,7 +277,7 @@ absl::StatusOr<v1::ExplainResponse> Inspector::explain(const v1::ExplainRequest&
 }
 
 absl::StatusOr<v1::ListNatResponse> Inspector::listNat(const v1::ListNatRequest& req) const {
-  auto r = nat::listNat(dataplane_, state_.natVips(), req);
+  auto r = nat::listNat(dataplane_, *state_.sharedNatVips(), req);
   if (r.ok() && nat_ != nullptr) *r->mutable_table() = nat::toProto(nat_->status());
   return r;
 }

@@ -46,7 +46,7 @@ absl::StatusOr<StatsReport> gatherStats(const state::State& state, dataplane::Da
     *r.stats.mutable_nat_table() = nat::toProto(*r.nat);
   }
   if (parts.nat_failures) {
-    if (auto st = readNatFailures(dataplane, state.natVips(), ids, &r.nat_failures); !st.ok())
+    if (auto st = readNatFailures(dataplane, *state.sharedNatVips(), ids, &r.nat_failures); !st.ok())
       return st;
   }
   if (parts.vip_statuses) {
