@@ -90,11 +90,12 @@ absl::StatusOr<DataplaneContents> readBpfContents(const BpfDataplane& dp) {
       int fd = bpf_map_get_fd_by_id(inner_id);
       if (fd < 0 && errno == ENOENT) continue;  // swapped meanwhile: the writer owns it
       if (fd < 0) return errnoStatus(absl::StrCat("open selection table map id ", inner_id), errno);
-      uint32_t zero = 0, m = 0;
-      int err = bpf_map_lookup_elem(fd, &zero, &m);
+      uint32_t zero = 0;
+      xlb_table_slot head{};  // w[0] = size (xlb/abi.h)
+      int err = bpf_map_lookup_elem(fd, &zero, &head);
       close(fd);
       if (err) return errnoStatus(absl::StrCat("read selection table of vip id ", id), errno);
-      if (m != 0) out.table_vip_ids.push_back(id);
+      if (head.w[0] != 0) out.table_vip_ids.push_back(id);
     } else if (errno != ENOENT) {
       return errnoStatus(absl::StrCat("lookup map xlb_tables[", id, "]"), errno);
     }

@@ -198,6 +198,8 @@ absl::Status BpfDataplane::load(const BpfOptions& opts) {
 
   if (const struct bpf_map* inner = bpf_map__inner_map(skel_->maps.xlb_tables))
     table_flags_ = bpf_map__map_flags(inner);
+  table_flip_guard_ = opts.table_flip_guard;
+  loaded_at_ = std::chrono::steady_clock::now();
   flow_table_size_ = opts.flow_table_size;
   nat_table_size_ = opts.nat_table_size;
   prot_table_size_ = opts.protected_flow_table_size ? opts.protected_flow_table_size

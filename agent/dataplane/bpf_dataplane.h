@@ -2,9 +2,12 @@
 // The BPF implementation of Dataplane: loads the XDP balancer, pins its maps, attaches it to an interface.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -33,6 +36,11 @@ struct BpfOptions {
                                                       // connection)
   bool xdp_generic = false;  // SKB mode instead of native
   Capacity capacity;         // id ranges of the VIP- and backend-indexed maps
+  // A selection table of unchanged size is rewritten in place (its idle half, then a flip: no RCU
+  // grace period) only when its last flip is at least this old, so that no program still reads the
+  // half being written; a table this process has not flipped counts as flipped at load. Otherwise a
+  // new table is swapped in. Tests use 0 (flip whenever the size allows) or a large value.
+  std::chrono::milliseconds table_flip_guard{1000};
 };
 
 // Maps are pinned as <pin_dir>/v<XLB_ABI_VERSION>/<map name>, so a restarted agent of the same ABI
@@ -60,6 +68,9 @@ class BpfDataplane final : public Dataplane {
   int mapFd(absl::string_view name) const;
   uint32_t flowTableSize() const { return flow_table_size_; }
   uint32_t protectedFlowTableSize() const { return prot_table_size_; }
+  // Selection tables changed in place (flipped) and swapped in as new maps since load.
+  uint64_t tableFlips() const { return table_flips_; }
+  uint64_t tableSwaps() const { return table_swaps_; }
   // What create() did to each map when it migrated pinned maps (one entry per map, already logged);
   // empty when it reused every pin as it was or had nothing pinned.
   const std::vector<MapMigration>& migration() const { return migration_; }
@@ -144,6 +155,17 @@ class BpfDataplane final : public Dataplane {
   // read before load, when libbpf frees the template).
   uint32_t table_flags_ = 0;
   int empty_table_fd_ = -1;
+  // In-place table changes (bpf_tables.cc): writes `table` into the idle half of the VIP's live
+  // table and flips to it. false (nothing written) when the VIP has no table of that size, or its
+  // last flip is younger than table_flip_guard_.
+  absl::StatusOr<bool> flipSelectionTable(uint32_t vip_id, std::span<const uint32_t> table,
+                                          std::chrono::steady_clock::time_point now);
+  std::chrono::milliseconds table_flip_guard_{1000};
+  std::chrono::steady_clock::time_point loaded_at_{};
+  // Last flip per VIP id by this process; time_point::min() for a table it created (its idle half
+  // was never read).
+  std::unordered_map<uint32_t, std::chrono::steady_clock::time_point> last_flip_;
+  uint64_t table_flips_ = 0, table_swaps_ = 0;
   // xlb_be_conns, mapped read-only at load (BPF_F_MMAPABLE), for readOpenFlows().
   const uint64_t* open_flows_map_ = nullptr;
   size_t open_flows_len_ = 0;

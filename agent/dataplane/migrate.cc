@@ -90,10 +90,10 @@ const char* btfKindName(const struct btf_type* t) {
   }
 }
 
-// Flags of the first inner map an ARRAY_OF_MAPS holds (what its template requires), or nothing
-// when it holds none. Key by key: a batched read stops at the first empty slot. HASH_OF_MAPS keys
-// are not indices, so they are walked.
-std::optional<uint32_t> innerFlagsOf(int fd, const bpf_map_info& info) {
+// Flags and value size of the first inner map an ARRAY_OF_MAPS holds (what its template requires),
+// or nothing when it holds none. Key by key: a batched read stops at the first empty slot.
+// HASH_OF_MAPS keys are not indices, so they are walked.
+std::optional<std::pair<uint32_t, uint32_t>> innerShapeOf(int fd, const bpf_map_info& info) {
   std::vector<uint8_t> key(info.key_size), next(info.key_size);
   bool first = true;
   for (uint32_t step = 0; step < info.max_entries; ++step) {
@@ -108,7 +108,7 @@ std::optional<uint32_t> innerFlagsOf(int fd, const bpf_map_info& info) {
     uint32_t len = sizeof(in);
     int err = bpf_obj_get_info_by_fd(inner, &in, &len);
     close(inner);
-    if (err == 0) return in.map_flags;
+    if (err == 0) return std::make_pair(in.map_flags, in.value_size);
   }
   return std::nullopt;
 }
@@ -130,16 +130,17 @@ bool emptyOuterTakes(int fd, const struct bpf_map* inner) {
   return taken;
 }
 
-// A copy of the array map `fd` (every index) created with `flags`, for an outer map whose inner
+// A copy of the array map `fd` (every index) created with `flags` and values of `value_size` bytes
+// (each old value's bytes first, the rest zero; cut when smaller), for an outer map whose inner
 // template changed. The copy's fd, owned by the caller.
-absl::StatusOr<int> cloneArrayMap(int fd, uint32_t flags) {
+absl::StatusOr<int> cloneArrayMap(int fd, uint32_t flags, uint32_t value_size) {
   bpf_map_info info{};
   uint32_t len = sizeof(info);
   if (int err = bpf_obj_get_info_by_fd(fd, &info, &len); err)
     return errnoStatus("read inner map info", err);
   if (info.type != BPF_MAP_TYPE_ARRAY || info.key_size != sizeof(uint32_t))
     return absl::UnimplementedError(absl::StrCat("inner map of type ", mapTypeName(info.type),
-                                                 " cannot be rebuilt with new flags"));
+                                                 " cannot be rebuilt with a new shape"));
   const uint32_t n = info.max_entries, vs = info.value_size;
   std::vector<uint32_t> keys(n);
   std::vector<uint8_t> vals(size_t{n} * vs);
@@ -155,11 +156,15 @@ absl::StatusOr<int> cloneArrayMap(int fd, uint32_t flags) {
     if (err) return errnoStatus("read the inner map", err);
   }
   if (got != n) return absl::DataLossError(absl::StrCat("inner map: read ", got, " of ", n));
+  std::vector<uint8_t> out_vals(size_t{n} * value_size, 0);
+  const size_t keep = std::min(vs, value_size);
+  for (uint32_t i = 0; i < n; ++i)
+    std::memcpy(out_vals.data() + size_t{i} * value_size, vals.data() + size_t{i} * vs, keep);
   LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = flags);
-  int out = bpf_map_create(BPF_MAP_TYPE_ARRAY, info.name, info.key_size, vs, n, &opts);
+  int out = bpf_map_create(BPF_MAP_TYPE_ARRAY, info.name, info.key_size, value_size, n, &opts);
   if (out < 0) return errnoStatus("create the rebuilt inner map", out);
   uint32_t count = n;
-  if (int err = bpf_map_update_batch(out, keys.data(), vals.data(), &count, nullptr); err) {
+  if (int err = bpf_map_update_batch(out, keys.data(), out_vals.data(), &count, nullptr); err) {
     close(out);
     return errnoStatus("fill the rebuilt inner map", err);
   }
@@ -175,7 +180,12 @@ absl::StatusOr<MapShape> shapeOfFd(int fd, const std::string& what,
     return errnoStatus(absl::StrCat("read map info of ", what), err);
   MapShape s{info.type, info.key_size, info.value_size, info.max_entries, info.map_flags, {}, {},
              {}};
-  if (isMapInMap(info.type)) s.inner_flags = innerFlagsOf(fd, info);
+  if (isMapInMap(info.type)) {
+    if (auto in = innerShapeOf(fd, info)) {
+      s.inner_flags = in->first;
+      s.inner_value_size = in->second;
+    }
+  }
   if (info.btf_id == 0) return s;
   auto it = btf_cache.find(info.btf_id);
   if (it == btf_cache.end()) {
@@ -202,8 +212,10 @@ MapShape shapeOfObjectMap(const struct bpf_map* map, const struct btf* obj_btf) 
              {},
              {},
              {}};
-  if (const struct bpf_map* inner = bpf_map__inner_map(const_cast<struct bpf_map*>(map)))
+  if (const struct bpf_map* inner = bpf_map__inner_map(const_cast<struct bpf_map*>(map))) {
     s.inner_flags = bpf_map__map_flags(inner);
+    s.inner_value_size = bpf_map__value_size(inner);
+  }
   if (!obj_btf) return s;
   if (uint32_t id = bpf_map__btf_key_type_id(map); id) {
     if (auto l = layoutFromBtf(obj_btf, id); l.ok()) s.key = *l;
@@ -344,6 +356,11 @@ MapPlan planMap(const MapShape& from, const MapShape& to) {
         "inner map flags ",
         from.inner_flags ? absl::StrCat("0x", absl::Hex(*from.inner_flags)) : std::string("unknown"),
         kArrow, "0x", absl::Hex(*to.inner_flags)));
+  if (to.inner_value_size && from.inner_value_size != to.inner_value_size)
+    diffs.push_back(absl::StrCat(
+        "inner map value size ",
+        from.inner_value_size ? sizeChange(*from.inner_value_size, *to.inner_value_size)
+                              : absl::StrCat("unknown", kArrow, *to.inner_value_size)));
   if (diffs.empty()) {
     p.action = MapAction::kReuse;
     return p;
@@ -495,9 +512,16 @@ absl::StatusOr<uint64_t> copyMapEntries(int from_fd, const MapShape& from, int t
       std::memcpy(&id, val, sizeof(id));
       int inner_fd = bpf_map_get_fd_by_id(id);
       if (inner_fd < 0) return absl::OkStatus();  // the inner map went away with its slot
-      if (to.inner_flags && from.inner_flags != to.inner_flags) {
-        // The new outer map takes only inner maps with its template's flags: a copy of this one.
-        auto clone = cloneArrayMap(inner_fd, *to.inner_flags);
+      if (to.innerDiffersFrom(from)) {
+        // The new outer map takes only inner maps shaped like its template: a copy of this one.
+        bpf_map_info in{};
+        uint32_t in_len = sizeof(in);
+        if (int e = bpf_obj_get_info_by_fd(inner_fd, &in, &in_len); e) {
+          close(inner_fd);
+          return errnoStatus("read inner map info", e);
+        }
+        auto clone = cloneArrayMap(inner_fd, to.inner_flags.value_or(in.map_flags),
+                                   to.inner_value_size.value_or(in.value_size));
         close(inner_fd);
         if (!clone.ok()) return clone.status();
         inner_fd = *clone;
@@ -654,8 +678,10 @@ absl::StatusOr<std::unique_ptr<MapMigrator>> MapMigrator::prepare(
       e.from = *from;
       // An empty outer map shows no inner flags: ask it whether it takes the new template's.
       if (e.to.inner_flags && !e.from.inner_flags && e.from.type == BPF_MAP_TYPE_ARRAY_OF_MAPS &&
-          bpf_map__inner_map(map) && emptyOuterTakes(fd, bpf_map__inner_map(map)))
+          bpf_map__inner_map(map) && emptyOuterTakes(fd, bpf_map__inner_map(map))) {
         e.from.inner_flags = e.to.inner_flags;
+        e.from.inner_value_size = e.to.inner_value_size;
+      }
       e.plan = planMap(e.from, e.to);
       if (split) {
         // Another map's entries: never reused, copied through the converter (or not at all).

@@ -82,6 +82,15 @@ struct MapShape {
   // inner map whose flags differ from the outer map's template, so a change needs a new outer map
   // whose inner maps are rebuilt with the new flags.
   std::optional<uint32_t> inner_flags;
+  // Map-in-map only, like inner_flags: the value size its inner maps must have. A change rebuilds
+  // each inner ARRAY with the new size, every old value's bytes first and the rest zero (a
+  // selection table's u32 entries become xlb_table_slot words of half 0, half 0 live).
+  std::optional<uint32_t> inner_value_size;
+  // `to` side: whether the inner maps of `from` must be rebuilt to fit.
+  bool innerDiffersFrom(const MapShape& from) const {
+    return (inner_flags && from.inner_flags != inner_flags) ||
+           (inner_value_size && from.inner_value_size != inner_value_size);
+  }
 };
 
 enum class MapAction {

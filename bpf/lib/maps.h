@@ -27,7 +27,9 @@ struct xlb_table_inner {
 	__uint(max_entries, 1);
 	__uint(map_flags, BPF_F_INNER_MAP | BPF_F_MMAPABLE);
 	__type(key, __u32);
-	__type(value, __u32);
+	/* struct xlb_table_slot (xlb/abi.h). Declared by size: clang emits a struct reached only
+	 * through an inner-map template as a forward declaration in BTF, which libbpf cannot size. */
+	__type(value, __u64);
 };
 
 struct {

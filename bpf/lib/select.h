@@ -50,16 +50,17 @@ static __always_inline __u32 xlb_scale(__u32 r, __u32 m)
 	return (__u32)(((__u64)r * m) >> 32);
 }
 
-/* The ACTIVE backend in slot `idx` of `table` (id in *be_id), or NULL. */
-static __always_inline struct xlb_backend *xlb_slot_backend(void *table, __u32 idx, __u32 *be_id)
+/* The ACTIVE backend in slot `idx` of `table`'s live half `half` (0 or 1; id in *be_id), or NULL. */
+static __always_inline struct xlb_backend *xlb_slot_backend(void *table, __u32 half, __u32 idx,
+							    __u32 *be_id)
 {
+	struct xlb_table_slot *slot;
 	struct xlb_backend *be;
-	__u32 *id;
 
-	id = bpf_map_lookup_elem(table, &idx);
-	if (!id)
+	slot = bpf_map_lookup_elem(table, &idx);
+	if (!slot)
 		return NULL;
-	*be_id = *id;
+	*be_id = slot->w[half & 1];
 	be = bpf_map_lookup_elem(&xlb_backends, be_id);
 	if (!be || !(be->flags & XLB_BE_F_ACTIVE))
 		return NULL;
@@ -76,7 +77,8 @@ static __always_inline __u64 xlb_conns_of(__u32 be_id)
 /* Power of two choices (Mitzenmacher): two distinct random slots, the backend with fewer open flows
  * per unit of weight wins. Distinct slots, so a two-backend table always compares both; the table is
  * weight-proportional, so the draws already favour heavy backends and the weights scale the counts. */
-static __always_inline struct xlb_backend *xlb_select_least_conn(void *table, __u32 m, __u32 *be_id)
+static __always_inline struct xlb_backend *xlb_select_least_conn(void *table, __u32 half, __u32 m,
+								 __u32 *be_id)
 {
 	struct xlb_backend *a, *b;
 	__u32 i1, i2, id_a = 0, id_b = 0;
@@ -89,8 +91,8 @@ static __always_inline struct xlb_backend *xlb_select_least_conn(void *table, __
 		if (i2 >= m)
 			i2 -= m;
 	}
-	a = xlb_slot_backend(table, 1 + i1, &id_a);
-	b = xlb_slot_backend(table, 1 + i2, &id_b);
+	a = xlb_slot_backend(table, half, 1 + i1, &id_a);
+	b = xlb_slot_backend(table, half, 1 + i2, &id_b);
 	if (!a || !b || id_a == id_b) {
 		/* One draw hit a backend that is not ACTIVE (table not yet swapped): take the other. */
 		if (a) {
@@ -119,16 +121,20 @@ static __always_inline struct xlb_backend *xlb_select(const struct xlb_vip_value
 						      struct xlb_pkt *pkt, __u32 *hash, int *hashed,
 						      __u32 *be_id)
 {
-	__u32 vip_id = vip->vip_id, zero = 0, m, idx, pos, *rr, *mp;
+	__u32 vip_id = vip->vip_id, zero = 0, m, half, idx, pos, *rr;
+	struct xlb_table_slot *head;
 	void *table;
 
 	table = bpf_map_lookup_elem(&xlb_tables, &vip_id);
 	if (!table)
 		return NULL;
-	mp = bpf_map_lookup_elem(table, &zero);
-	if (!mp || *mp == 0)
+	/* Slot 0: the size and the live half (xlb_table_slot in xlb/abi.h). The slot read below
+	 * depends on `half` by address, so it cannot see the half before the agent's flip did. */
+	head = bpf_map_lookup_elem(table, &zero);
+	if (!head || head->w[0] == 0)
 		return NULL;
-	m = *mp;
+	m = head->w[0];
+	half = head->w[1] & 1;
 
 	switch (vip->algorithm) {
 	case XLB_ALG_SOURCE_HASH:
@@ -150,10 +156,10 @@ static __always_inline struct xlb_backend *xlb_select(const struct xlb_vip_value
 		idx = 1 + xlb_scale(bpf_get_prandom_u32(), m);
 		break;
 	case XLB_ALG_LEAST_CONN:
-		return xlb_select_least_conn(table, m, be_id);
+		return xlb_select_least_conn(table, half, m, be_id);
 	default: /* XLB_ALG_MAGLEV, and any value this program does not know */
 		idx = 1 + xlb_scale(xlb_pkt_hash(pkt, hash, hashed), m);
 		break;
 	}
-	return xlb_slot_backend(table, idx, be_id);
+	return xlb_slot_backend(table, half, idx, be_id);
 }

@@ -1,14 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
-// Issue 12: selection tables are BPF_F_MMAPABLE inner maps (the agent fills a new table with one
-// copy through its pages). A pinned xlb_tables made by an older agent takes only inner maps
-// without that flag, and the kernel refuses any other: loading must notice it (from a table the
-// outer map holds, or by asking an empty one) and migrate the outer map, rebuilding every table
-// with the new flags, so that the tables keep forwarding and new ones can be swapped in. The same
-// for the open-flow counts (xlb_be_conns), now read through a mapping.
+// Issue 12: selection tables are BPF_F_MMAPABLE inner maps of two-half slots (xlb_table_slot: the
+// agent fills a new table with one copy through its pages, and flips a table in place). A pinned
+// xlb_tables made by an older agent takes only inner maps of u32 values, some without that flag,
+// and the kernel refuses any other: loading must notice it (from a table the outer map holds, or
+// by asking an empty one) and migrate the outer map, rebuilding every table in the new shape (the
+// old ids become half 0, live), so that the tables keep forwarding, flip, and new ones can be
+// swapped in. The same for the open-flow counts (xlb_be_conns), now read through a mapping.
 #include <bpf/bpf.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -35,10 +37,11 @@ struct PinDir {
 };
 
 // Replaces the pinned xlb_tables by one an older agent would have made: its inner template, and
-// `table` (when not empty) at vip id `vip_id`, are plain arrays without BPF_F_MMAPABLE.
+// `table` (when not empty) at vip id `vip_id`, are arrays of u32 with `flags` (by default without
+// BPF_F_MMAPABLE; the release before the two-half slots had it).
 void pinOldFormatTables(const PinDir& pins, uint32_t max_vips, uint32_t vip_id,
-                        const std::vector<uint32_t>& table) {
-  LIBBPF_OPTS(bpf_map_create_opts, inner_opts, .map_flags = kOldInnerFlags);
+                        const std::vector<uint32_t>& table, uint32_t flags = kOldInnerFlags) {
+  LIBBPF_OPTS(bpf_map_create_opts, inner_opts, .map_flags = flags);
   int tmpl = bpf_map_create(BPF_MAP_TYPE_ARRAY, "old_tmpl", 4, 4, 1, &inner_opts);
   ASSERT_GE(tmpl, 0);
   LIBBPF_OPTS(bpf_map_create_opts, outer_opts, .inner_map_fd = static_cast<__u32>(tmpl));
@@ -159,6 +162,75 @@ TEST(TableFormat, OlderTablesAreRebuiltAndKeepForwarding) {
   // And it takes new tables (the old outer map would refuse them: EINVAL).
   EXPECT_TRUE((*dp)->setSelectionTable(6, std::vector<uint32_t>(7, 100)).ok());
   EXPECT_TRUE((*dp)->setSelectionTable(5, std::vector<uint32_t>(11, 100)).ok());
+}
+
+// The release before the two-half slots: mmapable tables of u32. Rebuilt with 8-byte slots, half 0
+// live, so the program forwards as before and the next change flips in place.
+TEST(TableFormat, SingleHalfTablesGainAnIdleHalfAndFlip) {
+  PinDir pins;
+  {
+    auto first = dataplane::BpfDataplane::create(pinnedOptions(pins));
+    ASSERT_TRUE(first.ok()) << first.status();
+    ASSERT_TRUE((*first)->upsertVipAddr(makeAddrKey("10.100.9.1"), {1, 0}).ok());
+    ASSERT_TRUE((*first)->upsertBackend(100, makeBackend("10.0.0.2", 5)).ok());
+    ASSERT_TRUE((*first)->upsertBackend(101, makeBackend("10.0.0.3", 5)).ok());
+    ASSERT_TRUE((*first)->upsertVip(makeVipKey("10.100.9.1", 80, kTcp),
+                                    {5, XLB_ALG_MAGLEV, XLB_FWD_DSR, 0})
+                    .ok());
+  }
+  pinOldFormatTables(pins, Capacity{}.vips, 5, std::vector<uint32_t>(13, 100),
+                     BPF_F_INNER_MAP | BPF_F_MMAPABLE);
+
+  auto opts = pinnedOptions(pins);
+  opts.table_flip_guard = std::chrono::milliseconds(0);
+  auto dp = dataplane::BpfDataplane::create(opts);
+  ASSERT_TRUE(dp.ok()) << dp.status();
+  const auto* report = tablesReport(**dp);
+  ASSERT_NE(report, nullptr);
+  EXPECT_EQ(report->outcome, dataplane::MapMigration::Outcome::kMigrated) << report->line();
+  EXPECT_NE(report->reason.find("inner map value size 4"), std::string::npos) << report->line();
+  EXPECT_EQ(report->reason.find("inner map flags"), std::string::npos) << report->line();
+  EXPECT_EQ(report->copied, 1u) << report->line();
+  const uint32_t vip = 5;
+  uint32_t map = 0;
+  ASSERT_EQ(bpf_map_lookup_elem((*dp)->mapFd("xlb_tables"), &vip, &map), 0);
+  {
+    int fd = bpf_map_get_fd_by_id(map);
+    ASSERT_GE(fd, 0);
+    bpf_map_info info{};
+    uint32_t len = sizeof(info);
+    ASSERT_EQ(bpf_obj_get_info_by_fd(fd, &info, &len), 0);
+    EXPECT_EQ(info.value_size, sizeof(xlb_table_slot));
+    xlb_table_slot head{}, s{};
+    uint32_t k = 0;
+    ASSERT_EQ(bpf_map_lookup_elem(fd, &k, &head), 0);
+    k = 13;
+    ASSERT_EQ(bpf_map_lookup_elem(fd, &k, &s), 0);
+    close(fd);
+    EXPECT_EQ(head.w[0], 13u);
+    EXPECT_EQ(head.w[1], 0u) << "half 0 live";
+    EXPECT_EQ(s.w[0], 100u);
+    EXPECT_EQ(s.w[1], 0u);
+  }
+  auto synTo = [&](uint16_t sport) {
+    Bytes syn = PacketBuilder()
+                    .eth(kLbMac, kClientMac)
+                    .ipv4("192.0.2.9", "10.100.9.1")
+                    .tcp(sport, 80, kSyn)
+                    .build();
+    RunResult r = runXdp((*dp)->programFd(), syn, lbIfindex());
+    EXPECT_EQ(r.err, 0);
+    EXPECT_EQ(r.ret, static_cast<uint32_t>(XDP_TX));
+    return r.out.size() >= 6 ? Bytes(r.out.begin(), r.out.begin() + 6) : Bytes();
+  };
+  Mac a = parseMac(kBackendMacA), b = parseMac(kBackendMacB);
+  EXPECT_EQ(synTo(9), Bytes(a.begin(), a.end())) << "backend id 100";
+  ASSERT_TRUE((*dp)->setSelectionTable(5, std::vector<uint32_t>(13, 101)).ok());
+  EXPECT_EQ((*dp)->tableFlips(), 1u);
+  uint32_t after = 0;
+  ASSERT_EQ(bpf_map_lookup_elem((*dp)->mapFd("xlb_tables"), &vip, &after), 0);
+  EXPECT_EQ(after, map) << "flipped in place";
+  EXPECT_EQ(synTo(10), Bytes(b.begin(), b.end())) << "backend id 101";
 }
 
 TEST(TableFormat, EmptyOlderOuterMapIsReplaced) {

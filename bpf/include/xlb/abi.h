@@ -13,7 +13,9 @@
 #define XLB_ABI_ASSERT(cond, msg) _Static_assert(cond, msg)
 #endif
 
-/* Bumped whenever any struct or map below changes layout; part of every pinned map's name suffix. */
+/* Bumped whenever any struct or map below changes layout; part of every pinned map's name suffix.
+ * Exception: the selection tables' inner maps (xlb_table_slot) are migrated in place when a pinned
+ * xlb_tables holds another inner shape (agent/dataplane/migrate.cc: flags, value size). */
 #define XLB_ABI_VERSION 5
 
 /* XLB_TEST_LAYOUT 6: test builds only (tests/e2e/upgrade, test-migrate.sh), never installed. The next
@@ -193,7 +195,8 @@
 /* ---- maps ------------------------------------------------------------------------------------------
  * xlb_vips     HASH            xlb_vip_key -> xlb_vip_value
  * xlb_vip_addrs HASH           xlb_addr_key -> xlb_addr_value (addresses that carry any VIP)
- * xlb_tables   ARRAY_OF_MAPS   vip id -> inner ARRAY (u32): [0] = table size M, [1..M] = backend ids
+ * xlb_tables   ARRAY_OF_MAPS   vip id -> inner ARRAY (xlb_table_slot): [0] = table size M and the
+ *                              live half, [1..M] = backend ids of both halves (see below)
  * xlb_backends ARRAY           backend id -> xlb_backend
  * xlb_flows    LRU_HASH        xlb_flow_key -> xlb_flow_value
  * xlb_nh_cache PERCPU_ARRAY    backend id -> xlb_nexthop (bpf_fib_lookup result, refreshed each second)
@@ -238,6 +241,22 @@
  * not decremented by the data plane: the agent periodically recounts the flow table
  * (dataplane::countOpenFlows) and writes the counts back. Between two reconciliations a count is
  * too high by at most the flows that ended silently since the last one. */
+/* One slot of a selection table (an inner map of xlb_tables, BPF_F_MMAPABLE). Each table holds two
+ * tables of the same size M, one per half:
+ *  slot 0       w[0] = M (0 = no table), w[1] = the live half (only bit 0 counts)
+ *  slot 1..M    w[h] = the backend id at this slot in half h
+ * The data plane reads slot 0, then w[live half] of the slot it picks. The agent changes a table of
+ * the same size by writing the idle half through the map's pages and then storing the new live half
+ * (one aligned 4-byte store after the others): no map-in-map update, so no RCU grace period, and a
+ * reader sees either the old or the new table, never a mix. It writes a half only when the last
+ * flip of that table is at least a second old (every program that read the old half number has
+ * long finished); otherwise, and when the size changes, it swaps in a new inner map. An element of
+ * an ARRAY takes round_up(value_size, 8) bytes, so the second half costs no memory. */
+struct xlb_table_slot {
+	__u32 w[2];
+};
+XLB_ABI_ASSERT(sizeof(struct xlb_table_slot) == 8, "xlb_table_slot layout");
+
 struct xlb_vip_key {
 	__u8 addr[16]; /* network order; IPv4 in addr[0..3], rest zero */
 	__be16 port;   /* network order; 0 = every port */

@@ -196,6 +196,27 @@ TEST(PlanMap, MapInMapValuesAreInnerMapIds) {
   EXPECT_EQ(p.action, MapAction::kMigrate);
 }
 
+TEST(PlanMap, InnerValueSizeChangeMigrates) {
+  MapShape from = shape(BPF_MAP_TYPE_ARRAY_OF_MAPS, 4, 4, 1024, u32(), std::nullopt);
+  MapShape to = from;
+  from.inner_flags = to.inner_flags = BPF_F_INNER_MAP | BPF_F_MMAPABLE;
+  from.inner_value_size = 4;
+  to.inner_value_size = 8;
+  MapPlan p = planMap(from, to);
+  EXPECT_EQ(p.action, MapAction::kMigrate);
+  EXPECT_EQ(p.reason, "inner map value size 4\u21928");
+  EXPECT_TRUE(to.innerDiffersFrom(from));
+  from.inner_value_size = 8;
+  EXPECT_EQ(planMap(from, to).action, MapAction::kReuse);
+  EXPECT_FALSE(to.innerDiffersFrom(from));
+  // An outer map holding no inner map says nothing of its shape: migrated (into an empty map).
+  from.inner_flags.reset();
+  from.inner_value_size.reset();
+  p = planMap(from, to);
+  EXPECT_EQ(p.action, MapAction::kMigrate);
+  EXPECT_EQ(p.reason, "inner map flags unknown\u21920x1400, inner map value size unknown\u21928");
+}
+
 TEST(MapMigrationLine, SaysExactlyWhatHappened) {
   MapMigration m{"xlb_flows", "v2", "v3"};
   m.outcome = MapMigration::Outcome::kMigrated;
@@ -388,6 +409,52 @@ TEST_F(MigrateKernel, MapInMapKeepsItsInnerMaps) {
   ASSERT_EQ(bpf_map_lookup_elem(old_outer.fd, &slot, &old_id), 0);
   ASSERT_EQ(bpf_map_lookup_elem(new_outer.fd, &slot, &new_id), 0);
   EXPECT_EQ(new_id, old_id);
+}
+
+// The inner maps' value size grew (selection tables: u32 -> two-half slots): each inner map is
+// rebuilt at the new size, every old value first and zero after it.
+TEST_F(MigrateKernel, MapInMapRebuildsInnerMapsOfAnotherValueSize) {
+  Fd old_tmpl(create(BPF_MAP_TYPE_ARRAY, 4, 4, 3));
+  Fd new_tmpl(create(BPF_MAP_TYPE_ARRAY, 4, 8, 3));  // no BPF_F_INNER_MAP: sizes match
+  Fd inner(create(BPF_MAP_TYPE_ARRAY, 4, 4, 3));
+  LIBBPF_OPTS(bpf_map_create_opts, old_opts, .inner_map_fd = static_cast<__u32>(old_tmpl.fd));
+  LIBBPF_OPTS(bpf_map_create_opts, new_opts, .inner_map_fd = static_cast<__u32>(new_tmpl.fd));
+  Fd old_outer(bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, "xlb_mig_outer", 4, 4, 2, &old_opts));
+  Fd new_outer(bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, "xlb_mig_outer", 4, 4, 2, &new_opts));
+  ASSERT_GE(old_outer.fd, 0);
+  ASSERT_GE(new_outer.fd, 0);
+  for (uint32_t k = 0; k < 3; ++k) {
+    uint32_t v = 0xA0 + k;
+    ASSERT_EQ(bpf_map_update_elem(inner.fd, &k, &v, BPF_ANY), 0);
+  }
+  uint32_t slot = 1;
+  ASSERT_EQ(bpf_map_update_elem(old_outer.fd, &slot, &inner.fd, BPF_ANY), 0);
+  MapShape from = shape(BPF_MAP_TYPE_ARRAY_OF_MAPS, 4, 4, 2, u32(), std::nullopt);
+  MapShape to = from;
+  from.inner_flags = to.inner_flags = 0;
+  from.inner_value_size = 4;
+  to.inner_value_size = 8;
+  MapPlan plan = planMap(from, to);
+  ASSERT_EQ(plan.action, MapAction::kMigrate);
+  uint64_t not_fit = 0;
+  auto copied = copyMapEntries(old_outer.fd, from, new_outer.fd, to, plan, ncpus_, 2, &not_fit);
+  ASSERT_TRUE(copied.ok()) << copied.status();
+  EXPECT_EQ(*copied, 1u);
+  uint32_t id = 0;
+  ASSERT_EQ(bpf_map_lookup_elem(new_outer.fd, &slot, &id), 0);
+  Fd rebuilt(bpf_map_get_fd_by_id(id));
+  ASSERT_GE(rebuilt.fd, 0);
+  bpf_map_info info{};
+  uint32_t len = sizeof(info);
+  ASSERT_EQ(bpf_obj_get_info_by_fd(rebuilt.fd, &info, &len), 0);
+  EXPECT_EQ(info.value_size, 8u);
+  EXPECT_EQ(info.max_entries, 3u);
+  for (uint32_t k = 0; k < 3; ++k) {
+    uint32_t v[2] = {1, 1};
+    ASSERT_EQ(bpf_map_lookup_elem(rebuilt.fd, &k, v), 0);
+    EXPECT_EQ(v[0], 0xA0 + k);
+    EXPECT_EQ(v[1], 0u);
+  }
 }
 
 }  // namespace
