@@ -66,6 +66,10 @@ void printStats(const xlb::v1::Stats& s) {
     std::cout << "\nFlow table\n";
     ft.print(std::cout);
   }
+  if (s.has_table_writes()) {
+    std::cout << "\nSelection tables changed: " << formatCount(s.table_writes().flipped())
+              << " in place, " << formatCount(s.table_writes().swapped()) << " swapped\n";
+  }
   if (s.nat_table().capacity() > 0) {
     std::cout << "\nNAT table\n";
     natStatsTable(s.nat_table()).print(std::cout);

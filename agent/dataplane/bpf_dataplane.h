@@ -2,6 +2,7 @@
 // The BPF implementation of Dataplane: loads the XDP balancer, pins its maps, attaches it to an interface.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -69,8 +70,9 @@ class BpfDataplane final : public Dataplane {
   uint32_t flowTableSize() const { return flow_table_size_; }
   uint32_t protectedFlowTableSize() const { return prot_table_size_; }
   // Selection tables changed in place (flipped) and swapped in as new maps since load.
-  uint64_t tableFlips() const { return table_flips_; }
-  uint64_t tableSwaps() const { return table_swaps_; }
+  uint64_t tableFlips() const { return table_flips_.load(std::memory_order_relaxed); }
+  uint64_t tableSwaps() const { return table_swaps_.load(std::memory_order_relaxed); }
+  TableWriteCounts tableWrites() const override { return {tableFlips(), tableSwaps()}; }
   // What create() did to each map when it migrated pinned maps (one entry per map, already logged);
   // empty when it reused every pin as it was or had nothing pinned.
   const std::vector<MapMigration>& migration() const { return migration_; }
@@ -165,7 +167,7 @@ class BpfDataplane final : public Dataplane {
   // Last flip per VIP id by this process; time_point::min() for a table it created (its idle half
   // was never read).
   std::unordered_map<uint32_t, std::chrono::steady_clock::time_point> last_flip_;
-  uint64_t table_flips_ = 0, table_swaps_ = 0;
+  std::atomic<uint64_t> table_flips_{0}, table_swaps_{0};  // read by other threads
   // xlb_be_conns, mapped read-only at load (BPF_F_MMAPABLE), for readOpenFlows().
   const uint64_t* open_flows_map_ = nullptr;
   size_t open_flows_len_ = 0;

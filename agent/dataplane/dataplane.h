@@ -25,6 +25,14 @@ struct CounterSnapshot {
   std::vector<xlb_counters> backends;          // capacity().backends entries, by backend id
 };
 
+// How selection tables were changed since load: in place (the idle half written, then flipped: no
+// RCU grace period) or swapped in as a new map (a new size, an empty table, or a second change within
+// a second).
+struct TableWriteCounts {
+  uint64_t flipped = 0;
+  uint64_t swapped = 0;
+};
+
 // One VIP's selection table to install (an empty table removes it).
 struct TableWrite {
   uint32_t vip_id = 0;
@@ -72,6 +80,8 @@ class Dataplane {
   // with their new tables, which the error says: the caller puts the previous ones back (the
   // planner's table step does).
   virtual absl::Status setSelectionTables(std::span<const TableWrite> writes) = 0;
+  // Tables changed so far, by how. Safe to call while another thread writes.
+  virtual TableWriteCounts tableWrites() const = 0;
   // One table (a batch of one).
   absl::Status setSelectionTable(uint32_t vip_id, std::span<const uint32_t> table) {
     TableWrite w{vip_id, std::vector<uint32_t>(table.begin(), table.end())};

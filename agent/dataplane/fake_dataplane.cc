@@ -133,6 +133,11 @@ absl::Status FakeDataplane::setSelectionTables(std::span<const TableWrite> write
     if (w.vip_id >= capacity_.vips) return absl::InvalidArgumentError("vip id out of range");
   }
   for (const TableWrite& w : writes) {
+    auto it = tables_.find(w.vip_id);
+    if (!w.table.empty() && it != tables_.end() && it->second.size() == w.table.size())
+      ++table_writes_.flipped;
+    else
+      ++table_writes_.swapped;
     if (w.table.empty()) {
       tables_.erase(w.vip_id);
     } else {

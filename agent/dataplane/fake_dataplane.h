@@ -40,6 +40,8 @@ class FakeDataplane final : public Dataplane {
   absl::Status deleteBackend(uint32_t id) override;
   using Dataplane::setSelectionTable;
   absl::Status setSelectionTables(std::span<const TableWrite> writes) override;
+  // Like BpfDataplane without its guard: a table replacing one of the same size counts as flipped.
+  TableWriteCounts tableWrites() const override { return table_writes_; }
   absl::Status setSettings(const xlb_settings& settings) override;
   absl::Status setAcceptedVlans(std::span<const uint32_t> ids) override;
   absl::StatusOr<CounterSnapshot> readCounters() override;
@@ -168,6 +170,7 @@ class FakeDataplane final : public Dataplane {
   Capacity capacity_;
   std::vector<xlb_backend> backends_;
   std::map<uint32_t, std::vector<uint32_t>> tables_;
+  TableWriteCounts table_writes_;
   xlb_settings settings_{};
   std::optional<std::vector<uint32_t>> vlans_;
   CounterSnapshot counters_;

@@ -41,6 +41,9 @@ absl::StatusOr<StatsReport> gatherStats(const state::State& state, dataplane::Da
   if (!open_flows.ok()) return open_flows.status();
   const dataplane::FlowTableStatus flow_table = state.flowTableStatus();
   r.stats = stats::buildStats(*snapshot, ids, *open_flows, &flow_table);
+  const dataplane::TableWriteCounts tables = dataplane.tableWrites();
+  r.stats.mutable_table_writes()->set_flipped(tables.flipped);
+  r.stats.mutable_table_writes()->set_swapped(tables.swapped);
   if (nat != nullptr) {
     r.nat = nat->status();
     *r.stats.mutable_nat_table() = nat::toProto(*r.nat);

@@ -213,6 +213,15 @@ std::string renderMetrics(const MetricsInput& in) {
       w.sample("xlb_datapath_events_total", {{"event", name}}, value);
     }
   }
+  // ---- selection-table changes (README "Control plane at scale") ----
+  if (s.has_table_writes()) {
+    w.family("xlb_selection_table_writes_total", "counter",
+             "Selection tables changed since the agent started, by how: flipped (in place, no RCU "
+             "grace period) or swapped (a new map: new size, new or removed VIP, or a second change "
+             "within a second).");
+    w.sample("xlb_selection_table_writes_total", {{"how", "flipped"}}, s.table_writes().flipped());
+    w.sample("xlb_selection_table_writes_total", {{"how", "swapped"}}, s.table_writes().swapped());
+  }
   // ---- flow tables and floods (README "Flow-table floods") ----
   if (s.has_flow_table()) {
     const v1::FlowTableStats& f = s.flow_table();

@@ -116,15 +116,15 @@ Step reapplyRpc(v1::Balancer::Stub& stub, const ScaleShape& shape, const AgentPr
   return step;
 }
 
-// One backend of VIP 1 to `weight` as a bare SetBackendWeight RPC.
+// The first backend of VIP `vip` to `weight` as a bare SetBackendWeight RPC.
 Step weightRpc(v1::Balancer::Stub& stub, const ScaleShape& shape, const AgentProcess& agent,
-               const RunOptions& opts, uint32_t weight) {
+               const RunOptions& opts, uint32_t vip, uint32_t weight) {
   Step step;
   v1::SetBackendWeightRequest req;
-  req.mutable_vip()->set_address(scaleVipAddress(1));
+  req.mutable_vip()->set_address(scaleVipAddress(vip));
   req.mutable_vip()->set_port(80);
   req.mutable_vip()->set_protocol(v1::PROTOCOL_TCP);
-  req.set_address(scaleBackendAddress(shape, 1, 0));
+  req.set_address(scaleBackendAddress(shape, vip, 0));
   req.set_weight(weight);
   size_t offset = agent.logSize();
   grpc::ClientContext ctx;
@@ -261,7 +261,10 @@ SizeResult runSize(const ScaleShape& shape, const RunOptions& opts) {
   // Let the state save that follows a change finish before timing the next one.
   auto settle = [] { std::this_thread::sleep_for(300ms); };
 
-  // One backend's weight, through lbctl (what an operator types) and as the RPC alone.
+  // One backend's weight, through lbctl (what an operator types) and as the RPC alone. Each run
+  // changes another VIP (from 1 to 3 or 4): a VIP's table changes in place at most once per
+  // second (BpfOptions::table_flip_guard), so nine changes of one VIP 0.3 s apart would time the
+  // swap that a second change within a second takes instead.
   settle();
   const double idle0 = agent.cpuSeconds();
   for (int i = 0; i < kWeightRuns; ++i) settle();
@@ -270,7 +273,8 @@ SizeResult runSize(const ScaleShape& shape, const RunOptions& opts) {
   for (int i = 0; i < kWeightRuns; ++i) {
     runs.push_back(lbctlStep(
         opts, agent, tmp.path(),
-        {"backend", "weight", scaleVipRef(0), scaleBackendAddress(shape, 0, 0), i % 2 ? "4" : "3"}));
+        {"backend", "weight", scaleVipRef(static_cast<uint32_t>(i) % shape.vips),
+         scaleBackendAddress(shape, static_cast<uint32_t>(i) % shape.vips, 0), i % 2 ? "4" : "3"}));
     settle();
   }
   const double busy1 = agent.cpuSeconds();
@@ -284,7 +288,8 @@ SizeResult runSize(const ScaleShape& shape, const RunOptions& opts) {
     runs.clear();
     for (int i = 0; i < kWeightRuns; ++i) {
       settle();
-      runs.push_back(weightRpc(*stub, shape, agent, opts, i % 2 ? 4 : 3));
+      runs.push_back(weightRpc(*stub, shape, agent, opts,
+                               static_cast<uint32_t>(kWeightRuns + i) % shape.vips, i % 2 ? 4 : 3));
     }
     res.weight_rpc = medianStep(std::move(runs));
     note(shape, "SetBackendWeight RPC (median of 9): " + describe(res.weight_rpc));
@@ -343,7 +348,9 @@ std::string markdownSection(const std::vector<SizeResult>& results, uint32_t mag
         "GetAppliedDigest), and the same config as a bare ApplyConfig RPC without a digest (the "
         "agent's whole validate, normalize and per-VIP diff). **Weight**: `lbctl backend weight` "
         "of one backend (the whole lbctl process), and the same change as a bare SetBackendWeight "
-        "RPC from the bench; each the median of 9 changes, 0.3 s apart; **agent CPU per weight**: "
+        "RPC from the bench; each the median of 9 changes, 0.3 s apart, each on another VIP (a VIP's "
+        "table changes in place at most once a second; a second change within a second swaps in "
+        "a new table and waits for an RCU grace period); **agent CPU per weight**: "
         "the agent's utime + stime over the 9 lbctl changes and the 0.3 s after each (the state "
         "save it triggers included), minus an idle window as long just before, per change. "
         "**Every VIP, "

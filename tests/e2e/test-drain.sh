@@ -3,7 +3,8 @@
 # e2e (issue 3, scenario 4): draining. A long-lived connection to a backend keeps working after the
 # backend is drained while new connections avoid it; lbctl shows it draining with 1 open flow;
 # `backend drain --wait` times out (exit 1) while the connection is open and returns (exit 0) once it
-# closes; undrain puts the backend back.
+# closes; undrain puts the backend back. Drain and undrain change the selection table in place
+# (a flip of its live half, counted in lbctl stats), not by swapping in a new table.
 # Usage: test-drain.sh BUILD_DIR   (root; exit 77 = skipped)
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -20,6 +21,12 @@ send_line() {
 	wait_for 5 "echo of '$1' on the long-lived connection" grep -qx "$1" "$RUN_DIR/long.out"
 }
 
+# table_writes: "FLIPPED SWAPPED", the agent's selection-table changes so far (lbctl stats).
+table_writes() {
+	lbctl -o json stats >"$RUN_DIR/tw.json" || fail "lbctl stats failed"
+	echo "$(json_field "$RUN_DIR/tw.json" table_writes.flipped) $(json_field "$RUN_DIR/tw.json" table_writes.swapped)"
+}
+
 test_drain() {
 	# The long-lived connection: socat's stdin is a FIFO we hold open on fd 3 (closing it = FIN).
 	mkfifo "$RUN_DIR/long.in"
@@ -34,8 +41,16 @@ test_drain() {
 	send_line ping-1
 	log "long-lived connection served by $owner ($addr)"
 
+	# The drain and the undrain keep the table's size: each changes it in place (a flip, no new
+	# map), the agent having been up for over a second (README "Control plane at scale").
+	local flips0 swaps0
+	read -r flips0 swaps0 < <(table_writes)
 	lbctl backend drain "$HOLD" "$addr" >"$RUN_DIR/drain.out" || fail "lbctl backend drain failed"
 	cat "$RUN_DIR/drain.out"
+	local flips swaps
+	read -r flips swaps < <(table_writes)
+	[ "$flips" = $((flips0 + 1)) ] && [ "$swaps" = "$swaps0" ] ||
+		fail "drain: tables flipped $flips0 -> $flips, swapped $swaps0 -> $swaps; want one flip, no swap"
 	backend_is "$HOLD" "$addr" state BACKEND_STATE_DRAINING || fail "$addr not shown draining"
 	backend_is "$HOLD" "$addr" in_rotation false || fail "$addr still in rotation while draining"
 	backend_is "$HOLD" "$addr" open_flows 1 ||
@@ -76,6 +91,10 @@ test_drain() {
 		fail "long-lived connection transcript: $(tr '\n' ' ' <"$RUN_DIR/long.out")"
 
 	lbctl backend undrain "$HOLD" "$addr" >/dev/null || fail "lbctl backend undrain failed"
+	read -r flips swaps < <(table_writes)
+	[ "$flips" = $((flips0 + 2)) ] && [ "$swaps" = "$swaps0" ] ||
+		fail "undrain: tables flipped $flips0 -> $flips, swapped $swaps0 -> $swaps; want two flips in all, no swap"
+	log "drain and undrain changed the table in place: $((flips - flips0)) flips, no swap"
 	backend_is "$HOLD" "$addr" in_rotation true || fail "$addr not back in rotation after undrain"
 	probes "$RUN_DIR/probes-undrained.txt"
 	log "new connections after undrain: $(sort "$RUN_DIR/probes-undrained.txt" | uniq -c | tr -s ' \n' ' ')"
@@ -97,6 +116,7 @@ vips:
       - {address: "$(be4 3)"}
 EOF
 agent_start "$RUN_DIR/xlb.yaml"
+sleep 1.1  # past the agent's table flip guard (1 s from its load)
 run test_drain
 E2E_CURRENT_TEST=""
 log "PASS: e2e drain"

@@ -97,6 +97,19 @@ TEST_F(MetricsTest, ExpositionIsStrictlyValid) {
   for (const auto& [family, type] : e.types) EXPECT_GT(countOf(e, family), 0u) << family;
 }
 
+// The data plane's count of table changes by how: the two VIPs' first tables were new maps, the
+// drain rewrote a table of the same size (in place), and so does a weight change.
+TEST_F(MetricsTest, SelectionTableWritesByHow) {
+  Exposition e = parseStrict(renderMetrics(collect()));
+  EXPECT_EQ(e.types["xlb_selection_table_writes_total"], "counter");
+  EXPECT_EQ(valueOf(e, "xlb_selection_table_writes_total", {{"how", "swapped"}}), 2);
+  EXPECT_EQ(valueOf(e, "xlb_selection_table_writes_total", {{"how", "flipped"}}), 1);
+  ASSERT_TRUE(state_.setBackendWeight(key("10.0.0.10", 80, v1::PROTOCOL_TCP), "10.0.1.11", 5).ok());
+  e = parseStrict(renderMetrics(collect()));
+  EXPECT_EQ(valueOf(e, "xlb_selection_table_writes_total", {{"how", "swapped"}}), 2);
+  EXPECT_EQ(valueOf(e, "xlb_selection_table_writes_total", {{"how", "flipped"}}), 2);
+}
+
 TEST_F(MetricsTest, GlobalCountersActionsAndDrops) {
   Exposition e = parseStrict(renderMetrics(collect()));
   EXPECT_EQ(e.types["xlb_xdp_actions_total"], "counter");
