@@ -5,7 +5,7 @@
 // submitted exactly as the checker's listener does, State::submitHealthTransition), starts State's
 // health applier and submits RATE transitions per second for SECONDS on a fixed schedule, each
 // flipping a random backend of a random VIP (down, or up again). Every applied transition shows up
-// as a KIND_BACKEND_HEALTH event once its table is swapped; the latency of a transition is the
+// as a KIND_BACKEND_HEALTH event once its table is changed; the latency of a transition is the
 // time from its submission to that event. Reports the submitted/applied counts, the applier's
 // changes (rounds) and transitions per change, latency p50/p99/max and the longest queue, and
 // (--append) replaces the section in BENCHMARKS.md.
@@ -154,8 +154,9 @@ int main(int argc, char** argv) {
      << " TCP-checked backends applied, then health transitions submitted the way the checker's "
         "listener does (State::submitHealthTransition) at a fixed rate, each flipping a random "
         "backend down or back up; latency = submission to the transition's event, published once "
-        "its VIP's table is swapped. The applier takes everything queued as one change (one "
-        "batched table swap).\n\n"
+        "its VIP's table is changed (in place: the idle half written and flipped; or swapped in as "
+        "a new map when the same VIP changed less than a second before). The applier takes "
+        "everything queued as one change.\n\n"
      << "| VIPs x backends | rate | transitions submitted / applied | changes (rounds) | transitions "
         "per change | latency p50 / p99 / max | longest queue | drained after the last submit |\n"
      << "|---|---:|---:|---:|---:|---:|---:|---:|\n"
