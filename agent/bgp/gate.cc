@@ -66,15 +66,20 @@ std::function<GateInput()> stateGateInput(const state::State& state, bool attach
   auto cache = std::make_shared<Cache>();
   return [&state, attached, cache] {
     if (auto token = state.snapshotToken(); token != cache->token || !cache->config) {
-      // Without a bgp section nothing here reads the VIPs: the globals alone, not a copy of
-      // 10,000 VIPs after every change.
       auto parts = state.configParts();
-      if (parts && !parts->globals.has_bgp()) {
+      if (parts) {
+        // config() of that snapshot, from its parts; without a bgp section nothing here reads
+        // the VIPs: the globals alone, not a copy of 10,000 VIPs after every change.
+        v1::Config config = std::move(parts->globals);
+        if (config.has_bgp()) {
+          config.mutable_vips()->Reserve(static_cast<int>(parts->vips.size()));
+          for (const state::EntryPtr& e : parts->vips) *config.add_vips() = e->spec;
+        }
         cache->token = std::move(parts->token);
-        cache->config = std::make_shared<const v1::Config>(std::move(parts->globals));
+        cache->config = std::make_shared<const v1::Config>(std::move(config));
       } else {
         cache->token = token;
-        cache->config = std::make_shared<const v1::Config>(state.config());
+        cache->config = std::make_shared<const v1::Config>(state.config());  // adopted VIPs
       }
     }
     if (!cache->config->has_bgp()) {
