@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include <cstring>
-#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -121,13 +120,9 @@ TEST(Capacity, BatchedSlotWritesLandWholeOrNotAtAll) {
 }
 
 TEST(Capacity, PinnedDataPlaneGrowsWithoutLosingEntries) {
-  const std::string pin_dir = "/sys/fs/bpf/xlbt" + std::to_string(getpid()) + "-cap";
-  struct Cleanup {
-    std::string dir;
-    ~Cleanup() { std::filesystem::remove_all(dir); }
-  } cleanup{pin_dir};
+  const ScopedPinDir pins("cap");
   dataplane::BpfOptions opts;
-  opts.pin_dir = pin_dir;
+  opts.pin_dir = pins.dir;
   opts.flow_table_size = 1024;
   {
     auto first = dataplane::BpfDataplane::create(opts);

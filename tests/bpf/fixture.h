@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -20,6 +21,19 @@
 #include "testbed.h"
 
 namespace xlb::test {
+
+// A private bpffs pin directory for tests that pin (dir: BpfOptions::pin_dir; maps: where this ABI's
+// maps are pinned), removed with everything in it when the test ends, failed or not.
+struct ScopedPinDir {
+  explicit ScopedPinDir(const std::string& tag)
+      : dir("/sys/fs/bpf/xlbt" + std::to_string(getpid()) + "-" + tag),
+        maps(dir + "/v" + std::to_string(XLB_ABI_VERSION)) {}
+  ~ScopedPinDir() { std::filesystem::remove_all(dir); }
+  ScopedPinDir(const ScopedPinDir&) = delete;
+  ScopedPinDir& operator=(const ScopedPinDir&) = delete;
+  const std::string dir;
+  const std::string maps;
+};
 
 // Ends the suite as skipped (ctest SKIP_RETURN_CODE 77), saying why.
 [[noreturn]] inline void skipSuite(const char* suite, const std::string& why) {

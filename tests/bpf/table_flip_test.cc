@@ -12,7 +12,6 @@
 
 #include <chrono>
 #include <cstring>
-#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -212,13 +211,9 @@ TEST(TableFlip, RecentFlipSwapsInstead) {
 // A restarted agent does not know when its predecessor last flipped a pinned table: it counts
 // every table as flipped at load, so within the guard it swaps.
 TEST(TableFlip, AdoptedTablesCountAsFlippedAtLoad) {
-  const std::string dir = "/sys/fs/bpf/xlbt" + std::to_string(getpid()) + "-flip";
-  struct Cleanup {
-    std::string dir;
-    ~Cleanup() { std::filesystem::remove_all(dir); }
-  } cleanup{dir};
+  const ScopedPinDir pins("flip");
   dataplane::BpfOptions opts;
-  opts.pin_dir = dir;
+  opts.pin_dir = pins.dir;
   opts.flow_table_size = 1024;
   uint32_t map = 0;
   {

@@ -12,7 +12,6 @@
 
 #include <chrono>
 #include <cstring>
-#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -30,10 +29,8 @@ class Env : public ::testing::Environment {
 };
 const auto* const g_env = ::testing::AddGlobalTestEnvironment(new Env);
 
-struct PinDir {
-  std::string dir = "/sys/fs/bpf/xlbt" + std::to_string(getpid()) + "-tblfmt";
-  std::string maps = dir + "/v" + std::to_string(XLB_ABI_VERSION);
-  ~PinDir() { std::filesystem::remove_all(dir); }
+struct PinDir : ScopedPinDir {
+  PinDir() : ScopedPinDir("tblfmt") {}
 };
 
 // Replaces the pinned xlb_tables by one an older agent would have made: its inner template, and
@@ -101,6 +98,32 @@ dataplane::BpfOptions pinnedOptions(const PinDir& pins) {
   return opts;
 }
 
+// A pinned data plane holding VIP 10.100.9.1:80/tcp as id 5 (maglev, dsr) with backends 100
+// (10.0.0.2, MAC A) and 101 (10.0.0.3, MAC B), and no table: each test pins the table it starts from.
+void pinVip5(const PinDir& pins) {
+  auto first = dataplane::BpfDataplane::create(pinnedOptions(pins));
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE((*first)->upsertVipAddr(makeAddrKey("10.100.9.1"), {1, 0}).ok());
+  ASSERT_TRUE((*first)->upsertBackend(100, makeBackend("10.0.0.2", 5)).ok());
+  ASSERT_TRUE((*first)->upsertBackend(101, makeBackend("10.0.0.3", 5)).ok());
+  ASSERT_TRUE(
+      (*first)->upsertVip(makeVipKey("10.100.9.1", 80, kTcp), {5, XLB_ALG_MAGLEV, XLB_FWD_DSR, 0})
+          .ok());
+}
+
+// The destination MAC of the frame a SYN from 192.0.2.9:sport to VIP 5 leaves with (XDP_TX).
+Mac synDestination(dataplane::BpfDataplane& dp, uint16_t sport) {
+  Bytes syn =
+      PacketBuilder().eth(kLbMac, kClientMac).ipv4("192.0.2.9", "10.100.9.1").tcp(sport, 80, kSyn).build();
+  RunResult r = runXdp(dp.programFd(), syn, lbIfindex());
+  EXPECT_EQ(r.err, 0);
+  EXPECT_EQ(r.ret, static_cast<uint32_t>(XDP_TX));
+  Mac out{};
+  EXPECT_GE(r.out.size(), out.size());
+  if (r.out.size() >= out.size()) std::memcpy(out.data(), r.out.data(), out.size());
+  return out;
+}
+
 TEST(TableFormat, NewTablesAreMmapable) {
   PinDir pins;
   auto dp = dataplane::BpfDataplane::create(pinnedOptions(pins));
@@ -127,15 +150,7 @@ TEST(TableFormat, NewTablesAreMmapable) {
 
 TEST(TableFormat, OlderTablesAreRebuiltAndKeepForwarding) {
   PinDir pins;
-  {
-    auto first = dataplane::BpfDataplane::create(pinnedOptions(pins));
-    ASSERT_TRUE(first.ok()) << first.status();
-    ASSERT_TRUE((*first)->upsertVipAddr(makeAddrKey("10.100.9.1"), {1, 0}).ok());
-    ASSERT_TRUE((*first)->upsertBackend(100, makeBackend("10.0.0.2", 5)).ok());
-    ASSERT_TRUE((*first)->upsertVip(makeVipKey("10.100.9.1", 80, kTcp),
-                                    {5, XLB_ALG_MAGLEV, XLB_FWD_DSR, 0})
-                    .ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(pinVip5(pins));
   pinOldFormatTables(pins, Capacity{}.vips, 5, std::vector<uint32_t>(13, 100));
 
   auto dp = dataplane::BpfDataplane::create(pinnedOptions(pins));
@@ -151,14 +166,7 @@ TEST(TableFormat, OlderTablesAreRebuiltAndKeepForwarding) {
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(*got, std::vector<uint32_t>(13, 100));
   // The program selects through it.
-  Bytes syn =
-      PacketBuilder().eth(kLbMac, kClientMac).ipv4("192.0.2.9", "10.100.9.1").tcp(9, 80, kSyn).build();
-  RunResult r = runXdp((*dp)->programFd(), syn, lbIfindex());
-  ASSERT_EQ(r.err, 0);
-  EXPECT_EQ(r.ret, static_cast<uint32_t>(XDP_TX));
-  Mac want = parseMac(kBackendMacA);
-  ASSERT_GE(r.out.size(), 6u);
-  EXPECT_EQ(std::memcmp(r.out.data(), want.data(), 6), 0) << "sent to backend id 100's MAC";
+  EXPECT_EQ(synDestination(**dp, 9), parseMac(kBackendMacA)) << "sent to backend id 100's MAC";
   // And it takes new tables (the old outer map would refuse them: EINVAL).
   EXPECT_TRUE((*dp)->setSelectionTable(6, std::vector<uint32_t>(7, 100)).ok());
   EXPECT_TRUE((*dp)->setSelectionTable(5, std::vector<uint32_t>(11, 100)).ok());
@@ -168,16 +176,7 @@ TEST(TableFormat, OlderTablesAreRebuiltAndKeepForwarding) {
 // live, so the program forwards as before and the next change flips in place.
 TEST(TableFormat, SingleHalfTablesGainAnIdleHalfAndFlip) {
   PinDir pins;
-  {
-    auto first = dataplane::BpfDataplane::create(pinnedOptions(pins));
-    ASSERT_TRUE(first.ok()) << first.status();
-    ASSERT_TRUE((*first)->upsertVipAddr(makeAddrKey("10.100.9.1"), {1, 0}).ok());
-    ASSERT_TRUE((*first)->upsertBackend(100, makeBackend("10.0.0.2", 5)).ok());
-    ASSERT_TRUE((*first)->upsertBackend(101, makeBackend("10.0.0.3", 5)).ok());
-    ASSERT_TRUE((*first)->upsertVip(makeVipKey("10.100.9.1", 80, kTcp),
-                                    {5, XLB_ALG_MAGLEV, XLB_FWD_DSR, 0})
-                    .ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(pinVip5(pins));
   pinOldFormatTables(pins, Capacity{}.vips, 5, std::vector<uint32_t>(13, 100),
                      BPF_F_INNER_MAP | BPF_F_MMAPABLE);
 
@@ -212,25 +211,13 @@ TEST(TableFormat, SingleHalfTablesGainAnIdleHalfAndFlip) {
     EXPECT_EQ(s.w[0], 100u);
     EXPECT_EQ(s.w[1], 0u);
   }
-  auto synTo = [&](uint16_t sport) {
-    Bytes syn = PacketBuilder()
-                    .eth(kLbMac, kClientMac)
-                    .ipv4("192.0.2.9", "10.100.9.1")
-                    .tcp(sport, 80, kSyn)
-                    .build();
-    RunResult r = runXdp((*dp)->programFd(), syn, lbIfindex());
-    EXPECT_EQ(r.err, 0);
-    EXPECT_EQ(r.ret, static_cast<uint32_t>(XDP_TX));
-    return r.out.size() >= 6 ? Bytes(r.out.begin(), r.out.begin() + 6) : Bytes();
-  };
-  Mac a = parseMac(kBackendMacA), b = parseMac(kBackendMacB);
-  EXPECT_EQ(synTo(9), Bytes(a.begin(), a.end())) << "backend id 100";
+  EXPECT_EQ(synDestination(**dp, 9), parseMac(kBackendMacA)) << "backend id 100";
   ASSERT_TRUE((*dp)->setSelectionTable(5, std::vector<uint32_t>(13, 101)).ok());
   EXPECT_EQ((*dp)->tableFlips(), 1u);
   uint32_t after = 0;
   ASSERT_EQ(bpf_map_lookup_elem((*dp)->mapFd("xlb_tables"), &vip, &after), 0);
   EXPECT_EQ(after, map) << "flipped in place";
-  EXPECT_EQ(synTo(10), Bytes(b.begin(), b.end())) << "backend id 101";
+  EXPECT_EQ(synDestination(**dp, 10), parseMac(kBackendMacB)) << "backend id 101";
 }
 
 TEST(TableFormat, EmptyOlderOuterMapIsReplaced) {
