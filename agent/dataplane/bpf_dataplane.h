@@ -70,9 +70,10 @@ class BpfDataplane final : public Dataplane {
   uint32_t flowTableSize() const { return flow_table_size_; }
   uint32_t protectedFlowTableSize() const { return prot_table_size_; }
   // Selection tables changed in place (flipped) and swapped in as new maps since load.
-  uint64_t tableFlips() const { return table_flips_.load(std::memory_order_relaxed); }
-  uint64_t tableSwaps() const { return table_swaps_.load(std::memory_order_relaxed); }
-  TableWriteCounts tableWrites() const override { return {tableFlips(), tableSwaps()}; }
+  TableWriteCounts tableWrites() const override {
+    return {table_flips_.load(std::memory_order_relaxed),
+            table_swaps_.load(std::memory_order_relaxed)};
+  }
   // What create() did to each map when it migrated pinned maps (one entry per map, already logged);
   // empty when it reused every pin as it was or had nothing pinned.
   const std::vector<MapMigration>& migration() const { return migration_; }

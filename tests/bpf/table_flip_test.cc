@@ -87,8 +87,8 @@ TEST(TableFlip, SameSizeFlipsInPlaceAndNewFlowsFollowIt) {
   addVip(*dp, 4, XLB_ALG_MAGLEV, all(kIdA));
   const uint32_t map = innerId(*dp, 4);
   ASSERT_NE(map, 0u);
-  EXPECT_EQ(dp->tableSwaps(), 1u);
-  EXPECT_EQ(dp->tableFlips(), 0u);
+  EXPECT_EQ(dp->tableWrites().swapped, 1u);
+  EXPECT_EQ(dp->tableWrites().flipped, 0u);
   // A new table is written with half 0 live and half 1 a copy.
   EXPECT_EQ(slotOf(*dp, 4, 0).w[0], 13u);
   EXPECT_EQ(slotOf(*dp, 4, 0).w[1], 0u);
@@ -98,8 +98,8 @@ TEST(TableFlip, SameSizeFlipsInPlaceAndNewFlowsFollowIt) {
 
   ASSERT_TRUE(dp->setSelectionTable(4, all(kIdB)).ok());
   EXPECT_EQ(innerId(*dp, 4), map) << "same size: the same map, no swap";
-  EXPECT_EQ(dp->tableFlips(), 1u);
-  EXPECT_EQ(dp->tableSwaps(), 1u);
+  EXPECT_EQ(dp->tableWrites().flipped, 1u);
+  EXPECT_EQ(dp->tableWrites().swapped, 1u);
   xlb_table_slot head = slotOf(*dp, 4, 0), s = slotOf(*dp, 4, 13);
   EXPECT_EQ(head.w[0], 13u);
   EXPECT_EQ(head.w[1], 1u);
@@ -114,7 +114,7 @@ TEST(TableFlip, SameSizeFlipsInPlaceAndNewFlowsFollowIt) {
   ASSERT_TRUE(dp->setSelectionTable(4, all(kIdA)).ok());
   EXPECT_EQ(innerId(*dp, 4), map);
   EXPECT_EQ(slotOf(*dp, 4, 0).w[1], 0u);
-  EXPECT_EQ(dp->tableFlips(), 2u);
+  EXPECT_EQ(dp->tableWrites().flipped, 2u);
   for (uint16_t port = 3000; port < 3016; ++port) EXPECT_EQ(send(*dp, port, kSyn), kIdA);
   EXPECT_EQ(send(*dp, 2000, kAck), kIdB);
 }
@@ -132,13 +132,13 @@ TEST(TableFlip, EveryAlgorithmReadsOnlyTheLiveHalf) {
     for (auto& id : inverse) id = id == kIdA ? kIdB : kIdA;
     addVip(*dp, 9, alg, mixed);
     ASSERT_TRUE(dp->setSelectionTable(9, all(kIdB)).ok());
-    ASSERT_EQ(dp->tableFlips(), 1u);
+    ASSERT_EQ(dp->tableWrites().flipped, 1u);
     for (uint16_t port = 100; port < 140; ++port) EXPECT_EQ(send(*dp, port, kSyn), kIdB);
     ASSERT_TRUE(dp->setSelectionTable(9, all(kIdA)).ok());
     for (uint16_t port = 200; port < 240; ++port) EXPECT_EQ(send(*dp, port, kSyn), kIdA);
     // Half 1 now holds `inverse`, half 0 `all(kIdA)` stays: only half 1's words may show.
     ASSERT_TRUE(dp->setSelectionTable(9, inverse).ok());
-    ASSERT_EQ(dp->tableFlips(), 3u);
+    ASSERT_EQ(dp->tableWrites().flipped, 3u);
     ASSERT_EQ(*dp->readSelectionTable(9), inverse);
     if (alg == XLB_ALG_ROUND_ROBIN) {
       // The walk continues over the live half: slot by slot, the inverse sequence.
@@ -167,21 +167,21 @@ TEST(TableFlip, SizeChangeAndEmptyTablesSwap) {
   ASSERT_TRUE(dp->setSelectionTable(4, all(kIdB, 7)).ok());
   const uint32_t second = innerId(*dp, 4);
   EXPECT_NE(second, first) << "another size: a new map";
-  EXPECT_EQ(dp->tableSwaps(), 2u);
-  EXPECT_EQ(dp->tableFlips(), 0u);
+  EXPECT_EQ(dp->tableWrites().swapped, 2u);
+  EXPECT_EQ(dp->tableWrites().flipped, 0u);
   EXPECT_EQ(send(*dp, 10, kSyn), kIdB);
   // No table: the shared empty one; the program drops new flows (no backend).
   ASSERT_TRUE(dp->setSelectionTable(4, {}).ok());
   EXPECT_TRUE(dp->readSelectionTable(4)->empty());
-  EXPECT_EQ(dp->tableSwaps(), 3u);
+  EXPECT_EQ(dp->tableWrites().swapped, 3u);
   // Back to 7 slots: a new map again (the empty table is never written), which then flips.
   ASSERT_TRUE(dp->setSelectionTable(4, all(kIdA, 7)).ok());
   const uint32_t third = innerId(*dp, 4);
   EXPECT_NE(third, second);
-  EXPECT_EQ(dp->tableSwaps(), 4u);
+  EXPECT_EQ(dp->tableWrites().swapped, 4u);
   ASSERT_TRUE(dp->setSelectionTable(4, all(kIdB, 7)).ok());
   EXPECT_EQ(innerId(*dp, 4), third);
-  EXPECT_EQ(dp->tableFlips(), 1u);
+  EXPECT_EQ(dp->tableWrites().flipped, 1u);
   EXPECT_EQ(send(*dp, 11, kSyn), kIdB);
 }
 
@@ -194,17 +194,17 @@ TEST(TableFlip, RecentFlipSwapsInstead) {
   const uint32_t first = innerId(*dp, 4);
   ASSERT_TRUE(dp->setSelectionTable(4, all(kIdB)).ok());
   EXPECT_EQ(innerId(*dp, 4), first) << "a table this process made flips at once";
-  EXPECT_EQ(dp->tableFlips(), 1u);
+  EXPECT_EQ(dp->tableWrites().flipped, 1u);
   ASSERT_TRUE(dp->setSelectionTable(4, all(kIdA)).ok());
   const uint32_t second = innerId(*dp, 4);
   EXPECT_NE(second, first) << "flipped within the guard: swapped";
-  EXPECT_EQ(dp->tableFlips(), 1u);
-  EXPECT_EQ(dp->tableSwaps(), 2u);
+  EXPECT_EQ(dp->tableWrites().flipped, 1u);
+  EXPECT_EQ(dp->tableWrites().swapped, 2u);
   EXPECT_EQ(send(*dp, 20, kSyn), kIdA);
   // The swapped-in table may flip at once again.
   ASSERT_TRUE(dp->setSelectionTable(4, all(kIdB)).ok());
   EXPECT_EQ(innerId(*dp, 4), second);
-  EXPECT_EQ(dp->tableFlips(), 2u);
+  EXPECT_EQ(dp->tableWrites().flipped, 2u);
   EXPECT_EQ(send(*dp, 21, kSyn), kIdB);
 }
 
@@ -229,7 +229,7 @@ TEST(TableFlip, AdoptedTablesCountAsFlippedAtLoad) {
     ASSERT_EQ(innerId(**again, 4), map) << "the pinned table is adopted";
     ASSERT_TRUE((*again)->setSelectionTable(4, all(kIdB)).ok());
     EXPECT_NE(innerId(**again, 4), map) << "adopted, within the guard of the load: swapped";
-    EXPECT_EQ((*again)->tableFlips(), 0u);
+    EXPECT_EQ((*again)->tableWrites().flipped, 0u);
     map = innerId(**again, 4);
   }
   opts.table_flip_guard = std::chrono::milliseconds(0);
@@ -237,7 +237,7 @@ TEST(TableFlip, AdoptedTablesCountAsFlippedAtLoad) {
   ASSERT_TRUE(third.ok()) << third.status();
   ASSERT_TRUE((*third)->setSelectionTable(4, all(kIdA)).ok());
   EXPECT_EQ(innerId(**third, 4), map) << "adopted, guard passed: flipped";
-  EXPECT_EQ((*third)->tableFlips(), 1u);
+  EXPECT_EQ((*third)->tableWrites().flipped, 1u);
   EXPECT_EQ(*(*third)->readSelectionTable(4), all(kIdA));
 }
 

@@ -213,7 +213,7 @@ TEST(TableFormat, SingleHalfTablesGainAnIdleHalfAndFlip) {
   }
   EXPECT_EQ(synDestination(**dp, 9), parseMac(kBackendMacA)) << "backend id 100";
   ASSERT_TRUE((*dp)->setSelectionTable(5, std::vector<uint32_t>(13, 101)).ok());
-  EXPECT_EQ((*dp)->tableFlips(), 1u);
+  EXPECT_EQ((*dp)->tableWrites().flipped, 1u);
   uint32_t after = 0;
   ASSERT_EQ(bpf_map_lookup_elem((*dp)->mapFd("xlb_tables"), &vip, &after), 0);
   EXPECT_EQ(after, map) << "flipped in place";
