@@ -73,7 +73,7 @@ std::function<GateInput()> stateGateInput(const state::State& state, bool attach
         v1::Config config = std::move(parts->globals);
         if (config.has_bgp()) {
           config.mutable_vips()->Reserve(static_cast<int>(parts->vips.size()));
-          for (const state::EntryPtr& e : parts->vips) *config.add_vips() = e->spec;
+          for (const state::EntryPtr& e : parts->vips.values()) *config.add_vips() = e->spec;
         }
         cache->token = std::move(parts->token);
         cache->config = std::make_shared<const v1::Config>(std::move(config));

@@ -118,7 +118,7 @@ void DiscoveryManager::followConfigLocked(Clock::time_point now) {
   std::vector<const v1::Vip*> vips;
   if (parts) {
     vips.reserve(parts->vips.size());
-    for (const state::EntryPtr& e : parts->vips) vips.push_back(&e->spec);
+    for (const state::EntryPtr& e : parts->vips.values()) vips.push_back(&e->spec);
   } else {
     adopted = state_.config();
     for (const v1::Vip& vip : adopted.vips()) vips.push_back(&vip);

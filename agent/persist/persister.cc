@@ -81,7 +81,7 @@ std::string StatePersister::renderCurrent() {
   ++render_round_;
   std::vector<const std::string*> items;
   items.reserve(parts->vips.size());
-  for (const state::EntryPtr& e : parts->vips) {
+  for (const state::EntryPtr& e : parts->vips.values()) {
     auto [it, fresh] = vip_text_.try_emplace(e.get());
     if (fresh) {
       it->second.entry = e;

@@ -115,12 +115,12 @@ absl::Status State::adopt(const dataplane::DataplaneContents& contents) {
   }
   for (const auto& [k, v] : contents.addrs) {
     IpAddress a = addressOf(k.addr, k.family);
-    bool used = false;
-    for (const auto& [key, e] : adopted) used |= key.address == a;
-    if (!used) {
+    // The VIPs on an address are one range of the key-ordered map (address first).
+    auto first = adopted.lower_bound(VipKey{a, 0, v1::PROTOCOL_UNSPECIFIED});
+    if (first == adopted.end() || first->first.address != a) {
       model_.stray_addrs.push_back(k);
     } else {
-      model_.addrs[a] = v;  // as written: the first apply diffs against it
+      model_.addrs.set(a, v);  // as written: the first apply diffs against it
     }
   }
   // NAT pools and endpoints as the previous agent left them: the first apply diffs against them.
@@ -130,8 +130,8 @@ absl::Status State::adopt(const dataplane::DataplaneContents& contents) {
     e.spec.SerializeToString(&e.spec_bytes);
     model_.any_nat |= e.spec.forwarding() == v1::FORWARDING_MODE_NAT ||
                       e.spec.forwarding() == v1::FORWARDING_MODE_FULLNAT;
-    model_.order.push_back(key);
-    model_.vips.emplace(key, std::make_shared<const VipEntry>(std::move(e)));
+    e.seq = model_.appendSeq();  // key order: the maps do not keep the config's
+    model_.putVip(std::make_shared<const VipEntry>(std::move(e)));
   }
   // The adopted counts and settings may be half-written (an agent killed mid-change): rewrite all.
   resync_ = !model_.vips.empty() || !contents.backends.empty();

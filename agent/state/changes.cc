@@ -106,11 +106,11 @@ absl::Status State::applyBackendsEditLocked(const VipKey& key, const v1::Vip& ed
            v.forwarding() == v1::FORWARDING_MODE_FULLNAT;
   };
   if (e == nullptr || model_.any_nat || nat(edited) || resync_) return whole();
-  // The limit on memberships, less what the other VIPs hold, is this VIP's share of it.
-  uint64_t others = 0;
-  for (const auto& [k, v] : model_.vips) {
-    if (k != key) others += v->members.size();
-  }
+  // The limit on memberships, less what the other VIPs hold, is this VIP's share of it. The
+  // backend ids in use are every membership (and ids adopted as strays, which only makes the
+  // share smaller: such an edit goes through the whole config).
+  const uint64_t in_use = model_.backend_ids.inUse();
+  const uint64_t others = in_use - std::min<uint64_t>(in_use, e->members.size());
   Capacity capacity = dataplane_.capacity();
   if (others > capacity.backends) return whole();
   capacity.backends -= static_cast<uint32_t>(others);
@@ -191,10 +191,10 @@ absl::StatusOr<v1::Vip> State::setBackendWeight(const v1::VipKey& key_proto,
 
 namespace {
 
-std::vector<VipIds> buildIds(const std::vector<EntryPtr>& vips) {
+std::vector<VipIds> buildIds(const VipsInOrder& vips) {
   std::vector<VipIds> out;
   out.reserve(vips.size());
-  for (const EntryPtr& e : vips) {
+  for (const EntryPtr& e : vips.values()) {
     VipIds vi;
     vi.key = e->key;
     vi.name = e->spec.name();

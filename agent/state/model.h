@@ -19,6 +19,7 @@
 #include "config/validate.h"
 #include "health/checker.h"
 #include "nat/nat_config.h"
+#include "state/chunked_map.h"
 #include "state/id_allocator.h"
 #include "xlb/abi.h"
 #include "xlb/v1/xlb.pb.h"
@@ -72,6 +73,7 @@ struct Member {
 struct VipEntry {
   uint32_t id = 0;
   config::VipKey key;
+  uint64_t seq = 0;        // place in the config order (Model::in_order's key)
   v1::Vip spec;            // normalized
   std::string spec_bytes;  // spec serialized: "unchanged" is one comparison
   std::map<BackendKey, Member> members;
@@ -82,6 +84,13 @@ struct VipEntry {
   std::set<BackendKey> last_healthy;  // the rotation when it last had a live backend
 };
 using EntryPtr = std::shared_ptr<const VipEntry>;
+// VIP entries by key, and the same entries in config order (by VipEntry::seq). Both share their
+// storage between copies: a plan copies them in O(VIPs / 64) and replaces only what it changes.
+using VipsByKey = ChunkedMap<config::VipKey, EntryPtr>;
+using VipsInOrder = ChunkedMap<uint64_t, EntryPtr>;
+// The distance between the seqs of consecutive VIPs when a config is numbered, so VIPs added
+// between two others later get a seq in the gap without renumbering the rest.
+inline constexpr uint64_t kSeqStep = uint64_t{1} << 20;
 
 // Kernel memory a VIP's own entries take (its VIP and table entries, its backend slots and
 // per-CPU counters), by the kernel's allocation rules for the map types; `cpus` possible CPUs.
@@ -91,14 +100,14 @@ unsigned possibleCpus();
 
 // What the data plane holds (and the config it came from).
 struct Model {
-  v1::Config globals;                 // the applied config without its VIPs
-  std::vector<config::VipKey> order;  // VIPs in config order
-  // B-trees, not std::map: every plan starts from a copy of the model, and copying 10,000 VIPs'
-  // entries node by node (one allocation each) was most of a one-weight change's cost.
-  absl::btree_map<config::VipKey, EntryPtr> vips;
+  v1::Config globals;  // the applied config without its VIPs
+  // Every plan starts from a copy of the model, so what grows with the VIP count is shared
+  // between copies (ChunkedMap); change the VIPs through putVip/eraseVip, which keep both orders.
+  VipsByKey vips;
+  VipsInOrder in_order;
   IdAllocator vip_ids{XLB_MAX_VIPS};
   IdAllocator backend_ids{XLB_MAX_BACKENDS};
-  absl::btree_map<IpAddress, xlb_addr_value> addrs;  // per-address VIP counts as written
+  ChunkedMap<IpAddress, xlb_addr_value> addrs;  // per-address VIP counts as written
   xlb_settings settings{};
   bool settings_written = false;
   std::vector<uint32_t> vlans;  // accepted VLAN ids as written in xlb_vlans, sorted
@@ -112,6 +121,20 @@ struct Model {
   std::map<uint32_t, xlb_snat> snat;
   std::set<nat::NatEpKey> eps;
   bool any_nat = false;  // some VIP forwards with nat or fullnat
+
+  // The entry of `key`, or nullptr.
+  const VipEntry* vip(const config::VipKey& key) const {
+    const EntryPtr* e = vips.get(key);
+    return e == nullptr ? nullptr : e->get();
+  }
+  // Puts `e` under its key and its seq, replacing the key's entry (whose seq may differ).
+  void putVip(EntryPtr e);
+  void eraseVip(const config::VipKey& key);
+  // The seq of a VIP appended after every other.
+  uint64_t appendSeq() const { return in_order.empty() ? kSeqStep : in_order.back().first + kSeqStep; }
+
+ private:
+  void leaveSeq(const config::VipKey& key, uint64_t seq);  // in_order[seq] if it is key's
 };
 
 // The selection-table size a VIP gets when its config leaves maglev_table_size unset: the smallest

@@ -4,6 +4,7 @@
 // cost one check each).
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -20,6 +21,11 @@ std::string describePool(const xlb_snat& s) {
                       s.port_min, "-", s.port_max);
 }
 
+bool natForwarding(const v1::Vip& vip) {
+  return vip.forwarding() == v1::FORWARDING_MODE_NAT ||
+         vip.forwarding() == v1::FORWARDING_MODE_FULLNAT;
+}
+
 }  // namespace
 
 void Planner::planNat(const v1::Config& globals, Plan& plan, Phases& ph) {
@@ -27,14 +33,22 @@ void Planner::planNat(const v1::Config& globals, Plan& plan, Phases& ph) {
   dataplane::Dataplane& dp = *in_.dp;
   const bool resync = in_.resync;
 
+  // Without NAT before or in any VIP this plan changed there is nothing to compute, and no reason
+  // to look at the VIPs it did not change.
+  if (!resync && !cur_.any_nat && cur_.snat.empty() && cur_.eps.empty() &&
+      std::none_of(plan.changed.begin(), plan.changed.end(), [&next](const config::VipKey& k) {
+        const VipEntry* e = next.vip(k);
+        return e != nullptr && natForwarding(e->spec);
+      })) {
+    next.any_nat = false;
+    nat::writeFilter(nat::computeNatDataplane({}).filter, next.settings);
+    return;
+  }
   std::vector<nat::NatVipSpec> specs;
   next.any_nat = false;
   for (const auto& [key, e] : next.vips) {
     const v1::Vip& vip = e->spec;
-    if (vip.forwarding() != v1::FORWARDING_MODE_NAT &&
-        vip.forwarding() != v1::FORWARDING_MODE_FULLNAT) {
-      continue;
-    }
+    if (!natForwarding(vip)) continue;
     next.any_nat = true;
     nat::NatVipSpec s;
     s.id = e->id;

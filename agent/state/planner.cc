@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <map>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -147,6 +149,31 @@ uint32_t tableSizeOf(const v1::Vip& spec) {
                                       : autoTableSize(static_cast<size_t>(spec.backends_size()));
 }
 
+// A whole config may renumber: while its plan runs, a VIP's new seq can still be another's old
+// one. So each VIP leaves only a place that is still its own, and takes its new place whoever
+// held it; when the plan is done every place is held by the VIP it was given to.
+void Model::putVip(EntryPtr e) {
+  const config::VipKey key = e->key;
+  if (const EntryPtr* old = vips.get(key); old != nullptr && (*old)->seq != e->seq) {
+    leaveSeq(key, (*old)->seq);
+  }
+  in_order.set(e->seq, e);
+  vips.set(key, std::move(e));
+}
+
+void Model::eraseVip(const config::VipKey& key) {
+  if (const EntryPtr* old = vips.get(key); old != nullptr) {
+    leaveSeq(key, (*old)->seq);
+    vips.erase(key);
+  }
+}
+
+void Model::leaveSeq(const config::VipKey& key, uint64_t seq) {
+  if (const EntryPtr* at = in_order.get(seq); at != nullptr && (*at)->key == key) {
+    in_order.erase(seq);
+  }
+}
+
 uint64_t vipKernelBytes(const VipEntry& e, unsigned cpus) {
   // Array elements are rounded to 8 bytes; per-CPU ones once per possible CPU; hash elements
   // carry the kernel's 48-byte header. Approximate by design: the maps are preallocated, this is
@@ -185,26 +212,27 @@ unsigned possibleCpus() {
 absl::StatusOr<Plan> Planner::planConfig(const v1::Config& desired) {
   v1::Config globals = desired;
   globals.clear_vips();
-  std::vector<VipKey> order;
+  std::vector<std::pair<VipKey, const VipEntry*>> order;  // each desired VIP and its entry
   std::vector<VipChange> changes;
   std::set<VipKey> desired_keys;
   std::string bytes;
   for (const v1::Vip& spec : desired.vips()) {
     auto key = config::vipKeyOf(spec);
     if (!key.ok()) return key.status();  // validated before: not expected
-    order.push_back(*key);
     desired_keys.insert(*key);
-    auto it = cur_.vips.find(*key);
-    if (it != cur_.vips.end() && !in_.resync && !it->second->adopted) {
+    const VipEntry* e = cur_.vip(*key);
+    order.emplace_back(*key, e);
+    if (e != nullptr && !in_.resync && !e->adopted) {
       spec.SerializeToString(&bytes);
-      if (bytes == it->second->spec_bytes) continue;  // unchanged: keeps its entry
+      if (bytes == e->spec_bytes) continue;  // unchanged: keeps its entry
     }
     changes.push_back({*key, &spec});
   }
   for (const auto& [key, e] : cur_.vips) {
     if (!desired_keys.count(key)) changes.push_back({key, nullptr});
   }
-  auto plan = planChanges(globals, order, changes, true);
+  const std::map<VipKey, uint64_t> seqs = seqsFor(order);
+  auto plan = planChanges(globals, &seqs, changes, true);
   if (plan.ok() || !absl::IsResourceExhausted(plan.status())) return plan;
 
   // Out of ids: those this plan frees are still live in the data plane until its removal phase.
@@ -212,7 +240,6 @@ absl::StatusOr<Plan> Planner::planConfig(const v1::Config& desired) {
   // rest from the model they leave.
   std::vector<v1::Vip> shrunk;
   std::vector<VipChange> removals;
-  std::vector<VipKey> kept_order;
   shrunk.reserve(changes.size());
   for (const VipChange& c : changes) {
     auto it = cur_.vips.find(c.key);
@@ -244,10 +271,7 @@ absl::StatusOr<Plan> Planner::planConfig(const v1::Config& desired) {
     auto key = config::vipKeyOf(s);
     if (key.ok()) removals.push_back({*key, &s});
   }
-  for (const VipKey& k : cur_.order) {
-    if (desired_keys.count(k)) kept_order.push_back(k);
-  }
-  auto first = planChanges(cur_.globals, kept_order, removals, false);
+  auto first = planChanges(cur_.globals, nullptr, removals, false);
   if (!first.ok()) return first.status();
   PlanInputs second_in = in_;
   second_in.resync = false;
@@ -263,27 +287,53 @@ absl::StatusOr<Plan> Planner::planConfig(const v1::Config& desired) {
 }
 
 absl::StatusOr<Plan> Planner::planVips(std::span<const VipChange> changes) {
-  std::vector<VipKey> order = cur_.order;
-  std::set<VipKey> removed;
-  for (const VipChange& c : changes) {
-    if (c.spec == nullptr) {
-      removed.insert(c.key);
-    } else if (!cur_.vips.count(c.key)) {
-      order.push_back(c.key);
-    }
-  }
-  if (!removed.empty()) {
-    std::erase_if(order, [&removed](const VipKey& k) { return removed.count(k) > 0; });
-  }
-  return planChanges(cur_.globals, std::move(order), changes, false);
+  return planChanges(cur_.globals, nullptr, changes, false);
 }
 
-absl::StatusOr<Plan> Planner::planChanges(const v1::Config& globals, std::vector<VipKey> order,
+// The seqs a whole config gives its VIPs, for the VIPs whose seq is new (the others keep theirs).
+// Every VIP keeps its seq when the VIPs that stay keep their relative order and each run of new
+// VIPs fits in the gap between its neighbours' seqs; otherwise the whole config is numbered
+// afresh (kSeqStep apart), which copies the entries whose seq changes.
+std::map<VipKey, uint64_t> Planner::seqsFor(
+    const std::vector<std::pair<VipKey, const VipEntry*>>& order) const {
+  std::map<VipKey, uint64_t> out;
+  bool kept = true;
+  uint64_t prev = 0;  // seq of the previous VIP in `order`; 0 before the first
+  for (size_t i = 0; i < order.size() && kept;) {
+    if (const VipEntry* e = order[i].second; e != nullptr) {
+      kept = e->seq > prev;
+      prev = e->seq;
+      ++i;
+      continue;
+    }
+    size_t j = i;  // [i, j): new VIPs between two that stay (or the ends)
+    while (j < order.size() && order[j].second == nullptr) ++j;
+    const uint64_t run = j - i;
+    const uint64_t upper = j < order.size() ? order[j].second->seq : prev + (run + 1) * kSeqStep;
+    if (upper <= prev || upper - prev <= run) {
+      kept = false;
+      break;
+    }
+    const uint64_t step = (upper - prev) / (run + 1);
+    for (uint64_t t = 1; t <= run; ++t) out[order[i++].first] = prev + t * step;
+    prev = out[order[i - 1].first];
+  }
+  if (kept) return out;
+  out.clear();
+  for (size_t i = 0; i < order.size(); ++i) {
+    const uint64_t seq = (i + 1) * kSeqStep;
+    if (order[i].second == nullptr || order[i].second->seq != seq) out[order[i].first] = seq;
+  }
+  return out;
+}
+
+absl::StatusOr<Plan> Planner::planChanges(const v1::Config& globals,
+                                          const std::map<VipKey, uint64_t>* seqs,
                                           std::span<const VipChange> changes, bool whole) {
   Plan plan;
   plan.next.globals = globals;
-  plan.next.order = std::move(order);
   plan.next.vips = cur_.vips;
+  plan.next.in_order = cur_.in_order;
   plan.next.vip_ids = cur_.vip_ids;
   plan.next.backend_ids = cur_.backend_ids;
   plan.next.addrs = cur_.addrs;
@@ -304,20 +354,44 @@ absl::StatusOr<Plan> Planner::planChanges(const v1::Config& globals, std::vector
 
   // Allocations first, releases after: an id freed in this transaction is still live in the data
   // plane until the removal phase, so it must not be handed to a new backend.
+  uint64_t append_seq = cur_.appendSeq();
+  auto givenSeq = [seqs](const VipKey& key) -> std::optional<uint64_t> {
+    if (seqs == nullptr) return std::nullopt;
+    auto it = seqs->find(key);
+    return it == seqs->end() ? std::nullopt : std::optional<uint64_t>(it->second);
+  };
   for (const VipChange& c : changes) {
     if (c.spec == nullptr) continue;
-    auto it = cur_.vips.find(c.key);
-    const VipEntry* old = it == cur_.vips.end() ? nullptr : it->second.get();
-    if (auto st = planVip(c.key, *c.spec, old, plan, ph); !st.ok()) return st;
+    const VipEntry* old = cur_.vip(c.key);
+    uint64_t seq = 0;
+    if (auto given = givenSeq(c.key)) {
+      seq = *given;
+    } else if (old != nullptr) {
+      seq = old->seq;
+    } else {
+      seq = append_seq;
+      append_seq += kSeqStep;
+    }
+    if (auto st = planVip(c.key, *c.spec, old, seq, plan, ph); !st.ok()) return st;
     plan.changed.insert(c.key);
   }
   for (const VipChange& c : changes) {
     if (c.spec != nullptr) continue;
-    auto it = cur_.vips.find(c.key);
-    if (it == cur_.vips.end()) continue;
-    planRemoval(*it->second, plan, ph, removal_lines);
-    plan.next.vips.erase(c.key);
+    const VipEntry* old = cur_.vip(c.key);
+    if (old == nullptr) continue;
+    planRemoval(*old, plan, ph, removal_lines);
+    plan.next.eraseVip(c.key);
     plan.changed.insert(c.key);
+  }
+  if (seqs != nullptr) {
+    // VIPs the config only moved (renumbered): the same entry at another place in the order.
+    for (const auto& [key, seq] : *seqs) {
+      const VipEntry* e = plan.next.vip(key);
+      if (e == nullptr || e->seq == seq) continue;
+      auto moved = std::make_shared<VipEntry>(*e);
+      moved->seq = seq;
+      plan.next.putVip(std::move(moved));
+    }
   }
   if (whole) planStrays(plan, ph, removal_lines);
   for (const VipChange& c : changes) {
@@ -343,12 +417,13 @@ absl::StatusOr<Plan> Planner::planChanges(const v1::Config& globals, std::vector
 }
 
 absl::Status Planner::planVip(const VipKey& key, const v1::Vip& spec, const VipEntry* old,
-                              Plan& plan, Phases& ph) {
+                              uint64_t seq, Plan& plan, Phases& ph) {
   dataplane::Dataplane& dp = *in_.dp;
   const bool resync = in_.resync;
   Model& next = plan.next;
   auto e = std::make_shared<VipEntry>();
   e->key = key;
+  e->seq = seq;
   e->spec = spec;
   spec.SerializeToString(&e->spec_bytes);
   e->table_m = tableSizeOf(spec);
@@ -581,7 +656,7 @@ absl::Status Planner::planVip(const VipKey& key, const v1::Vip& spec, const VipE
     ph.set_vips.push_back({absl::StrCat("write vip ", kstr),
                            [&dp, k, v] { return dp.upsertVip(k, v); }, std::move(undo)});
   }
-  next.vips[key] = std::move(e);
+  next.putVip(std::move(e));
   return absl::OkStatus();
 }
 
@@ -627,7 +702,9 @@ void Planner::planStrays(Plan& plan, Phases& ph, std::vector<std::string>& remov
                            [&dp, k] { return dp.deleteVip(k); }, noUndo});
   }
   std::set<IpAddress> in_use;
-  for (const auto& [key, e] : plan.next.vips) in_use.insert(key.address);
+  if (!cur_.stray_addrs.empty()) {
+    for (const auto& [key, e] : plan.next.vips) in_use.insert(key.address);
+  }
   for (const xlb_addr_key& k : cur_.stray_addrs) {
     IpAddress a;
     std::memcpy(a.bytes.data(), k.addr, 16);
@@ -665,14 +742,19 @@ void Planner::planAddresses(Plan& plan, Phases& ph) {
   if (in_.resync) {
     for (const auto& [a, v] : cur_.addrs) touched.insert(a);
   }
-  for (const IpAddress& a : touched) plan.next.addrs.erase(a);
   // The VIPs on a touched address are one range of the key-ordered map (address first).
   for (const IpAddress& a : touched) {
+    xlb_addr_value v{};
     for (auto it = plan.next.vips.lower_bound(config::VipKey{a, 0, v1::PROTOCOL_UNSPECIFIED});
          it != plan.next.vips.end() && it->first.address == a; ++it) {
-      auto& v = plan.next.addrs[a];
       v.nr_vips++;
       if (it->first.port == 0) v.nr_wildcard++;
+    }
+    const xlb_addr_value* have = plan.next.addrs.get(a);
+    if (v.nr_vips == 0) {
+      plan.next.addrs.erase(a);
+    } else if (have == nullptr || !sameBytes(*have, v)) {
+      plan.next.addrs.set(a, v);  // an unchanged count keeps its chunk shared
     }
   }
   auto widen = [](const xlb_addr_value& a, const xlb_addr_value& b) {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <set>
 #include <span>
 #include <string>
@@ -62,10 +63,15 @@ class Planner {
 
  private:
   struct Phases;
-  absl::StatusOr<Plan> planChanges(const v1::Config& globals, std::vector<config::VipKey> order,
+  // `seqs`: new places in the config order (a whole config); a VIP not in it keeps its place,
+  // and a new VIP not in it goes last.
+  absl::StatusOr<Plan> planChanges(const v1::Config& globals,
+                                   const std::map<config::VipKey, uint64_t>* seqs,
                                    std::span<const VipChange> changes, bool whole);
+  std::map<config::VipKey, uint64_t> seqsFor(
+      const std::vector<std::pair<config::VipKey, const VipEntry*>>& order) const;
   absl::Status planVip(const config::VipKey& key, const v1::Vip& spec, const VipEntry* old,
-                       Plan& plan, Phases& ph);
+                       uint64_t seq, Plan& plan, Phases& ph);
   void planRemoval(const VipEntry& old, Plan& plan, Phases& ph,
                    std::vector<std::string>& removal_lines);
   void planStrays(Plan& plan, Phases& ph, std::vector<std::string>& removal_lines);

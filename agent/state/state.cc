@@ -81,13 +81,8 @@ std::shared_ptr<const State::View> State::view() const {
 void State::publishLocked() {
   auto v = std::make_shared<View>();
   v->globals = model_.globals;
-  v->vips.reserve(model_.order.size());
-  for (const VipKey& k : model_.order) {
-    auto it = model_.vips.find(k);
-    if (it != model_.vips.end()) v->vips.push_back(it->second);
-  }
-  v->by_key.reserve(model_.vips.size());
-  for (const auto& [k, e] : model_.vips) v->by_key.push_back(e);
+  v->vips = model_.in_order;  // shares the model's chunks: O(VIPs / 64), not a copy per VIP
+  v->by_key = model_.vips;
   v->vlans = model_.vlans;
   v->applied = model_.settings_written;
   v->applied_digest = applied_.source;
@@ -255,7 +250,7 @@ absl::Status State::applyConfig(const v1::Config& config, bool dry_run,
     e.set_time_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
                            std::chrono::system_clock::now().time_since_epoch())
                            .count());
-    e.set_message(absl::StrCat("config applied: ", model_.order.size(), " VIPs, ", lines.size(),
+    e.set_message(absl::StrCat("config applied: ", model_.vips.size(), " VIPs, ", lines.size(),
                                lines.size() == 1 ? " change" : " changes"));
     events_.publish(e);
   }
@@ -267,10 +262,8 @@ std::string State::appliedDigest() const { return view()->applied_digest; }
 
 v1::Config State::configLocked() const {
   v1::Config out = model_.globals;
-  for (const VipKey& k : model_.order) {
-    auto it = model_.vips.find(k);
-    if (it != model_.vips.end()) *out.add_vips() = it->second->spec;
-  }
+  out.mutable_vips()->Reserve(static_cast<int>(model_.in_order.size()));
+  for (const EntryPtr& e : model_.in_order.values()) *out.add_vips() = e->spec;
   return out;
 }
 
@@ -278,7 +271,7 @@ v1::Config State::config() const {
   auto v = view();
   v1::Config out = v->globals;
   out.mutable_vips()->Reserve(static_cast<int>(v->vips.size()));
-  for (const EntryPtr& e : v->vips) *out.add_vips() = e->spec;
+  for (const EntryPtr& e : v->vips.values()) *out.add_vips() = e->spec;
   if (!v->applied) return config::normalize(out);  // nothing applied yet
   return out;
 }
@@ -290,8 +283,7 @@ std::optional<State::ConfigParts> State::configParts() const {
 }
 
 const VipEntry* State::entryLocked(const VipKey& key) const {
-  auto it = model_.vips.find(key);
-  return it == model_.vips.end() ? nullptr : it->second.get();
+  return model_.vip(key);
 }
 
 }  // namespace xlb::state

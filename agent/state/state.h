@@ -101,7 +101,7 @@ class State {
   // (the adopted VIPs, which config() normalizes on the fly).
   struct ConfigParts {
     v1::Config globals;
-    std::vector<EntryPtr> vips;
+    VipsInOrder vips;  // config order (`for (const EntryPtr& e : vips.values())`)
     std::shared_ptr<const void> token;  // snapshotToken()
   };
   std::optional<ConfigParts> configParts() const;
@@ -231,8 +231,8 @@ class State {
   // RPCs never wait for a plan or a data-plane write (they take view_mu_ for a pointer copy).
   struct View {
     v1::Config globals;
-    std::vector<EntryPtr> vips;    // config order
-    std::vector<EntryPtr> by_key;  // key order (ListVips pages)
+    VipsInOrder vips;  // config order
+    VipsByKey by_key;  // key order (ListVips pages)
     std::vector<uint32_t> vlans;
     bool applied = false;  // a config was applied (else the VIPs are adopted ones)
     std::string applied_digest;  // appliedDigest()

@@ -272,11 +272,10 @@ absl::StatusOr<v1::VipStatus> State::vipStatus(const v1::VipKey& key_proto) cons
   auto key = config::vipKeyOf(key_proto);
   if (!key.ok()) return key.status();
   auto v = view();
-  for (const EntryPtr& e : v->vips) {
-    if (e->key != *key) continue;
+  if (const EntryPtr* e = v->by_key.get(*key); e != nullptr) {
     auto open = dataplane_.readOpenFlows();
     if (!open.ok()) return open.status();
-    return vipStatusOf(*e, *open);
+    return vipStatusOf(**e, *open);
   }
   return absl::NotFoundError(absl::StrCat("vip ", key->toString(), " not found"));
 }
@@ -289,7 +288,7 @@ absl::StatusOr<std::vector<v1::VipStatus>> State::vipStatuses() const {
   if (!open.ok()) return open.status();
   std::vector<v1::VipStatus> out;
   out.reserve(v->vips.size());
-  for (const EntryPtr& e : v->vips) out.push_back(vipStatusOf(*e, *open));
+  for (const EntryPtr& e : v->vips.values()) out.push_back(vipStatusOf(*e, *open));
   return out;
 }
 
@@ -329,36 +328,33 @@ absl::StatusOr<VipKey> fromPageToken(const std::string& token) {
 absl::Status State::listVips(const v1::ListVipsRequest& req, v1::ListVipsResponse* out) const {
   auto v = view();
   const bool paged = req.page_size() != 0 || !req.page_token().empty();
-  std::span<const EntryPtr> page(v->vips);
-  if (paged) {
-    auto begin = v->by_key.begin();
+  std::vector<const VipEntry*> page;
+  if (!paged) {
+    page.reserve(v->vips.size());
+    for (const EntryPtr& e : v->vips.values()) page.push_back(e.get());
+  } else {
+    auto it = v->by_key.begin();
     if (!req.page_token().empty()) {
       auto after = fromPageToken(req.page_token());
       if (!after.ok()) return after.status();
-      begin = std::upper_bound(v->by_key.begin(), v->by_key.end(), *after,
-                               [](const VipKey& k, const EntryPtr& e) { return k < e->key; });
+      it = v->by_key.upper_bound(*after);
     }
-    const size_t left = static_cast<size_t>(v->by_key.end() - begin);
-    size_t n = req.page_size() == 0 ? left : std::min<size_t>(left, req.page_size());
+    const size_t limit = req.page_size() == 0 ? v->by_key.size() : req.page_size();
     // A page also stops at kPageBackends memberships (after at least one VIP), so that a page of
     // VIPs with 100 backends each costs what one of 10 backends each does.
     size_t members = 0;
-    for (size_t i = 0; i < n; ++i) {
-      members += begin[static_cast<long>(i)]->members.size();
-      if (i > 0 && members > kPageBackends) {
-        n = i;
-        break;
-      }
+    for (; it != v->by_key.end() && page.size() < limit; ++it) {
+      members += it->second->members.size();
+      if (!page.empty() && members > kPageBackends) break;
+      page.push_back(it->second.get());
     }
-    page = std::span<const EntryPtr>(v->by_key).subspan(
-        static_cast<size_t>(begin - v->by_key.begin()), n);
-    if (n < left) out->set_next_page_token(pageToken(page.back()->key));
+    if (it != v->by_key.end()) out->set_next_page_token(pageToken(page.back()->key));
   }
   auto open = dataplane_.readOpenFlows();
   if (!open.ok()) return open.status();
   out->mutable_vips()->Reserve(static_cast<int>(page.size()));
   out->mutable_statuses()->Reserve(static_cast<int>(page.size()));
-  for (const EntryPtr& e : page) {
+  for (const VipEntry* e : page) {
     // Before the first apply the entries are adopted ones: their specs are shown normalized, as
     // config() shows them.
     *out->add_vips() = v->applied ? e->spec : config::normalizeVip(e->spec);
@@ -371,7 +367,7 @@ std::vector<v1::Event> State::healthSnapshot() const {
   auto v = view();
   std::vector<v1::Event> out;
   const uint64_t now = unixNowMs();
-  for (const EntryPtr& e : v->vips) {
+  for (const EntryPtr& e : v->vips.values()) {
     v1::VipStatus vs = vipStatusOf(*e, {});
     for (const v1::BackendStatus& st : vs.backends()) {
       v1::Event ev;
@@ -430,7 +426,7 @@ std::shared_ptr<const nat::NatVipMap> State::sharedNatVips() const {
   auto v = view();
   std::call_once(v->nat_vips_once, [&v] {
     nat::NatVipMap out;
-    for (const EntryPtr& e : v->vips) {
+    for (const EntryPtr& e : v->vips.values()) {
       nat::NatVipInfo info;
       info.id = e->id;
       info.key = e->key;
@@ -473,7 +469,7 @@ absl::Status State::reconcileOpenFlows(uint64_t idle_timeout_ns, dataplane::Scan
   std::vector<std::pair<uint32_t, xlb_backend>> table;
   {
     auto v = view();
-    for (const EntryPtr& e : v->vips) {
+    for (const EntryPtr& e : v->vips.values()) {
       for (const auto& [addr, m] : e->members) table.emplace_back(m.id, m.value);
     }
   }

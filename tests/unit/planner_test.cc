@@ -157,9 +157,131 @@ TEST(Planner, UnchangedVipsKeepTheirEntries) {
   ASSERT_TRUE(second.ok());
   ASSERT_EQ(second->changed.size(), 1u);
   for (const auto& [key, e] : second->next.vips) {
-    const bool same = e == first->next.vips.at(key);
+    const bool same = e == *first->next.vips.get(key);
     EXPECT_EQ(same, key.address.toString() != c.vips(4).address()) << key.toString();
   }
+}
+
+// A one-VIP change copies the chunks of the model's maps that hold that VIP and shares the rest
+// with the model it was planned from, so its cost does not grow with the VIP count.
+TEST(Planner, OneChangeSharesEveryUntouchedChunkOfTheModel) {
+  FakeDataplane dp(Capacity{4096, 16384});
+  std::vector<uint32_t> gens(16384, 0);
+  PlanInputs in;
+  in.dp = &dp;
+  in.gens = &gens;
+  Model empty;
+  empty.vip_ids = IdAllocator(4096);
+  empty.backend_ids = IdAllocator(16384);
+  auto first = Planner(empty, in).planConfig(config::normalize(makeConfig(3000, 2)));
+  ASSERT_TRUE(first.ok()) << first.status();
+  const Model& cur = first->next;
+  ASSERT_EQ(cur.vips.size(), 3000u);
+  ASSERT_EQ(cur.in_order.size(), 3000u);
+  ASSERT_GE(cur.vips.chunkCount(), 3000u / 128);
+
+  auto shared = [](const auto& a, const auto& b) {
+    size_t n = 0;
+    for (size_t i = 0; i < std::max(a.chunkCount(), b.chunkCount()); ++i) {
+      n += a.sharesChunkWith(b, i);
+    }
+    return n;
+  };
+  // VIP 1234, one weight changed.
+  auto it = cur.in_order.begin();
+  for (int i = 0; i < 1234; ++i) ++it;
+  v1::Vip spec = it->second->spec;
+  spec.mutable_backends(1)->set_weight(5);
+  const VipChange change{it->second->key, &spec};
+  auto second = Planner(cur, in).planVips({&change, 1});
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->changed.size(), 1u);
+  EXPECT_EQ(shared(second->next.vips, cur.vips), cur.vips.chunkCount() - 1);
+  EXPECT_EQ(shared(second->next.in_order, cur.in_order), cur.in_order.chunkCount() - 1);
+  EXPECT_EQ(shared(second->next.addrs, cur.addrs), cur.addrs.chunkCount());
+  // The new entry is in both orders, at the old one's place.
+  const VipEntry* e = second->next.vip(change.key);
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->seq, it->second->seq);
+  EXPECT_EQ(e->spec.backends(1).weight(), 5u);
+  EXPECT_EQ(second->next.in_order.get(e->seq)->get(), e);
+  // The model planned from is unchanged.
+  EXPECT_EQ(cur.vip(change.key)->spec.backends(1).weight(), 1u);
+}
+
+std::vector<std::string> configOrder(const State& state) {
+  std::vector<std::string> out;
+  const v1::Config config = state.config();
+  for (const v1::Vip& v : config.vips()) out.push_back(v.address());
+  return out;
+}
+
+// The running config lists VIPs in the order of the config that made them (API additions at the
+// end), through inserts, moves, removals and single-object edits; and ListVips without a page,
+// and the id view, list them in that order too.
+TEST(Planner, ConfigOrderFollowsEveryChange) {
+  FakeDataplane dp;
+  State state(dp);
+  v1::Config c = makeConfig(4, 1);  // 10.1.0.0 .. 10.1.0.3
+  ASSERT_TRUE(state.applyConfig(c, false, nullptr).ok());
+  EXPECT_EQ(configOrder(state),
+            (std::vector<std::string>{"10.1.0.0", "10.1.0.1", "10.1.0.2", "10.1.0.3"}));
+
+  // Two VIPs inserted after the first: the others keep their entries (no renumbering).
+  v1::Config inserted;
+  *inserted.add_vips() = c.vips(0);
+  for (const char* addr : {"10.9.0.1", "10.9.0.2"}) {
+    v1::Vip* v = inserted.add_vips();
+    *v = c.vips(1);
+    v->set_address(addr);
+    v->mutable_backends(0)->set_address(absl::StrCat("172.31.0.", std::string(addr).back() - '0'));
+  }
+  for (int i = 1; i < 4; ++i) *inserted.add_vips() = c.vips(i);
+  ASSERT_TRUE(state.applyConfig(inserted, false, nullptr).ok());
+  const std::vector<std::string> want_inserted = {"10.1.0.0", "10.9.0.1", "10.9.0.2",
+                                                  "10.1.0.1", "10.1.0.2", "10.1.0.3"};
+  EXPECT_EQ(configOrder(state), want_inserted);
+
+  // Moved: reversed.
+  v1::Config reversed;
+  for (int i = inserted.vips_size() - 1; i >= 0; --i) *reversed.add_vips() = inserted.vips(i);
+  ASSERT_TRUE(state.applyConfig(reversed, false, nullptr).ok());
+  std::vector<std::string> want(want_inserted.rbegin(), want_inserted.rend());
+  EXPECT_EQ(configOrder(state), want);
+
+  // A weight changes nothing in the order; an added VIP goes last; a removed one leaves.
+  ASSERT_TRUE(state.setBackendWeight(keyOf(c.vips(2)), c.vips(2).backends(0).address(), 4).ok());
+  v1::Vip added = c.vips(0);
+  added.set_address("10.9.0.3");
+  added.mutable_backends(0)->set_address("172.31.0.3");
+  ASSERT_TRUE(state.addVip(added).ok());
+  ASSERT_TRUE(state.deleteVip(keyOf(c.vips(1))).ok());
+  want = {"10.1.0.3", "10.1.0.2", "10.9.0.2", "10.9.0.1", "10.1.0.0", "10.9.0.3"};
+  EXPECT_EQ(configOrder(state), want);
+  EXPECT_EQ(state.config().vips(1).backends(0).weight(), 4u);
+
+  v1::ListVipsResponse listed;
+  ASSERT_TRUE(state.listVips(v1::ListVipsRequest{}, &listed).ok());
+  std::vector<std::string> list_order, id_order;
+  for (const v1::Vip& v : listed.vips()) list_order.push_back(v.address());
+  for (const auto& v : state.ids()) id_order.push_back(v.key.address.toString());
+  EXPECT_EQ(list_order, want);
+  EXPECT_EQ(id_order, want);
+
+  // Pages follow the key order whatever the config order.
+  v1::ListVipsRequest req;
+  req.set_page_size(4);
+  std::vector<std::string> paged;
+  for (int guard = 0; guard < 10; ++guard) {
+    v1::ListVipsResponse page;
+    ASSERT_TRUE(state.listVips(req, &page).ok());
+    for (const v1::Vip& v : page.vips()) paged.push_back(v.address());
+    if (page.next_page_token().empty()) break;
+    req.set_page_token(page.next_page_token());
+  }
+  std::vector<std::string> sorted = want;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(paged, sorted);
 }
 
 // Any config within the limits is accepted whatever it replaces: a full set of memberships
