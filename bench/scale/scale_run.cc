@@ -284,6 +284,16 @@ SizeResult runSize(const ScaleShape& shape, const RunOptions& opts) {
   res.weight_lbctl = medianStep(std::move(runs));
   note(shape, "lbctl backend weight (median of 9): " + describe(res.weight_lbctl) +
                    absl::StrFormat(", agent CPU %.1f ms per change", res.weight_agent_cpu_ms));
+  // The same process, connection and one RPC for a read of one VIP: lbctl's own floor, which
+  // the weight's figure holds too.
+  runs.clear();
+  for (int i = 0; i < kWeightRuns; ++i) {
+    runs.push_back(lbctlStep(opts, agent, tmp.path(),
+                             {"backend", "list", scaleVipRef(static_cast<uint32_t>(i) % shape.vips)}));
+    settle();
+  }
+  res.read_lbctl = medianStep(std::move(runs));
+  note(shape, "lbctl backend list (median of 9): " + describe(res.read_lbctl));
   if (shape.vips > 1) {
     runs.clear();
     for (int i = 0; i < kWeightRuns; ++i) {
@@ -350,7 +360,10 @@ std::string markdownSection(const std::vector<SizeResult>& results, uint32_t mag
         "of one backend (the whole lbctl process), and the same change as a bare SetBackendWeight "
         "RPC from the bench; each the median of 9 changes, 0.3 s apart, each on another VIP (a VIP's "
         "table changes in place at most once a second; a second change within a second swaps in "
-        "a new table and waits for an RCU grace period); **agent CPU per weight**: "
+        "a new table and waits for an RCU grace period); **lbctl read**: `lbctl backend list` of "
+        "one VIP timed the same way (lbctl's start, its connection and one RPC that changes "
+        "nothing: the part of the lbctl weight figure that is not the change); **agent CPU per "
+        "weight**: "
         "the agent's utime + stime over the 9 lbctl changes and the 0.3 s after each (the state "
         "save it triggers included), minus an idle window as long just before, per change. "
         "**Every VIP, "
@@ -371,20 +384,22 @@ std::string markdownSection(const std::vector<SizeResult>& results, uint32_t mag
         "<= 50 ms p99 during any apply. One 2-vCPU VM shared with other work: the shape (how a "
         "figure grows with the size) matters more than the exact milliseconds.\n\n"
      << "| VIPs x backends | memberships | start to ready | RSS after start (peak) | re-apply "
-        "unchanged, lbctl | re-apply unchanged, RPC | backend weight, lbctl | weight, RPC | agent "
+        "unchanged, lbctl | re-apply unchanged, RPC | backend weight, lbctl | lbctl read | weight, "
+        "RPC | agent "
         "CPU per weight | every VIP, lbctl | every VIP, RPC | ListVips idle p50 | ListVips during the every-VIP RPC: p50 "
         "/ p99 / max (calls, errors) |\n"
-     << "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+     << "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
   for (const auto& r : results) {
     md << "| " << withCommas(r.shape.vips) << " x " << r.shape.backends << " | "
        << withCommas(uint64_t{r.shape.vips} * r.shape.backends) << " | ";
     if (!r.start.error.empty()) {
-      md << r.start.error << " | - | - | - | - | - | - | - | - | - | - |\n";
+      md << r.start.error << " | - | - | - | - | - | - | - | - | - | - | - |\n";
       continue;
     }
     md << absl::StrFormat("%.2f s", *r.start.seconds) << " | "
        << absl::StrFormat("%.0f MiB (%.0f)", r.rss_mib, r.peak_rss_mib) << " | " << ms(r.reapply)
-       << " | " << ms(r.reapply_rpc) << " | " << ms(r.weight_lbctl) << " | "
+       << " | " << ms(r.reapply_rpc) << " | " << ms(r.weight_lbctl) << " | " << ms(r.read_lbctl)
+       << " | "
        << (r.weight_rpc.seconds         ? absl::StrFormat("%.2f ms", *r.weight_rpc.seconds * 1e3)
            : r.weight_rpc.error.empty() ? "-"
                                         : r.weight_rpc.error)

@@ -35,6 +35,7 @@ struct SizeResult {
   Step reapply;                 // lbctl apply of the unchanged config
   Step reapply_rpc;             // the same config as a bare ApplyConfig RPC (no digest)
   Step weight_lbctl;            // lbctl backend weight: median of kWeightRuns
+  Step read_lbctl;              // lbctl backend list of one VIP: median of kWeightRuns
   Step weight_rpc;              // SetBackendWeight, direct RPC: median of kWeightRuns
   // Agent CPU (ms) per lbctl weight change: over the kWeightRuns changes and the 0.3 s after each
   // (its state save included), minus what the agent used in as long an idle window before them.
