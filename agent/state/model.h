@@ -13,7 +13,6 @@
 #include <string>
 #include <vector>
 
-#include "absl/container/btree_map.h"
 #include "absl/status/statusor.h"
 #include "common/address.h"
 #include "config/validate.h"
