@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "common/address.h"
+#include "config/enums.h"
 #include "xlb/v1/xlb.pb.h"
 
 namespace xlb::config::internal {
@@ -67,10 +68,6 @@ void checkDiscoveryVip(Errors& errors, const v1::Vip& vip, absl::string_view pat
 // The port a backend is reached on: its own, or the VIP's when it has none (0).
 inline uint32_t effectivePort(const v1::Vip& vip, const v1::Backend& backend) {
   return backend.port() != 0 ? backend.port() : vip.port();
-}
-
-inline bool isNat(v1::ForwardingMode f) {
-  return f == v1::FORWARDING_MODE_NAT || f == v1::FORWARDING_MODE_FULLNAT;
 }
 
 }  // namespace xlb::config::internal

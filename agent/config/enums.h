@@ -92,5 +92,9 @@ uint8_t abiAlgorithm(v1::Algorithm a);        // XLB_ALG_*
 uint8_t abiForwarding(v1::ForwardingMode f);  // XLB_FWD_*
 v1::Algorithm algorithmFromAbi(uint8_t alg);
 v1::ForwardingMode forwardingFromAbi(uint8_t mode);
+// nat or fullnat: the modes that translate addresses (pools, reply endpoints, conntrack).
+inline bool isNat(v1::ForwardingMode f) {
+  return f == v1::FORWARDING_MODE_NAT || f == v1::FORWARDING_MODE_FULLNAT;
+}
 
 }  // namespace xlb::config

@@ -668,7 +668,7 @@ v1::Vip normalizeVip(const v1::Vip& in) {
     }
   }
   if (vip.has_snat_pool()) *vip.mutable_snat_pool() = normalizeSnatPool(vip.snat_pool());
-  if (internal::isNat(vip.forwarding())) *vip.mutable_nat_timeouts() = effectiveNatTimeouts(vip);
+  if (isNat(vip.forwarding())) *vip.mutable_nat_timeouts() = effectiveNatTimeouts(vip);
   return vip;
 }
 

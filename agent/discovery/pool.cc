@@ -8,6 +8,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "config/discovery.h"
+#include "config/enums.h"
 #include "config/validate.h"
 #include "nat/endpoint.h"
 
@@ -24,11 +25,6 @@ Key keyOf(const v1::Vip& spec, const v1::Backend& b) {
   return {config::canonicalAddress(b.address()), effectivePort(spec, b.port())};
 }
 
-bool isNat(const v1::Vip& spec) {
-  return spec.forwarding() == v1::FORWARDING_MODE_NAT ||
-         spec.forwarding() == v1::FORWARDING_MODE_FULLNAT;
-}
-
 bool sameName(const std::string& a, const std::string& b) {
   return absl::AsciiStrToLower(a) == absl::AsciiStrToLower(b);
 }
@@ -38,8 +34,8 @@ bool sameName(const std::string& a, const std::string& b) {
 std::optional<v1::Backend> backendOf(const v1::Vip& spec, const NameSet& n, const Record& r,
                                      uint64_t now) {
   const uint32_t port = r.port != 0 ? r.port : spec.dns().port();
-  if (!isNat(spec) && port != 0 && port != spec.port()) return std::nullopt;
-  if (isNat(spec)) {
+  if (!config::isNat(spec.forwarding()) && port != 0 && port != spec.port()) return std::nullopt;
+  if (config::isNat(spec.forwarding())) {
     auto vip = parseIpAddress(spec.address());
     if (vip.ok() && vip->family != r.address.family) return std::nullopt;
   }

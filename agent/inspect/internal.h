@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/address.h"
+#include "config/enums.h"
 #include "config/validate.h"
 #include "dataplane/dataplane.h"
 #include "nat/gc.h"
@@ -82,8 +83,7 @@ struct AgentView {
       for (const auto& b : v.backends) backend_by_id.emplace(b.id, &b);
     }
     for (const auto& [id, info] : nat_vips) {
-      if (info.mode == v1::FORWARDING_MODE_NAT || info.mode == v1::FORWARDING_MODE_FULLNAT)
-        any_nat = true;
+      any_nat |= config::isNat(info.mode);
     }
   }
   AgentView(const AgentView&) = delete;

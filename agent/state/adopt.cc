@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "config/enums.h"
 #include "nat/endpoint.h"
 #include "spdlog/spdlog.h"
 #include "state/plan_internal.h"
@@ -128,8 +129,7 @@ absl::Status State::adopt(const dataplane::DataplaneContents& contents) {
   for (const xlb_nat_ep& ep : contents.nat_eps) model_.eps.insert(nat::NatEpKey::of(ep));
   for (auto& [key, e] : adopted) {
     e.spec.SerializeToString(&e.spec_bytes);
-    model_.any_nat |= e.spec.forwarding() == v1::FORWARDING_MODE_NAT ||
-                      e.spec.forwarding() == v1::FORWARDING_MODE_FULLNAT;
+    model_.any_nat |= config::isNat(e.spec.forwarding());
     e.seq = model_.appendSeq();  // key order: the maps do not keep the config's
     model_.putVip(std::make_shared<const VipEntry>(std::move(e)));
   }

@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "config/enums.h"
 #include "nat/endpoint.h"
 #include "state/state.h"
 
@@ -101,11 +102,9 @@ absl::Status State::applyBackendsEditLocked(const VipKey& key, const v1::Vip& ed
     return applyLocked(next, false, nullptr);
   };
   const VipEntry* e = entryLocked(key);
-  auto nat = [](const v1::Vip& v) {
-    return v.forwarding() == v1::FORWARDING_MODE_NAT ||
-           v.forwarding() == v1::FORWARDING_MODE_FULLNAT;
-  };
-  if (e == nullptr || model_.any_nat || nat(edited) || resync_) return whole();
+  if (e == nullptr || model_.any_nat || config::isNat(edited.forwarding()) || resync_) {
+    return whole();
+  }
   // The limit on memberships, less what the other VIPs hold, is this VIP's share of it. The
   // backend ids in use are every membership (and ids adopted as strays, which only makes the
   // share smaller: such an edit goes through the whole config).

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "config/enums.h"
 #include "nat/collector.h"
 #include "nat/endpoint.h"
 #include "state/plan_internal.h"
@@ -19,11 +20,6 @@ namespace {
 std::string describePool(const xlb_snat& s) {
   return absl::StrCat(s.nr4 + s.nr6, s.nr4 + s.nr6 == 1 ? " address" : " addresses", ", ports ",
                       s.port_min, "-", s.port_max);
-}
-
-bool natForwarding(const v1::Vip& vip) {
-  return vip.forwarding() == v1::FORWARDING_MODE_NAT ||
-         vip.forwarding() == v1::FORWARDING_MODE_FULLNAT;
 }
 
 }  // namespace
@@ -38,7 +34,7 @@ void Planner::planNat(const v1::Config& globals, Plan& plan, Phases& ph) {
   if (!resync && !cur_.any_nat && cur_.snat.empty() && cur_.eps.empty() &&
       std::none_of(plan.changed.begin(), plan.changed.end(), [&next](const config::VipKey& k) {
         const VipEntry* e = next.vip(k);
-        return e != nullptr && natForwarding(e->spec);
+        return e != nullptr && config::isNat(e->spec.forwarding());
       })) {
     next.any_nat = false;
     nat::writeFilter(nat::computeNatDataplane({}).filter, next.settings);
@@ -48,7 +44,7 @@ void Planner::planNat(const v1::Config& globals, Plan& plan, Phases& ph) {
   next.any_nat = false;
   for (const auto& [key, e] : next.vips) {
     const v1::Vip& vip = e->spec;
-    if (!natForwarding(vip)) continue;
+    if (!config::isNat(vip.forwarding())) continue;
     next.any_nat = true;
     nat::NatVipSpec s;
     s.id = e->id;
