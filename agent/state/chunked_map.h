@@ -20,8 +20,6 @@ class ChunkedMap {
   static_assert(kChunk >= 2);
 
  public:
-  using key_type = K;
-  using mapped_type = V;
   using value_type = std::pair<K, V>;
 
  private:
@@ -113,10 +111,7 @@ class ChunkedMap {
   const_iterator lower_bound(const K& k) const {
     const size_t ci = chunkFor(k);
     if (ci == chunks_.size()) return end();
-    const auto& items = chunks_[ci]->items;
-    auto it = std::lower_bound(items.begin(), items.end(), k,
-                               [](const value_type& e, const K& key) { return e.first < key; });
-    return const_iterator(&chunks_, ci, static_cast<size_t>(it - items.begin()));
+    return const_iterator(&chunks_, ci, position(chunks_[ci]->items, k));
   }
   // First entry whose key is greater than `k`.
   const_iterator upper_bound(const K& k) const {
@@ -128,7 +123,6 @@ class ChunkedMap {
     const_iterator it = lower_bound(k);
     return it != end() && !(k < it->first) ? it : end();
   }
-  size_t count(const K& k) const { return find(k) == end() ? 0 : 1; }
   bool contains(const K& k) const { return find(k) != end(); }
   // The value of `k`, or nullptr.
   const V* get(const K& k) const {
@@ -150,8 +144,7 @@ class ChunkedMap {
     size_t ci = chunkFor(k);
     if (ci == chunks_.size()) --ci;  // beyond every key: the last chunk takes it
     Chunk& c = writable(ci);
-    auto it = std::lower_bound(c.items.begin(), c.items.end(), k,
-                               [](const value_type& e, const K& key) { return e.first < key; });
+    auto it = c.items.begin() + static_cast<std::ptrdiff_t>(position(c.items, k));
     if (it != c.items.end() && !(k < it->first)) {
       it->second = std::move(v);
       return;
@@ -170,16 +163,10 @@ class ChunkedMap {
   bool erase(const K& k) {
     const size_t ci = chunkFor(k);
     if (ci == chunks_.size()) return false;
-    {
-      const auto& items = chunks_[ci]->items;
-      auto it = std::lower_bound(items.begin(), items.end(), k,
-                                 [](const value_type& e, const K& key) { return e.first < key; });
-      if (it == items.end() || k < it->first) return false;
-    }
+    const size_t at = position(chunks_[ci]->items, k);  // the same in the chunk's copy
+    if (at == chunks_[ci]->items.size() || k < chunks_[ci]->items[at].first) return false;
     Chunk& c = writable(ci);
-    auto it = std::lower_bound(c.items.begin(), c.items.end(), k,
-                               [](const value_type& e, const K& key) { return e.first < key; });
-    c.items.erase(it);
+    c.items.erase(c.items.begin() + static_cast<std::ptrdiff_t>(at));
     --size_;
     if (c.items.empty()) {
       chunks_.erase(chunks_.begin() + static_cast<std::ptrdiff_t>(ci));
@@ -192,10 +179,6 @@ class ChunkedMap {
     }
     return true;
   }
-  void clear() {
-    chunks_.clear();
-    size_ = 0;
-  }
   // Chunks in use (tests: copies share them, changes copy one).
   size_t chunkCount() const { return chunks_.size(); }
   // Whether chunk `i` of this map is the very chunk of `o` (storage shared, not copied).
@@ -204,6 +187,12 @@ class ChunkedMap {
   }
 
  private:
+  // Index of the first item of `items` whose key is not less than `k`.
+  static size_t position(const std::vector<value_type>& items, const K& k) {
+    auto it = std::lower_bound(items.begin(), items.end(), k,
+                               [](const value_type& e, const K& key) { return e.first < key; });
+    return static_cast<size_t>(it - items.begin());
+  }
   // Index of the first chunk whose last key is not less than `k`; chunks_.size() if none.
   size_t chunkFor(const K& k) const {
     auto it = std::lower_bound(

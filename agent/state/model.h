@@ -130,7 +130,9 @@ struct Model {
   void putVip(EntryPtr e);
   void eraseVip(const config::VipKey& key);
   // The seq of a VIP appended after every other.
-  uint64_t appendSeq() const { return in_order.empty() ? kSeqStep : in_order.back().first + kSeqStep; }
+  uint64_t appendSeq() const {
+    return in_order.empty() ? kSeqStep : in_order.back().first + kSeqStep;
+  }
 
  private:
   void leaveSeq(const config::VipKey& key, uint64_t seq);  // in_order[seq] if it is key's

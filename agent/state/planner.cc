@@ -239,7 +239,7 @@ std::map<VipKey, uint64_t> Planner::seqsFor(
     }
     const uint64_t step = (upper - prev) / (run + 1);
     for (uint64_t t = 1; t <= run; ++t) out[order[i++].first] = prev + t * step;
-    prev = out[order[i - 1].first];
+    prev += run * step;
   }
   if (kept) return out;
   out.clear();

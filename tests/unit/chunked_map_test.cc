@@ -59,7 +59,7 @@ TEST(PlannerChunkedMap, MatchesStdMapUnderRandomChanges) {
     if (v != nullptr) {
       EXPECT_EQ(*v, it->second);
     }
-    EXPECT_EQ(m.count(k), ref.count(k));
+    EXPECT_EQ(m.contains(k), ref.count(k) == 1);
     auto lb = m.lower_bound(k);
     auto rlb = ref.lower_bound(k);
     ASSERT_EQ(lb == m.end(), rlb == ref.end()) << k;
