@@ -322,12 +322,18 @@ test_failed_agent_withdraws() {
 		sdx kill -KILL "$pid" || fail "kill the agent ($pid)"
 		kills=$((kills + 1))
 		t_last=$(now_ms)
-		# Either systemd restarts it (a new main process, ready) or gives up (failed).
-		local deadline=$((SECONDS + 30))
+		# Either systemd restarts it (a new main process, ready) or gives up (failed). The state and
+		# the pid are two reads: the new process counts only when the same nonzero pid is seen on
+		# both sides of an "active" (the killed one still reads active until systemd reaps it, and
+		# its MainPID is 0 from then until the restart).
+		local deadline=$((SECONDS + 30)) pid_before pid_after
 		while :; do
+			pid_before=$(prop xlb-agent.service MainPID)
 			state=$(prop xlb-agent.service ActiveState)
+			pid_after=$(prop xlb-agent.service MainPID)
 			[ "$state" = failed ] && break 2
-			[ "$state" = active ] && [ "$(prop xlb-agent.service MainPID)" != "$pid" ] && break
+			[ "$state" = active ] && [ "$pid_before" = "$pid_after" ] && [ "$pid_after" != 0 ] &&
+				[ "$pid_after" != "$pid" ] && break
 			[ "$SECONDS" -lt "$deadline" ] || fail "xlb-agent neither restarted nor failed 30 s after kill $kills ($state)"
 			sleep 0.1
 		done
