@@ -3,10 +3,12 @@
 // the open-flow reconciler, serves the gRPC API and Prometheus /metrics.
 #include <malloc.h>
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <future>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -82,7 +84,22 @@ struct Options {
   std::string resolv_conf = "/etc/resolv.conf";  // nameservers for backends by name
 };
 
+// The soft RLIMIT_NOFILE is often 1,024 (systemd's default) while the hard one is far higher: the
+// agent holds one fd per selection table while it swaps a batch of them in (a larger batch waits
+// for fewer RCU grace periods) besides health-check and API sockets, and uses epoll, never
+// select(), so it takes the hard limit, as systemd.exec(5) advises such programs to.
+void raiseFdLimit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur >= lim.rlim_max) return;
+  const rlim_t before = lim.rlim_cur;
+  lim.rlim_cur = lim.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &lim) == 0) {
+    spdlog::debug("agent: open files limit raised from {} to {}", before, lim.rlim_cur);
+  }
+}
+
 int run(const Options& opts) {
+  raiseFdLimit();
   // Block the stop signals before any thread exists (gRPC starts several) so that only the
   // dedicated waiter below ever receives them.
   sigset_t stop_signals;
@@ -92,8 +109,32 @@ int run(const Options& opts) {
   sigaddset(&stop_signals, SIGHUP);  // reload, handled by the same waiter
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  // Parse and validate the file before touching the kernel: a typo must not detach a running
-  // balancer or leave a half-configured one.
+  // The program and its maps load while the config is parsed (a 10,000-VIP file takes about as
+  // long as the load). Loading changes nothing a running balancer uses (BpfDataplane::open): the
+  // takeover (attach, migration) waits for the parsed and validated config, so a typo still never
+  // detaches a running balancer or leaves a half-configured one.
+  xlb::dataplane::installLibbpfLogger();
+  xlb::dataplane::BpfOptions bpf;
+  if (!opts.no_attach) {
+    bpf.interface = opts.interfaces.front();
+    bpf.extra_interfaces.assign(opts.interfaces.begin() + 1, opts.interfaces.end());
+  }
+  bpf.nat_table_size = opts.nat_table_size;
+  bpf.capacity = opts.capacity;
+  bpf.pin_dir = opts.pin_dir;
+  bpf.flow_table_size = opts.flow_table_size;
+  bpf.protected_flow_table_size = opts.protected_flow_table_size;
+  bpf.flow_protect_after_ms = opts.flow_protect_after_ms;
+  bpf.xdp_generic = opts.xdp_generic;
+  const auto started = std::chrono::steady_clock::now();
+  // A bad config returns below while this runs: the future's destructor waits for it.
+  std::chrono::steady_clock::duration load_took{};
+  auto loading = std::async(std::launch::async, [&bpf, &load_took, started] {
+    auto dp = xlb::dataplane::BpfDataplane::open(bpf);
+    load_took = std::chrono::steady_clock::now() - started;
+    return dp;
+  });
+
   auto flag_vlans = xlb::config::parseVlanIdList(opts.vlan_ids, "--vlan-ids");
   if (!flag_vlans.ok()) {
     std::cerr << "xlb-agent: " << flag_vlans.status().message() << "\n";
@@ -114,7 +155,7 @@ int run(const Options& opts) {
       std::cerr << "xlb-agent: invalid config " << opts.config << ":\n" << st.message() << "\n";
       return kExitBadConfig;
     }
-    config = *loaded;
+    config = std::move(*loaded);
   }
 
   // Persisted desired state (README "State and reload"): a saved state wins over --config unless
@@ -124,12 +165,12 @@ int run(const Options& opts) {
   if (!opts.state_dir.empty()) {
     store = std::make_unique<xlb::persist::StateStore>(opts.state_dir);
     auto chosen = xlb::persist::chooseStartupConfig(*store, !opts.config.empty(), opts.config,
-                                                    config, opts.config_overrides_state);
+                                                    std::move(config), opts.config_overrides_state);
     if (!chosen.ok()) {
       std::cerr << "xlb-agent: " << chosen.status().message() << "\n";
       return kExitBadConfig;
     }
-    config = chosen->config;
+    config = std::move(chosen->config);
     if (chosen->source != config_source) config_digest.clear();  // the saved state, not the file
     config_source = chosen->source;
     if (opts.config_overrides_state) {
@@ -142,30 +183,23 @@ int run(const Options& opts) {
     }
   }
 
-  xlb::dataplane::installLibbpfLogger();
-  xlb::dataplane::BpfOptions bpf;
-  if (!opts.no_attach) {
-    bpf.interface = opts.interfaces.front();
-    bpf.extra_interfaces.assign(opts.interfaces.begin() + 1, opts.interfaces.end());
+  const auto config_took = std::chrono::steady_clock::now() - started;
+  auto dataplane = loading.get();
+  if (dataplane.ok()) {
+    if (auto st = (*dataplane)->takeOver(bpf); !st.ok()) dataplane = st;
   }
-  bpf.nat_table_size = opts.nat_table_size;
-  bpf.capacity = opts.capacity;
-  bpf.pin_dir = opts.pin_dir;
-  bpf.flow_table_size = opts.flow_table_size;
-  bpf.protected_flow_table_size = opts.protected_flow_table_size;
-  bpf.flow_protect_after_ms = opts.flow_protect_after_ms;
-  bpf.xdp_generic = opts.xdp_generic;
-  const auto load_started = std::chrono::steady_clock::now();
-  auto dataplane = xlb::dataplane::BpfDataplane::create(bpf);
   if (!dataplane.ok()) {
     spdlog::critical("agent: data plane: {}", std::string(dataplane.status().message()));
     return kExitFailure;
   }
   // Start-up phases are logged with their durations: a slow start shows where it spent its time.
-  spdlog::info("agent: data plane loaded in {} ms",
-               std::chrono::duration_cast<std::chrono::milliseconds>(
-                   std::chrono::steady_clock::now() - load_started)
-                   .count());
+  auto ms = [](std::chrono::steady_clock::duration d) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+  };
+  spdlog::info("agent: data plane loaded in {} ms, {} read in {} ms alongside; ready to apply {} ms "
+               "after start",
+               ms(load_took), config_source, ms(config_took),
+               ms(std::chrono::steady_clock::now() - started));
 
   xlb::state::State state(**dataplane);
   // Declared after State: destroyed (stopped) first, since its listener calls into State.
@@ -199,10 +233,8 @@ int run(const Options& opts) {
                : kExitFailure;
   }
   xlb::persist::logChanges("agent", changes);
-  spdlog::info("agent: applied {} ({} ms after the data plane)", config_source,
-               std::chrono::duration_cast<std::chrono::milliseconds>(
-                   std::chrono::steady_clock::now() - load_started)
-                   .count());
+  spdlog::info("agent: applied {} ({} ms after start)", config_source,
+               ms(std::chrono::steady_clock::now() - started));
   std::unique_ptr<xlb::persist::StatePersister> persister;
   if (store) {
     persister = std::make_unique<xlb::persist::StatePersister>(state, *store);

@@ -133,7 +133,7 @@ void installLibbpfLogger() {
   std::call_once(once, [] { libbpf_set_print(libbpfPrint); });
 }
 
-absl::Status ensureBpffsDir(const std::string& dir) {
+absl::Status ensureBpffsDir(const std::string& dir, std::vector<std::string>* created) {
   const std::string root = kBpffsRoot;
   if (dir.rfind(root, 0) == 0 && !isBpffs(kBpffsRoot)) {
     std::error_code ec;
@@ -142,8 +142,18 @@ absl::Status ensureBpffsDir(const std::string& dir) {
       return errnoStatus(absl::StrCat("mount bpffs at ", root), errno);
     log()->info("mounted bpffs at {}", root);
   }
+  std::vector<std::string> missing;  // innermost first
+  for (std::filesystem::path p(dir); !p.empty() && p != p.root_path() && !pathExists(p.string());
+       p = p.parent_path()) {
+    missing.push_back(p.string());
+  }
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
+  if (created != nullptr) {
+    for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+      if (pathExists(*it)) created->push_back(*it);
+    }
+  }
   if (ec) return errnoStatus(absl::StrCat("create pin directory ", dir), ec.value());
   if (!isBpffs(dir.c_str()))
     return absl::FailedPreconditionError(
@@ -171,6 +181,20 @@ void keepPinnedSize(const std::string& pin_dir, const char* name, uint32_t& size
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<BpfDataplane>> BpfDataplane::create(const BpfOptions& opts) {
+  auto dp = open(opts);
+  if (!dp.ok()) return dp.status();
+  if (auto st = (*dp)->takeOver(opts); !st.ok()) return st;
+  return dp;
+}
+
+absl::Status BpfDataplane::takeOver(const BpfOptions& opts) {
+  taken_over_ = true;
+  // Without an interface no old program is about to be replaced: migrate at once.
+  if (opts.interface.empty()) return finishMigration();
+  return attach(opts);
+}
+
+absl::StatusOr<std::unique_ptr<BpfDataplane>> BpfDataplane::open(const BpfOptions& opts) {
   installLibbpfLogger();
   if (opts.flow_table_size == 0)
     return absl::InvalidArgumentError("flow_table_size: 0 is not a valid flow table size (>= 1)");
@@ -180,9 +204,6 @@ absl::StatusOr<std::unique_ptr<BpfDataplane>> BpfDataplane::create(const BpfOpti
         "nat_table_size: ", opts.nat_table_size, " is too small (>= 2: two entries per connection)"));
   std::unique_ptr<BpfDataplane> dp(new BpfDataplane());
   if (auto st = dp->load(opts); !st.ok()) return st;
-  if (!opts.interface.empty()) {
-    if (auto st = dp->attach(opts); !st.ok()) return st;
-  }
   return dp;
 }
 
@@ -190,7 +211,7 @@ absl::Status BpfDataplane::load(const BpfOptions& opts) {
   std::string map_dir;
   if (!opts.pin_dir.empty()) {
     map_dir = absl::StrCat(opts.pin_dir, "/v", XLB_ABI_VERSION);
-    if (auto st = ensureBpffsDir(map_dir); !st.ok()) return st;
+    if (auto st = ensureBpffsDir(map_dir, &created_dirs_); !st.ok()) return st;
   }
 
   skel_ = xlb_balancer__open();
@@ -258,7 +279,19 @@ absl::Status BpfDataplane::load(const BpfOptions& opts) {
     migrator_ = std::move(*migrator);
   }
 
+  std::vector<struct bpf_map*> unpinned;  // maps whose pin path is free: load() pins them
+  {
+    struct bpf_map* m;
+    bpf_object__for_each_map(m, skel_->obj) {
+      const char* path = bpf_map__pin_path(m);
+      if (path != nullptr && !pathExists(path)) unpinned.push_back(m);
+    }
+  }
   err = xlb_balancer__load(skel_);
+  for (struct bpf_map* m : unpinned) {
+    const char* path = bpf_map__pin_path(m);
+    if (path != nullptr && pathExists(path)) created_pins_.emplace_back(path);
+  }
   if (err) {
     auto st = errnoStatus("load BPF program xlb_balancer", err);
     if (!map_dir.empty())
@@ -281,8 +314,6 @@ absl::Status BpfDataplane::load(const BpfOptions& opts) {
               "entries per family, maps {}",
               capacity_.toString(), flow_table_size_, prot_table_size_, nat_table_size_,
               map_dir.empty() ? std::string("unpinned") : map_dir);
-  // Without an interface no old program is about to be replaced: migrate at once.
-  if (opts.interface.empty()) return finishMigration();
   return absl::OkStatus();
 }
 
@@ -399,6 +430,15 @@ absl::Status BpfDataplane::backendIdOk(uint32_t id) const {
 BpfDataplane::~BpfDataplane() {
   for (const Link& l : links_) {
     if (l.fd >= 0) close(l.fd);
+  }
+  if (!taken_over_) {
+    // Nothing ran on what open() made: unpin it (the maps go with the skeleton below).
+    for (const std::string& pin : created_pins_) unlink(pin.c_str());
+    for (auto it = created_dirs_.rbegin(); it != created_dirs_.rend(); ++it) rmdir(it->c_str());
+    if (!created_pins_.empty() || !created_dirs_.empty()) {
+      log()->info("removed the {} map pins and {} directories of a load that did not take over",
+                  created_pins_.size(), created_dirs_.size());
+    }
   }
   if (empty_table_fd_ >= 0) close(empty_table_fd_);
   if (open_flows_map_ != nullptr) munmap(const_cast<uint64_t*>(open_flows_map_), open_flows_len_);

@@ -52,6 +52,14 @@ struct BpfOptions {
 class BpfDataplane final : public Dataplane {
  public:
   static absl::StatusOr<std::unique_ptr<BpfDataplane>> create(const BpfOptions& opts);
+  // create() in two steps, so that the agent can load while it still parses its config:
+  //  - open() loads the program and its maps (reusing pinned ones, pinning new empty ones) and
+  //    changes nothing a running data plane uses: no program replaced, no map migrated. Failing or
+  //    stopping after it leaves what a failed attach leaves.
+  //  - takeOver() attaches to opts.interface (and the extra ones), replacing the program on a
+  //    pinned link, and finishes a migration of pinned maps (at once without an interface).
+  static absl::StatusOr<std::unique_ptr<BpfDataplane>> open(const BpfOptions& opts);
+  absl::Status takeOver(const BpfOptions& opts);
   // Closes fds; does NOT detach (the pinned link keeps the program attached). Without pinning the
   // link dies with its fd, so an unpinned attachment ends here.
   ~BpfDataplane() override;
@@ -179,14 +187,20 @@ class BpfDataplane final : public Dataplane {
   Capacity capacity_;
   std::unique_ptr<MapMigrator> migrator_;  // set between load() and finishMigration()
   std::vector<MapMigration> migration_;
+  // What open() created on the bpffs (directories outermost first, then map pins). A data plane
+  // destroyed without takeOver() (the agent's config was refused, or open() failed) removes them:
+  // a refused start leaves the bpffs as it found it.
+  std::vector<std::string> created_dirs_, created_pins_;
+  bool taken_over_ = false;
 };
 
 // Routes libbpf's messages to spdlog (logger "libbpf"); idempotent. Also used by xlb-decap.
 void installLibbpfLogger();
 
 // Makes sure `dir` exists on a bpffs, mounting bpffs at /sys/fs/bpf first when it is not mounted
-// and `dir` lies below it.
-absl::Status ensureBpffsDir(const std::string& dir);
+// and `dir` lies below it. `created`, when given, receives the directories it made, outermost
+// first.
+absl::Status ensureBpffsDir(const std::string& dir, std::vector<std::string>* created = nullptr);
 
 // ABI 5 split ABI 4's xlb_nat into xlb_nat4 and xlb_nat6: how an upgrade carries its entries over
 // (bpf_nat.cc).

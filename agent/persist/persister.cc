@@ -14,14 +14,18 @@ namespace xlb::persist {
 
 absl::StatusOr<StartupConfig> chooseStartupConfig(const StateStore& store, bool have_file,
                                                   const std::string& file_path,
-                                                  const v1::Config& file_config,
+                                                  v1::Config file_config,
                                                   bool config_overrides_state) {
-  StartupConfig from_file{file_config,
-                          have_file ? absl::StrCat("config file ", file_path) : "empty config"};
-  if (config_overrides_state) return from_file;
+  auto from_file = [&] {
+    return StartupConfig{std::move(file_config),
+                         have_file ? absl::StrCat("config file ", file_path) : "empty config"};
+  };
+  if (config_overrides_state) return from_file();
   auto saved = store.load();
-  if (saved.ok()) return StartupConfig{*saved, absl::StrCat("saved state ", store.path())};
-  if (absl::IsNotFound(saved.status())) return from_file;
+  if (saved.ok()) {
+    return StartupConfig{std::move(*saved), absl::StrCat("saved state ", store.path())};
+  }
+  if (absl::IsNotFound(saved.status())) return from_file();
   return saved.status();
 }
 

@@ -31,10 +31,11 @@ struct StartupConfig {
 //  - no saved state, or config_overrides_state: the --config file (or an empty config);
 //  - a corrupt saved state without config_overrides_state: DATA_LOSS, the agent refuses to start
 //    (guessing would silently drop VIPs).
-// `file_config` is the already validated --config (empty when !have_file).
+// `file_config` is the already validated --config (empty when !have_file), moved into the result
+// when it is chosen.
 absl::StatusOr<StartupConfig> chooseStartupConfig(const StateStore& store, bool have_file,
                                                   const std::string& file_path,
-                                                  const v1::Config& file_config,
+                                                  v1::Config file_config,
                                                   bool config_overrides_state);
 
 // Watches State's event bus and saves State::config() whenever it differs from what was last saved.

@@ -12,19 +12,25 @@ AGENT_RUNS=0
 # agent_run BINARY [flags]: like lib.sh's agent_start but with the given binary and without
 # --detach-on-exit (the production default: the program stays attached when the agent stops).
 # Each run logs to its own file; agent.log (shown by the cleanup diagnostics) points to the last.
+# AGENT_PREFIX, when set, is a command that execs the agent (e.g. prlimit with a lower limit).
 agent_run() {
 	local bin=$1
 	shift
 	AGENT_RUNS=$((AGENT_RUNS + 1))
 	# Agents that persist their state keep it in the run dir, shared by this run's agents only.
-	if "$bin" --help 2>/dev/null | grep -q -- '--state-dir'; then
+	# (--help read whole first: grep -q would close the pipe early, and under pipefail the agent's
+	# SIGPIPE made this false, so every agent shared the host's /var/lib/xlb.)
+	local help
+	help=$("$bin" --help 2>/dev/null || true)
+	if [[ $help == *--state-dir* ]]; then
 		set -- --state-dir "$RUN_DIR/state" "$@"
 	fi
 	local alog="$RUN_DIR/agent-$AGENT_RUNS.log"
 	ln -sf "$alog" "$RUN_DIR/agent.log"
 	# nsenter itself (not the nsx function, which would run in a forked subshell) so that $! is the
 	# agent: nsenter --net execs it, and the signals below reach the agent, not a wrapper shell.
-	nsenter --net="/run/netns/${P}lb" "$bin" --config "$RUN_DIR/xlb.yaml" --interface "$(ifname lb)" --listen "unix://$SOCK" \
+	# shellcheck disable=SC2086 # AGENT_PREFIX is words
+	nsenter --net="/run/netns/${P}lb" ${AGENT_PREFIX:-} "$bin" --config "$RUN_DIR/xlb.yaml" --interface "$(ifname lb)" --listen "unix://$SOCK" \
 		--pin-dir "$PIN_DIR" --flow-table-size 65536 "$@" >"$alog" 2>&1 &
 	AGENT_PID=$!
 	local deadline=$((SECONDS + 20))

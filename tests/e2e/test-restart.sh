@@ -6,6 +6,7 @@
 # build whose program differs (a .rodata tag): the pinned XDP link keeps its id while its program id
 # changes. No connection breaks or stalls, each stays on its original backend, new connections work
 # while no agent runs, counters never go back and the backends are the same after every restart.
+# Before (2), the upgrade build started with a broken config exits 2 and takes nothing over.
 # (3) --detach-on-exit removes the program on SIGTERM.
 # Usage: test-restart.sh BUILD_DIR   (root; exit 77 = skipped)
 
@@ -22,7 +23,13 @@ test_sigkill_restart() {
 	probes "$RUN_DIR/probes-down.txt" "while no agent runs"
 	clients_alive
 	sleep $((5 - (SECONDS - t_kill) > 0 ? 5 - (SECONDS - t_kill) : 0))
-	agent_run "$AGENT_BIN"
+	# Started with systemd's default soft open-files limit (1,024): the agent takes the hard limit
+	# (its table swaps hold one fd per table in flight).
+	AGENT_PREFIX="prlimit --nofile=1024:" agent_run "$AGENT_BIN"
+	local soft hard
+	read -r soft hard < <(awk '/^Max open files/ {print $4, $5}' "/proc/$AGENT_PID/limits")
+	[ "$soft" = "$hard" ] || fail "the agent's open-files limit is $soft (soft) / $hard (hard), want soft = hard"
+	log "open-files limit raised to the hard limit ($hard)"
 	grep -q "replaced the program on pinned XDP link" "$RUN_DIR/agent.log" ||
 		fail "the restarted agent did not take over the pinned link"
 	[ "$(link_field id)" = "$LINK_ID" ] || fail "link id changed: $(link_field id), want $LINK_ID"
@@ -46,6 +53,25 @@ test_upgrade() {
 	local old_prog=$PROG_ID old_tag
 	old_tag=$(build_tag "$old_prog")
 	[ "$old_tag" = none ] || fail "production program $old_prog has a test build tag ($old_tag)"
+
+	# The new build started with a broken config: it loads its program while it parses the file
+	# (BpfDataplane::open), but takes nothing over. It exits 2, and the running program, its link
+	# and every connection stay as they are.
+	sed 's/port: 9100$/port: 91000/' "$RUN_DIR/xlb.yaml" >"$RUN_DIR/bad.yaml"
+	grep -q 'port: 91000' "$RUN_DIR/bad.yaml" || fail "bad.yaml does not have the bad port"
+	local rc=0
+	nsenter --net="/run/netns/${P}lb" timeout 30 "$UPGRADE_BIN" --config "$RUN_DIR/bad.yaml" \
+		--interface "$(ifname lb)" --listen "unix://$RUN_DIR/bad.sock" --pin-dir "$PIN_DIR" \
+		--flow-table-size 65536 --state-dir "$RUN_DIR/state" >"$RUN_DIR/agent-bad.log" 2>&1 || rc=$?
+	[ "$rc" = 2 ] || fail "the upgrade with a bad config exited $rc, want 2: $(tail -n 5 "$RUN_DIR/agent-bad.log")"
+	grep -q "port.*91000" "$RUN_DIR/agent-bad.log" ||
+		fail "the bad config's error does not name the value: $(tail -n 5 "$RUN_DIR/agent-bad.log")"
+	[ "$(link_field id)" = "$LINK_ID" ] || fail "bad config: link id $(link_field id), want $LINK_ID"
+	[ "$(link_field prog_id)" = "$old_prog" ] || fail "bad config: the link runs $(link_field prog_id), want $old_prog"
+	[ "$(xdp_prog_id)" = "$old_prog" ] || fail "bad config: the interface runs $(xdp_prog_id), want $old_prog"
+	probes "$RUN_DIR/probes-bad-config.txt" "after an upgrade refused its config"
+	clients_alive
+	log "an upgrade with a bad config exited 2 and left program $old_prog and its link in place"
 	agent_run "$UPGRADE_BIN"
 	local link prog tag
 	link=$(link_field id)

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # xlb-agent start-up checks that need no root: usage errors and invalid configs exit 2 with every
-# error listed, before the data plane is touched.
+# error listed, and nothing is taken over. (The program loads while the config is parsed; a refused
+# start removes the pins and directories that load made. As root, the last case checks that on a
+# real bpffs.)
 set -u
 agent="$1"
 tmp=$(mktemp -d)
@@ -44,5 +46,22 @@ expect missing_file 2 'cannot open' -- "$agent" --no-attach --config "$tmp/nope.
 if [[ -e "$tmp/pins" ]]; then
 	echo "FAIL: an invalid start-up created $tmp/pins"
 	fail=1
+fi
+
+# On a bpffs (root only) the load succeeds while the config is refused: its pins go again.
+bpffs_dir="/sys/fs/bpf/xlb-cli-test-$$"
+if [[ $(id -u) -eq 0 ]] && [[ $(stat -f -c %T /sys/fs/bpf 2>/dev/null) == bpf_fs ]]; then
+	expect invalid_config_bpffs 2 'vips[0].port: 70000 is not in [0, 65535]' -- \
+		"$agent" --no-attach --config "$tmp/bad.yaml" --pin-dir "$bpffs_dir/pins" --state-dir "" \
+		--max-vips 16 --max-backends 64 --flow-table-size 1024 --nat-table-size 1024
+	if [[ -e "$bpffs_dir" ]]; then
+		echo "FAIL: a refused start-up left $(find "$bpffs_dir" | head -n 20)"
+		rm -rf "$bpffs_dir"
+		fail=1
+	else
+		echo "ok   invalid_config_bpffs_nothing_pinned"
+	fi
+else
+	echo "skip invalid_config_bpffs (needs root and a bpffs at /sys/fs/bpf)"
 fi
 exit $fail
