@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // How the planner's table and backend-slot changes become data-plane writes: every table a phase
 // changes goes in one batched swap (Dataplane::setSelectionTables), so an apply that rebuilds N
-// tables waits for a grace period per 512 tables, not one per table; every backend slot and port
-// in one batched write each (10,000 VIPs x 10 backends: 200,000 single writes before). A failed
-// batch puts every previous value back before it reports the failure; the undo does the same.
+// tables waits for a grace period per batch of up to 4,096 tables, not one per table; every
+// backend slot and port in one batched write each (10,000 VIPs x 10 backends: 200,000 single
+// writes before). A failed batch puts every previous value back before it reports the failure;
+// the undo does the same.
 #include <algorithm>
 #include <functional>
 #include <memory>
@@ -58,11 +59,13 @@ Step tableStep(dataplane::Dataplane& dp, std::string what, std::vector<TableSwap
     return dp.setSelectionTables(writes);
   };
   // A swap that fails part way may have installed some of the new tables: the previous ones go
-  // back before the failure is reported.
+  // back before the failure is reported. A step is applied once, so the new tables move into the
+  // batch and are freed with it (10,000 VIPs of 1,021 slots: a 40 MB copy less at the peak of an
+  // apply that rebuilds every table).
   auto apply = [&dp, shared]() -> absl::Status {
     std::vector<dataplane::TableWrite> writes;
     writes.reserve(shared->size());
-    for (const TableSwap& s : *shared) writes.push_back({s.vip_id, s.table});
+    for (TableSwap& s : *shared) writes.push_back({s.vip_id, std::move(s.table)});
     return dp.setSelectionTables(writes);
   };
   return selfRestoring(std::move(what), std::move(apply), std::move(undo));
