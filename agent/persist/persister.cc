@@ -5,6 +5,8 @@
 #include <malloc.h>
 
 #include <chrono>
+#include <map>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "config/yaml.h"
@@ -29,8 +31,9 @@ absl::StatusOr<StartupConfig> chooseStartupConfig(const StateStore& store, bool 
   return saved.status();
 }
 
-StatePersister::StatePersister(state::State& state, const StateStore& store)
-    : state_(state), store_(store), sub_(state.events().subscribe()) {}
+StatePersister::StatePersister(state::State& state, const StateStore& store, size_t journal_floor)
+    : state_(state), store_(store), journal_floor_(journal_floor),
+      sub_(state.events().subscribe()) {}
 
 StatePersister::~StatePersister() { stop(); }
 
@@ -51,57 +54,159 @@ void StatePersister::stop() {
 absl::Status StatePersister::flush() {
   std::lock_guard lock(mu_);
   // Same snapshot as last time: nothing to render (an idle agent with 10,000 VIPs would otherwise
-  // render its whole config twice a second).
+  // compare its whole config twice a second).
   auto token = state_.snapshotToken();
   if (saved_once_ && token == last_token_) return absl::OkStatus();
-  std::string rendered = renderCurrent();
-  if (saved_once_ && rendered == last_saved_) {
-    last_token_ = std::move(token);
-    return absl::OkStatus();
+  absl::Status st;
+  if (auto parts = state_.configParts()) {
+    st = saveParts(*parts);
+  } else {
+    // Nothing applied yet: the config as it is, whole.
+    persisted_valid_ = false;
+    st = store_.save(state_.config());
+    if (st.ok()) {
+      ++saves_;
+      ++whole_saves_;
+    }
   }
-  // The text compared is the text saved (rendering 10,000 VIPs twice cost seconds).
-  absl::Status st = store_.saveRendered(rendered);
   if (!st.ok()) {
     ++save_errors_;
     return st;
   }
-  last_saved_ = std::move(rendered);
   last_token_ = std::move(token);
   saved_once_ = true;
-  ++saves_;
-  // The copy of the config just rendered (tens of MB at thousands of VIPs) is freed heap now:
-  // return it to the kernel instead of leaving it in the agent's RSS.
-  if (last_saved_.size() > (1u << 20)) malloc_trim(0);
-  spdlog::debug("persist: saved {}", store_.path());
   return absl::OkStatus();
 }
 
-std::string StatePersister::renderCurrent() {
-  auto parts = state_.configParts();
-  if (!parts) {
-    vip_text_.clear();
-    return StateStore::render(state_.config());
-  }
-  ++render_round_;
-  std::vector<const std::string*> items;
-  items.reserve(parts->vips.size());
-  for (const state::EntryPtr& e : parts->vips.values()) {
-    auto [it, fresh] = vip_text_.try_emplace(e.get());
-    if (fresh) {
-      it->second.entry = e;
-      it->second.text = config::toYamlVipItem(e->spec);
+absl::Status StatePersister::saveParts(const state::State::ConfigParts& parts) {
+  using Kind = StateStore::JournalRecord::Kind;
+  // A VIP's text: the saved one while its entry is the same (entries are immutable), else
+  // rendered, and the saved one kept when the new text is the same.
+  auto textFor = [](const state::EntryPtr& e, const Persisted* old) {
+    if (old != nullptr && old->entry == e) return old->text;
+    auto text = std::make_shared<const std::string>(config::toYamlVipItem(e->spec));
+    return old != nullptr && *old->text == *text ? old->text : text;
+  };
+  // The VIPs now, in config order. Walked alongside the saved ones: while they match in order
+  // (the usual change: some VIPs replaced in place, some appended) each step compares one
+  // pointer or one key, and 10,000 VIPs cost microseconds, not a map built per save.
+  std::vector<Persisted> next;
+  next.reserve(parts.vips.size());
+  size_t matched = 0;  // saved VIPs matched in order so far
+  bool aligned = true;
+  std::vector<const state::EntryPtr*> rest;  // the VIPs after the first mismatch
+  for (const state::EntryPtr& e : parts.vips.values()) {
+    if (aligned && matched < persisted_.size()) {
+      const Persisted& old = persisted_[matched];
+      if (old.entry == e || old.key == e->key) {
+        next.push_back({e->key, e, textFor(e, &old)});
+        ++matched;
+        continue;
+      }
+      aligned = false;
     }
-    it->second.round = render_round_;
-    items.push_back(&it->second.text);  // node_hash_map: values never move
-  }
-  for (auto it = vip_text_.begin(); it != vip_text_.end();) {
-    if (it->second.round != render_round_) {
-      vip_text_.erase(it++);
+    if (aligned) {  // every saved VIP matched: the rest are new, appended
+      next.push_back({e->key, e, textFor(e, nullptr)});
     } else {
-      ++it;
+      rest.push_back(&e);
     }
   }
-  return StateStore::renderYaml(config::toYamlFromParts(parts->globals, items));
+  std::string globals = config::toYaml(parts.globals);
+
+  // The journal can replace a VIP in place, remove one, append one and replace the settings: the
+  // VIPs that stay must keep their order, and new ones come after all of them.
+  bool journal = persisted_valid_;
+  std::vector<StateStore::JournalRecord> records;
+  if (journal && globals != persisted_globals_) records.push_back({Kind::kGlobals, globals});
+  // Records for VIPs next[from..] against the saved VIP each replaces (nullptr: a new one).
+  std::vector<const Persisted*> olds(next.size(), nullptr);
+  for (size_t i = 0; i < matched; ++i) olds[i] = &persisted_[i];
+  if (!rest.empty() || matched < persisted_.size()) {
+    // Past the first mismatch: the saved VIPs left, by key.
+    std::map<config::VipKey, size_t> left;
+    for (size_t i = matched; i < persisted_.size(); ++i) left.emplace(persisted_[i].key, i);
+    std::vector<bool> kept(persisted_.size(), false);
+    size_t last_kept = matched;  // saved order of the VIPs that stay must hold
+    bool appending = false;
+    for (const state::EntryPtr* e : rest) {
+      auto it = left.find((*e)->key);
+      const Persisted* old = it == left.end() ? nullptr : &persisted_[it->second];
+      if (old == nullptr) {
+        appending = true;
+      } else if (appending || it->second < last_kept) {
+        journal = false;  // moved
+      } else {
+        last_kept = it->second;
+        kept[it->second] = true;
+      }
+      next.push_back({(*e)->key, *e, textFor(*e, old)});
+      olds.push_back(old);
+    }
+    if (journal) {
+      for (size_t i = matched; i < persisted_.size(); ++i) {
+        if (!kept[i]) records.push_back({Kind::kRemove, *persisted_[i].text});
+      }
+    }
+  }
+  if (journal) {
+    // Replaced VIPs in place, then the appended ones (they come last in `next` too).
+    for (size_t i = 0; i < next.size(); ++i) {
+      if (olds[i] != nullptr && next[i].text != olds[i]->text) {
+        records.push_back({Kind::kVip, *next[i].text});
+      }
+    }
+    for (size_t i = 0; i < next.size(); ++i) {
+      if (olds[i] == nullptr) records.push_back({Kind::kVip, *next[i].text});
+    }
+    size_t bytes = 0;
+    for (const auto& r : records) bytes += r.yaml.size() + 48;  // + the record's line
+    if (journal_bytes_ + bytes > std::max(journal_floor_, state_bytes_ / 2)) journal = false;
+  }
+  auto commit = [&] {
+    persisted_ = std::move(next);
+    persisted_globals_ = std::move(globals);
+    persisted_valid_ = true;
+  };
+  if (journal) {
+    if (records.empty()) {  // the same texts: nothing to write
+      commit();
+      return absl::OkStatus();
+    }
+    auto appended = store_.appendJournal(records);
+    if (appended.ok()) {
+      journal_bytes_ += *appended;
+      ++saves_;
+      commit();
+      spdlog::debug("persist: {} changes appended to {}", records.size(), store_.journalPath());
+      return absl::OkStatus();
+    }
+    if (!absl::IsFailedPrecondition(appended.status())) {
+      persisted_valid_ = false;  // the next save writes the whole file
+      return appended.status();
+    }
+    // No journal to append to: the whole file below starts one.
+  }
+  std::vector<const std::string*> items;
+  items.reserve(next.size());
+  for (const Persisted& p : next) items.push_back(p.text.get());
+  std::string rendered = StateStore::renderYaml(config::toYamlFromParts(parts.globals, items));
+  if (absl::Status st = store_.saveRendered(rendered); !st.ok()) {
+    persisted_valid_ = false;
+    return st;
+  }
+  state_bytes_ = rendered.size();
+  journal_bytes_ = StateStore::emptyJournalBytes(rendered);
+  ++saves_;
+  ++whole_saves_;
+  commit();
+  spdlog::debug("persist: saved {}", store_.path());
+  // The whole text (tens of MB at thousands of VIPs) is freed heap now: return it to the kernel
+  // instead of leaving it in the agent's RSS.
+  if (rendered.size() > (1u << 20)) {
+    std::string().swap(rendered);
+    malloc_trim(0);
+  }
+  return absl::OkStatus();
 }
 
 void StatePersister::loop() {

@@ -8,8 +8,8 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
-#include "absl/container/node_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "persist/state_store.h"
@@ -40,9 +40,15 @@ absl::StatusOr<StartupConfig> chooseStartupConfig(const StateStore& store, bool 
 
 // Watches State's event bus and saves State::config() whenever it differs from what was last saved.
 // Writes happen on its own thread, right after the change is applied; stop() saves one last time.
+// A change that replaces, removes or appends VIPs (or changes settings) is appended to the journal
+// (StateStore::appendJournal): one VIP's change writes that VIP. The whole file is written when
+// VIPs change places (a config that reorders or inserts them), when the journal would outgrow
+// max(journal_floor, half of state.yaml), and at the first save.
 class StatePersister {
  public:
-  StatePersister(state::State& state, const StateStore& store);
+  static constexpr size_t kJournalFloor = 256 * 1024;
+  StatePersister(state::State& state, const StateStore& store,
+                 size_t journal_floor = kJournalFloor);
   ~StatePersister();
 
   void start();
@@ -51,34 +57,37 @@ class StatePersister {
   // Saves now if the state changed since the last save (or nothing was saved yet).
   absl::Status flush();
 
-  uint64_t saves() const { return saves_.load(); }
+  uint64_t saves() const { return saves_.load(); }  // whole files and journal appends
+  uint64_t wholeSaves() const { return whole_saves_.load(); }
   uint64_t saveErrors() const { return save_errors_.load(); }
 
  private:
   void loop();
-  // The text to save for the current state: each VIP's YAML is kept by its State entry (immutable
-  // until the VIP changes), so a one-VIP change renders one VIP, not 10,000.
-  std::string renderCurrent();
+  // Saves the applied config from its parts: each VIP's YAML is kept with its State entry
+  // (immutable until the VIP changes), so a one-VIP change renders one VIP, not 10,000.
+  absl::Status saveParts(const state::State::ConfigParts& parts);
 
   state::State& state_;
   const StateStore& store_;
+  const size_t journal_floor_;
   std::shared_ptr<state::EventBus::Subscription> sub_;
-  std::mutex mu_;            // serialises flush()
-  std::string last_saved_;   // render() of the last saved config
-  std::shared_ptr<const void> last_token_;  // State::snapshotToken() that last_saved_ came from
+  std::mutex mu_;  // serialises flush()
+  std::shared_ptr<const void> last_token_;  // State::snapshotToken() of the last save
   bool saved_once_ = false;
-  // VIP entry -> its toYamlVipItem(), for the entries of the last rendering (the entry is held so
-  // that its address is never reused while it is a key); `round` marks the entries still listed.
-  struct VipText {
+  // What state.yaml and its journal hold together (valid after a successful save from parts):
+  // each VIP's entry and text in config order, and the settings' text.
+  struct Persisted {
+    config::VipKey key;
     state::EntryPtr entry;
-    std::string text;
-    uint64_t round = 0;
+    std::shared_ptr<const std::string> text;  // toYamlVipItem(entry->spec)
   };
-  absl::node_hash_map<const state::VipEntry*, VipText> vip_text_;
-  uint64_t render_round_ = 0;
+  std::vector<Persisted> persisted_;
+  std::string persisted_globals_;
+  bool persisted_valid_ = false;
+  size_t state_bytes_ = 0, journal_bytes_ = 0;
   std::atomic<bool> stop_{false};
   std::thread thread_;
-  std::atomic<uint64_t> saves_{0};
+  std::atomic<uint64_t> saves_{0}, whole_saves_{0};
   std::atomic<uint64_t> save_errors_{0};
 };
 

@@ -14,6 +14,11 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/restart_lib.sh"
 
 test_sigkill_restart() {
+	# An API change just before the crash: the agent appends it to state.journal, and the
+	# restarted agent applies it over state.yaml (check_after compares the weights too).
+	lbctl backend weight "$HOLD" "$(be4 3)" 2 >/dev/null || fail "lbctl backend weight"
+	wait_for 5 "the weight change in state.journal" grep -q "weight: 2" "$RUN_DIR/state/state.journal"
+	snapshot before
 	log "SIGKILL the agent (pid $AGENT_PID), restart in 5 s"
 	local t_kill=$SECONDS
 	agent_kill KILL
@@ -32,6 +37,8 @@ test_sigkill_restart() {
 	log "open-files limit raised to the hard limit ($hard)"
 	grep -q "replaced the program on pinned XDP link" "$RUN_DIR/agent.log" ||
 		fail "the restarted agent did not take over the pinned link"
+	grep -q "changes from .*state.journal applied" "$RUN_DIR/agent.log" ||
+		fail "the restarted agent did not apply state.journal"
 	[ "$(link_field id)" = "$LINK_ID" ] || fail "link id changed: $(link_field id), want $LINK_ID"
 	PROG_ID=$(link_field prog_id)
 	sleep 1

@@ -8,6 +8,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -120,6 +121,110 @@ TEST(StateStore, MissingFileIsNotFound) {
   TempDir tmp;
   auto loaded = StateStore(tmp.path()).load();
   EXPECT_EQ(loaded.status().code(), absl::StatusCode::kNotFound);
+}
+
+// Records appended after state.yaml replace, remove and append VIPs and replace the settings;
+// load() gives state.yaml with every complete record applied, in order.
+TEST(StateStore, JournalRecordsApplyOverTheStateFile) {
+  TempDir tmp;
+  StateStore store(tmp.path());
+  v1::Config base = applied(yaml(kTwoVips));
+  ASSERT_TRUE(store.save(base).ok());
+  EXPECT_EQ(readFile(store.journalPath()).size(),
+            StateStore::emptyJournalBytes(StateStore::render(base)));
+
+  v1::Config want = base;
+  want.mutable_vips(0)->mutable_backends(0)->set_weight(7);  // web, in place
+  v1::Vip third = want.vips(0);
+  third.set_name("third");
+  third.set_port(8080);
+  *want.add_vips() = third;                       // appended
+  v1::Vip dns = want.vips(1);
+  want.mutable_vips()->DeleteSubrange(1, 1);      // dns removed
+  want.add_vlan_ids(12);                          // a setting
+  v1::Config settings = want;
+  settings.clear_vips();
+  using Kind = StateStore::JournalRecord::Kind;
+  const std::vector<StateStore::JournalRecord> records = {
+      {Kind::kVip, config::toYamlVipItem(want.vips(0))},
+      {Kind::kRemove, config::toYamlVipItem(dns)},
+      {Kind::kVip, config::toYamlVipItem(third)},
+      {Kind::kGlobals, config::toYaml(settings)},
+  };
+  auto appended = store.appendJournal({records.data(), 2});
+  ASSERT_TRUE(appended.ok()) << appended.status();
+  ASSERT_TRUE(store.appendJournal({records.data() + 2, 2}).ok());
+  EXPECT_EQ(readFile(store.path()), StateStore::render(base)) << "state.yaml is not rewritten";
+  auto loaded = store.load();
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(loaded->DebugString(), want.DebugString());
+
+  // A whole save starts an empty journal for the new file.
+  ASSERT_TRUE(store.save(*loaded).ok());
+  EXPECT_EQ(readFile(store.journalPath()).size(),
+            StateStore::emptyJournalBytes(StateStore::render(*loaded)));
+  auto again = store.load();
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->DebugString(), want.DebugString());
+}
+
+// A crash mid-append leaves a record cut short: it and whatever follows are ignored, the records
+// before it apply. A journal written for an earlier state.yaml (a crash between a save's two
+// renames) is ignored whole. Without a journal, an append is FAILED_PRECONDITION.
+TEST(StateStore, CutJournalTailAndJournalOfAnotherStateFileAreIgnored) {
+  TempDir tmp;
+  StateStore store(tmp.path());
+  v1::Config base = applied(yaml(kTwoVips));
+  EXPECT_EQ(store.appendJournal({}).status().code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(store.save(base).ok());
+  using Kind = StateStore::JournalRecord::Kind;
+  v1::Config one = base, two = base;
+  one.mutable_vips(0)->mutable_backends(0)->set_weight(3);
+  two.mutable_vips(0)->mutable_backends(0)->set_weight(4);
+  ASSERT_TRUE(store.appendJournal(std::vector<StateStore::JournalRecord>{
+                                      {Kind::kVip, config::toYamlVipItem(one.vips(0))}})
+                  .ok());
+  const std::string after_one = readFile(store.journalPath());
+  ASSERT_TRUE(store.appendJournal(std::vector<StateStore::JournalRecord>{
+                                      {Kind::kVip, config::toYamlVipItem(two.vips(0))}})
+                  .ok());
+  const std::string after_two = readFile(store.journalPath());
+  for (size_t cut = after_one.size(); cut < after_two.size(); ++cut) {
+    writeFile(store.journalPath(), after_two.substr(0, cut));
+    auto loaded = store.load();
+    ASSERT_TRUE(loaded.ok()) << cut << ": " << loaded.status();
+    EXPECT_EQ(loaded->DebugString(), one.DebugString()) << "cut at byte " << cut;
+  }
+  // A flipped byte in the record's YAML fails its hash: ignored the same way.
+  std::string flipped = after_two;
+  flipped[after_two.size() - 5] ^= 0x01;
+  writeFile(store.journalPath(), flipped);
+  EXPECT_EQ(store.load()->DebugString(), one.DebugString());
+
+  // state.yaml replaced (by hand here), the journal still names the old one.
+  writeFile(store.journalPath(), after_two);
+  writeFile(store.path(), StateStore::render(one));
+  auto loaded = store.load();
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(loaded->DebugString(), one.DebugString());
+}
+
+// A record that passes its hash but is not what its kind says is corruption, not a cut tail:
+// DATA_LOSS naming the journal and the way out.
+TEST(StateStore, JournalRecordOfTheWrongShapeIsDataLoss) {
+  TempDir tmp;
+  StateStore store(tmp.path());
+  ASSERT_TRUE(store.save(applied(yaml(kTwoVips))).ok());
+  using Kind = StateStore::JournalRecord::Kind;
+  ASSERT_TRUE(store.appendJournal(std::vector<StateStore::JournalRecord>{
+                                      {Kind::kVip, "  - adress: 10.0.0.1\n"}})
+                  .ok());
+  auto loaded = store.load();
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kDataLoss);
+  std::string msg(loaded.status().message());
+  EXPECT_NE(msg.find(store.journalPath()), std::string::npos) << msg;
+  EXPECT_NE(msg.find("adress"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("--config-overrides-state"), std::string::npos) << msg;
 }
 
 struct CorruptCase {
@@ -237,8 +342,10 @@ TEST_F(StatePersisterTest, SavesEveryAppliedChangeAndNothingElse) {
   // Draining is desired state too.
   ASSERT_TRUE(s.drainBackend(key, "10.0.1.1").ok());
   EXPECT_TRUE(eventually([&] {
-    return readFile(store.path()).find("draining") != std::string::npos;
-  })) << readFile(store.path());
+    auto l = store.load();
+    return l.ok() && l->DebugString() == s.config().DebugString() &&
+           l->DebugString().find("DRAINING") != std::string::npos;
+  })) << readFile(store.journalPath());
 
   // A failed change writes nothing. (The counter goes up just after the rename the check above
   // saw: let that save finish first.)
@@ -259,16 +366,31 @@ TEST_F(StatePersisterTest, SavesEveryAppliedChangeAndNothingElse) {
   EXPECT_EQ(s2.config().DebugString(), s.config().DebugString());
 }
 
-// The persister renders only the VIPs whose entry changed since its last save; what it writes is
-// byte for byte the whole config rendered at once.
-TEST_F(StatePersisterTest, RendersChangedVipsOnlyAndWritesTheWholeConfig) {
+// The persister renders only the VIPs whose entry changed since its last save and appends them to
+// the journal; state.yaml is written whole at the first save, when VIPs change places, and when the
+// journal outgrows its limit. Whatever it wrote, load() gives State's config.
+TEST_F(StatePersisterTest, JournalsChangesAndWritesTheWholeFileWhenNeeded) {
+  auto loadsAsApplied = [&] {
+    auto l = store.load();
+    EXPECT_TRUE(l.ok()) << l.status();
+    return l.ok() && l->DebugString() == s.config().DebugString();
+  };
   ASSERT_TRUE(p.flush().ok());
-  EXPECT_EQ(readFile(store.path()), StateStore::render(s.config()));
+  EXPECT_EQ(p.wholeSaves(), 1u);
+  const std::string first = readFile(store.path());
+  EXPECT_EQ(first, StateStore::render(s.config()));
+
+  // One weight: one record, state.yaml untouched.
   const v1::VipKey key = webKey();
   ASSERT_TRUE(s.setBackendWeight(key, "10.0.1.1", 9).ok());
   ASSERT_TRUE(p.flush().ok());
-  EXPECT_EQ(readFile(store.path()), StateStore::render(s.config()));
-  EXPECT_NE(readFile(store.path()).find("weight: 9"), std::string::npos);
+  EXPECT_EQ(p.saves(), 2u);
+  EXPECT_EQ(p.wholeSaves(), 1u);
+  EXPECT_EQ(readFile(store.path()), first);
+  EXPECT_NE(readFile(store.journalPath()).find("weight: 9"), std::string::npos);
+  EXPECT_TRUE(loadsAsApplied());
+
+  // A setting and a VIP appended at the end: journaled too.
   v1::Config bigger = s.config();
   bigger.add_vlan_ids(12);
   *bigger.add_vips() = bigger.vips(0);
@@ -276,8 +398,65 @@ TEST_F(StatePersisterTest, RendersChangedVipsOnlyAndWritesTheWholeConfig) {
   bigger.mutable_vips(2)->set_name("third");
   ASSERT_TRUE(s.applyConfig(bigger, false, nullptr).ok());
   ASSERT_TRUE(p.flush().ok());
+  EXPECT_EQ(p.wholeSaves(), 1u);
+  EXPECT_EQ(readFile(store.path()), first);
+  EXPECT_TRUE(loadsAsApplied());
+
+  // A VIP removed: journaled.
+  v1::Config smaller = s.config();
+  smaller.mutable_vips()->DeleteSubrange(1, 1);
+  ASSERT_TRUE(s.applyConfig(smaller, false, nullptr).ok());
+  ASSERT_TRUE(p.flush().ok());
+  EXPECT_EQ(p.wholeSaves(), 1u);
+  EXPECT_TRUE(loadsAsApplied());
+
+  // The same VIPs in another order: the journal cannot say that, the file is written whole.
+  v1::Config reversed = s.config();
+  std::reverse(reversed.mutable_vips()->begin(), reversed.mutable_vips()->end());
+  ASSERT_TRUE(s.applyConfig(reversed, false, nullptr).ok());
+  ASSERT_TRUE(p.flush().ok());
+  EXPECT_EQ(p.wholeSaves(), 2u);
   EXPECT_EQ(readFile(store.path()), StateStore::render(s.config()));
-  EXPECT_EQ(p.saves(), 3u);
+  EXPECT_EQ(readFile(store.journalPath()).size(),
+            StateStore::emptyJournalBytes(readFile(store.path())));
+  EXPECT_TRUE(loadsAsApplied());
+
+  // The journal removed by hand: the next change writes the whole file (and a new journal).
+  fs::remove(store.journalPath());
+  ASSERT_TRUE(s.setBackendWeight(key, "10.0.1.1", 5).ok());
+  ASSERT_TRUE(p.flush().ok());
+  EXPECT_EQ(p.wholeSaves(), 3u);
+  EXPECT_TRUE(fs::exists(store.journalPath()));
+  EXPECT_TRUE(loadsAsApplied());
+  EXPECT_EQ(p.saveErrors(), 0u);
+}
+
+// The journal is bounded: past max(floor, half of state.yaml) the next change writes the whole
+// file and an empty journal.
+TEST(StatePersisterJournal, OutgrownJournalIsFoldedIntoTheStateFile) {
+  TempDir tmp;
+  StateStore store(tmp.path());
+  dataplane::FakeDataplane dp;
+  state::State s(dp);
+  ASSERT_TRUE(s.applyConfig(yaml(kTwoVips), false, nullptr).ok());
+  StatePersister p(s, store, /*journal_floor=*/2048);
+  ASSERT_TRUE(p.flush().ok());
+  v1::VipKey key;
+  key.set_address("10.0.0.10");
+  key.set_port(80);
+  key.set_protocol(v1::PROTOCOL_TCP);
+  size_t largest = 0;
+  for (uint32_t w = 3; w <= 40; ++w) {  // 10.0.1.1 starts at weight 2
+    ASSERT_TRUE(s.setBackendWeight(key, "10.0.1.1", w).ok());
+    ASSERT_TRUE(p.flush().ok());
+    largest = std::max(largest, readFile(store.journalPath()).size());
+    auto l = store.load();
+    ASSERT_TRUE(l.ok()) << l.status();
+    ASSERT_EQ(l->DebugString(), s.config().DebugString()) << "weight " << w;
+  }
+  EXPECT_EQ(p.saves(), 39u);
+  EXPECT_GE(p.wholeSaves(), 3u) << "38 changes of ~250 bytes in a 2 KB journal fold at least twice";
+  EXPECT_LE(largest, 2048u);
 }
 
 TEST(ConfigReloader, InvalidFileKeepsRunningStateAndCountsTheError) {
