@@ -196,8 +196,8 @@ int run(const Options& opts) {
   auto ms = [](std::chrono::steady_clock::duration d) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
   };
-  spdlog::info("agent: data plane loaded in {} ms, {} read in {} ms alongside; ready to apply {} ms "
-               "after start",
+  spdlog::info("agent: data plane loaded in {} ms, {} read in {} ms alongside; ready to apply "
+               "{} ms after start",
                ms(load_took), config_source, ms(config_took),
                ms(std::chrono::steady_clock::now() - started));
 

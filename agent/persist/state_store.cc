@@ -233,7 +233,8 @@ absl::Status StateStore::applyJournal(const std::string& state_text, v1::Config*
     // "@ <kind> <bytes> <hash>\n<yaml>\n"; anything short of that ends the journal.
     const size_t eol = j.find('\n', pos);
     if (eol == std::string::npos) break;
-    std::vector<absl::string_view> f = absl::StrSplit(absl::string_view(j).substr(pos, eol - pos), ' ');
+    std::vector<absl::string_view> f =
+        absl::StrSplit(absl::string_view(j).substr(pos, eol - pos), ' ');
     size_t len = 0;
     uint64_t hash = 0;
     if (f.size() != 4 || f[0] != "@" || !kindOf(f[1]) || !absl::SimpleAtoi(f[2], &len) ||
@@ -245,7 +246,8 @@ absl::Status StateStore::applyJournal(const std::string& state_text, v1::Config*
     if (fnv1a(yaml) != hash) break;
     const Kind kind = *kindOf(f[1]);
     if (kind == Kind::kGlobals) {
-      auto g = yaml.empty() ? absl::StatusOr<v1::Config>(v1::Config()) : config::parseConfigYaml(yaml);
+      auto g = yaml.empty() ? absl::StatusOr<v1::Config>(v1::Config())
+                            : config::parseConfigYaml(yaml);
       if (!g.ok()) return corrupt(pos, g.status().message());
       if (g->vips_size() != 0) return corrupt(pos, "(settings) holds VIPs");
       *config = std::move(*g);
