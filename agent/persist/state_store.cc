@@ -199,11 +199,32 @@ absl::StatusOr<v1::Config> StateStore::load() const {
 }
 
 absl::Status StateStore::applyJournal(const std::string& state_text, v1::Config* config) const {
-  std::ifstream in(journal_path_, std::ios::binary);
-  if (!in) return absl::OkStatus();  // none: state.yaml is the whole state
-  std::stringstream buf;
-  buf << in.rdbuf();
-  const std::string j = buf.str();
+  // None: state.yaml is the whole state. One that cannot be read refuses the start, like an
+  // unreadable state.yaml: going on without it would drop the changes it holds.
+  std::string j;
+  int fd = ::open(journal_path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT) return absl::OkStatus();
+  for (char chunk[65536]; fd >= 0;) {
+    ssize_t n = ::read(fd, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (n == 0) {
+        ::close(fd);
+        fd = -2;  // read whole
+      }
+      break;
+    }
+    j.append(chunk, static_cast<size_t>(n));
+  }
+  if (fd != -2) {
+    const int err = errno;
+    if (fd >= 0) ::close(fd);
+    return absl::DataLossError(absl::StrCat(
+        "saved state journal ", journal_path_, ": cannot read: ",
+        errnoStatus("read", err).message(), "\nhint: move ", journal_path_, " away to start from ",
+        path_, " alone (the changes since it was written are lost), or start once with "
+        "--config-overrides-state"));
+  }
   const std::string header = journalHeader(state_text);
   if (!absl::StartsWith(j, header)) {
     // Written for another state.yaml: a save was interrupted between its two renames, and

@@ -209,6 +209,23 @@ TEST(StateStore, CutJournalTailAndJournalOfAnotherStateFileAreIgnored) {
   EXPECT_EQ(loaded->DebugString(), one.DebugString());
 }
 
+// A journal that cannot be read (here a directory in its place) refuses the start like an
+// unreadable state.yaml: going on without it would drop the changes it holds.
+TEST(StateStore, UnreadableJournalIsDataLoss) {
+  TempDir tmp;
+  StateStore store(tmp.path());
+  ASSERT_TRUE(store.save(applied(yaml(kTwoVips))).ok());
+  fs::remove(store.journalPath());
+  fs::create_directory(store.journalPath());
+  auto loaded = store.load();
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kDataLoss);
+  std::string msg(loaded.status().message());
+  EXPECT_NE(msg.find(store.journalPath()), std::string::npos) << msg;
+  EXPECT_NE(msg.find("cannot read"), std::string::npos) << msg;
+  fs::remove(store.journalPath());
+  EXPECT_TRUE(store.load().ok()) << "no journal: state.yaml alone";
+}
+
 // A record that passes its hash but is not what its kind says is corruption, not a cut tail:
 // DATA_LOSS naming the journal and the way out.
 TEST(StateStore, JournalRecordOfTheWrongShapeIsDataLoss) {
