@@ -226,10 +226,13 @@ prober() {
 		            s.connect((host, port))
 		            line = s.makefile().readline().strip()
 		            kind = "answered" if line else "other"
+		            if not line:
+		                line = "(closed without a greeting)"
 		        except ConnectionRefusedError:
 		            kind, line = "refused", ""
-		        except OSError:
-		            kind, line = "other", ""
+		        except OSError as e:
+		            # What went wrong, for the failure message (a timeout, a reset ...).
+		            kind, line = "other", "(%s)" % type(e).__name__
 		        finally:
 		            s.close()
 		        with lock:
