@@ -35,6 +35,13 @@ std::string recoveryHint(const std::string& path) {
       "then replaced by the applied --config)");
 }
 
+// The same for a journal that cannot be used.
+std::string journalRecoveryHint(const std::string& journal, const std::string& state) {
+  return absl::StrCat("hint: move ", journal, " away to start from ", state,
+                      " alone (the changes since it was written are lost), or start once with "
+                      "--config-overrides-state");
+}
+
 // mkdir -p for the state directory; existing directories are left as they are.
 absl::Status makeDirs(const std::string& dir) {
   for (size_t pos = 1; pos <= dir.size(); ++pos) {
@@ -219,11 +226,9 @@ absl::Status StateStore::applyJournal(const std::string& state_text, v1::Config*
   if (fd != -2) {
     const int err = errno;
     if (fd >= 0) ::close(fd);
-    return absl::DataLossError(absl::StrCat(
-        "saved state journal ", journal_path_, ": cannot read: ",
-        errnoStatus("read", err).message(), "\nhint: move ", journal_path_, " away to start from ",
-        path_, " alone (the changes since it was written are lost), or start once with "
-        "--config-overrides-state"));
+    return absl::DataLossError(absl::StrCat("saved state journal ", journal_path_,
+                                            ": cannot read: ", errnoStatus("read", err).message(),
+                                            "\n", journalRecoveryHint(journal_path_, path_)));
   }
   const std::string header = journalHeader(state_text);
   if (!absl::StartsWith(j, header)) {
@@ -236,9 +241,7 @@ absl::Status StateStore::applyJournal(const std::string& state_text, v1::Config*
   auto corrupt = [&](size_t at, absl::string_view why) {
     return absl::DataLossError(absl::StrCat(
         "saved state journal ", journal_path_, " is corrupt: the record at byte ", at, " ", why,
-        "\nhint: move ", journal_path_, " away to start from ", path_,
-        " alone (the changes since it was written are lost), or start once with "
-        "--config-overrides-state"));
+        "\n", journalRecoveryHint(journal_path_, path_)));
   };
   // The VIPs by key, in order; a removed one leaves an empty place.
   std::vector<std::optional<v1::Vip>> vips;
