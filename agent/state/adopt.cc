@@ -122,6 +122,7 @@ absl::Status State::adopt(const dataplane::DataplaneContents& contents) {
       model_.stray_addrs.push_back(k);
     } else {
       model_.addrs.set(a, v);  // as written: the first apply diffs against it
+      model_.nr_wildcard += v.nr_wildcard;
     }
   }
   // NAT pools and endpoints as the previous agent left them: the first apply diffs against them.

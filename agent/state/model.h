@@ -107,6 +107,7 @@ struct Model {
   IdAllocator vip_ids{XLB_MAX_VIPS};
   IdAllocator backend_ids{XLB_MAX_BACKENDS};
   ChunkedMap<IpAddress, xlb_addr_value> addrs;  // per-address VIP counts as written
+  uint32_t nr_wildcard = 0;  // the sum of addrs' nr_wildcard, kept so no plan walks every address
   xlb_settings settings{};
   bool settings_written = false;
   std::vector<uint32_t> vlans;  // accepted VLAN ids as written in xlb_vlans, sorted

@@ -260,6 +260,7 @@ absl::StatusOr<Plan> Planner::planChanges(const v1::Config& globals,
   plan.next.vip_ids = cur_.vip_ids;
   plan.next.backend_ids = cur_.backend_ids;
   plan.next.addrs = cur_.addrs;
+  plan.next.nr_wildcard = cur_.nr_wildcard;
   plan.next.settings = cur_.settings;
   plan.next.settings_written = cur_.settings_written;
   plan.next.vlans = cur_.vlans;
@@ -674,6 +675,7 @@ void Planner::planAddresses(Plan& plan, Phases& ph) {
       if (it->first.port == 0) v.nr_wildcard++;
     }
     const xlb_addr_value* have = plan.next.addrs.get(a);
+    plan.next.nr_wildcard = plan.next.nr_wildcard - (have ? have->nr_wildcard : 0) + v.nr_wildcard;
     if (v.nr_vips == 0) {
       plan.next.addrs.erase(a);
     } else if (have == nullptr || !sameBytes(*have, v)) {
@@ -720,8 +722,7 @@ void Planner::planAddresses(Plan& plan, Phases& ph) {
 // the old and the new endpoints while VIPs change.
 void Planner::planSettings(const v1::Config& globals, Plan& plan, Phases& ph) {
   dataplane::Dataplane& dp = *in_.dp;
-  uint32_t nr_wildcard = 0;
-  for (const auto& [a, v] : plan.next.addrs) nr_wildcard += v.nr_wildcard;
+  const uint32_t nr_wildcard = plan.next.nr_wildcard;
   Model& next = plan.next;
   next.settings = toSettings(globals, nr_wildcard);
   next.settings_written = true;

@@ -78,7 +78,7 @@ std::shared_ptr<const State::View> State::view() const {
   return view_;
 }
 
-void State::publishLocked() {
+void State::publishLocked(bool nat_unchanged) {
   auto v = std::make_shared<View>();
   v->globals = model_.globals;
   v->vips = model_.in_order;  // shares the model's chunks: O(VIPs / 64), not a copy per VIP
@@ -88,6 +88,7 @@ void State::publishLocked() {
   v->applied_digest = applied_.source;
   v->config_token = config_token_;
   std::lock_guard lock(view_mu_);
+  if (nat_unchanged) v->nat_vips.store(view_->nat_vips.load());
   view_ = std::move(v);
 }
 
@@ -158,7 +159,18 @@ void State::commitLocked(Plan& plan, Commit kind, const std::string& source_dige
   }
   // Readers' view first: whoever reacts to an event (a health transition, a VIP change) reads a
   // view that already holds it.
-  publishLocked();
+  bool nat_unchanged = true;
+  for (const VipKey& k : plan.changed) {
+    auto was = before.find(k);
+    auto is = model_.vips.find(k);
+    const bool had = was != before.end(), has = is != model_.vips.end();
+    if (had != has || (has && !sameNatVipInfo(natVipInfoOf(*was->second),
+                                              natVipInfoOf(*is->second)))) {
+      nat_unchanged = false;
+      break;
+    }
+  }
+  publishLocked(nat_unchanged);
   afterApplyLocked(before, plan.changed);
 }
 

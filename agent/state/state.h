@@ -67,6 +67,10 @@ struct VipIds {
   std::vector<BackendIds> backends;
 };
 
+// The NAT collector's record of one VIP (State::sharedNatVips), and whether two are alike.
+nat::NatVipInfo natVipInfoOf(const VipEntry& e);
+bool sameNatVipInfo(const nat::NatVipInfo& a, const nat::NatVipInfo& b);
+
 class State {
  public:
   explicit State(dataplane::Dataplane& dataplane);
@@ -237,14 +241,19 @@ class State {
     bool applied = false;  // a config was applied (else the VIPs are adopted ones)
     std::string applied_digest;  // appliedDigest()
     std::shared_ptr<const void> config_token;  // snapshotToken()
-    // sharedIds() and sharedNatVips() of this view, each built on first use.
+    // sharedIds() and sharedNatVips() of this view, each built on first use. A view whose change
+    // left every VIP's id, name, forwarding and NAT timeouts as they were (a weight, a drain, a
+    // health verdict) starts with the previous view's NAT map: building it, and freeing the old
+    // one under mu_, is O(VIPs) (~0.35 ms of a weight change at 10,000 VIPs).
     mutable std::once_flag ids_once;
     mutable std::shared_ptr<const std::vector<VipIds>> ids;
     mutable std::once_flag nat_vips_once;
-    mutable std::shared_ptr<const nat::NatVipMap> nat_vips;
+    mutable std::atomic<std::shared_ptr<const nat::NatVipMap>> nat_vips;
   };
   std::shared_ptr<const View> view() const;
-  void publishLocked();  // after model_ changed; caller holds mu_
+  // After model_ changed; caller holds mu_. `nat_unchanged`: no VIP's NatVipInfo changed, so the
+  // new view may keep the NAT map of the one it replaces.
+  void publishLocked(bool nat_unchanged = false);
 
   PlanInputs planInputs();
   // Runs the plan's steps; on failure undoes what ran (newest first) and returns the error.

@@ -422,22 +422,35 @@ absl::StatusOr<v1::BackendStatus> State::undrainBackend(const v1::VipKey& key,
   return setDrainingLocked(key, address, false);
 }
 
+nat::NatVipInfo natVipInfoOf(const VipEntry& e) {
+  nat::NatVipInfo info;
+  info.id = e.id;
+  info.key = e.key;
+  info.name = e.spec.name();
+  info.mode = e.spec.forwarding();
+  info.timeouts = nat::timeoutsOf(e.spec.nat_timeouts());
+  return info;
+}
+
+bool sameNatVipInfo(const nat::NatVipInfo& a, const nat::NatVipInfo& b) {
+  return a.id == b.id && a.key == b.key && a.name == b.name && a.mode == b.mode &&
+         a.timeouts.syn_ns == b.timeouts.syn_ns &&
+         a.timeouts.established_ns == b.timeouts.established_ns &&
+         a.timeouts.closing_ns == b.timeouts.closing_ns && a.timeouts.udp_ns == b.timeouts.udp_ns;
+}
+
 std::shared_ptr<const nat::NatVipMap> State::sharedNatVips() const {
   auto v = view();
+  if (auto kept = v->nat_vips.load()) return kept;  // built, or kept by publishLocked
   std::call_once(v->nat_vips_once, [&v] {
     nat::NatVipMap out;
     for (const EntryPtr& e : v->vips.values()) {
-      nat::NatVipInfo info;
-      info.id = e->id;
-      info.key = e->key;
-      info.name = e->spec.name();
-      info.mode = e->spec.forwarding();
-      info.timeouts = nat::timeoutsOf(e->spec.nat_timeouts());
+      nat::NatVipInfo info = natVipInfoOf(*e);
       out.emplace(info.id, std::move(info));
     }
-    v->nat_vips = std::make_shared<const nat::NatVipMap>(std::move(out));
+    v->nat_vips.store(std::make_shared<const nat::NatVipMap>(std::move(out)));
   });
-  return v->nat_vips;
+  return v->nat_vips.load();
 }
 
 nat::NatVipMap State::natVips() const { return *sharedNatVips(); }

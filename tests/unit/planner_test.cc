@@ -600,5 +600,108 @@ TEST(Planner, BackendAddChecksOnlyItsVipWithTheApplysResult) {
   EXPECT_EQ(state.config().vips(6).backends_size(), 4);
 }
 
+// The settings' wildcard count is kept as a running sum (Model::nr_wildcard) instead of a walk over
+// every address per plan; it must equal the port-0 VIPs after every kind of change, and after an
+// agent restarted on the same maps (adoption) goes on from what it found.
+TEST(Planner, WildcardCountFollowsEveryChange) {
+  FakeDataplane dp;
+  State state(dp);
+  v1::Config c = makeConfig(40, 2);
+  for (int i : {3, 9, 17}) c.mutable_vips(i)->set_port(0);
+  // A second VIP on a wildcard VIP's address: one address, two VIPs, one wildcard.
+  v1::Vip same_addr = c.vips(40 - 1);
+  same_addr.set_address(c.vips(9).address());
+  same_addr.set_port(443);
+  for (int b = 0; b < same_addr.backends_size(); ++b) {
+    same_addr.mutable_backends(b)->set_address(absl::StrCat("192.168.9.", b + 1));
+  }
+  *c.add_vips() = same_addr;
+  auto wildcards = [](const v1::Config& cfg) {
+    uint32_t n = 0;
+    for (const auto& v : cfg.vips()) n += v.port() == 0;
+    return n;
+  };
+  ASSERT_TRUE(state.applyConfig(c, false, nullptr).ok());
+  EXPECT_EQ(dp.settings().nr_wildcard_vips, 3u);
+
+  // A single-object add and delete of a wildcard VIP; a weight (no address touched).
+  v1::Vip extra = c.vips(0);
+  extra.set_address("10.9.9.9");
+  extra.set_port(0);
+  for (int b = 0; b < extra.backends_size(); ++b) {
+    extra.mutable_backends(b)->set_address(absl::StrCat("192.168.10.", b + 1));
+  }
+  ASSERT_TRUE(state.addVip(extra).ok());
+  EXPECT_EQ(dp.settings().nr_wildcard_vips, 4u);
+  ASSERT_TRUE(state.setBackendWeight(keyOf(c.vips(3)), c.vips(3).backends(0).address(), 5).ok());
+  EXPECT_EQ(dp.settings().nr_wildcard_vips, 4u);
+  ASSERT_TRUE(state.deleteVip(keyOf(c.vips(9))).ok());  // its address keeps the port-443 VIP
+  EXPECT_EQ(dp.settings().nr_wildcard_vips, 3u);
+  EXPECT_EQ(wildcards(state.config()), 3u);
+
+  // A whole apply that turns one wildcard VIP into a port VIP and another port VIP into a
+  // wildcard one, and removes a third.
+  v1::Config next = state.config();
+  next.mutable_vips(2)->set_port(0);
+  for (auto& v : *next.mutable_vips()) {
+    if (v.address() == c.vips(3).address()) v.set_port(8080);
+  }
+  next.mutable_vips()->erase(next.mutable_vips()->begin() + 15);
+  ASSERT_TRUE(state.applyConfig(next, false, nullptr).ok());
+  EXPECT_EQ(dp.settings().nr_wildcard_vips, wildcards(state.config()));
+
+  // A restarted agent adopts the maps, then changes one wildcard VIP away.
+  State restarted(dp);
+  ASSERT_TRUE(restarted.adopt(dp.contents()).ok());
+  v1::Config after = state.config();
+  ASSERT_TRUE(restarted.applyConfig(after, false, nullptr).ok());
+  EXPECT_EQ(dp.settings().nr_wildcard_vips, wildcards(after));
+  for (auto& v : *after.mutable_vips()) {
+    if (v.port() == 0) {
+      v.set_port(53);
+      break;
+    }
+  }
+  ASSERT_TRUE(restarted.applyConfig(after, false, nullptr).ok());
+  EXPECT_EQ(dp.settings().nr_wildcard_vips, wildcards(after));
+  EXPECT_GE(wildcards(after), 1u);
+}
+
+// A change that leaves every VIP's NAT record alone (a weight, a drain) keeps the readers' NAT map
+// (the NAT collector asks for it every pass; rebuilding and freeing it is O(VIPs)); one that
+// changes a VIP's name or forwarding (or NAT timeouts), or adds or removes a VIP, gets a new one.
+TEST(Planner, NatVipMapIsKeptAcrossChangesThatLeaveItAlone) {
+  FakeDataplane dp;
+  State state(dp);
+  v1::Config c = makeConfig(50, 3);
+  ASSERT_TRUE(state.applyConfig(c, false, nullptr).ok());
+  auto first = state.sharedNatVips();
+  ASSERT_EQ(first->size(), 50u);
+  ASSERT_TRUE(state.setBackendWeight(keyOf(c.vips(7)), c.vips(7).backends(1).address(), 9).ok());
+  ASSERT_TRUE(state.drainBackend(keyOf(c.vips(8)), c.vips(8).backends(0).address()).ok());
+  EXPECT_EQ(state.sharedNatVips(), first) << "a weight and a drain changed no NAT record";
+
+  v1::Config renamed = state.config();
+  renamed.mutable_vips(7)->set_name("renamed");
+  ASSERT_TRUE(state.applyConfig(renamed, false, nullptr).ok());
+  auto second = state.sharedNatVips();
+  EXPECT_NE(second, first);
+  EXPECT_EQ(second->size(), 50u);
+  bool found = false;
+  for (const auto& [id, info] : *second) found |= info.name == "renamed";
+  EXPECT_TRUE(found);
+
+  v1::Config forwarding = state.config();
+  forwarding.mutable_vips(4)->set_forwarding(v1::FORWARDING_MODE_DSR);
+  ASSERT_TRUE(state.applyConfig(forwarding, false, nullptr).ok());
+  auto third = state.sharedNatVips();
+  EXPECT_NE(third, second);
+
+  ASSERT_TRUE(state.deleteVip(keyOf(c.vips(20))).ok());
+  auto fourth = state.sharedNatVips();
+  EXPECT_NE(fourth, third);
+  EXPECT_EQ(fourth->size(), 49u);
+}
+
 }  // namespace
 }  // namespace xlb::state
