@@ -3,6 +3,7 @@
 // mapping of failures to messages and exit codes.
 #include "client.h"
 
+#include <grpc/grpc.h>
 #include <grpc/support/log.h>
 
 #include <cerrno>
@@ -176,6 +177,19 @@ void addConnectionOptions(CLI::App& app, GlobalOptions& opts) {
                "Plaintext to a host:port agent started with --insecure-plaintext-tcp");
 }
 
+namespace {
+// gRPC core prints its own handshake errors to stderr; the message lbctl prints carries the same
+// detail with a hint. GRPC_VERBOSITY set by the user keeps them (debugging).
+void quietGrpcLog() {
+  if (std::getenv("GRPC_VERBOSITY") == nullptr) gpr_set_log_function([](gpr_log_func_args*) {});
+}
+}  // namespace
+
+void startGrpc() {
+  quietGrpcLog();
+  grpc_init();
+}
+
 absl::StatusOr<std::unique_ptr<Client>> Client::create(const GlobalOptions& opts) {
   auto timeout = parseDuration(opts.timeout);
   if (!timeout.ok()) return timeout.status();
@@ -186,9 +200,7 @@ absl::StatusOr<std::unique_ptr<Client>> Client::create(const GlobalOptions& opts
                          : opts.insecure_plaintext ? Transport::kPlaintext
                          : opts.tls_cert.empty()   ? Transport::kTls
                                                    : Transport::kMutualTls;
-  // gRPC core prints its own handshake errors to stderr; the message lbctl prints carries the same
-  // detail with a hint. GRPC_VERBOSITY set by the user keeps them (debugging).
-  if (std::getenv("GRPC_VERBOSITY") == nullptr) gpr_set_log_function([](gpr_log_func_args*) {});
+  quietGrpcLog();
   return std::unique_ptr<Client>(
       new Client(std::move(target), *timeout, std::move(*creds), opts.tls_server_name));
 }

@@ -49,6 +49,11 @@ struct GlobalOptions {
 // Registers --server and the TLS options (with their XLB_SERVER / LBCTL_TLS_* variables) on `app`.
 void addConnectionOptions(CLI::App& app, GlobalOptions& opts);
 
+// gRPC's own start (grpc_init: its threads and plugin registry, ~0.4 ms), with gRPC core's log
+// lines silenced (Client::create says why). main runs it on a second thread while the command
+// line is parsed; the channel Client::create makes then finds gRPC started.
+void startGrpc();
+
 class Client {
  public:
   // Fails (exit code kExitUsage) for a malformed --timeout, contradictory connection options or an

@@ -64,30 +64,29 @@ constexpr EnumSpelling kBackendSourceKinds[] = {
     {v1::BACKEND_SOURCE_KIND_SRV, "srv"},
 };
 
-// Built on first use: the descriptors are only reachable at run time.
-absl::Span<const EnumTable> tables() {
-  // Protocol has no default: an unset protocol is an error the validator reports.
-  static const EnumTable kTables[] = {
-      {v1::Protocol_descriptor(), kProtocols, "unspecified"},
-      {v1::Algorithm_descriptor(), kAlgorithms, "maglev"},
-      {v1::ForwardingMode_descriptor(), kForwardingModes, "dsr"},
-      // Unset on a VIP is no check; on a backend override, inherit the VIP's (validate.h).
-      {v1::HealthCheckType_descriptor(), kHealthCheckTypes, "none"},
-      {v1::BackendState_descriptor(), kBackendStates, "active"},
-      {v1::AllDownPolicy_descriptor(), kAllDownPolicies, "keep_last_healthy"},
-      {v1::DnsFamily_descriptor(), kDnsFamilies, "any"},
-      {v1::BackendSourceKind_descriptor(), kBackendSourceKinds, "literal"},
-  };
-  return kTables;
-}
-
-const EnumTable& tableOf(const google::protobuf::EnumDescriptor* d) { return *findEnumTable(d); }
+// Protocol has no default: an unset protocol is an error the validator reports.
+constexpr EnumTable kProtocolTable{v1::Protocol_descriptor, kProtocols, "unspecified"};
+constexpr EnumTable kAlgorithmTable{v1::Algorithm_descriptor, kAlgorithms, "maglev"};
+constexpr EnumTable kForwardingTable{v1::ForwardingMode_descriptor, kForwardingModes, "dsr"};
+// Unset on a VIP is no check; on a backend override, inherit the VIP's (validate.h).
+constexpr EnumTable kHealthCheckTypeTable{v1::HealthCheckType_descriptor, kHealthCheckTypes,
+                                          "none"};
+constexpr EnumTable kBackendStateTable{v1::BackendState_descriptor, kBackendStates, "active"};
+constexpr EnumTable kAllDownPolicyTable{v1::AllDownPolicy_descriptor, kAllDownPolicies,
+                                        "keep_last_healthy"};
+constexpr EnumTable kDnsFamilyTable{v1::DnsFamily_descriptor, kDnsFamilies, "any"};
+constexpr EnumTable kBackendSourceKindTable{v1::BackendSourceKind_descriptor, kBackendSourceKinds,
+                                            "literal"};
+constexpr const EnumTable* kTables[] = {
+    &kProtocolTable,      &kAlgorithmTable,    &kForwardingTable, &kHealthCheckTypeTable,
+    &kBackendStateTable,  &kAllDownPolicyTable, &kDnsFamilyTable, &kBackendSourceKindTable,
+};
 
 }  // namespace
 
 const EnumTable* findEnumTable(const google::protobuf::EnumDescriptor* descriptor) {
-  for (const EnumTable& t : tables()) {
-    if (t.descriptor == descriptor) return &t;
+  for (const EnumTable* t : kTables) {
+    if (t->descriptor() == descriptor) return t;
   }
   return nullptr;
 }
@@ -103,10 +102,14 @@ const char* enumName(const EnumTable& table, int number) {
 absl::StatusOr<int> parseEnum(const EnumTable& table, absl::string_view field,
                               absl::string_view text) {
   const std::string lower = absl::AsciiStrToLower(text);
-  const std::string upper = absl::AsciiStrToUpper(text);
   for (const EnumSpelling& s : table.values) {
     if (lower == s.name) return s.number;
-    const auto* v = table.descriptor->FindValueByNumber(s.number);
+  }
+  // The full proto names only after the spellings: they need the descriptor.
+  const std::string upper = absl::AsciiStrToUpper(text);
+  const google::protobuf::EnumDescriptor* d = table.descriptor();
+  for (const EnumSpelling& s : table.values) {
+    const auto* v = d->FindValueByNumber(s.number);
     if (v != nullptr && upper == v->name()) return s.number;
   }
   return absl::InvalidArgumentError(
@@ -129,35 +132,35 @@ std::string enumChoices(const EnumTable& table, absl::string_view last_separator
 
 template <>
 const EnumTable& enumTable<v1::Protocol>() {
-  return tableOf(v1::Protocol_descriptor());
+  return kProtocolTable;
 }
 template <>
 const EnumTable& enumTable<v1::Algorithm>() {
-  return tableOf(v1::Algorithm_descriptor());
+  return kAlgorithmTable;
 }
 template <>
 const EnumTable& enumTable<v1::ForwardingMode>() {
-  return tableOf(v1::ForwardingMode_descriptor());
+  return kForwardingTable;
 }
 template <>
 const EnumTable& enumTable<v1::HealthCheckType>() {
-  return tableOf(v1::HealthCheckType_descriptor());
+  return kHealthCheckTypeTable;
 }
 template <>
 const EnumTable& enumTable<v1::BackendState>() {
-  return tableOf(v1::BackendState_descriptor());
+  return kBackendStateTable;
 }
 template <>
 const EnumTable& enumTable<v1::AllDownPolicy>() {
-  return tableOf(v1::AllDownPolicy_descriptor());
+  return kAllDownPolicyTable;
 }
 template <>
 const EnumTable& enumTable<v1::DnsFamily>() {
-  return tableOf(v1::DnsFamily_descriptor());
+  return kDnsFamilyTable;
 }
 template <>
 const EnumTable& enumTable<v1::BackendSourceKind>() {
-  return tableOf(v1::BackendSourceKind_descriptor());
+  return kBackendSourceKindTable;
 }
 
 // Unspecified or unknown values map to what the data plane does with a value it does not know:

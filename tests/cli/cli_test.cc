@@ -3,6 +3,8 @@
 // formatting.
 #include <gtest/gtest.h>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/strip.h"
 #include "args.h"
 #include "output.h"
 
@@ -197,6 +199,15 @@ TEST(EnumNames, ConfigSpellings) {
   EXPECT_EQ(backendStateName(v1::BACKEND_STATE_DRAINING), "draining");
   EXPECT_EQ(healthName(v1::HEALTH_DOWN), "down");
   EXPECT_EQ(healthName(v1::HEALTH_UNSPECIFIED), "unknown");
+  // healthName spells without the descriptor: every schema value reads as its lower-case name.
+  const auto* health = v1::Health_descriptor();
+  for (int i = 0; i < health->value_count(); ++i) {
+    const auto* v = health->value(i);
+    if (v->number() == 0) continue;
+    EXPECT_EQ(healthName(static_cast<v1::Health>(v->number())),
+              absl::AsciiStrToLower(absl::StripPrefix(v->name(), "HEALTH_")))
+        << v->name();
+  }
   EXPECT_EQ(eventKindName(v1::Event::KIND_BACKEND_HEALTH), "backend-health");
   EXPECT_EQ(eventKindName(v1::Event::KIND_VIP_ALL_DOWN), "vip-all-down");
 }
