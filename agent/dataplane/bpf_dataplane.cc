@@ -609,6 +609,10 @@ absl::StatusOr<std::vector<uint64_t>> BpfDataplane::readOpenFlows() {
   return out;
 }
 
+absl::StatusOr<OpenFlowCounts> BpfDataplane::openFlowCounts() {
+  return OpenFlowCounts(open_flows_map_, capacity_.backends);
+}
+
 absl::Status BpfDataplane::setOpenFlows(uint32_t backend_id, uint64_t count) {
   if (auto st = backendIdOk(backend_id); !st.ok()) return st;
   return mapUpdate(bpf_map__fd(skel_->maps.xlb_be_conns), "xlb_be_conns", &backend_id, &count);

@@ -103,6 +103,7 @@ class BpfDataplane final : public Dataplane {
   absl::StatusOr<std::vector<uint64_t>> readDrops() override;
   absl::StatusOr<std::vector<uint64_t>> readGlobal() override;
   absl::StatusOr<std::vector<uint64_t>> readOpenFlows() override;
+  absl::StatusOr<OpenFlowCounts> openFlowCounts() override;
   absl::Status setOpenFlows(uint32_t backend_id, uint64_t count) override;
   // BPF_MAP_LOOKUP_BATCH over xlb_flows, kFlowBatch entries per syscall.
   absl::Status forEachFlow(const FlowVisitor& fn, FlowScanCounts* counts = nullptr) override;

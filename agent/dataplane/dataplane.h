@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <utility>
@@ -37,6 +38,28 @@ struct TableWriteCounts {
 struct TableWrite {
   uint32_t vip_id = 0;
   std::vector<uint32_t> table;
+};
+
+// Open-flow counts by backend id (Dataplane::openFlowCounts): either a copy, or the data plane's
+// own memory read one aligned u64 at a time (the program keeps counting under the reader).
+class OpenFlowCounts {
+ public:
+  OpenFlowCounts() = default;  // every count 0
+  explicit OpenFlowCounts(std::vector<uint64_t> copy)
+      : copy_(std::make_shared<const std::vector<uint64_t>>(std::move(copy))),
+        live_(copy_->data()),
+        size_(copy_->size()) {}
+  OpenFlowCounts(const uint64_t* live, size_t size) : live_(live), size_(size) {}
+  // 0 for an id past the end.
+  uint64_t operator[](uint32_t id) const {
+    return id < size_ ? __atomic_load_n(live_ + id, __ATOMIC_RELAXED) : 0;
+  }
+  size_t size() const { return size_; }
+
+ private:
+  std::shared_ptr<const std::vector<uint64_t>> copy_;
+  const uint64_t* live_ = nullptr;
+  size_t size_ = 0;
 };
 
 // Writes are individually atomic (one map update each); callers order them so that the data plane is
@@ -109,6 +132,15 @@ class Dataplane {
   // ---- open flows per backend (xlb_be_conns; rules in xlb/abi.h) ----
   // capacity().backends entries, by backend id. Not a snapshot: the data plane keeps counting.
   virtual absl::StatusOr<std::vector<uint64_t>> readOpenFlows() = 0;
+  // The same counts read one at a time where they are kept, for callers that want a few of them
+  // (one VIP's backends): BpfDataplane reads its mapping of xlb_be_conns instead of copying every
+  // backend slot (1 MiB at 131,072 backends, most of a ListBackends RPC). The default copies
+  // readOpenFlows(). Valid while the data plane lives.
+  virtual absl::StatusOr<OpenFlowCounts> openFlowCounts() {
+    auto all = readOpenFlows();
+    if (!all.ok()) return all.status();
+    return OpenFlowCounts(std::move(*all));
+  }
   // Overwrites one count (reconciliation, or reset when a membership goes away). A flow opening or
   // closing between the caller's count and this write is lost until the next reconciliation.
   virtual absl::Status setOpenFlows(uint32_t backend_id, uint64_t count) = 0;

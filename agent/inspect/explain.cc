@@ -122,7 +122,7 @@ absl::Status Explainer::loadVip(const xlb_vip_value& v, const xlb_flow_key& key,
   auto table = dp_.readSelectionTable(v.vip_id);
   if (!table.ok()) return table.status();
   table_ = std::move(*table);
-  auto open = dp_.readOpenFlows();
+  auto open = dp_.openFlowCounts();
   if (!open.ok()) return open.status();
   open_ = std::move(*open);
   now_ns_ = dp_.monotonicNowNs();
@@ -218,7 +218,7 @@ absl::StatusOr<v1::ExplainBackend> Explainer::describe(uint32_t id, bool with_ad
   }
   b.set_weight(slot->weight);
   b.set_table_slots(static_cast<uint32_t>(std::count(table_.begin(), table_.end(), id)));
-  b.set_open_flows(id < open_.size() ? open_[id] : 0);
+  b.set_open_flows(open_[id]);
   b.set_active((slot->flags & XLB_BE_F_ACTIVE) != 0);
   if (auto it = view_.backend_by_id.find(id); it != view_.backend_by_id.end())
     b.set_draining(it->second->state == v1::BACKEND_STATE_DRAINING);

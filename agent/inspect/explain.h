@@ -85,7 +85,7 @@ class Explainer {
   BackendCache cache_;
   std::optional<xlb_settings> settings_;
   std::vector<uint32_t> table_;
-  std::vector<uint64_t> open_;
+  dataplane::OpenFlowCounts open_;
   uint64_t now_ns_ = 0;
 };
 

@@ -315,9 +315,9 @@ class State {
   // retryPendingHealthLocked, then the transitions' events. Caller holds mu_.
   absl::Status applyPendingHealthLocked();
   void runHealthApplier();
-  v1::VipStatus vipStatusOf(const VipEntry& e, const std::vector<uint64_t>& open_flows) const;
+  v1::VipStatus vipStatusOf(const VipEntry& e, const dataplane::OpenFlowCounts& open_flows) const;
   v1::BackendStatus backendStatusOf(const VipEntry& e, const Member& m,
-                                    const std::vector<uint64_t>& open_flows) const;
+                                    const dataplane::OpenFlowCounts& open_flows) const;
   void publish(v1::Event::Kind kind, const config::VipKey& vip, const std::string& backend,
                const std::string& message);
 

@@ -220,7 +220,7 @@ void State::attachHealthChecker(health::HealthChecker* checker) {
 }
 
 v1::BackendStatus State::backendStatusOf(const VipEntry& e, const Member& m,
-                                         const std::vector<uint64_t>& open_flows) const {
+                                         const dataplane::OpenFlowCounts& open_flows) const {
   v1::BackendStatus out;
   // "ADDR:PORT" when the backend's port is not the VIP's (the message has no port field).
   out.set_address(m.label);
@@ -242,7 +242,7 @@ v1::BackendStatus State::backendStatusOf(const VipEntry& e, const Member& m,
     out.set_last_check_result("not checked (health_check type none)");
   }
   out.set_in_rotation(m.in_rotation);
-  if (m.id < open_flows.size()) out.set_open_flows(open_flows[m.id]);
+  out.set_open_flows(open_flows[m.id]);
   if (m.spec_index < e.spec.backends_size() && e.spec.backends(m.spec_index).has_source()) {
     *out.mutable_source() = e.spec.backends(m.spec_index).source();
     if (discovery_status_) discovery_status_(e.key, out.mutable_source());
@@ -250,7 +250,8 @@ v1::BackendStatus State::backendStatusOf(const VipEntry& e, const Member& m,
   return out;
 }
 
-v1::VipStatus State::vipStatusOf(const VipEntry& e, const std::vector<uint64_t>& open_flows) const {
+v1::VipStatus State::vipStatusOf(const VipEntry& e,
+                                 const dataplane::OpenFlowCounts& open_flows) const {
   v1::VipStatus out;
   *out.mutable_vip() = e.key.toProto();
   out.set_name(e.spec.name());
@@ -273,7 +274,7 @@ absl::StatusOr<v1::VipStatus> State::vipStatus(const v1::VipKey& key_proto) cons
   if (!key.ok()) return key.status();
   auto v = view();
   if (const EntryPtr* e = v->by_key.get(*key); e != nullptr) {
-    auto open = dataplane_.readOpenFlows();
+    auto open = dataplane_.openFlowCounts();
     if (!open.ok()) return open.status();
     return vipStatusOf(**e, *open);
   }
@@ -282,9 +283,7 @@ absl::StatusOr<v1::VipStatus> State::vipStatus(const v1::VipKey& key_proto) cons
 
 absl::StatusOr<std::vector<v1::VipStatus>> State::vipStatuses() const {
   auto v = view();
-  // One read of the open-flow counts for every VIP (a per-VIP vipStatus() would read all
-  // the backend capacity counts once per VIP).
-  auto open = dataplane_.readOpenFlows();
+  auto open = dataplane_.openFlowCounts();
   if (!open.ok()) return open.status();
   std::vector<v1::VipStatus> out;
   out.reserve(v->vips.size());
@@ -350,7 +349,7 @@ absl::Status State::listVips(const v1::ListVipsRequest& req, v1::ListVipsRespons
     }
     if (it != v->by_key.end()) out->set_next_page_token(pageToken(page.back()->key));
   }
-  auto open = dataplane_.readOpenFlows();
+  auto open = dataplane_.openFlowCounts();
   if (!open.ok()) return open.status();
   out->mutable_vips()->Reserve(static_cast<int>(page.size()));
   out->mutable_statuses()->Reserve(static_cast<int>(page.size()));
@@ -404,8 +403,9 @@ absl::StatusOr<v1::BackendStatus> State::setDrainingLocked(const v1::VipKey& key
     });
     if (!st.ok()) return st.status();
   }
-  auto open = dataplane_.readOpenFlows();
-  std::vector<uint64_t> counts = open.ok() ? std::move(*open) : std::vector<uint64_t>{};
+  auto open = dataplane_.openFlowCounts();
+  const dataplane::OpenFlowCounts counts =
+      open.ok() ? std::move(*open) : dataplane::OpenFlowCounts();
   const VipEntry* e = entryLocked(ref->key);
   return backendStatusOf(*e, e->members.at(bk), counts);
 }

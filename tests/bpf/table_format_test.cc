@@ -271,6 +271,16 @@ TEST(TableFormat, OlderOpenFlowCountsAreMigratedAndMapped) {
   // Later writes show through the mapping at once.
   ASSERT_TRUE((*dp)->setOpenFlows(id, 5).ok());
   EXPECT_EQ((*(*dp)->readOpenFlows())[id], 5u);
+  // openFlowCounts reads the same mapping in place (no copy), so a count taken before a write
+  // shows the write; ids past the capacity read 0.
+  auto live = (*dp)->openFlowCounts();
+  ASSERT_TRUE(live.ok()) << live.status();
+  EXPECT_EQ(live->size(), Capacity{}.backends);
+  EXPECT_EQ((*live)[id], 5u);
+  EXPECT_EQ((*live)[id + 1], (*(*dp)->readOpenFlows())[id + 1]);
+  ASSERT_TRUE((*dp)->setOpenFlows(id, 9).ok());
+  EXPECT_EQ((*live)[id], 9u);
+  EXPECT_EQ((*live)[Capacity{}.backends], 0u);
 }
 
 }  // namespace

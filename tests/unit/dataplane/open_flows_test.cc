@@ -184,5 +184,24 @@ TEST(FakeDataplaneOpenFlows, SetReadDeleteAndFlowTable) {
   EXPECT_EQ(dp.monotonicNowNs(), 42u);
 }
 
+// The default openFlowCounts is a copy of readOpenFlows (a snapshot); ids past it read 0, and an
+// empty OpenFlowCounts (a failed read) reads 0 everywhere.
+TEST(FakeDataplaneOpenFlows, CountsByIdAreACopyByDefault) {
+  FakeDataplane dp;
+  ASSERT_TRUE(dp.setOpenFlows(7, 3).ok());
+  auto counts = dp.openFlowCounts();
+  ASSERT_TRUE(counts.ok()) << counts.status();
+  EXPECT_EQ(counts->size(), static_cast<size_t>(XLB_MAX_BACKENDS));
+  EXPECT_EQ((*counts)[7], 3u);
+  EXPECT_EQ((*counts)[8], 0u);
+  EXPECT_EQ((*counts)[XLB_MAX_BACKENDS + 5], 0u);
+  ASSERT_TRUE(dp.setOpenFlows(7, 4).ok());
+  EXPECT_EQ((*counts)[7], 3u) << "a copy";
+  const dataplane::OpenFlowCounts copied = *counts;  // shares the copy
+  EXPECT_EQ(copied[7], 3u);
+  EXPECT_EQ(dataplane::OpenFlowCounts()[7], 0u);
+  EXPECT_EQ(dataplane::OpenFlowCounts().size(), 0u);
+}
+
 }  // namespace
 }  // namespace xlb::dataplane
