@@ -50,16 +50,7 @@ int main(int argc, char** argv) {
   app.add_option("--timeout", ctx.global.timeout, "Deadline per RPC (e.g. 5s, 500ms)")
       ->capture_default_str();
 
-  addVipCommands(app, ctx);
-  addBackendCommands(app, ctx);
-  addStatsCommand(app, ctx);
-  addApplyCommands(app, ctx);
-  addEventsCommand(app, ctx);
-  addTopCommand(app, ctx);
-  addFlowsCommand(app, ctx);
-  addExplainCommand(app, ctx);
-  addNatCommands(app, ctx);
-  addBgpCommands(app, ctx);
+  addCommands(app, ctx, argc, argv);
 
   try {
     app.parse(argc, argv);

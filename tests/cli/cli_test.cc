@@ -6,6 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/strip.h"
 #include "args.h"
+#include "commands.h"
 #include "output.h"
 
 namespace xlb::cli {
@@ -480,6 +481,73 @@ TEST(StatusCodeName, AllCodes) {
   EXPECT_EQ(statusCodeName(grpc::StatusCode::ALREADY_EXISTS), "ALREADY_EXISTS");
   EXPECT_EQ(statusCodeName(grpc::StatusCode::RESOURCE_EXHAUSTED), "RESOURCE_EXHAUSTED");
   EXPECT_EQ(statusCodeName(grpc::StatusCode::UNAVAILABLE), "UNAVAILABLE");
+}
+
+}  // namespace
+}  // namespace xlb::cli
+
+namespace xlb::cli {
+namespace {
+
+std::vector<std::string> topLevel(CLI::App& app) {
+  std::vector<std::string> names;
+  for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; }))
+    names.push_back(sub->get_name());
+  return names;
+}
+
+TEST(CommandWord, SkipsGlobalOptionsAndTheirValues) {
+  auto word = [](std::vector<const char*> argv) {
+    return std::string(commandWord(static_cast<int>(argv.size()), argv.data()));
+  };
+  EXPECT_EQ(word({"lbctl", "backend", "weight", "x", "y", "3"}), "backend");
+  EXPECT_EQ(word({"lbctl", "-o", "json", "--timeout", "2s", "vip", "list"}), "vip");
+  EXPECT_EQ(word({"lbctl", "--server=/tmp/s.sock", "--insecure-plaintext", "stats"}), "stats");
+  EXPECT_EQ(word({"lbctl", "-s", "/run/x.sock", "--tls-ca", "ca.pem", "config", "get"}), "config");
+  EXPECT_EQ(word({"lbctl", "--help"}), "");
+  EXPECT_EQ(word({"lbctl"}), "");
+}
+
+// One group for a command line that names it, every group otherwise; the groups together are
+// exactly what lbctl registers for --help, and a command parses the same either way.
+TEST(AddCommands, RegistersTheNamedGroupOrEveryGroup) {
+  const char* help[] = {"lbctl", "--help"};
+  CommandContext all_ctx;
+  CLI::App all;
+  addCommands(all, all_ctx, 2, help);
+  const std::vector<std::string> every = topLevel(all);
+  EXPECT_EQ(every, (std::vector<std::string>{"vip", "backend", "stats", "apply", "config",
+                                             "events", "top", "flows", "explain", "nat", "bgp"}));
+  std::vector<std::string> union_of_groups;
+  for (const std::string& name : every) {
+    const char* argv[] = {"lbctl", "-o", "json", name.c_str()};
+    CommandContext ctx;
+    CLI::App app;
+    addCommands(app, ctx, 4, argv);
+    const std::vector<std::string> got = topLevel(app);
+    EXPECT_LT(got.size(), every.size()) << name << " registered every group";
+    EXPECT_NE(std::find(got.begin(), got.end(), name), got.end()) << name;
+    for (const std::string& g : got) {
+      if (std::find(union_of_groups.begin(), union_of_groups.end(), g) == union_of_groups.end())
+        union_of_groups.push_back(g);
+    }
+  }
+  EXPECT_EQ(union_of_groups, every);
+  const char* typo[] = {"lbctl", "bakend", "list"};
+  CommandContext typo_ctx;
+  CLI::App typo_app;
+  addCommands(typo_app, typo_ctx, 3, typo);
+  EXPECT_EQ(topLevel(typo_app), every);
+
+  const char* weight[] = {"lbctl", "--timeout", "2s", "backend", "weight", "10.0.0.1:80/tcp",
+                          "10.1.1.1", "3"};
+  CommandContext ctx;
+  CLI::App app;
+  app.add_option("--timeout", ctx.global.timeout);
+  addCommands(app, ctx, 8, weight);
+  ASSERT_NO_THROW(app.parse(8, weight));
+  EXPECT_TRUE(static_cast<bool>(ctx.action));
+  EXPECT_EQ(ctx.global.timeout, "2s");
 }
 
 }  // namespace
